@@ -1,0 +1,25 @@
+# The two commands a newcomer runs (README): `make demo` and `make test`.
+.PHONY: demo test setup bench eval clean
+
+DB ?= cruxlab.duckdb
+VIDEO ?= data/climbing/warp-fixed-input.mp4
+
+# Set up .venv, analyse the bundled climbing clip into $(DB), render the overlay, open the dashboard.
+demo:
+	scripts/demo.sh "$(VIDEO)" "$(DB)"
+
+# Set up everything the tests need (extras, Label Studio venv, headless Chromium) and run the whole suite.
+test:
+	scripts/test.sh
+
+setup:
+	scripts/setup.sh dev
+
+bench:
+	.venv/bin/python -m benchmarks
+
+eval:
+	.venv/bin/cruxlab moves eval
+
+clean:
+	rm -rf artifacts cache .pytest_cache

@@ -1,0 +1,204 @@
+"""The skeleton sequence and its interchange file (DESIGN.md, "Skeleton interchange file").
+
+A `.npz` with
+    keypoints    float32 (T, J, 3)  metres, wall frame (y up, x along the wall, z out of the wall), NaN = missing
+    joint_names  str (J,)           matched by name; any subset/order containing the COCO-17 body works
+    fps          float              frames per second, > 0
+    confidence   float32 (T, J)     optional, 0..1
+    wall_normal  float (3,)         optional, unit normal of the wall plane pointing away from the wall
+    wall_point   float (3,)         optional, a point on the wall plane
+Loading validates everything and raises `InputError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cruxlab.errors import InputError
+from cruxlab.joints import COCO17, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+
+REQUIRED_KEYS = ("keypoints", "joint_names", "fps")
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A climber's 3D skeleton over time in the canonical joint order.
+
+    keypoints:   (T, 21, 3) float32, metres, wall frame, NaN = missing joint.
+    fps:         frames per second (> 0).
+    confidence:  (T, 21) float32 in [0, 1]; 1 where the source gave none, 0 where the joint is missing.
+    wall_normal: (3,) unit normal of the wall plane (pointing out of the wall, toward the viewer), or None
+                 meaning the vertical wall z = 0 with normal +z.
+    wall_point:  (3,) a point on the wall plane, or None meaning the origin.
+    """
+
+    keypoints: np.ndarray
+    fps: float
+    confidence: np.ndarray = field(default=None)  # type: ignore[assignment]
+    wall_normal: np.ndarray | None = None
+    wall_point: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        kp = np.asarray(self.keypoints, dtype=np.float32)
+        object.__setattr__(self, "keypoints", kp)
+        if kp.ndim != 3 or kp.shape[1:] != (NUM_JOINTS, 3):
+            raise InputError(f"keypoints must have shape (T, {NUM_JOINTS}, 3), got {kp.shape}")
+        conf = self.confidence
+        if conf is None:
+            conf = np.where(np.isnan(kp).any(axis=2), 0.0, 1.0)
+        conf = np.asarray(conf, dtype=np.float32)
+        if conf.shape != kp.shape[:2]:
+            raise InputError(f"confidence must have shape {kp.shape[:2]}, got {conf.shape}")
+        object.__setattr__(self, "confidence", conf)
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise InputError(f"fps must be a positive number, got {self.fps!r}")
+        object.__setattr__(self, "fps", float(self.fps))
+        for name in ("wall_normal", "wall_point"):
+            v = getattr(self, name)
+            if v is not None:
+                v = np.asarray(v, dtype=np.float64).reshape(-1)
+                if v.shape != (3,) or not np.isfinite(v).all():
+                    raise InputError(f"{name} must be 3 finite numbers, got {getattr(self, name)!r}")
+                if name == "wall_normal":
+                    norm = np.linalg.norm(v)
+                    if norm < 1e-9:
+                        raise InputError("wall_normal must not be the zero vector")
+                    v = v / norm
+                object.__setattr__(self, name, v)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps
+
+    @property
+    def normal(self) -> np.ndarray:
+        """Wall normal, defaulting to +z (vertical wall)."""
+        return np.array([0.0, 0.0, 1.0]) if self.wall_normal is None else self.wall_normal
+
+    @property
+    def point(self) -> np.ndarray:
+        """A point on the wall, defaulting to the origin."""
+        return np.zeros(3) if self.wall_point is None else self.wall_point
+
+    def save(self, path: str | Path) -> Path:
+        """Write the interchange file (canonical joint order)."""
+        return save_npz(self, path)
+
+
+def save_npz(skeleton: Skeleton, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, np.ndarray] = {
+        "keypoints": skeleton.keypoints.astype(np.float32),
+        "joint_names": np.array(JOINT_NAMES),
+        "fps": np.float64(skeleton.fps),
+        "confidence": skeleton.confidence.astype(np.float32),
+    }
+    if skeleton.wall_normal is not None:
+        payload["wall_normal"] = skeleton.wall_normal
+    if skeleton.wall_point is not None:
+        payload["wall_point"] = skeleton.wall_point
+    with open(path, "wb") as fh:  # np.savez would append ".npz" to names without it
+        np.savez_compressed(fh, **payload)
+    return path
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_npz(path: str | Path) -> Skeleton:
+    """Read and validate a skeleton interchange file; raise `InputError` naming the file and the problem."""
+    path = Path(path)
+
+    def fail(problem: str) -> InputError:
+        return InputError(f"{path}: {problem}")
+
+    if not path.is_file():
+        raise fail("no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise fail("is a single .npy array, not an .npz archive; save with np.savez(path, keypoints=..., "
+                           "joint_names=..., fps=...)")
+            missing = [k for k in REQUIRED_KEYS if k not in data.files]
+            if missing:
+                raise fail(f"missing key(s) {missing}; a skeleton file needs {list(REQUIRED_KEYS)} "
+                           f"(it has {sorted(data.files)})")
+            arrays = {k: data[k] for k in data.files}
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise fail(f"is not a readable .npz archive ({exc.__class__.__name__}: {exc}); "
+                   "export skeletons with numpy.savez") from None
+
+    kp = arrays["keypoints"]
+    names = arrays["joint_names"]
+    if not np.issubdtype(kp.dtype, np.number):
+        raise fail(f"keypoints must be numeric, got dtype {kp.dtype}")
+    if kp.ndim != 3 or kp.shape[2] != 3:
+        raise fail(f"keypoints must have shape (T, J, 3), got {kp.shape}")
+    if kp.shape[0] == 0:
+        raise fail("has zero frames; record at least one frame")
+    if names.ndim != 1 or names.shape[0] != kp.shape[1]:
+        raise fail(f"joint_names must have one name per joint (J={kp.shape[1]}), got shape {names.shape}")
+    names = [str(n) for n in names]
+    unknown = [n for n in names if n not in JOINT_INDEX]
+    if unknown:
+        raise fail(f"unknown joint name(s) {unknown}; known names are {list(JOINT_NAMES)}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise fail(f"duplicate joint name(s) {dup}")
+    absent = [n for n in COCO17 if n not in names]
+    if absent:
+        raise fail(f"lacks the COCO-17 body joint(s) {absent}")
+    try:
+        fps = float(np.asarray(arrays["fps"]).reshape(-1)[0])
+    except (ValueError, TypeError, IndexError):
+        raise fail(f"fps must be a number, got {arrays['fps']!r}") from None
+    if not (np.isfinite(fps) and fps > 0):
+        raise fail(f"fps must be > 0, got {fps}")
+    kp = kp.astype(np.float32)
+    if np.isinf(kp).any():
+        raise fail("keypoints contain infinite values; use NaN for missing joints")
+    if np.isnan(kp).all():
+        raise fail("every joint in every frame is NaN; there is nothing to analyse")
+
+    order = np.array([JOINT_INDEX[n] for n in names])
+    keypoints = np.full((kp.shape[0], NUM_JOINTS, 3), np.nan, dtype=np.float32)
+    keypoints[:, order] = kp
+    confidence = None
+    if "confidence" in arrays:
+        c = arrays["confidence"]
+        if c.shape != kp.shape[:2]:
+            raise fail(f"confidence must have shape {kp.shape[:2]} (T, J), got {c.shape}")
+        c = c.astype(np.float32)
+        if not np.isfinite(c[~np.isnan(c)]).all():
+            raise fail("confidence contains infinite values")
+        confidence = np.zeros((kp.shape[0], NUM_JOINTS), dtype=np.float32)
+        confidence[:, order] = np.nan_to_num(c, nan=0.0)
+        confidence[np.isnan(keypoints).any(axis=2)] = 0.0
+    extras = {}
+    for key in ("wall_normal", "wall_point"):
+        if key in arrays:
+            v = np.asarray(arrays[key], dtype=np.float64).reshape(-1)
+            if v.shape != (3,) or not np.isfinite(v).all():
+                raise fail(f"{key} must be 3 finite numbers, got shape {arrays[key].shape}")
+            extras[key] = v
+    try:
+        return Skeleton(keypoints=keypoints, fps=fps, confidence=confidence, **extras)
+    except InputError as exc:
+        raise fail(str(exc)) from None

@@ -1,0 +1,123 @@
+"""Store subcommands: import-skeleton, sql, export, attempts, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cruxlab.cli import add_command
+from cruxlab.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "import-skeleton", "import skeleton .npz files (one attempt each) and detect their moves",
+        "Import wall-frame skeleton files (the interchange .npz: keypoints, joint_names, fps, ...). Each file\n"
+        "becomes one attempt named after the file's stem (or --name). Every file is validated before anything\n"
+        "is written; re-importing the same file is a no-op.",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
+    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
+    p.add_argument("--name", help="attempt name (only with a single file; default: the file's stem)")
+    p.add_argument("--problem", help="boulder problem / route name")
+    p.add_argument("--outcome", choices=["top", "fall", "unknown"], help="how the attempt ended")
+    p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
+    p.set_defaults(func=cmd_import_skeleton)
+
+    p = add_command(sub, "sql", "run a read-only SQL query over the store",
+                    "Run one read-only SQL query. Handy views: moves_current, move_details, moves_per_attempt,\n"
+                    "moves_per_label, moves_per_climber, moves_per_problem, attempt_activity, label_edits.")
+    p.add_argument("query")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_sql)
+
+    p = add_command(sub, "export", "export moves, skeletons and label history to Parquet or CSV files",
+                    "Write moves.<fmt> (current moves with original labels), skeletons.<fmt> (long form: one row per\n"
+                    "attempt, frame and joint) and label_history.<fmt> into --out. --format npz writes one skeleton\n"
+                    "interchange file per attempt instead.")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--format", choices=["parquet", "csv", "npz"], default="parquet")
+    p.add_argument("--attempt", action="append", metavar="NAME", help="only these attempts (repeatable)")
+    p.set_defaults(func=cmd_export)
+
+    p = add_command(sub, "attempts", "list attempts, or delete one")
+    p.add_argument("--delete", metavar="NAME", help="delete this attempt with its frames, moves and label history")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_attempts)
+
+    p = add_command(sub, "migrate", "bring the database schema up to date (done automatically on write)")
+    p.set_defaults(func=cmd_migrate)
+
+
+def cmd_import_skeleton(args: argparse.Namespace) -> int:
+    from db.ingest import import_skeletons
+
+    if args.name and len(args.files) > 1:
+        raise InputError("--name names a single attempt; import several files without it (names = file stems)")
+    results = import_skeletons(
+        args.db, args.files, climber=args.climber, name=args.name, problem=args.problem, outcome=args.outcome,
+        detect=not args.no_detect,
+    )
+    for r in results:
+        if r.created:
+            moves = "" if r.n_moves is None else f", {r.n_moves} moves ({r.model_version})"
+            print(f"imported {r.path} as attempt {r.name!r}: {r.n_frames} frames at {r.fps:g} fps{moves}")
+        else:
+            print(f"{r.path} was already imported as attempt {r.name!r}; nothing changed")
+    return 0
+
+
+def print_frame(df, fmt: str, out=None) -> None:
+    """Print a DataFrame as an aligned table, CSV, or a JSON list of row objects."""
+    out = out or sys.stdout
+    if fmt == "csv":
+        df.to_csv(out, index=False)
+    elif fmt == "json":
+        out.write(df.to_json(orient="records", date_format="iso", default_handler=str))
+        out.write("\n")
+    else:
+        if df.empty:
+            out.write("(no rows)\n" if len(df.columns) else "(empty result)\n")
+        else:
+            out.write(df.to_string(index=False, max_colwidth=60) + "\n")
+        out.write(f"({len(df)} row{'s' if len(df) != 1 else ''})\n")
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from db.query import run_readonly_query
+
+    print_frame(run_readonly_query(args.db, args.query), args.format)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from db.export import export
+
+    for path in export(args.db, args.out, fmt=args.format, attempts=args.attempt):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_attempts(args: argparse.Namespace) -> int:
+    from db import connect, store, transaction
+
+    if args.delete:
+        with connect(args.db, create=False) as con, transaction(con):
+            (attempt_id, name), = store.resolve_attempts(con, [args.delete])
+            store.delete_attempt(con, attempt_id)
+        print(f"deleted attempt {name!r}")
+        return 0
+    with connect(args.db, read_only=True) as con:
+        df = store.list_attempts(con)
+    print_frame(df.drop(columns=["video_path"]), args.format)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from db.connection import SCHEMA_VERSION, connect
+
+    with connect(args.db):
+        pass
+    print(f"{args.db}: schema version {SCHEMA_VERSION}")
+    return 0

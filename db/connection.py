@@ -1,0 +1,200 @@
+"""Short-lived DuckDB connections, schema migrations and transactions.
+
+DuckDB lets one process write a database file and then excludes every other process, readers included.
+So every caller opens a connection for one short job and closes it: `with connect(path) as con: ...`.
+When another process holds the lock we retry with backoff for `timeout_s` seconds (env
+`CRUXLAB_DB_TIMEOUT`, default 15) and then raise `DatabaseBusyError` naming the holder.
+
+Migrations are the numbered `db/migrations/NNN_name.sql` files; each is applied once, in its own
+transaction, and recorded in `schema_migrations`. Write connections migrate on open; read-only connections
+migrate through a brief write connection when the file is behind, so an older database keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from cruxlab.errors import DatabaseBusyError, DatabaseError
+
+DEFAULT_DB = "cruxlab.duckdb"
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """All migrations shipped with the package, in version order."""
+    found = []
+    for entry in resources.files("db.migrations").iterdir():
+        m = re.fullmatch(r"(\d{3})_(\w+)\.sql", entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda mig: mig.version)
+    versions = [mig.version for mig in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migration numbers must run 1..N without gaps, got {versions}")
+    return found
+
+
+SCHEMA_VERSION = len(migrations())
+
+
+def default_timeout() -> float:
+    return float(os.environ.get("CRUXLAB_DB_TIMEOUT", "15"))
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if _is_lock_error(exc):
+                if time.monotonic() >= deadline:
+                    holder = re.search(r"\(PID (\d+)\)", msg)
+                    who = f"process {holder.group(1)}" if holder else "another process"
+                    raise DatabaseBusyError(
+                        f"{path} is busy: {who} is writing to it (DuckDB allows one writer and no other "
+                        f"readers meanwhile). Waited {timeout_s:.0f} s; try again when it finishes, or raise "
+                        "CRUXLAB_DB_TIMEOUT."
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.5)
+                continue
+            if "not a valid DuckDB database" in msg:
+                raise DatabaseError(f"{path} is not a DuckDB database; pass another --db path") from None
+            if "No such file or directory" in msg or "Permission denied" in msg or "Read-only file" in msg:
+                raise DatabaseError(
+                    f"cannot open {path} for writing ({msg.split(':', 1)[-1].strip()}); "
+                    "choose a --db path in a writable folder"
+                ) from None
+            raise DatabaseError(f"cannot open {path}: {msg}") from None
+
+
+def _applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return set()
+    return {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    applied = _applied_versions(con)
+    return max(applied) if applied else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every pending migration, each in its own transaction; return the versions applied."""
+    applied = _applied_versions(con)
+    if applied and max(applied) > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"this database has schema version {max(applied)}, newer than this cruxlab knows "
+            f"({SCHEMA_VERSION}); upgrade cruxlab"
+        )
+    done = []
+    for mig in migrations():
+        if mig.version in applied:
+            continue
+        with transaction(con):
+            con.execute(mig.sql)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())",
+                [mig.version, mig.name],
+            )
+        done.append(mig.version)
+    return done
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception (nothing half-written)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
+def connect(
+    path: str | Path = DEFAULT_DB,
+    *,
+    read_only: bool = False,
+    timeout_s: float | None = None,
+    create: bool = True,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the store for one short job and close it afterwards.
+
+    Write connections create the file (unless `create=False`) and apply pending migrations. Read-only
+    connections require an existing file and bring an older schema up to date first.
+    """
+    path = Path(path)
+    timeout_s = default_timeout() if timeout_s is None else timeout_s
+    if read_only or not create:
+        if not path.exists():
+            raise DatabaseError(
+                f"no database at {path}. Analyse a first video with `cruxlab --db {path} analyze VIDEO "
+                f"--climber NAME` or import a skeleton with `cruxlab --db {path} import-skeleton FILE.npz "
+                "--climber NAME`"
+            )
+    if read_only:
+        con = _open(path, True, timeout_s)
+        try:
+            version = schema_version(con)
+        except BaseException:
+            con.close()
+            raise
+        if version != SCHEMA_VERSION:
+            con.close()
+            if version > SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"{path} has schema version {version}, newer than this cruxlab ({SCHEMA_VERSION}); upgrade cruxlab"
+                )
+            with connect(path, timeout_s=timeout_s):  # migrates
+                pass
+            con = _open(path, True, timeout_s)
+    else:
+        con = _open(path, False, timeout_s)
+        try:
+            migrate(con)
+        except BaseException:
+            con.close()
+            raise
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def sandboxed_reader(path: str | Path, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection that also cannot touch other files (no COPY TO, ATTACH, INSTALL, read_csv of
+    arbitrary paths): whatever SQL a user types, neither the store nor the disk changes."""
+    with connect(path, read_only=True, timeout_s=timeout_s) as con:
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        yield con

@@ -1,0 +1,608 @@
+"""The one reader/writer of every table. All functions take an open connection (`db.connect`).
+
+Writers do not open transactions themselves unless they say so: the caller wraps one attempt's writes in
+`db.transaction(con)` so a failure leaves nothing half-written. Bulk per-frame data goes through Arrow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cruxlab.errors import DatabaseError, InputError
+from cruxlab.joints import LIMBS, NUM_JOINTS
+from cruxlab.labels import MOVE_LABELS, Move
+from cruxlab.skeleton import Skeleton
+
+EDIT_SOURCES = ("dashboard", "label-studio", "cli")
+
+
+# --------------------------------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class VideoRecord:
+    """A decoded video: absolute path, content hash, fps and size after rotation."""
+
+    path: str
+    sha256: str
+    fps: float
+    width: int
+    height: int
+    n_frames: int
+    rotation: int = 0
+
+
+@dataclass(frozen=True)
+class CameraTrack:
+    """Per-frame cameras. K: (T, 3, 3) pixels; R: (T, 3, 3), t: (T, 3) world->camera (OpenCV);
+    registered: (T,) bool, False where the pose was interpolated rather than registered."""
+
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    registered: np.ndarray
+
+    def __post_init__(self) -> None:
+        T = len(self.R)
+        if self.K.shape != (T, 3, 3) or self.R.shape != (T, 3, 3) or self.t.shape != (T, 3) or self.registered.shape != (T,):
+            raise ValueError(
+                f"camera track shapes disagree: K {self.K.shape}, R {self.R.shape}, t {self.t.shape}, "
+                f"registered {self.registered.shape}"
+            )
+
+
+@dataclass(frozen=True)
+class WallPoints:
+    """Sparse wall reconstruction. xyz: (N, 3) metres, wall frame; rgb: (N, 3) uint8 or None;
+    error: (N,) mean reprojection error in pixels or None."""
+
+    xyz: np.ndarray
+    rgb: np.ndarray | None = None
+    error: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    attempt_id: int
+    name: str
+    climber: str
+    problem: str | None
+    fps: float
+    n_frames: int
+    source_kind: str
+    source_path: str
+    video_path: str | None
+    video_start_frame: int
+    video_frame_step: int
+    outcome: str | None
+    camera_model: str | None
+    report: dict
+
+
+def ingest_key(source_sha256: str, params: dict | None = None) -> str:
+    """Identity of one ingest: the source's content hash and the parameters that shape the result."""
+    blob = json.dumps({"sha256": source_sha256, "params": params or {}}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# ------------------------------------------------------------------------------------------ arrow helpers
+def _fixed_list(values: np.ndarray, *shape: int) -> pa.Array:
+    """(N, *shape) numpy array -> nested Arrow FixedSizeList array (DuckDB ARRAY type)."""
+    arr = np.ascontiguousarray(values)
+    flat = pa.array(arr.reshape(-1))
+    for size in reversed(shape):
+        flat = pa.FixedSizeListArray.from_arrays(flat, size)
+    return flat
+
+
+def _arrow_to_numpy(column: pa.ChunkedArray | pa.Array, *shape: int) -> np.ndarray:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(arr)
+    for _ in shape:
+        arr = arr.flatten()
+    return arr.to_numpy(zero_copy_only=False).reshape(n, *shape)
+
+
+def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
+    view = f"_arrow_{table}"
+    con.register(view, data)
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(data.column_names)}) SELECT * FROM {view}")
+    finally:
+        con.unregister(view)
+
+
+# ------------------------------------------------------------------------------------- climbers, problems
+def upsert_climber(con: duckdb.DuckDBPyConnection, name: str, height_m: float | None = None) -> int:
+    name = name.strip()
+    if not name:
+        raise InputError("climber name must not be empty; pass --climber NAME")
+    row = con.execute("SELECT climber_id, height_m FROM climbers WHERE name = ?", [name]).fetchone()
+    if row:
+        if height_m is not None and row[1] is None:
+            con.execute("UPDATE climbers SET height_m = ? WHERE climber_id = ?", [height_m, row[0]])
+        return int(row[0])
+    return int(con.execute(
+        "INSERT INTO climbers (name, height_m) VALUES (?, ?) RETURNING climber_id", [name, height_m]
+    ).fetchone()[0])
+
+
+def upsert_problem(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    wall: str | None = None,
+    grade: str | None = None,
+    angle_deg: float | None = None,
+) -> int:
+    row = con.execute("SELECT problem_id FROM problems WHERE name = ?", [name]).fetchone()
+    if row:
+        con.execute(
+            "UPDATE problems SET wall = coalesce(?, wall), grade = coalesce(?, grade), "
+            "angle_deg = coalesce(?, angle_deg) WHERE problem_id = ?",
+            [wall, grade, angle_deg, row[0]],
+        )
+        return int(row[0])
+    return int(con.execute(
+        "INSERT INTO problems (name, wall, grade, angle_deg) VALUES (?, ?, ?, ?) RETURNING problem_id",
+        [name, wall, grade, angle_deg],
+    ).fetchone()[0])
+
+
+# ------------------------------------------------------------------------------------------------ attempts
+def find_attempt(con: duckdb.DuckDBPyConnection, *, key: str | None = None, name: str | None = None) -> int | None:
+    if key is not None:
+        row = con.execute("SELECT attempt_id FROM attempts WHERE ingest_key = ?", [key]).fetchone()
+    else:
+        row = con.execute("SELECT attempt_id FROM attempts WHERE name = ?", [name]).fetchone()
+    return None if row is None else int(row[0])
+
+
+def wall_angle_deg(normal: np.ndarray | None) -> float:
+    """Overhang angle from the wall normal: 0 for a vertical wall, +45 for a 45° overhang, -x for a slab."""
+    if normal is None:
+        return 0.0
+    n = np.asarray(normal, dtype=float)
+    # Normal of an overhang z = y tan(a) points out and down: (0, -sin a, cos a).
+    return float(np.degrees(np.arctan2(-n[1], np.hypot(n[0], n[2]))))
+
+
+def insert_attempt(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    name: str,
+    climber: str,
+    skeleton: Skeleton,
+    source_kind: str,
+    source_path: str | Path,
+    key: str,
+    params: dict | None = None,
+    problem: str | None = None,
+    outcome: str | None = None,
+    climber_height_m: float | None = None,
+    video: VideoRecord | None = None,
+    video_start_frame: int = 0,
+    video_frame_step: int = 1,
+    cameras: CameraTrack | None = None,
+    wall_points: WallPoints | None = None,
+    camera_model: str | None = None,
+    report: dict | None = None,
+    recorded_at: datetime | None = None,
+) -> int:
+    """Insert one attempt with all its per-frame data. Call inside `transaction(con)`.
+
+    Raises InputError when `name` is taken by another ingest. Callers check `find_attempt(key=...)` first
+    to make re-ingest a no-op.
+    """
+    if source_kind not in ("skeleton", "video"):
+        raise ValueError(f"source_kind must be 'skeleton' or 'video', got {source_kind!r}")
+    if find_attempt(con, name=name) is not None:
+        raise InputError(
+            f"an attempt named {name!r} already exists from a different file or parameters; "
+            "pass --name to choose another name"
+        )
+    T = skeleton.n_frames
+    if cameras is not None and len(cameras.R) != T:
+        raise ValueError(f"{len(cameras.R)} cameras for {T} skeleton frames")
+    climber_id = upsert_climber(con, climber, climber_height_m)
+    problem_id = upsert_problem(con, problem) if problem else None
+    video_id = None
+    if video is not None:
+        row = con.execute("SELECT video_id FROM videos WHERE sha256 = ?", [video.sha256]).fetchone()
+        if row:
+            video_id = int(row[0])
+        else:
+            video_id = int(con.execute(
+                "INSERT INTO videos (path, sha256, fps, width, height, n_frames, rotation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING video_id",
+                [video.path, video.sha256, video.fps, video.width, video.height, video.n_frames, video.rotation],
+            ).fetchone()[0])
+    normal = None if skeleton.wall_normal is None else [float(v) for v in skeleton.wall_normal]
+    point = None if skeleton.wall_point is None else [float(v) for v in skeleton.wall_point]
+    attempt_id = int(con.execute(
+        """INSERT INTO attempts (name, climber_id, problem_id, video_id, source_kind, source_path, ingest_key,
+               params, fps, n_frames, video_start_frame, video_frame_step, outcome, wall_normal, wall_point,
+               wall_angle_deg, climber_height_m, camera_model, report, recorded_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING attempt_id""",
+        [name, climber_id, problem_id, video_id, source_kind, str(source_path), key,
+         json.dumps(params or {}, sort_keys=True, default=str), skeleton.fps, T, video_start_frame,
+         video_frame_step, outcome, normal, point, wall_angle_deg(skeleton.wall_normal), climber_height_m,
+         camera_model, json.dumps(report or {}, default=str), recorded_at],
+    ).fetchone()[0])
+    frames = np.arange(T, dtype=np.int32)
+    _insert_arrow(con, "skeleton_frames", pa.table({
+        "attempt_id": pa.array(np.full(T, attempt_id, dtype=np.int32)),
+        "frame": pa.array(frames),
+        "joints": _fixed_list(skeleton.keypoints.astype(np.float32), NUM_JOINTS, 3),
+        "confidence": _fixed_list(skeleton.confidence.astype(np.float32), NUM_JOINTS),
+    }))
+    if cameras is not None:
+        _insert_arrow(con, "cameras", pa.table({
+            "attempt_id": pa.array(np.full(T, attempt_id, dtype=np.int32)),
+            "frame": pa.array(frames),
+            "K": _fixed_list(cameras.K.astype(np.float64), 3, 3),
+            "R": _fixed_list(cameras.R.astype(np.float64), 3, 3),
+            "t": _fixed_list(cameras.t.astype(np.float64), 3),
+            "registered": pa.array(np.asarray(cameras.registered, dtype=bool)),
+        }))
+    if wall_points is not None and len(wall_points.xyz):
+        n = len(wall_points.xyz)
+        cols = {
+            "attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
+            "point_id": pa.array(np.arange(n, dtype=np.int32)),
+            "xyz": _fixed_list(wall_points.xyz.astype(np.float32), 3),
+        }
+        if wall_points.rgb is not None:
+            cols["rgb"] = _fixed_list(wall_points.rgb.astype(np.uint8), 3)
+        if wall_points.error is not None:
+            cols["error"] = pa.array(wall_points.error.astype(np.float32))
+        _insert_arrow(con, "wall_points", pa.table(cols))
+    return attempt_id
+
+
+def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
+    """Remove an attempt and everything that hangs off it (moves and their history too). Call in a transaction."""
+    for table in ("label_edits", "moves", "wall_points", "cameras", "skeleton_frames", "attempts"):
+        con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
+
+
+def resolve_attempts(con: duckdb.DuckDBPyConnection, names: Sequence[str] | None = None) -> list[tuple[int, str]]:
+    """(attempt_id, name) for the given names (all attempts when None); InputError naming unknown ones."""
+    rows = con.execute("SELECT attempt_id, name FROM attempts ORDER BY attempt_id").fetchall()
+    if not names:
+        return [(int(a), n) for a, n in rows]
+    by_name = {n: int(a) for a, n in rows}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        known = ", ".join(sorted(by_name)[:20]) or "none yet"
+        raise InputError(f"unknown attempt(s) {unknown}; known attempts: {known}")
+    return [(by_name[n], n) for n in names]
+
+
+def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo:
+    row = con.execute(
+        """SELECT a.attempt_id, a.name, c.name, p.name, a.fps, a.n_frames, a.source_kind, a.source_path, v.path,
+                  a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report
+           FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
+           LEFT JOIN videos v USING (video_id) WHERE a.attempt_id = ?""",
+        [attempt_id],
+    ).fetchone()
+    if row is None:
+        raise InputError(f"no attempt with id {attempt_id}")
+    return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"))
+
+
+def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One row per attempt with climber, problem, duration, move count and outcome."""
+    return con.execute(
+        """SELECT a.attempt_id, a.name AS attempt, c.name AS climber, p.name AS problem, p.wall, p.grade,
+                  a.source_kind, a.n_frames, a.fps, a.n_frames / a.fps AS duration_s, a.outcome,
+                  coalesce(a.recorded_at, a.created_at) AS date, v.path AS video_path, a.camera_model,
+                  (SELECT count(*) FROM moves_current m WHERE m.attempt_id = a.attempt_id) AS n_moves
+           FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
+           LEFT JOIN videos v USING (video_id) ORDER BY a.attempt_id"""
+    ).df()
+
+
+def read_skeleton(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Skeleton:
+    meta = con.execute(
+        "SELECT fps, wall_normal, wall_point FROM attempts WHERE attempt_id = ?", [attempt_id]
+    ).fetchone()
+    if meta is None:
+        raise InputError(f"no attempt with id {attempt_id}")
+    tbl = con.sql(
+        "SELECT joints, confidence FROM skeleton_frames WHERE attempt_id = ? ORDER BY frame", params=[attempt_id]
+    ).to_arrow_table()
+    return Skeleton(
+        keypoints=_arrow_to_numpy(tbl.column("joints"), NUM_JOINTS, 3).astype(np.float32),
+        confidence=_arrow_to_numpy(tbl.column("confidence"), NUM_JOINTS).astype(np.float32),
+        fps=float(meta[0]),
+        wall_normal=None if meta[1] is None else np.array(meta[1]),
+        wall_point=None if meta[2] is None else np.array(meta[2]),
+    )
+
+
+def read_cameras(con: duckdb.DuckDBPyConnection, attempt_id: int) -> CameraTrack | None:
+    tbl = con.sql(
+        "SELECT K, R, t, registered FROM cameras WHERE attempt_id = ? ORDER BY frame", params=[attempt_id]
+    ).to_arrow_table()
+    if tbl.num_rows == 0:
+        return None
+    return CameraTrack(
+        K=_arrow_to_numpy(tbl.column("K"), 3, 3), R=_arrow_to_numpy(tbl.column("R"), 3, 3),
+        t=_arrow_to_numpy(tbl.column("t"), 3),
+        registered=tbl.column("registered").to_numpy().astype(bool),
+    )
+
+
+def read_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int) -> WallPoints | None:
+    tbl = con.sql(
+        "SELECT xyz, rgb, error FROM wall_points WHERE attempt_id = ? ORDER BY point_id", params=[attempt_id]
+    ).to_arrow_table()
+    if tbl.num_rows == 0:
+        return None
+    rgb = tbl.column("rgb")
+    return WallPoints(
+        xyz=_arrow_to_numpy(tbl.column("xyz"), 3),
+        rgb=None if rgb.null_count else _arrow_to_numpy(rgb, 3).astype(np.uint8),
+        error=tbl.column("error").to_numpy(zero_copy_only=False),
+    )
+
+
+# --------------------------------------------------------------------------------------------------- moves
+def replace_model_moves(
+    con: duckdb.DuckDBPyConnection, attempt_id: int, moves: Iterable[Move], model_version: str
+) -> int:
+    """Replace the model's moves of an attempt with a new detection. Call inside a transaction.
+
+    Moves a coach has touched (edited, deleted, or added) are kept as they are; a new detection of the same
+    limb overlapping one of them (temporal IoU >= 0.5) is dropped so nothing is labelled twice.
+    Returns the number of moves inserted.
+    """
+    con.execute(
+        """DELETE FROM moves WHERE attempt_id = ? AND source = 'model'
+           AND move_id NOT IN (SELECT move_id FROM label_edits WHERE attempt_id = ?)""",
+        [attempt_id, attempt_id],
+    )
+    kept = con.execute(
+        "SELECT limb, start_frame, end_frame FROM move_state WHERE attempt_id = ?", [attempt_id]
+    ).fetchall()
+    moves = list(moves)
+    if kept and moves:
+        def overlaps(m: Move) -> bool:
+            for limb, s, e in kept:
+                inter = min(e, m.end_frame) - max(s, m.start_frame) + 1
+                union = max(e, m.end_frame) - min(s, m.start_frame) + 1
+                if limb == m.limb and inter > 0 and inter / union >= 0.5:
+                    return True
+            return False
+        moves = [m for m in moves if not overlaps(m)]
+    if not moves:
+        return 0
+    n = len(moves)
+    _insert_arrow(con, "moves", pa.table({
+        "attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
+        "start_frame": pa.array([m.start_frame for m in moves], type=pa.int32()),
+        "end_frame": pa.array([m.end_frame for m in moves], type=pa.int32()),
+        "label": pa.array([m.label for m in moves], type=pa.string()),
+        "limb": pa.array([m.limb for m in moves], type=pa.string()),
+        "confidence": pa.array([float(m.confidence) for m in moves], type=pa.float32()),
+        "source": pa.array(["model"] * n, type=pa.string()),
+        "model_version": pa.array([model_version] * n, type=pa.string()),
+    }))
+    return n
+
+
+def current_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, include_deleted: bool = False) -> pd.DataFrame:
+    """The moves of an attempt as they stand after every edit (model originals in original_* columns)."""
+    view = "move_state" if include_deleted else "moves_current"
+    return con.execute(
+        f"SELECT * FROM {view} WHERE attempt_id = ? ORDER BY start_frame, limb, move_id", [attempt_id]
+    ).df()
+
+
+def _check_edit(con, attempt_id: int, label: str, limb: str, start: int, end: int, allow_unknown_label: bool) -> None:
+    if not allow_unknown_label and label not in MOVE_LABELS:
+        raise InputError(f"unknown label {label!r}; choose one of {', '.join(MOVE_LABELS)}")
+    if not label:
+        raise InputError("label must not be empty")
+    if limb not in LIMBS:
+        raise InputError(f"unknown limb {limb!r}; choose one of {', '.join(LIMBS)}")
+    n_frames = con.execute("SELECT n_frames FROM attempts WHERE attempt_id = ?", [attempt_id]).fetchone()[0]
+    if not (0 <= start <= end < n_frames):
+        raise InputError(
+            f"frames [{start}, {end}] are not a valid interval of this attempt (frames 0..{n_frames - 1}, "
+            "start <= end)"
+        )
+
+
+def _external_key_seen(con, external_key: str | None) -> bool:
+    return external_key is not None and con.execute(
+        "SELECT 1 FROM label_edits WHERE external_key = ?", [external_key]
+    ).fetchone() is not None
+
+
+def edit_move(
+    con: duckdb.DuckDBPyConnection,
+    move_id: int,
+    *,
+    editor: str,
+    source: str,
+    label: str | None = None,
+    limb: str | None = None,
+    start_frame: int | None = None,
+    end_frame: int | None = None,
+    delete: bool = False,
+    restore: bool = False,
+    edited_at: datetime | None = None,
+    external_key: str | None = None,
+    note: str | None = None,
+    allow_unknown_label: bool = False,
+) -> int | None:
+    """Append one correction of a move to the label history; return its edit_id.
+
+    Unchanged fields keep their current value. Returns None (and writes nothing) when `external_key` was
+    already recorded, or when the edit would change nothing.
+    """
+    if source not in EDIT_SOURCES:
+        raise ValueError(f"source must be one of {EDIT_SOURCES}")
+    if not editor or not editor.strip():
+        raise InputError("an edit needs the editor's name (who made it)")
+    if _external_key_seen(con, external_key):
+        return None
+    cur = con.execute(
+        "SELECT attempt_id, label, limb, start_frame, end_frame, deleted FROM move_state WHERE move_id = ?",
+        [move_id],
+    ).fetchone()
+    if cur is None:
+        raise InputError(f"no move with id {move_id}")
+    attempt_id, old_label, old_limb, old_start, old_end, old_deleted = cur
+    new = dict(
+        label=old_label if label is None else label,
+        limb=old_limb if limb is None else limb,
+        start_frame=old_start if start_frame is None else int(start_frame),
+        end_frame=old_end if end_frame is None else int(end_frame),
+        deleted=True if delete else (False if restore else old_deleted),
+    )
+    if not new["deleted"]:
+        _check_edit(con, attempt_id, new["label"], new["limb"], new["start_frame"], new["end_frame"],
+                    allow_unknown_label or new["label"] == old_label)
+    old = (old_label, old_limb, old_start, old_end, old_deleted)
+    if tuple(new.values()) == old:
+        return None
+    if new["deleted"] != old_deleted:
+        action = "delete" if new["deleted"] else "restore"
+    elif (new["label"], new["limb"]) != (old_label, old_limb) and (new["start_frame"], new["end_frame"]) != (old_start, old_end):
+        action = "edit"
+    elif (new["label"], new["limb"]) != (old_label, old_limb):
+        action = "relabel"
+    else:
+        action = "retime"
+    return _append_edit(con, move_id, attempt_id, action, new, old, editor, source, edited_at, external_key, note)
+
+
+def _append_edit(con, move_id, attempt_id, action, new, old, editor, source, edited_at, external_key, note,
+                 undoes_edit_id=None) -> int:
+    return int(con.execute(
+        """INSERT INTO label_edits (move_id, attempt_id, action, label, limb, start_frame, end_frame, deleted,
+               prev_label, prev_limb, prev_start, prev_end, prev_deleted, editor, source, edited_at,
+               external_key, undoes_edit_id, note)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING edit_id""",
+        [move_id, attempt_id, action, new["label"], new["limb"], new["start_frame"], new["end_frame"],
+         new["deleted"], *(old if old is not None else (None,) * 5), editor.strip(), source,
+         edited_at or _now(), external_key, undoes_edit_id, note],
+    ).fetchone()[0])
+
+
+def add_move(
+    con: duckdb.DuckDBPyConnection,
+    attempt_id: int,
+    *,
+    label: str,
+    limb: str,
+    start_frame: int,
+    end_frame: int,
+    editor: str,
+    source: str,
+    edited_at: datetime | None = None,
+    external_key: str | None = None,
+    note: str | None = None,
+    allow_unknown_label: bool = False,
+) -> int | None:
+    """A move the model missed, added by a coach: a `moves` row (source = the editing tool) plus an 'add' edit.
+    Returns the new move_id, or None when `external_key` was already recorded."""
+    if source not in EDIT_SOURCES:
+        raise ValueError(f"source must be one of {EDIT_SOURCES}")
+    if not editor or not editor.strip():
+        raise InputError("an edit needs the editor's name (who made it)")
+    if _external_key_seen(con, external_key):
+        return None
+    _check_edit(con, attempt_id, label, limb, int(start_frame), int(end_frame), allow_unknown_label)
+    move_source = "label-studio" if source == "label-studio" else "dashboard"
+    move_id = int(con.execute(
+        """INSERT INTO moves (attempt_id, start_frame, end_frame, label, limb, confidence, source, model_version)
+           VALUES (?, ?, ?, ?, ?, 1.0, ?, NULL) RETURNING move_id""",
+        [attempt_id, int(start_frame), int(end_frame), label, limb, move_source],
+    ).fetchone()[0])
+    new = dict(label=label, limb=limb, start_frame=int(start_frame), end_frame=int(end_frame), deleted=False)
+    _append_edit(con, move_id, attempt_id, "add", new, None, editor, source, edited_at, external_key, note)
+    return move_id
+
+
+def undo_last_edit(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    editor: str | None = None,
+    attempt_id: int | None = None,
+    source: str = "dashboard",
+) -> int | None:
+    """Undo the latest edit (optionally only the given editor's, in the given attempt) that is not itself
+    an undo and not already undone, by appending an 'undo' edit that restores the previous state. The
+    undone edit stays in the history. Returns the new edit_id, or None when there is nothing to undo."""
+    conds, args = ["action <> 'undo'", "edit_id NOT IN (SELECT undoes_edit_id FROM label_edits WHERE undoes_edit_id IS NOT NULL)"], []
+    if editor:
+        conds.append("editor = ?")
+        args.append(editor)
+    if attempt_id is not None:
+        conds.append("attempt_id = ?")
+        args.append(attempt_id)
+    row = con.execute(
+        f"""SELECT edit_id, move_id, attempt_id, action, label, limb, start_frame, end_frame, deleted,
+                   prev_label, prev_limb, prev_start, prev_end, prev_deleted
+            FROM label_edits WHERE {' AND '.join(conds)} ORDER BY edited_at DESC, edit_id DESC LIMIT 1""",
+        args,
+    ).fetchone()
+    if row is None:
+        return None
+    edit_id, move_id, aid, action, *after = row
+    label, limb, start, end, deleted, p_label, p_limb, p_start, p_end, p_deleted = after
+    if action == "add":  # undoing an addition removes the added move
+        new = dict(label=label, limb=limb, start_frame=start, end_frame=end, deleted=True)
+    else:
+        new = dict(label=p_label, limb=p_limb, start_frame=p_start, end_frame=p_end, deleted=p_deleted)
+    cur = con.execute(
+        "SELECT label, limb, start_frame, end_frame, deleted FROM move_state WHERE move_id = ?", [move_id]
+    ).fetchone()
+    edited_at = max(_now(), con.execute("SELECT max(edited_at) FROM label_edits WHERE move_id = ?",
+                                        [move_id]).fetchone()[0])
+    return _append_edit(con, move_id, aid, "undo", new, tuple(cur), editor or "unknown", source, edited_at, None,
+                        f"undo of edit {edit_id} ({action})", undoes_edit_id=edit_id)
+
+
+def label_history(
+    con: duckdb.DuckDBPyConnection, attempt_id: int | None = None, move_id: int | None = None
+) -> pd.DataFrame:
+    """The append-only edit history, newest first."""
+    conds, args = [], []
+    if attempt_id is not None:
+        conds.append("e.attempt_id = ?")
+        args.append(attempt_id)
+    if move_id is not None:
+        conds.append("e.move_id = ?")
+        args.append(move_id)
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
+    return con.execute(
+        f"""SELECT e.*, a.name AS attempt FROM label_edits e JOIN attempts a USING (attempt_id)
+            {where} ORDER BY e.edited_at DESC, e.edit_id DESC""",
+        args,
+    ).df()
+
+
+def require_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Raise a friendly DatabaseError when the store holds no attempt yet."""
+    if con.execute("SELECT count(*) FROM attempts").fetchone()[0] == 0:
+        raise DatabaseError(
+            "the database holds no attempt yet; run `cruxlab analyze VIDEO --climber NAME` or "
+            "`cruxlab import-skeleton FILE.npz --climber NAME` first"
+        )

@@ -1,0 +1,1 @@
+"""Model backends behind one interface (base.py), each in its own lazily imported module."""
