@@ -14,7 +14,9 @@ import sys
 from cruxlab import __version__
 from cruxlab.errors import CruxlabError
 
-COMMAND_MODULES = ("db.cli", "moves.cli", "reconstruction.cli", "dashboard.cli", "labeling.cli")
+COMMAND_MODULES = (
+    "db.cli", "moves.cli", "reconstruction.cli", "reconstruction.backends.cli", "dashboard.cli", "labeling.cli",
+)
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
