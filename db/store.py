@@ -316,11 +316,13 @@ def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def read_skeleton(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Skeleton:
-    meta = con.execute(
+    # fetchall, not fetchone: DuckDB 2.x refuses con.sql() while an execute() result is unfinished.
+    rows = con.execute(
         "SELECT fps, wall_normal, wall_point FROM attempts WHERE attempt_id = ?", [attempt_id]
-    ).fetchone()
-    if meta is None:
+    ).fetchall()
+    if not rows:
         raise InputError(f"no attempt with id {attempt_id}")
+    meta = rows[0]
     tbl = con.sql(
         "SELECT joints, confidence FROM skeleton_frames WHERE attempt_id = ? ORDER BY frame", params=[attempt_id]
     ).to_arrow_table()
