@@ -1,0 +1,294 @@
+"""Move classifiers with the scikit-learn estimator contract, and the detection pipeline.
+
+Both classifiers read the candidate table of moves.segment (one row per candidate, FEATURE_NAMES columns)
+and predict a label per row, "none" for a candidate that is no move:
+
+- RuleMoveClassifier (the default): DESIGN.md's definitions with every threshold a parameter, so grid
+  search can tune them and a test can mis-set them. `fit` learns nothing; it only records the schema.
+- LearnedMoveClassifier: gradient boosting over the same features, trained from coach labels
+  (moves.service.train_from_db). NaN features are handled natively.
+
+`detect(skeleton)` runs features -> candidates -> classifier -> moves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from cruxlab.labels import Move
+from cruxlab.skeleton import Skeleton
+from moves.features import FeatureParams, compute_features
+from moves.segment import FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, propose
+
+NONE = "none"
+#: Labels the rule model can output, "none" first.
+CLASSES: tuple[str, ...] = (NONE, "reach", "cross-over", "match", "foot-move", "flag", "rock-over", "dyno")
+#: Which labels each candidate kind may take (applied to any classifier's probabilities).
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "hand": (NONE, "reach", "cross-over", "match"),
+    "foot": (NONE, "foot-move"),
+    "posture": (NONE, "flag"),
+    "rise": (NONE, "rock-over"),
+    "air": (NONE, "dyno"),
+}
+RULES_VERSION = "rules-1.0"
+
+
+def _kind_of(X: np.ndarray) -> np.ndarray:
+    """(N,) index into KINDS from the one-hot kind columns."""
+    onehot = np.nan_to_num(X[:, :len(KINDS)], nan=0.0)
+    return np.argmax(onehot, axis=1)
+
+
+def _margin(value: np.ndarray, threshold: float, scale: float, above: bool = True) -> np.ndarray:
+    """Signed, scaled distance to a threshold (positive = criterion met); NaN -> strongly unmet."""
+    m = (value - threshold) / scale if above else (threshold - value) / scale
+    return np.nan_to_num(m, nan=-10.0)
+
+
+class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
+    """DESIGN.md's move definitions as thresholds over candidate features.
+
+    Parameters (metres, degrees, seconds):
+    match_dist: a hand arriving within this of the other hand is a match (8 cm).
+    cross_margin: a hand arriving beyond the other hand by this along x, having started on its own side, is a
+        cross-over (5 cm).
+    min_displacement: flights shorter than this are re-grips, not moves.
+    flag_knee, flag_lateral, flag_min_s: flag = foot off every hold, knee above flag_knee, ankle
+        flag_lateral from the pelvis centre to its own side (or crossed behind the other leg), for at least
+        flag_min_s.
+    rock_high, rock_knee_bent, rock_rise, rock_knee_ext: rock-over = a foot on a hold at or above pelvis
+        height - rock_high with the knee at most rock_knee_bent, then the pelvis rises rock_rise and shifts
+        over the foot while the knee extends to rock_knee_ext.
+    dyno_min_s, dyno_min_speed: dyno = all four limbs off for dyno_min_s with the pelvis leaving upward at
+        dyno_min_speed (m/s).
+    """
+
+    def __init__(
+        self,
+        match_dist: float = 0.08,
+        cross_margin: float = 0.05,
+        min_displacement: float = 0.05,
+        flag_knee: float = 140.0,
+        flag_lateral: float = 0.30,
+        flag_min_s: float = 0.4,
+        rock_high: float = 0.15,
+        rock_knee_bent: float = 80.0,
+        rock_rise: float = 0.20,
+        rock_knee_ext: float = 140.0,
+        dyno_min_s: float = 0.08,
+        dyno_min_speed: float = 0.3,
+    ):
+        self.match_dist = match_dist
+        self.cross_margin = cross_margin
+        self.min_displacement = min_displacement
+        self.flag_knee = flag_knee
+        self.flag_lateral = flag_lateral
+        self.flag_min_s = flag_min_s
+        self.rock_high = rock_high
+        self.rock_knee_bent = rock_knee_bent
+        self.rock_rise = rock_rise
+        self.rock_knee_ext = rock_knee_ext
+        self.dyno_min_s = dyno_min_s
+        self.dyno_min_speed = dyno_min_speed
+
+    def fit(self, X=None, y=None):
+        """Rules learn nothing; fitting records the feature schema (X may be None)."""
+        if X is not None:
+            validate_data(self, X, reset=True, ensure_all_finite="allow-nan", ensure_min_samples=0)
+            self._check_schema()
+        else:
+            self.n_features_in_ = len(FEATURE_NAMES)
+        self.classes_ = np.array(CLASSES, dtype=object)
+        return self
+
+    def _check_schema(self) -> None:
+        if self.n_features_in_ != len(FEATURE_NAMES):
+            raise ValueError(
+                f"RuleMoveClassifier reads the {len(FEATURE_NAMES)} candidate features of moves.segment "
+                f"(FEATURE_NAMES), got {self.n_features_in_} columns"
+            )
+
+    @property
+    def version(self) -> str:
+        default = RuleMoveClassifier().get_params()
+        params = self.get_params()
+        if params == default:
+            return RULES_VERSION
+        digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{RULES_VERSION}+{digest}"
+
+    def _scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels as class indices, confidence) per row, vectorised."""
+        n = len(X)
+        kind = _kind_of(X)
+        col = lambda name: X[:, F[name]]  # noqa: E731
+        label = np.zeros(n, dtype=np.int64)
+        margin = np.full(n, -10.0)
+        ci = {c: i for i, c in enumerate(CLASSES)}
+
+        # hands: match beats cross-over beats reach
+        flight_ok = np.minimum(_margin(col("displacement"), self.min_displacement, 0.05),
+                               _margin(col("start_in_air"), 0.5, 0.5, above=False))
+        m_match = _margin(col("other_dist_end"), self.match_dist, 0.04, above=False)
+        m_cross = np.minimum(_margin(col("cross_beyond"), self.cross_margin, 0.05),
+                             _margin(col("start_own_side"), 0.0, 0.05))
+        hand = kind == KINDS.index("hand")
+        is_match = hand & (m_match > 0) & (flight_ok > 0)
+        is_cross = hand & ~is_match & (m_cross > 0) & (flight_ok > 0)
+        is_reach = hand & ~is_match & ~is_cross & (flight_ok > 0)
+        label[is_match], margin[is_match] = ci["match"], np.minimum(m_match, flight_ok)[is_match]
+        label[is_cross], margin[is_cross] = ci["cross-over"], np.minimum(m_cross, flight_ok)[is_cross]
+        reach_m = np.minimum(np.minimum(-m_match, -np.minimum(m_cross, 10)), flight_ok)
+        label[is_reach], margin[is_reach] = ci["reach"], reach_m[is_reach]
+
+        # feet: a flight that holds a flag posture long enough is the flag's, not a foot-move
+        m_flight_flag = np.minimum.reduce([
+            _margin(col("flight_posture_s"), self.flag_min_s, 0.2),
+            _margin(col("flight_posture_knee"), self.flag_knee, 10.0),
+            np.maximum(_margin(col("flight_posture_lateral"), self.flag_lateral, 0.1),
+                       _margin(col("flight_posture_crossed"), 0.5, 0.25)),
+        ])
+        foot = kind == KINDS.index("foot")
+        is_fm = foot & (flight_ok > 0) & (m_flight_flag <= 0)
+        label[is_fm], margin[is_fm] = ci["foot-move"], np.minimum(flight_ok, -m_flight_flag)[is_fm]
+
+        m_flag = np.minimum.reduce([
+            _margin(col("duration_s"), self.flag_min_s, 0.2),
+            _margin(col("posture_knee"), self.flag_knee, 10.0),
+            np.maximum(_margin(col("posture_lateral"), self.flag_lateral, 0.1),
+                       _margin(col("posture_crossed"), 0.5, 0.25)),
+        ])
+        is_flag = (kind == KINDS.index("posture")) & (m_flag > 0)
+        label[is_flag], margin[is_flag] = ci["flag"], m_flag[is_flag]
+
+        m_rock = np.minimum.reduce([
+            _margin(col("foot_high"), -self.rock_high, 0.1),
+            _margin(col("knee_start"), self.rock_knee_bent, 15.0, above=False),
+            _margin(col("rise_m"), self.rock_rise, 0.1),
+            _margin(col("knee_end"), self.rock_knee_ext, 15.0),
+            _margin(col("shift_over_foot"), 0.0, 0.05),
+            _margin(col("foot_contact_frac"), 0.6, 0.2),
+        ])
+        is_rock = (kind == KINDS.index("rise")) & (m_rock > 0)
+        label[is_rock], margin[is_rock] = ci["rock-over"], m_rock[is_rock]
+
+        m_dyno = np.minimum(_margin(col("duration_s"), self.dyno_min_s, 0.1),
+                            _margin(col("takeoff_speed"), self.dyno_min_speed, 0.5))
+        is_dyno = (kind == KINDS.index("air")) & (m_dyno > 0)
+        label[is_dyno], margin[is_dyno] = ci["dyno"], m_dyno[is_dyno]
+
+        # confidence: how clearly the deciding criteria are met (0.5 at a threshold), times data validity
+        conf = 0.5 + 0.5 * np.tanh(np.abs(margin))
+        valid = np.clip(np.nan_to_num(col("valid_frac"), nan=1.0), 0.0, 1.0)
+        conf = np.where(label == 0, conf, conf * (0.6 + 0.4 * valid))
+        return label, conf.astype(np.float32)
+
+    def _validated(self, X) -> np.ndarray:
+        check_is_fitted(self, "classes_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", ensure_min_samples=0)
+        return np.asarray(X, dtype=np.float64)
+
+    def predict(self, X) -> np.ndarray:
+        label, _ = self._scores(self._validated(X))
+        return self.classes_[label]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The predicted label gets its confidence; the remainder goes to "none" (or, for "none", spreads
+        over the labels the candidate's kind allows)."""
+        X = self._validated(X)
+        label, conf = self._scores(X)
+        proba = np.zeros((len(X), len(CLASSES)))
+        rows = np.arange(len(X))
+        proba[rows, label] = conf
+        proba[rows[label != 0], 0] += 1 - conf[label != 0]
+        proba[rows[label == 0], 0] = conf[label == 0]
+        spare = 1 - proba.sum(axis=1)
+        proba[:, 1:] += (spare / (len(CLASSES) - 1))[:, None] * (label == 0)[:, None]
+        return proba
+
+
+class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
+    """Gradient boosting over candidate features (scikit-learn's HistGradientBoostingClassifier: NaN-aware,
+    fast on a CPU). Trained from coach labels; `classes_` are whatever labels the training data held."""
+
+    def __init__(self, max_iter: int = 200, learning_rate: float = 0.1, max_leaf_nodes: int = 15,
+                 l2_regularization: float = 0.0, class_weight: str | None = "balanced", random_state: int = 0):
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.l2_regularization = l2_regularization
+        self.class_weight = class_weight
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        X, y = validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan")
+        self.model_ = HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
+            l2_regularization=self.l2_regularization, class_weight=self.class_weight,
+            random_state=self.random_state,
+        ).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
+        return self.model_.predict_proba(X)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def classify(candidates: Candidates, classifier) -> tuple[np.ndarray, np.ndarray]:
+    """Label and confidence per candidate, with each candidate kind restricted to the labels it may take."""
+    n = len(candidates)
+    if n == 0:
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.float32)
+    proba = classifier.predict_proba(candidates.X)
+    classes = np.asarray(classifier.classes_, dtype=object)
+    allowed = np.zeros((len(KINDS), len(classes)), dtype=bool)
+    for k, kind in enumerate(KINDS):
+        allowed[k] = np.isin(classes, ALLOWED[kind])
+    proba = np.where(allowed[candidates.kind], proba, 0.0)
+    best = np.argmax(proba, axis=1)
+    conf = proba[np.arange(n), best] / np.maximum(proba.sum(axis=1), 1e-9)
+    labels = classes[best]
+    labels[proba.sum(axis=1) == 0] = NONE
+    return labels, conf.astype(np.float32)
+
+
+def assemble(candidates: Candidates, labels: np.ndarray, confidence: np.ndarray) -> list[Move]:
+    """Moves from labelled candidates (label "none" dropped), sorted by start frame."""
+    keep = np.flatnonzero(labels != NONE)
+    moves = [
+        Move(int(candidates.start[i]), int(candidates.end[i]), str(labels[i]), str(candidates.limb[i]),
+             float(round(confidence[i], 4)))
+        for i in keep
+    ]
+    moves.sort()
+    return moves
+
+
+def default_classifier() -> RuleMoveClassifier:
+    return RuleMoveClassifier().fit()
+
+
+def detect(
+    skeleton: Skeleton,
+    classifier=None,
+    feature_params: FeatureParams | None = None,
+    segment_params: SegmentParams | None = None,
+) -> list[Move]:
+    """Moves of one attempt: features -> candidates -> classifier (rules by default) -> moves."""
+    features = compute_features(skeleton, feature_params)
+    candidates = propose(features, segment_params)
+    labels, conf = classify(candidates, classifier or default_classifier())
+    return assemble(candidates, labels, conf)

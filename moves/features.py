@@ -1,0 +1,368 @@
+"""Per-frame features of a skeleton sequence, vectorised over frames.
+
+Everything is in the wall frame (metres, y up, x along the wall, z out of the wall; DESIGN.md) and in
+seconds, so thresholds do not depend on the frame rate. The pipeline:
+
+1. gap filling: NaN runs up to `max_gap_s` are linearly interpolated per coordinate (a wrist lost for half a
+   second), longer gaps stay NaN;
+2. smoothing: a centred triangular moving average over `smooth_s` (two box filters via cumulative sums,
+   O(T) per coordinate) that removes centimetre jitter without shifting events in time;
+3. kinematics: joint angles, pelvis, centre of mass (segment-mass model), end-effector velocity and speed,
+   distance of every joint to the wall plane, hand order along the wall;
+4. contacts: an end-effector is "on a hold" when it is still and near the wall. Hysteresis (enter below
+   `still_speed`, leave above `move_speed` or beyond the wall distance) plus minimum dwell times keep
+   jitter from flickering the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from cruxlab.joints import (
+    L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
+    R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
+)
+from cruxlab.skeleton import Skeleton
+
+#: End-effector order used by every (T, 4) array: the four limbs of cruxlab.joints.LIMBS.
+EFFECTOR_LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
+HANDS = (0, 1)
+FEET = (2, 3)
+
+#: (name, a, b, c): the angle at joint b between segments b->a and b->c, in degrees (180 = straight).
+ANGLES: tuple[tuple[str, int, int, int], ...] = (
+    ("left_knee", L_HIP, L_KNEE, L_ANKLE), ("right_knee", R_HIP, R_KNEE, R_ANKLE),
+    ("left_hip", L_SHOULDER, L_HIP, L_KNEE), ("right_hip", R_SHOULDER, R_HIP, R_KNEE),
+    ("left_elbow", L_SHOULDER, L_ELBOW, L_WRIST), ("right_elbow", R_SHOULDER, R_ELBOW, R_WRIST),
+    ("left_shoulder", L_HIP, L_SHOULDER, L_ELBOW), ("right_shoulder", R_HIP, R_SHOULDER, R_ELBOW),
+)
+ANGLE_NAMES: tuple[str, ...] = tuple(a[0] for a in ANGLES)
+ANGLE_INDEX: dict[str, int] = {n: i for i, n in enumerate(ANGLE_NAMES)}
+
+
+def _com_weights() -> np.ndarray:
+    """Joint weights whose weighted mean is the whole-body centre of mass (de Leva 1996 segment masses,
+    each segment's mass split between its end joints at its COM ratio)."""
+    w = np.zeros(NUM_JOINTS)
+    mid_sh, mid_hip = (L_SHOULDER, R_SHOULDER), (L_HIP, R_HIP)
+    segments = [  # (mass fraction, proximal joints, distal joints, COM distance from proximal as a fraction)
+        (0.0694, mid_sh, (NOSE,), 0.50),           # head + neck
+        (0.4346, mid_sh, mid_hip, 0.56),           # trunk
+        (0.0271, (L_SHOULDER,), (L_ELBOW,), 0.58), (0.0271, (R_SHOULDER,), (R_ELBOW,), 0.58),  # upper arms
+        (0.0162, (L_ELBOW,), (L_WRIST,), 0.46), (0.0162, (R_ELBOW,), (R_WRIST,), 0.46),        # forearms
+        (0.0061, (L_WRIST,), (L_WRIST,), 0.0), (0.0061, (R_WRIST,), (R_WRIST,), 0.0),          # hands
+        (0.1416, (L_HIP,), (L_KNEE,), 0.41), (0.1416, (R_HIP,), (R_KNEE,), 0.41),              # thighs
+        (0.0433, (L_KNEE,), (L_ANKLE,), 0.44), (0.0433, (R_KNEE,), (R_ANKLE,), 0.44),          # shanks
+        (0.0137, (L_ANKLE,), (L_ANKLE,), 0.0), (0.0137, (R_ANKLE,), (R_ANKLE,), 0.0),          # feet
+    ]
+    for mass, prox, dist, r in segments:
+        for j in prox:
+            w[j] += mass * (1 - r) / len(prox)
+        for j in dist:
+            w[j] += mass * r / len(dist)
+    return w / w.sum()
+
+
+COM_WEIGHTS = _com_weights()
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Thresholds of feature extraction and contact detection (metres, seconds, m/s)."""
+
+    max_gap_s: float = 0.6        # interpolate NaN gaps up to this long (a lost wrist for half a second)
+    smooth_s: float = 0.2         # width of the triangular smoothing kernel
+    velocity_span_s: float = 0.12  # central-difference span of velocities
+    still_speed: float = 0.20     # an effector slower than this may be on a hold
+    move_speed: float = 0.40      # faster than this it has left the hold
+    hand_near: float = 0.16       # wrist within this of the wall plane can hold
+    foot_near: float = 0.16       # foot (toe, else ankle minus a foot length) within this of the wall
+    release_margin: float = 0.06  # leave contact only when this much farther than *_near
+    window_s: float = 0.25        # displacement window: slow but steady moves still leave the hold
+    move_disp: float = 0.06       # travelled more than this within window_s -> off the hold
+    still_disp: float = 0.035     # and less than this -> may be on a hold
+    min_contact_s: float = 0.12   # shorter contacts are jitter
+    min_flight_s: float = 0.10    # shorter flights are jitter
+    refine_speed: float = 0.12    # move boundaries out to where the speed drops below this
+    adaptive: bool = True         # widen smoothing and raise thresholds to the measured jitter
+    smooth_per_jitter: float = 8.0  # extra smoothing seconds per metre of jitter (0.03 m -> +0.24 s)
+    max_smooth_s: float = 0.45
+    noise_gain_still: float = 2.0   # still below this many times the resting speed / displacement
+    noise_gain_move: float = 3.0    # moving above this many times
+
+
+@dataclass(frozen=True)
+class Features:
+    """Per-frame features of one attempt (T frames).
+
+    keypoints:     (T, 21, 3) float32 gap-filled and smoothed joints, wall frame, NaN where unknown.
+    angles:        (T, 8) float32 joint angles in degrees, columns ANGLE_NAMES (180 = straight).
+    pelvis:        (T, 3) mid-hip position; pelvis_velocity (T, 3) m/s.
+    com:           (T, 3) whole-body centre of mass (de Leva segment masses).
+    effectors:     (T, 4, 3) contact points of EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
+    velocity:      (T, 4, 3) m/s of the effectors; speed (T, 4) their magnitude.
+    wall_distance: (T, 21) signed distance of every joint to the wall plane (positive = away from the wall).
+    effector_wall_distance: (T, 4) distance of each effector's contact point to the wall.
+    hand_order:    (T,) x of the right hand minus x of the left hand (negative = hands crossed).
+    contact:       (T, 4) bool, effector on a hold (still and near the wall, with hysteresis and dwell).
+    valid:         (T, 21) bool, joint observed or interpolated (not a long gap).
+    """
+
+    fps: float
+    keypoints: np.ndarray
+    angles: np.ndarray
+    pelvis: np.ndarray
+    pelvis_velocity: np.ndarray
+    com: np.ndarray
+    effectors: np.ndarray
+    velocity: np.ndarray
+    speed: np.ndarray
+    wall_distance: np.ndarray
+    effector_wall_distance: np.ndarray
+    hand_order: np.ndarray
+    contact: np.ndarray
+    valid: np.ndarray
+    wall_normal: np.ndarray
+    wall_point: np.ndarray
+    params: FeatureParams = field(default_factory=FeatureParams)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def angle(self, name: str) -> np.ndarray:
+        return self.angles[:, ANGLE_INDEX[name]]
+
+
+# ------------------------------------------------------------------------------------------ array helpers
+def fill_gaps(x: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linearly interpolate NaN runs of at most `max_gap` frames along axis 0 of (T, ...) data.
+
+    Returns the filled array (long gaps and leading/trailing NaNs stay NaN) and a (T, ...) bool mask of
+    values that are now known."""
+    T = x.shape[0]
+    flat = x.reshape(T, -1).astype(np.float32, copy=True)
+    nan = np.isnan(flat)
+    cols = np.flatnonzero(nan.any(axis=0))
+    idx = np.arange(T)
+    for c in cols:  # one np.interp per coordinate column that has gaps; no per-frame loop
+        ok = ~nan[:, c]
+        if ok.sum() < 2:
+            continue
+        filled = np.interp(idx, idx[ok], flat[ok, c])
+        # length of the NaN run each frame belongs to
+        gap_len = _run_lengths(~ok)
+        inside = (idx > idx[ok][0]) & (idx < idx[ok][-1])
+        fill = ~ok & inside & (gap_len <= max_gap)
+        flat[fill, c] = filled[fill]
+    known = ~np.isnan(flat)
+    return flat.reshape(x.shape), known.reshape(x.shape)
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For a 1-D bool array, the length of the True run each element belongs to (0 for False)."""
+    m = mask.astype(np.int8)
+    d = np.diff(np.concatenate(([0], m, [0])))
+    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    out = np.zeros(len(mask), dtype=np.int64)
+    if len(starts):
+        run_id = np.cumsum(d[:-1] == 1) - 1
+        lengths = ends - starts
+        out[mask] = lengths[run_id[mask]]
+    return out
+
+
+def box_filter(x: np.ndarray, width: int) -> np.ndarray:
+    """Centred moving average of odd `width` along axis 0, NaN-aware (averages the known values in the
+    window; NaN where none is known). Cumulative sums: O(T) per column."""
+    if width <= 1:
+        return x.copy()
+    half = width // 2
+    known = ~np.isnan(x)
+    vals = np.where(known, x, 0.0).astype(np.float64)
+    pad = [(half + 1, half)] + [(0, 0)] * (x.ndim - 1)
+    cs = np.cumsum(np.pad(vals, pad), axis=0)
+    cn = np.cumsum(np.pad(known.astype(np.float64), pad), axis=0)
+    s = cs[width:] - cs[:-width]
+    n = cn[width:] - cn[:-width]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (s / n).astype(np.float32)
+    out[~known] = np.nan  # never invent values where the input had none
+    return out
+
+
+def smooth(x: np.ndarray, fps: float, width_s: float) -> np.ndarray:
+    """Triangular smoothing (two box filters) of total support ~width_s seconds along axis 0."""
+    w = max(1, int(round(width_s * fps / 2)) | 1)
+    return box_filter(box_filter(x, w), w)
+
+
+def central_difference(x: np.ndarray, fps: float, span_s: float) -> np.ndarray:
+    """Velocity (x[t+k] - x[t-k]) / (2k / fps) along axis 0 with k ~ span_s/2 seconds; one-sided at the ends."""
+    T = x.shape[0]
+    k = max(1, int(round(span_s * fps / 2)))
+    if T < 2:
+        return np.zeros_like(x)
+    k = min(k, T - 1)
+    idx = np.arange(T)
+    hi = np.minimum(idx + k, T - 1)
+    lo = np.maximum(idx - k, 0)
+    dt = ((hi - lo) / fps).reshape((T,) + (1,) * (x.ndim - 1))
+    return (x[hi] - x[lo]) / dt
+
+
+def joint_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Angle at b (degrees) between b->a and b->c for (..., 3) arrays; NaN where any point is missing."""
+    u = a - b
+    v = c - b
+    num = np.einsum("...k,...k->...", u, v)
+    den = np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.clip(num / den, -1.0, 1.0)
+    return np.degrees(np.arccos(cos)).astype(np.float32)
+
+
+def joint_angles(keypoints: np.ndarray) -> np.ndarray:
+    """(T, 21, 3) joints -> (T, 8) angles in degrees, columns ANGLE_NAMES."""
+    idx = np.array([a[1:] for a in ANGLES])
+    return joint_angle(keypoints[:, idx[:, 0]], keypoints[:, idx[:, 1]], keypoints[:, idx[:, 2]])
+
+
+def runs(mask: np.ndarray) -> np.ndarray:
+    """(R, 2) inclusive [start, end] frame pairs of the True runs of a 1-D bool array."""
+    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1) - 1
+    return np.stack([starts, ends], axis=1)
+
+
+def drop_short_runs(mask: np.ndarray, min_len: int, value: bool) -> np.ndarray:
+    """Flip runs equal to `value` that are shorter than `min_len` frames (keeps runs touching the ends)."""
+    m = mask.copy()
+    target = m if value else ~m
+    r = runs(target)
+    if len(r) == 0 or min_len <= 1:
+        return m
+    lengths = r[:, 1] - r[:, 0] + 1
+    short = (lengths < min_len) & (r[:, 0] > 0) & (r[:, 1] < len(m) - 1)
+    for s, e in r[short]:  # loop over short runs only (jitter blips), not frames
+        m[s:e + 1] = not value
+    return m
+
+
+def hysteresis(on: np.ndarray, off: np.ndarray, initial: bool = False) -> np.ndarray:
+    """State that switches on where `on`, off where `off` (off wins ties), else keeps its last value.
+    Vectorised along axis 0 of (T, ...) arrays."""
+    T = on.shape[0]
+    event = np.where(off, -1, np.where(on, 1, 0)).astype(np.int8)
+    idx = np.where(event != 0, np.arange(T).reshape((T,) + (1,) * (on.ndim - 1)), -1)
+    last = np.maximum.accumulate(idx, axis=0)
+    taken = np.take_along_axis(event, np.maximum(last, 0), axis=0)
+    return np.where(last >= 0, taken > 0, initial)
+
+
+# --------------------------------------------------------------------------------------------- features
+def _wall_frame(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
+    return skeleton.normal.astype(np.float32), skeleton.point.astype(np.float32)
+
+
+def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) -> Features:
+    """All per-frame features of a skeleton sequence (see module docstring)."""
+    p = params or FeatureParams()
+    fps = skeleton.fps
+    T = skeleton.n_frames
+    raw = skeleton.keypoints
+    filled, _ = fill_gaps(raw, max(1, int(round(p.max_gap_s * fps))))
+    jitter = estimate_jitter(filled)
+    smooth_s = p.smooth_s
+    if p.adaptive:
+        smooth_s = float(np.clip(p.smooth_s + p.smooth_per_jitter * max(jitter - 0.005, 0.0), p.smooth_s, p.max_smooth_s))
+    kp = smooth(filled, fps, smooth_s)
+    valid = ~np.isnan(kp).any(axis=2)
+
+    normal, point = _wall_frame(skeleton)
+    wall_distance = np.einsum("tjk,k->tj", kp - point, normal)
+
+    pelvis = 0.5 * (kp[:, L_HIP] + kp[:, R_HIP])
+    pelvis_velocity = central_difference(pelvis, fps, p.velocity_span_s)
+    angles = joint_angles(kp)
+
+    known = ~np.isnan(kp[..., 0])
+    w = np.where(known, COM_WEIGHTS[None, :], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        com = (np.einsum("tj,tjk->tk", w, np.nan_to_num(kp)) / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    # Contact points: wrists; for feet the toe where known, else the ankle (its wall distance corrected by
+    # the typical ankle-to-toe depth so one threshold serves both).
+    toe_l = np.where(np.isnan(kp[:, L_TOE]), kp[:, L_ANKLE], kp[:, L_TOE])
+    toe_r = np.where(np.isnan(kp[:, R_TOE]), kp[:, R_ANKLE], kp[:, R_TOE])
+    effectors = np.stack([kp[:, L_WRIST], kp[:, R_WRIST], toe_l, toe_r], axis=1)
+    foot_depth = _foot_depth(kp, wall_distance)
+    eff_wall = np.stack([
+        wall_distance[:, L_WRIST], wall_distance[:, R_WRIST],
+        np.where(np.isnan(kp[:, L_TOE, 0]), wall_distance[:, L_ANKLE] - foot_depth, wall_distance[:, L_TOE]),
+        np.where(np.isnan(kp[:, R_TOE, 0]), wall_distance[:, R_ANKLE] - foot_depth, wall_distance[:, R_TOE]),
+    ], axis=1)
+    velocity = central_difference(effectors, fps, p.velocity_span_s)
+    speed = np.linalg.norm(velocity, axis=2)
+
+    w = max(1, int(round(p.window_s * fps / 2)))
+    idx = np.arange(T)
+    displacement = np.linalg.norm(effectors[np.minimum(idx + w, T - 1)] - effectors[np.maximum(idx - w, 0)], axis=2)
+    if p.adaptive:
+        rest_speed = float(np.nanmin(np.nanmedian(speed, axis=0))) if np.isfinite(speed).any() else 0.0
+        rest_disp = float(np.nanmin(np.nanmedian(displacement, axis=0))) if np.isfinite(displacement).any() else 0.0
+        p = replace(
+            p,
+            still_speed=max(p.still_speed, p.noise_gain_still * rest_speed),
+            move_speed=max(p.move_speed, p.noise_gain_move * rest_speed),
+            still_disp=max(p.still_disp, p.noise_gain_still * rest_disp),
+            move_disp=max(p.move_disp, p.noise_gain_move * rest_disp),
+            smooth_s=smooth_s,
+        )
+    contact = detect_contacts(speed, displacement, eff_wall, fps, p)
+    hand_order = effectors[:, 1, 0] - effectors[:, 0, 0]
+    return Features(
+        fps=fps, keypoints=kp, angles=angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity, com=com,
+        effectors=effectors, velocity=velocity, speed=speed, wall_distance=wall_distance,
+        effector_wall_distance=eff_wall, hand_order=hand_order, contact=contact, valid=valid,
+        wall_normal=normal, wall_point=point, params=p,
+    )
+
+
+def estimate_jitter(kp: np.ndarray) -> float:
+    """Per-coordinate jitter (metres) of a (T, J, 3) sequence: robust std of the second difference,
+    which motion barely touches at video frame rates."""
+    if len(kp) < 5:
+        return 0.0
+    r = kp[1:-1] - 0.5 * (kp[2:] + kp[:-2])
+    r = np.abs(r[np.isfinite(r)])
+    return float(1.4826 * np.median(r) / np.sqrt(1.5)) if len(r) else 0.0
+
+
+def _foot_depth(kp: np.ndarray, wall_distance: np.ndarray) -> float:
+    """How much farther from the wall the ankle is than the toe, estimated from frames with both (falls back
+    to 8 cm when the skeleton has no toes)."""
+    d = np.concatenate([wall_distance[:, L_ANKLE] - wall_distance[:, L_TOE],
+                        wall_distance[:, R_ANKLE] - wall_distance[:, R_TOE]])
+    d = d[np.isfinite(d)]
+    return float(np.clip(np.median(d), 0.0, 0.2)) if len(d) > 10 else 0.08
+
+
+def detect_contacts(speed: np.ndarray, displacement: np.ndarray, wall_dist: np.ndarray, fps: float,
+                    p: FeatureParams) -> np.ndarray:
+    """(T, 4) bool "on a hold" from effector speed, displacement over `window_s` and wall distance, with
+    hysteresis and minimum dwell."""
+    near = np.array([p.hand_near, p.hand_near, p.foot_near, p.foot_near], dtype=np.float32)
+    unknown = np.isnan(speed) | np.isnan(wall_dist) | np.isnan(displacement)
+    on = (speed < p.still_speed) & (displacement < p.still_disp) & (wall_dist < near)
+    off = (speed > p.move_speed) | (displacement > p.move_disp) | (wall_dist > near + p.release_margin)
+    state = hysteresis(on & ~unknown, off & ~unknown)
+    min_flight = max(1, int(round(p.min_flight_s * fps)))
+    min_contact = max(1, int(round(p.min_contact_s * fps)))
+    for k in range(state.shape[1]):  # four limbs
+        s = drop_short_runs(state[:, k], min_flight, value=False)
+        state[:, k] = drop_short_runs(s, min_contact, value=True)
+    return state

@@ -1,0 +1,325 @@
+"""Candidate move segments and their features, vectorised over frames and candidates.
+
+Candidates (one row each), from the per-frame features:
+- hand / foot: a flight of an end-effector between two holds (contact off -> on), lift-off to arrival,
+  boundaries moved out to where the effector's speed falls below `refine_speed`;
+- posture: a foot off every hold with the leg extended and out to its own side or crossed behind the other
+  leg (DESIGN.md's flag posture, thresholds `posture_*`), jitter gaps bridged;
+- rise: a run of the pelvis going up;
+- air: all four limbs off the wall at once.
+
+Each row gets a fixed-length feature vector (FEATURE_NAMES, NaN where a feature does not apply), so a
+rule classifier with thresholds and a learned classifier read the same table (moves.classify).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cruxlab.joints import L_ANKLE, R_ANKLE
+from moves.features import EFFECTOR_LIMBS, Features, runs
+
+KINDS: tuple[str, ...] = ("hand", "foot", "posture", "rise", "air")
+SIDE = np.array([-1.0, 1.0, -1.0, 1.0])  # own side along x for EFFECTOR_LIMBS
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "kind_hand", "kind_foot", "kind_posture", "kind_rise", "kind_air",
+    "duration_s", "is_left", "valid_frac",
+    # flights
+    "displacement", "peak_speed", "start_in_air", "rise_overlap",
+    # hands
+    "other_dist_end", "cross_beyond", "start_own_side", "other_moving_frac",
+    # feet: the flag posture inside the flight
+    "flight_posture_s", "flight_posture_knee", "flight_posture_lateral", "flight_posture_crossed",
+    # posture rows
+    "posture_knee", "posture_lateral", "posture_crossed", "posture_wall_dist",
+    # rises
+    "rise_m", "foot_high", "knee_start", "knee_end", "shift_over_foot", "foot_contact_frac",
+    # air
+    "air_rise", "takeoff_speed",
+)
+F = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    """Thresholds that decide which stretches become candidates (not what they are called)."""
+
+    refine_speed: float = 0.12       # m/s: flight boundaries move out to where the effector is this slow
+    posture_knee: float = 140.0      # deg: leg extended (DESIGN.md flag)
+    posture_lateral: float = 0.30    # m: ankle out to its own side of the pelvis centre
+    posture_cross: float = 0.05      # m: ankle beyond the other ankle (crossed behind the other leg)
+    posture_min_s: float = 0.15      # shorter posture runs are not candidates
+    posture_bridge_s: float = 0.12   # gaps this short inside a posture are jitter
+    rise_speed: float = 0.06         # m/s: the pelvis is rising
+    rise_min_m: float = 0.08         # smaller rises are not candidates
+    rise_bridge_s: float = 0.15
+    air_min_s: float = 0.06          # all limbs off at least this long
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """N candidate segments of one attempt.
+
+    kind: (N,) index into KINDS; limb: (N,) str (LIMBS); start, end: (N,) inclusive frames;
+    X: (N, len(FEATURE_NAMES)) float32 features, NaN where not applicable.
+    """
+
+    kind: np.ndarray
+    limb: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    X: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    @staticmethod
+    def concat(parts: list["Candidates"]) -> "Candidates":
+        if not parts:
+            return Candidates(np.zeros(0, np.int64), np.zeros(0, dtype=object), np.zeros(0, np.int64),
+                              np.zeros(0, np.int64), np.zeros((0, len(FEATURE_NAMES)), np.float32))
+        return Candidates(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("kind", "limb", "start", "end", "X")))
+
+
+# ------------------------------------------------------------------------------------ vectorised helpers
+def seg_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Sum of values[start_i..end_i] (inclusive) for every i, NaN counted as 0; (T,) or (T, K) values."""
+    cs = np.concatenate([np.zeros((1,) + values.shape[1:]), np.cumsum(np.nan_to_num(values, nan=0.0), axis=0)])
+    return cs[end + 1] - cs[start]
+
+
+def seg_mean(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    known = (~np.isnan(values)).astype(np.float64)
+    n = seg_sum(known, start, end)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return seg_sum(values, start, end) / n
+
+
+def seg_max(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Max over inclusive segments via reduceat (segments may overlap; NaN ignored)."""
+    if len(start) == 0:
+        return np.zeros(0)
+    v = np.concatenate([np.where(np.isnan(values), -np.inf, values), [-np.inf]])
+    idx = np.empty(2 * len(start), dtype=np.int64)
+    idx[0::2] = start
+    idx[1::2] = end + 1
+    out = np.maximum.reduceat(v, idx)[0::2]
+    return np.where(np.isinf(out), np.nan, out)
+
+
+def bridge(mask: np.ndarray, max_gap: int) -> np.ndarray:
+    """Fill False gaps of at most max_gap frames between True runs (1-D)."""
+    r = runs(~mask)
+    if len(r) == 0:
+        return mask
+    lengths = r[:, 1] - r[:, 0] + 1
+    inner = (r[:, 0] > 0) & (r[:, 1] < len(mask) - 1) & (lengths <= max_gap)
+    out = mask.copy()
+    if inner.any():
+        fill = np.zeros(len(mask) + 1, dtype=np.int64)
+        np.add.at(fill, r[inner, 0], 1)
+        np.add.at(fill, r[inner, 1] + 1, -1)
+        out |= np.cumsum(fill[:-1]) > 0
+    return out
+
+
+def _last_below(speed: np.ndarray, thr: float) -> np.ndarray:
+    """For every frame t, the last frame <= t with speed < thr (or -1)."""
+    idx = np.where(speed < thr, np.arange(len(speed)), -1)
+    return np.maximum.accumulate(idx)
+
+
+def _first_below_after(speed: np.ndarray, thr: float) -> np.ndarray:
+    """For every frame t, the first frame >= t with speed < thr (or T)."""
+    T = len(speed)
+    idx = np.where(speed < thr, np.arange(T), T)
+    return np.minimum.accumulate(idx[::-1])[::-1]
+
+
+def _empty_X(n: int) -> np.ndarray:
+    return np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
+
+
+def _overlap_frac(start: np.ndarray, end: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return seg_sum(mask.astype(np.float64), start, end) / (end - start + 1)
+
+
+# --------------------------------------------------------------------------------------- candidates
+def flag_posture(f: Features, p: SegmentParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per foot (T, 2): posture mask (foot off every hold, knee extended, out to its side or crossed behind),
+    knee angle, lateral offset of the ankle from the pelvis centre (own side positive), crossed flag."""
+    kp = f.keypoints
+    ankles = kp[:, [L_ANKLE, R_ANKLE]]
+    side = SIDE[2:]
+    lateral = side * (ankles[:, :, 0] - f.pelvis[:, 0:1])
+    other_x = ankles[:, ::-1, 0]
+    wd = f.wall_distance[:, [L_ANKLE, R_ANKLE]]
+    crossed = (side * (ankles[:, :, 0] - other_x) < -p.posture_cross) & (wd > wd[:, ::-1] + 0.05)
+    knee = f.angles[:, [0, 1]]  # left_knee, right_knee
+    off = ~f.contact[:, 2:]
+    with np.errstate(invalid="ignore"):
+        posture = off & (knee > p.posture_knee) & ((lateral >= p.posture_lateral) | crossed)
+    return posture, knee, lateral, crossed
+
+
+def propose(f: Features, p: SegmentParams | None = None) -> Candidates:
+    """All candidate segments of one attempt with their features."""
+    p = p or SegmentParams()
+    T, fps = f.n_frames, f.fps
+    all_off = ~f.contact.any(axis=1)
+    air_mask = bridge(all_off, 1)
+    air = runs(air_mask)
+    air = air[(air[:, 1] - air[:, 0] + 1) >= max(2, int(round(p.air_min_s * fps)))] if len(air) else air
+    in_air = np.zeros(T, dtype=bool)
+    for s, e in air:  # few runs
+        in_air[max(0, s - 2):e + 1] = True
+    posture, knee2, lateral2, crossed2 = flag_posture(f, p)
+
+    # pelvis rises
+    vy = f.pelvis_velocity[:, 1]
+    rising = bridge(np.nan_to_num(vy) > p.rise_speed, max(1, int(round(p.rise_bridge_s * fps))))
+    rise = runs(rising)
+    if len(rise):
+        gain = f.pelvis[np.minimum(rise[:, 1], T - 1), 1] - f.pelvis[rise[:, 0], 1]
+        rise = rise[np.nan_to_num(gain) >= p.rise_min_m]
+    rise_mask = np.zeros(T, dtype=bool)
+    for s, e in rise:
+        rise_mask[s:e + 1] = True
+
+    parts = [
+        _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) for k in range(4)
+    ]
+    parts += [_postures(f, p, k, posture, knee2, lateral2, crossed2) for k in range(2)]
+    parts.append(_rises(f, rise, knee2))
+    parts.append(_airs(f, air))
+    return Candidates.concat([c for c in parts if len(c)])
+
+
+def _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> Candidates:
+    T, fps = f.n_frames, f.fps
+    c = f.contact[:, k]
+    fl = runs(~c)
+    if len(fl) == 0:
+        return Candidates.concat([])
+    # only flights between two holds (a flag that never returns is a posture candidate on its own)
+    fl = fl[(fl[:, 0] > 0) & (fl[:, 1] < T - 1)]
+    if len(fl) == 0:
+        return Candidates.concat([])
+    speed = np.nan_to_num(f.speed[:, k], nan=0.0)
+    lb = _last_below(speed, p.refine_speed)
+    fa = _first_below_after(speed, p.refine_speed)
+    start = np.maximum(lb[fl[:, 0]] + 1, fl[:, 0] - int(0.3 * fps))
+    start = np.clip(np.minimum(start, fl[:, 0]), 0, T - 1)
+    end = np.minimum(fa[np.minimum(fl[:, 1], T - 1)], fl[:, 1] + int(0.3 * fps))
+    end = np.clip(np.maximum(end - 1, fl[:, 1]), 0, T - 1)
+    n = len(fl)
+    X = _empty_X(n)
+    X[:, F["kind_hand" if k < 2 else "kind_foot"]] = 1
+    X[:, F["duration_s"]] = (end - start + 1) / fps
+    X[:, F["is_left"]] = float(k % 2 == 0)
+    eff = f.effectors[:, k]
+    dep = np.minimum(fl[:, 0], T - 1) - 1
+    arr = np.minimum(fl[:, 1] + 1, T - 1)
+    X[:, F["displacement"]] = np.linalg.norm(eff[arr] - eff[np.maximum(dep, 0)], axis=1)
+    X[:, F["peak_speed"]] = seg_max(speed, start, end)
+    X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(eff[:, 0]))
+    early_end = np.minimum(fl[:, 0] + int(round(0.3 * fps)), end)
+    X[:, F["start_in_air"]] = (seg_sum(in_air.astype(float), fl[:, 0], early_end) > 0).astype(float)
+    X[:, F["rise_overlap"]] = _overlap_frac(start, end, rise_mask)
+    if k < 2:
+        other = f.effectors[:, 1 - k]
+        s = SIDE[k]
+        X[:, F["other_dist_end"]] = np.linalg.norm(eff[arr] - other[arr], axis=1)
+        X[:, F["cross_beyond"]] = -s * (eff[arr, 0] - other[arr, 0])
+        X[:, F["start_own_side"]] = s * (eff[np.maximum(dep, 0), 0] - other[np.maximum(dep, 0), 0])
+        X[:, F["other_moving_frac"]] = _overlap_frac(start, end, ~f.contact[:, 1 - k])
+    else:
+        j = k - 2
+        post = posture[:, j]
+        X[:, F["flight_posture_s"]] = seg_sum(post.astype(float), start, end) / fps
+        pk = np.where(post, knee2[:, j], np.nan)
+        X[:, F["flight_posture_knee"]] = seg_mean(pk, start, end)
+        X[:, F["flight_posture_lateral"]] = seg_mean(np.where(post, lateral2[:, j], np.nan), start, end)
+        X[:, F["flight_posture_crossed"]] = seg_mean(np.where(post, crossed2[:, j].astype(float), np.nan), start, end)
+    limb = np.full(n, EFFECTOR_LIMBS[k], dtype=object)
+    return Candidates(np.full(n, KINDS.index("hand" if k < 2 else "foot")), limb, start, end, X)
+
+
+def _postures(f, p, j, posture, knee2, lateral2, crossed2) -> Candidates:
+    fps = f.fps
+    m = bridge(posture[:, j], max(1, int(round(p.posture_bridge_s * fps))))
+    r = runs(m)
+    if len(r):
+        r = r[(r[:, 1] - r[:, 0] + 1) >= max(2, int(round(p.posture_min_s * fps)))]
+    if len(r) == 0:
+        return Candidates.concat([])
+    start, end = r[:, 0], r[:, 1]
+    n = len(r)
+    X = _empty_X(n)
+    X[:, F["kind_posture"]] = 1
+    X[:, F["duration_s"]] = (end - start + 1) / fps
+    X[:, F["is_left"]] = float(j == 0)
+    X[:, F["posture_knee"]] = seg_mean(knee2[:, j], start, end)
+    X[:, F["posture_lateral"]] = seg_mean(lateral2[:, j], start, end)
+    X[:, F["posture_crossed"]] = seg_mean(crossed2[:, j].astype(float), start, end)
+    X[:, F["posture_wall_dist"]] = seg_mean(f.effector_wall_distance[:, 2 + j], start, end)
+    X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(f.angles[:, j]))
+    return Candidates(np.full(n, KINDS.index("posture")), np.full(n, EFFECTOR_LIMBS[2 + j], dtype=object),
+                      start, end, X)
+
+
+def _rises(f, rise, knee2) -> Candidates:
+    if len(rise) == 0:
+        return Candidates.concat([])
+    T, fps = f.n_frames, f.fps
+    start, end = rise[:, 0], rise[:, 1]
+    n = len(rise)
+    pel = f.pelvis
+    feet = f.effectors[:, 2:]
+    ankles = f.keypoints[:, [L_ANKLE, R_ANKLE]]
+    # the rocking foot: in contact through most of the rise, the higher one relative to the pelvis
+    contact_frac = np.stack([_overlap_frac(start, end, f.contact[:, 2 + j]) for j in range(2)], axis=1)
+    rel = feet[start, :, 1] - pel[start, 1:2]
+    score = np.where(contact_frac >= 0.6, np.nan_to_num(rel, nan=-9.0), -9.0)
+    j = np.argmax(score, axis=1)
+    rows = np.arange(n)
+    # knee at the start = its smallest value early in the rise, at the end = its largest late in the rise
+    edge = np.maximum(1, ((end - start + 1) * 0.25).astype(np.int64))
+    kneeL, kneeR = knee2[:, 0], knee2[:, 1]
+    ks_l, ks_r = -seg_max(-kneeL, start, start + edge - 1), -seg_max(-kneeR, start, start + edge - 1)
+    late = np.minimum(end + int(round(0.25 * fps)), T - 1)  # smoothing spreads the final extension
+    ke_l, ke_r = seg_max(kneeL, end - edge + 1, late), seg_max(kneeR, end - edge + 1, late)
+    k_start = np.where(j == 0, ks_l, ks_r)
+    k_end = np.where(j == 0, ke_l, ke_r)
+    X = _empty_X(n)
+    X[:, F["kind_rise"]] = 1
+    X[:, F["duration_s"]] = (end - start + 1) / fps
+    X[:, F["is_left"]] = (j == 0).astype(float)
+    X[:, F["rise_m"]] = pel[end, 1] - pel[start, 1]
+    X[:, F["foot_high"]] = rel[rows, j]
+    X[:, F["knee_start"]] = k_start
+    X[:, F["knee_end"]] = k_end
+    X[:, F["shift_over_foot"]] = (np.abs(pel[start, 0] - ankles[start, j, 0]) - np.abs(pel[end, 0] - ankles[end, j, 0]))
+    X[:, F["foot_contact_frac"]] = contact_frac[rows, j]
+    X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(pel[:, 1]))
+    limb = np.where(j == 0, "left_foot", "right_foot").astype(object)
+    return Candidates(np.full(n, KINDS.index("rise")), limb, start, end, X)
+
+
+def _airs(f, air) -> Candidates:
+    if len(air) == 0:
+        return Candidates.concat([])
+    fps = f.fps
+    start, end = air[:, 0], air[:, 1]
+    n = len(air)
+    X = _empty_X(n)
+    X[:, F["kind_air"]] = 1
+    X[:, F["duration_s"]] = (end - start + 1) / fps
+    y = f.pelvis[:, 1]
+    X[:, F["air_rise"]] = seg_max(y, start, end) - y[start]
+    X[:, F["takeoff_speed"]] = seg_max(f.pelvis_velocity[:, 1], start, start + (end - start) * 2 // 5)
+    X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(y))
+    return Candidates(np.full(n, KINDS.index("air")), np.full(n, "body", dtype=object), start, end, X)
