@@ -1,0 +1,359 @@
+"""Video decoding: probe a file, choose the attempt's frames, stream them in batches (PyAV / FFmpeg).
+
+    info = probe("climb.mp4")                                   # VideoInfo, raises InputError on bad files
+    frames = select_frames(info, start_s=1.0, end_s=9.0, fps=10)  # FrameRange: video frame start + i * step
+    for batch in iter_batches(info, frames, max_side=960):      # FrameBatch of B frames at working size
+        ...
+
+Frames come out RGB in *display* orientation: the container's rotation metadata (portrait phone videos
+are stored landscape with a display matrix) is applied, so `VideoInfo.width/height` and every pixel
+coordinate downstream are those a video player shows. Attempt frame i is decoded video frame
+`start + i * step` (counted in decode order; variable-frame-rate phone videos are treated as constant
+at their average rate). Only one batch is held in memory, at the working size (`max_side`).
+
+Truncated files (an interrupted copy or recording) are found by `probe`, which demuxes every packet
+without decoding: the readable frame count is known before any expensive work, and `select_frames`
+refuses a range that runs past it, naming the `--end` that would work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from cruxlab.errors import InputError
+from cruxlab.skeleton import file_sha256
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds.
+
+    width, height: display size in pixels, after the rotation metadata is applied.
+    fps:           average frame rate of the video stream (frames per second).
+    n_frames:      frames that can actually be read (packets present in the file).
+    n_frames_claimed: frames the container header announces (0 when it announces none, e.g. WebM).
+    rotation:      counter-clockwise degrees (0, 90, 180, 270) applied to stored frames for display.
+    sha256:        content hash of the file (identity of the analysis).
+    """
+
+    path: Path
+    sha256: str
+    fps: float
+    width: int
+    height: int
+    n_frames: int
+    n_frames_claimed: int
+    rotation: int
+    codec: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps
+
+    @property
+    def truncated(self) -> bool:
+        return self.n_frames_claimed > self.n_frames
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """The attempt's frames inside a video: attempt frame i is video frame `start + i * step`.
+
+    fps: frame rate of the attempt (video fps / step).
+    """
+
+    start: int
+    step: int
+    count: int
+    fps: float
+
+    @property
+    def video_indices(self) -> np.ndarray:
+        """(count,) int64 video frame index of every attempt frame."""
+        return self.start + self.step * np.arange(self.count, dtype=np.int64)
+
+    @property
+    def stop(self) -> int:
+        """One past the last video frame that is part of the attempt."""
+        return self.start + self.step * (self.count - 1) + 1 if self.count else self.start
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """B consecutive attempt frames.
+
+    frames: (B, h, w, 3) uint8 RGB, display orientation, working size (h, w) <= full size.
+    index:  (B,) int64 attempt frame indices.
+    scale:  full-size display pixels per working pixel (same on both axes): x_full = x_work * scale.
+    """
+
+    frames: np.ndarray
+    index: np.ndarray
+    scale: float
+
+
+def _open(path: Path):
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.error.EOFError:
+        raise InputError(f"{path} has zero video frames (the file ends before any frame); record or export the "
+                         "clip again") from None
+    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{path} is not a readable video ({exc.__class__.__name__}: {exc}); give an mp4/mov/webm file, "
+            "e.g. as recorded by a phone"
+        ) from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{path} has no video stream (is it an audio file or an image?); give a video file")
+    return container
+
+
+def _rotation_of(container) -> int:
+    """Display rotation (CCW degrees, multiple of 90) from the first frame's display matrix."""
+    import av
+
+    stream = container.streams.video[0]
+    try:
+        for frame in container.decode(stream):
+            return int(round(float(frame.rotation) / 90.0)) * 90 % 360
+    except av.error.FFmpegError:
+        return 0
+    return 0
+
+
+def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
+    """Read a video's header and packet index; raise `InputError` for anything that is not a usable video.
+
+    Demuxes every packet (no decoding, ~1 ms per 100 frames) to count the frames really present.
+    `with_hash=False` skips the content hash (sha256 = "") where the identity is not needed.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such video file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes); copy the video again")
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        claimed = int(stream.frames or 0)
+        if not fps and claimed and stream.duration and stream.time_base:
+            fps = claimed / float(stream.duration * stream.time_base)
+        if not (np.isfinite(fps) and fps > 0):
+            raise InputError(f"{path}: the video stream has no frame rate; re-encode it (any phone/ffmpeg mp4 works)")
+        codec = stream.codec_context.name
+        w, h = int(stream.codec_context.width), int(stream.codec_context.height)
+        n_packets = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size:
+                    n_packets += 1
+        except av.error.FFmpegError as exc:
+            log.warning("%s: demuxing stopped after %d packets: %s", path, n_packets, exc)
+    finally:
+        container.close()
+    if n_packets == 0:
+        raise InputError(f"{path} has zero video frames; record or export the clip again")
+    container = _open(path)
+    try:
+        rotation = _rotation_of(container)
+    finally:
+        container.close()
+    if rotation in (90, 270):
+        w, h = h, w
+    if claimed and n_packets < claimed:
+        log.warning("%s: header announces %d frames but only %d are present (truncated file)", path, claimed,
+                    n_packets)
+    return VideoInfo(path=path.resolve(), sha256=file_sha256(path) if with_hash else "", fps=fps, width=w, height=h,
+                     n_frames=n_packets, n_frames_claimed=claimed, rotation=rotation, codec=codec)
+
+
+def select_frames(info: VideoInfo, start_s: float | None = None, end_s: float | None = None,
+                  fps: float | None = None) -> FrameRange:
+    """Attempt frames for a trim [start_s, end_s) in seconds and an optional target frame rate.
+
+    The step is the integer `round(video fps / fps)` (>= 1), so the attempt's fps is video fps / step.
+    """
+    start_s = 0.0 if start_s is None else float(start_s)
+    if start_s < 0:
+        raise InputError(f"--start must be >= 0 s, got {start_s}")
+    total_s = info.n_frames / info.fps
+    if end_s is not None and end_s <= start_s:
+        raise InputError(f"--end ({end_s} s) must be after --start ({start_s} s)")
+    if start_s >= total_s:
+        raise InputError(f"--start {start_s} s is past the end of the video ({total_s:.2f} s readable)")
+    start = int(round(start_s * info.fps))
+    claimed_stop = max(info.n_frames, info.n_frames_claimed)
+    stop = claimed_stop if end_s is None else min(int(round(end_s * info.fps)), claimed_stop)
+    if stop > info.n_frames:
+        readable = info.n_frames / info.fps
+        raise InputError(
+            f"{info.path} is truncated: its header announces {info.n_frames_claimed} frames but only "
+            f"{info.n_frames} ({readable:.2f} s) are in the file (an interrupted copy or recording?). Copy the "
+            f"file again, or analyse the readable part with --end {readable:.2f}"
+        )
+    step = 1
+    if fps is not None:
+        if not fps > 0:
+            raise InputError(f"--fps must be > 0, got {fps}")
+        step = max(1, int(round(info.fps / fps)))
+    count = max(0, (stop - start + step - 1) // step)
+    if count == 0:
+        raise InputError(f"the range {start_s}..{end_s} s holds no frame of {info.path}; widen --start/--end")
+    return FrameRange(start=start, step=step, count=count, fps=info.fps / step)
+
+
+def working_size(info: VideoInfo, max_side: int | None) -> tuple[int, int, float]:
+    """(w, h, scale) of frames downscaled so the longer side is at most `max_side` (even sizes)."""
+    full = max(info.width, info.height)
+    if not max_side or max_side >= full:
+        return info.width, info.height, 1.0
+    s = max_side / full
+    w = max(2, int(round(info.width * s / 2)) * 2)
+    h = max(2, int(round(info.height * s / 2)) * 2)
+    return w, h, info.width / w
+
+
+def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
+    k = (rotation // 90) % 4
+    return img if k == 0 else np.ascontiguousarray(np.rot90(img, k=k))
+
+
+def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 960, batch_size: int = 16,
+                 threads: bool = True) -> Iterator[FrameBatch]:
+    """Decode the attempt's frames in order, `batch_size` at a time, at the working size.
+
+    Every video frame up to the last selected one is decoded (inter frames need their predecessors), but
+    only selected ones are converted to RGB and scaled. Raises `InputError` when the stream ends early or
+    holds a corrupt packet.
+    """
+    import av
+
+    w, h, scale = working_size(info, max_side)
+    # The scaler runs on the stored (unrotated) frame.
+    sw, sh = (h, w) if info.rotation in (90, 270) else (w, h)
+    wanted = frames.video_indices
+    container = _open(info.path)
+    stream = container.streams.video[0]
+    if threads:
+        stream.thread_type = "AUTO"
+    buf = np.empty((min(batch_size, frames.count), h, w, 3), dtype=np.uint8)
+    idx = np.empty(len(buf), dtype=np.int64)
+    n_buf = 0
+    next_i = 0  # next attempt frame to emit
+    video_i = -1
+    try:
+        try:
+            for frame in container.decode(stream):
+                video_i += 1
+                if video_i < wanted[next_i]:
+                    continue
+                img = frame.to_ndarray(format="rgb24", width=sw, height=sh)
+                buf[n_buf] = _rotate(img, info.rotation)
+                idx[n_buf] = next_i
+                n_buf += 1
+                next_i += 1
+                if n_buf == len(buf) or next_i == frames.count:
+                    yield FrameBatch(frames=buf[:n_buf].copy(), index=idx[:n_buf].copy(), scale=scale)
+                    n_buf = 0
+                if next_i == frames.count:
+                    return
+        except av.error.FFmpegError as exc:
+            raise InputError(
+                f"{info.path}: decoding failed at video frame {video_i + 1} ({exc}); the file is corrupt. Copy it "
+                f"again, or analyse the part before it with --end {max(video_i, 1) / info.fps:.2f}"
+            ) from None
+    finally:
+        container.close()
+    if next_i < frames.count:
+        raise InputError(
+            f"{info.path}: the stream ended after {video_i + 1} decodable frames, before the requested range "
+            f"(up to frame {frames.stop}); the file is truncated or corrupt. Copy it again, or pass "
+            f"--end {max(video_i, 1) / info.fps:.2f}"
+        )
+
+
+def read_frames(info: VideoInfo, frames: FrameRange, attempt_indices: np.ndarray, *,
+                max_side: int | None = None) -> np.ndarray:
+    """Decode only the given attempt frames (sorted, unique) -> (N, h, w, 3) uint8 RGB (renders, keyframes)."""
+    attempt_indices = np.unique(np.asarray(attempt_indices, dtype=np.int64))
+    if len(attempt_indices) == 0:
+        w, h, _ = working_size(info, max_side)
+        return np.zeros((0, h, w, 3), dtype=np.uint8)
+    if attempt_indices[0] < 0 or attempt_indices[-1] >= frames.count:
+        raise ValueError(f"attempt frames must lie in 0..{frames.count - 1}")
+    sub = FrameRange(start=frames.start, step=frames.step, count=int(attempt_indices[-1]) + 1, fps=frames.fps)
+    out = []
+    for batch in iter_batches(info, sub, max_side=max_side, batch_size=32):
+        sel = np.isin(batch.index, attempt_indices)
+        if sel.any():
+            out.append(batch.frames[sel])
+    return np.concatenate(out)
+
+
+def write_video(path: str | Path, frames, fps: float, *, codec: str | None = None, rotation: int = 0,
+                bitrate: int | None = None) -> Path:
+    """Encode RGB frames (an iterable of (H, W, 3) uint8, all one size) to a video file.
+
+    The codec follows the suffix: .webm -> VP8 (libvpx; plays in every browser and in Label Studio),
+    .mp4/.mov/.mkv -> H.264 (libx264), .avi -> MPEG-4 Part 2; `codec="libvpx-vp9"` gives VP9 WebM.
+    `rotation` writes a display matrix (CCW degrees), as phones do. Default bitrate: 0.1 bit per pixel.
+    A failure leaves no partial file behind.
+    """
+    import av
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    codec = codec or {".webm": "libvpx", ".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264",
+                      ".avi": "mpeg4"}.get(suffix)
+    if codec is None:
+        raise InputError(f"cannot write video {path}: use a .webm, .mp4, .mov, .mkv or .avi file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(fps).limit_denominator(1001)
+    container = av.open(str(path), "w")
+    try:
+        stream = None
+        for img in frames:
+            if stream is None:
+                h, w = img.shape[:2]
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height = w - w % 2, h - h % 2
+                stream.pix_fmt = "yuv420p"
+                stream.bit_rate = bitrate or int(0.1 * stream.width * stream.height * fps)
+                if codec == "libvpx":
+                    stream.options = {"deadline": "realtime", "cpu-used": "8"}
+                elif codec == "libvpx-vp9":
+                    stream.options = {"deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+                elif codec == "libx264":
+                    stream.options = {"preset": "veryfast"}
+                if rotation:
+                    stream.set_display_rotation(rotation)
+            img = np.ascontiguousarray(img[: stream.height, : stream.width])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        if stream is None:
+            raise InputError(f"no frames to write to {path}")
+        for packet in stream.encode():
+            container.mux(packet)
+    except BaseException:
+        container.close()
+        path.unlink(missing_ok=True)
+        raise
+    container.close()
+    return path

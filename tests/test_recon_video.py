@@ -1,0 +1,171 @@
+"""Video decoding: probing, rotation metadata, trimming/subsampling, batches, bad files, the WebM writer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cruxlab.errors import InputError
+from cruxlab.skeleton import file_sha256
+from reconstruction.video import FrameRange, iter_batches, probe, read_frames, select_frames, working_size, write_video
+
+FPS = 25
+
+
+def numbered_frames(n: int, w: int = 160, h: int = 120) -> list[np.ndarray]:
+    """Frames whose brightness encodes their index (4 * i + 20, i < 55), with a white marker in the top-left corner."""
+    out = []
+    for i in range(n):
+        img = np.full((h, w, 3), 4 * i + 20, dtype=np.uint8)
+        img[: h // 4, : w // 4] = 255
+        out.append(img)
+    return out
+
+
+def frame_number(img: np.ndarray) -> int:
+    """Index encoded by `numbered_frames`, read away from the marker."""
+    h, w = img.shape[:2]
+    return int(round((float(np.median(img[h // 2:, w // 2:])) - 20) / 4))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("video") / "numbered.mp4"
+    return write_video(path, numbered_frames(24), FPS)
+
+
+def test_probe_reads_size_rate_count_and_hash(clip):
+    info = probe(clip)
+    assert (info.width, info.height, info.n_frames, info.rotation) == (160, 120, 24, 0)
+    assert info.fps == pytest.approx(FPS)
+    assert info.sha256 == file_sha256(clip)
+    assert not info.truncated
+
+
+def test_frames_come_out_in_order_with_the_right_content(clip):
+    info = probe(clip)
+    got = np.concatenate([b.frames for b in iter_batches(info, select_frames(info), batch_size=5, max_side=None)])
+    assert len(got) == 24
+    assert [frame_number(f) for f in got] == list(range(24))
+
+
+def test_trim_and_subsample_select_the_right_video_frames(clip):
+    info = probe(clip)
+    rng = select_frames(info, start_s=0.2, end_s=0.8, fps=10)  # video frames 5..19, step round(25/10) = 2
+    assert (rng.start, rng.step) == (5, 2)
+    assert rng.fps == pytest.approx(12.5)
+    assert rng.video_indices.tolist() == list(range(5, 20, 2))
+    batches = list(iter_batches(info, rng, batch_size=3, max_side=None))
+    assert [len(b.index) for b in batches] == [3, 3, 2]
+    got = [frame_number(f) for b in batches for f in b.frames]
+    assert got == rng.video_indices.tolist()
+    picked = read_frames(info, rng, [1, 6])
+    assert [frame_number(f) for f in picked] == [7, 17]
+
+
+def test_working_size_downscales_and_reports_the_scale(clip):
+    info = probe(clip)
+    w, h, scale = working_size(info, 80)
+    assert (w, h) == (80, 60) and scale == pytest.approx(2.0)
+    batch = next(iter_batches(info, select_frames(info), max_side=80))
+    assert batch.frames.shape[1:] == (60, 80, 3) and batch.scale == pytest.approx(2.0)
+
+
+def test_rotation_metadata_gives_the_display_orientation(tmp_path):
+    # A portrait phone video: stored landscape, with a display matrix that turns it clockwise by 90 degrees.
+    display = np.full((160, 96, 3), 40, dtype=np.uint8)
+    display[:40, :24] = 255                                        # marker at the display's top-left
+    stored = np.ascontiguousarray(np.rot90(display, k=1))          # what the sensor wrote (96 x 160 -> 160 x 96)
+    path = write_video(tmp_path / "portrait.mp4", [stored] * 3, FPS, rotation=-90)
+    info = probe(path)
+    assert info.rotation == 270
+    assert (info.width, info.height) == (96, 160)
+    frame = next(iter_batches(info, select_frames(info), max_side=None)).frames[0]
+    assert frame.shape == (160, 96, 3)
+    assert frame[:40, :24].mean() > 200 and frame[-40:, -24:].mean() < 100
+
+
+def test_select_frames_rejects_bad_ranges(clip):
+    info = probe(clip)
+    with pytest.raises(InputError, match="after --start"):
+        select_frames(info, start_s=0.5, end_s=0.2)
+    with pytest.raises(InputError, match="past the end"):
+        select_frames(info, start_s=5.0)
+    with pytest.raises(InputError, match="--fps must be > 0"):
+        select_frames(info, fps=0)
+
+
+def test_not_a_video_and_empty_files_are_clear_errors(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    with pytest.raises(InputError, match="not a readable video"):
+        probe(text)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        probe(empty)
+    with pytest.raises(InputError, match="no such video"):
+        probe(tmp_path / "missing.mp4")
+
+
+def test_zero_frame_video_is_a_clear_error(tmp_path):
+    import av
+
+    path = tmp_path / "zero.mkv"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=FPS)
+        s.width, s.height = 64, 48
+        c.start_encoding()  # header only, no frame
+    with pytest.raises(InputError, match="zero video frames"):
+        probe(path)
+
+
+def test_truncated_video_names_the_readable_part(tmp_path):
+    import av
+
+    full = tmp_path / "full.mp4"
+    # moov atom at the front (as phones do when recording finished): a cut file still opens.
+    with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("mpeg4", rate=FPS)
+        s.width, s.height, s.pix_fmt, s.bit_rate = 160, 120, "yuv420p", 4_000_000
+        for img in numbered_frames(50):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    cut = tmp_path / "cut.mp4"
+    data = full.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    info = probe(cut)
+    assert info.truncated and 0 < info.n_frames < 50
+    with pytest.raises(InputError, match="truncated.*--end"):
+        select_frames(info)
+    # The readable part can still be analysed.
+    rng = select_frames(info, end_s=(info.n_frames - 1) / FPS)
+    got = [frame_number(f) for b in iter_batches(info, rng, max_side=None) for f in b.frames]
+    assert got == list(range(rng.count))
+
+
+def test_webm_writer_makes_vp8_that_reads_back(tmp_path):
+    path = write_video(tmp_path / "out.webm", numbered_frames(10, 96, 64), 10)
+    info = probe(path)
+    assert info.codec == "vp8"
+    assert info.n_frames == 10 and (info.width, info.height) == (96, 64)
+    got = [frame_number(f) for b in iter_batches(info, select_frames(info), max_side=None) for f in b.frames]
+    assert got == list(range(10))
+
+
+def test_writer_leaves_no_partial_file_on_error(tmp_path):
+    def frames():
+        yield numbered_frames(1)[0]
+        raise RuntimeError("renderer crashed")
+
+    with pytest.raises(RuntimeError):
+        write_video(tmp_path / "broken.webm", frames(), 10)
+    assert not (tmp_path / "broken.webm").exists()
+
+
+def test_frame_range_indices():
+    rng = FrameRange(start=3, step=4, count=5, fps=6.25)
+    assert rng.video_indices.tolist() == [3, 7, 11, 15, 19]
+    assert rng.stop == 20
