@@ -273,7 +273,7 @@ def insert_attempt(
 
 def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
     """Remove an attempt and everything that hangs off it (moves and their history too). Call in a transaction."""
-    for table in ("label_edits", "moves", "wall_points", "cameras", "skeleton_frames", "attempts"):
+    for table in ("label_edits", "moves", "keypoints2d", "wall_points", "cameras", "skeleton_frames", "attempts"):
         con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
 
 
@@ -359,6 +359,49 @@ def read_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int) -> WallPoi
         xyz=_arrow_to_numpy(tbl.column("xyz"), 3),
         rgb=None if rgb.null_count else _arrow_to_numpy(rgb, 3).astype(np.uint8),
         error=tbl.column("error").to_numpy(zero_copy_only=False),
+    )
+
+
+@dataclass(frozen=True)
+class Keypoints2D:
+    """Raw 2D detections of an analysed video. keypoints: (T, 21, 2) full-size display pixels, NaN = missing;
+    confidence: (T, 21); body3d: (T, 21, 3) metres, mid-hip origin, camera axes, or None; boxes: (T, 4) px."""
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    body3d: np.ndarray | None
+    boxes: np.ndarray
+
+
+def insert_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int, kp: Keypoints2D) -> None:
+    """Store an attempt's 2D detections (one row per frame, Arrow batch). Call inside the attempt's transaction."""
+    T = len(kp.keypoints)
+    cols = {
+        "attempt_id": pa.array(np.full(T, attempt_id, dtype=np.int32)),
+        "frame": pa.array(np.arange(T, dtype=np.int32)),
+        "joints": _fixed_list(kp.keypoints.astype(np.float32), NUM_JOINTS, 2),
+        "confidence": _fixed_list(kp.confidence.astype(np.float32), NUM_JOINTS),
+        "box": _fixed_list(kp.boxes.astype(np.float32), 4),
+    }
+    if kp.body3d is not None:
+        cols["body3d"] = _fixed_list(kp.body3d.astype(np.float32), NUM_JOINTS, 3)
+    _insert_arrow(con, "keypoints2d", pa.table(cols))
+
+
+def read_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Keypoints2D | None:
+    """An attempt's stored 2D detections, or None (skeleton imports, attempts analysed before version 4)."""
+    tbl = con.sql(
+        "SELECT joints, confidence, body3d, box FROM keypoints2d WHERE attempt_id = ? ORDER BY frame",
+        params=[attempt_id],
+    ).to_arrow_table()
+    if tbl.num_rows == 0:
+        return None
+    body = tbl.column("body3d")
+    return Keypoints2D(
+        keypoints=_arrow_to_numpy(tbl.column("joints"), NUM_JOINTS, 2).astype(np.float32),
+        confidence=_arrow_to_numpy(tbl.column("confidence"), NUM_JOINTS).astype(np.float32),
+        body3d=None if body.null_count else _arrow_to_numpy(body, NUM_JOINTS, 3).astype(np.float32),
+        boxes=_arrow_to_numpy(tbl.column("box"), 4).astype(np.float32),
     )
 
 
