@@ -247,22 +247,29 @@ class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-def classify(candidates: Candidates, classifier) -> tuple[np.ndarray, np.ndarray]:
-    """Label and confidence per candidate, with each candidate kind restricted to the labels it may take."""
-    n = len(candidates)
+def classify_rows(X: np.ndarray, classifier) -> tuple[np.ndarray, np.ndarray]:
+    """Label and confidence per candidate row of X (FEATURE_NAMES columns), each row restricted to the labels
+    its kind may take (whatever the classifier would prefer)."""
+    n = len(X)
     if n == 0:
         return np.zeros(0, dtype=object), np.zeros(0, dtype=np.float32)
-    proba = classifier.predict_proba(candidates.X)
+    proba = classifier.predict_proba(X)
     classes = np.asarray(classifier.classes_, dtype=object)
     allowed = np.zeros((len(KINDS), len(classes)), dtype=bool)
     for k, kind in enumerate(KINDS):
         allowed[k] = np.isin(classes, ALLOWED[kind])
-    proba = np.where(allowed[candidates.kind], proba, 0.0)
+    proba = np.where(allowed[_kind_of(X)], proba, 0.0)
     best = np.argmax(proba, axis=1)
-    conf = proba[np.arange(n), best] / np.maximum(proba.sum(axis=1), 1e-9)
+    total = proba.sum(axis=1)
+    conf = proba[np.arange(n), best] / np.maximum(total, 1e-9)
     labels = classes[best]
-    labels[proba.sum(axis=1) == 0] = NONE
+    labels[total == 0] = NONE
     return labels, conf.astype(np.float32)
+
+
+def classify(candidates: Candidates, classifier) -> tuple[np.ndarray, np.ndarray]:
+    """Label and confidence per candidate (see classify_rows)."""
+    return classify_rows(candidates.X, classifier)
 
 
 def assemble(candidates: Candidates, labels: np.ndarray, confidence: np.ndarray) -> list[Move]:

@@ -1,9 +1,204 @@
-"""`cruxlab` subcommands of the moves package."""
+"""`cruxlab moves ...`: detect, train, evaluate, models, synthetic data and plots."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from cruxlab.cli import add_command
+from cruxlab.errors import InputError
+
+
+def _seed_range(text: str) -> range:
+    try:
+        lo, hi = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are a range FIRST:STOP, e.g. 1000:1040, got {text!r}") from None
+    if hi <= lo:
+        raise argparse.ArgumentTypeError("the seed range is empty")
+    return range(lo, hi)
+
+
+def _rule_params(items: list[str] | None) -> dict:
+    from moves.classify import RuleMoveClassifier
+
+    known = RuleMoveClassifier().get_params()
+    out = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        if key not in known or not value:
+            raise InputError(f"--set takes NAME=VALUE with NAME one of {', '.join(known)}; got {item!r}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise InputError(f"{key} must be a number, got {value!r}") from None
+    return out
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands to the `cruxlab` parser."""
+    moves = add_command(sub, "moves", "detect, train and evaluate move classification",
+                        "Cut attempts into moves and name them; train the learned classifier from coach labels.")
+    msub = moves.add_subparsers(dest="moves_command", metavar="ACTION", required=True)
+
+    p = add_command(msub, "detect", "(re)detect moves of stored attempts with the active classifier",
+                    "Replaces each attempt's model moves; moves a coach corrected or added are kept.")
+    p.add_argument("--attempt", action="append", metavar="NAME", help="only this attempt (repeatable)")
+    p.set_defaults(func=cmd_detect)
+
+    p = add_command(msub, "train", "fit the learned classifier from coach labels and compare it with the rules",
+                    "Uses every attempt with coach edits (dashboard or Label Studio) as ground truth. Reports\n"
+                    "cross-validated per-label F1 of the learned model and the active rules, stores the model\n"
+                    "with a version, and makes it active when it beats the rules.")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (grouped by attempt)")
+    p.add_argument("--no-activate", action="store_true", help="store the model but keep the current one active")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_train)
+
+    p = add_command(msub, "eval", "accuracy on synthetic attempts with known moves (event and boundary F1)",
+                    "Generates attempts the rules were never tuned on (default seeds 1000:1040) at each noise\n"
+                    "level and prints per-label event F1 (temporal IoU >= 0.3), macro-F1 over flag, cross-over,\n"
+                    "rock-over, and move-boundary F1 (start within 0.25 s).")
+    p.add_argument("--noise", nargs="+", default=["clean", "mild", "hard"], choices=["clean", "mild", "hard"])
+    p.add_argument("--seeds", type=_seed_range, default=range(1000, 1040), help="FIRST:STOP")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="rule threshold override (repeatable)")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="also draw the first attempt of each noise level")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = add_command(msub, "synth", "write synthetic skeleton files with known moves (+ truth JSON and plots)")
+    p.add_argument("out", type=Path, help="output folder")
+    p.add_argument("--n", type=int, default=3, help="number of attempts")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--noise", default="mild", choices=["clean", "mild", "hard"])
+    p.add_argument("--plot", action="store_true", help="draw each attempt to a PNG")
+    p.set_defaults(func=cmd_synth)
+
+    p = add_command(msub, "plot", "draw a stored attempt: skeleton, trajectories, moves, angles, contacts")
+    p.add_argument("attempt", help="attempt name")
+    p.add_argument("--out", type=Path, help="PNG path (default: artifacts/<attempt>-moves.png)")
+    p.set_defaults(func=cmd_plot)
+
+    p = add_command(msub, "models", "list stored move classifiers (the active one is used by detect)")
+    p.set_defaults(func=cmd_models)
+
+    p = add_command(msub, "use", "make a stored model active ('rules' = the built-in rule defaults)")
+    p.add_argument("version")
+    p.set_defaults(func=cmd_use)
+
+    p = add_command(msub, "rules", "store rule thresholds as a model version and make it active",
+                    "e.g. `cruxlab moves rules --set flag_min_s=0.5 --set cross_margin=0.08`")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", required=True)
+    p.set_defaults(func=cmd_rules)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from moves.service import detect_attempts
+
+    for name, n, version in detect_attempts(args.db, args.attempt):
+        print(f"{name}: {n} moves ({version})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from moves.service import train_from_db
+
+    report = train_from_db(args.db, folds=args.folds, activate=not args.no_activate)
+    if args.json:
+        print(json.dumps({"version": report.version, "activated": report.activated,
+                          "learned_f1": report.learned_f1, "rules_f1": report.rules_f1,
+                          "learned_macro_f1": report.learned_macro, "rules_macro_f1": report.rules_macro,
+                          "n_attempts": report.n_attempts, "n_labels": report.n_labels}, indent=2))
+    else:
+        print(report.format())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from moves.evaluate import run_synthetic_eval
+
+    params = _rule_params(args.set)
+    results = {}
+    for noise in args.noise:
+        report = run_synthetic_eval(args.seeds, noise, rule_params=params, plot_dir=args.plot)
+        results[noise] = report
+        if not args.json:
+            print(report.format(f"== {noise} noise, seeds {args.seeds.start}:{args.seeds.stop} =="))
+            print()
+    if args.json:
+        print(json.dumps({k: r.as_dict() for k, r in results.items()}, indent=2))
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from moves.plot import plot_attempt
+    from moves.synthetic import generate_attempt
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for seed in range(args.seed, args.seed + args.n):
+        a = generate_attempt(seed, args.noise)
+        path = a.skeleton.save(args.out / f"synthetic-{args.noise}-{seed}.npz")
+        truth = path.with_suffix(".moves.json")
+        truth.write_text(json.dumps({"seed": seed, "noise": args.noise, "fps": a.skeleton.fps,
+                                     "wall_angle_deg": a.wall_angle_deg, "height_m": a.height_m,
+                                     "moves": [asdict(m) for m in a.moves]}, indent=1))
+        print(f"wrote {path} ({a.skeleton.n_frames} frames, {len(a.moves)} true moves) and {truth.name}")
+        if args.plot:
+            png = plot_attempt(a.skeleton, truth=a.moves, out=path.with_suffix(".png"),
+                               title=f"synthetic seed {seed}, {args.noise} noise")
+            print(f"drew {path.with_suffix('.png')}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from cruxlab.labels import Move
+    from db import connect, store
+    from moves.plot import plot_attempt
+
+    with connect(args.db, read_only=True) as con:
+        (attempt_id, name), = store.resolve_attempts(con, [args.attempt])
+        skeleton = store.read_skeleton(con, attempt_id)
+        df = store.current_moves(con, attempt_id)
+    moves = [Move(int(r.start_frame), int(r.end_frame), r.label, r.limb, float(r.confidence))
+             for r in df.itertuples()]
+    out = args.out or Path("artifacts") / f"{name}-moves.png"
+    plot_attempt(skeleton, predicted=moves, out=out, title=f"attempt {name}")
+    print(f"drew {out}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from db import connect
+    from db.cli import print_frame
+    from moves.service import list_models
+
+    with connect(args.db, read_only=True) as con:
+        df = list_models(con)
+    if df.empty or not df.active.any():
+        print("active: built-in rules (rules-1.0)")
+    print_frame(df.drop(columns=["metrics"]), "table")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    from db import connect, transaction
+    from moves.service import activate_model
+
+    with connect(args.db, create=False) as con, transaction(con):
+        activate_model(con, args.version)
+    print(f"active model: {args.version}; run `cruxlab moves detect` to relabel stored attempts")
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from db import connect, transaction
+    from moves.classify import RuleMoveClassifier
+    from moves.service import save_model
+
+    clf = RuleMoveClassifier(**_rule_params(args.set)).fit()
+    with connect(args.db) as con, transaction(con):
+        version = save_model(con, clf, kind="rules", version=clf.version, activate=True)
+    print(f"active model: {version}; run `cruxlab moves detect` to relabel stored attempts")
+    return 0

@@ -134,3 +134,26 @@ def evaluate(
         n += 1
         frames += n_frames
     return Report(per, boundary, n, frames)
+
+
+def run_synthetic_eval(seeds: Iterable[int], noise: str = "mild", rule_params: dict | None = None,
+                       classifier=None, plot_dir=None) -> Report:
+    """Generate synthetic attempts for `seeds`, detect their moves (rules with `rule_params`, or the given
+    classifier) and score them against the known moves. Draws the first attempt into plot_dir if given."""
+    from pathlib import Path
+
+    from moves.classify import RuleMoveClassifier, detect
+    from moves.synthetic import generate_attempt
+
+    clf = classifier or RuleMoveClassifier(**(rule_params or {})).fit()
+    items = []
+    for i, seed in enumerate(seeds):
+        a = generate_attempt(int(seed), noise)
+        pred = detect(a.skeleton, clf)
+        items.append((a.moves, pred, a.skeleton.fps, a.skeleton.n_frames))
+        if plot_dir is not None and i == 0:
+            from moves.plot import plot_attempt
+
+            plot_attempt(a.skeleton, truth=a.moves, predicted=pred, out=Path(plot_dir) / f"eval-{noise}-{seed}.png",
+                         title=f"synthetic seed {seed}, {noise} noise")
+    return evaluate(items)

@@ -1,0 +1,255 @@
+"""Moves and the store: detection into the database, the active classifier, training from coach labels.
+
+The active classifier lives in the `move_models` table (pickled estimator + params + metrics). Without an
+active row the default RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the
+candidates of every attempt a coach has reviewed (any coach edit in the label history), labelled by the
+current moves (temporal IoU >= 0.3, same limb; unmatched candidates are "none"), reports cross-validated
+per-label F1 of the learned model against the active rules on the same candidates (folds grouped by
+attempt), and activates the learned model when its macro-F1 is higher.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from cruxlab.errors import InputError
+from cruxlab.skeleton import Skeleton
+from db import store
+from db.connection import connect, transaction
+from moves.classify import (
+    ALLOWED, CLASSES, NONE, LearnedMoveClassifier, RuleMoveClassifier, assemble, classify, classify_rows,
+    default_classifier,
+)
+from moves.features import compute_features
+from moves.segment import KINDS, Candidates, propose
+
+
+# ------------------------------------------------------------------------------------- model registry
+def active_classifier(con: duckdb.DuckDBPyConnection):
+    """(fitted classifier, version) that `moves detect` uses now."""
+    row = con.execute(
+        "SELECT version, kind, params, payload FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        clf = default_classifier()
+        return clf, clf.version
+    version, kind, params, payload = row
+    if kind == "rules":
+        return RuleMoveClassifier(**json.loads(params)).fit(), version
+    return pickle.loads(payload), version
+
+
+def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics: dict | None = None,
+               n_labels: int | None = None, activate: bool = True, version: str | None = None) -> str:
+    """Store a classifier with a new version (optionally making it the active one). Call in a transaction."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    version = version or f"{kind}-{stamp}"
+    if con.execute("SELECT 1 FROM move_models WHERE version = ?", [version]).fetchone() is not None:
+        if activate:  # the same rules stored before: a version names one model
+            activate_model(con, version)
+        return version
+    if activate:
+        con.execute("UPDATE move_models SET active = false WHERE active")
+    con.execute(
+        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, active) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [version, kind, json.dumps(classifier.get_params(), default=str), json.dumps(metrics or {}), n_labels,
+         pickle.dumps(classifier) if kind == "learned" else None, activate],
+    )
+    return version
+
+
+def activate_model(con: duckdb.DuckDBPyConnection, version: str) -> None:
+    """Make a stored model (or 'rules' = the built-in defaults) the one `moves detect` uses."""
+    if version in ("rules", RuleMoveClassifier().version):
+        con.execute("UPDATE move_models SET active = false WHERE active")
+        return
+    if con.execute("SELECT 1 FROM move_models WHERE version = ?", [version]).fetchone() is None:
+        known = [r[0] for r in con.execute("SELECT version FROM move_models ORDER BY model_id").fetchall()]
+        raise InputError(f"no model {version!r}; stored models: {known or 'none'} (or 'rules' for the defaults)")
+    con.execute("UPDATE move_models SET active = (version = ?)", [version])
+
+
+def list_models(con: duckdb.DuckDBPyConnection):
+    return con.execute(
+        "SELECT version, kind, created_at, n_labels, active, metrics FROM move_models ORDER BY model_id"
+    ).df()
+
+
+# ---------------------------------------------------------------------------------------------- detect
+def detect_and_store(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None,
+                     classifier=None, version: str | None = None) -> tuple[int, str]:
+    """Detect an attempt's moves with the active (or given) classifier and replace its model moves.
+    Call inside a transaction. Returns (number of moves stored, model version)."""
+    if classifier is None:
+        classifier, version = active_classifier(con)
+    version = version or getattr(classifier, "version", type(classifier).__name__)
+    skeleton = skeleton if skeleton is not None else store.read_skeleton(con, attempt_id)
+    candidates = propose(compute_features(skeleton))
+    labels, conf = classify(candidates, classifier)
+    n = store.replace_model_moves(con, attempt_id, assemble(candidates, labels, conf), version)
+    return n, version
+
+
+def detect_attempts(db_path: str | Path, names: Sequence[str] | None = None, progress: bool = True
+                    ) -> list[tuple[str, int, str]]:
+    """(Re)detect moves of the named attempts (all by default), one transaction per attempt."""
+    from tqdm import tqdm
+
+    out = []
+    with connect(db_path, create=False) as con:
+        chosen = store.resolve_attempts(con, names)
+        classifier, version = active_classifier(con)
+        for attempt_id, name in tqdm(chosen, desc="detecting moves", unit="attempt", disable=not progress):
+            with transaction(con):
+                n, _ = detect_and_store(con, attempt_id, classifier=classifier, version=version)
+            out.append((name, n, version))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- train
+def label_candidates(candidates: Candidates, moves: Sequence[tuple[int, int, str, str]], min_iou: float = 0.3
+                     ) -> np.ndarray:
+    """Training label of each candidate: the label of the best-overlapping labelled move of the same limb
+    that the candidate's kind can take (temporal IoU >= min_iou), else "none"."""
+    y = np.full(len(candidates), NONE, dtype=object)
+    if not len(candidates) or not moves:
+        return y
+    ms = np.array([m[0] for m in moves])
+    me = np.array([m[1] for m in moves])
+    labels = np.array([m[2] for m in moves], dtype=object)
+    limbs = np.array([m[3] for m in moves], dtype=object)
+    inter = np.minimum(candidates.end[:, None], me[None]) - np.maximum(candidates.start[:, None], ms[None]) + 1
+    union = np.maximum(candidates.end[:, None], me[None]) - np.minimum(candidates.start[:, None], ms[None]) + 1
+    iou = np.where(inter > 0, inter / union, 0.0)
+    allowed = np.array([[lbl in ALLOWED[KINDS[k]] for lbl in labels] for k in range(len(KINDS))])
+    ok = (limbs[None] == candidates.limb[:, None]) & allowed[candidates.kind] & (iou >= min_iou)
+    iou = np.where(ok, iou, 0.0)
+    best = np.argmax(iou, axis=1)
+    hit = iou[np.arange(len(candidates)), best] > 0
+    y[hit] = labels[best[hit]]
+    return y
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray          # attempt id per row
+    attempts: list[str]
+    n_labels: int               # coach-reviewed moves used as truth
+
+
+def training_set(con: duckdb.DuckDBPyConnection) -> TrainingSet:
+    """Candidates of every reviewed attempt with labels from its current (coach-corrected) moves."""
+    reviewed = con.execute(
+        """SELECT DISTINCT e.attempt_id, a.name FROM label_edits e JOIN attempts a USING (attempt_id)
+           ORDER BY e.attempt_id"""
+    ).fetchall()
+    Xs, ys, gs, names, n_labels = [], [], [], [], 0
+    for attempt_id, name in reviewed:
+        moves = con.execute(
+            "SELECT start_frame, end_frame, label, limb FROM moves_current WHERE attempt_id = ?", [attempt_id]
+        ).fetchall()
+        cands = propose(compute_features(store.read_skeleton(con, attempt_id)))
+        Xs.append(cands.X)
+        ys.append(label_candidates(cands, moves))
+        gs.append(np.full(len(cands), attempt_id))
+        names.append(name)
+        n_labels += len(moves)
+    if not Xs:
+        return TrainingSet(np.zeros((0, 0)), np.zeros(0, dtype=object), np.zeros(0), [], 0)
+    return TrainingSet(np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs), names, n_labels)
+
+
+def per_label_f1(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for label in labels:
+        tp = int(np.sum((y_true == label) & (y_pred == label)))
+        fp = int(np.sum((y_true != label) & (y_pred == label)))
+        fn = int(np.sum((y_true == label) & (y_pred != label)))
+        out[label] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    n_attempts: int
+    n_candidates: int
+    n_labels: int
+    labels: list[str]
+    learned_f1: dict[str, float]
+    rules_f1: dict[str, float]
+    rules_version: str
+    version: str | None
+    activated: bool
+
+    @property
+    def learned_macro(self) -> float:
+        return float(np.mean([self.learned_f1[k] for k in self.labels])) if self.labels else 0.0
+
+    @property
+    def rules_macro(self) -> float:
+        return float(np.mean([self.rules_f1[k] for k in self.labels])) if self.labels else 0.0
+
+    def format(self) -> str:
+        lines = [f"trained on {self.n_candidates} candidates from {self.n_attempts} reviewed attempts "
+                 f"({self.n_labels} labelled moves)",
+                 f"cross-validated per-label F1 (folds grouped by attempt):",
+                 f"{'label':<12}{'learned':>9}{'rules':>9}"]
+        for k in self.labels:
+            lines.append(f"{k:<12}{self.learned_f1[k]:>9.3f}{self.rules_f1[k]:>9.3f}")
+        lines.append(f"{'macro':<12}{self.learned_macro:>9.3f}{self.rules_macro:>9.3f}   (rules: {self.rules_version})")
+        if self.activated:
+            lines.append(f"saved {self.version} and made it active: `moves detect` uses it from now on")
+        elif self.version:
+            lines.append(f"saved {self.version}; not active (the rules score higher or --no-activate)")
+        return "\n".join(lines)
+
+
+def train_from_db(db_path: str | Path, *, folds: int = 5, activate: bool = True, min_attempts: int = 2,
+                  classifier: LearnedMoveClassifier | None = None) -> TrainReport:
+    """Fit the learned classifier from coach labels, compare it with the active rules by cross-validation,
+    store it, and activate it when it is better."""
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupKFold
+
+    with connect(db_path, create=False) as con:
+        data = training_set(con)
+        current, rules_version = active_classifier(con)
+    if not isinstance(current, RuleMoveClassifier):
+        current, rules_version = default_classifier(), default_classifier().version
+    n_attempts = len(data.attempts)
+    if n_attempts < min_attempts:
+        raise InputError(
+            f"training needs coach labels on at least {min_attempts} attempts, found {n_attempts}; correct or "
+            "confirm moves in the dashboard or pull annotations with `cruxlab label pull` first"
+        )
+    labels = [c for c in CLASSES if c != NONE and np.any(data.y == c)]
+    if not labels:
+        raise InputError("the reviewed attempts hold no labelled moves to learn from")
+    model = classifier or LearnedMoveClassifier()
+    k = min(folds, n_attempts)
+    pred_learned = np.empty(len(data.y), dtype=object)
+    for train_idx, test_idx in GroupKFold(n_splits=k).split(data.X, data.y, data.groups):
+        fold = clone(model).fit(data.X[train_idx], data.y[train_idx])
+        pred_learned[test_idx], _ = classify_rows(data.X[test_idx], fold)
+    pred_rules, _ = classify_rows(data.X, current)
+    learned_f1 = per_label_f1(data.y, pred_learned, labels)
+    rules_f1 = per_label_f1(data.y, pred_rules, labels)
+    final = clone(model).fit(data.X, data.y)
+    better = np.mean([learned_f1[k] for k in labels]) > np.mean([rules_f1[k] for k in labels])
+    metrics = {"cv_f1_learned": learned_f1, "cv_f1_rules": rules_f1, "rules_version": rules_version,
+               "attempts": data.attempts, "folds": k}
+    with connect(db_path) as con, transaction(con):
+        version = save_model(con, final, kind="learned", metrics=metrics, n_labels=data.n_labels,
+                             activate=bool(activate and better))
+    return TrainReport(n_attempts, len(data.y), data.n_labels, labels, learned_f1, rules_f1, rules_version,
+                       version, bool(activate and better))
