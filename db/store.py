@@ -162,11 +162,12 @@ def upsert_problem(
 
 # ------------------------------------------------------------------------------------------------ attempts
 def find_attempt(con: duckdb.DuckDBPyConnection, *, key: str | None = None, name: str | None = None) -> int | None:
+    # fetchall, not fetchone: DuckDB 2.x refuses con.sql() while an execute() result is unfinished.
     if key is not None:
-        row = con.execute("SELECT attempt_id FROM attempts WHERE ingest_key = ?", [key]).fetchone()
+        rows = con.execute("SELECT attempt_id FROM attempts WHERE ingest_key = ?", [key]).fetchall()
     else:
-        row = con.execute("SELECT attempt_id FROM attempts WHERE name = ?", [name]).fetchone()
-    return None if row is None else int(row[0])
+        rows = con.execute("SELECT attempt_id FROM attempts WHERE name = ?", [name]).fetchall()
+    return int(rows[0][0]) if rows else None
 
 
 def wall_angle_deg(normal: np.ndarray | None) -> float:
@@ -291,15 +292,16 @@ def resolve_attempts(con: duckdb.DuckDBPyConnection, names: Sequence[str] | None
 
 
 def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo:
-    row = con.execute(
+    rows = con.execute(
         """SELECT a.attempt_id, a.name, c.name, p.name, a.fps, a.n_frames, a.source_kind, a.source_path, v.path,
                   a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report
            FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
            LEFT JOIN videos v USING (video_id) WHERE a.attempt_id = ?""",
         [attempt_id],
-    ).fetchone()
-    if row is None:
+    ).fetchall()  # not fetchone: an unfinished result blocks con.sql() in DuckDB 2.x
+    if not rows:
         raise InputError(f"no attempt with id {attempt_id}")
+    row = rows[0]
     return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"))
 
 
