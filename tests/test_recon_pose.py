@@ -1,0 +1,272 @@
+"""2D pose: MediaPipe on real frames, following the climber among several people, temporal clean-up, masks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cruxlab.errors import BackendUnavailableError
+from cruxlab.joints import L_ANKLE, L_HIP, L_KNEE, NUM_JOINTS, R_ANKLE, R_HIP, R_KNEE
+from reconstruction.pose2d import (_LEG_L, _LEG_R, Keyframes, Pose2D, choose_keyframes, clean_keypoints,
+                                   fix_leg_swaps, remove_spikes)
+from reconstruction.backends import get_pose_backend
+from reconstruction.segment import BoxTrack, box_masks, dilate_masks, expand_box, resize_masks, search_window
+
+CLIP = Path(__file__).resolve().parents[1] / "data" / "climbing" / "warp-fixed-input.mp4"
+
+
+# ------------------------------------------------------------------------------------------ pure helpers
+def test_box_track_follows_its_person_and_rejects_a_jump():
+    track = BoxTrack(np.array([100, 100, 200, 300]), 0, fps=25)
+    for f in range(1, 5):  # moving up 10 px per frame
+        track.update(np.array([100, 100 - 10 * f, 200, 300 - 10 * f]), f)
+    pred = track.predict(5)
+    assert pred[1] == pytest.approx(50, abs=6)        # extrapolates the upward motion
+    assert track.matches(np.array([102, 48, 203, 251]), 5)
+    assert not track.matches(np.array([400, 300, 600, 700]), 5)   # someone else, elsewhere and larger
+    assert not track.matches(np.array([100, 50, 200, 600]), 5)    # same place but twice as tall: not the same box
+
+
+def test_box_track_uses_joints_when_it_has_them():
+    kp = np.stack([np.linspace(100, 200, NUM_JOINTS), np.linspace(100, 300, NUM_JOINTS)], axis=1)
+    track = BoxTrack(np.array([100, 100, 200, 300]), 0, kp, fps=25)
+    assert track.matches(np.array([100, 100, 200, 300]), 1, kp + 5)
+    mirrored = kp.copy()
+    mirrored[:, 1] = mirrored[::-1, 1]  # same box, joints scrambled: another pose, not this person
+    assert not track.matches(np.array([100, 100, 200, 300]), 1, mirrored)
+
+
+def test_search_window_has_hysteresis_and_stays_square():
+    w = search_window(np.array([100, 100, 200, 300]), (1000, 1000))
+    assert w[2] - w[0] == w[3] - w[1]
+    assert w[0] < 100 and w[1] < 100 and w[2] > 200 and w[3] > 300
+    same = search_window(np.array([110, 105, 210, 305]), (1000, 1000), w)
+    assert same is w                                       # small motion: the window stays put
+    moved = search_window(np.array([500, 500, 600, 700]), (1000, 1000), w)
+    assert moved is not w and moved[0] < 500 and moved[2] > 600 and moved[1] > w[1] + 300   # re-centred
+
+
+def test_expand_box_clips_and_masks():
+    assert expand_box(np.array([10, 10, 20, 20]), 0.5, (100, 50)).tolist() == [5, 5, 25, 25]
+    assert expand_box(np.array([-30, 40, 10, 60]), 0.0, (100, 50)).tolist() == [0, 40, 10, 50]
+    m = box_masks(np.array([[2, 1, 5, 3], [np.nan] * 4]), 6, 8)
+    assert m[0].sum() == 6 and m[0, 1, 2] and not m[0, 3, 2] and not m[1].any()
+    grown = dilate_masks(m, 1)
+    assert grown[0].sum() > m[0].sum() and grown[0][m[0]].all()
+    assert resize_masks(m, 16, 12)[0].sum() == 24
+
+
+def test_choose_keyframes_spacing():
+    k = choose_keyframes(377, 25.0)
+    assert k[0] == 0 and k[-1] == 376 and len(k) == 23 and np.all(np.diff(k) > 0)
+    assert len(choose_keyframes(20, 25.0)) == 8          # at least 8
+    assert len(choose_keyframes(3, 25.0)) == 3           # never more than there are frames
+    assert len(choose_keyframes(3000, 25.0)) == 24       # at most 24
+
+
+def _walking_legs(T: int = 60, seed: int = 0) -> np.ndarray:
+    """A stick figure seen from behind, legs apart, drifting down the image, with pixel noise."""
+    rng = np.random.default_rng(seed)
+    from cruxlab.joints import JOINT_INDEX
+
+    base = {"left_shoulder": (95, 0), "right_shoulder": (145, 0), "left_hip": (100, 100), "right_hip": (140, 100),
+            "left_knee": (88, 160), "right_knee": (152, 160), "left_ankle": (84, 220), "right_ankle": (156, 220),
+            "left_heel": (80, 230), "right_heel": (160, 230), "left_big_toe": (92, 236), "right_big_toe": (148, 236),
+            "nose": (120, -30)}
+    kp = np.full((T, NUM_JOINTS, 2), np.nan)
+    for name, xy in base.items():
+        kp[:, JOINT_INDEX[name]] = xy
+    kp[..., 1] += 2.0 * np.arange(T)[:, None]
+    return kp + rng.normal(0, 1.0, kp.shape)
+
+
+def _swapped(kp: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    out = kp.copy()
+    sub = out[frames]
+    sub[:, np.r_[_LEG_L, _LEG_R]] = sub[:, np.r_[_LEG_R, _LEG_L]]
+    out[frames] = sub
+    return out
+
+
+@pytest.mark.parametrize("swapped", [np.r_[10:20, 33], np.r_[0:15], np.r_[40:60]])
+def test_leg_swaps_are_undone(swapped):
+    truth = _walking_legs()
+    conf = np.ones(truth.shape[:2])
+    bad = _swapped(truth, swapped)
+    fixed, conf2, _, n = fix_leg_swaps(bad, conf)
+    assert n == len(swapped)
+    np.testing.assert_allclose(fixed, truth)
+    assert np.array_equal(conf2, conf)
+
+
+def test_leg_swap_fix_keeps_clean_sequences_and_swaps_3d_too():
+    truth = _walking_legs()
+    conf = np.ones(truth.shape[:2])
+    kp3 = np.random.default_rng(1).normal(size=(len(truth), NUM_JOINTS, 3))
+    fixed, _, kp3_fixed, n = fix_leg_swaps(truth, conf, kp3)
+    assert n == 0 and np.array_equal(fixed, truth, equal_nan=True) and np.array_equal(kp3_fixed, kp3)
+    bad = _swapped(truth, np.r_[20:30])
+    bad3 = _swapped(kp3, np.r_[20:30])
+    _, _, kp3_back, n = fix_leg_swaps(bad, conf, bad3)
+    assert n == 10 and np.array_equal(kp3_back, kp3)
+
+
+def test_a_foot_on_the_wrong_knee_is_swapped_back():
+    truth = _walking_legs()
+    bad = truth.copy()
+    bad[7, [L_ANKLE, R_ANKLE]] = bad[7, [R_ANKLE, L_ANKLE]]
+    from cruxlab.joints import L_HEEL, L_TOE, R_HEEL, R_TOE
+
+    bad[7, [L_HEEL, R_HEEL, L_TOE, R_TOE]] = bad[7, [R_HEEL, L_HEEL, R_TOE, L_TOE]]
+    fixed, _, _, n = fix_leg_swaps(bad, np.ones(truth.shape[:2]))
+    assert n == 1
+    np.testing.assert_allclose(fixed, truth)
+
+
+def test_spikes_are_repaired_and_marked():
+    truth = _walking_legs()
+    conf = np.ones(truth.shape[:2])
+    bad = truth.copy()
+    bad[25, L_ANKLE] += (90, -40)          # a 100 px jump for one frame
+    bad[40, R_KNEE] += (0, 70)
+    fixed, c, n = remove_spikes(bad, conf)
+    assert n == 2
+    assert np.linalg.norm(fixed[25, L_ANKLE] - truth[25, L_ANKLE]) < 6
+    assert np.linalg.norm(fixed[40, R_KNEE] - truth[40, R_KNEE]) < 6
+    assert c[25, L_ANKLE] == 0.5 and c[24, L_ANKLE] == 1.0
+    # Fast but smooth motion is not a spike.
+    fast = truth.copy()
+    fast[:, L_ANKLE, 0] += 30.0 * np.arange(len(fast))
+    assert remove_spikes(fast, conf)[2] == 0
+
+
+def test_clean_keypoints_zeroes_confidence_of_missing_joints():
+    kp = _walking_legs()
+    kp[5] = np.nan
+    _, conf, _, report = clean_keypoints(kp, np.ones(kp.shape[:2]), 25.0)
+    assert (conf[5] == 0).all() and report == {"leg_swaps_fixed": 0, "spikes_repaired": 0}
+
+
+def test_pose_and_keyframes_files_round_trip(tmp_path):
+    T = 6
+    kp = np.random.default_rng(0).uniform(0, 100, (T, NUM_JOINTS, 2)).astype(np.float32)
+    kp[2] = np.nan
+    pose = Pose2D(kp, np.ones((T, NUM_JOINTS), np.float32), None, np.zeros((T, 4), np.float32), (640, 480), 12.5,
+                  "mediapipe", {"frames": T})
+    back = Pose2D.load(pose.save(tmp_path / "pose.npz"))
+    np.testing.assert_array_equal(back.keypoints, kp)
+    assert back.detected.tolist() == [True, True, False, True, True, True]
+    assert (back.image_size, back.fps, back.backend, back.report) == ((640, 480), 12.5, "mediapipe", {"frames": T})
+    masks = np.zeros((2, 5, 13), bool)
+    masks[1, 2, 3:9] = True
+    kf = Keyframes(np.array([0, 5]), np.zeros((2, 5, 13, 3), np.uint8), masks, 2.0)
+    kf2 = Keyframes.load(kf.save(tmp_path / "kf.npz"))
+    assert np.array_equal(kf2.masks, masks) and kf2.scale == 2.0 and kf2.index.tolist() == [0, 5]
+
+
+# ------------------------------------------------------------------------------------------ MediaPipe, real
+@pytest.fixture(scope="module")
+def real_frames():
+    """Frames 300..309 of the tripod clip (the climber high on the wall, arms up) at 960 px."""
+    from reconstruction.video import iter_batches, probe, select_frames
+
+    info = probe(CLIP)
+    rng = select_frames(info, start_s=12.0, end_s=12.4)
+    return np.concatenate([b.frames for b in iter_batches(info, rng, max_side=960)])
+
+
+def test_mediapipe_finds_the_climber_on_real_frames(real_frames):
+    with get_pose_backend("mediapipe", fps=25.0) as backend:
+        out = backend.process(real_frames)
+    B, H, W = real_frames.shape[:3]
+    assert out.keypoints.shape == (B, NUM_JOINTS, 2) and out.keypoints3d.shape == (B, NUM_JOINTS, 3)
+    assert np.isfinite(out.keypoints[:, :17]).all()          # every body joint in every frame
+    assert (out.confidence[:, [L_HIP, R_HIP]] > 0.5).all()
+    # World landmarks are metric: hips ~0.2-0.4 m apart, knees below hips (y down).
+    hip_w = np.linalg.norm(out.keypoints3d[:, L_HIP] - out.keypoints3d[:, R_HIP], axis=-1)
+    assert np.all((hip_w > 0.1) & (hip_w < 0.5))
+    assert np.all(out.keypoints3d[:, L_KNEE, 1] > out.keypoints3d[:, L_HIP, 1])
+    # The person mask covers the hips and little of the frame; the box surrounds the body.
+    for i in range(B):
+        x, y = out.keypoints[i, L_HIP].round().astype(int)
+        assert out.masks[i, y, x]
+        assert 0.01 < out.masks[i].mean() < 0.4
+        x0, y0, x1, y1 = out.boxes[i]
+        assert x0 <= out.keypoints[i, L_HIP, 0] <= x1 and y0 <= out.keypoints[i, L_HIP, 1] <= y1
+    assert backend.stats["detected"] == B
+
+
+def _paste(canvas: np.ndarray, person: np.ndarray, scale: float, x0: int, bottom: int) -> tuple[int, int, int, int]:
+    import cv2
+
+    p = cv2.resize(person, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = p.shape[:2]
+    y0 = bottom - h
+    canvas[y0:y0 + h, x0:x0 + w] = p
+    return x0, y0, x0 + w, y0 + h
+
+
+def test_the_climber_is_followed_not_the_largest_person(real_frames):
+    """Two real people pasted on one background: a larger one standing still on the floor (nearer the
+    camera) and a smaller one rising up the wall. MediaPipe alone reports the larger one first; the
+    tracker must follow the climber."""
+    import cv2
+
+    with get_pose_backend("mediapipe", fps=10.0) as backend:
+        box = backend.people(real_frames[0])[0].box
+        x0, y0, x1, y1 = expand_box(box, 0.05, real_frames.shape[2:0:-1])
+        person = real_frames[0, y0:y1, x0:x1]
+        rng = np.random.default_rng(0)
+        bg = cv2.GaussianBlur(np.clip(rng.normal(150, 20, (960, 720, 3)), 0, 255).astype(np.uint8), (0, 0), 3)
+        frames, truth = [], []
+        for i in range(12):
+            f = bg.copy()
+            _paste(f, person, 1.0 * 440 / person.shape[0], 380, 955)                 # spectator
+            truth.append(_paste(f, person, 0.6 * 440 / person.shape[0], 60, 900 - 30 * i))  # climber
+            frames.append(f)
+        frames = np.stack(frames)
+        first_found = backend.people(frames[0])
+        assert len(first_found) == 2
+        assert first_found[0].box[0] > 300                 # the detector's first choice is the spectator
+        out = backend.process(frames)
+    truth = np.array(truth, dtype=float)
+    assert np.isfinite(out.boxes).all()
+    centre = (out.boxes[:, :2] + out.boxes[:, 2:]) / 2
+    true_centre = (truth[:, :2] + truth[:, 2:]) / 2
+    assert np.abs(centre - true_centre).max() < 40         # on the climber in every frame
+    assert centre[-1, 1] < centre[0, 1] - 250               # ... all the way up
+
+
+def test_climber_leaving_the_frame_gives_missing_frames(real_frames):
+    frames = real_frames[:8].copy()
+    frames[3:6] = 128                                        # nobody in view for three frames
+    with get_pose_backend("mediapipe", fps=25.0) as backend:
+        out = backend.process(frames)
+    found = np.isfinite(out.keypoints).all(-1).any(-1)
+    assert found.tolist() == [True, True, True, False, False, False, True, True]
+    assert (out.confidence[3:6] == 0).all() and np.isnan(out.boxes[3:6]).all()
+
+
+def test_mediapipe_masks_backend_segments_inside_the_box(real_frames):
+    from reconstruction.backends import get_mask_backend
+
+    from reconstruction.backends.mediapipe_backend import MediaPipePose
+
+    with MediaPipePose(fps=25.0) as pose_be:
+        box = pose_be.people(real_frames[0])[0].box
+    with get_mask_backend("mediapipe") as masks_be:
+        masks = masks_be.segment([real_frames[0], np.full_like(real_frames[0], 128)], np.stack([box, box]))
+    assert masks.shape == (2,) + real_frames.shape[1:3]
+    x0, y0 = np.ceil(box[:2]).astype(int)
+    x1, y1 = np.floor(box[2:]).astype(int)
+    inside = masks[0, y0:y1, x0:x1].sum()
+    assert inside > 0.9 * masks[0].sum() and masks[0].sum() > 0.15 * (x1 - x0) * (y1 - y0)
+    # Nobody in the second frame: the conservative fallback masks the whole box.
+    assert masks[1, y0:y1, x0:x1].all() and masks_be.fallback_frames == 1
+
+
+def test_mediapipe_refuses_a_gpu_device():
+    with pytest.raises(BackendUnavailableError, match="CPU only"):
+        get_pose_backend("mediapipe", device="cuda")
