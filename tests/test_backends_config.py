@@ -90,3 +90,15 @@ def test_cli_flags_become_backend_options(tmp_path):
     bad = parser.parse_args(["--model-option", "det_score_threshold=0.5"])
     with pytest.raises(InputError, match="BACKEND.OPTION=VALUE"):
         options_from_args(bad, "onnx")
+
+
+def test_fingerprint_follows_the_weight_file(tmp_path):
+    from reconstruction.backends.config import fingerprint
+
+    w = tmp_path / "pose.onnx"
+    w.write_bytes(b"a")
+    a = fingerprint("onnx", {"pose_model": str(w), "config_file": None})
+    assert a["pose_model"].startswith(str(w.resolve())) and a["device"] == "auto"
+    w.write_bytes(b"bb")
+    assert fingerprint("onnx", {"pose_model": str(w)}) != a
+    assert fingerprint("custom", {"x": 1, "config_file": "c.toml"}) == {"x": "1"}

@@ -137,7 +137,7 @@ def test_shim_names_the_fix_for_compiled_ops(apis):
 
 def test_openmmlab_picks_the_climber_and_maps_keypoints(files):
     opts = {k: v for k, v in files.items() if k != "dir"}
-    with get_pose_backend("openmmlab", device="cpu", **opts) as backend:
+    with get_pose_backend("openmmlab", device="cpu", threads=1, **opts) as backend:
         assert backend.keypoint_set == "coco17" and backend.person_class == 0
         hooks = [_hook_detector(backend.detector), _hook_pose(backend.pose_model)]
         frames = np.random.default_rng(0).integers(0, 255, (6, 240, 320, 3), dtype=np.uint8)

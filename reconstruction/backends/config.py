@@ -55,6 +55,7 @@ class OpenMMLabOptions:
     det_score_threshold: float = 0.3      # person boxes below this score are ignored
     det_category: int = 0                 # class id of "person" in the detector's classes (COCO: 0)
     focal_px: float | None = None         # RTMPose3D: camera focal length in pixels (None: the model's default)
+    threads: int = 0                      # torch intra-op threads while the backend is open (0: torch decides)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Sam2Options:
     device: str = "auto"                  # cpu | cuda | cuda:N | auto
     image_size: int | None = None         # model input size (None: the config's, 1024); 512 is ~3x faster on CPU
     use_keypoints: bool = True            # also prompt with confident hip/shoulder points of the climber
+    threads: int = 0                      # torch intra-op threads while the backend is open (0: torch decides)
 
 
 @dataclass(frozen=True)
@@ -327,3 +329,23 @@ def options_from_args(args: argparse.Namespace, backend: str) -> dict[str, Any]:
     return out
 
 
+
+
+def fingerprint(backend: str, options: dict[str, Any]) -> dict[str, str]:
+    """Every resolved option of a backend as text, weight files with their size and mtime: a cache key that
+    changes when a weight file is replaced or configured through the environment / cruxlab.toml instead of
+    flags. `options` are the keywords given to the backend (may contain `config_file`)."""
+    if backend not in OPTIONS:
+        return {k: str(v) for k, v in sorted(options.items()) if v is not None and k != "config_file"}
+    opts = dict(options)
+    config_file = opts.pop("config_file", None)
+    resolved = resolve(backend, opts, config_file)
+    out = {}
+    for f in dataclasses.fields(resolved.options):
+        value = getattr(resolved.options, f.name)
+        if isinstance(value, Path) and value.is_file():
+            st = value.stat()
+            out[f.name] = f"{value.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        elif value is not None:
+            out[f.name] = str(value)
+    return out

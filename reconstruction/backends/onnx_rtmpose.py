@@ -26,9 +26,10 @@ import numpy as np
 
 from cruxlab.errors import BackendUnavailableError, InputError
 from reconstruction.backends.base import PoseBackend, PoseBatch
+from reconstruction.backends.common import as_frames, keypoint_set_for
 from reconstruction.backends.config import OnnxOptions, require_file, resolve
 from reconstruction.climber import ClimberTracker, pad_detections, select_boxes
-from reconstruction.keypoints import KEYPOINT_SETS, to_canonical
+from reconstruction.keypoints import to_canonical
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +96,6 @@ def simcc_decode(simcc_x: np.ndarray, simcc_y: np.ndarray, split_ratio: float) -
     kp = np.stack([x, y], axis=-1) / np.float32(split_ratio)
     kp[score <= 0] = np.nan
     return kp, score
-
-
-def keypoint_set_for(k: int, requested: str | None) -> str:
-    """The keypoint set of a K-joint model output (coco17, halpe26, coco_wholebody133) or the requested one."""
-    if requested:
-        if requested not in KEYPOINT_SETS:
-            raise InputError(f"keypoint_set {requested!r} is not one of {', '.join(KEYPOINT_SETS)}")
-        if len(KEYPOINT_SETS[requested]) != k:
-            raise InputError(f"keypoint_set {requested} has {len(KEYPOINT_SETS[requested])} joints but the "
-                             f"pose model outputs {k}; drop the option or export the matching model")
-        return requested
-    by_size = {len(v): name for name, v in KEYPOINT_SETS.items() if name != "mediapipe33"}
-    if k not in by_size:
-        raise InputError(f"the pose model outputs {k} keypoints; supported: "
-                         f"{', '.join(f'{n} ({s})' for s, n in by_size.items())}")
-    return by_size[k]
 
 
 # --------------------------------------------------------------------------------- onnxruntime glue
@@ -277,9 +262,7 @@ class OnnxRTMPose(PoseBackend):
                  self.pose.num_keypoints, providers[0])
 
     def process(self, frames: np.ndarray) -> PoseBatch:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise InputError(f"onnx backend: frames must be (B, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
+        frames = as_frames(frames, "onnx")
         dets = [self.detector(f) for f in frames]
         boxes, scores = pad_detections(dets)
         climber = select_boxes(boxes, self.tracker.update(boxes, scores))

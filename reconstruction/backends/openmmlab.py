@@ -18,7 +18,6 @@ metres) by `rtmw3d_to_body_frame`.
 from __future__ import annotations
 
 import logging
-import pickle
 import sys
 import warnings
 from pathlib import Path
@@ -28,8 +27,10 @@ import numpy as np
 from cruxlab.errors import BackendUnavailableError, InputError
 from cruxlab.joints import L_HIP, R_HIP
 from reconstruction.backends.base import PoseBackend, PoseBatch
+from reconstruction.backends.common import (
+    as_frames, keypoint_set_for, load_state_strict, read_torch_file, restore_torch_threads, set_torch_threads,
+)
 from reconstruction.backends.config import OpenMMLabOptions, check_device, require_file, resolve
-from reconstruction.backends.onnx_rtmpose import keypoint_set_for
 from reconstruction.climber import ClimberTracker, pad_detections, select_boxes
 from reconstruction.keypoints import to_canonical
 
@@ -70,44 +71,17 @@ def import_openmmlab():
     return det_apis, pose_apis
 
 
-def read_checkpoint(path: Path, what: str) -> dict:
-    """torch.load a .pth (weights-only first; OpenMMLab checkpoints carry config/meta objects, so a file the
-    user configured is then unpickled in full). Corrupt files raise InputError."""
-    import torch
-
-    try:
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            if "weights_only" not in str(exc).lower() and "weights only" not in str(exc).lower():
-                raise
-            log.info("openmmlab: %s %s holds non-tensor metadata; loading it in full", what, path)
-            blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise InputError(f"openmmlab backend: {what} {path} could not be read ({type(exc).__name__}: "
-                         f"{str(exc).strip()[:200]}); is the download complete? Re-copy the .pth file") from exc
-    if not isinstance(blob, dict):
-        raise InputError(f"openmmlab backend: {what} {path} is not a checkpoint dict ({type(blob).__name__})")
-    return blob
-
-
 def load_strict(model, path: Path, what: str, config: Path) -> dict:
     """Load a checkpoint's state_dict into `model`; any mismatch is an InputError with the keys. Returns meta."""
-    blob = read_checkpoint(path, what)
+    blob = read_torch_file(path, what, "openmmlab", full_unpickle=True)
+    if not isinstance(blob, dict):
+        raise InputError(f"openmmlab backend: {what} {path} is not a checkpoint dict ({type(blob).__name__})")
     state = blob.get("state_dict", blob)
     if not isinstance(state, dict) or not state:
         raise InputError(f"openmmlab backend: {what} {path} has no state_dict")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    fix = f"{what} {path.name} does not match config {config.name}: pass the config the checkpoint was trained with"
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise InputError(f"openmmlab backend: {fix}. {str(exc).strip()[:600]}") from exc
-    if result.missing_keys or result.unexpected_keys:
-        def show(keys: list[str]) -> str:
-            return f"{len(keys)} ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
-        raise InputError(f"openmmlab backend: {fix}. Missing keys: {show(result.missing_keys)}; "
-                         f"unexpected keys: {show(result.unexpected_keys)}")
+    load_state_strict(model, state, "openmmlab", f"{what} {path.name} does not match config {config.name}: pass "
+                      f"the config the checkpoint was trained with")
     meta = blob.get("meta", {})
     return meta if isinstance(meta, dict) else {}
 
@@ -208,6 +182,7 @@ class OpenMMLabPose(PoseBackend):
             codec = self.pose_model.cfg.get("codec", {})
             self.depth_bins = float(codec.get("input_size", (0, 0, 288))[2])
         self.tracker = ClimberTracker(min_score=o.det_score_threshold)
+        self._threads_before = set_torch_threads(o.threads)
         log.info("openmmlab: detector %s, pose %s (%s, K=%d%s) on %s", det_cfg.name, pose_cfg.name,
                  self.keypoint_set, k, ", 3D" if self.is_3d else "", self.device)
 
@@ -226,10 +201,7 @@ class OpenMMLabPose(PoseBackend):
         return pad_detections(per_frame)
 
     def process(self, frames: np.ndarray) -> PoseBatch:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise InputError(f"openmmlab backend: frames must be (B, H, W, 3) uint8 RGB, got {frames.shape} "
-                             f"{frames.dtype}")
+        frames = as_frames(frames, "openmmlab")
         B = len(frames)
         boxes, scores = self.detect(frames)
         climber = select_boxes(boxes, self.tracker.update(boxes, scores))
@@ -266,3 +238,5 @@ class OpenMMLabPose(PoseBackend):
 
     def close(self) -> None:
         self.detector = self.pose_model = None
+        restore_torch_threads(self._threads_before)
+        self._threads_before = None

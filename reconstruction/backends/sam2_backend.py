@@ -27,6 +27,9 @@ import numpy as np
 from cruxlab.errors import BackendUnavailableError, InputError
 from cruxlab.joints import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER
 from reconstruction.backends.base import MaskBackend
+from reconstruction.backends.common import (
+    load_state_strict, read_torch_file, restore_torch_threads, set_torch_threads,
+)
 from reconstruction.backends.config import Sam2Options, check_device, require_file, resolve
 
 log = logging.getLogger(__name__)
@@ -97,28 +100,14 @@ def build_model(config: str, device: str, image_size: int | None, video: bool = 
 
 def load_checkpoint_strict(model, path: Path, config: str) -> None:
     """Load `{"model": state_dict}` into `model`; every mismatch is an InputError naming keys and the fix."""
-    import torch
-
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # zip/pickle errors of a truncated or foreign file
-        raise InputError(f"sam2 backend: checkpoint {path} could not be read ({type(exc).__name__}: "
-                         f"{str(exc).strip()[:200]}); is the download complete? Re-copy the .pt file") from exc
+    blob = read_torch_file(path, "checkpoint", "sam2")
     if not isinstance(blob, dict) or "model" not in blob or not isinstance(blob["model"], dict):
         keys = list(blob)[:5] if isinstance(blob, dict) else type(blob).__name__
         raise InputError(f"sam2 backend: checkpoint {path} is not a SAM 2 checkpoint (expected a dict with a "
                          f"'model' state_dict, found {keys})")
-    fix = (f"the checkpoint does not match config {config}: pass the config of the same model size "
-           f"(hiera_t / hiera_s / hiera_b+ / hiera_l, sam2 vs sam2.1) with --sam2-config")
-    try:
-        result = model.load_state_dict(blob["model"], strict=False)
-    except RuntimeError as exc:   # shape mismatches
-        raise InputError(f"sam2 backend: {fix}. {str(exc).strip()[:600]}") from exc
-    if result.missing_keys or result.unexpected_keys:
-        def show(keys: list[str]) -> str:
-            return f"{len(keys)} ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
-        raise InputError(f"sam2 backend: {fix}. Missing keys: {show(result.missing_keys)}; "
-                         f"unexpected keys: {show(result.unexpected_keys)}")
+    load_state_strict(model, blob["model"], "sam2",
+                      f"the checkpoint does not match config {config}: pass the config of the same model size "
+                      f"(hiera_t / hiera_s / hiera_b+ / hiera_l, sam2 vs sam2.1) with --sam2-config")
 
 
 def prompt_points(keypoints: np.ndarray | None, confidence: np.ndarray | None = None) -> np.ndarray:
@@ -166,6 +155,7 @@ class Sam2Masks(MaskBackend):
         model = build_model(o.config, self.device, o.image_size)
         load_checkpoint_strict(model, checkpoint, o.config)
         self.predictor = model.to(self.device).eval()
+        self._threads_before = set_torch_threads(o.threads)
         log.info("sam2: %s (%s) at %d px on %s", checkpoint.name, o.config, self.predictor.image_size, self.device)
 
     def segment(self, frames: list[np.ndarray], boxes: np.ndarray, keypoints: np.ndarray | None = None
@@ -207,3 +197,5 @@ class Sam2Masks(MaskBackend):
 
     def close(self) -> None:
         self.predictor = None
+        restore_torch_threads(self._threads_before)
+        self._threads_before = None
