@@ -1,0 +1,820 @@
+"""Lift 2D keypoints seen by known cameras to metric 3D joints (the wall frame when the cameras are in it).
+
+Method
+------
+One robust non-linear least-squares problem over the whole sequence: the unknowns are every joint's 3D
+position in every frame, X (T, 21, 3) metres, plus one global body-scale factor. The residuals are
+
+1. **Reprojection**: pinhole projection of X through K, R_t, t_t minus the observed keypoint, in units of
+   `sigma_px` and weighted by the detector's confidence (Huber, so detector outliers and left/right swaps
+   lose their pull).
+2. **Bone lengths**: 30 bones (limbs, a torso quadrilateral with diagonals, feet triangles, head and neck)
+   must have the lengths of an anthropometric template scaled to the climber's height (default 1.70 m) times
+   the body-scale factor (prior 1 +- 8 %). This is what fixes depth along each ray for a single camera:
+   image size at known body size.
+3. **Monocular 3D shape** (optional, e.g. MediaPipe world landmarks): the body-centred joint offsets,
+   rotated by the camera, must match the backend's 3D pose (loose, Huber). It settles the front/back
+   ambiguity of elbows and knees that bone lengths alone leave open.
+4. **Temporal smoothness**: second differences (acceleration) of every joint, Huber so that dynos survive.
+5. **Wall** (when a wall plane is known): no joint behind the wall (one-sided); hands and feet in contact
+   sit at their anatomical offset from the wall plane (wrist ~7 cm, toe ~4 cm, ankle ~13 cm).
+6. **Contacts stay still**: an end-effector detected on a hold keeps its 3D position frame to frame.
+
+It is solved by Levenberg-Marquardt with iteratively re-weighted Huber losses on an analytic sparse
+Jacobian (one sparse Cholesky-like solve per step; the normal matrix is banded in time), in two stages:
+stage 1 without contacts, then contacts are detected on the stage-1 trajectory (an end-effector that moves
+slower than `contact_speed` m/s for at least `contact_min_s` s, near the wall when a wall is known) and
+stage 2 re-solves with the contact terms. Initial depths come from the wall plane (each joint's ray cut with
+the wall moved out by the joint's typical distance) or, without a wall, from the image size of the torso.
+
+Output joints unobserved for longer than `max_gap_s` (or never observed, e.g. heels from a COCO-17
+backend) are NaN, as are frames before the first and after the last detection; their confidence is 0.
+
+Failure modes (what to expect and why)
+--------------------------------------
+* Depth is the weak direction: with one camera, the distance of a joint along its ray is set only by bone
+  lengths, the monocular prior and the wall. A wrong climber height scales the skeleton's distance from the
+  camera by the same factor where no wall is known; give the height (`--height-m`).
+* Limbs pointing straight at the camera have a two-fold (front/back) ambiguity; without a monocular 3D cue
+  the solver keeps the side of its initial guess (limbs between the torso and the wall).
+* A wrong wall plane drags contacts with it: the wall residuals assume holds are a few centimetres proud of
+  the plane, so large volumes or a mis-fitted plane bias the hands and feet toward it.
+* Contact detection needs the effector to be still for 0.25 s; a fast deadpoint or slap is treated as
+  free motion, a hand dragged slowly along the wall may be taken as a contact.
+* Frames with wrong cameras (badly interpolated SfM poses) put the whole body on the wrong ray.
+* Camera rotation-only footage (no wall plane yet) gives depths from body size alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cruxlab.errors import InputError
+from cruxlab.joints import (
+    JOINT_INDEX, JOINT_NAMES, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
+    R_HEEL, R_HIP, R_SHOULDER, R_TOE, R_WRIST,
+)
+from cruxlab.skeleton import Skeleton
+from reconstruction.geometry import is_rotation, pixel_rays
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------------------------------------- the body prior
+#: Segment lengths as fractions of standing height (after Drillis & Contini / Winter's anthropometry, with
+#: shoulder and hip widths between the keypoints pose detectors place, not the bony landmarks).
+BODY_TEMPLATE_RATIOS: dict[str, float] = {
+    "shoulder_width": 0.200, "hip_width": 0.120, "torso": 0.288, "upper_arm": 0.186, "forearm": 0.146,
+    "thigh": 0.245, "shank": 0.246, "foot": 0.115, "heel": 0.035,
+}
+#: Head points relative to the shoulder centre as fractions of height: (toward the climber's right, up,
+#: forward = the way the face points).
+HEAD_TEMPLATE: dict[str, tuple[float, float, float]] = {
+    "nose": (0.0, 0.092, 0.06), "left_eye": (-0.02, 0.107, 0.05), "right_eye": (0.02, 0.107, 0.05),
+    "left_ear": (-0.045, 0.097, 0.0), "right_ear": (0.045, 0.097, 0.0),
+}
+
+#: Bones of the lifting prior: (joint a, joint b, relative sigma class).
+_PRIOR_BONES: tuple[tuple[str, str, str], ...] = (
+    ("left_shoulder", "left_elbow", "limb"), ("left_elbow", "left_wrist", "limb"),
+    ("right_shoulder", "right_elbow", "limb"), ("right_elbow", "right_wrist", "limb"),
+    ("left_hip", "left_knee", "limb"), ("left_knee", "left_ankle", "limb"),
+    ("right_hip", "right_knee", "limb"), ("right_knee", "right_ankle", "limb"),
+    ("left_shoulder", "right_shoulder", "torso"), ("left_hip", "right_hip", "torso"),
+    ("left_shoulder", "left_hip", "torso"), ("right_shoulder", "right_hip", "torso"),
+    ("left_shoulder", "right_hip", "diag"), ("right_shoulder", "left_hip", "diag"),
+    ("left_ankle", "left_heel", "foot"), ("left_ankle", "left_big_toe", "foot"),
+    ("left_heel", "left_big_toe", "foot"),
+    ("right_ankle", "right_heel", "foot"), ("right_ankle", "right_big_toe", "foot"),
+    ("right_heel", "right_big_toe", "foot"),
+    ("nose", "left_eye", "head"), ("nose", "right_eye", "head"), ("left_eye", "left_ear", "head"),
+    ("right_eye", "right_ear", "head"), ("left_ear", "right_ear", "head"),
+    ("nose", "left_shoulder", "neck"), ("nose", "right_shoulder", "neck"),
+    ("left_ear", "left_shoulder", "neck"), ("right_ear", "right_shoulder", "neck"),
+    ("left_ear", "right_shoulder", "neck"),
+)
+_BONE_SIGMA_M = {"limb": 0.02, "torso": 0.03, "diag": 0.045, "foot": 0.015, "head": 0.012, "neck": 0.04}
+
+#: Typical distance of each joint from the wall plane while climbing (metres), used for initial depths.
+_INIT_WALL_OFFSET = np.array([0.32, 0.30, 0.30, 0.33, 0.33,        # head
+                              0.30, 0.30, 0.24, 0.24, 0.07, 0.07,   # shoulders, elbows, wrists
+                              0.28, 0.28, 0.26, 0.26, 0.13, 0.13,   # hips, knees, ankles
+                              0.16, 0.16, 0.05, 0.05])              # heels, toes
+
+#: End-effector joints of the four limbs (CONTACT_LIMBS order): the joint whose stillness defines contact,
+#: and the joints held still and on the wall during contact with their (offset m, sigma m) from the wall.
+CONTACT_LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
+_CONTACT_PROBE = (L_WRIST, R_WRIST, L_ANKLE, R_ANKLE)
+_CONTACT_JOINTS: tuple[tuple[tuple[int, float, float], ...], ...] = (
+    ((L_WRIST, 0.07, 0.03),),
+    ((R_WRIST, 0.07, 0.03),),
+    ((L_ANKLE, 0.13, 0.05), (L_TOE, 0.04, 0.03), (L_HEEL, 0.16, 0.06)),
+    ((R_ANKLE, 0.13, 0.05), (R_TOE, 0.04, 0.03), (R_HEEL, 0.16, 0.06)),
+)
+
+
+def template_pose(height_m: float = 1.70) -> np.ndarray:
+    """A standing climber facing the wall (-z), feet on the floor y = 0, arms hanging: (21, 3) metres."""
+    r = {k: v * height_m for k, v in BODY_TEMPLATE_RATIOS.items()}
+    up, side, face = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])
+    kp = np.zeros((NUM_JOINTS, 3))
+    toe_dir = 0.94 * face - 0.34 * up
+    heel_dir = -0.6 * face - 0.8 * up
+    ankle_y = r["heel"] * 0.8
+    for sgn, hip, knee, ankle, heel, toe in ((-1, "left_hip", "left_knee", "left_ankle", "left_heel", "left_big_toe"),
+                                             (1, "right_hip", "right_knee", "right_ankle", "right_heel", "right_big_toe")):
+        x = sgn * r["hip_width"] / 2 * side
+        kp[JOINT_INDEX[ankle]] = x + ankle_y * up
+        kp[JOINT_INDEX[knee]] = x + (ankle_y + r["shank"]) * up
+        kp[JOINT_INDEX[hip]] = x + (ankle_y + r["shank"] + r["thigh"]) * up
+        kp[JOINT_INDEX[toe]] = kp[JOINT_INDEX[ankle]] + r["foot"] * toe_dir
+        kp[JOINT_INDEX[heel]] = kp[JOINT_INDEX[ankle]] + r["heel"] * heel_dir
+    sh_mid = (ankle_y + r["shank"] + r["thigh"] + r["torso"]) * up
+    for sgn, sh, el, wr in ((-1, "left_shoulder", "left_elbow", "left_wrist"),
+                            (1, "right_shoulder", "right_elbow", "right_wrist")):
+        kp[JOINT_INDEX[sh]] = sh_mid + sgn * r["shoulder_width"] / 2 * side
+        kp[JOINT_INDEX[el]] = kp[JOINT_INDEX[sh]] - r["upper_arm"] * up
+        kp[JOINT_INDEX[wr]] = kp[JOINT_INDEX[el]] - r["forearm"] * up
+    for name, (dx, dy, dz) in HEAD_TEMPLATE.items():
+        kp[JOINT_INDEX[name]] = sh_mid + height_m * (dx * side + dy * up + dz * face)
+    return kp
+
+
+def bone_prior(height_m: float = 1.70) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lifting prior's bones: pairs (B, 2) of joint indices, lengths (B,) metres, sigmas (B,) metres."""
+    tpl = template_pose(height_m)
+    pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b, _ in _PRIOR_BONES])
+    lengths = np.linalg.norm(tpl[pairs[:, 0]] - tpl[pairs[:, 1]], axis=1)
+    sigmas = np.array([_BONE_SIGMA_M[c] for *_, c in _PRIOR_BONES]) * (height_m / 1.70)
+    return pairs, lengths, sigmas
+
+
+# ------------------------------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class LiftOptions:
+    """Weights and thresholds of the lifting problem (every sigma is one standard deviation)."""
+
+    sigma_px: float | None = None      # 2D keypoint noise; None = 0.25 % of the image diagonal
+    min_confidence: float = 0.2        # 2D keypoints below this are ignored
+    huber_px: float = 2.5              # Huber threshold of the reprojection term, in sigmas
+    accel_m_s2: float = 4.0            # typical joint acceleration (smoothness), m/s^2
+    huber_accel: float = 3.0           # Huber threshold of the smoothness term, in sigmas
+    body_scale_sigma: float = 0.08     # prior on the climber's size relative to the given height
+    mono_sigma_m: tuple[float, float, float] = (0.08, 0.08, 0.08)  # monocular 3D, camera x, y, z
+    still_m: float = 0.004             # frame-to-frame motion of a contact joint
+    penetration_m: float = 0.01        # sigma of the one-sided "not behind the wall" term
+    contact_speed: float = 0.12        # m/s: slower than this (smoothed) = holding still
+    contact_min_s: float = 0.25        # shortest contact
+    contact_max_wall_m: float = 0.60   # stage-1 distance of a contact joint from the wall (if known)
+    max_gap_s: float = 0.5             # longer gaps of a joint (or frame) stay NaN in the output
+    max_iterations: int = 25           # Levenberg-Marquardt iterations per stage
+
+
+@dataclass(frozen=True)
+class LiftResult:
+    """Lifted joints.
+
+    keypoints:  (T, 21, 3) float32 metres in the cameras' world frame, NaN = missing.
+    confidence: (T, 21) float32 in [0, 1]: the 2D confidence where observed, lower where filled, 0 if NaN.
+    contacts:   (T, 4) bool, limb holding still (CONTACT_LIMBS order: left_hand, right_hand, left_foot,
+                right_foot).
+    report:     numbers for the log: iterations, costs, reprojection RMS px, bone-length RMS m, body scale,
+                estimated height, contact fraction, seconds.
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    contacts: np.ndarray
+    report: dict = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------------------------- the problem
+class _Problem:
+    """Residuals and sparse Jacobian of the lifting problem; variables x = [X.ravel() (T*21*3), log s]."""
+
+    def __init__(self, kp2d, conf, K, R, t, fps, height_m, wall, mono, opts: LiftOptions, image_diag: float):
+        self.T = len(kp2d)
+        self.nx = self.T * NUM_JOINTS * 3
+        self.n = self.nx + 1
+        self.K = np.broadcast_to(K, (self.T, 3, 3))
+        self.R, self.t = R, t
+        self.opts = opts
+        sigma_px = opts.sigma_px or 0.0025 * image_diag
+        ok = np.isfinite(kp2d).all(-1) & (conf >= opts.min_confidence)
+        self.obs_t, self.obs_j = np.nonzero(ok)
+        self.obs_uv = kp2d[ok].astype(np.float64)
+        self.obs_w = np.sqrt(np.clip(conf[ok], 0, 1)) / sigma_px
+        self.pairs, self.lengths, bone_sig = bone_prior(height_m)
+        self.bone_w = 1.0 / bone_sig
+        self.acc_sigma = opts.accel_m_s2 / fps**2
+        self.wall = wall
+        self.mono = None
+        if mono is not None:
+            mok = np.isfinite(mono).all(-1)
+            mt, mj = np.nonzero(mok)
+            scale = _mono_scale(mono, self.pairs, self.lengths)
+            self.mono = (mt, mj, mono[mok].astype(np.float64) * scale, 1.0 / np.asarray(opts.mono_sigma_m))
+        self.contact_terms: tuple | None = None
+        self.scale_sigma = 1e-4            # body scale pinned until contacts anchor the depth (set_contacts)
+
+    def var(self, tt, jj):
+        return (np.asarray(tt) * NUM_JOINTS + np.asarray(jj)) * 3
+
+    def set_contacts(self, contacts: np.ndarray) -> None:
+        """contacts (T, 4) bool -> still and wall terms for the limbs' contact joints."""
+        st, sj, wt, wj, woff, wsig = [], [], [], [], [], []
+        for li, joints in enumerate(_CONTACT_JOINTS):
+            c = contacts[:, li]
+            both = np.flatnonzero(c[:-1] & c[1:])
+            on = np.flatnonzero(c)
+            for j, off, sig in joints:
+                st.append(both), sj.append(np.full(len(both), j))
+                wt.append(on), wj.append(np.full(len(on), j)), woff.append(np.full(len(on), off))
+                wsig.append(np.full(len(on), sig))
+        cat = lambda xs, dt=np.int64: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
+        self.contact_terms = (cat(st), cat(sj), cat(wt), cat(wj), cat(woff, float), cat(wsig, float))
+        # A free body scale is only observable when contacts tie the body to a known wall; elsewhere
+        # shrinking the body toward the camera makes every metric term cheaper (a degenerate optimum).
+        anchored = self.wall is not None and contacts.any(0).sum() >= 2 and contacts.mean() > 0.2
+        self.scale_sigma = self.opts.body_scale_sigma if anchored else 1e-4
+
+    # ---------------------------------------------------------------------------------------------------
+    def residuals(self, x: np.ndarray, jac: bool):
+        """Blocks of (residual, huber_k or None, rows-local COO (r, c, v)) -> stacked r, J, huber k per row."""
+        T, J = self.T, NUM_JOINTS
+        X = x[:self.nx].reshape(T, J, 3)
+        log_s = x[self.nx]
+        blocks = []  # (r (m,), k (m,) or None, (rows, cols, vals) or None)
+
+        # 1. reprojection
+        tt, jj = self.obs_t, self.obs_j
+        Rt, Kt = self.R[tt], self.K[tt]
+        pc = np.einsum("mij,mj->mi", Rt, X[tt, jj]) + self.t[tt]
+        z = pc[:, 2]
+        front = z > 0.05
+        zs = np.where(front, z, 1.0)
+        xn, yn = pc[:, 0] / zs, pc[:, 1] / zs
+        u = Kt[:, 0, 0] * xn + Kt[:, 0, 1] * yn + Kt[:, 0, 2]
+        v = Kt[:, 1, 1] * yn + Kt[:, 1, 2]
+        w = self.obs_w * front
+        r = np.stack([(u - self.obs_uv[:, 0]) * w, (v - self.obs_uv[:, 1]) * w], 1).ravel()
+        entry = None
+        if jac:
+            dxn = np.stack([1 / zs, np.zeros_like(zs), -xn / zs], 1)       # d xn / d pc
+            dyn = np.stack([np.zeros_like(zs), 1 / zs, -yn / zs], 1)
+            du = Kt[:, 0, 0, None] * dxn + Kt[:, 0, 1, None] * dyn
+            dv = Kt[:, 1, 1, None] * dyn
+            Ju = np.einsum("mk,mkj->mj", du, Rt) * w[:, None]
+            Jv = np.einsum("mk,mkj->mj", dv, Rt) * w[:, None]
+            m = len(tt)
+            rows = np.repeat(np.arange(2 * m), 3)
+            cols = (self.var(tt, jj)[:, None] + np.arange(3)).repeat(2, axis=0).ravel()
+            vals = np.stack([Ju, Jv], 1).ravel()
+            entry = (rows, cols, vals)
+        blocks.append((r, self.opts.huber_px, entry))
+
+        # 2. bone lengths (times the body scale)
+        a, b = self.pairs[:, 0], self.pairs[:, 1]
+        d = X[:, a] - X[:, b]                                           # (T, B, 3)
+        ln = np.linalg.norm(d, axis=-1)
+        s = np.exp(log_s)
+        r = ((ln - s * self.lengths) * self.bone_w).ravel()
+        entry = None
+        if jac:
+            unit = d / np.maximum(ln, 1e-9)[..., None] * self.bone_w[:, None]
+            nb = len(a)
+            tix = np.repeat(np.arange(T), nb)
+            rows = np.arange(T * nb)
+            ca = self.var(tix, np.tile(a, T))
+            cb = self.var(tix, np.tile(b, T))
+            u3 = unit.reshape(-1, 3)
+            rows3 = np.repeat(rows, 3)
+            cols = np.concatenate([(ca[:, None] + np.arange(3)).ravel(), (cb[:, None] + np.arange(3)).ravel(),
+                                   np.full(T * nb, self.nx)])
+            vals = np.concatenate([u3.ravel(), -u3.ravel(), np.tile(-s * self.lengths * self.bone_w, T)])
+            entry = (np.concatenate([rows3, rows3, rows]), cols, vals)
+        blocks.append((r, None, entry))
+
+        # 3. smoothness: second differences
+        if T >= 3:
+            acc = (X[:-2] - 2 * X[1:-1] + X[2:]) / self.acc_sigma
+            r = acc.ravel()
+            entry = None
+            if jac:
+                m = r.size
+                base = np.arange(m)                                     # index into (T-2, J, 3)
+                cols = np.concatenate([base, base + J * 3, base + 2 * J * 3])
+                vals = np.concatenate([np.full(m, 1.0), np.full(m, -2.0), np.full(m, 1.0)]) / self.acc_sigma
+                entry = (np.tile(base, 3), cols, vals)
+            blocks.append((r, self.opts.huber_accel, entry))
+
+        # 4. monocular 3D shape
+        if self.mono is not None:
+            mt, mj, M, inv_sig = self.mono
+            Rm = self.R[mt]
+            rel = X[mt, mj] - 0.5 * (X[mt, L_HIP] + X[mt, R_HIP])
+            r = ((np.einsum("mij,mj->mi", Rm, rel) - M) * inv_sig).ravel()
+            entry = None
+            if jac:
+                m = len(mt)
+                Rw = Rm * inv_sig[None, :, None]                       # row i scaled by 1/sigma_i
+                rows = np.repeat(np.arange(3 * m), 3)
+                cols_j = (self.var(mt, mj)[:, None, None] + np.arange(3)[None, None, :]).repeat(3, 1).ravel()
+                cols_l = (self.var(mt, L_HIP)[:, None, None] + np.arange(3)[None, None, :]).repeat(3, 1).ravel()
+                cols_r = (self.var(mt, R_HIP)[:, None, None] + np.arange(3)[None, None, :]).repeat(3, 1).ravel()
+                entry = (np.concatenate([rows, rows, rows]), np.concatenate([cols_j, cols_l, cols_r]),
+                         np.concatenate([Rw.ravel(), -0.5 * Rw.ravel(), -0.5 * Rw.ravel()]))
+            blocks.append((r, 2.0, entry))
+
+        # 5. wall: nothing behind it; contact joints at their offset
+        if self.wall is not None:
+            nrm, p0 = self.wall
+            dist = (X - p0) @ nrm                                        # (T, J)
+            behind = dist < 0
+            r = np.where(behind, dist, 0.0).ravel() / self.opts.penetration_m
+            entry = None
+            if jac:
+                idx = np.flatnonzero(behind.ravel())
+                rows = np.repeat(idx, 3)
+                cols = (idx[:, None] * 3 + np.arange(3)).ravel()
+                entry = (rows, cols, np.tile(nrm / self.opts.penetration_m, len(idx)))
+            blocks.append((r, None, entry))
+            if self.contact_terms is not None:
+                _, _, wt, wj, woff, wsig = self.contact_terms
+                r = (dist[wt, wj] - woff) / wsig
+                entry = None
+                if jac:
+                    rows = np.repeat(np.arange(len(wt)), 3)
+                    cols = (self.var(wt, wj)[:, None] + np.arange(3)).ravel()
+                    entry = (rows, cols, (nrm[None, :] / wsig[:, None]).ravel())
+                blocks.append((r, None, entry))
+
+        # 6. contacts hold still
+        if self.contact_terms is not None:
+            st, sj = self.contact_terms[:2]
+            r = ((X[st + 1, sj] - X[st, sj]) / self.opts.still_m).ravel()
+            entry = None
+            if jac:
+                m = len(st)
+                rows = np.arange(3 * m)
+                c0 = (self.var(st, sj)[:, None] + np.arange(3)).ravel()
+                c1 = (self.var(st + 1, sj)[:, None] + np.arange(3)).ravel()
+                entry = (np.concatenate([rows, rows]), np.concatenate([c1, c0]),
+                         np.concatenate([np.full(3 * m, 1.0), np.full(3 * m, -1.0)]) / self.opts.still_m)
+            blocks.append((r, 3.0, entry))
+
+        # 7. body scale prior
+        blocks.append((np.array([log_s / self.scale_sigma]), None,
+                       (np.array([0]), np.array([self.nx]), np.array([1.0 / self.scale_sigma])) if jac else None))
+
+        r_all = np.concatenate([b[0] for b in blocks])
+        k_all = np.concatenate([np.full(len(b[0]), np.inf if b[1] is None else b[1]) for b in blocks])
+        if not jac:
+            return r_all, k_all, None
+        import scipy.sparse as sp
+
+        rows, cols, vals, off = [], [], [], 0
+        for r_b, _, (rr, cc, vv) in blocks:
+            rows.append(rr + off), cols.append(cc), vals.append(vv)
+            off += len(r_b)
+        Jm = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(off, self.n))
+        return r_all, k_all, Jm
+
+
+def _huber_cost(r: np.ndarray, k: np.ndarray) -> float:
+    a = np.abs(r)
+    return float(np.sum(np.where(a <= k, 0.5 * a**2, k * (a - 0.5 * k))))
+
+
+def _banded_solver(A, lam: float, nx: int):
+    """Solve (A + lam diag(A)) step = rhs for the lifting normal matrix A (n x n sparse, n = nx + 1).
+
+    The first nx variables (joints ordered by frame) couple only within +-2 frames, so that block is banded
+    and factorised by a banded Cholesky; the last variable (body scale) couples to everything and is
+    eliminated by a Schur complement. Returns a function rhs -> step, or None if not positive definite."""
+    from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
+
+    A = A.tocoo()
+    diag = A.diagonal() * (1.0 + lam) + 1e-9
+    inner = (A.row < nx) & (A.col < nx) & (A.row <= A.col)
+    rows, cols, vals = A.row[inner], A.col[inner], A.data[inner]
+    u = int((cols - rows).max(initial=0))
+    ab = np.zeros((u + 1, nx))
+    ab[u + rows - cols, cols] = vals
+    ab[u] = diag[:nx]
+    edge = (A.row < nx) & (A.col == nx)
+    c = np.zeros(nx)
+    c[A.row[edge]] = A.data[edge]
+    d = diag[nx]
+    try:
+        fac = cholesky_banded(ab, lower=False, check_finite=False)
+    except LinAlgError:
+        return None
+    y2 = cho_solve_banded((fac, False), c, check_finite=False)
+    schur = d - c @ y2
+
+    def solve(rhs: np.ndarray) -> np.ndarray:
+        y1 = cho_solve_banded((fac, False), rhs[:nx], check_finite=False)
+        ds = (rhs[nx] - c @ y1) / schur
+        return np.concatenate([y1 - y2 * ds, [ds]])
+
+    return solve
+
+
+def _levenberg_marquardt(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.ndarray, dict]:
+    """Robust (IRLS Huber) Levenberg-Marquardt on the sparse problem.
+
+    BLAS runs single-threaded here: OpenBLAS threads make the banded Cholesky 10-50x slower on a busy
+    2-core machine (measured), and the factorisation is memory-bound anyway."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _lm_loop(problem, x, max_iterations)
+
+
+def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.ndarray, dict]:
+    r, k, Jm = problem.residuals(x, jac=True)
+    cost = _huber_cost(r, k)
+    cost0, lam, it = cost, 1e-3, 0
+    for it in range(1, max_iterations + 1):
+        a = np.abs(r)
+        w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))
+        JW = Jm.multiply(w[:, None]).tocsr()
+        A = Jm.T @ JW
+        g = JW.T @ r
+        improved = False
+        for _ in range(8):
+            solve = _banded_solver(A, lam, problem.nx)
+            if solve is not None:
+                step = -solve(g)
+                x_new = x + step
+                r_new, k_new, _ = problem.residuals(x_new, jac=False)
+                cost_new = _huber_cost(r_new, k_new)
+                if np.isfinite(cost_new) and cost_new < cost:
+                    improved = True
+                    break
+            lam *= 5.0
+        if not improved:
+            break
+        rel = (cost - cost_new) / max(cost, 1e-12)
+        x, cost = x_new, cost_new
+        lam = max(lam / 3.0, 1e-7)
+        r, k, Jm = problem.residuals(x, jac=True)
+        if rel < 1e-4 or np.abs(step).max() < 1e-4:
+            break
+    return x, {"iterations": it, "cost_initial": cost0, "cost_final": cost}
+
+
+def _mono_scale(mono: np.ndarray, pairs: np.ndarray, lengths: np.ndarray) -> float:
+    """Factor that brings the monocular skeleton's bone lengths to the prior's (median over bones/frames)."""
+    ln = np.linalg.norm(mono[:, pairs[:, 0]] - mono[:, pairs[:, 1]], axis=-1)
+    ratio = lengths[None, :] / ln
+    ratio = ratio[np.isfinite(ratio) & (ln > 1e-3)]
+    return float(np.median(ratio)) if ratio.size else 1.0
+
+
+# ---------------------------------------------------------------------------------------- initialisation
+def _fill_time(X: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Linear interpolation over time of X (T, J, 3) where `known` (T, J) is False; nearest at the ends.
+    Joints never known are left NaN."""
+    T, J, _ = X.shape
+    out = X.copy()
+    tt = np.arange(T)
+    for j in np.flatnonzero(known.any(0)):                       # loop over joints only (<= 21)
+        kt = np.flatnonzero(known[:, j])
+        for c in range(3):
+            out[:, j, c] = np.interp(tt, kt, X[kt, j, c])
+    return out
+
+
+def _initial_guess(kp2d, ok, K, R, t, height_m, wall, mono) -> np.ndarray:
+    """Initial X (T, J, 3): rays cut with the wall moved out by each joint's typical offset; or, without a
+    wall, at the depth where the torso has its template size (plus monocular depth offsets if given)."""
+    from reconstruction.geometry import camera_centers
+
+    T = len(kp2d)
+    C = camera_centers(R, t)
+    rays = pixel_rays(np.where(ok[..., None], kp2d, np.nan), K, R)     # (T, J, 3)
+    X = np.full((T, NUM_JOINTS, 3), np.nan)
+    if wall is not None:
+        nrm, p0 = wall
+        # plane moved out by the joint's offset: n.(X - p0) = off  <=>  n.(X - (p0 + off n)) = 0
+        lam = (((p0[None, None] + _INIT_WALL_OFFSET[None, :, None] * nrm) - C[:, None]) @ nrm) / (rays @ nrm)
+        good = np.isfinite(lam) & (lam > 0.3)
+        X = np.where(good[..., None], C[:, None] + lam[..., None] * rays, np.nan)
+    missing = ~np.isfinite(X).all(-1) & ok
+    if missing.any():
+        # size-based depth: torso template lengths over their image lengths
+        Kf = np.broadcast_to(K, (T, 3, 3))
+        f = 0.5 * (Kf[:, 0, 0] + Kf[:, 1, 1])
+        pairs, lengths, _ = bone_prior(height_m)
+        torso = np.array([i for i, (a, b, c) in enumerate(_PRIOR_BONES) if c == "torso"])
+        pix = np.linalg.norm(kp2d[:, pairs[torso, 0]] - kp2d[:, pairs[torso, 1]], axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            depth = np.nanmedian(np.where(pix > 2, f[:, None] * lengths[torso] / pix, np.nan), axis=1)
+        depth = _fill_1d(depth)
+        if not np.isfinite(depth).any():
+            depth = np.full(T, 4.0)
+        cam_dirs = np.einsum("tij,tnj->tni", R, rays)                    # rays in camera axes
+        zoff = np.zeros((T, NUM_JOINTS)) if mono is None else np.nan_to_num(mono[..., 2])
+        lam = (depth[:, None] + zoff) / np.maximum(cam_dirs[..., 2], 1e-3)
+        Xs = C[:, None] + lam[..., None] * rays
+        X = np.where(missing[..., None], Xs, X)
+    return X
+
+
+def _fill_1d(v: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(v)
+    if not ok.any():
+        return v
+    return np.interp(np.arange(len(v)), np.flatnonzero(ok), v[ok])
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) runs of True in a 1D bool array."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray, np.ndarray] | None = None,
+                    camera_centers: np.ndarray | None = None, speed: float = 0.12, min_s: float = 0.25,
+                    max_wall_m: float = 0.30) -> np.ndarray:
+    """(T, 4) bool: each limb's end-effector (wrist/ankle) holds still.
+
+    Still = slower than `speed` m/s after smoothing over ~0.1 s, for at least `min_s` s (gaps under 0.1 s
+    closed). Only the motion that depth errors of a single camera barely touch is counted: along the wall
+    plane when `wall` (normal, point) is given (and the effector must be within `max_wall_m` of it), else
+    across the viewing ray from `camera_centers` (T, 3); else the full 3D motion. keypoints: (T, 21, 3) m."""
+    from scipy.ndimage import gaussian_filter1d
+
+    T = len(keypoints)
+    out = np.zeros((T, 4), bool)
+    if T < 2:
+        return out
+    P = keypoints[:, list(_CONTACT_PROBE)]
+    P = gaussian_filter1d(P, max(fps * 0.1, 0.5), axis=0, mode="nearest")
+    vel = np.gradient(P, axis=0) * fps                              # (T, 4, 3)
+    if wall is not None:
+        vel = vel - (vel @ wall[0])[..., None] * wall[0]
+    elif camera_centers is not None:
+        ray = P - camera_centers[:, None]
+        ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+        vel = vel - (vel * ray).sum(-1, keepdims=True) * ray
+    still = np.linalg.norm(vel, axis=-1) < speed
+    if wall is not None:
+        still &= np.abs((P - wall[1]) @ wall[0]) < max_wall_m
+    min_len, max_hole = max(int(round(min_s * fps)), 2), int(round(0.1 * fps))
+    for li in range(4):
+        s = still[:, li].copy()
+        for a, b in _runs(~s):
+            if 0 < a and b < T and b - a <= max_hole:
+                s[a:b] = True
+        for a, b in _runs(s):
+            if b - a >= min_len:
+                out[a:b, li] = True
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- lifting
+def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, *,
+         fps: float, height_m: float = 1.70, wall_normal: np.ndarray | None = None,
+         wall_point: np.ndarray | None = None, keypoints3d: np.ndarray | None = None,
+         image_size: tuple[int, int] | None = None, options: LiftOptions = LiftOptions()) -> LiftResult:
+    """Metric 3D joints from 2D keypoints and cameras (see the module docstring for the method).
+
+    keypoints2d: (T, 21, 2) pixels, NaN = missing;  confidence: (T, 21) in [0, 1].
+    K: (3, 3) or (T, 3, 3) pixels;  R: (T, 3, 3), t: (T, 3) world -> camera (OpenCV), world in metres.
+    wall_normal, wall_point: the wall plane in world coordinates (normal pointing out of the wall); None =
+        no wall known (depth from body size only, no contact-on-wall terms).
+    keypoints3d: optional (T, 21, 3) monocular 3D pose, metres, origin mid-hip, camera axes.
+    image_size: (w, h) for the default pixel noise; None = from K's principal point.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    kp2d = np.asarray(keypoints2d, dtype=np.float64)
+    conf = np.nan_to_num(np.asarray(confidence, dtype=np.float64))
+    R = np.asarray(R, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    T = len(kp2d)
+    if kp2d.shape != (T, NUM_JOINTS, 2) or conf.shape != (T, NUM_JOINTS) or R.shape != (T, 3, 3) or t.shape != (T, 3):
+        raise InputError(f"lift needs keypoints2d (T, 21, 2), confidence (T, 21), R (T, 3, 3), t (T, 3); got "
+                         f"{kp2d.shape}, {conf.shape}, {R.shape}, {t.shape}")
+    wall = None
+    if wall_normal is not None:
+        nrm = np.asarray(wall_normal, float)
+        nrm = nrm / np.linalg.norm(nrm)
+        wall = (nrm, np.zeros(3) if wall_point is None else np.asarray(wall_point, float))
+    ok = np.isfinite(kp2d).all(-1) & (conf >= options.min_confidence)
+    empty = LiftResult(np.full((T, NUM_JOINTS, 3), np.nan, np.float32), np.zeros((T, NUM_JOINTS), np.float32),
+                       np.zeros((T, 4), bool), {"frames_with_skeleton": 0})
+    frames_obs = np.flatnonzero(ok.sum(1) >= 4)
+    if len(frames_obs) == 0:
+        return empty
+    # Work on the span between the first and last frame with a body in view.
+    f0, f1 = int(frames_obs[0]), int(frames_obs[-1]) + 1
+    sl = slice(f0, f1)
+    Ks = K[sl] if K.ndim == 3 else K
+    mono = None if keypoints3d is None else np.asarray(keypoints3d, float)[sl]
+    if image_size is None:
+        Kc = K if K.ndim == 2 else K[0]
+        image_size = (2 * Kc[0, 2], 2 * Kc[1, 2])
+    diag = float(np.hypot(*image_size))
+
+    X0 = _initial_guess(kp2d[sl], ok[sl], Ks, R[sl], t[sl], height_m, wall, mono)
+    known = np.isfinite(X0).all(-1)
+    X0 = _fill_time(X0, known)
+    # joints never seen: park them on the pelvis so the solver has finite numbers (they are NaN on output)
+    pelvis = np.nanmean(X0[:, [L_HIP, R_HIP, L_SHOULDER, R_SHOULDER]], axis=1)
+    X0 = np.where(np.isfinite(X0), X0, pelvis[:, None])
+    problem = _Problem(kp2d[sl], conf[sl], Ks, R[sl], t[sl], fps, height_m, wall, mono, options, diag)
+    x = np.concatenate([X0.ravel(), [0.0]])
+    x, info1 = _levenberg_marquardt(problem, x, options.max_iterations)
+    X1 = x[:problem.nx].reshape(-1, NUM_JOINTS, 3)
+    from reconstruction.geometry import camera_centers
+
+    contacts_s = detect_contacts(X1, fps, wall=wall, camera_centers=camera_centers(R[sl], t[sl]),
+                                 speed=options.contact_speed, min_s=options.contact_min_s,
+                                 max_wall_m=options.contact_max_wall_m)
+    problem.set_contacts(contacts_s)
+    x, info2 = _levenberg_marquardt(problem, x, options.max_iterations)
+    X = x[:problem.nx].reshape(-1, NUM_JOINTS, 3)
+    scale = float(np.exp(x[problem.nx]))
+
+    # quality numbers
+    r, _, _ = problem.residuals(x, jac=False)
+    nrep = 2 * len(problem.obs_t)
+    reproj_px = r[:nrep].reshape(-1, 2) / problem.obs_w[:, None]
+    bone_len = np.linalg.norm(X[:, problem.pairs[:, 0]] - X[:, problem.pairs[:, 1]], axis=-1)
+
+    # Missing: joints never seen, gaps longer than max_gap (half that before the first / after the last
+    # sighting, where the solver extrapolates), and stretches of frames without a body.
+    max_gap = int(round(options.max_gap_s * fps))
+    obs = ok[sl]
+    valid = np.repeat(obs.any(0, keepdims=True), len(obs), axis=0)
+    for j in np.flatnonzero(obs.any(0)):
+        for a, b in _runs(~obs[:, j]):
+            at_end = a == 0 or b == len(obs)
+            if b - a > (max_gap // 2 if at_end else max_gap):
+                valid[a:b, j] = False
+    for a, b in _runs(obs.sum(1) < 4):
+        if b - a > max_gap:
+            valid[a:b] = False
+    out = np.full((T, NUM_JOINTS, 3), np.nan, np.float32)
+    out[sl] = np.where(valid[..., None], X, np.nan)
+    c_out = np.zeros((T, NUM_JOINTS), np.float32)
+    c_obs = np.where(obs, conf[sl], 0.3)
+    c_out[sl] = np.where(valid, c_obs, 0.0)
+    contacts = np.zeros((T, 4), bool)
+    contacts[sl] = contacts_s
+    report = {
+        "frames": T, "frames_with_skeleton": int(np.isfinite(out).all(-1).any(-1).sum()),
+        "iterations": info1["iterations"] + info2["iterations"],
+        "reprojection_rms_px": float(np.sqrt(np.nanmean(np.sum(reproj_px**2, -1)))),
+        "bone_length_rms_m": float(np.sqrt(np.mean((bone_len - scale * problem.lengths) ** 2))),
+        "body_scale": scale, "height_estimate_m": scale * height_m,
+        "contact_fraction": float(contacts_s.mean()), "wall": wall is not None, "monocular_3d": mono is not None,
+        "seconds": time.perf_counter() - t0,
+    }
+    log.info("lift: %s", report)
+    return LiftResult(out, c_out, contacts, report)
+
+
+# --------------------------------------------------------------------------------------- VIEW.npz files
+VIEW_REQUIRED = ("keypoints2d", "joint_names", "confidence", "K", "R", "t", "image_size", "fps")
+
+
+@dataclass(frozen=True)
+class View:
+    """A lifting problem read from VIEW.npz (see `load_view`).
+
+    keypoints2d (T, 21, 2) px canonical order, NaN = missing; confidence (T, 21); K (3, 3); R (T, 3, 3),
+    t (T, 3) world -> camera with world = wall frame in metres; image_size (w, h); fps; wall_normal /
+    wall_point (3,) (default: the vertical wall z = 0); climber_height_m (default 1.70)."""
+
+    keypoints2d: np.ndarray
+    confidence: np.ndarray
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    image_size: tuple[int, int]
+    fps: float
+    wall_normal: np.ndarray
+    wall_point: np.ndarray
+    climber_height_m: float
+
+
+def load_view(path: str | Path) -> View:
+    """Read and validate a VIEW.npz; raise `InputError` naming the file, the problem and the fix."""
+    import zipfile
+
+    path = Path(path)
+
+    def fail(problem: str) -> InputError:
+        return InputError(f"{path}: {problem}")
+
+    if not path.is_file():
+        raise fail("no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise fail("is a single .npy array, not an .npz archive; write it with np.savez(path, "
+                           f"{'=..., '.join(VIEW_REQUIRED)}=...)")
+            arrays = {k: data[k] for k in data.files}
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise fail(f"is not a readable .npz archive ({exc.__class__.__name__}: {exc})") from None
+    missing = [k for k in VIEW_REQUIRED if k not in arrays]
+    if missing:
+        raise fail(f"missing key(s) {missing}; a VIEW file needs {list(VIEW_REQUIRED)} "
+                   f"(optional: wall_normal, wall_point, climber_height_m); it has {sorted(arrays)}")
+    for k in ("keypoints2d", "confidence", "K", "R", "t", "image_size", "fps"):
+        if not np.issubdtype(arrays[k].dtype, np.number):
+            raise fail(f"{k} must be numeric, got dtype {arrays[k].dtype}")
+    kp, conf = arrays["keypoints2d"].astype(np.float64), arrays["confidence"].astype(np.float64)
+    if kp.ndim != 3 or kp.shape[2] != 2:
+        raise fail(f"keypoints2d must have shape (T, J, 2) pixels, got {kp.shape}")
+    T, J = kp.shape[:2]
+    if T == 0:
+        raise fail("keypoints2d has zero frames")
+    names = arrays["joint_names"]
+    if names.ndim != 1 or len(names) != J:
+        raise fail(f"joint_names must have one name per joint (J={J}), got shape {names.shape}")
+    names = [str(n) for n in names]
+    unknown = [n for n in names if n not in JOINT_INDEX]
+    if unknown:
+        raise fail(f"unknown joint name(s) {unknown}; known names are {list(JOINT_NAMES)}")
+    if len(set(names)) != len(names):
+        raise fail("joint_names has duplicates")
+    if conf.shape != (T, J):
+        raise fail(f"confidence must have shape (T, J) = {(T, J)}, got {conf.shape}")
+    if np.isinf(kp).any():
+        raise fail("keypoints2d contains infinite values; use NaN for missing joints")
+    K = arrays["K"].astype(np.float64)
+    if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0 or abs(K[2, 2] - 1) > 1e-6:
+        raise fail(f"K must be a finite (3, 3) pinhole matrix [[fx,0,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0, "
+                   f"got {K.tolist() if K.size == 9 else K.shape}")
+    R, tv = arrays["R"].astype(np.float64), arrays["t"].astype(np.float64)
+    if R.shape != (T, 3, 3):
+        raise fail(f"R must have shape (T, 3, 3) = {(T, 3, 3)} (one world->camera rotation per frame), got {R.shape}")
+    if tv.shape != (T, 3):
+        raise fail(f"t must have shape (T, 3) = {(T, 3)}, got {tv.shape}")
+    bad_cam = ~(np.isfinite(R).all((1, 2)) & np.isfinite(tv).all(1))
+    if bad_cam.any():
+        raise fail(f"cameras of {int(bad_cam.sum())} frame(s) contain NaN/inf (first: frame "
+                   f"{int(np.flatnonzero(bad_cam)[0])}); interpolate or drop those frames before lifting")
+    not_rot = ~is_rotation(R, atol=1e-4)
+    if not_rot.any():
+        f = int(np.flatnonzero(not_rot)[0])
+        raise fail(f"R of {int(not_rot.sum())} frame(s) is not a rotation (first: frame {f}, det "
+                   f"{np.linalg.det(R[f]):.4f}); R must be orthonormal with det +1 (world->camera, OpenCV)")
+    size = arrays["image_size"].reshape(-1)
+    if size.shape != (2,) or not np.isfinite(size).all() or (size <= 0).any():
+        raise fail(f"image_size must be (w, h) > 0 pixels, got {arrays['image_size'].tolist()}")
+    fps = np.asarray(arrays["fps"], dtype=np.float64).reshape(-1)
+    if fps.size != 1 or not np.isfinite(fps[0]) or fps[0] <= 0:
+        raise fail(f"fps must be one number > 0, got {arrays['fps'].tolist()}")
+    extras = {}
+    for key in ("wall_normal", "wall_point"):
+        if key in arrays:
+            v = np.asarray(arrays[key], dtype=np.float64).reshape(-1)
+            if v.shape != (3,) or not np.isfinite(v).all():
+                raise fail(f"{key} must be 3 finite numbers, got shape {arrays[key].shape}")
+            extras[key] = v
+    if "wall_normal" in extras:
+        nn = np.linalg.norm(extras["wall_normal"])
+        if nn < 1e-9:
+            raise fail("wall_normal must not be the zero vector")
+        extras["wall_normal"] = extras["wall_normal"] / nn
+    height = 1.70
+    if "climber_height_m" in arrays:
+        height = float(np.asarray(arrays["climber_height_m"]).reshape(-1)[0])
+        if not (np.isfinite(height) and 0.8 <= height <= 2.5):
+            raise fail(f"climber_height_m must be a height in metres between 0.8 and 2.5, got {height}")
+    order = np.array([JOINT_INDEX[n] for n in names])
+    kp21 = np.full((T, NUM_JOINTS, 2), np.nan)
+    c21 = np.zeros((T, NUM_JOINTS))
+    kp21[:, order] = kp
+    c21[:, order] = np.nan_to_num(conf)
+    c21[~np.isfinite(kp21).all(-1)] = 0.0
+    if not (c21 > 0).any():
+        raise fail("no keypoint is present (all NaN or zero confidence); there is nothing to lift")
+    return View(kp21, c21, K, R, tv, (int(size[0]), int(size[1])), float(fps[0]),
+                extras.get("wall_normal", np.array([0.0, 0.0, 1.0])), extras.get("wall_point", np.zeros(3)),
+                height)
+
+
+def lift_view(view: View, options: LiftOptions = LiftOptions()) -> tuple[Skeleton, LiftResult]:
+    """Lift a VIEW into the skeleton interchange form (same world frame as the cameras)."""
+    res = lift(view.keypoints2d, view.confidence, view.K, view.R, view.t, fps=view.fps,
+               height_m=view.climber_height_m, wall_normal=view.wall_normal, wall_point=view.wall_point,
+               image_size=view.image_size, options=options)
+    skel = Skeleton(keypoints=res.keypoints, fps=view.fps, confidence=res.confidence,
+                    wall_normal=view.wall_normal, wall_point=view.wall_point)
+    return skel, res

@@ -1,0 +1,448 @@
+"""Cameras for every frame of an attempt from a few keyframes: pycolmap SIFT SfM with the climber masked out,
+or a rotation-only (homography) model when the camera did not move (tripod, pure pan).
+
+    sol = solve_cameras(keyframe_images, keyframe_index, climber_masks, n_frames, workdir, scale=2.0)
+    sol.K, sol.R, sol.t          # (3, 3) full-size pixels; (T, 3, 3), (T, 3) world -> camera (OpenCV)
+    sol.model                    # 'sfm' | 'rotation-only'
+
+Steps (pycolmap 4.2.1 on the CPU):
+1. Keyframes are written as PNG with a COLMAP mask per image (`ImageReaderOptions.mask_path`, black = no
+   features): the climber mask dilated by `mask_dilate_px`, so features come from the wall only.
+2. SIFT (`extract_features`, one shared SIMPLE_PINHOLE camera seeded with a phone-like focal length),
+   exhaustive matching for up to 40 keyframes, sequential matching beyond (`match_exhaustive` /
+   `match_sequential`), geometric verification.
+3. **Baseline test** before mapping: for every verified pair a RANSAC homography H is fitted to the
+   inlier matches. A camera that only rotates sees every pair related by H = K R K^-1, so K^-1 H K is a
+   rotation (all singular values equal) for the true focal length; a translating camera adds t n^T / d and
+   no focal length makes it orthogonal. The focal length that makes the pairs most orthogonal is searched
+   on a grid; if the remaining median non-orthogonality (sigma_max / sigma_min - 1) is below
+   `rotation_only_threshold` (~ baseline / wall distance), the camera is taken as fixed.
+4. Moving camera: `incremental_mapping` (single shared camera, focal refined, principal point fixed); the
+   largest model is kept. If fewer than `min_registered_fraction` of the keyframes register, the solution
+   falls back to the rotation-only model and says so in the report.
+5. Fixed camera: shared focal from step 3 (or the phone prior when the camera hardly rotated, so the focal
+   length is unobservable), relative rotations from the homographies, absolute rotations by robust rotation
+   averaging over all pairs; camera centre at the origin, t = 0. No 3D wall points exist in this model
+   (there is no baseline to triangulate); the wall plane then comes from the climber's contacts
+   (reconstruction.wall).
+6. Every attempt frame gets a pose: keyframe poses are slerped (rotation) and linearly interpolated
+   (centre) in between; `registered` is True only at keyframes that were actually solved.
+
+World frame: SfM's own (arbitrary origin, orientation and scale) or, rotation-only, the first solved
+keyframe's camera frame with unit-free metres. reconstruction.wall turns it into the metric wall frame.
+Pixel coordinates are continuous with the origin at the image corner, at full size (`scale` times the
+coordinates of the images handed in).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from cruxlab.errors import BackendUnavailableError, InputError
+from reconstruction.geometry import (
+    Similarity, camera_centers, focal_prior, interpolate_poses, intrinsics, project_to_so3,
+)
+
+log = logging.getLogger(__name__)
+
+MODELS = ("sfm", "rotation-only")
+
+
+@dataclass(frozen=True)
+class SfmOptions:
+    """Parameters of `solve_cameras`."""
+
+    max_features: int = 4096               # SIFT features per keyframe
+    mask_dilate_px: int = 9                # climber mask dilation, pixels of the images handed in
+    exhaustive_up_to: int = 40             # exhaustive matching up to this many keyframes, sequential beyond
+    sequential_overlap: int = 10           # neighbours matched per keyframe in sequential mode
+    min_pair_inliers: int = 30             # a keyframe pair counts when it has this many verified matches
+    rotation_only_threshold: float = 0.02  # median non-orthogonality of K^-1 H K below this -> fixed camera
+    min_rotation_deg: float = 2.0          # below this total rotation the focal length is unobservable
+    min_registered_fraction: float = 0.5   # fewer registered keyframes -> fall back to rotation-only
+    num_threads: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CameraSolution:
+    """Cameras of every attempt frame in one world frame.
+
+    K:            (3, 3) shared intrinsics, full-size pixels (pinhole, principal point from the solver).
+    R, t:         (T, 3, 3), (T, 3) world -> camera (OpenCV: x right, y down, z forward).
+    registered:   (T,) bool, True where the pose was solved (keyframes), False where interpolated.
+    keyframes:    (N,) int attempt frame of each keyframe; keyframe_registered: (N,) bool.
+    model:        'sfm' (moving camera, world = SfM frame, arbitrary scale) or 'rotation-only' (fixed
+                  camera centre at the origin, t = 0).
+    points3d:     (P, 3) wall/scene points in the world frame (empty for rotation-only); rgb (P, 3) uint8;
+                  point_error (P,) mean reprojection error of each point, full-size pixels.
+    reprojection_error: mean over all observations, full-size pixels (NaN when not defined).
+    image_size:   (w, h) full-size pixels.
+    report:       what happened (JSON-able numbers and strings).
+    """
+
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    registered: np.ndarray
+    keyframes: np.ndarray
+    keyframe_registered: np.ndarray
+    model: str
+    points3d: np.ndarray
+    rgb: np.ndarray
+    point_error: np.ndarray
+    reprojection_error: float
+    image_size: tuple[int, int]
+    report: dict = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.R)
+
+    def centers(self) -> np.ndarray:
+        """Camera centres (T, 3) in the world frame."""
+        return camera_centers(self.R, self.t)
+
+    def transformed(self, sim: Similarity) -> "CameraSolution":
+        """The same cameras and points expressed in another frame X' = sim(X) (e.g. the wall frame)."""
+        R, t = sim.apply_cameras(self.R, self.t)
+        return replace(self, R=R, t=t, points3d=sim.apply(self.points3d) if len(self.points3d) else self.points3d)
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def _check_inputs(frames, frame_indices, masks, n_frames) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+    if len(frames) != len(idx):
+        raise InputError(f"solve_cameras got {len(frames)} keyframe images but {len(idx)} frame indices")
+    if len(idx) < 2:
+        raise InputError(f"the clip is too short for camera solving: {len(idx)} keyframe(s), at least 2 are "
+                         "needed; film at least one second of the climb (or lower --fps subsampling)")
+    if (np.diff(idx) <= 0).any() or idx[0] < 0 or idx[-1] >= n_frames:
+        raise InputError(f"keyframe indices must increase within 0..{n_frames - 1}, got {idx.tolist()}")
+    shapes = {np.asarray(f).shape for f in frames}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3 or next(iter(shapes))[2] != 3:
+        raise InputError(f"keyframes must be RGB images (H, W, 3) of one size, got shapes {sorted(shapes)}")
+    h, w = next(iter(shapes))[:2]
+    if masks is None:
+        masks = np.zeros((len(idx), h, w), bool)
+    masks = np.asarray(masks, dtype=bool)
+    if masks.shape != (len(idx), h, w):
+        raise InputError(f"climber masks must have shape {(len(idx), h, w)}, got {masks.shape}")
+    return idx, masks
+
+
+def _write_inputs(frames, masks, workdir: Path, dilate_px: int) -> tuple[Path, Path, list[str]]:
+    import cv2
+
+    img_dir, mask_dir = workdir / "images", workdir / "masks"
+    for d in (img_dir, mask_dir):
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
+    names = []
+    for i, (img, m) in enumerate(zip(frames, masks)):
+        name = f"kf_{i:04d}.png"
+        cv2.imwrite(str(img_dir / name), cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR))
+        keep = ~cv2.dilate(m.astype(np.uint8), kernel).astype(bool) if dilate_px > 0 else ~m
+        cv2.imwrite(str(mask_dir / f"{name}.png"), keep.astype(np.uint8) * 255)   # black = ignore
+        names.append(name)
+    return img_dir, mask_dir, names
+
+
+def _pair_homographies(database: Path, n_images: int, min_inliers: int) -> list[tuple[int, int, np.ndarray, int]]:
+    """(i, j, H mapping image-i pixels to image-j pixels, inliers) for verified keyframe pairs."""
+    import cv2
+    import pycolmap
+
+    pairs = []
+    with pycolmap.Database.open(str(database)) as db:
+        images = {img.image_id: img for img in db.read_all_images()}
+        order = {iid: int(images[iid].name[3:7]) for iid in images}
+        kps = {iid: db.read_keypoints(iid)[:, :2] for iid in images}
+        ids = sorted(images)
+        for a_pos, a in enumerate(ids):
+            for b in ids[a_pos + 1:]:
+                if not db.exists_two_view_geometry(a, b):
+                    continue
+                tvg = db.read_two_view_geometry(a, b)
+                m = np.asarray(tvg.inlier_matches)
+                if len(m) < min_inliers:
+                    continue
+                p, q = kps[a][m[:, 0]], kps[b][m[:, 1]]
+                H, inl = cv2.findHomography(p, q, cv2.RANSAC, 2.0, maxIters=2000, confidence=0.999)
+                if H is None or inl.sum() < min_inliers:
+                    continue
+                pairs.append((order[a], order[b], H, int(inl.sum())))
+    return pairs
+
+
+def _orthogonality(Hs: np.ndarray, f: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Non-orthogonality sigma_max / sigma_min - 1 of K^-1 H K for pair homographies (P, 3, 3) and focal
+    lengths (F,): returns (F, P)."""
+    K = np.stack([intrinsics(fi, w, h) for fi in f])                # (F, 3, 3)
+    M = np.linalg.inv(K)[:, None] @ Hs[None] @ K[:, None]            # (F, P, 3, 3)
+    s = np.linalg.svd(M, compute_uv=False)
+    return s[..., 0] / s[..., 2] - 1.0
+
+
+def _rotation_test(pairs, w: int, h: int, opts: SfmOptions) -> dict:
+    """Best shared focal for a rotating camera and how well pure rotation explains the pairs."""
+    Hs = np.stack([p[2] for p in pairs])
+    Hs = Hs / np.cbrt(np.linalg.det(Hs))[:, None, None]
+    grid = np.geomspace(0.3, 4.0, 90) * max(w, h)
+    err = np.median(_orthogonality(Hs, grid, w, h), axis=1)
+    i = int(np.argmin(err))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    fine = np.linspace(lo, hi, 41)
+    err_f = np.median(_orthogonality(Hs, fine, w, h), axis=1)
+    j = int(np.argmin(err_f))
+    f_best, e_best = float(fine[j]), float(err_f[j])
+    # Total rotation the pairs show: if tiny, the focal length is not observable from them.
+    Kb = intrinsics(f_best, w, h)
+    Rs = project_to_so3(np.linalg.inv(Kb) @ Hs @ Kb)
+    angles = np.degrees(np.arccos(np.clip((np.trace(Rs, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    return {"focal": f_best, "non_orthogonality": e_best, "max_pair_rotation_deg": float(angles.max())}
+
+
+def _average_rotations(pairs, n: int, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute rotations (n, 3, 3) (first connected keyframe = identity) from pair homographies, by a
+    spanning tree then robust least squares over all pairs; returns (R, solved mask)."""
+    from scipy.optimize import least_squares
+    from scipy.spatial.transform import Rotation
+
+    Kinv = np.linalg.inv(K)
+    rel = {(i, j): project_to_so3(Kinv @ H @ K) for i, j, H, _ in pairs}     # R_j R_i^T
+    R = np.full((n, 3, 3), np.nan)
+    start = min(i for i, *_ in pairs)
+    R[start] = np.eye(3)
+    solved = np.zeros(n, bool)
+    solved[start] = True
+    best = sorted(pairs, key=lambda p: -p[3])
+    changed = True
+    while changed:                                  # grow the tree through the strongest pairs
+        changed = False
+        for i, j, _, _ in best:
+            if solved[i] and not solved[j]:
+                R[j], solved[j], changed = rel[(i, j)] @ R[i], True, True
+            elif solved[j] and not solved[i]:
+                R[i], solved[i], changed = rel[(i, j)].T @ R[j], True, True
+    ids = np.flatnonzero(solved)
+    pos = {k: p for p, k in enumerate(ids)}
+    use = [(pos[i], pos[j], Rotation.from_matrix(rel[(i, j)])) for i, j, *_ in pairs if solved[i] and solved[j]]
+
+    def resid(v):
+        rots = Rotation.from_rotvec(np.vstack([np.zeros(3), v.reshape(-1, 3)]))
+        return np.concatenate([((Rotation.from_matrix(rots[b].as_matrix()) * rots[a].inv()).inv() * r).as_rotvec()
+                               for a, b, r in use])
+
+    if len(ids) > 1:
+        x0 = Rotation.from_matrix(R[ids[1:]] @ R[ids[0]].T).as_rotvec().ravel()
+        sol = least_squares(resid, x0, loss="soft_l1", f_scale=np.radians(0.5))
+        R[ids[1:]] = Rotation.from_rotvec(sol.x.reshape(-1, 3)).as_matrix()
+    return R, solved
+
+
+def _rotation_only(pairs, n_key: int, w: int, h: int, opts: SfmOptions, test: dict | None, reason: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(K at working size, R (N, 3, 3), solved (N,), report) of the fixed-centre model."""
+    if test is not None and test["max_pair_rotation_deg"] >= opts.min_rotation_deg:
+        f, f_source = test["focal"], "homographies"
+    else:
+        f, f_source = focal_prior(w, h), "phone prior (26 mm equivalent): the camera hardly rotated"
+    K = intrinsics(f, w, h)
+    if pairs:
+        R, solved = _average_rotations(pairs, n_key, K)
+    else:
+        R, solved = np.repeat(np.eye(3)[None], n_key, axis=0), np.ones(n_key, bool)
+        f_source = "phone prior (26 mm equivalent): no wall texture matched between keyframes"
+    R[~solved] = np.eye(3)
+    return K, R, solved, {"reason": reason, "focal_source": f_source}
+
+
+def _incremental(database: Path, img_dir: Path, workdir: Path, names: list[str], opts: SfmOptions):
+    """Run pycolmap's incremental mapper; return the largest reconstruction or None."""
+    import pycolmap
+
+    out = workdir / "sparse"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    options = pycolmap.IncrementalPipelineOptions()
+    options.num_threads = opts.num_threads
+    options.random_seed = opts.seed
+    options.multiple_models = False
+    options.min_model_size = 2
+    options.ba_refine_principal_point = False
+    options.ba_refine_extra_params = False
+    options.mapper.init_min_num_inliers = min(100, 2 * opts.min_pair_inliers)
+    options.mapper.init_min_tri_angle = 4.0      # short handheld baselines
+    options.mapper.abs_pose_min_num_inliers = 20
+    recs = pycolmap.incremental_mapping(str(database), str(img_dir), str(out), options=options)
+    if not recs:
+        return None
+    return max(recs.values(), key=lambda r: r.num_reg_images())
+
+
+# --------------------------------------------------------------------------------------------- the stage
+def solve_cameras(frames: list[np.ndarray] | np.ndarray, frame_indices: np.ndarray, masks: np.ndarray | None,
+                  n_frames: int, workdir: str | Path, *, scale: float = 1.0, options: SfmOptions = SfmOptions(),
+                  progress: bool = False) -> CameraSolution:
+    """Cameras for all `n_frames` attempt frames from N keyframes (see the module docstring).
+
+    frames:        N keyframe images (H, W, 3) uint8 RGB, all the same size, in time order. Downscaled
+                   frames are fine (and much faster: ~480-640 px on the long side is plenty);
+    frame_indices: (N,) attempt frame of each keyframe, strictly increasing, in [0, n_frames);
+    masks:         (N, H, W) bool, True = climber (ignored for features after dilation), or None;
+    n_frames:      frames of the attempt (T);
+    workdir:       folder for COLMAP's database, images and model (reused, cleaned per run);
+    scale:         full-size pixels per pixel of `frames` (K and errors are reported at full size).
+    """
+    try:
+        import pycolmap
+    except ImportError as exc:  # pragma: no cover - pycolmap is a core dependency
+        raise BackendUnavailableError(f"pycolmap is missing ({exc}); run scripts/setup.sh") from None
+
+    level = pycolmap.logging.minloglevel
+    if not log.isEnabledFor(logging.INFO):       # COLMAP's glog chatter only with `cruxlab -v`
+        pycolmap.logging.minloglevel = 2
+    try:
+        return _solve(frames, frame_indices, masks, n_frames, Path(workdir), scale, options, progress)
+    finally:
+        pycolmap.logging.minloglevel = level
+
+
+def _solve(frames, frame_indices, masks, n_frames: int, workdir: Path, scale: float, options: SfmOptions,
+           progress: bool) -> CameraSolution:
+    import pycolmap
+
+    t0 = time.perf_counter()
+    idx, masks = _check_inputs(frames, frame_indices, masks, n_frames)
+    N = len(idx)
+    h, w = np.asarray(frames[0]).shape[:2]
+    workdir.mkdir(parents=True, exist_ok=True)
+    report: dict = {"keyframes": N, "working_size": [int(w), int(h)], "scale": float(scale)}
+    img_dir, mask_dir, names = _write_inputs(frames, masks, workdir, options.mask_dilate_px)
+    database = workdir / "database.db"
+    if database.exists():
+        database.unlink()
+
+    f0 = focal_prior(w, h)
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = "SIMPLE_PINHOLE"
+    reader.camera_params = f"{f0},{w / 2},{h / 2}"
+    reader.mask_path = str(mask_dir)
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = options.num_threads
+    extraction.sift.max_num_features = options.max_features
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = options.num_threads
+    verification = pycolmap.TwoViewGeometryOptions()
+    verification.min_num_inliers = options.min_pair_inliers
+    verification.ransac.random_seed = options.seed
+    stage_t = {}
+    from tqdm import tqdm
+
+    bar = tqdm(total=4, desc="cameras", unit="step", disable=not progress, leave=False)
+    s = time.perf_counter()
+    pycolmap.set_random_seed(options.seed)
+    pycolmap.extract_features(str(database), str(img_dir), image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+                              reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
+    stage_t["extract_s"] = time.perf_counter() - s
+    bar.update()
+    s = time.perf_counter()
+    if N <= options.exhaustive_up_to:
+        pycolmap.match_exhaustive(str(database), matching_options=matching, verification_options=verification,
+                                  device=pycolmap.Device.cpu)
+        report["matching"] = "exhaustive"
+    else:
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.overlap = options.sequential_overlap
+        pycolmap.match_sequential(str(database), matching_options=matching, pairing_options=pairing,
+                                  verification_options=verification, device=pycolmap.Device.cpu)
+        report["matching"] = f"sequential (overlap {options.sequential_overlap})"
+    stage_t["match_s"] = time.perf_counter() - s
+    bar.update()
+
+    pairs = _pair_homographies(database, N, options.min_pair_inliers)
+    report["verified_pairs"] = len(pairs)
+    test = _rotation_test(pairs, w, h, options) if pairs else None
+    if test is not None:
+        report["rotation_test"] = test
+    rotation_only = test is None or test["non_orthogonality"] < options.rotation_only_threshold
+    if test is None:
+        reason = "no keyframe pair shares enough wall features; camera assumed fixed"
+    else:
+        reason = (f"pure rotation explains the views (non-orthogonality {test['non_orthogonality']:.4f} < "
+                  f"{options.rotation_only_threshold}): tripod or pan, camera centre fixed")
+    bar.update()
+    points = np.zeros((0, 3))
+    rgb = np.zeros((0, 3), np.uint8)
+    perr = np.zeros(0)
+    mean_err = float("nan")
+    if not rotation_only:
+        s = time.perf_counter()
+        rec = _incremental(database, img_dir, workdir, names, options)
+        stage_t["mapping_s"] = time.perf_counter() - s
+        n_reg = 0 if rec is None else rec.num_reg_images()
+        report["sfm_registered"] = n_reg
+        if n_reg < max(2, options.min_registered_fraction * N):
+            rotation_only = True
+            reason = (f"SfM registered only {n_reg} of {N} keyframes; falling back to a fixed camera centre "
+                      "(add texture to the view or film with more camera motion)")
+        else:
+            cam = next(iter(rec.cameras.values()))
+            fk = float(cam.params[0])
+            K = intrinsics(fk, w, h)
+            K[0, 2], K[1, 2] = float(cam.params[1]), float(cam.params[2])
+            Rk = np.full((N, 3, 3), np.nan)
+            tk = np.full((N, 3), np.nan)
+            solved = np.zeros(N, bool)
+            for img in rec.images.values():
+                if not img.has_pose:
+                    continue
+                k = names.index(img.name)
+                pose = img.cam_from_world()
+                Rk[k], tk[k], solved[k] = pose.rotation.matrix(), pose.translation, True
+            pts = rec.points3D
+            if len(pts):
+                points = np.array([p.xyz for p in pts.values()])
+                rgb = np.array([p.color for p in pts.values()], dtype=np.uint8)
+                perr = np.array([p.error for p in pts.values()]) * scale
+            mean_err = float(rec.compute_mean_reprojection_error()) * scale
+            C = camera_centers(Rk[solved], tk[solved])
+            depth = np.median(np.linalg.norm(points[:, None] - C[None], axis=-1)) if len(points) else np.nan
+            report.update({"model": "sfm", "focal_working_px": fk, "points": int(len(points)),
+                           "baseline_over_depth": float(np.ptp(C, axis=0).max() / depth) if len(points) else None})
+    bar.update()
+    if rotation_only:
+        K, Rk, solved, extra = _rotation_only(pairs, N, w, h, options, test, reason)
+        tk = np.zeros((N, 3))
+        points, rgb, perr = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0)
+        mean_err = float("nan")
+        report.update({"model": "rotation-only", **extra})
+        log.info("cameras: %s", reason)
+    bar.close()
+    if not solved.any():
+        raise InputError("no keyframe could be given a camera pose; the video shows too little wall texture")
+    # Every attempt frame: interpolate between solved keyframes.
+    Ck = camera_centers(Rk[solved], tk[solved])
+    R_all, C_all = interpolate_poses(idx[solved], Rk[solved], Ck, n_frames)
+    t_all = -np.einsum("tij,tj->ti", R_all, C_all)
+    registered = np.zeros(n_frames, bool)
+    registered[idx[solved]] = True
+    K_full = K.copy()
+    K_full[:2] *= scale
+    report.update({"keyframes_registered": int(solved.sum()), "focal_px": float(K_full[0, 0]),
+                   "reprojection_error_px": mean_err, **{k: round(v, 2) for k, v in stage_t.items()},
+                   "seconds": round(time.perf_counter() - t0, 2)})
+    return CameraSolution(K=K_full, R=R_all, t=t_all, registered=registered, keyframes=idx,
+                          keyframe_registered=solved, model=report["model"], points3d=points, rgb=rgb,
+                          point_error=perr, reprojection_error=mean_err,
+                          image_size=(int(round(w * scale)), int(round(h * scale))), report=report)
