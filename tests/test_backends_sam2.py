@@ -150,6 +150,11 @@ def test_analyze_cli_runs_onnx_pose_and_sam2_masks(checkpoint, tmp_path, monkeyp
     """`cruxlab analyze --pose-backend onnx --mask-backend sam2`: the flags reach our backends through A's
     pipeline, whose pose and mask stages then run on them (the tiny ONNX models see a red 'person')."""
     pytest.importorskip("onnxruntime")
+    pytest.importorskip("reconstruction.pipeline", reason="the analyze pipeline (issue 3) has not landed yet")
+    import reconstruction.cli
+
+    if not hasattr(reconstruction.cli, "cmd_analyze"):
+        pytest.skip("`cruxlab analyze` (issue 3) has not landed yet")
     from test_backends_onnx import make_detector, make_pose, person_frames
 
     from cruxlab.cli import main
