@@ -1,9 +1,147 @@
-"""`cruxlab` subcommands of the reconstruction package."""
+"""`cruxlab` subcommands of the reconstruction package: analyze, render."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from cruxlab.cli import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the `cruxlab` parser."""
+    from reconstruction.backends.config import add_model_arguments
+
+    p = add_command(
+        sub, "analyze", "analyse a climbing video: cameras, wall, 3D skeleton and moves into the store",
+        "Turn a phone video of a boulderer into a stored attempt: the climber's 2D pose (default MediaPipe,\n"
+        "offline), climber masks, cameras by keyframe SfM (or a rotation-only model for tripod/pan videos),\n"
+        "the wall frame (plane, gravity, metric scale from --height-m) and the metric 3D skeleton in it;\n"
+        "then moves are detected. Every stage is cached under --cache-dir, so re-running with another\n"
+        "--height-m only re-lifts. Running the same video with the same parameters again changes nothing.\n\n"
+        "  cruxlab analyze climb.mp4 --climber Janja --height-m 1.64 --start 2 --end 14\n"
+        "  cruxlab analyze comp.mp4 --climber Adam --mask-backend sam2 --sam2-checkpoint sam2.1_hiera_tiny.pt",
+    )
+    p.add_argument("video", type=Path, metavar="VIDEO", help="mp4 / mov / webm file")
+    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
+    p.add_argument("--height-m", type=float, default=1.70, help="climber's standing height in metres (sets scale)")
+    p.add_argument("--pose-backend", default="mediapipe", help="mediapipe | openmmlab | onnx")
+    p.add_argument("--mask-backend", default="mediapipe", help="mediapipe | sam2 (climber masks for SfM)")
+    p.add_argument("--start", type=float, metavar="S", help="start of the attempt in the video, seconds")
+    p.add_argument("--end", type=float, metavar="S", help="end of the attempt in the video, seconds")
+    p.add_argument("--fps", type=float, metavar="N", help="analyse about N frames per second (subsampling)")
+    p.add_argument("--name", help="attempt name (default: the video's file name)")
+    p.add_argument("--problem", help="boulder problem / route name")
+    p.add_argument("--outcome", choices=["top", "fall", "unknown"], help="how the attempt ended")
+    p.add_argument("--max-side", type=int, default=960, metavar="PX",
+                   help="longest side of the frames given to the pose model (keypoints stay full-size)")
+    p.add_argument("--keyframes-per-s", type=float, default=1.0, help="SfM keyframes per second (at least 8)")
+    p.add_argument("--max-keyframes", type=int, default=16, help="at most this many SfM keyframes")
+    p.add_argument("--sfm-max-side", type=int, default=512, metavar="PX", help="longest side of the SfM keyframes")
+    p.add_argument("--sfm-features", type=int, default=2048, help="SIFT features per SfM keyframe")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="stage cache folder (default: $CRUXLAB_CACHE or ./cache)")
+    p.add_argument("--no-cache", action="store_true", help="compute every stage afresh and keep nothing")
+    p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
+    p.add_argument("--render", type=Path, metavar="OUT",
+                   help="also render the result (.png contact sheet, .webm / .mp4 overlay video)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_model_arguments(p)
+    p.set_defaults(func=cmd_analyze)
+
+    p = add_command(
+        sub, "render", "draw an attempt's skeleton over its video: overlay video or contact sheet",
+        "Project the stored wall-frame skeleton through the stored cameras onto the video frames (white dots:\n"
+        "the raw 2D detections; top band: frame, time and the moves in progress). --out decides the kind:\n"
+        ".png = contact sheet of --frames frames, .webm = VP9 video for browsers (--vp8 for VP8), .mp4 = H.264.\n"
+        "Skeleton-only attempts (imports) are drawn on a blank wall seen from behind the climber.",
+    )
+    p.add_argument("attempt", metavar="ATTEMPT", help="attempt name or id (see `cruxlab attempts`)")
+    p.add_argument("--out", type=Path, help="output file (default: artifacts/<attempt>.webm)")
+    p.add_argument("--frames", type=int, default=12, metavar="N", help="frames on a contact sheet")
+    p.add_argument("--max-side", type=int, default=720, metavar="PX", help="longest side of the output frames")
+    p.add_argument("--no-2d", action="store_true", help="do not draw the raw 2D detections")
+    p.add_argument("--video", type=Path, help="the video, if it moved since the analysis")
+    p.add_argument("--no-video", action="store_true", help="draw on a blank wall instead of the video")
+    p.add_argument("--vp8", action="store_true", help="WebM with VP8 instead of VP9 (older players; slower)")
+    p.set_defaults(func=cmd_render)
+
+    p = add_command(
+        sub, "lift", "lift 2D keypoints seen by known cameras to a metric 3D skeleton file",
+        "The lifting stage on its own, for keypoints that came from elsewhere. VIEW.npz holds keypoints2d\n"
+        "(T, J, 2) pixels with joint_names (J,), confidence (T, J), K (3, 3), R (T, 3, 3) and t (T, 3)\n"
+        "world->camera (OpenCV; world = wall frame, metres), image_size (w, h), fps, and optionally\n"
+        "wall_normal, wall_point (default: the vertical wall z = 0) and climber_height_m (default 1.70).\n"
+        "Writes the skeleton interchange file (keypoints (T, 21, 3) in the same world frame).\n\n"
+        "  cruxlab lift view.npz --out skeleton.npz\n"
+        "  cruxlab import-skeleton skeleton.npz --climber Janja     # then store it",
+    )
+    p.add_argument("view", type=Path, metavar="VIEW.npz", help="2D keypoints + cameras (see above)")
+    p.add_argument("--out", type=Path, required=True, metavar="SKELETON.npz", help="skeleton file to write")
+    p.add_argument("--height-m", type=float, help="climber's height in metres (overrides climber_height_m)")
+    p.set_defaults(func=cmd_lift)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from reconstruction.backends.config import options_from_args
+    from reconstruction.pipeline import DEFAULT_CACHE_DIR, AnalyzeOptions, analyze
+
+    options = AnalyzeOptions(
+        climber=args.climber, height_m=args.height_m, pose_backend=args.pose_backend, mask_backend=args.mask_backend,
+        pose_options=options_from_args(args, args.pose_backend),
+        mask_options=options_from_args(args, args.mask_backend),
+        start_s=args.start, end_s=args.end, fps=args.fps, name=args.name, problem=args.problem,
+        outcome=args.outcome, max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
+        max_keyframes=args.max_keyframes, sfm_max_side=args.sfm_max_side, sfm_features=args.sfm_features,
+        cache_dir=None if args.no_cache else (args.cache_dir or DEFAULT_CACHE_DIR), detect_moves=not args.no_detect,
+    )
+    result = analyze(args.db, args.video, options, progress=not args.quiet)
+    print(result.summary())
+    if args.render:
+        _render(args.db, result.attempt_id, args.render, frames=12, max_side=720, show_2d=True)
+        print(f"  render:              {args.render}")
+    return 0
+
+
+def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool, video: Path | None = None,
+            use_video: bool = True, vp8: bool = False) -> Path:
+    from cruxlab.errors import InputError
+    from reconstruction.render import contact_sheet, write_overlay_video
+
+    suffix = out.suffix.lower()
+    if suffix == ".png":
+        return contact_sheet(db, attempt, out, n=frames, show_2d=show_2d, video_path=video, use_video=use_video)
+    if suffix in (".webm", ".mp4", ".mov", ".mkv"):
+        return write_overlay_video(db, attempt, out, max_side=max_side, show_2d=show_2d, video_path=video,
+                                   use_video=use_video, progress=True,
+                                   codec="libvpx" if vp8 and suffix == ".webm" else None)
+    raise InputError(f"--out {out}: use .png (contact sheet), .webm (browser video) or .mp4 (H.264)")
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    out = args.out or Path("artifacts") / f"{args.attempt}.webm"
+    path = _render(args.db, args.attempt, out, frames=args.frames, max_side=args.max_side, show_2d=not args.no_2d,
+                   video=args.video, use_video=not args.no_video, vp8=args.vp8)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from cruxlab.errors import InputError
+    from cruxlab.skeleton import save_npz
+    from reconstruction.lift import lift_view, load_view
+
+    view = load_view(args.view)
+    if args.height_m is not None:
+        if not 0.8 <= args.height_m <= 2.5:
+            raise InputError(f"--height-m {args.height_m} is not a climber's height in metres (0.8..2.5)")
+        view = replace(view, climber_height_m=args.height_m)
+    skeleton, result = lift_view(view)
+    path = save_npz(skeleton, args.out)
+    r = result.report
+    print(f"wrote {path}: {r['frames_with_skeleton']}/{r['frames']} frames with a skeleton, reprojection "
+          f"{r['reprojection_median_px']:.1f} px (median), height estimate {r['height_estimate_m']:.2f} m, "
+          f"contacts {100 * r['contact_fraction']:.0f} % of limb-frames, {r['seconds']:.1f} s")
+    return 0

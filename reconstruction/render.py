@@ -1,6 +1,6 @@
 """Look at an attempt: the stored wall-frame skeleton drawn over the video, as a video or a contact sheet.
 
-    write_overlay_video("cruxlab.duckdb", attempt_id, "attempt.webm")   # VP8 WebM: browsers, Label Studio
+    write_overlay_video("cruxlab.duckdb", attempt_id, "attempt.webm")   # VP9 WebM (codec="libvpx": VP8)
     contact_sheet("cruxlab.duckdb", attempt_id, "attempt.png")          # a grid of frames, one PNG
 
 The skeleton is *projected* from the database (3D joints in the wall frame through each frame's stored
@@ -263,8 +263,8 @@ def iter_overlays(data: RenderData, frames: np.ndarray | None = None, *, max_sid
 def write_overlay_video(db, attempt: int | str, out_path: str | Path, *, max_side: int | None = 720,
                         show_2d: bool = False, use_video: bool = True, video_path: str | Path | None = None,
                         codec: str | None = None, progress: bool = False) -> Path:
-    """Render the attempt's overlay to a video file: .webm = VP8 (browser- and Label-Studio-playable),
-    .mp4 = H.264. `db` is a DuckDB path or an open connection; `attempt` an id or a name."""
+    """Render the attempt's overlay to a video file: .webm = VP9 (`codec="libvpx"` for VP8, the one verified
+    in Label Studio), .mp4 = H.264. `db` is a DuckDB path or an open connection; `attempt` an id or a name."""
     from tqdm.auto import tqdm
 
     from reconstruction.video import write_video

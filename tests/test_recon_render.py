@@ -102,11 +102,12 @@ def test_skeleton_is_projected_through_the_stored_cameras(db):
     assert not (np.abs(frames[1][:20].reshape(-1, 3).astype(int) - reach).max(axis=1) < 10).any()
 
 
-def test_overlay_video_is_vp8_webm_with_every_frame(db, tmp_path):
+@pytest.mark.parametrize("codec,name", [(None, "vp9"), ("libvpx", "vp8")])
+def test_overlay_video_is_webm_with_every_frame(db, tmp_path, codec, name):
     path, _, _ = db
-    out = write_overlay_video(path, "on-video", tmp_path / "out.webm", max_side=160)
+    out = write_overlay_video(path, "on-video", tmp_path / "out.webm", max_side=160, codec=codec)
     info = probe(out)
-    assert info.codec == "vp8" and info.n_frames == T and (info.width, info.height) == (160, 120)
+    assert info.codec == name and info.n_frames == T and (info.width, info.height) == (160, 120)
     assert info.fps == pytest.approx(FPS)
 
 

@@ -146,10 +146,10 @@ def test_truncated_video_names_the_readable_part(tmp_path):
     assert got == list(range(rng.count))
 
 
-def test_webm_writer_makes_vp8_that_reads_back(tmp_path):
+def test_webm_writer_makes_vp9_that_reads_back(tmp_path):
     path = write_video(tmp_path / "out.webm", numbered_frames(10, 96, 64), 10)
     info = probe(path)
-    assert info.codec == "vp8"
+    assert info.codec == "vp9"
     assert info.n_frames == 10 and (info.width, info.height) == (96, 64)
     got = [frame_number(f) for b in iter_batches(info, select_frames(info), max_side=None) for f in b.frames]
     assert got == list(range(10))

@@ -1,0 +1,553 @@
+"""`cruxlab analyze`: a climbing video becomes a stored attempt (cameras, wall points, wall-frame skeleton,
+2D detections, moves) in one call, with every stage cached on disk.
+
+    result = analyze("cruxlab.duckdb", "climb.mp4", AnalyzeOptions(climber="Janja"))
+
+Stages (each a function of the previous stage's output and its own parameters):
+    video    probe + frame selection (`reconstruction.video`)          -> VideoInfo, FrameRange
+    pose     2D pose of the climber + keyframes, one decoding pass    -> Pose2D, Keyframes
+    masks    climber masks on the keyframes (free from MediaPipe pose, or the mask backend, e.g. SAM2)
+    cameras  keyframe SfM with the masks, every frame gets K, R, t    (`reconstruction.sfm`)
+    lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
+    store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, report, moves
+
+Caching: `<cache_dir>/<video sha256[:16]>/<stage>-<key>.npz`, where the key hashes the stage's parameters
+and the key of the stage it reads, so changing e.g. `--height-m` re-runs only the lift, and a new mask
+backend re-runs masks, cameras and lift but not the pose. Writes are atomic (temp file + rename).
+
+Idempotency: the attempt's identity is the video's sha256 plus every parameter that shapes the result
+(`db.store.ingest_key`); analysing the same video with the same parameters again changes nothing and
+returns the stored attempt. The database is checked (writable, name free) *before* the expensive work and
+written in one transaction at the end, so any failure leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cruxlab.errors import InputError
+from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose, write_npz
+from reconstruction.video import FrameRange, VideoInfo, probe, select_frames
+
+log = logging.getLogger(__name__)
+
+#: Bump when a stage's output changes meaning, so old cache files are not reused.
+PIPELINE_VERSION = 1
+DEFAULT_CACHE_DIR = Path(os.environ.get("CRUXLAB_CACHE", "cache"))
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """Parameters of one analysis (see `cruxlab analyze --help`).
+
+    climber: who climbs; height_m: their standing height (metric scale prior), metres.
+    pose_backend / mask_backend: registry names; pose_options / mask_options: their keyword options (weights,
+        device, config_file), passed on unchanged.
+    start_s / end_s: trim in seconds; fps: target frame rate (integer subsampling of the video).
+    max_side: longest side in pixels of the frames handed to the pose model (keypoints are reported in
+        full-size pixels); keyframes_per_s: SfM keyframes per second of video (at least 8, at most
+        max_keyframes); sfm_max_side: longest side of the keyframes handed to SfM; sfm_features: SIFT
+        features per keyframe.
+    cache_dir: stage cache folder (None: no cache); detect_moves: run move detection in the same transaction.
+    """
+
+    climber: str
+    height_m: float = 1.70
+    pose_backend: str = "mediapipe"
+    mask_backend: str = "mediapipe"
+    pose_options: dict = field(default_factory=dict)
+    mask_options: dict = field(default_factory=dict)
+    start_s: float | None = None
+    end_s: float | None = None
+    fps: float | None = None
+    name: str | None = None
+    problem: str | None = None
+    outcome: str | None = None
+    max_side: int = 960
+    keyframes_per_s: float = 1.0
+    max_keyframes: int = 16
+    sfm_max_side: int = 512
+    sfm_features: int = 2048
+    cache_dir: Path | None = DEFAULT_CACHE_DIR
+    detect_moves: bool = True
+
+
+@dataclass(frozen=True)
+class AnalyzeResult:
+    """What `analyze` did. created=False: the same video and parameters were analysed before (nothing
+    changed; the numbers are the stored ones)."""
+
+    attempt_id: int
+    name: str
+    created: bool
+    n_frames: int
+    fps: float
+    frames_detected: int
+    frames_with_skeleton: int
+    registered: int
+    camera_model: str | None
+    n_moves: int | None
+    model_version: str | None
+    report: dict = field(default_factory=dict)
+
+    @property
+    def keyframes(self) -> tuple[int, int]:
+        """(registered, total) SfM keyframes."""
+        cams = self.report.get("geometry", {}).get("cameras", {})
+        return int(cams.get("keyframes_registered", self.registered)), int(cams.get("keyframes", self.registered))
+
+    def summary(self) -> str:
+        kr, kn = self.keyframes
+        pct = 100.0 * kr / max(kn, 1)
+        lines = [
+            f"attempt {self.name!r} (id {self.attempt_id})" + ("" if self.created else
+                                                              " was already analysed with these parameters; "
+                                                              "nothing changed"),
+            f"  frames:              {self.n_frames} at {self.fps:g} fps",
+            f"  climber detected:    {self.frames_detected} frames",
+            f"  registered cameras:  {kr} / {kn} keyframes ({pct:.0f} %); the other {self.n_frames - self.registered}"
+            " frames interpolated",
+            f"  camera model:        {self.camera_model}",
+            f"  frames with skeleton:{self.frames_with_skeleton:>5}",
+        ]
+        geo = self.report.get("geometry", {})
+        residual = geo.get("plane_residual_m")
+        if residual is not None:
+            text = f"{1000 * residual:.1f} mm" if np.isfinite(residual) else "n/a"
+            lines.append(f"  wall plane:          {geo.get('plane_source', '?')}, residual {text}")
+        if geo.get("height_estimate_m") is not None:
+            lines.append(f"  climber height est.: {geo['height_estimate_m']:.2f} m")
+        if self.n_moves is not None:
+            lines.append(f"  moves found:         {self.n_moves} ({self.model_version})")
+        timings = self.report.get("timings_s")
+        if self.created and timings:
+            total = self.report.get("total_s", sum(timings.values()))
+            lines.append("  time:                " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+                         + f"; total {total:.1f}s ({self.n_frames / max(total, 1e-9):.1f} frames/s)")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ the cache
+def _key(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class StageCache:
+    """Stage outputs as files `<root>/<video sha[:16]>/<stage>-<key>.npz`; root None disables caching."""
+
+    def __init__(self, root: Path | None, video_sha256: str):
+        self.dir = None if root is None else Path(root) / video_sha256[:16]
+
+    def path(self, stage: str, key: str) -> Path | None:
+        return None if self.dir is None else self.dir / f"{stage}-{key}.npz"
+
+    def workdir(self, stage: str, key: str) -> Path:
+        """A scratch folder for a stage (SfM images and database); a temporary one without a cache."""
+        if self.dir is None:
+            import tempfile
+
+            return Path(tempfile.mkdtemp(prefix=f"cruxlab-{stage}-"))
+        d = self.dir / f"{stage}-{key}"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            import tempfile
+
+            log.warning("cache folder %s is not usable (%s); working in a temporary folder", d, exc)
+            return Path(tempfile.mkdtemp(prefix=f"cruxlab-{stage}-"))
+        return d
+
+    def has(self, stage: str, key: str) -> bool:
+        p = self.path(stage, key)
+        return p is not None and p.is_file()
+
+    def save(self, stage: str, key: str, writer) -> None:
+        """`writer(path)` writes the file; it lands under its final name only when complete."""
+        p = self.path(stage, key)
+        if p is None:
+            return
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.stem + f".tmp{os.getpid()}.npz")
+        try:
+            writer(tmp)
+            os.replace(tmp, p)
+        except OSError as exc:  # a full or read-only cache must not fail the analysis
+            log.warning("could not write cache file %s: %s", p, exc)
+            tmp.unlink(missing_ok=True)
+
+
+def save_dataclass(obj: Any, path: Path) -> Path:
+    """Write a dataclass of arrays, numbers, strings, tuples and dicts (JSON) to an .npz."""
+    payload: dict[str, np.ndarray] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if v is None:
+            continue
+        if isinstance(v, np.ndarray):
+            payload[f.name] = v
+        else:
+            payload["json__" + f.name] = np.array(json.dumps(v, default=_json_default))
+    return write_npz(path, payload)
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def load_dataclass(cls: type, path: Path) -> Any:
+    with np.load(path, allow_pickle=False) as d:
+        values = {}
+        for k in d.files:
+            if k.startswith("json__"):
+                values[k[6:]] = json.loads(str(d[k]))
+            else:
+                values[k] = d[k]
+    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    for k, v in values.items():
+        if fields.get(k, "").startswith("tuple") and isinstance(v, list):
+            values[k] = tuple(v)
+    return cls(**{k: v for k, v in values.items() if k in fields})
+
+
+# ------------------------------------------------------------------------------------------ progress
+class _Stages:
+    """One line per stage on stderr: what runs, whether it came from the cache, how long it took."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.n = total, enabled, 0
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, cached: bool, fn):
+        self.n += 1
+        if self.enabled:
+            print(f"[{self.n}/{self.total}] {name}{' (cached)' if cached else ''} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        out = fn()
+        self.timings[name] = time.perf_counter() - t0
+        if self.enabled:
+            print(f"[{self.n}/{self.total}] {name} done in {self.timings[name]:.1f} s", file=sys.stderr, flush=True)
+        return out
+
+
+# ------------------------------------------------------------------------------------------ stages
+def _backend_kwargs(cls_path: str, options: dict, fps: float) -> dict:
+    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it)."""
+    from importlib import import_module
+
+    module, name = cls_path.split(":")
+    cls = getattr(import_module(module), name)
+    params = inspect.signature(cls.__init__).parameters
+    out = dict(options)
+    if "fps" in params and "fps" not in out:
+        out["fps"] = fps
+    return out
+
+
+def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
+             progress: bool) -> tuple[Pose2D, Keyframes]:
+    from reconstruction.backends import POSE_BACKENDS, get_pose_backend
+
+    if options.pose_backend not in POSE_BACKENDS:
+        raise InputError(f"unknown pose backend {options.pose_backend!r}; choose one of {', '.join(POSE_BACKENDS)}")
+    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps)
+    with get_pose_backend(options.pose_backend, **kwargs) as backend:
+        return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
+                             progress=progress)
+
+
+def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:
+    """(N, h, w) bool climber masks of the keyframes at the working size."""
+    from reconstruction.backends import get_mask_backend
+    from reconstruction.segment import box_masks
+
+    if options.mask_backend == "mediapipe" and keyframes.masks is not None:
+        masks = keyframes.masks.copy()
+    else:
+        boxes = pose.boxes[keyframes.index] / keyframes.scale
+        kps = pose.keypoints[keyframes.index] / keyframes.scale
+        with get_mask_backend(options.mask_backend, **options.mask_options) as backend:
+            masks = np.asarray(backend.segment(list(keyframes.images), boxes, kps), dtype=bool)
+    # A keyframe where the segmenter saw nobody but the pose found the climber: mask the climber's box.
+    h, w = keyframes.images.shape[1:3]
+    boxes = pose.boxes[keyframes.index] / keyframes.scale
+    empty = ~masks.reshape(len(masks), -1).any(axis=1) & np.isfinite(boxes).all(axis=1)
+    if empty.any():
+        masks[empty] = box_masks(boxes[empty], h, w)
+    return masks
+
+
+# ------------------------------------------------------------------------------------------ analyze
+def _fingerprint(backend: str, options: dict) -> dict[str, str]:
+    """A backend's resolved options as text (weight files with size and mtime, values from the environment
+    and cruxlab.toml included), so a replaced weight file or a changed config is a different analysis."""
+    from reconstruction.backends.config import OPTIONS, fingerprint
+
+    known = {f.name for f in dataclasses.fields(OPTIONS[backend])} if backend in OPTIONS else set()
+    core = {k: v for k, v in options.items() if k in known or k == "config_file"}
+    extra = {k: str(v) for k, v in sorted(options.items()) if k not in core and v is not None}
+    return {**fingerprint(backend, core), **extra}
+
+
+def _params(info: VideoInfo, frames: FrameRange, o: AnalyzeOptions) -> dict:
+    """Everything that shapes the stored attempt (its identity together with the video's sha256)."""
+    return {
+        "version": PIPELINE_VERSION, "start_frame": frames.start, "frame_step": frames.step, "n_frames": frames.count,
+        "pose_backend": o.pose_backend, "pose_options": _fingerprint(o.pose_backend, o.pose_options),
+        "mask_backend": o.mask_backend, "mask_options": _fingerprint(o.mask_backend, o.mask_options), "height_m": round(float(o.height_m), 3), "max_side": o.max_side,
+        "keyframes_per_s": o.keyframes_per_s, "max_keyframes": o.max_keyframes, "sfm_max_side": o.sfm_max_side,
+        "sfm_features": o.sfm_features,
+    }
+
+
+def _existing(con, key: str) -> AnalyzeResult | None:
+    from db import store
+
+    attempt_id = store.find_attempt(con, key=key)
+    if attempt_id is None:
+        return None
+    info = store.attempt_info(con, attempt_id)
+    rep = info.report
+    n_moves, version = con.execute(
+        "SELECT count(*), max(model_version) FROM moves_current WHERE attempt_id = ?", [attempt_id]).fetchone()
+    return AnalyzeResult(
+        attempt_id=attempt_id, name=info.name, created=False, n_frames=info.n_frames, fps=info.fps,
+        frames_detected=int(rep.get("pose", {}).get("frames_detected", 0)),
+        frames_with_skeleton=int(rep.get("frames_with_skeleton", 0)), registered=int(rep.get("registered", 0)),
+        camera_model=info.camera_model, n_moves=int(n_moves), model_version=version,
+        report=rep,
+    )
+
+
+def _attempt_name(con, wanted: str | None, stem: str, key: str) -> str:
+    from db import store
+
+    if wanted:
+        if store.find_attempt(con, name=wanted) is not None:
+            raise InputError(f"an attempt named {wanted!r} already exists (from another video or other "
+                             "parameters); choose another --name, or delete it with "
+                             f"`cruxlab attempts --delete {wanted}`")
+        return wanted
+    if store.find_attempt(con, name=stem) is None:
+        return stem
+    return f"{stem}-{key[:8]}"
+
+
+def _check_creatable(db_path: Path) -> None:
+    """A new database file can be created at `db_path` (checked without creating it)."""
+    from cruxlab.errors import DatabaseError
+
+    parent = db_path.resolve().parent
+    if not parent.is_dir():
+        what = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise DatabaseError(f"cannot create the database {db_path}: {parent} {what}; create the folder or choose "
+                            "another --db path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DatabaseError(f"cannot create the database {db_path}: the folder {parent} is not writable; choose a "
+                            "--db path in a writable folder")
+
+
+def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions, *, progress: bool = True
+            ) -> AnalyzeResult:
+    """Analyse one video into the store (see the module docstring). Raises CruxlabError subclasses with the
+    fix in the message; the database is unchanged on any failure."""
+    from db import store
+    from db.connection import connect
+
+    t_start = time.perf_counter()
+    if not options.climber or not options.climber.strip():
+        raise InputError("--climber must name who climbs")
+    if not (0.8 <= options.height_m <= 2.5):
+        raise InputError(f"--height-m {options.height_m} is not a climber's height in metres (0.8..2.5)")
+    info = probe(video_path)
+    frames = select_frames(info, options.start_s, options.end_s, options.fps)
+    params = _params(info, frames, options)
+    key = store.ingest_key(info.sha256, params)
+    # Fail on an unusable database before the expensive work (and skip it when nothing would change).
+    db_path = Path(db_path)
+    if db_path.exists():
+        with connect(db_path) as con:
+            done = _existing(con, key)
+            if done is not None:
+                return done
+            name = _attempt_name(con, options.name, info.path.stem, key)
+    else:
+        _check_creatable(db_path)
+        name = options.name or info.path.stem
+
+    cache = StageCache(options.cache_dir, info.sha256)
+    stages = _Stages(5, progress)
+    keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
+                                      max_count=options.max_keyframes)
+
+    pose_key = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
+                    options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist())
+
+    def pose_stage() -> tuple[Pose2D, Keyframes]:
+        if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
+            return Pose2D.load(cache.path("pose", pose_key)), Keyframes.load(cache.path("keyframes", pose_key))
+        pose, keyframes = run_pose(info, frames, options, keyframe_index, progress)
+        cache.save("pose", pose_key, pose.save)
+        cache.save("keyframes", pose_key, keyframes.save)
+        return pose, keyframes
+
+    pose, keyframes = stages.run("pose", cache.has("pose", pose_key), pose_stage)
+    if not pose.detected.any():
+        raise InputError(
+            f"no person found in any of the {frames.count} frames of {info.path} (pose backend "
+            f"{options.pose_backend}). Check that the climber is in view, trim to the climb with --start/--end, "
+            "or try another --pose-backend; nothing was stored"
+        )
+
+    mask_key = _key("masks", pose_key, options.mask_backend, params["mask_options"])
+
+    def mask_stage() -> np.ndarray:
+        p = cache.path("masks", mask_key)
+        if p is not None and p.is_file():
+            with np.load(p) as d:
+                return np.unpackbits(d["masks"], axis=-1, count=int(d["width"])).astype(bool)
+        masks = run_masks(pose, keyframes, options)
+
+        cache.save("masks", mask_key, lambda path: write_npz(
+            path, {"masks": np.packbits(masks, axis=-1), "width": np.int64(masks.shape[-1])}))
+        return masks
+
+    masks = stages.run("masks", cache.has("masks", mask_key), mask_stage)
+
+    from reconstruction.sfm import CameraSolution
+    from reconstruction.wall import WallReconstruction
+
+    cameras_key = _key("cameras", mask_key, options.sfm_max_side, options.sfm_features)
+
+    def cameras_stage() -> CameraSolution:
+        p = cache.path("cameras", cameras_key)
+        if p is not None and p.is_file():
+            return load_dataclass(CameraSolution, p)
+        cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key), progress)
+        cache.save("cameras", cameras_key, lambda path: save_dataclass(cams, path))
+        return cams
+
+    cams = stages.run("cameras", cache.has("cameras", cameras_key), cameras_stage)
+
+    lift_key = _key("lift", cameras_key, params["height_m"])
+
+    def lift_stage() -> WallReconstruction:
+        p = cache.path("lift", lift_key)
+        if p is not None and p.is_file():
+            return load_dataclass(WallReconstruction, p)
+        rec = run_lift(cams, pose, frames.fps, options)
+        cache.save("lift", lift_key, lambda path: save_dataclass(rec, path))
+        return rec
+
+    geometry = stages.run("lift", cache.has("lift", lift_key), lift_stage)
+    geometry.report.setdefault("cameras", cams.report)
+
+    def store_stage() -> AnalyzeResult:
+        return _store(db_path, key, name, info, frames, params, pose, geometry, options, stages.timings)
+
+    result = stages.run("store", False, store_stage)
+    if result.created:
+        result.report["timings_s"]["store"] = round(stages.timings["store"], 2)
+        result.report["total_s"] = round(time.perf_counter() - t_start, 2)
+    return result
+
+
+# ------------------------------------------------------------------------------------------ geometry
+def sfm_inputs(keyframes: Keyframes, masks: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Keyframe images and masks downscaled to `max_side` for SfM, and their full-size pixels per pixel."""
+    import cv2
+
+    from reconstruction.segment import resize_masks
+
+    h, w = keyframes.images.shape[1:3]
+    s = min(1.0, max_side / max(h, w))
+    if s >= 1.0:
+        return keyframes.images, masks, keyframes.scale
+    nw, nh = max(2, round(w * s)), max(2, round(h * s))
+    images = np.stack([cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA) for img in keyframes.images])
+    return images, resize_masks(masks, nw, nh), keyframes.scale * w / nw
+
+
+def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options: AnalyzeOptions, workdir: Path,
+                progress: bool):
+    """Keyframe SfM (or the rotation-only model) -> `sfm.CameraSolution` for every attempt frame."""
+    from reconstruction.sfm import SfmOptions, solve_cameras
+
+    images, small_masks, scale = sfm_inputs(keyframes, masks, options.sfm_max_side)
+    return solve_cameras(list(images), keyframes.index, small_masks, n_frames, workdir, scale=scale,
+                         options=SfmOptions(max_features=options.sfm_features), progress=progress)
+
+
+def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
+    """Wall frame + lifted skeleton -> `wall.WallReconstruction` (cameras and points in the wall frame)."""
+    from reconstruction.wall import reconstruct
+
+    return reconstruct(cams, pose.keypoints, pose.confidence, fps=fps, height_m=options.height_m,
+                       keypoints3d=pose.keypoints3d)
+
+
+# ------------------------------------------------------------------------------------------ store
+def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, params: dict, pose: Pose2D,
+           geometry, options: AnalyzeOptions, timings: dict) -> AnalyzeResult:
+    from cruxlab.skeleton import Skeleton
+    from db import store
+    from db.connection import connect, transaction
+
+    skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
+                        wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
+    with_skeleton = int(np.isfinite(skeleton.keypoints).all(-1).any(-1).sum())
+    registered = int(np.asarray(geometry.registered).sum())
+    report = {
+        "video": {"path": str(info.path), "fps": info.fps, "size": [info.width, info.height],
+                  "rotation": info.rotation, "frames": info.n_frames, "codec": info.codec},
+        "frames": frames.count, "fps": frames.fps, "frames_with_skeleton": with_skeleton, "registered": registered,
+        "keyframe_registration_rate": geometry.report.get("cameras", {}).get("keyframes_registered", 0)
+        / max(geometry.report.get("cameras", {}).get("keyframes", 1), 1), "camera_model": geometry.camera_model,
+        "pose": pose.report, "geometry": geometry.report, "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+    n_moves = version = None
+    with connect(db_path) as con:
+        with transaction(con):
+            done = _existing(con, key)  # another process finished the same analysis meanwhile
+            if done is not None:
+                return done
+            name = _attempt_name(con, options.name, info.path.stem, key)
+            attempt_id = store.insert_attempt(
+                con, name=name, climber=options.climber, skeleton=skeleton, source_kind="video",
+                source_path=info.path, key=key, params=params, problem=options.problem, outcome=options.outcome,
+                climber_height_m=options.height_m,
+                video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
+                                        height=info.height, n_frames=info.n_frames, rotation=info.rotation),
+                video_start_frame=frames.start, video_frame_step=frames.step,
+                cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
+                                          registered=np.asarray(geometry.registered, dtype=bool)),
+                wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
+                camera_model=geometry.camera_model, report=report,
+            )
+            store.insert_keypoints2d(con, attempt_id, store.Keypoints2D(
+                keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d, boxes=pose.boxes))
+            if options.detect_moves:
+                from moves.service import detect_and_store
+
+                n_moves, version = detect_and_store(con, attempt_id, skeleton)
+    return AnalyzeResult(
+        attempt_id=attempt_id, name=name, created=True, n_frames=frames.count, fps=frames.fps,
+        frames_detected=int(pose.detected.sum()), frames_with_skeleton=with_skeleton, registered=registered,
+        camera_model=geometry.camera_model, n_moves=n_moves, model_version=version, report=report,
+    )

@@ -1,0 +1,221 @@
+"""`cruxlab analyze` end to end: real clip trims through pose, SfM, lift and store; caching; idempotency;
+bad input that must fail early and leave the database as it was."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cruxlab.cli import main as cli
+from cruxlab.errors import DatabaseError, InputError
+from db import store
+from db.connection import connect
+from reconstruction import pipeline
+from reconstruction.pipeline import AnalyzeOptions, analyze
+from reconstruction.video import write_video
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "climbing"
+FIXED = DATA / "warp-fixed-input.mp4"
+DYNAMIC = DATA / "warp-dynamic-input.mp4"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _tables(path: Path) -> dict[str, int]:
+    with connect(path, read_only=True) as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                for t in ("attempts", "skeleton_frames", "cameras", "wall_points", "keypoints2d", "moves", "videos")}
+
+
+@pytest.fixture(scope="module")
+def short_fixed(tmp_path_factory):
+    """A 2 s trim of the tripod clip at 12.5 fps analysed into a fresh store (shared by several tests)."""
+    tmp = tmp_path_factory.mktemp("analyze")
+    db = tmp / "store.duckdb"
+    opts = AnalyzeOptions(climber="Tommy", start_s=6.0, end_s=8.0, fps=12.5, cache_dir=tmp / "cache")
+    result = analyze(db, FIXED, opts, progress=False)
+    return db, opts, result
+
+
+def test_short_trim_is_analysed_and_stored(short_fixed):
+    db, _, r = short_fixed
+    assert r.created and r.n_frames == 25 and r.fps == pytest.approx(12.5)
+    assert r.frames_detected == 25 and r.frames_with_skeleton >= 20
+    assert r.camera_model in ("sfm", "rotation-only")
+    registered, keyframes = r.keyframes
+    assert keyframes == 8 and registered >= 6 and r.registered == registered
+    counts = _tables(db)
+    assert counts["attempts"] == 1 and counts["skeleton_frames"] == 25 and counts["cameras"] == 25
+    assert counts["keypoints2d"] == 25
+    with connect(db, read_only=True) as con:
+        info = store.attempt_info(con, r.attempt_id)
+        sk = store.read_skeleton(con, r.attempt_id)
+        cams = store.read_cameras(con, r.attempt_id)
+        kp2d = store.read_keypoints2d(con, r.attempt_id)
+    assert (info.video_start_frame, info.video_frame_step, info.climber) == (150, 2, "Tommy")
+    assert info.report["pose"]["frames_detected"] == 25 and "timings_s" in info.report
+    # A metric skeleton in the wall frame: standing height scale, y up (head above the feet).
+    ok = np.isfinite(sk.keypoints).all(-1)
+    from cruxlab.joints import L_ANKLE, L_SHOULDER, NOSE
+
+    both = ok[:, NOSE] & ok[:, L_ANKLE]
+    assert both.sum() > 10
+    assert np.all(sk.keypoints[both, NOSE, 1] > sk.keypoints[both, L_ANKLE, 1])
+    arm_span = np.linalg.norm(sk.keypoints[:, L_SHOULDER] - sk.keypoints[:, NOSE], axis=-1)
+    assert 0.1 < np.nanmedian(arm_span) < 0.5
+    # The stored skeleton projects back onto the stored 2D detections (cameras and skeleton agree).
+    from cruxlab.draw import project
+
+    uv = project(sk.keypoints.astype(np.float64), cams.K, cams.R, cams.t)
+    err = np.linalg.norm(uv - kp2d.keypoints, axis=-1)
+    good = np.isfinite(err) & (kp2d.confidence > 0.5)
+    assert np.median(err[good]) < 0.03 * 1440
+
+
+def test_rerun_changes_nothing(short_fixed, monkeypatch):
+    db, opts, first = short_fixed
+    before = _tables(db)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a re-run with the same parameters must not run the pipeline")
+
+    monkeypatch.setattr(pipeline, "run_pose", no_work)
+    again = analyze(db, FIXED, opts, progress=False)
+    assert not again.created and again.attempt_id == first.attempt_id
+    assert again.frames_with_skeleton == first.frames_with_skeleton and again.registered == first.registered
+    assert _tables(db) == before
+
+
+def test_new_height_reuses_the_cached_pose_and_masks(short_fixed, monkeypatch, tmp_path):
+    db, opts, first = short_fixed
+    calls = []
+    monkeypatch.setattr(pipeline, "run_pose", lambda *a, **k: calls.append("pose"))
+    monkeypatch.setattr(pipeline, "run_masks", lambda *a, **k: calls.append("masks"))
+    r = analyze(db, FIXED, AnalyzeOptions(**{**opts.__dict__, "height_m": 1.80}), progress=False)
+    assert calls == [] and r.created and r.attempt_id != first.attempt_id
+    assert r.name != first.name                               # the default name stays unique
+    with connect(db, read_only=True) as con:
+        h1 = store.attempt_info(con, first.attempt_id).report["geometry"].get("height_estimate_m")
+        h2 = store.attempt_info(con, r.attempt_id).report["geometry"].get("height_estimate_m")
+    assert h2 > h1                                             # the height prior sets the metric scale
+
+
+def test_cli_analyze_prints_the_summary_and_renders(short_fixed, tmp_path, capsys):
+    db, _, _ = short_fixed
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(db, copy)
+    out = tmp_path / "sheet.png"
+    code = cli(["--db", str(copy), "analyze", str(FIXED), "--climber", "Tommy", "--start", "6", "--end", "8",
+                "--fps", "12.5", "--cache-dir", str(Path(db).parent / "cache"), "-q"])
+    text = capsys.readouterr().out
+    assert code == 0 and "already analysed" in text and "registered cameras" in text
+    code = cli(["--db", str(copy), "render", "warp-fixed-input", "--out", str(out), "--frames", "4"])
+    assert code == 0 and out.is_file() and out.stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------------------------------ bad input
+@pytest.fixture()
+def guarded(monkeypatch):
+    """Fail the test if the expensive stages start."""
+    def boom(*args, **kwargs):
+        raise AssertionError("the pipeline ran although the input should have been refused first")
+
+    monkeypatch.setattr(pipeline, "run_pose", boom)
+
+
+def test_not_a_video(tmp_path, guarded, capsys):
+    bad = tmp_path / "clip.mp4"
+    bad.write_text("hello\n" * 100)
+    assert cli(["--db", str(tmp_path / "s.duckdb"), "analyze", str(bad), "--climber", "A", "-q"]) == 2
+    assert "not a readable video" in capsys.readouterr().err
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_zero_frames_and_truncated(tmp_path, guarded):
+    import av
+
+    zero = tmp_path / "zero.mkv"
+    with av.open(str(zero), "w") as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width, s.height = 64, 48
+        c.start_encoding()
+    with pytest.raises(InputError, match="zero video frames"):
+        analyze(tmp_path / "s.duckdb", zero, AnalyzeOptions(climber="A"), progress=False)
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(cut), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(40):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 5, np.uint8), format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 2 // 3])
+    with pytest.raises(InputError, match="truncated.*--end"):
+        analyze(tmp_path / "s.duckdb", cut, AnalyzeOptions(climber="A"), progress=False)
+    assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_unwritable_database_fails_before_any_work(tmp_path, guarded):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DatabaseError, match="is a file, not a folder"):
+        analyze(tmp_path / "afile" / "s.duckdb", FIXED, AnalyzeOptions(climber="A", end_s=1), progress=False)
+    with pytest.raises(DatabaseError, match="does not exist"):
+        analyze(tmp_path / "nope" / "s.duckdb", FIXED, AnalyzeOptions(climber="A", end_s=1), progress=False)
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_bytes(b"not a database" * 100)
+    with pytest.raises(DatabaseError, match="not a DuckDB database"):
+        analyze(garbage, FIXED, AnalyzeOptions(climber="A", end_s=1), progress=False)
+    assert garbage.read_bytes() == b"not a database" * 100
+
+
+def test_bad_arguments_fail_early(tmp_path, guarded):
+    with pytest.raises(InputError, match="height"):
+        analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", height_m=17.0), progress=False)
+    with pytest.raises(InputError, match="climber"):
+        analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber=" "), progress=False)
+    with pytest.raises(InputError, match="past the end"):
+        analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", start_s=99), progress=False)
+
+
+def test_no_person_in_any_frame_stores_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [np.clip(rng.normal(128, 30, (240, 320, 3)), 0, 255).astype(np.uint8) for _ in range(12)]
+    video = write_video(tmp_path / "empty_wall.mp4", frames, 12)
+    db = tmp_path / "s.duckdb"
+    with connect(db):
+        pass                                                    # an existing, empty store
+    with pytest.raises(InputError, match="no person found in any of the 12 frames"):
+        analyze(db, video, AnalyzeOptions(climber="A", cache_dir=None), progress=False)
+    assert _tables(db) == {t: 0 for t in ("attempts", "skeleton_frames", "cameras", "wall_points", "keypoints2d",
+                                          "moves", "videos")}
+
+
+def test_name_taken_by_another_analysis_is_refused_before_work(short_fixed, tmp_path, guarded):
+    db, _, first = short_fixed
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(db, copy)
+    with pytest.raises(InputError, match="already exists"):
+        analyze(copy, FIXED, AnalyzeOptions(climber="A", end_s=1, name=first.name), progress=False)
+
+
+# ------------------------------------------------------------------------------------------ the real clips
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", [FIXED, DYNAMIC], ids=["fixed", "dynamic"])
+def test_real_clip_end_to_end(clip, tmp_path):
+    """Whole clip at 12.5 fps (the tripod clip) / 25 fps (the handheld one); contact sheets to artifacts/."""
+    db = tmp_path / "store.duckdb"
+    fps = 12.5 if clip == FIXED else None
+    r = analyze(db, clip, AnalyzeOptions(climber="Tommy", fps=fps, cache_dir=tmp_path / "cache"), progress=False)
+    assert r.frames_detected >= 0.9 * r.n_frames
+    assert r.frames_with_skeleton >= 0.85 * r.n_frames
+    registered, keyframes = r.keyframes
+    assert registered >= 0.8 * keyframes
+    from reconstruction.render import contact_sheet
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    sheet = contact_sheet(db, r.attempt_id, ARTIFACTS / f"analyze_{clip.stem}.png", n=12)
+    assert sheet.stat().st_size > 50_000
+    (ARTIFACTS / f"analyze_{clip.stem}.txt").write_text(r.summary() + "\n")
