@@ -17,6 +17,7 @@ seconds, so thresholds do not depend on the frame rate. The pipeline:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -98,9 +99,10 @@ class Features:
     """Per-frame features of one attempt (T frames).
 
     keypoints:     (T, 21, 3) float32 gap-filled and smoothed joints, wall frame, NaN where unknown.
-    angles:        (T, 8) float32 joint angles in degrees, columns ANGLE_NAMES (180 = straight).
+    angles:        (T, 8) float32 joint angles in degrees, columns ANGLE_NAMES (180 = straight); computed
+                   on first use, like `com` (T, 3), the whole-body centre of mass (de Leva segment masses).
+    knee_angles:   (T, 2) left and right knee angles (what the rules need, computed eagerly).
     pelvis:        (T, 3) mid-hip position; pelvis_velocity (T, 3) m/s.
-    com:           (T, 3) whole-body centre of mass (de Leva segment masses).
     effectors:     (T, 4, 3) contact points of EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
     velocity:      (T, 4, 3) m/s of the effectors; speed (T, 4) their magnitude.
     wall_distance: (T, 21) signed distance of every joint to the wall plane (positive = away from the wall).
@@ -112,10 +114,9 @@ class Features:
 
     fps: float
     keypoints: np.ndarray
-    angles: np.ndarray
+    knee_angles: np.ndarray
     pelvis: np.ndarray
     pelvis_velocity: np.ndarray
-    com: np.ndarray
     effectors: np.ndarray
     velocity: np.ndarray
     speed: np.ndarray
@@ -132,33 +133,37 @@ class Features:
     def n_frames(self) -> int:
         return int(self.keypoints.shape[0])
 
+    @cached_property
+    def angles(self) -> np.ndarray:
+        return joint_angles(self.keypoints)
+
+    @cached_property
+    def com(self) -> np.ndarray:
+        return centre_of_mass(self.keypoints, self.valid)
+
     def angle(self, name: str) -> np.ndarray:
         return self.angles[:, ANGLE_INDEX[name]]
 
 
 # ------------------------------------------------------------------------------------------ array helpers
-def fill_gaps(x: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Linearly interpolate NaN runs of at most `max_gap` frames along axis 0 of (T, ...) data.
-
-    Returns the filled array (long gaps and leading/trailing NaNs stay NaN) and a (T, ...) bool mask of
-    values that are now known."""
-    T = x.shape[0]
-    flat = x.reshape(T, -1).astype(np.float32, copy=True)
-    nan = np.isnan(flat)
-    cols = np.flatnonzero(nan.any(axis=0))
+def _fill_rows(cols: np.ndarray, max_gap: int) -> np.ndarray:
+    """In place: interpolate NaN runs of at most max_gap along axis 1 of (C, T) data; return the rows' mask
+    of remaining NaNs (None when there are none)."""
+    T = cols.shape[1]
+    nan = np.isnan(cols)
+    rows = np.flatnonzero(nan.any(axis=1))
     idx = np.arange(T)
-    for c in cols:  # one np.interp per coordinate column that has gaps; no per-frame loop
-        ok = ~nan[:, c]
+    for c in rows:  # one np.interp per coordinate row that has gaps; no per-frame loop
+        ok = ~nan[c]
         if ok.sum() < 2:
             continue
-        filled = np.interp(idx, idx[ok], flat[ok, c])
-        # length of the NaN run each frame belongs to
-        gap_len = _run_lengths(~ok)
+        filled = np.interp(idx, idx[ok], cols[c, ok])
+        gap_len = _run_lengths(~ok)  # length of the NaN run each frame belongs to
         inside = (idx > idx[ok][0]) & (idx < idx[ok][-1])
         fill = ~ok & inside & (gap_len <= max_gap)
-        flat[fill, c] = filled[fill]
-    known = ~np.isnan(flat)
-    return flat.reshape(x.shape), known.reshape(x.shape)
+        cols[c, fill] = filled[fill]
+        nan[c, fill] = False
+    return nan if len(rows) else None
 
 
 def _run_lengths(mask: np.ndarray) -> np.ndarray:
@@ -176,27 +181,40 @@ def _run_lengths(mask: np.ndarray) -> np.ndarray:
 
 def box_filter(x: np.ndarray, width: int) -> np.ndarray:
     """Centred moving average of odd `width` along axis 0, NaN-aware (averages the known values in the
-    window; NaN where none is known). Cumulative sums: O(T) per column."""
-    if width <= 1:
-        return x.copy()
-    half = width // 2
-    known = ~np.isnan(x)
-    vals = np.where(known, x, 0.0).astype(np.float64)
-    pad = [(half + 1, half)] + [(0, 0)] * (x.ndim - 1)
-    cs = np.cumsum(np.pad(vals, pad), axis=0)
-    cn = np.cumsum(np.pad(known.astype(np.float64), pad), axis=0)
-    s = cs[width:] - cs[:-width]
-    n = cn[width:] - cn[:-width]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (s / n).astype(np.float32)
-    out[~known] = np.nan  # never invent values where the input had none
-    return out
+    window; NaN where the input is NaN)."""
+    return smooth_frames(x, [width])
 
 
-def smooth(x: np.ndarray, fps: float, width_s: float) -> np.ndarray:
-    """Triangular smoothing (two box filters) of total support ~width_s seconds along axis 0."""
+def smooth_frames(x: np.ndarray, widths: list[int], max_gap: int = 0) -> np.ndarray:
+    """Cascade of centred moving averages (odd widths, frames) along axis 0 of (T, ...) data, NaN-aware,
+    after interpolating NaN gaps of at most `max_gap` frames. Works on one (columns, T) float32 copy with
+    scipy's C filter: O(T) per column, a handful of passes over the data."""
+    from scipy.ndimage import uniform_filter1d
+
+    T = x.shape[0]
+    cols = np.ascontiguousarray(x.reshape(T, -1).T, dtype=np.float32)
+    nan = _fill_rows(cols, max_gap) if max_gap > 0 else (np.isnan(cols) if np.isnan(cols).any() else None)
+    weight = None
+    if nan is not None:
+        cols[nan] = 0.0
+        weight = (~nan).astype(np.float32)
+    for w in widths:
+        if w > 1:
+            cols = uniform_filter1d(cols, w, axis=1, mode="nearest")
+            if weight is not None:
+                weight = uniform_filter1d(weight, w, axis=1, mode="nearest")
+    if weight is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols /= weight
+        cols[nan] = np.nan  # never invent values where the input had none
+    return cols.T.reshape(x.shape)
+
+
+def smooth(x: np.ndarray, fps: float, width_s: float, max_gap: int = 0) -> np.ndarray:
+    """Triangular smoothing (two box filters) of total support ~width_s seconds along axis 0, after
+    interpolating gaps of at most max_gap frames."""
     w = max(1, int(round(width_s * fps / 2)) | 1)
-    return box_filter(box_filter(x, w), w)
+    return smooth_frames(x, [w, w], max_gap)
 
 
 def central_difference(x: np.ndarray, fps: float, span_s: float) -> np.ndarray:
@@ -217,8 +235,8 @@ def joint_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Angle at b (degrees) between b->a and b->c for (..., 3) arrays; NaN where any point is missing."""
     u = a - b
     v = c - b
-    num = np.einsum("...k,...k->...", u, v)
-    den = np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1)
+    num = (u * v).sum(axis=-1)
+    den = np.sqrt((u * u).sum(axis=-1) * (v * v).sum(axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = np.clip(num / den, -1.0, 1.0)
     return np.degrees(np.arccos(cos)).astype(np.float32)
@@ -274,25 +292,19 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     fps = skeleton.fps
     T = skeleton.n_frames
     raw = skeleton.keypoints
-    filled, _ = fill_gaps(raw, max(1, int(round(p.max_gap_s * fps))))
-    jitter = estimate_jitter(filled)
     smooth_s = p.smooth_s
     if p.adaptive:
+        jitter = estimate_jitter(raw)
         smooth_s = float(np.clip(p.smooth_s + p.smooth_per_jitter * max(jitter - 0.005, 0.0), p.smooth_s, p.max_smooth_s))
-    kp = smooth(filled, fps, smooth_s)
+    kp = smooth(raw, fps, smooth_s, max_gap=max(1, int(round(p.max_gap_s * fps))))
     valid = ~np.isnan(kp).any(axis=2)
 
     normal, point = _wall_frame(skeleton)
-    wall_distance = np.einsum("tjk,k->tj", kp - point, normal)
+    wall_distance = kp @ normal - np.float32(point @ normal)
 
     pelvis = 0.5 * (kp[:, L_HIP] + kp[:, R_HIP])
     pelvis_velocity = central_difference(pelvis, fps, p.velocity_span_s)
-    angles = joint_angles(kp)
-
-    known = ~np.isnan(kp[..., 0])
-    w = np.where(known, COM_WEIGHTS[None, :], 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        com = (np.einsum("tj,tjk->tk", w, np.nan_to_num(kp)) / w.sum(axis=1, keepdims=True)).astype(np.float32)
+    knee_angles = joint_angle(kp[:, [L_HIP, R_HIP]], kp[:, [L_KNEE, R_KNEE]], kp[:, [L_ANKLE, R_ANKLE]])
 
     # Contact points: wrists; for feet the toe where known, else the ankle (its wall distance corrected by
     # the typical ankle-to-toe depth so one threshold serves both).
@@ -312,8 +324,9 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     idx = np.arange(T)
     displacement = np.linalg.norm(effectors[np.minimum(idx + w, T - 1)] - effectors[np.maximum(idx - w, 0)], axis=2)
     if p.adaptive:
-        rest_speed = float(np.nanmin(np.nanmedian(speed, axis=0))) if np.isfinite(speed).any() else 0.0
-        rest_disp = float(np.nanmin(np.nanmedian(displacement, axis=0))) if np.isfinite(displacement).any() else 0.0
+        sample = slice(None, None, max(1, T // 20000))
+        rest_speed = _resting_level(speed[sample])
+        rest_disp = _resting_level(displacement[sample])
         p = replace(
             p,
             still_speed=max(p.still_speed, p.noise_gain_still * rest_speed),
@@ -325,11 +338,29 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     contact = detect_contacts(speed, displacement, eff_wall, fps, p)
     hand_order = effectors[:, 1, 0] - effectors[:, 0, 0]
     return Features(
-        fps=fps, keypoints=kp, angles=angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity, com=com,
+        fps=fps, keypoints=kp, knee_angles=knee_angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity,
         effectors=effectors, velocity=velocity, speed=speed, wall_distance=wall_distance,
         effector_wall_distance=eff_wall, hand_order=hand_order, contact=contact, valid=valid,
         wall_normal=normal, wall_point=point, params=p,
     )
+
+
+def centre_of_mass(kp: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(T, 3) whole-body centre of mass from (T, 21, 3) joints; missing joints' weights are redistributed."""
+    weights = COM_WEIGHTS.astype(np.float32)
+    if valid.all():
+        return np.einsum("tjk,j->tk", kp, weights)
+    w = np.where(valid, weights[None, :], 0.0).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.einsum("tj,tjk->tk", w, np.where(valid[..., None], kp, 0.0)) / w.sum(axis=1, keepdims=True)
+
+
+def _resting_level(x: np.ndarray) -> float:
+    """Median of (T, 4) effector signals for the stillest effector: the noise floor while holding."""
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(x, axis=0) if np.isfinite(x).any() else np.zeros(1)
+    med = med[np.isfinite(med)]
+    return float(med.min()) if len(med) else 0.0
 
 
 def estimate_jitter(kp: np.ndarray) -> float:
@@ -337,7 +368,9 @@ def estimate_jitter(kp: np.ndarray) -> float:
     which motion barely touches at video frame rates."""
     if len(kp) < 5:
         return 0.0
-    r = kp[1:-1] - 0.5 * (kp[2:] + kp[:-2])
+    step = max(1, (len(kp) - 2) // 20000)  # a few thousand triplets estimate it well
+    mid = np.arange(1, len(kp) - 1, step)
+    r = kp[mid] - 0.5 * (kp[mid + 1] + kp[mid - 1])
     r = np.abs(r[np.isfinite(r)])
     return float(1.4826 * np.median(r) / np.sqrt(1.5)) if len(r) else 0.0
 

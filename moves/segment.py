@@ -158,7 +158,7 @@ def flag_posture(f: Features, p: SegmentParams) -> tuple[np.ndarray, np.ndarray,
     other_x = ankles[:, ::-1, 0]
     wd = f.wall_distance[:, [L_ANKLE, R_ANKLE]]
     crossed = (side * (ankles[:, :, 0] - other_x) < -p.posture_cross) & (wd > wd[:, ::-1] + 0.05)
-    knee = f.angles[:, [0, 1]]  # left_knee, right_knee
+    knee = f.knee_angles
     off = ~f.contact[:, 2:]
     with np.errstate(invalid="ignore"):
         posture = off & (knee > p.posture_knee) & ((lateral >= p.posture_lateral) | crossed)
@@ -266,7 +266,7 @@ def _postures(f, p, j, posture, knee2, lateral2, crossed2) -> Candidates:
     X[:, F["posture_lateral"]] = seg_mean(lateral2[:, j], start, end)
     X[:, F["posture_crossed"]] = seg_mean(crossed2[:, j].astype(float), start, end)
     X[:, F["posture_wall_dist"]] = seg_mean(f.effector_wall_distance[:, 2 + j], start, end)
-    X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(f.angles[:, j]))
+    X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(f.knee_angles[:, j]))
     return Candidates(np.full(n, KINDS.index("posture")), np.full(n, EFFECTOR_LIMBS[2 + j], dtype=object),
                       start, end, X)
 

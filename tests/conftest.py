@@ -1,0 +1,66 @@
+"""Shared fixtures: a fresh database path, synthetic attempts (cached per session), a skeleton file."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "cruxlab.duckdb"
+
+
+@functools.lru_cache(maxsize=64)
+def synthetic(seed: int, noise: str = "mild", **kwargs):
+    """A synthetic attempt with known moves (cached: generation takes ~0.2 s)."""
+    from moves.synthetic import generate_attempt
+
+    return generate_attempt(seed, noise, **kwargs)
+
+
+@pytest.fixture
+def skeleton_file(tmp_path: Path) -> Path:
+    """A valid skeleton interchange file with known moves (seed 11, mild noise, 30 fps)."""
+    a = synthetic(11, "mild", fps=30, duration_s=30)
+    return a.skeleton.save(tmp_path / "janja-attempt-1.npz")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def table_counts(db: Path) -> dict[str, int]:
+    """Row counts of every table: a fingerprint to prove a failed command wrote nothing."""
+    import duckdb
+
+    if not db.exists():
+        return {}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()]
+        return {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    finally:
+        con.close()
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run the cruxlab CLI in-process; return (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from cruxlab.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+

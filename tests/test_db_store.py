@@ -1,0 +1,236 @@
+"""The DuckDB store: migrations, label history, model moves vs coach edits, locking, read-only SQL, export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli, synthetic, table_counts
+
+from cruxlab.errors import DatabaseBusyError, DatabaseError, InputError
+from cruxlab.labels import Move
+from db import SCHEMA_VERSION, connect, store, transaction
+from db.connection import migrations
+from db.query import QueryError, run_readonly_query
+
+
+def _attempt(con, name="a1", seed=11, climber="Janja"):
+    sk = synthetic(seed, "mild", fps=30, duration_s=30).skeleton
+    with transaction(con):
+        aid = store.insert_attempt(con, name=name, climber=climber, skeleton=sk, source_kind="skeleton",
+                                   source_path="x.npz", key=f"key-{name}")
+    return aid, sk
+
+
+def test_migrations_apply_once_each_and_are_recorded(db_path):
+    with connect(db_path) as con:
+        rows = con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == list(range(1, SCHEMA_VERSION + 1))
+    assert [r[1] for r in rows] == [m.name for m in migrations()]
+    with connect(db_path) as con:  # a second open applies nothing
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_older_schema_is_migrated_on_open_and_keeps_its_data(db_path):
+    first = migrations()[0]
+    con = duckdb.connect(str(db_path))
+    con.execute(first.sql)
+    con.execute("INSERT INTO schema_migrations VALUES (1, ?, now())", [first.name])
+    con.execute("INSERT INTO climbers (name) VALUES ('Adam')")
+    con.close()
+    with connect(db_path, read_only=True) as con:  # a reader brings it up to date through a brief writer
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
+        assert con.execute("SELECT name FROM climbers").fetchall() == [("Adam",)]
+        assert con.execute("SELECT count(*) FROM moves_current").fetchone()[0] == 0
+
+
+def test_missing_or_foreign_database_gives_a_clear_message(tmp_path):
+    with pytest.raises(DatabaseError, match="no database at .*analyze VIDEO"):
+        with connect(tmp_path / "none.duckdb", read_only=True):
+            pass
+    junk = tmp_path / "junk.duckdb"
+    junk.write_text("not a database" * 100)
+    with pytest.raises(DatabaseError, match="not a DuckDB database"):
+        with connect(junk):
+            pass
+    with pytest.raises(DatabaseError, match="writable folder"):
+        with connect(tmp_path / "no" / "such" / "dir" / "x.duckdb"):
+            pass
+
+
+def test_skeleton_round_trip_through_arrow(db_path):
+    with connect(db_path) as con:
+        aid, sk = _attempt(con)
+        back = store.read_skeleton(con, aid)
+    np.testing.assert_array_equal(back.keypoints, sk.keypoints)  # NaN positions included
+    np.testing.assert_array_equal(back.confidence, sk.confidence)
+    np.testing.assert_allclose(back.wall_normal, sk.wall_normal)
+
+
+def test_edit_history_is_append_only_and_current_state_is_latest_edit(db_path):
+    with connect(db_path) as con:
+        aid, _ = _attempt(con)
+        with transaction(con):
+            store.replace_model_moves(con, aid, [Move(10, 30, "reach", "left_hand", 0.9),
+                                                 Move(40, 60, "foot-move", "left_foot", 0.8)], "rules-test")
+        m1, m2 = store.current_moves(con, aid).move_id.tolist()
+        with transaction(con):
+            e1 = store.edit_move(con, m1, editor="coach A", source="dashboard", label="cross-over")
+            e2 = store.edit_move(con, m1, editor="coach A", source="dashboard", start_frame=12, end_frame=33)
+            e3 = store.edit_move(con, m2, editor="coach B", source="dashboard", delete=True)
+            added = store.add_move(con, aid, label="flag", limb="right_foot", start_frame=70, end_frame=90,
+                                   editor="coach B", source="dashboard")
+        assert store.edit_move(con, m1, editor="coach A", source="dashboard", label="cross-over") is None  # no-op
+        cur = store.current_moves(con, aid).set_index("move_id")
+        assert cur.loc[m1, "label"] == "cross-over" and cur.loc[m1, "original_label"] == "reach"
+        assert (cur.loc[m1, "start_frame"], cur.loc[m1, "end_frame"]) == (12, 33)
+        assert m2 not in cur.index and added in cur.index
+        hist = store.label_history(con, aid)
+        assert hist.action.tolist() == ["add", "delete", "retime", "relabel"]
+        assert hist.editor.tolist() == ["coach B", "coach B", "coach A", "coach A"]
+        # undo the last edit of coach A: the retime goes, the relabel stays; nothing is erased
+        with transaction(con):
+            store.undo_last_edit(con, editor="coach A")
+        cur = store.current_moves(con, aid).set_index("move_id")
+        assert (cur.loc[m1, "start_frame"], cur.loc[m1, "label"]) == (10, "cross-over")
+        assert len(store.label_history(con, aid)) == 5
+        # undo coach B's addition removes the added move
+        with transaction(con):
+            store.undo_last_edit(con, editor="coach B")
+        assert added not in store.current_moves(con, aid).move_id.tolist()
+        assert {e1, e2, e3} <= set(store.label_history(con, aid).edit_id)
+
+
+def test_bad_edits_are_refused_without_writing(db_path):
+    with connect(db_path) as con:
+        aid, sk = _attempt(con)
+        with transaction(con):
+            store.replace_model_moves(con, aid, [Move(10, 30, "reach", "left_hand", 0.9)], "rules-test")
+        mid = int(store.current_moves(con, aid).move_id[0])
+        for kwargs, msg in [({"label": "crimp-slap"}, "unknown label"), ({"end_frame": 10_000}, "valid interval"),
+                            ({"start_frame": 40}, "valid interval"), ({"limb": "tail"}, "unknown limb")]:
+            with pytest.raises(InputError, match=msg):
+                with transaction(con):
+                    store.edit_move(con, mid, editor="coach", source="dashboard", **kwargs)
+        with pytest.raises(InputError, match="editor"):
+            store.edit_move(con, mid, editor=" ", source="dashboard", label="match")
+        assert con.execute("SELECT count(*) FROM label_edits").fetchone()[0] == 0
+        # an unknown label from an external tool is kept when asked to (Label Studio)
+        with transaction(con):
+            store.edit_move(con, mid, editor="ls", source="label-studio", label="campus", allow_unknown_label=True,
+                            external_key="ann-1/r1")
+            assert store.edit_move(con, mid, editor="ls", source="label-studio", label="campus",
+                                   allow_unknown_label=True, external_key="ann-1/r1") is None
+        assert store.current_moves(con, aid).label.tolist() == ["campus"]
+
+
+def test_redetection_keeps_coach_touched_moves(db_path):
+    with connect(db_path) as con:
+        aid, _ = _attempt(con)
+        with transaction(con):
+            store.replace_model_moves(con, aid, [Move(10, 30, "reach", "left_hand", 0.9),
+                                                 Move(40, 60, "foot-move", "left_foot", 0.8)], "v1")
+        m1 = int(store.current_moves(con, aid).move_id[0])
+        with transaction(con):
+            store.edit_move(con, m1, editor="coach", source="dashboard", label="match")
+        with transaction(con):
+            n = store.replace_model_moves(con, aid, [Move(11, 31, "reach", "left_hand", 0.9),   # overlaps edited
+                                                     Move(41, 61, "foot-move", "left_foot", 0.7)], "v2")
+        assert n == 1
+        cur = store.current_moves(con, aid)
+        assert sorted(zip(cur.label, cur.model_version)) == [("foot-move", "v2"), ("match", "v1")]
+
+
+def test_statistics_views(db_path):
+    with connect(db_path) as con:
+        aid, sk = _attempt(con)
+        with transaction(con):
+            store.replace_model_moves(con, aid, [Move(0, 29, "reach", "left_hand", 0.9),
+                                                 Move(15, 44, "foot-move", "left_foot", 0.8),
+                                                 Move(100, 159, "flag", "right_foot", 0.8)], "v1")
+        per_label = con.execute("SELECT label, n_moves, mean_duration_s FROM moves_per_label ORDER BY label").fetchall()
+        assert per_label == [("flag", 1, pytest.approx(2.0)), ("foot-move", 1, pytest.approx(1.0)),
+                             ("reach", 1, pytest.approx(1.0))]
+        # moving = union of [0, 44] (45 frames), the flag is a held position
+        act = con.execute("SELECT total_s, moving_s, still_s FROM attempt_activity").fetchone()
+        assert act == (pytest.approx(sk.n_frames / 30), pytest.approx(45 / 30), pytest.approx((sk.n_frames - 45) / 30))
+        per_attempt = con.execute("SELECT n_moves, label_counts FROM moves_per_attempt").fetchone()
+        assert per_attempt[0] == 3 and dict(per_attempt[1]) == {"reach": 1, "foot-move": 1, "flag": 1}
+        assert con.execute("SELECT climber, n_moves FROM moves_per_climber WHERE label = 'flag'").fetchone() == ("Janja", 1)
+
+
+def test_writer_lock_gives_busy_error_then_succeeds_after_release(db_path):
+    with connect(db_path):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, time, sys
+        con = duckdb.connect({str(db_path)!r})
+        print("locked", flush=True)
+        time.sleep(2.5)
+        con.close()
+    """)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(DatabaseBusyError, match="busy.*process"):
+        with connect(db_path, read_only=True, timeout_s=0.3):
+            pass
+    t = time.monotonic()
+    with connect(db_path, read_only=True, timeout_s=15) as con:  # retries until the writer lets go
+        assert con.execute("SELECT count(*) FROM attempts").fetchone()[0] == 0
+    assert time.monotonic() - t > 0.5
+    holder.wait(5)
+
+
+@pytest.mark.parametrize("sql", [
+    "DELETE FROM attempts", "DROP TABLE moves", "INSERT INTO climbers (name) VALUES ('x')",
+    "UPDATE moves SET label = 'dyno'", "COPY attempts TO '/tmp/cruxlab-leak.csv'", "ATTACH '/tmp/other.duckdb'",
+    "SET enable_external_access = true", "CREATE TABLE t AS SELECT 1", "SELECT * FROM read_csv('/etc/passwd')",
+])
+def test_sql_cannot_change_anything(db_path, sql):
+    with connect(db_path) as con:
+        _attempt(con)
+    before = table_counts(db_path)
+    with pytest.raises(QueryError, match="refused"):
+        run_readonly_query(db_path, sql)
+    assert table_counts(db_path) == before
+    code, out, err = run_cli("--db", str(db_path), "sql", sql)
+    assert code == 2 and "refused" in err
+
+
+def test_sql_formats(db_path):
+    with connect(db_path) as con:
+        _attempt(con)
+    code, out, _ = run_cli("--db", str(db_path), "sql", "SELECT name, n_frames FROM attempts", "--format", "json")
+    assert code == 0
+    import json
+
+    assert json.loads(out) == [{"name": "a1", "n_frames": synthetic(11, "mild", fps=30, duration_s=30).skeleton.n_frames}]
+    code, out, _ = run_cli("--db", str(db_path), "sql", "SELECT name FROM attempts", "--format", "csv")
+    assert out.splitlines() == ["name", "a1"]
+    code, _, err = run_cli("--db", str(db_path), "sql", "SELECT nope FROM attempts")
+    assert code == 2 and "query failed" in err
+
+
+def test_export_parquet_csv_npz(tmp_path, db_path, skeleton_file):
+    run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")
+    code, out, _ = run_cli("--db", str(db_path), "export", "--out", str(tmp_path / "pq"))
+    assert code == 0
+    moves = pd.read_parquet(tmp_path / "pq" / "moves.parquet")
+    skel = pd.read_parquet(tmp_path / "pq" / "skeletons.parquet")
+    with connect(db_path, read_only=True) as con:
+        n_moves = con.execute("SELECT count(*) FROM moves_current").fetchone()[0]
+        T = con.execute("SELECT n_frames FROM attempts").fetchone()[0]
+    assert len(moves) == n_moves > 0 and {"duration_s", "climber", "original_label"} <= set(moves.columns)
+    assert len(skel) == T * 21 and set(skel.joint) == set(__import__("cruxlab.joints").joints.JOINT_NAMES)
+    run_cli("--db", str(db_path), "export", "--out", str(tmp_path / "csv"), "--format", "csv")
+    assert len(pd.read_csv(tmp_path / "csv" / "moves.csv")) == n_moves
+    run_cli("--db", str(db_path), "export", "--out", str(tmp_path / "npz"), "--format", "npz")
+    from cruxlab.skeleton import load_npz
+
+    back = load_npz(tmp_path / "npz" / "janja-attempt-1.npz")
+    np.testing.assert_array_equal(back.keypoints, load_npz(skeleton_file).keypoints)

@@ -1,0 +1,125 @@
+"""Skeleton interchange files: validation errors name the file and the problem; the store stays unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import run_cli, synthetic, table_counts
+
+from cruxlab.errors import InputError
+from cruxlab.joints import COCO17, JOINT_NAMES
+from cruxlab.skeleton import load_npz
+
+
+def _write(path, **arrays):
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+def _good(T=40):
+    kp = synthetic(11, "mild", fps=30, duration_s=30).skeleton.keypoints[:T]
+    return dict(keypoints=kp, joint_names=np.array(JOINT_NAMES), fps=30.0)
+
+
+def test_round_trip_keeps_values_and_maps_joints_by_name(tmp_path):
+    a = synthetic(11, "mild", fps=30, duration_s=30)
+    path = a.skeleton.save(tmp_path / "s.npz")
+    back = load_npz(path)
+    np.testing.assert_array_equal(back.keypoints, a.skeleton.keypoints)
+    assert back.fps == a.skeleton.fps
+    np.testing.assert_allclose(back.wall_normal, a.skeleton.wall_normal)
+    # a file with only the COCO-17 body, in reversed order, maps by name; missing joints are NaN
+    order = list(reversed(COCO17))
+    idx = [JOINT_NAMES.index(n) for n in order]
+    sub = _write(tmp_path / "coco.npz", keypoints=a.skeleton.keypoints[:, idx], joint_names=np.array(order), fps=25)
+    s = load_npz(sub)
+    np.testing.assert_array_equal(s.keypoints[:, :17], a.skeleton.keypoints[:, :17])
+    assert np.isnan(s.keypoints[:, 17:]).all() and (s.confidence[:, 17:] == 0).all()
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("not_npz", "not a readable .npz"),
+    ("missing_keys", "missing key(s) ['fps']"),
+    ("wrong_shape", "shape (T, J, 3)"),
+    ("names_mismatch", "one name per joint"),
+    ("all_nan", "every joint in every frame is NaN"),
+    ("zero_frames", "zero frames"),
+    ("fps_zero", "fps must be > 0"),
+    ("fps_negative", "fps must be > 0"),
+    ("unknown_joint", "unknown joint name(s) ['left_pinky']"),
+    ("no_coco_body", "lacks the COCO-17 body"),
+    ("inf_values", "infinite"),
+    ("bad_confidence", "confidence must have shape"),
+])
+def test_bad_files_raise_clear_errors_naming_file(tmp_path, case, expected):
+    g = _good()
+    path = tmp_path / f"{case}.npz"
+    if case == "not_npz":
+        path.write_text("this is a csv, not numpy")
+    elif case == "missing_keys":
+        _write(path, keypoints=g["keypoints"], joint_names=g["joint_names"])
+    elif case == "wrong_shape":
+        _write(path, **{**g, "keypoints": g["keypoints"][..., :2]})
+    elif case == "names_mismatch":
+        _write(path, **{**g, "joint_names": g["joint_names"][:5]})
+    elif case == "all_nan":
+        _write(path, **{**g, "keypoints": np.full_like(g["keypoints"], np.nan)})
+    elif case == "zero_frames":
+        _write(path, **{**g, "keypoints": g["keypoints"][:0]})
+    elif case == "fps_zero":
+        _write(path, **{**g, "fps": 0.0})
+    elif case == "fps_negative":
+        _write(path, **{**g, "fps": -25.0})
+    elif case == "unknown_joint":
+        names = g["joint_names"].copy().astype("<U20")
+        names[-1] = "left_pinky"
+        _write(path, **{**g, "joint_names": names})
+    elif case == "no_coco_body":
+        _write(path, keypoints=g["keypoints"][:, :10], joint_names=g["joint_names"][:10], fps=30.0)
+    elif case == "inf_values":
+        kp = g["keypoints"].copy()
+        kp[3, 4, 1] = np.inf
+        _write(path, **{**g, "keypoints": kp})
+    elif case == "bad_confidence":
+        _write(path, **g, confidence=np.ones((3, 21), np.float32))
+    with pytest.raises(InputError) as err:
+        load_npz(path)
+    assert str(path) in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_bad_file_in_a_batch_leaves_database_unchanged(tmp_path, db_path, skeleton_file):
+    code, out, _ = run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")
+    assert code == 0, out
+    before = table_counts(db_path)
+    bad = tmp_path / "broken.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated zip")
+    good2 = synthetic(12, "mild", fps=30, duration_s=30).skeleton.save(tmp_path / "second.npz")
+    code, out, err = run_cli("--db", str(db_path), "import-skeleton", str(good2), str(bad), "--climber", "Janja")
+    assert code == 2
+    assert str(bad) in err and "Traceback" not in err
+    assert table_counts(db_path) == before  # the valid file in the same batch was not imported either
+
+
+def test_reimport_is_a_noop_and_names_follow_the_stem(db_path, skeleton_file):
+    code, out, _ = run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")
+    assert code == 0 and "as attempt 'janja-attempt-1'" in out
+    before = table_counts(db_path)
+    assert before["skeleton_frames"] == synthetic(11, "mild", fps=30, duration_s=30).skeleton.n_frames
+    assert before["moves"] > 0
+    code, out, _ = run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")
+    assert code == 0 and "already imported" in out
+    assert table_counts(db_path) == before
+
+
+def test_name_clash_with_another_file_is_refused(tmp_path, db_path, skeleton_file):
+    run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")
+    before = table_counts(db_path)
+    other = synthetic(12, "mild", fps=30, duration_s=30).skeleton.save(tmp_path / "x" / "janja-attempt-1.npz")
+    code, _, err = run_cli("--db", str(db_path), "import-skeleton", str(other), "--climber", "Janja")
+    assert code == 2 and "--name" in err
+    assert table_counts(db_path) == before
+    code, out, _ = run_cli("--db", str(db_path), "import-skeleton", str(other), "--climber", "Janja",
+                           "--name", "janja-attempt-2")
+    assert code == 0 and "janja-attempt-2" in out
