@@ -94,44 +94,72 @@ class FeatureParams:
     noise_gain_move: float = 3.0    # moving above this many times
 
 
+#: Joints the rules read on every call; the others are smoothed only when asked for (angles, COM, plots).
+CORE_JOINTS: tuple[int, ...] = (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE,
+                                L_WRIST, R_WRIST, L_TOE, R_TOE)
+_CORE_POS = {j: i for i, j in enumerate(CORE_JOINTS)}
+
+
 @dataclass(frozen=True)
 class Features:
     """Per-frame features of one attempt (T frames).
 
-    keypoints:     (T, 21, 3) float32 gap-filled and smoothed joints, wall frame, NaN where unknown.
+    core:          (T, 12, 3) float32 gap-filled, smoothed CORE_JOINTS, wall frame, NaN where unknown;
+                   `joint(j)` reads any joint, `keypoints` (T, 21, 3) all of them (smoothed on first use).
     angles:        (T, 8) float32 joint angles in degrees, columns ANGLE_NAMES (180 = straight); computed
                    on first use, like `com` (T, 3), the whole-body centre of mass (de Leva segment masses).
     knee_angles:   (T, 2) left and right knee angles (what the rules need, computed eagerly).
     pelvis:        (T, 3) mid-hip position; pelvis_velocity (T, 3) m/s.
     effectors:     (T, 4, 3) contact points of EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
     velocity:      (T, 4, 3) m/s of the effectors; speed (T, 4) their magnitude.
-    wall_distance: (T, 21) signed distance of every joint to the wall plane (positive = away from the wall).
     effector_wall_distance: (T, 4) distance of each effector's contact point to the wall.
+    wall_distance: (T, 21) signed distance of every joint to the wall plane (positive = away from the wall),
+                   on first use; `joint_wall_distance(j)` for one joint.
     hand_order:    (T,) x of the right hand minus x of the left hand (negative = hands crossed).
     contact:       (T, 4) bool, effector on a hold (still and near the wall, with hysteresis and dwell).
-    valid:         (T, 21) bool, joint observed or interpolated (not a long gap).
     """
 
     fps: float
-    keypoints: np.ndarray
+    core: np.ndarray
     knee_angles: np.ndarray
     pelvis: np.ndarray
     pelvis_velocity: np.ndarray
     effectors: np.ndarray
     velocity: np.ndarray
     speed: np.ndarray
-    wall_distance: np.ndarray
     effector_wall_distance: np.ndarray
     hand_order: np.ndarray
     contact: np.ndarray
-    valid: np.ndarray
     wall_normal: np.ndarray
     wall_point: np.ndarray
+    raw: np.ndarray = field(repr=False)
+    smooth_s: float = 0.2
     params: FeatureParams = field(default_factory=FeatureParams)
 
     @property
     def n_frames(self) -> int:
-        return int(self.keypoints.shape[0])
+        return int(self.core.shape[0])
+
+    def joint(self, j: int) -> np.ndarray:
+        """(T, 3) smoothed position of joint j."""
+        pos = _CORE_POS.get(j)
+        return self.core[:, pos] if pos is not None else self.keypoints[:, j]
+
+    def joint_wall_distance(self, j: int) -> np.ndarray:
+        return self.joint(j) @ self.wall_normal - np.float32(self.wall_point @ self.wall_normal)
+
+    @cached_property
+    def keypoints(self) -> np.ndarray:
+        return smooth(self.raw, self.fps, self.smooth_s, max_gap=max(1, int(round(self.params.max_gap_s * self.fps))))
+
+    @cached_property
+    def valid(self) -> np.ndarray:
+        """(T, 21) bool: joint observed or interpolated (not inside a long gap)."""
+        return ~np.isnan(self.keypoints).any(axis=2)
+
+    @cached_property
+    def wall_distance(self) -> np.ndarray:
+        return self.keypoints @ self.wall_normal - np.float32(self.wall_point @ self.wall_normal)
 
     @cached_property
     def angles(self) -> np.ndarray:
@@ -194,19 +222,23 @@ def smooth_frames(x: np.ndarray, widths: list[int], max_gap: int = 0) -> np.ndar
     T = x.shape[0]
     cols = np.ascontiguousarray(x.reshape(T, -1).T, dtype=np.float32)
     nan = _fill_rows(cols, max_gap) if max_gap > 0 else (np.isnan(cols) if np.isnan(cols).any() else None)
-    weight = None
-    if nan is not None:
-        cols[nan] = 0.0
+    rows = np.flatnonzero(nan.any(axis=1)) if nan is not None else np.zeros(0, dtype=np.int64)
+    if len(rows):  # only rows that still hold NaN (long gaps, edges) need the normalising weights
+        nan = nan[rows]
+        sub = cols[rows]
+        sub[nan] = 0.0
+        cols[rows] = sub
         weight = (~nan).astype(np.float32)
     for w in widths:
         if w > 1:
             cols = uniform_filter1d(cols, w, axis=1, mode="nearest")
-            if weight is not None:
+            if len(rows):
                 weight = uniform_filter1d(weight, w, axis=1, mode="nearest")
-    if weight is not None:
+    if len(rows):
         with np.errstate(invalid="ignore", divide="ignore"):
-            cols /= weight
-        cols[nan] = np.nan  # never invent values where the input had none
+            sub = cols[rows] / weight
+        sub[nan] = np.nan  # never invent values where the input had none
+        cols[rows] = sub
     return cols.T.reshape(x.shape)
 
 
@@ -220,15 +252,16 @@ def smooth(x: np.ndarray, fps: float, width_s: float, max_gap: int = 0) -> np.nd
 def central_difference(x: np.ndarray, fps: float, span_s: float) -> np.ndarray:
     """Velocity (x[t+k] - x[t-k]) / (2k / fps) along axis 0 with k ~ span_s/2 seconds; one-sided at the ends."""
     T = x.shape[0]
-    k = max(1, int(round(span_s * fps / 2)))
     if T < 2:
         return np.zeros_like(x)
-    k = min(k, T - 1)
-    idx = np.arange(T)
-    hi = np.minimum(idx + k, T - 1)
-    lo = np.maximum(idx - k, 0)
-    dt = ((hi - lo) / fps).reshape((T,) + (1,) * (x.ndim - 1))
-    return (x[hi] - x[lo]) / dt
+    k = min(max(1, int(round(span_s * fps / 2))), (T - 1) // 2 or 1)
+    out = np.empty_like(x)
+    if T > 2 * k:
+        out[k:T - k] = (x[2 * k:] - x[:T - 2 * k]) * (fps / (2 * k))
+    for t in list(range(min(k, T))) + list(range(max(T - k, k), T)):  # the 2k edge frames
+        hi, lo = min(t + k, T - 1), max(t - k, 0)
+        out[t] = (x[hi] - x[lo]) * (fps / max(hi - lo, 1))
+    return out
 
 
 def joint_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -292,37 +325,41 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     fps = skeleton.fps
     T = skeleton.n_frames
     raw = skeleton.keypoints
+    core_raw = raw[:, CORE_JOINTS]
     smooth_s = p.smooth_s
     if p.adaptive:
-        jitter = estimate_jitter(raw)
+        jitter = estimate_jitter(core_raw)
         smooth_s = float(np.clip(p.smooth_s + p.smooth_per_jitter * max(jitter - 0.005, 0.0), p.smooth_s, p.max_smooth_s))
-    kp = smooth(raw, fps, smooth_s, max_gap=max(1, int(round(p.max_gap_s * fps))))
-    valid = ~np.isnan(kp).any(axis=2)
-
+    core = smooth(core_raw, fps, smooth_s, max_gap=max(1, int(round(p.max_gap_s * fps))))
+    c = _CORE_POS
     normal, point = _wall_frame(skeleton)
-    wall_distance = kp @ normal - np.float32(point @ normal)
-
-    pelvis = 0.5 * (kp[:, L_HIP] + kp[:, R_HIP])
+    offset = np.float32(point @ normal)
+    pelvis = 0.5 * (core[:, c[L_HIP]] + core[:, c[R_HIP]])
     pelvis_velocity = central_difference(pelvis, fps, p.velocity_span_s)
-    knee_angles = joint_angle(kp[:, [L_HIP, R_HIP]], kp[:, [L_KNEE, R_KNEE]], kp[:, [L_ANKLE, R_ANKLE]])
+    knee_angles = joint_angle(core[:, [c[L_HIP], c[R_HIP]]], core[:, [c[L_KNEE], c[R_KNEE]]],
+                              core[:, [c[L_ANKLE], c[R_ANKLE]]])
 
     # Contact points: wrists; for feet the toe where known, else the ankle (its wall distance corrected by
     # the typical ankle-to-toe depth so one threshold serves both).
-    toe_l = np.where(np.isnan(kp[:, L_TOE]), kp[:, L_ANKLE], kp[:, L_TOE])
-    toe_r = np.where(np.isnan(kp[:, R_TOE]), kp[:, R_ANKLE], kp[:, R_TOE])
-    effectors = np.stack([kp[:, L_WRIST], kp[:, R_WRIST], toe_l, toe_r], axis=1)
-    foot_depth = _foot_depth(kp, wall_distance)
-    eff_wall = np.stack([
-        wall_distance[:, L_WRIST], wall_distance[:, R_WRIST],
-        np.where(np.isnan(kp[:, L_TOE, 0]), wall_distance[:, L_ANKLE] - foot_depth, wall_distance[:, L_TOE]),
-        np.where(np.isnan(kp[:, R_TOE, 0]), wall_distance[:, R_ANKLE] - foot_depth, wall_distance[:, R_TOE]),
-    ], axis=1)
+    wrists = core[:, [c[L_WRIST], c[R_WRIST]]]
+    ankles = core[:, [c[L_ANKLE], c[R_ANKLE]]]
+    toes = core[:, [c[L_TOE], c[R_TOE]]]
+    no_toe = np.isnan(toes[..., 0])
+    ankle_wd = ankles @ normal - offset
+    toe_wd = toes @ normal - offset
+    foot_depth = _foot_depth(ankle_wd, toe_wd)
+    effectors = np.concatenate([wrists, np.where(no_toe[..., None], ankles, toes)], axis=1)
+    eff_wall = np.concatenate([wrists @ normal - offset, np.where(no_toe, ankle_wd - foot_depth, toe_wd)], axis=1)
     velocity = central_difference(effectors, fps, p.velocity_span_s)
-    speed = np.linalg.norm(velocity, axis=2)
+    speed = np.sqrt((velocity * velocity).sum(axis=2))
 
     w = max(1, int(round(p.window_s * fps / 2)))
-    idx = np.arange(T)
-    displacement = np.linalg.norm(effectors[np.minimum(idx + w, T - 1)] - effectors[np.maximum(idx - w, 0)], axis=2)
+    displacement = np.full((T, 4), np.nan, dtype=np.float32)
+    if T > 2 * w:
+        d = effectors[2 * w:] - effectors[:-2 * w]
+        displacement[w:T - w] = np.sqrt((d * d).sum(axis=2))
+        displacement[:w] = displacement[w]
+        displacement[T - w:] = displacement[T - w - 1]
     if p.adaptive:
         sample = slice(None, None, max(1, T // 20000))
         rest_speed = _resting_level(speed[sample])
@@ -338,10 +375,10 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     contact = detect_contacts(speed, displacement, eff_wall, fps, p)
     hand_order = effectors[:, 1, 0] - effectors[:, 0, 0]
     return Features(
-        fps=fps, keypoints=kp, knee_angles=knee_angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity,
-        effectors=effectors, velocity=velocity, speed=speed, wall_distance=wall_distance,
-        effector_wall_distance=eff_wall, hand_order=hand_order, contact=contact, valid=valid,
-        wall_normal=normal, wall_point=point, params=p,
+        fps=fps, core=core, knee_angles=knee_angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity,
+        effectors=effectors, velocity=velocity, speed=speed, effector_wall_distance=eff_wall,
+        hand_order=hand_order, contact=contact, wall_normal=normal, wall_point=point, raw=raw,
+        smooth_s=smooth_s, params=p,
     )
 
 
@@ -375,11 +412,10 @@ def estimate_jitter(kp: np.ndarray) -> float:
     return float(1.4826 * np.median(r) / np.sqrt(1.5)) if len(r) else 0.0
 
 
-def _foot_depth(kp: np.ndarray, wall_distance: np.ndarray) -> float:
-    """How much farther from the wall the ankle is than the toe, estimated from frames with both (falls back
-    to 8 cm when the skeleton has no toes)."""
-    d = np.concatenate([wall_distance[:, L_ANKLE] - wall_distance[:, L_TOE],
-                        wall_distance[:, R_ANKLE] - wall_distance[:, R_TOE]])
+def _foot_depth(ankle_wd: np.ndarray, toe_wd: np.ndarray) -> float:
+    """How much farther from the wall the ankle is than the toe, from frames with both (8 cm when the
+    skeleton has no toes)."""
+    d = (ankle_wd - toe_wd)[:: max(1, len(ankle_wd) // 20000)].reshape(-1)
     d = d[np.isfinite(d)]
     return float(np.clip(np.median(d), 0.0, 0.2)) if len(d) > 10 else 0.08
 

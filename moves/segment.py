@@ -151,12 +151,11 @@ def _overlap_frac(start: np.ndarray, end: np.ndarray, mask: np.ndarray) -> np.nd
 def flag_posture(f: Features, p: SegmentParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per foot (T, 2): posture mask (foot off every hold, knee extended, out to its side or crossed behind),
     knee angle, lateral offset of the ankle from the pelvis centre (own side positive), crossed flag."""
-    kp = f.keypoints
-    ankles = kp[:, [L_ANKLE, R_ANKLE]]
+    ankles = np.stack([f.joint(L_ANKLE), f.joint(R_ANKLE)], axis=1)
     side = SIDE[2:]
     lateral = side * (ankles[:, :, 0] - f.pelvis[:, 0:1])
     other_x = ankles[:, ::-1, 0]
-    wd = f.wall_distance[:, [L_ANKLE, R_ANKLE]]
+    wd = np.stack([f.joint_wall_distance(L_ANKLE), f.joint_wall_distance(R_ANKLE)], axis=1)
     crossed = (side * (ankles[:, :, 0] - other_x) < -p.posture_cross) & (wd > wd[:, ::-1] + 0.05)
     knee = f.knee_angles
     off = ~f.contact[:, 2:]
@@ -279,7 +278,7 @@ def _rises(f, rise, knee2) -> Candidates:
     n = len(rise)
     pel = f.pelvis
     feet = f.effectors[:, 2:]
-    ankles = f.keypoints[:, [L_ANKLE, R_ANKLE]]
+    ankles = np.stack([f.joint(L_ANKLE), f.joint(R_ANKLE)], axis=1)
     # the rocking foot: in contact through most of the rise, the higher one relative to the pelvis
     contact_frac = np.stack([_overlap_frac(start, end, f.contact[:, 2 + j]) for j in range(2)], axis=1)
     rel = feet[start, :, 1] - pel[start, 1:2]
