@@ -233,14 +233,16 @@ class _Stages:
     def __init__(self, total: int, enabled: bool):
         self.total, self.enabled, self.n = total, enabled, 0
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # CPU seconds of this process (all its threads) per stage
 
     def run(self, name: str, cached: bool, fn):
         self.n += 1
         if self.enabled:
             print(f"[{self.n}/{self.total}] {name}{' (cached)' if cached else ''} ...", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         self.timings[name] = time.perf_counter() - t0
+        self.cpu[name] = time.process_time() - c0
         if self.enabled:
             print(f"[{self.n}/{self.total}] {name} done in {self.timings[name]:.1f} s", file=sys.stderr, flush=True)
         return out
@@ -459,11 +461,12 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     geometry.report.setdefault("cameras", cams.report)
 
     def store_stage() -> AnalyzeResult:
-        return _store(db_path, key, name, info, frames, params, pose, geometry, options, stages.timings)
+        return _store(db_path, key, name, info, frames, params, pose, geometry, options, stages)
 
     result = stages.run("store", False, store_stage)
     if result.created:
         result.report["timings_s"]["store"] = round(stages.timings["store"], 2)
+        result.report["cpu_s"]["store"] = round(stages.cpu["store"], 2)
         result.report["total_s"] = round(time.perf_counter() - t_start, 2)
     return result
 
@@ -504,7 +507,7 @@ def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
 
 # ------------------------------------------------------------------------------------------ store
 def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, params: dict, pose: Pose2D,
-           geometry, options: AnalyzeOptions, timings: dict) -> AnalyzeResult:
+           geometry, options: AnalyzeOptions, stages: _Stages) -> AnalyzeResult:
     from cruxlab.skeleton import Skeleton
     from db import store
     from db.connection import connect, transaction
@@ -519,7 +522,8 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
         "frames": frames.count, "fps": frames.fps, "frames_with_skeleton": with_skeleton, "registered": registered,
         "keyframe_registration_rate": geometry.report.get("cameras", {}).get("keyframes_registered", 0)
         / max(geometry.report.get("cameras", {}).get("keyframes", 1), 1), "camera_model": geometry.camera_model,
-        "pose": pose.report, "geometry": geometry.report, "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "pose": pose.report, "geometry": geometry.report, "timings_s": {k: round(v, 2) for k, v in stages.timings.items()},
+        "cpu_s": {k: round(v, 2) for k, v in stages.cpu.items()},
     }
     n_moves = version = None
     with connect(db_path) as con:

@@ -199,16 +199,42 @@ def _draw_detections(img: np.ndarray, kp: np.ndarray, conf: np.ndarray | None, m
     ok = np.isfinite(kp).all(axis=1)
     if conf is not None:
         ok &= conf >= min_conf
-    r = max(2, round(min(img.shape[:2]) / 300))
+    r = max(2, round(min(img.shape[:2]) / 200))
     for x, y in kp[ok]:
         cv2.circle(img, (int(round(x)), int(round(y))), r + 1, (0, 0, 0), -1, cv2.LINE_AA)
         cv2.circle(img, (int(round(x)), int(round(y))), r, DETECTION_RGB, -1, cv2.LINE_AA)
 
 
+def climber_region(data: RenderData, margin: float = 0.3, aspect: float | None = None) -> np.ndarray | None:
+    """The part of the full-size video frame the climber moves through: (4,) x0, y0, x1, y1 pixels around the
+    projected skeleton of the whole attempt (2nd-98th percentiles), grown by `margin` of its size on every
+    side, widened to `aspect` (w / h) if given, clipped to the frame. None without cameras or video size."""
+    if data.cameras is None or data.video_size is None:
+        return None
+    cams = data.cameras
+    uv = project(data.skeleton.keypoints.astype(np.float64), cams.K, cams.R, cams.t).reshape(-1, 2)
+    uv = uv[np.isfinite(uv).all(axis=1)]
+    if len(uv) < 4:
+        return None
+    (x0, y0), (x1, y1) = np.percentile(uv, 2, axis=0), np.percentile(uv, 98, axis=0)
+    w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    x0, x1, y0, y1 = x0 - margin * w, x1 + margin * w, y0 - margin * h, y1 + margin * h
+    if aspect:
+        w, h = x1 - x0, y1 - y0
+        if w / h < aspect:
+            x0, x1 = (x0 + x1) / 2 - h * aspect / 2, (x0 + x1) / 2 + h * aspect / 2
+        else:
+            y0, y1 = (y0 + y1) / 2 - w / aspect / 2, (y0 + y1) / 2 + w / aspect / 2
+    W, H = data.video_size
+    box = np.array([max(0.0, x0), max(0.0, y0), min(float(W), x1), min(float(H), y1)])
+    return box if (box[2] - box[0]) > 8 and (box[3] - box[1]) > 8 else None
+
+
 def iter_overlays(data: RenderData, frames: np.ndarray | None = None, *, max_side: int | None = 720,
                   show_2d: bool = True, use_video: bool = True, video_path: str | Path | None = None,
-                  ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (attempt frame, RGB overlay image) for the given attempt frames (all by default), in order."""
+                  crop: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (attempt frame, RGB overlay image) for the given attempt frames (all by default), in order.
+    `crop`: (4,) full-size pixel box to cut out of the video frames (e.g. `climber_region`)."""
     from reconstruction.video import FrameRange, iter_batches, probe, working_size
 
     sk = data.skeleton
@@ -246,6 +272,9 @@ def iter_overlays(data: RenderData, frames: np.ndarray | None = None, *, max_sid
                 if show_2d and det is not None:
                     _draw_detections(img, det[i], data.keypoints2d_confidence[i])
                 draw_skeleton(img, uv[i], sk.confidence[i])
+                if crop is not None:
+                    x0, y0, x1, y1 = np.round(np.asarray(crop) / scale).astype(int)
+                    img = np.ascontiguousarray(img[max(y0, 0):y1, max(x0, 0):x1])
                 _draw_band(img, int(i), sk.fps, data.moves)
                 yield int(i), img
         return
@@ -286,8 +315,9 @@ def write_overlay_video(db, attempt: int | str, out_path: str | Path, *, max_sid
 
 def contact_sheet(db, attempt: int | str, out_path: str | Path, *, n: int = 12, cols: int = 4,
                   tile_height: int = 360, show_2d: bool = True, use_video: bool = True,
-                  video_path: str | Path | None = None) -> Path:
-    """A PNG grid of `n` evenly spaced frames (among those with a skeleton) with the overlay and a title."""
+                  video_path: str | Path | None = None, zoom: bool = True) -> Path:
+    """A PNG grid of `n` evenly spaced frames (among those with a skeleton) with the overlay and a title.
+    `zoom`: cut every tile to the region the climber moves through (`climber_region`), same for all tiles."""
     import cv2
 
     data = load_render_data(db, attempt)
@@ -295,9 +325,13 @@ def contact_sheet(db, attempt: int | str, out_path: str | Path, *, n: int = 12, 
     has = np.flatnonzero(np.isfinite(sk.keypoints).all(axis=-1).any(axis=-1))
     pool = has if len(has) else np.arange(sk.n_frames)
     picks = np.unique(pool[np.linspace(0, len(pool) - 1, min(n, len(pool))).round().astype(int)])
+    crop = climber_region(data, aspect=0.75) if zoom else None
+    side = max(tile_height * 2, 480)
+    if crop is not None and data.video_size:  # decode at a size where the crop has ~tile_height * 2 rows
+        side = int(min(max(data.video_size), side * max(data.video_size) / max(crop[3] - crop[1], 1.0)))
     tiles = []
-    for _, img in iter_overlays(data, picks, max_side=max(tile_height * 2, 480), show_2d=show_2d,
-                                use_video=use_video, video_path=video_path):
+    for _, img in iter_overlays(data, picks, max_side=side, show_2d=show_2d, use_video=use_video,
+                                video_path=video_path, crop=crop):
         h, w = img.shape[:2]
         tiles.append(cv2.resize(img, (max(2, round(w * tile_height / h)), tile_height), interpolation=cv2.INTER_AREA))
     tw = max(t.shape[1] for t in tiles)
@@ -309,10 +343,11 @@ def contact_sheet(db, attempt: int | str, out_path: str | Path, *, n: int = 12, 
         rows.append(np.concatenate(row, axis=1))
     grid = np.concatenate(rows, axis=0)
     title = np.full((44, grid.shape[1], 3), 30, dtype=np.uint8)
-    seen = len(has)
-    text = (f"{data.name}  |  {data.climber}  |  {sk.n_frames} frames @ {sk.fps:g} fps  |  skeleton in {seen}  |  "
+    text = (f"{data.name} | {data.climber} | {sk.n_frames} frames @ {sk.fps:g} fps | skeleton in {len(has)} | "
             f"camera {data.camera_model or 'none (blank wall view)'}")
-    cv2.putText(title, text, (10, 29), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+    fs = min(0.7, 0.7 * (grid.shape[1] - 20) / cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)[0][0])
+    cv2.putText(title, text, (10, 29), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1 if fs < 0.5 else 2,
+                cv2.LINE_AA)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out_path), np.concatenate([title, grid])[:, :, ::-1]):

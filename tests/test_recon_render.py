@@ -155,3 +155,22 @@ def test_unknown_attempt_and_bad_output_are_clear_errors(db, tmp_path):
         load_render_data(path, 99)
     with pytest.raises(InputError, match=".webm"):
         write_overlay_video(path, "on-video", tmp_path / "out.gif")
+
+
+def test_contact_sheet_zooms_on_the_climber(db, tmp_path):
+    from reconstruction.render import climber_region
+
+    path, _, _ = db
+    data = load_render_data(path, "on-video")
+    box = climber_region(data, margin=0.1)
+    K, R, t = cameras()
+    uv = project(data.skeleton.keypoints.astype(np.float64), K, R, t).reshape(-1, 2)
+    uv = uv[np.isfinite(uv).all(1)]
+    inner = (uv > np.percentile(uv, 5, axis=0)).all(1) & (uv < np.percentile(uv, 95, axis=0)).all(1)
+    assert (uv[inner] >= box[:2]).all() and (uv[inner] <= box[2:]).all()
+    assert (box[2] - box[0]) * (box[3] - box[1]) < 0.8 * W * H          # a real crop, not the whole frame
+    wide = cv2.imread(str(contact_sheet(path, "on-video", tmp_path / "a.png", n=4, tile_height=100, zoom=False)))
+    tight = cv2.imread(str(contact_sheet(path, "on-video", tmp_path / "b.png", n=4, tile_height=100)))
+    assert wide.shape[1] == 4 * round(100 * W / H) and tight.shape[1] != wide.shape[1]
+    assert load_render_data(path, "imported").cameras is None
+    assert climber_region(load_render_data(path, "imported")) is None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -53,6 +54,27 @@ def _pose_module():
         raise BackendUnavailableError(f"the MediaPipe backend needs the mediapipe package ({exc}); {INSTALL_HINT}") \
             from None
     return mp_pose
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """Silence the C++ (absl) warnings MediaPipe prints to file descriptor 2 while its graphs start, unless
+    debug logging is on. Python exceptions are unaffected (they propagate, not print)."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _check_device(device: str | None, config_file: str | Path | None) -> None:
@@ -165,17 +187,19 @@ class MediaPipePose(PoseBackend):
         min_detection_confidence, min_tracking_confidence = (_typed(min_detection_confidence, 0.5),
                                                              _typed(min_tracking_confidence, 0.5))
         segmentation, lost_after_s, fps = _typed(segmentation, True), _typed(lost_after_s, 1.0), _typed(fps, 25.0)
-        mp_pose = _pose_module()
         if model_complexity != 1:
             raise BackendUnavailableError(
                 f"model_complexity={model_complexity} needs a model the mediapipe wheel does not bundle (and "
                 "nothing can be downloaded here); use model_complexity=1"
             )
         common = dict(model_complexity=model_complexity, min_detection_confidence=min_detection_confidence)
-        self._video = mp_pose.Pose(static_image_mode=False, smooth_landmarks=True, enable_segmentation=segmentation,
-                                   smooth_segmentation=segmentation, min_tracking_confidence=min_tracking_confidence,
-                                   **common)
-        self._image = mp_pose.Pose(static_image_mode=True, enable_segmentation=False, **common)
+        self._started = False
+        with _quiet_native_stderr():
+            mp_pose = _pose_module()
+            self._video = mp_pose.Pose(static_image_mode=False, smooth_landmarks=True,
+                                       enable_segmentation=segmentation, smooth_segmentation=segmentation,
+                                       min_tracking_confidence=min_tracking_confidence, **common)
+            self._image = mp_pose.Pose(static_image_mode=True, enable_segmentation=False, **common)
         self.segmentation = segmentation
         self.max_people = max_people
         self.crop_size = crop_size
@@ -261,6 +285,13 @@ class MediaPipePose(PoseBackend):
         return None
 
     def process(self, frames: np.ndarray) -> PoseBatch:
+        if not self._started:  # the graphs print their start-up warnings on the first frames
+            self._started = True
+            with _quiet_native_stderr():
+                return self._process(frames)
+        return self._process(frames)
+
+    def _process(self, frames: np.ndarray) -> PoseBatch:
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"frames must be (B, H, W, 3) uint8 RGB, got {frames.shape} {frames.dtype}")
@@ -313,9 +344,10 @@ class MediaPipeMasks(MaskBackend):
                  config_file: str | Path | None = None):
         _check_device(device, config_file)
         margin, min_detection_confidence = _typed(margin, 0.3), _typed(min_detection_confidence, 0.3)
-        mp_pose = _pose_module()
-        self._model = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
-                                   min_detection_confidence=min_detection_confidence)
+        with _quiet_native_stderr():
+            self._model = _pose_module().Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
+                                              min_detection_confidence=min_detection_confidence)
+        self._started = False
         self.margin = margin
         self.fallback_frames = 0
 
@@ -324,6 +356,13 @@ class MediaPipeMasks(MaskBackend):
             raise ValueError(f"{len(frames)} frames but {len(boxes)} boxes")
         if not len(frames):
             return np.zeros((0, 0, 0), dtype=bool)
+        if not self._started:
+            self._started = True
+            with _quiet_native_stderr():
+                return self._segment(frames, boxes)
+        return self._segment(frames, boxes)
+
+    def _segment(self, frames: list[np.ndarray], boxes: np.ndarray) -> np.ndarray:
         h, w = frames[0].shape[:2]
         out = np.zeros((len(frames), h, w), dtype=bool)
         for i, (img, box) in enumerate(zip(frames, np.asarray(boxes, dtype=np.float64))):
