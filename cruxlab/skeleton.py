@@ -120,9 +120,9 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def load_npz(path: str | Path) -> Skeleton:
-    """Read and validate a skeleton interchange file; raise `InputError` naming the file and the problem."""
-    path = Path(path)
+def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
+    """All arrays of an .npz archive that must hold the `required` keys; `InputError` naming the file and the
+    problem otherwise. `what` names the file kind in messages ("a skeleton file")."""
 
     def fail(problem: str) -> InputError:
         return InputError(f"{path}: {problem}")
@@ -132,29 +132,24 @@ def load_npz(path: str | Path) -> Skeleton:
     try:
         with np.load(path, allow_pickle=False) as data:
             if not isinstance(data, np.lib.npyio.NpzFile):
-                raise fail("is a single .npy array, not an .npz archive; save with np.savez(path, keypoints=..., "
-                           "joint_names=..., fps=...)")
-            missing = [k for k in REQUIRED_KEYS if k not in data.files]
+                raise fail("is a single .npy array, not an .npz archive; save with np.savez(path, "
+                           f"{', '.join(k + '=...' for k in required)})")
+            missing = [k for k in required if k not in data.files]
             if missing:
-                raise fail(f"missing key(s) {missing}; a skeleton file needs {list(REQUIRED_KEYS)} "
-                           f"(it has {sorted(data.files)})")
-            arrays = {k: data[k] for k in data.files}
+                raise fail(f"missing key(s) {missing}; {what} needs {list(required)} (it has {sorted(data.files)})")
+            return {k: data[k] for k in data.files}
     except InputError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise fail(f"is not a readable .npz archive ({exc.__class__.__name__}: {exc}); "
-                   "export skeletons with numpy.savez") from None
+                   "write it with numpy.savez") from None
 
-    kp = arrays["keypoints"]
-    names = arrays["joint_names"]
-    if not np.issubdtype(kp.dtype, np.number):
-        raise fail(f"keypoints must be numeric, got dtype {kp.dtype}")
-    if kp.ndim != 3 or kp.shape[2] != 3:
-        raise fail(f"keypoints must have shape (T, J, 3), got {kp.shape}")
-    if kp.shape[0] == 0:
-        raise fail("has zero frames; record at least one frame")
-    if names.ndim != 1 or names.shape[0] != kp.shape[1]:
-        raise fail(f"joint_names must have one name per joint (J={kp.shape[1]}), got shape {names.shape}")
+
+def canonical_order(names: np.ndarray, n_joints: int, fail) -> np.ndarray:
+    """Canonical indices (J,) of a file's `joint_names`; `fail(problem)` builds the error for bad names
+    (wrong count, unknown, duplicated, COCO-17 body incomplete)."""
+    if names.ndim != 1 or names.shape[0] != n_joints:
+        raise fail(f"joint_names must have one name per joint (J={n_joints}), got shape {names.shape}")
     names = [str(n) for n in names]
     unknown = [n for n in names if n not in JOINT_INDEX]
     if unknown:
@@ -165,6 +160,39 @@ def load_npz(path: str | Path) -> Skeleton:
     absent = [n for n in COCO17 if n not in names]
     if absent:
         raise fail(f"lacks the COCO-17 body joint(s) {absent}")
+    return np.array([JOINT_INDEX[n] for n in names])
+
+
+def plane_vectors(arrays: dict[str, np.ndarray], fail) -> dict[str, np.ndarray]:
+    """Optional `wall_normal` / `wall_point` of a file as 3-vectors (validated, not normalised)."""
+    extras = {}
+    for key in ("wall_normal", "wall_point"):
+        if key in arrays:
+            v = np.asarray(arrays[key], dtype=np.float64).reshape(-1)
+            if v.shape != (3,) or not np.isfinite(v).all():
+                raise fail(f"{key} must be 3 finite numbers, got shape {arrays[key].shape}")
+            extras[key] = v
+    return extras
+
+
+def load_npz(path: str | Path) -> Skeleton:
+    """Read and validate a skeleton interchange file; raise `InputError` naming the file and the problem."""
+    path = Path(path)
+
+    def fail(problem: str) -> InputError:
+        return InputError(f"{path}: {problem}")
+
+    arrays = read_npz(path, REQUIRED_KEYS, "a skeleton file")
+
+    kp = arrays["keypoints"]
+    names = arrays["joint_names"]
+    if not np.issubdtype(kp.dtype, np.number):
+        raise fail(f"keypoints must be numeric, got dtype {kp.dtype}")
+    if kp.ndim != 3 or kp.shape[2] != 3:
+        raise fail(f"keypoints must have shape (T, J, 3), got {kp.shape}")
+    if kp.shape[0] == 0:
+        raise fail("has zero frames; record at least one frame")
+    order = canonical_order(names, kp.shape[1], fail)
     try:
         fps = float(np.asarray(arrays["fps"]).reshape(-1)[0])
     except (ValueError, TypeError, IndexError):
@@ -177,7 +205,6 @@ def load_npz(path: str | Path) -> Skeleton:
     if np.isnan(kp).all():
         raise fail("every joint in every frame is NaN; there is nothing to analyse")
 
-    order = np.array([JOINT_INDEX[n] for n in names])
     keypoints = np.full((kp.shape[0], NUM_JOINTS, 3), np.nan, dtype=np.float32)
     keypoints[:, order] = kp
     confidence = None
@@ -191,13 +218,7 @@ def load_npz(path: str | Path) -> Skeleton:
         confidence = np.zeros((kp.shape[0], NUM_JOINTS), dtype=np.float32)
         confidence[:, order] = np.nan_to_num(c, nan=0.0)
         confidence[np.isnan(keypoints).any(axis=2)] = 0.0
-    extras = {}
-    for key in ("wall_normal", "wall_point"):
-        if key in arrays:
-            v = np.asarray(arrays[key], dtype=np.float64).reshape(-1)
-            if v.shape != (3,) or not np.isfinite(v).all():
-                raise fail(f"{key} must be 3 finite numbers, got shape {arrays[key].shape}")
-            extras[key] = v
+    extras = plane_vectors(arrays, fail)
     try:
         return Skeleton(keypoints=keypoints, fps=fps, confidence=confidence, **extras)
     except InputError as exc:

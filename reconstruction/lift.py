@@ -55,7 +55,7 @@ import numpy as np
 
 from cruxlab.errors import InputError
 from cruxlab.joints import (
-    JOINT_INDEX, JOINT_NAMES, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
+    JOINT_INDEX, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
     R_HEEL, R_HIP, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.skeleton import Skeleton
@@ -121,9 +121,9 @@ def template_pose(height_m: float = 1.70) -> np.ndarray:
     r = {k: v * height_m for k, v in BODY_TEMPLATE_RATIOS.items()}
     up, side, face = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])
     kp = np.zeros((NUM_JOINTS, 3))
-    toe_dir = 0.94 * face - 0.34 * up
+    toe_dir = 0.95 * face - 0.31 * up              # foot flat on the floor, toe slightly lower than the ankle
     heel_dir = -0.6 * face - 0.8 * up
-    ankle_y = r["heel"] * 0.8
+    ankle_y = 0.039 * height_m                     # ankle height (Winter)
     for sgn, hip, knee, ankle, heel, toe in ((-1, "left_hip", "left_knee", "left_ankle", "left_heel", "left_big_toe"),
                                              (1, "right_hip", "right_knee", "right_ankle", "right_heel", "right_big_toe")):
         x = sgn * r["hip_width"] / 2 * side
@@ -170,7 +170,7 @@ class LiftOptions:
     contact_min_s: float = 0.25        # shortest contact
     contact_max_wall_m: float = 0.60   # stage-1 distance of a contact joint from the wall (if known)
     max_gap_s: float = 0.5             # longer gaps of a joint (or frame) stay NaN in the output
-    max_iterations: int = 25           # Levenberg-Marquardt iterations per stage
+    max_iterations: int = 12           # Levenberg-Marquardt iterations per stage (the cost settles in ~5)
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,10 @@ class _Problem:
         T, J = self.T, NUM_JOINTS
         X = x[:self.nx].reshape(T, J, 3)
         log_s = x[self.nx]
-        blocks = []  # (r (m,), k (m,) or None, (rows, cols, vals) or None)
+        # blocks: (r (m,), Huber k or None, (rows, cols, vals) or None, group size). Robust weights act on the
+        # norm of each group (a 2D reprojection error, a 3D acceleration), so the loss does not depend on how
+        # the world axes are oriented.
+        blocks = []
 
         # 1. reprojection
         tt, jj = self.obs_t, self.obs_j
@@ -274,7 +277,7 @@ class _Problem:
             cols = (self.var(tt, jj)[:, None] + np.arange(3)).repeat(2, axis=0).ravel()
             vals = np.stack([Ju, Jv], 1).ravel()
             entry = (rows, cols, vals)
-        blocks.append((r, self.opts.huber_px, entry))
+        blocks.append((r, self.opts.huber_px, entry, 2))
 
         # 2. bone lengths (times the body scale)
         a, b = self.pairs[:, 0], self.pairs[:, 1]
@@ -309,7 +312,7 @@ class _Problem:
                 cols = np.concatenate([base, base + J * 3, base + 2 * J * 3])
                 vals = np.concatenate([np.full(m, 1.0), np.full(m, -2.0), np.full(m, 1.0)]) / self.acc_sigma
                 entry = (np.tile(base, 3), cols, vals)
-            blocks.append((r, self.opts.huber_accel, entry))
+            blocks.append((r, self.opts.huber_accel, entry, 3))
 
         # 4. monocular 3D shape
         if self.mono is not None:
@@ -327,7 +330,7 @@ class _Problem:
                 cols_r = (self.var(mt, R_HIP)[:, None, None] + np.arange(3)[None, None, :]).repeat(3, 1).ravel()
                 entry = (np.concatenate([rows, rows, rows]), np.concatenate([cols_j, cols_l, cols_r]),
                          np.concatenate([Rw.ravel(), -0.5 * Rw.ravel(), -0.5 * Rw.ravel()]))
-            blocks.append((r, 2.0, entry))
+            blocks.append((r, 2.0, entry, 3))
 
         # 5. wall: nothing behind it; contact joints at their offset
         if self.wall is not None:
@@ -364,30 +367,34 @@ class _Problem:
                 c1 = (self.var(st + 1, sj)[:, None] + np.arange(3)).ravel()
                 entry = (np.concatenate([rows, rows]), np.concatenate([c1, c0]),
                          np.concatenate([np.full(3 * m, 1.0), np.full(3 * m, -1.0)]) / self.opts.still_m)
-            blocks.append((r, 3.0, entry))
+            blocks.append((r, 3.0, entry, 3))
 
         # 7. body scale prior
         blocks.append((np.array([log_s / self.scale_sigma]), None,
                        (np.array([0]), np.array([self.nx]), np.array([1.0 / self.scale_sigma])) if jac else None))
 
+        blocks = [b if len(b) == 4 else (*b, 1) for b in blocks]
         r_all = np.concatenate([b[0] for b in blocks])
         k_all = np.concatenate([np.full(len(b[0]), np.inf if b[1] is None else b[1]) for b in blocks])
+        a_all = np.concatenate([np.repeat(np.linalg.norm(b[0].reshape(-1, b[3]), axis=1), b[3]) for b in blocks])
         if not jac:
-            return r_all, k_all, None
+            return r_all, k_all, a_all, None
         import scipy.sparse as sp
 
         rows, cols, vals, off = [], [], [], 0
-        for r_b, _, (rr, cc, vv) in blocks:
+        for r_b, _, (rr, cc, vv), _ in blocks:
             rows.append(rr + off), cols.append(cc), vals.append(vv)
             off += len(r_b)
         Jm = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                            shape=(off, self.n))
-        return r_all, k_all, Jm
+        return r_all, k_all, a_all, Jm
 
 
-def _huber_cost(r: np.ndarray, k: np.ndarray) -> float:
-    a = np.abs(r)
-    return float(np.sum(np.where(a <= k, 0.5 * a**2, k * (a - 0.5 * k))))
+def _huber_cost(r: np.ndarray, k: np.ndarray, a: np.ndarray) -> float:
+    """Sum over residual groups of Huber(|group|), spread over the group's rows by their share r^2/|group|^2."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(a > 0, r**2 / a**2, 0.0)
+    return float(np.sum(share * np.where(a <= k, 0.5 * a**2, k * (a - 0.5 * k))))
 
 
 def _banded_solver(A, lam: float, nx: int):
@@ -399,7 +406,9 @@ def _banded_solver(A, lam: float, nx: int):
     from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
 
     A = A.tocoo()
-    diag = A.diagonal() * (1.0 + lam) + 1e-9
+    d = A.diagonal()
+    iso = np.repeat(d[:nx].reshape(-1, 3).mean(1), 3)      # same damping on x, y, z of a joint: rotation-invariant
+    diag = np.concatenate([d[:nx] + lam * iso, [d[nx] * (1.0 + lam)]]) + 1e-9
     inner = (A.row < nx) & (A.col < nx) & (A.row <= A.col)
     rows, cols, vals = A.row[inner], A.col[inner], A.data[inner]
     u = int((cols - rows).max(initial=0))
@@ -428,8 +437,9 @@ def _banded_solver(A, lam: float, nx: int):
 def _levenberg_marquardt(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.ndarray, dict]:
     """Robust (IRLS Huber) Levenberg-Marquardt on the sparse problem.
 
-    BLAS runs single-threaded here: OpenBLAS threads make the banded Cholesky 10-50x slower on a busy
-    2-core machine (measured), and the factorisation is memory-bound anyway."""
+    BLAS runs single-threaded here: OpenBLAS threads made the banded Cholesky 10-50x slower on a busy
+    2-core machine (measured: 0.33 s vs 0.01 s per factorisation of 120 frames)."""
+    import scipy.linalg  # noqa: F401  (load SciPy's OpenBLAS first: threadpoolctl limits loaded libraries only)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
@@ -437,12 +447,11 @@ def _levenberg_marquardt(problem: _Problem, x: np.ndarray, max_iterations: int) 
 
 
 def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.ndarray, dict]:
-    r, k, Jm = problem.residuals(x, jac=True)
-    cost = _huber_cost(r, k)
+    r, k, a, Jm = problem.residuals(x, jac=True)
+    cost = _huber_cost(r, k, a)
     cost0, lam, it = cost, 1e-3, 0
     for it in range(1, max_iterations + 1):
-        a = np.abs(r)
-        w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))
+        w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))           # IRLS weights of the Huber loss
         JW = Jm.multiply(w[:, None]).tocsr()
         A = Jm.T @ JW
         g = JW.T @ r
@@ -452,8 +461,8 @@ def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.
             if solve is not None:
                 step = -solve(g)
                 x_new = x + step
-                r_new, k_new, _ = problem.residuals(x_new, jac=False)
-                cost_new = _huber_cost(r_new, k_new)
+                r_new, k_new, a_new, _ = problem.residuals(x_new, jac=False)
+                cost_new = _huber_cost(r_new, k_new, a_new)
                 if np.isfinite(cost_new) and cost_new < cost:
                     improved = True
                     break
@@ -463,8 +472,8 @@ def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.
         rel = (cost - cost_new) / max(cost, 1e-12)
         x, cost = x_new, cost_new
         lam = max(lam / 3.0, 1e-7)
-        r, k, Jm = problem.residuals(x, jac=True)
-        if rel < 1e-4 or np.abs(step).max() < 1e-4:
+        r, k, a, Jm = problem.residuals(x, jac=True)
+        if rel < 1e-5 or np.linalg.norm(step[:problem.nx].reshape(-1, 3), axis=1).max() < 2e-5:
             break
     return x, {"iterations": it, "cost_initial": cost0, "cost_final": cost}
 
@@ -515,7 +524,10 @@ def _initial_guess(kp2d, ok, K, R, t, height_m, wall, mono) -> np.ndarray:
         torso = np.array([i for i, (a, b, c) in enumerate(_PRIOR_BONES) if c == "torso"])
         pix = np.linalg.norm(kp2d[:, pairs[torso, 0]] - kp2d[:, pairs[torso, 1]], axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            depth = np.nanmedian(np.where(pix > 2, f[:, None] * lengths[torso] / pix, np.nan), axis=1)
+            cand = np.where(pix > 2, f[:, None] * lengths[torso] / pix, np.nan)
+        seen = np.isfinite(cand).any(1)
+        depth = np.full(T, np.nan)
+        depth[seen] = np.nanmedian(cand[seen], axis=1)
         depth = _fill_1d(depth)
         if not np.isfinite(depth).any():
             depth = np.full(T, 4.0)
@@ -647,7 +659,7 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     scale = float(np.exp(x[problem.nx]))
 
     # quality numbers
-    r, _, _ = problem.residuals(x, jac=False)
+    r, _, _, _ = problem.residuals(x, jac=False)
     nrep = 2 * len(problem.obs_t)
     reproj_px = r[:nrep].reshape(-1, 2) / problem.obs_w[:, None]
     bone_len = np.linalg.norm(X[:, problem.pairs[:, 0]] - X[:, problem.pairs[:, 1]], axis=-1)
@@ -675,7 +687,8 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     report = {
         "frames": T, "frames_with_skeleton": int(np.isfinite(out).all(-1).any(-1).sum()),
         "iterations": info1["iterations"] + info2["iterations"],
-        "reprojection_rms_px": float(np.sqrt(np.nanmean(np.sum(reproj_px**2, -1)))),
+        "reprojection_median_px": float(np.median(np.linalg.norm(reproj_px, axis=-1))) if len(reproj_px) else float("nan"),
+        "reprojection_rms_px": float(np.sqrt(np.mean(np.sum(reproj_px**2, -1)))) if len(reproj_px) else float("nan"),
         "bone_length_rms_m": float(np.sqrt(np.mean((bone_len - scale * problem.lengths) ** 2))),
         "body_scale": scale, "height_estimate_m": scale * height_m,
         "contact_fraction": float(contacts_s.mean()), "wall": wall is not None, "monocular_3d": mono is not None,
@@ -711,29 +724,14 @@ class View:
 
 def load_view(path: str | Path) -> View:
     """Read and validate a VIEW.npz; raise `InputError` naming the file, the problem and the fix."""
-    import zipfile
+    from cruxlab.skeleton import canonical_order, plane_vectors, read_npz
 
     path = Path(path)
 
     def fail(problem: str) -> InputError:
         return InputError(f"{path}: {problem}")
 
-    if not path.is_file():
-        raise fail("no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise fail("is a single .npy array, not an .npz archive; write it with np.savez(path, "
-                           f"{'=..., '.join(VIEW_REQUIRED)}=...)")
-            arrays = {k: data[k] for k in data.files}
-    except InputError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise fail(f"is not a readable .npz archive ({exc.__class__.__name__}: {exc})") from None
-    missing = [k for k in VIEW_REQUIRED if k not in arrays]
-    if missing:
-        raise fail(f"missing key(s) {missing}; a VIEW file needs {list(VIEW_REQUIRED)} "
-                   f"(optional: wall_normal, wall_point, climber_height_m); it has {sorted(arrays)}")
+    arrays = read_npz(path, VIEW_REQUIRED, "a VIEW file (optional: wall_normal, wall_point, climber_height_m)")
     for k in ("keypoints2d", "confidence", "K", "R", "t", "image_size", "fps"):
         if not np.issubdtype(arrays[k].dtype, np.number):
             raise fail(f"{k} must be numeric, got dtype {arrays[k].dtype}")
@@ -743,15 +741,7 @@ def load_view(path: str | Path) -> View:
     T, J = kp.shape[:2]
     if T == 0:
         raise fail("keypoints2d has zero frames")
-    names = arrays["joint_names"]
-    if names.ndim != 1 or len(names) != J:
-        raise fail(f"joint_names must have one name per joint (J={J}), got shape {names.shape}")
-    names = [str(n) for n in names]
-    unknown = [n for n in names if n not in JOINT_INDEX]
-    if unknown:
-        raise fail(f"unknown joint name(s) {unknown}; known names are {list(JOINT_NAMES)}")
-    if len(set(names)) != len(names):
-        raise fail("joint_names has duplicates")
+    order = canonical_order(arrays["joint_names"], J, fail)
     if conf.shape != (T, J):
         raise fail(f"confidence must have shape (T, J) = {(T, J)}, got {conf.shape}")
     if np.isinf(kp).any():
@@ -780,13 +770,7 @@ def load_view(path: str | Path) -> View:
     fps = np.asarray(arrays["fps"], dtype=np.float64).reshape(-1)
     if fps.size != 1 or not np.isfinite(fps[0]) or fps[0] <= 0:
         raise fail(f"fps must be one number > 0, got {arrays['fps'].tolist()}")
-    extras = {}
-    for key in ("wall_normal", "wall_point"):
-        if key in arrays:
-            v = np.asarray(arrays[key], dtype=np.float64).reshape(-1)
-            if v.shape != (3,) or not np.isfinite(v).all():
-                raise fail(f"{key} must be 3 finite numbers, got shape {arrays[key].shape}")
-            extras[key] = v
+    extras = plane_vectors(arrays, fail)
     if "wall_normal" in extras:
         nn = np.linalg.norm(extras["wall_normal"])
         if nn < 1e-9:
@@ -797,7 +781,6 @@ def load_view(path: str | Path) -> View:
         height = float(np.asarray(arrays["climber_height_m"]).reshape(-1)[0])
         if not (np.isfinite(height) and 0.8 <= height <= 2.5):
             raise fail(f"climber_height_m must be a height in metres between 0.8 and 2.5, got {height}")
-    order = np.array([JOINT_INDEX[n] for n in names])
     kp21 = np.full((T, NUM_JOINTS, 2), np.nan)
     c21 = np.zeros((T, NUM_JOINTS))
     kp21[:, order] = kp

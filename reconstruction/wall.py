@@ -45,7 +45,7 @@ from cruxlab.joints import (
     L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER, R_TOE,
     R_WRIST,
 )
-from reconstruction.geometry import PlaneFit, Similarity, camera_centers, fit_plane_ransac, pixel_rays
+from reconstruction.geometry import PlaneFit, Similarity, fit_plane_ransac, pixel_rays
 from reconstruction.lift import LiftOptions, bone_prior, lift
 from reconstruction.sfm import CameraSolution
 
