@@ -141,7 +141,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
     skeleton, result = lift_view(view)
     path = save_npz(skeleton, args.out)
     r = result.report
+    height = "n/a (no wall contacts)" if r["height_estimate_m"] is None else f"{r['height_estimate_m']:.2f} m"
     print(f"wrote {path}: {r['frames_with_skeleton']}/{r['frames']} frames with a skeleton, reprojection "
-          f"{r['reprojection_median_px']:.1f} px (median), height estimate {r['height_estimate_m']:.2f} m, "
+          f"{r['reprojection_median_px']:.1f} px (median), height estimate {height}, "
           f"contacts {100 * r['contact_fraction']:.0f} % of limb-frames, {r['seconds']:.1f} s")
     return 0

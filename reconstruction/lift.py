@@ -163,6 +163,8 @@ class LiftOptions:
     accel_m_s2: float = 4.0            # typical joint acceleration (smoothness), m/s^2
     huber_accel: float = 3.0           # Huber threshold of the smoothness term, in sigmas
     body_scale_sigma: float = 0.08     # prior on the climber's size relative to the given height
+    free_body_scale: bool = True       # estimate the size; only meaningful when the wall's scale is not
+                                       # itself taken from the body prior (given wall, known distance)
     mono_sigma_m: tuple[float, float, float] = (0.08, 0.08, 0.08)  # monocular 3D, camera x, y, z
     still_m: float = 0.004             # frame-to-frame motion of a contact joint
     penetration_m: float = 0.01        # sigma of the one-sided "not behind the wall" term
@@ -238,7 +240,8 @@ class _Problem:
         self.contact_terms = (cat(st), cat(sj), cat(wt), cat(wj), cat(woff, float), cat(wsig, float))
         # A free body scale is only observable when contacts tie the body to a known wall; elsewhere
         # shrinking the body toward the camera makes every metric term cheaper (a degenerate optimum).
-        anchored = self.wall is not None and contacts.any(0).sum() >= 2 and contacts.mean() > 0.2
+        anchored = (self.opts.free_body_scale and self.wall is not None and contacts.any(0).sum() >= 2
+                    and contacts.mean() > 0.2)
         self.scale_sigma = self.opts.body_scale_sigma if anchored else 1e-4
 
     # ---------------------------------------------------------------------------------------------------
@@ -690,7 +693,8 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
         "reprojection_median_px": float(np.median(np.linalg.norm(reproj_px, axis=-1))) if len(reproj_px) else float("nan"),
         "reprojection_rms_px": float(np.sqrt(np.mean(np.sum(reproj_px**2, -1)))) if len(reproj_px) else float("nan"),
         "bone_length_rms_m": float(np.sqrt(np.mean((bone_len - scale * problem.lengths) ** 2))),
-        "body_scale": scale, "height_estimate_m": scale * height_m,
+        "body_scale": scale,
+        "height_estimate_m": scale * height_m if problem.scale_sigma > 1e-3 else None,
         "contact_fraction": float(contacts_s.mean()), "wall": wall is not None, "monocular_3d": mono is not None,
         "seconds": time.perf_counter() - t0,
     }

@@ -354,9 +354,14 @@ def reconstruct(cams: CameraSolution, keypoints2d: np.ndarray, confidence: np.nd
     frame = estimate_wall_frame(cams, keypoints2d, confidence, height_m=height_m, wall_angle_deg=wall_angle_deg,
                                 known_scale=known_scale, fps=fps, keypoints3d=keypoints3d)
     wc = cams.transformed(frame.transform)
+    # The climber's size is only measurable against a wall whose scale does not come from the body itself.
+    from dataclasses import replace
+
+    independent = known_scale is not None
     res = lift(keypoints2d, confidence, wc.K, wc.R, wc.t, fps=fps, height_m=height_m,
                wall_normal=frame.wall_normal, wall_point=frame.wall_point, keypoints3d=keypoints3d,
-               image_size=cams.image_size, options=lift_options)
+               image_size=cams.image_size,
+               options=replace(lift_options, free_body_scale=lift_options.free_body_scale and independent))
     X = res.keypoints.astype(np.float64)
     report = dict(frame.report)
     # Gravity refinement from a standing start, unless the floor or the user already fixed it.
@@ -391,7 +396,9 @@ def reconstruct(cams: CameraSolution, keypoints2d: np.ndarray, confidence: np.nd
     wall_normal = final.apply_direction(frame.wall_normal)
     report.update({"lift": res.report, "wall_angle_deg": float(np.degrees(np.arcsin(np.clip(-wall_normal[1], -1, 1)))),
                    "frames_with_skeleton": res.report.get("frames_with_skeleton", 0),
-                   "height_estimate_m": res.report.get("height_estimate_m")})
+                   "height_estimate_m": res.report.get("height_estimate_m"),
+                   "height_source": "measured against the wall" if res.report.get("height_estimate_m") is not None
+                   else f"prior ({height_m:.2f} m): the wall's scale itself comes from the body"})
     return WallReconstruction(
         keypoints=Xf, confidence=res.confidence, contacts=res.contacts, K=np.repeat(cams.K[None], T, axis=0),
         R=R, t=t, registered=cams.registered.copy(), points=pts.astype(np.float32), rgb=cams.rgb,
