@@ -1,0 +1,251 @@
+"""Widgets shared by several pages: the attempt picker, the label editor, undo and the label history.
+
+They render and call `dashboard.data`; nothing here opens a connection. Edits run in widget callbacks, so
+the page that renders afterwards already shows the corrected moves; the outcome is shown once as a
+"flash" message. Every edit needs the coach's name (sidebar), recorded in the label history.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cruxlab.errors import CruxlabError
+from cruxlab.joints import LIMBS
+from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
+from dashboard import data
+from dashboard.figures import LIMB_TITLES
+
+ss = st.session_state
+COACH_KEY = "coach"
+#: Markdown badges for attempt outcomes (tables show the plain word).
+OUTCOME_BADGES = {"top": ":green-badge[:material/flag: top]", "fall": ":red-badge[:material/south: fall]",
+                  "unknown": ":gray-badge[outcome unknown]"}
+
+
+# ------------------------------------------------------------------------------------------ messages
+def flash(message: str, kind: str = "success") -> None:
+    """Show `message` once, at the next show_flash() (edits happen in callbacks, before the page renders)."""
+    ss["_flash"] = (kind, message)
+
+
+def show_flash() -> None:
+    kind, message = ss.pop("_flash", (None, None))
+    if kind == "success":
+        st.success(message, icon=":material/check_circle:")
+    elif kind == "error":
+        st.error(message, icon=":material/error:")
+    elif kind == "info":
+        st.info(message, icon=":material/info:")
+
+
+def coach() -> str:
+    return (ss.get(COACH_KEY) or "").strip()
+
+
+# --------------------------------------------------------------------------------------- selection
+def attempt_labels(df: pd.DataFrame) -> dict[int, str]:
+    """attempt_id -> "name — climber · problem · date" for pickers (vectorised: stores hold 10k attempts)."""
+    text = (df["attempt"] + " — " + df["climber"] + " · " + df["problem"].fillna("no problem") + " · "
+            + df["date"].dt.strftime("%d %b %Y").fillna(""))
+    return dict(zip(df["attempt_id"].astype(int), text))
+
+
+def select_attempt(attempt_id: int) -> None:
+    """Make `attempt_id` the current attempt of every page and reset the player."""
+    if ss.get("attempt_id") != attempt_id:
+        ss["attempt_id"] = int(attempt_id)
+        ss["cur_frame"] = 0
+        ss["move_id"] = None
+        ss["playing"] = False
+
+
+def current_attempt(df: pd.DataFrame) -> int:
+    """The attempt shown by the Attempt and Labels pages: the session's choice, else ?attempt= from the URL,
+    else the most recent attempt."""
+    ids = set(df["attempt_id"].tolist())
+    cur = ss.get("attempt_id")
+    if cur not in ids:
+        try:
+            cur = int(st.query_params.get("attempt", ""))
+        except ValueError:
+            cur = None
+        if cur not in ids:
+            cur = int(df.sort_values("date").iloc[-1]["attempt_id"])
+        select_attempt(cur)
+    return int(cur)
+
+
+def attempt_picker(df: pd.DataFrame, key: str, label: str = "Attempt") -> int:
+    """A selectbox of attempts synced with the session's current attempt (and the URL's ?attempt=)."""
+    cur = current_attempt(df)
+    labels = attempt_labels(df)
+    ss[key] = cur
+
+    def picked() -> None:
+        select_attempt(ss[key])
+
+    st.selectbox(label, list(labels), format_func=labels.get, key=key, on_change=picked)
+    st.query_params["attempt"] = str(cur)
+    return cur
+
+
+# ------------------------------------------------------------------------------------------ moves
+def move_title(m: pd.Series, fps: float) -> str:
+    return (f"{m['label']} · {LIMB_TITLES.get(m['limb'], m['limb'])} · "
+            f"{m['start_frame'] / fps:.1f}–{(m['end_frame'] + 1) / fps:.1f} s")
+
+
+def move_status(m: pd.Series) -> str:
+    if m.get("deleted"):
+        return "deleted"
+    if m["source"] != "model":
+        return "added"
+    return "edited" if m["edited"] else "model"
+
+
+def _need_coach() -> bool:
+    if not coach():
+        flash("Enter your name under “Coach” in the sidebar first: every correction is signed.", "error")
+        return False
+    return True
+
+
+def _run_edit(action, success: str, nothing: str = "Nothing changed: the move already looks like that.") -> None:
+    try:
+        result = action()
+    except CruxlabError as exc:
+        flash(f"Not saved: {exc}", "error")
+        return
+    if result is None:
+        flash(nothing, "info")
+    else:
+        flash(success.format(result=result))
+
+
+def _save(move: dict, form_key: str) -> None:
+    if not _need_coach():
+        return
+    v = {f: ss[f"{form_key}-{f}"] for f in ("label", "limb", "start", "end", "note")}
+    changes = []
+    if v["label"] != move["label"]:
+        changes.append(f"{move['label']} → {v['label']}")
+    if v["limb"] != move["limb"]:
+        changes.append(f"{LIMB_TITLES[move['limb']]} → {LIMB_TITLES[v['limb']]}")
+    if (v["start"], v["end"]) != (move["start_frame"], move["end_frame"]):
+        changes.append(f"frames {move['start_frame']}–{move['end_frame']} → {v['start']}–{v['end']}")
+    _run_edit(lambda: data.edit_move(move["move_id"], coach(), label=v["label"], limb=v["limb"],
+                                     start_frame=int(v["start"]), end_frame=int(v["end"]), note=v["note"] or None),
+              "Saved edit #{result}: " + ", ".join(changes))
+
+
+def _delete(move: dict, restore: bool) -> None:
+    if not _need_coach():
+        return
+    _run_edit(lambda: data.edit_move(move["move_id"], coach(), delete=not restore, restore=restore),
+              ("Restored" if restore else "Deleted") + f" the {move['label']} (edit #{{result}}). "
+              "Undo brings it back.")
+
+
+def move_editor(move: pd.Series, n_frames: int, fps: float, key: str) -> None:
+    """Correct one move: label, limb, start/end frames; delete a false move or restore a deleted one.
+    The model's original stays visible (and in the moves table) whatever the edits."""
+    m = {k: (v.item() if hasattr(v, "item") else v) for k, v in move.to_dict().items()}
+    form_key = f"{key}-{m['move_id']}"
+    original = (f"{m['original_label']} · {LIMB_TITLES.get(m['original_limb'], m['original_limb'])} · frames "
+                f"{m['original_start']}–{m['original_end']}")
+    source = ("model " + (m["model_version"] or "")).strip() if m["source"] == "model" else f"added in {m['source']}"
+    st.caption(f"Move #{m['move_id']} · {source} said **{original}** · confidence {m['confidence']:.2f}"
+               + (f" · last edited by {m['last_editor']}" if m["edited"] else ""))
+    if m.get("deleted"):
+        st.warning("This move is deleted: it no longer counts in statistics or training.", icon=":material/delete:")
+        st.button("Restore move", key=f"{form_key}-restore", on_click=_delete, args=(m, True),
+                  icon=":material/restore:")
+        return
+    with st.form(form_key, border=False):
+        c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
+        labels = list(MOVE_LABELS) + ([m["label"]] if m["label"] not in MOVE_LABELS else [])
+        c1.selectbox("Label", labels, index=labels.index(m["label"]), key=f"{form_key}-label")
+        c2.selectbox("Limb", LIMBS, index=LIMBS.index(m["limb"]), format_func=LIMB_TITLES.get,
+                     key=f"{form_key}-limb")
+        c3.number_input("Start frame", 0, n_frames - 1, int(m["start_frame"]), key=f"{form_key}-start")
+        c4.number_input("End frame", 0, n_frames - 1, int(m["end_frame"]), key=f"{form_key}-end")
+        st.text_input("Note (optional)", key=f"{form_key}-note", placeholder="why the change, for the history")
+        b1, b2 = st.columns([1, 1])
+        b1.form_submit_button("Save correction", type="primary", on_click=_save, args=(m, form_key),
+                              icon=":material/save:")
+        b2.form_submit_button("Delete move", on_click=_delete, args=(m, False), icon=":material/delete:")
+
+
+def _add(attempt_id: int, key: str) -> None:
+    if not _need_coach():
+        return
+    v = {f: ss[f"{key}-{f}"] for f in ("label", "limb", "start", "end")}
+
+    def action():
+        move_id = data.add_move(attempt_id, coach(), label=v["label"], limb=v["limb"], start_frame=int(v["start"]),
+                                end_frame=int(v["end"]))
+        ss["move_id"] = move_id
+        return move_id
+
+    _run_edit(action, f"Added move #{{result}}: {v['label']} ({LIMB_TITLES[v['limb']]}, frames "
+                      f"{v['start']}–{v['end']})")
+
+
+def add_move_form(attempt_id: int, n_frames: int, fps: float, start: int, key: str) -> None:
+    """Add a move the model missed, starting by default at the current frame and lasting one second."""
+    with st.form(key, border=False):
+        c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
+        c1.selectbox("Label", MOVE_LABELS, key=f"{key}-label")
+        c2.selectbox("Limb", LIMBS, format_func=LIMB_TITLES.get, key=f"{key}-limb")
+        c3.number_input("Start frame", 0, n_frames - 1, min(start, n_frames - 1), key=f"{key}-start")
+        c4.number_input("End frame", 0, n_frames - 1, min(start + int(round(fps)), n_frames - 1), key=f"{key}-end")
+        st.form_submit_button("Add move", on_click=_add, args=(attempt_id, key), icon=":material/add:")
+
+
+def _undo(attempt_id: int) -> None:
+    if not _need_coach():
+        return
+    _run_edit(lambda: data.undo_last_edit(attempt_id, coach()), "Undid your last edit (undo is edit #{result}).",
+              nothing=f"Nothing of yours to undo in this attempt, {coach()}.")
+
+
+def undo_button(attempt_id: int, key: str) -> None:
+    st.button("Undo my last edit", key=key, on_click=_undo, args=(attempt_id,), icon=":material/undo:",
+              help="Appends an 'undo' entry that restores the move as it was; the history keeps both.")
+
+
+def history_table(attempt_id: int | None, height: int | None = None) -> None:
+    """The append-only label history: who changed what, when, from where."""
+    h = data.history(attempt_id)
+    if h.empty:
+        st.caption("No corrections yet: every move is as the model labelled it.")
+        return
+    before = h["prev_label"].fillna("—") + " · " + h["prev_start"].astype("Int64").astype(str) + "–" + \
+        h["prev_end"].astype("Int64").astype(str)
+    after = h["label"] + " · " + h["start_frame"].astype(str) + "–" + h["end_frame"].astype(str)
+    view = pd.DataFrame({
+        "when": h["edited_at"], "coach": h["editor"], "source": h["source"], "action": h["action"],
+        "move": h["move_id"], "before": before.where(h["action"] != "add", "—"),
+        "after": after.where(~h["deleted"], "deleted"), "note": h["note"].fillna(""),
+    })
+    if attempt_id is None:
+        view.insert(1, "attempt", h["attempt"])
+    st.dataframe(view, hide_index=True, height=height or "auto", column_config={
+        "when": st.column_config.DatetimeColumn("when (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "move": st.column_config.NumberColumn("move", format="#%d"),
+    })
+
+
+def label_chip(label: str) -> str:
+    """Markdown for a label in its timeline colour."""
+    return f":{_nearest_named(LABEL_COLORS.get(label, '#888888'))}-background[{label}]"
+
+
+def _nearest_named(hex_color: str) -> str:
+    """Streamlit markdown knows a few named colours; pick the closest to a label colour."""
+    named = {"blue": (76, 120, 168), "red": (228, 87, 86), "green": (84, 162, 75), "orange": (245, 133, 24),
+             "violet": (178, 121, 162), "gray": (186, 176, 172), "yellow": (238, 202, 59)}
+    h = hex_color.lstrip("#")
+    rgb = tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return min(named, key=lambda n: sum((a - b) ** 2 for a, b in zip(named[n], rgb)))

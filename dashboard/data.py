@@ -1,0 +1,451 @@
+"""The dashboard's one data module: every read and write of the store goes through here.
+
+Rules (DuckDB lets a writing process exclude every other process, readers included):
+- every query opens a short-lived connection (`db.connect(read_only=True)`) and closes it at once;
+- results are cached with `st.cache_data`, keyed on the database file's stamp (size and modification time of
+  the file and its WAL), so a new attempt from `cruxlab analyze` shows up by itself and an edit made here
+  invalidates what it changed (the caches are also cleared explicitly after every edit);
+- when another process holds the lock, reads wait `read_timeout()` and then fall back to the last result
+  they got (the page says the data may be stale); with nothing to fall back on, `DatabaseBusyError` reaches
+  the app, which says so and retries;
+- label edits use exactly the functions the Label Studio import uses: db.store.edit_move / add_move /
+  undo_last_edit, one transaction each.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from cruxlab.errors import DatabaseBusyError, DatabaseError
+from cruxlab.skeleton import Skeleton
+from db import connect, store, transaction
+from db.store import AttemptInfo, CameraTrack, WallPoints
+
+DB_ENV = "CRUXLAB_DB"
+#: Env vars: seconds a read waits for another process's write lock before falling back / reporting busy, and
+#: seconds a label edit waits before telling the coach to try again.
+READ_TIMEOUT_ENV, WRITE_TIMEOUT_ENV = "CRUXLAB_DASHBOARD_READ_TIMEOUT", "CRUXLAB_DASHBOARD_WRITE_TIMEOUT"
+EDIT_SOURCE = "dashboard"
+T = TypeVar("T")
+
+
+def db_path() -> Path:
+    """The store this dashboard shows: $CRUXLAB_DB (set by `cruxlab dashboard --db`), else ./cruxlab.duckdb."""
+    return Path(os.environ.get(DB_ENV) or "cruxlab.duckdb").expanduser().resolve()
+
+
+def db_stamp(path: Path | None = None) -> tuple[int, int, int, int]:
+    """Cheap identity of the database's current content (no connection, no lock): size and mtime of the file
+    and of its write-ahead log."""
+    path = path or db_path()
+    out: list[int] = []
+    for p in (path, Path(f"{path}.wal")):
+        try:
+            s = p.stat()
+            out += [s.st_size, s.st_mtime_ns]
+        except FileNotFoundError:
+            out += [-1, -1]
+    return tuple(out)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------- busy fallback
+_LAST_GOOD: OrderedDict[tuple, Any] = OrderedDict()
+_LAST_GOOD_MAX = 64
+_LOCK = threading.Lock()
+_BUSY_KEY = "_cruxlab_busy_message"
+
+
+def _read(fn: Callable[..., T], *args: Any, use_stamp: bool = True) -> T:
+    """Call a cached reader with the current path (and stamp, unless the data never changes once stored);
+    when the database is busy, return the last result this reader gave for the same arguments."""
+    path = str(db_path())
+    key = (fn.__name__, path, args)
+    try:
+        value = fn(path, db_stamp(Path(path)) if use_stamp else (), *args)
+    except DatabaseBusyError as exc:
+        global _busy_until
+        _busy_until = time.monotonic() + 2.0
+        with _LOCK:
+            if key in _LAST_GOOD:
+                st.session_state[_BUSY_KEY] = str(exc)
+                return _LAST_GOOD[key]
+        raise
+    with _LOCK:
+        _LAST_GOOD[key] = value
+        _LAST_GOOD.move_to_end(key)
+        while len(_LAST_GOOD) > _LAST_GOOD_MAX:
+            _LAST_GOOD.popitem(last=False)
+    return value
+
+
+def busy_message() -> str | None:
+    """Set when this run showed cached data because the database was busy; cleared by reading it."""
+    return st.session_state.pop(_BUSY_KEY, None)
+
+
+_busy_until = 0.0  # after a busy read, further reads fail fast for a moment instead of each waiting again
+
+
+def read_timeout() -> float:
+    return 0.05 if time.monotonic() < _busy_until else float(os.environ.get(READ_TIMEOUT_ENV, "2"))
+
+
+def write_timeout() -> float:
+    return float(os.environ.get(WRITE_TIMEOUT_ENV, "5"))
+
+
+def _ro(path: str):
+    return connect(path, read_only=True, timeout_s=read_timeout())
+
+
+# ----------------------------------------------------------------------------------------- status
+@dataclass(frozen=True)
+class StoreStatus:
+    """What the store holds. state: 'missing' (no file), 'empty' (no attempt yet), 'ready', or 'error'
+    (unreadable, or a newer schema) with a message saying what to do."""
+
+    path: str
+    state: str
+    message: str = ""
+    n_attempts: int = 0
+    n_climbers: int = 0
+    n_problems: int = 0
+    n_moves: int = 0
+    n_edits: int = 0
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _status(path: str, stamp: tuple) -> StoreStatus:
+    if not Path(path).exists():
+        return StoreStatus(path, "missing")
+    try:
+        with _ro(path) as con:
+            counts = con.execute(
+                """SELECT (SELECT count(*) FROM attempts), (SELECT count(*) FROM climbers),
+                          (SELECT count(*) FROM problems), (SELECT count(*) FROM moves_current),
+                          (SELECT count(*) FROM label_edits)"""
+            ).fetchall()[0]
+    except DatabaseBusyError:
+        raise
+    except DatabaseError as exc:
+        return StoreStatus(path, "error", str(exc))
+    state = "ready" if counts[0] else "empty"
+    return StoreStatus(path, state, "", *map(int, counts))
+
+
+def status() -> StoreStatus:
+    return _read(_status)
+
+
+def database_free() -> bool:
+    """True when no other process holds the write lock right now (opens and closes a connection at once)."""
+    try:
+        with connect(db_path(), read_only=True, timeout_s=0.0):
+            return True
+    except DatabaseBusyError:
+        return False
+    except DatabaseError:
+        return True  # not busy: the next run reports whatever else is wrong
+
+
+# --------------------------------------------------------------------------------------- attempts
+@st.cache_data(show_spinner=False, max_entries=8)
+def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
+    with _ro(path) as con:
+        df = store.list_attempts(con)
+        activity = con.execute("SELECT attempt_id, moving_fraction FROM attempt_activity").df()
+    df = df.merge(activity, on="attempt_id", how="left")
+    df["video_on_disk"] = [isinstance(p, str) and os.path.exists(p) for p in df["video_path"]]
+    df["date"] = pd.to_datetime(df["date"])
+    return df
+
+
+def attempts() -> pd.DataFrame:
+    """One row per attempt: attempt_id, attempt, climber, problem, wall, grade, source_kind, n_frames, fps,
+    duration_s, outcome, date, video_path, camera_model, n_moves, moving_fraction, video_on_disk."""
+    return _read(_attempts)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _attempt_info(path: str, stamp: tuple, attempt_id: int) -> AttemptInfo:
+    with _ro(path) as con:
+        return store.attempt_info(con, attempt_id)
+
+
+def attempt_info(attempt_id: int) -> AttemptInfo:
+    return _read(_attempt_info, int(attempt_id))
+
+
+def _identity(attempt_id: int) -> tuple:
+    """What makes an attempt's per-frame data unique in this file (ids are never reused, but a test or a
+    user may replace the whole file): name, frame count and source."""
+    info = attempt_info(attempt_id)
+    return (info.name, info.n_frames, info.source_path)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _skeleton(path: str, stamp: tuple, attempt_id: int, identity: tuple) -> Skeleton:
+    with _ro(path) as con:
+        return store.read_skeleton(con, attempt_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cameras(path: str, stamp: tuple, attempt_id: int, identity: tuple) -> CameraTrack | None:
+    with _ro(path) as con:
+        return store.read_cameras(con, attempt_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _wall_points(path: str, stamp: tuple, attempt_id: int, identity: tuple) -> WallPoints | None:
+    with _ro(path) as con:
+        return store.read_wall_points(con, attempt_id)
+
+
+def _per_attempt(fn: Callable[..., T], attempt_id: int) -> T:
+    """Per-frame data never changes once stored, so it is keyed on the attempt's identity, not the stamp."""
+    return _read(fn, int(attempt_id), _identity(attempt_id), use_stamp=False)
+
+
+def skeleton(attempt_id: int) -> Skeleton:
+    """The stored skeleton: keypoints (T, 21, 3) metres in the wall frame, confidence (T, 21), fps."""
+    return _per_attempt(_skeleton, attempt_id)
+
+
+def cameras(attempt_id: int) -> CameraTrack | None:
+    """Per-frame K, R, t (world->camera, OpenCV) or None for skeleton-only attempts."""
+    return _per_attempt(_cameras, attempt_id)
+
+
+def wall_points(attempt_id: int) -> WallPoints | None:
+    return _per_attempt(_wall_points, attempt_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _joint_angles(path: str, stamp: tuple, attempt_id: int, identity: tuple) -> tuple[tuple[str, ...], np.ndarray]:
+    from moves.features import ANGLE_NAMES, joint_angles as angles_of
+
+    return tuple(ANGLE_NAMES), angles_of(skeleton(attempt_id).keypoints)
+
+
+def joint_angles(attempt_id: int) -> tuple[tuple[str, ...], np.ndarray]:
+    """(angle names, (T, A) degrees) from moves.features.joint_angles (180 = straight limb)."""
+    return _per_attempt(_joint_angles, attempt_id)
+
+
+# ------------------------------------------------------------------------------------------ moves
+@st.cache_data(show_spinner=False, max_entries=32)
+def _moves(path: str, stamp: tuple, attempt_id: int) -> pd.DataFrame:
+    with _ro(path) as con:
+        return store.current_moves(con, attempt_id, include_deleted=True)
+
+
+def moves(attempt_id: int, include_deleted: bool = False) -> pd.DataFrame:
+    """Moves of an attempt as they stand after every edit; model originals in original_* columns."""
+    df = _read(_moves, int(attempt_id))
+    return df if include_deleted else df[~df["deleted"]].reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _history(path: str, stamp: tuple, attempt_id: int | None) -> pd.DataFrame:
+    with _ro(path) as con:
+        return store.label_history(con, attempt_id=attempt_id)
+
+
+def history(attempt_id: int | None = None) -> pd.DataFrame:
+    """The append-only label history (newest first), of one attempt or of all."""
+    return _read(_history, None if attempt_id is None else int(attempt_id))
+
+
+# ------------------------------------------------------------------------------------- statistics
+@st.cache_data(show_spinner=False, max_entries=16)
+def _views(path: str, stamp: tuple, names: tuple[str, ...]) -> list[pd.DataFrame]:
+    unknown = [n for n in names if n not in _VIEWS]
+    if unknown:
+        raise ValueError(f"unknown statistics table(s) {unknown}; known: {sorted(_VIEWS)}")
+    with _ro(path) as con:  # one connection for the lot: opening one costs about as much as a query
+        return [con.execute(_VIEWS[n]).df() for n in names]
+
+
+_VIEWS = {
+    "moves_per_label": "SELECT * FROM moves_per_label ORDER BY n_moves DESC",
+    "moves_per_climber": "SELECT * FROM moves_per_climber ORDER BY climber, label",
+    "moves_per_problem": "SELECT * FROM moves_per_problem ORDER BY problem, label",
+    "duration_quantiles": """
+        SELECT label, min(duration_s) AS min_s, quantile_cont(duration_s, 0.25) AS q1_s,
+               median(duration_s) AS median_s, quantile_cont(duration_s, 0.75) AS q3_s, max(duration_s) AS max_s,
+               count(*) AS n_moves
+        FROM move_details GROUP BY label ORDER BY label""",
+    "climber_summary": """
+        SELECT c.name AS climber, count(*) AS attempts, count(*) FILTER (WHERE a.outcome = 'top') AS tops,
+               sum(a.n_frames / a.fps) AS climbing_s, sum(pa.n_moves) AS moves,
+               sum(pa.n_moves) * 60.0 / sum(a.n_frames / a.fps) AS moves_per_minute,
+               avg(act.moving_fraction) AS moving_fraction
+        FROM attempts a JOIN climbers c USING (climber_id)
+        JOIN moves_per_attempt pa USING (attempt_id) JOIN attempt_activity act USING (attempt_id)
+        GROUP BY c.name ORDER BY c.name""",
+    "corrections": """
+        SELECT original_label, label, count(*) AS n
+        FROM moves_current WHERE edited AND original_label <> label GROUP BY ALL ORDER BY n DESC""",
+}
+
+
+def views(*names: str) -> list[pd.DataFrame]:
+    """Statistics tables, read together: moves_per_label, moves_per_climber, moves_per_problem,
+    duration_quantiles, climber_summary, corrections."""
+    return _read(_views, tuple(names))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _move_details(path: str, stamp: tuple, attempt_id: int) -> pd.DataFrame:
+    with _ro(path) as con:
+        return con.execute("SELECT * FROM move_details WHERE attempt_id = ? ORDER BY start_frame",
+                           [attempt_id]).df()
+
+
+def move_details(attempt_id: int) -> pd.DataFrame:
+    """Current moves of one attempt with climber, problem and times in seconds (the move_details view)."""
+    return _read(_move_details, int(attempt_id))
+
+
+# --------------------------------------------------------------------------------------------- SQL
+def run_sql(sql: str) -> pd.DataFrame:
+    """A user's query on a sandboxed read-only connection (db.query): it cannot change the store or touch
+    files. Raises db.query.QueryError with DuckDB's explanation."""
+    from db.query import run_readonly_query
+
+    return run_readonly_query(db_path(), sql, timeout_s=read_timeout())
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _schema(path: str, stamp: tuple) -> pd.DataFrame:
+    with _ro(path) as con:
+        return con.execute(
+            """SELECT t.table_name AS name, t.table_type AS kind,
+                      string_agg(c.column_name, ', ' ORDER BY c.ordinal_position) AS columns
+               FROM information_schema.tables t JOIN information_schema.columns c USING (table_name)
+               WHERE t.table_schema = 'main' AND t.table_name <> 'schema_migrations'
+               GROUP BY ALL ORDER BY kind DESC, name"""
+        ).df()
+
+
+def schema() -> pd.DataFrame:
+    """Tables and views with their columns, for the SQL page's reference."""
+    return _read(_schema)
+
+
+# ------------------------------------------------------------------------------------------ video
+class _VideoReader:
+    """One OpenCV capture per file, read sequentially when frames come in order (playback) and seeking
+    otherwise. OpenCV applies the file's rotation metadata, so frames come in display orientation, the
+    orientation the stored cameras' intrinsics refer to."""
+
+    def __init__(self, path: str) -> None:
+        import cv2
+
+        self._cv2 = cv2
+        self.cap = cv2.VideoCapture(path)
+        self.next_index = 0
+        self.lock = threading.Lock()
+
+    def read(self, index: int) -> np.ndarray | None:
+        cv2 = self._cv2
+        with self.lock:
+            if not self.cap.isOpened():
+                return None
+            ahead = index - self.next_index
+            if self.next_index < 0 or not 0 <= ahead <= 12:  # seek (also after a failed read past the end)
+                self.cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+            else:
+                for _ in range(ahead):
+                    self.cap.grab()
+            ok, frame = self.cap.read()
+            self.next_index = index + 1 if ok else -1
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if ok else None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _video_reader(path: str, mtime_ns: int) -> _VideoReader:
+    return _VideoReader(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=96)
+def _video_frame(path: str, mtime_ns: int, index: int, max_height: int) -> tuple[np.ndarray, float] | None:
+    import cv2
+
+    frame = _video_reader(path, mtime_ns).read(index)
+    if frame is None:
+        return None
+    scale = min(1.0, max_height / frame.shape[0])
+    if scale < 1.0:
+        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return frame, scale
+
+
+def video_frame(video_path: str | None, index: int, max_height: int = 720) -> tuple[np.ndarray, float] | None:
+    """Frame `index` of a video as (RGB (H, W, 3) uint8 downscaled to at most max_height rows, scale factor),
+    or None when the file is gone, unreadable, or shorter than that."""
+    if not video_path:
+        return None
+    try:
+        mtime = Path(video_path).stat().st_mtime_ns
+    except OSError:
+        return None
+    return _video_frame(str(video_path), mtime, int(index), int(max_height))
+
+
+def video_exists(video_path: str | None) -> bool:
+    return bool(video_path) and Path(video_path).is_file()
+
+
+# ------------------------------------------------------------------------------------------ edits
+def _write(fn: Callable[..., T]) -> T:
+    """Run one edit in its own short write transaction, then drop every cached result it may change."""
+    with connect(db_path(), create=False, timeout_s=write_timeout()) as con, transaction(con):
+        result = fn(con)
+    clear_after_edit()
+    return result
+
+
+def clear_after_edit() -> None:
+    for fn in (_status, _attempts, _moves, _history, _views, _move_details):
+        fn.clear()
+
+
+def edit_move(move_id: int, editor: str, *, label: str | None = None, limb: str | None = None,
+              start_frame: int | None = None, end_frame: int | None = None, delete: bool = False,
+              restore: bool = False, note: str | None = None) -> int | None:
+    """Correct a move (db.store.edit_move); returns the new edit_id, or None when nothing changed."""
+    return _write(lambda con: store.edit_move(
+        con, int(move_id), editor=editor, source=EDIT_SOURCE, label=label, limb=limb, start_frame=start_frame,
+        end_frame=end_frame, delete=delete, restore=restore, note=note))
+
+
+def add_move(attempt_id: int, editor: str, *, label: str, limb: str, start_frame: int, end_frame: int,
+             note: str | None = None) -> int | None:
+    """Add a move the model missed (db.store.add_move); returns its move_id."""
+    return _write(lambda con: store.add_move(
+        con, int(attempt_id), label=label, limb=limb, start_frame=int(start_frame), end_frame=int(end_frame),
+        editor=editor, source=EDIT_SOURCE, note=note))
+
+
+def undo_last_edit(attempt_id: int, editor: str | None) -> int | None:
+    """Undo this coach's latest edit in this attempt (db.store.undo_last_edit); None when nothing to undo."""
+    return _write(lambda con: store.undo_last_edit(con, editor=editor or None, attempt_id=int(attempt_id),
+                                                   source=EDIT_SOURCE))
+
+
+def refresh() -> None:
+    """Forget every cached query result (the 'Refresh' button)."""
+    st.cache_data.clear()
+    _LAST_GOOD.clear()

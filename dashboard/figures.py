@@ -1,0 +1,377 @@
+"""Pure drawing for the dashboard: plotly figures and RGB images built from arrays and DataFrames.
+
+Nothing here touches the database or Streamlit; pages fetch through `dashboard.data` and hand the results
+in. Coordinates are the wall frame (metres: x along the wall, y up, z out of the wall toward the viewer).
+In 3D plots the wall's y (up) is plotly's z axis, and plotly's y axis shows the wall's z reversed, so the
+view is a proper rotation of the wall frame (not a mirror image) with the viewer behind the climber.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from cruxlab.draw import JOINT_COLORS, draw_skeleton, project
+from cruxlab.joints import BONES, JOINT_NAMES, LIMB_EFFECTOR, LIMBS
+from cruxlab.labels import LABEL_COLORS
+
+#: Lanes of the move timeline, top to bottom.
+LANES: tuple[str, ...] = LIMBS
+LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
+               "right_foot": "Right foot", "body": "Body"}
+EFFECTOR_COLORS = {"left_hand": "#1f6fd1", "right_hand": "#f07f1b", "left_foot": "#7aa9ea", "right_foot": "#f6b26b"}
+_FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
+
+
+def _hex(rgb: Sequence[int]) -> str:
+    return "#%02x%02x%02x" % tuple(int(v) for v in rgb)
+
+
+# ------------------------------------------------------------------------------------------------ bounds
+def scene_bounds(keypoints: np.ndarray, wall_xyz: np.ndarray | None = None, margin: float = 0.3) -> np.ndarray:
+    """(2, 3) lower/upper corner of everything worth showing: all frames of the skeleton plus the central 98 %
+    of the wall points (outliers from SfM would otherwise shrink the climber), with a margin in metres."""
+    pts = keypoints.reshape(-1, 3)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    lo, hi = (pts.min(axis=0), pts.max(axis=0)) if len(pts) else (np.zeros(3), np.ones(3))
+    if wall_xyz is not None and len(wall_xyz):
+        w = wall_xyz[np.isfinite(wall_xyz).all(axis=1)]
+        if len(w):
+            lo = np.minimum(lo, np.percentile(w, 1, axis=0))
+            hi = np.maximum(hi, np.percentile(w, 99, axis=0))
+    return np.stack([lo - margin, hi + margin])
+
+
+# ---------------------------------------------------------------------------------------------- 3D view
+def _bone_lines(kp: np.ndarray) -> dict[str, np.ndarray]:
+    """Bone segments (with NaN separators) grouped by drawing colour."""
+    groups: dict[str, list[np.ndarray]] = {}
+    for a, b in BONES:
+        if not (np.isfinite(kp[a]).all() and np.isfinite(kp[b]).all()):
+            continue
+        same_side = JOINT_NAMES[a][:4] == JOINT_NAMES[b][:4]
+        color = _hex(JOINT_COLORS[b] if same_side else JOINT_COLORS[a])
+        groups.setdefault(color, []).append(np.stack([kp[a], kp[b], np.full(3, np.nan)]))
+    return {c: np.concatenate(v) for c, v in groups.items()}
+
+
+def skeleton_3d_figure(
+    kp: np.ndarray,
+    bounds: np.ndarray,
+    *,
+    wall_xyz: np.ndarray | None = None,
+    wall_rgb: np.ndarray | None = None,
+    wall_normal: np.ndarray | None = None,
+    wall_point: np.ndarray | None = None,
+    trails: dict[str, np.ndarray] | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """The climber at one frame in the wall frame: bones, joints, end-effector trails, wall points and the
+    wall plane. kp: (21, 3) metres; bounds: (2, 3) from scene_bounds (fixed per attempt so the view does not
+    jump); trails: limb -> (N, 3) recent effector positions; wall_xyz (N, 3), wall_rgb (N, 3) uint8."""
+    fig = go.Figure()
+    (x0, y0, z0), (x1, y1, z1) = bounds
+    n = np.array([0.0, 0.0, 1.0]) if wall_normal is None else np.asarray(wall_normal, float)
+    p0 = np.zeros(3) if wall_point is None else np.asarray(wall_point, float)
+    if abs(n[2]) > 1e-6:  # wall plane as a translucent quad: z = p0.z - (n.x (x - p0.x) + n.y (y - p0.y)) / n.z
+        xs, ys = np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1])
+        zs = p0[2] - (n[0] * (xs - p0[0]) + n[1] * (ys - p0[1])) / n[2]
+        fig.add_trace(go.Mesh3d(x=xs, y=zs, z=ys, i=[0, 0], j=[1, 2], k=[2, 3], color="#c8b99a", opacity=0.35,
+                                hoverinfo="skip", name="wall", showscale=False))
+    if wall_xyz is not None and len(wall_xyz):
+        keep = np.all((wall_xyz >= bounds[0]) & (wall_xyz <= bounds[1]), axis=1)
+        w = wall_xyz[keep]
+        colors = ([_hex(c) for c in wall_rgb[keep]] if wall_rgb is not None else "#8a8a8a")
+        fig.add_trace(go.Scatter3d(x=w[:, 0], y=w[:, 2], z=w[:, 1], mode="markers", name="wall points",
+                                   marker=dict(size=2.5, color=colors, opacity=0.8), hoverinfo="skip"))
+    for limb, path in (trails or {}).items():
+        if len(path):
+            fig.add_trace(go.Scatter3d(x=path[:, 0], y=path[:, 2], z=path[:, 1], mode="lines",
+                                       name=f"{LIMB_TITLES[limb].lower()} path", hoverinfo="skip",
+                                       line=dict(color=EFFECTOR_COLORS[limb], width=3, dash="dot")))
+    for color, seg in _bone_lines(kp).items():
+        fig.add_trace(go.Scatter3d(x=seg[:, 0], y=seg[:, 2], z=seg[:, 1], mode="lines", showlegend=False,
+                                   line=dict(color=color, width=8), hoverinfo="skip"))
+    ok = np.isfinite(kp).all(axis=1)
+    fig.add_trace(go.Scatter3d(
+        x=kp[ok, 0], y=kp[ok, 2], z=kp[ok, 1], mode="markers", name="joints", showlegend=False,
+        marker=dict(size=4, color=[_hex(c) for c in JOINT_COLORS[ok]], line=dict(color="#222", width=1)),
+        text=[JOINT_NAMES[j].replace("_", " ") for j in np.flatnonzero(ok)],
+        hovertemplate="%{text}<br>x %{x:.2f} m · y %{z:.2f} m · z %{y:.2f} m<extra></extra>",
+    ))
+    span = np.maximum(bounds[1] - bounds[0], 1e-3)
+    ratio = span / span.max()
+    fig.update_layout(
+        height=height, margin=dict(l=0, r=0, t=0, b=0), font=_FONT, showlegend=False,
+        uirevision="wall-frame",  # keep the user's rotation/zoom across frames
+        scene=dict(
+            xaxis=dict(title="x along wall (m)", range=[x0, x1]),
+            yaxis=dict(title="z out of wall (m)", range=[z1, z0]),  # reversed: a rotation, not a mirror
+            zaxis=dict(title="y up (m)", range=[y0, y1]),
+            aspectmode="manual", aspectratio=dict(x=ratio[0], y=max(ratio[2], 0.25), z=ratio[1]),
+            camera=dict(eye=dict(x=0.7, y=-1.6, z=0.4), up=dict(x=0, y=0, z=1)),
+        ),
+    )
+    return fig
+
+
+# -------------------------------------------------------------------------------------------- timeline
+def timeline_figure(
+    moves: pd.DataFrame, n_frames: int, fps: float, *, frame: int | None = None,
+    selected_move: int | None = None, height: int = 250,
+) -> go.Figure:
+    """One lane per limb, one bar per current move coloured by label; opacity and hover show the model's
+    confidence; edited moves carry a pencil mark. Every bar's customdata is its move_id (for click-to-jump).
+    moves: rows of moves_current/move_state (deleted rows are skipped)."""
+    fig = go.Figure()
+    if "deleted" in moves:
+        moves = moves[~moves["deleted"].astype(bool)]
+    for label, grp in moves.groupby("label", sort=False):
+        start = grp["start_frame"].to_numpy() / fps
+        dur = (grp["end_frame"].to_numpy() - grp["start_frame"].to_numpy() + 1) / fps
+        conf = grp["confidence"].to_numpy(dtype=float)
+        edited = grp["edited"].to_numpy(dtype=bool) if "edited" in grp else np.zeros(len(grp), bool)
+        sel = grp["move_id"].to_numpy() == selected_move
+        fig.add_trace(go.Bar(
+            orientation="h", base=start, x=dur, y=[LIMB_TITLES.get(limb, limb) for limb in grp["limb"]],
+            name=label,
+            marker=dict(  # confidence as opacity; the selected move outlined
+                color=[_with_alpha(LABEL_COLORS.get(label, "#888888"), 0.35 + 0.65 * c) for c in conf],
+                line=dict(color=np.where(sel, "#111", "rgba(0,0,0,0.25)").tolist(),
+                          width=np.where(sel, 3, 1).tolist())),
+            text=[("✎ " if e else "") + label for e in edited], textposition="inside", insidetextanchor="middle",
+            textfont=dict(color="white", size=11),
+            # plain lists: the browser's click event hands customdata back to Python as it was sent
+            customdata=np.stack([grp["move_id"].to_numpy(), grp["start_frame"].to_numpy(),
+                                 grp["end_frame"].to_numpy(), conf, edited.astype(int)], axis=1).tolist(),
+            selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)),
+            hovertemplate=("<b>%{fullData.name}</b> · %{y}<br>frames %{customdata[1]}–%{customdata[2]}"
+                           " (%{x:.2f} s)<br>confidence %{customdata[3]:.2f}<extra></extra>"),
+        ))
+    duration = n_frames / fps
+    if frame is not None:
+        t = frame / fps
+        fig.add_vline(x=t, line=dict(color="#d62728", width=2))
+    fig.update_layout(
+        barmode="overlay", height=height, margin=dict(l=8, r=8, t=28, b=30), font=_FONT,
+        xaxis=dict(title=None, range=[0, duration], ticksuffix=" s", showgrid=True, gridcolor="#eee"),
+        yaxis=dict(categoryorder="array", categoryarray=[LIMB_TITLES[x] for x in reversed(LANES)],
+                   range=[-0.5, len(LANES) - 0.5], fixedrange=True),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title=None, font=dict(size=11)),
+        plot_bgcolor="white", bargap=0.25, dragmode="pan", clickmode="event+select",
+    )
+    return fig
+
+
+def _with_alpha(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha:.2f})"
+
+
+def move_from_selection(selection: dict | None) -> tuple[int, int] | None:
+    """(move_id, start_frame) of the bar a user clicked in the timeline, from a plotly selection state
+    ({"points": [{"customdata": [move_id, start, end, conf, edited], ...}]}); None when nothing is selected."""
+    if not selection:
+        return None
+    points = selection.get("points") or []
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, (list, tuple)) and len(cd) >= 2:
+            return int(cd[0]), int(cd[1])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- angles
+def angles_figure(
+    angles: np.ndarray, names: Sequence[str], fps: float, first: int, *,
+    move: tuple[int, int] | None = None, frame: int | None = None, label: str | None = None, height: int = 300,
+) -> go.Figure:
+    """Joint angles (degrees, 180 = straight) over a window of frames. angles: (N, A) for frames
+    first..first+N-1; names: A angle names like 'left_knee'; move: (start, end) frames shaded."""
+    t = (first + np.arange(len(angles))) / fps
+    fig = go.Figure()
+    palette = {"knee": "#54A24B", "hip": "#B279A2", "elbow": "#4C78A8", "shoulder": "#E45756"}
+    for i, name in enumerate(names):
+        side, joint = name.split("_", 1)
+        fig.add_trace(go.Scatter(
+            x=t, y=angles[:, i], mode="lines", name=name.replace("_", " "), legendgroup=joint,
+            line=dict(color=palette.get(joint, "#888"), width=2, dash="solid" if side == "left" else "dot"),
+            hovertemplate="%{fullData.name}: %{y:.0f}°<extra></extra>",
+        ))
+    if move is not None:
+        fig.add_vrect(x0=move[0] / fps, x1=(move[1] + 1) / fps, fillcolor=LABEL_COLORS.get(label or "", "#999"),
+                      opacity=0.15, line_width=0, annotation_text=label, annotation_position="top left")
+    if frame is not None and first <= frame < first + len(angles):
+        fig.add_vline(x=frame / fps, line=dict(color="#d62728", width=2))
+    fig.update_layout(
+        height=height, margin=dict(l=8, r=8, t=10, b=30), font=_FONT, hovermode="x unified",
+        xaxis=dict(ticksuffix=" s"), yaxis=dict(title="angle (°)", range=[0, 185]), plot_bgcolor="white",
+        legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, font=dict(size=11)),
+    )
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- images
+def overlay_frame(frame_rgb: np.ndarray, kp: np.ndarray, conf: np.ndarray, K: np.ndarray, R: np.ndarray,
+                  t: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """The video frame with the stored wall-frame skeleton projected through that frame's camera and drawn
+    on top. frame_rgb: (H, W, 3) uint8 already downscaled by `scale` from the camera's image size."""
+    uv = project(kp.astype(np.float64), K, R, t) * scale
+    return draw_skeleton(frame_rgb.copy(), uv, conf)
+
+
+@dataclass(frozen=True)
+class WallView:
+    """A virtual camera behind the climber looking at the wall (reconstruction.render.wall_view_camera, framing
+    the whole attempt) and the wall with its 0.5 m grid as that camera sees it. K, R, t: OpenCV pinhole,
+    world (wall frame) -> camera; size: (w, h) pixels; background: (h, w, 3) RGB."""
+
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    size: tuple[int, int]
+    background: np.ndarray
+
+
+def wall_view(skeleton, height_px: int = 640, wall_xyz: np.ndarray | None = None,
+              wall_rgb: np.ndarray | None = None) -> WallView:
+    """The rendered view for attempts without a usable video: built once per attempt, drawn on per frame."""
+    import cv2
+
+    from reconstruction.render import wall_background, wall_view_camera
+
+    K, R, t, size = wall_view_camera(skeleton, height_px)
+    img = wall_background(skeleton, K, R, t, size)
+    if wall_xyz is not None and len(wall_xyz):
+        uv = project(wall_xyz.astype(np.float64), K, R, t)
+        ok = np.isfinite(uv).all(axis=1)
+        cols = wall_rgb[ok] if wall_rgb is not None else np.full((int(ok.sum()), 3), 150, np.uint8)
+        for (u, v), c in zip(uv[ok].round().astype(int), cols):
+            cv2.circle(img, (int(u), int(v)), 4 if np.ptp(c.astype(int)) > 30 else 1, tuple(int(x) for x in c), -1,
+                       cv2.LINE_AA)
+    return WallView(K, R, t, size, img)
+
+
+def skeleton_view(view: WallView, kp: np.ndarray, conf: np.ndarray, *,
+                  trails: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """One frame of the rendered view: effector trails and the skeleton (cruxlab.draw) over the wall.
+    kp: (21, 3) wall frame metres; conf: (21,). Returns (H, W, 3) RGB."""
+    import cv2
+
+    img = view.background.copy()
+    for limb, path in (trails or {}).items():
+        puv = project(path.astype(np.float64), view.K, view.R, view.t)
+        puv = puv[np.isfinite(puv).all(axis=1)].round().astype(np.int32)
+        if len(puv) > 1:
+            hx = EFFECTOR_COLORS[limb].lstrip("#")
+            cv2.polylines(img, [puv], False, tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), 2, cv2.LINE_AA)
+    draw_skeleton(img, project(kp.astype(np.float64), view.K, view.R, view.t), conf,
+                  thickness=max(3, view.size[1] // 160))
+    return img
+
+
+def effector_trails(keypoints: np.ndarray, frame: int, n_back: int) -> dict[str, np.ndarray]:
+    """limb -> (N, 3) positions of each end-effector over the last `n_back` frames up to `frame`."""
+    lo = max(0, frame - n_back)
+    return {limb: keypoints[lo:frame + 1, j] for limb, j in LIMB_EFFECTOR.items()}
+
+
+# ------------------------------------------------------------------------------------------- statistics
+def label_counts_figure(per_label: pd.DataFrame, height: int = 320) -> go.Figure:
+    """Bar chart of how many moves each label has (rows of moves_per_label)."""
+    df = per_label.sort_values("n_moves", ascending=True)
+    fig = go.Figure(go.Bar(
+        x=df["n_moves"], y=df["label"], orientation="h",
+        marker_color=[LABEL_COLORS.get(x, "#888") for x in df["label"]],
+        customdata=np.stack([df["n_attempts"], df["mean_confidence"]], axis=1),
+        hovertemplate="%{y}: %{x} moves in %{customdata[0]} attempts<br>mean confidence "
+                      "%{customdata[1]:.2f}<extra></extra>",
+    ))
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=10, b=30), font=_FONT, plot_bgcolor="white",
+                      xaxis=dict(title="moves", gridcolor="#eee"))
+    return fig
+
+
+def duration_box_figure(quantiles: pd.DataFrame, height: int = 320) -> go.Figure:
+    """Move duration distribution per label from precomputed quantiles (label, min_s, q1_s, median_s, q3_s,
+    max_s): one box per label, whiskers at min/max."""
+    from cruxlab.labels import MOVE_LABELS
+
+    fig = go.Figure()
+    order = {label: i for i, label in enumerate(MOVE_LABELS)}
+    for row in sorted(quantiles.itertuples(), key=lambda r: order.get(r.label, len(order))):
+        fig.add_trace(go.Box(
+            name=row.label, x=[row.label], q1=[row.q1_s], median=[row.median_s], q3=[row.q3_s], lowerfence=[row.min_s],
+            upperfence=[row.max_s], marker_color=LABEL_COLORS.get(row.label, "#888"), boxpoints=False,
+            orientation="v", showlegend=False,
+        ))
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=10, b=30), font=_FONT, plot_bgcolor="white",
+                      yaxis=dict(title="duration (s)", gridcolor="#eee"))
+    return fig
+
+
+def heatmap_figure(df: pd.DataFrame, rows: str, cols: str, value: str, *, fmt: str = ".0f",
+                   colorscale: str = "Blues", height: int | None = None) -> go.Figure:
+    """A rows x cols heatmap of `value` (e.g. climber x label move counts), labels in LABEL order."""
+    from cruxlab.labels import MOVE_LABELS
+
+    table = df.pivot_table(index=rows, columns=cols, values=value, aggfunc="sum")
+    order = [c for c in MOVE_LABELS if c in table.columns] + [c for c in table.columns if c not in MOVE_LABELS]
+    table = table[order]
+    fig = go.Figure(go.Heatmap(
+        z=table.to_numpy(), x=list(table.columns), y=list(table.index), colorscale=colorscale,
+        texttemplate=f"%{{z:{fmt}}}", hovertemplate=f"%{{y}} · %{{x}}: %{{z:{fmt}}}<extra></extra>", showscale=False,
+    ))
+    fig.update_layout(height=height or max(220, 40 + 28 * len(table)), margin=dict(l=8, r=8, t=10, b=30),
+                      font=_FONT, yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def trajectories_figure(tracks: dict[str, np.ndarray], fps: float, bounds: np.ndarray, *,
+                        wall_xyz: np.ndarray | None = None, title: str = "", height: int = 520) -> go.Figure:
+    """Front view of the wall (x along, y up; metres) with the paths of the end-effectors over a whole
+    attempt; markers coloured by time. tracks: limb -> (T, 3)."""
+    fig = go.Figure()
+    if wall_xyz is not None and len(wall_xyz):
+        fig.add_trace(go.Scattergl(x=wall_xyz[:, 0], y=wall_xyz[:, 1], mode="markers", hoverinfo="skip",
+                                   marker=dict(size=3, color="#c9c0ad"), showlegend=False))
+    for limb, path in tracks.items():
+        t = np.arange(len(path)) / fps
+        step = max(1, len(path) // 400)
+        fig.add_trace(go.Scattergl(
+            x=path[::step, 0], y=path[::step, 1], mode="lines+markers", name=LIMB_TITLES[limb],
+            line=dict(color=EFFECTOR_COLORS[limb], width=2), marker=dict(size=4, color=EFFECTOR_COLORS[limb]),
+            customdata=t[::step], hovertemplate=LIMB_TITLES[limb] + " at %{customdata:.1f} s: x %{x:.2f} m, "
+                                                                  "y %{y:.2f} m<extra></extra>",
+        ))
+    (x0, y0, _), (x1, y1, _) = bounds
+    fig.update_layout(
+        title=dict(text=title, x=0, font=dict(size=14)), height=height, font=_FONT, plot_bgcolor="#f7f3ea",
+        margin=dict(l=8, r=8, t=36, b=30), legend=dict(orientation="h", y=-0.08),
+        xaxis=dict(range=[x0, x1], title="x along wall (m)", gridcolor="#e6dfcf", zeroline=False),
+        yaxis=dict(range=[y0, y1], title="y up (m)", scaleanchor="x", gridcolor="#e6dfcf", zeroline=False),
+    )
+    return fig
+
+
+def duration_comparison_figure(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str,
+                               height: int = 320) -> go.Figure:
+    """Mean move duration per label for two attempts side by side (rows of move_details: label, duration_s)."""
+    from cruxlab.labels import MOVE_LABELS
+
+    labels = [x for x in MOVE_LABELS if x in set(a["label"]) | set(b["label"])]
+    fig = go.Figure()
+    for df, name, color in ((a, name_a, "#4C78A8"), (b, name_b, "#F58518")):
+        g = df.groupby("label")["duration_s"].agg(["mean", "count"]).reindex(labels)
+        fig.add_trace(go.Bar(x=labels, y=g["mean"], name=name, marker_color=color,
+                             customdata=g["count"].fillna(0).astype(int),
+                             hovertemplate="%{x}: %{y:.2f} s mean over %{customdata} moves<extra>" + name + "</extra>"))
+    fig.update_layout(barmode="group", height=height, margin=dict(l=8, r=8, t=10, b=30), font=_FONT,
+                      plot_bgcolor="white", yaxis=dict(title="mean duration (s)", gridcolor="#eee"),
+                      legend=dict(orientation="h", y=1.08))
+    return fig

@@ -1,0 +1,503 @@
+"""The coach dashboard's pages, driven through streamlit.testing.v1.AppTest on a synthetic populated store.
+
+Every page is rendered; interactions (pick a climber, an attempt, a move; correct a label, undo; run SQL)
+go through the widgets and their effect is checked in DuckDB, not only on screen.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cruxlab.labels import MOVE_LABELS
+from dashboard.demo_data import cached_demo_db
+from db import connect, store
+from db.connection import SCHEMA_VERSION, migrations
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+COACH = "Coach Kim"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A populated store (6 attempts, 3 climbers, 2 problems; 2 with rendered videos), built once."""
+    return cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
+
+
+@pytest.fixture
+def demo(template, tmp_path, monkeypatch):
+    """A private copy of the template store (tests edit it), shown by the dashboard."""
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(template.db_path, db)
+    monkeypatch.setenv("CRUXLAB_DB", str(db))
+    monkeypatch.setenv("CRUXLAB_DASHBOARD_READ_TIMEOUT", "0.5")
+    return template, db
+
+
+def app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _decode(obj):
+    """Plotly's JSON typed arrays ({"dtype", "bdata", "shape"}) back to numpy, recursively."""
+    if isinstance(obj, dict):
+        if "bdata" in obj and "dtype" in obj:
+            arr = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=np.dtype(obj["dtype"]))
+            shape = obj.get("shape")
+            return arr.reshape([int(n) for n in str(shape).split(",")]) if shape else arr
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def chart(at: AppTest, key: str) -> go.Figure:
+    """The plotly figure of the chart with this key, as the browser receives it."""
+    for c in at.get("plotly_chart"):
+        if c.proto.id.endswith(f"-{key}"):
+            return go.Figure(_decode(json.loads(c.proto.spec)), skip_invalid=True)
+    raise AssertionError(f"no plotly chart with key {key!r}")
+
+
+def trace(fig: go.Figure, name: str):
+    return next(tr for tr in fig.data if tr.name == name)
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+                     + [w.value for w in at.warning] + [e.value for e in at.error] + [s.value for s in at.success])
+
+
+def busiest(db: Path, ids: list[int], skip: int = 0) -> int:
+    """The attempt with the most moves (or the next ones, with skip)."""
+    with connect(db, read_only=True) as con:
+        n = {aid: len(store.current_moves(con, aid)) for aid in ids}
+    return sorted(ids, key=lambda a: (-n[a], a))[skip]
+
+
+def db_moves(db: Path, attempt_id: int):
+    with connect(db, read_only=True) as con:
+        return store.current_moves(con, attempt_id, include_deleted=True).set_index("move_id")
+
+
+# --------------------------------------------------------------------------------------- start page
+def test_missing_database_shows_start_page_and_creates_nothing(tmp_path, monkeypatch):
+    db = tmp_path / "nothing-here.duckdb"
+    monkeypatch.setenv("CRUXLAB_DB", str(db))
+    at = app()
+    assert at.title[0].value.startswith("🧗 Welcome to cruxlab")
+    assert "There is no database" in texts(at) and str(db) in texts(at)
+    assert any("analyze climb.mp4" in c.value for c in at.code)
+    assert not db.exists(), "the dashboard must not create a database by looking at it"
+
+
+def test_empty_database_shows_start_page(tmp_path, monkeypatch):
+    db = tmp_path / "empty.duckdb"
+    with connect(db):
+        pass
+    monkeypatch.setenv("CRUXLAB_DB", str(db))
+    at = app()
+    assert "holds no attempt yet" in texts(at)
+    assert at.title[0].value.startswith("🧗 Welcome")
+
+
+def test_unreadable_file_gives_a_clear_message(tmp_path, monkeypatch):
+    db = tmp_path / "notes.duckdb"
+    db.write_text("this is not a database\n" * 50)
+    monkeypatch.setenv("CRUXLAB_DB", str(db))
+    at = app()
+    assert any("not a DuckDB database" in e.value for e in at.error)
+
+
+def test_older_schema_is_migrated_and_shown(template, tmp_path, monkeypatch):
+    """A store written by cruxlab with only migration 001 (no views yet) opens populated."""
+    old = tmp_path / "old.duckdb"
+    first = migrations()[0]
+    con = duckdb.connect(str(old))
+    con.execute(first.sql)
+    con.execute("INSERT INTO schema_migrations VALUES (1, ?, now())", [first.name])
+    con.execute(f"ATTACH '{template.db_path}' AS src (READ_ONLY)")
+    for table in ("climbers", "problems", "videos", "attempts", "skeleton_frames", "cameras", "wall_points", "moves"):
+        cols = [r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+        con.execute(f"INSERT INTO {table} SELECT {', '.join(cols)} FROM src.{table}")
+    con.execute("DETACH src")
+    con.close()
+    monkeypatch.setenv("CRUXLAB_DB", str(old))
+    at = app()
+    assert at.title[0].value == "Climbers & attempts"
+    assert at.metric[0].value == str(len(template.attempt_ids))
+    with connect(old, read_only=True) as con:
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] == SCHEMA_VERSION
+
+
+# ---------------------------------------------------------------------------------- attempts page
+def test_attempts_page_filters_by_climber_and_opens_an_attempt(demo):
+    template, db = demo
+    at = app()
+    table = at.dataframe[0].value
+    assert len(table) == len(template.attempt_ids)
+    assert list(table["date"]) == sorted(table["date"], reverse=True), "newest first by default"
+
+    at.button_group(key="climber_pick").set_value("Mia").run()
+    table = at.dataframe[0].value
+    assert set(table["climber"]) == {"Mia"} and len(table) == 2
+    assert at.metric[0].value == "2"
+    with connect(db, read_only=True) as con:
+        mia = store.list_attempts(con).query("climber == 'Mia'")
+    assert at.metric[3].value == str(int(mia["n_moves"].sum()))
+
+    at.multiselect(key="problem_filter").set_value(["Blue crimps"]).run()
+    table = at.dataframe[0].value
+    assert list(table["attempt"]) == list(mia.query("problem == 'Blue crimps'")["attempt"])
+
+    target = int(mia.query("problem == 'Blue crimps'")["attempt_id"].iloc[0])
+    at.selectbox(key="open_pick").set_value(target).run()
+    at.button[[b.label for b in at.button].index("Open attempt")].click().run()
+    assert not at.exception
+    assert at.title[0].value == mia.set_index("attempt_id").loc[target, "attempt"]
+
+
+def test_attempts_page_search_and_sort(demo):
+    at = app()
+    at.text_input(key="attempt_search").input("roof").run()
+    table = at.dataframe[0].value
+    assert len(table) > 0 and table["problem"].str.contains("roof").all()
+    at.selectbox(key="attempt_sort").set_value("Name").run()
+    names = list(at.dataframe[0].value["attempt"])
+    assert names == sorted(names)
+    at.text_input(key="attempt_search").input("no-such-attempt").run()
+    assert "No attempt matches" in texts(at)
+
+
+# ----------------------------------------------------------------------------------- attempt page
+def test_attempt_page_overlay_3d_timeline_and_frame_mapping(demo):
+    template, db = demo
+    video_attempt = template.attempt_ids[1]  # rendered video sampled at video frame 3 + 2 i
+    at = app()
+    at.session_state["attempt_id"] = video_attempt
+    at.switch_page("views/attempt.py").run()
+    assert not at.exception
+    assert at.get("image"), "the video frame with the skeleton is shown"
+    assert "video frame 3" in texts(at)
+
+    moves = db_moves(db, video_attempt)
+    timeline = chart(at, "timeline")
+    shown = {int(cd[0]): (tr.name, y) for tr in timeline.data for cd, y in zip(tr.customdata, tr.y)}
+    assert sorted(shown) == sorted(moves.index.tolist())
+    lanes = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
+             "right_foot": "Right foot", "body": "Body"}
+    for move_id, m in moves.iterrows():
+        assert shown[move_id] == (m["label"], lanes[m["limb"]]), "one lane per limb, one colour per label"
+
+    view = chart(at, "view3d")
+    joints = trace(view, "joints")
+    sk = template_skeleton(db, video_attempt)
+    ok = np.isfinite(sk.keypoints[0]).all(axis=1)
+    assert np.allclose(joints.x, sk.keypoints[0, ok, 0], atol=1e-4)
+    assert np.allclose(joints.z, sk.keypoints[0, ok, 1], atol=1e-4), "wall y (up) is plotly's z"
+    assert trace(view, "wall points").x.size > 100
+
+    at.slider(key="frame_slider").set_value(10).run()
+    assert "Frame 10 /" in texts(at) and "video frame 23" in texts(at)
+    view = chart(at, "view3d")
+    ok = np.isfinite(sk.keypoints[10]).all(axis=1)
+    assert np.allclose(trace(view, "joints").x, sk.keypoints[10, ok, 0], atol=1e-4), "the 3D view follows the slider"
+
+
+def template_skeleton(db: Path, attempt_id: int):
+    with connect(db, read_only=True) as con:
+        return store.read_skeleton(con, attempt_id)
+
+
+def test_selecting_a_move_jumps_to_it_and_shows_its_joint_angles(demo):
+    template, db = demo
+    aid = busiest(db, template.attempt_ids)
+    moves = db_moves(db, aid)
+    move_id = int(moves.sort_values("start_frame").index[2])
+    at = app()
+    at.session_state["attempt_id"] = aid
+    at.switch_page("views/attempt.py").run()
+    at.selectbox(key="move_pick").set_value(move_id).run()
+    assert not at.exception
+    assert f"Frame {moves.loc[move_id, 'start_frame']} /" in texts(at)
+    angles = chart(at, "angles")
+    names = {tr.name for tr in angles.data}
+    assert {"left knee", "right elbow"} <= names
+    assert any(f"Move #{move_id}" in c.value for c in at.caption)
+    timeline = chart(at, "timeline")
+    widths = {int(cd[0]): w for tr in timeline.data for cd, w in zip(tr.customdata, tr.marker.line.width)}
+    assert widths[move_id] == 3 and max(w for k, w in widths.items() if k != move_id) == 1, "selected move outlined"
+
+    at.button(key="next_move").click().run()
+    starts = moves.sort_values("start_frame")["start_frame"]
+    nxt = int(starts[starts > moves.loc[move_id, "start_frame"]].iloc[0])
+    assert f"Frame {nxt} /" in texts(at)
+
+
+def test_play_advances_in_real_time_and_pause_stops(demo):
+    template, db = demo
+    at = app()
+    at.session_state["attempt_id"] = template.attempt_ids[0]
+    at.switch_page("views/attempt.py").run()
+    at.button(key="play").click().run()
+    assert at.session_state["playing"]
+    time.sleep(1.0)
+    at.run()  # what the playback timer does every TICK_S
+    frame = at.session_state["cur_frame"]
+    assert 20 <= frame <= 60, f"1 s at 25 fps should be ~25 frames (plus render time), got {frame}"
+    assert f"Frame {frame} /" in texts(at) and at.slider(key="frame_slider").value == frame
+    at.selectbox(key="speed").set_value(2.0).run()
+    at.button(key="play").click().run()  # pause
+    assert not at.session_state["playing"]
+    paused = at.session_state["cur_frame"]
+    time.sleep(0.5)
+    at.run()
+    assert at.session_state["cur_frame"] == paused
+
+
+def test_missing_video_file_falls_back_to_the_rendered_skeleton(demo, tmp_path):
+    template, db = demo
+    aid = template.attempt_ids[0]
+    video = template.video_paths[aid]
+    moved = tmp_path / "moved.mp4"
+    shutil.move(video, moved)
+    try:
+        at = app()
+        at.session_state["attempt_id"] = aid
+        at.switch_page("views/attempt.py").run()
+        assert not at.exception
+        assert "is not on disk any more" in texts(at)
+        assert "rendered view of the wall" in texts(at)
+        assert at.get("image") and chart(at, "view3d")
+    finally:
+        shutil.move(moved, video)
+
+
+def test_skeleton_only_attempt_renders(demo):
+    template, db = demo
+    aid = template.attempt_ids[-1]
+    at = app()
+    at.session_state["attempt_id"] = aid
+    at.switch_page("views/attempt.py").run()
+    assert not at.exception
+    assert "rendered view of the wall (no video)" in texts(at)
+    assert "not on disk" not in texts(at)
+
+
+# ----------------------------------------------------------------------------------------- labels
+def _pick_move(at: AppTest, aid: int, move_id: int) -> None:
+    at.session_state["attempt_id"] = aid
+    at.switch_page("views/labels.py").run()
+    at.selectbox(key="labels_move_pick").set_value(move_id).run()
+    assert not at.exception
+
+
+def test_edit_a_label_see_history_then_undo(demo):
+    template, db = demo
+    aid = template.attempt_ids[2]
+    before = db_moves(db, aid)
+    move_id = int(before.index[0])
+    old = before.loc[move_id, "label"]
+    new = next(label for label in MOVE_LABELS if label != old)
+    at = app()
+    at.text_input(key="coach").input(COACH).run()
+    _pick_move(at, aid, move_id)
+    form = f"edit_labels-{move_id}"
+    at.selectbox(key=f"{form}-label").set_value(new)
+    at.text_input(key=f"{form}-note").input("hand goes past the other")
+    at.button(key=f"FormSubmitter:{form}-Save correction").click().run()
+    assert not at.exception
+    assert any(f"{old} → {new}" in s.value for s in at.success)
+
+    after = db_moves(db, aid)
+    assert after.loc[move_id, "label"] == new
+    assert after.loc[move_id, "original_label"] == old, "the model's original stays visible"
+    assert after.loc[move_id, "last_editor"] == COACH
+    history = [d for d in at.dataframe if "coach" in d.value.columns][0].value
+    row = history.iloc[0]
+    assert (row["coach"], row["action"], row["source"]) == (COACH, "relabel", "dashboard")
+    assert row["after"].startswith(new) and row["note"] == "hand goes past the other"
+    table = at.dataframe[0].value.set_index("move")
+    assert table.loc[move_id, "label"] == new and table.loc[move_id, "model said"] == old
+    assert table.loc[move_id, "status"] == "edited"
+
+    at.button(key="undo_labels").click().run()
+    assert not at.exception
+    undone = db_moves(db, aid)
+    assert undone.loc[move_id, "label"] == old
+    with connect(db, read_only=True) as con:
+        h = store.label_history(con, attempt_id=aid)
+    assert list(h["action"]) == ["undo", "relabel"] and set(h["editor"]) == {COACH}
+
+
+def test_retime_delete_restore_and_add(demo):
+    template, db = demo
+    aid = busiest(db, template.attempt_ids, skip=1)
+    before = db_moves(db, aid)
+    move_id = int(before.index[1])
+    s, e = int(before.loc[move_id, "start_frame"]), int(before.loc[move_id, "end_frame"])
+    at = app()
+    at.text_input(key="coach").input(COACH).run()
+    _pick_move(at, aid, move_id)
+    form = f"edit_labels-{move_id}"
+    at.number_input(key=f"{form}-start").set_value(s + 2)
+    at.number_input(key=f"{form}-end").set_value(e + 3)
+    at.button(key=f"FormSubmitter:{form}-Save correction").click().run()
+    m = db_moves(db, aid).loc[move_id]
+    assert (m["start_frame"], m["end_frame"]) == (s + 2, e + 3)
+    assert (m["original_start"], m["original_end"]) == (s, e)
+
+    at.button(key=f"FormSubmitter:{form}-Delete move").click().run()
+    assert bool(db_moves(db, aid).loc[move_id, "deleted"])
+    assert "deleted" in at.dataframe[0].value.set_index("move").loc[move_id, "status"]
+    at.button(key=f"{form}-restore").click().run()
+    assert not bool(db_moves(db, aid).loc[move_id, "deleted"])
+
+    add = "add_labels"
+    at.selectbox(key=f"{add}-label").set_value("heel-hook")
+    at.selectbox(key=f"{add}-limb").set_value("right_foot")
+    at.number_input(key=f"{add}-start").set_value(5)
+    at.number_input(key=f"{add}-end").set_value(30)
+    at.button(key=f"FormSubmitter:{add}-Add move").click().run()
+    assert not at.exception
+    added = db_moves(db, aid).query("source == 'dashboard'")
+    assert len(added) == 1
+    row = added.iloc[0]
+    assert (row["label"], row["limb"], row["start_frame"], row["end_frame"]) == ("heel-hook", "right_foot", 5, 30)
+    with connect(db, read_only=True) as con:
+        actions = list(store.label_history(con, attempt_id=aid)["action"])
+    assert actions == ["add", "restore", "delete", "retime"]
+
+
+def test_edit_needs_a_coach_name_and_invalid_frames_are_refused(demo):
+    template, db = demo
+    aid = template.attempt_ids[0]
+    before = db_moves(db, aid)
+    move_id = int(before.index[0])
+    at = app()
+    _pick_move(at, aid, move_id)
+    form = f"edit_labels-{move_id}"
+    at.selectbox(key=f"{form}-label").set_value("dyno")
+    at.button(key=f"FormSubmitter:{form}-Save correction").click().run()
+    assert any("Enter your name" in e.value for e in at.error)
+    assert db_moves(db, aid).loc[move_id, "label"] == before.loc[move_id, "label"]
+
+    at.text_input(key="coach").input(COACH).run()
+    at.number_input(key=f"{form}-start").set_value(int(before.loc[move_id, "end_frame"]) + 5)
+    at.button(key=f"FormSubmitter:{form}-Save correction").click().run()
+    assert any("Not saved" in e.value and "not a valid interval" in e.value for e in at.error)
+    with connect(db, read_only=True) as con:
+        assert store.label_history(con).empty, "a refused edit writes nothing"
+
+
+# ------------------------------------------------------------------------------------ statistics
+def test_statistics_page_matches_the_views(demo):
+    template, db = demo
+    at = app("statistics")
+    with connect(db, read_only=True) as con:
+        per_label = con.execute("SELECT label, n_moves FROM moves_per_label").df().set_index("label")["n_moves"]
+        n_moves = con.execute("SELECT count(*) FROM moves_current").fetchall()[0][0]
+    overview = {m.label: m.value for m in at.metric[:5]}
+    assert overview["Moves"] == str(n_moves) and overview["Attempts"] == str(len(template.attempt_ids))
+    counts = chart(at, "stat_counts").data[0]
+    assert dict(zip(counts.y, counts.x)) == per_label.to_dict()
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-stat_climber_counts")], \
+        "closed tabs are not computed"
+    at.session_state["stats_tab"] = "Per climber"
+    at.run()
+    heat = chart(at, "stat_climber_counts").data[0]
+    assert sorted(heat.y) == ["Alex", "Janja", "Mia"]
+    assert np.nansum(np.array(heat.z, dtype=float)) == n_moves
+
+    at.session_state["stats_tab"] = "Per problem"
+    at.run()
+    heat = chart(at, "stat_problem_counts").data[0]
+    assert sorted(heat.y) == ["Blue crimps", "Pink roof traverse"]
+    at.session_state["stats_tab"] = "Compare two attempts"
+    at.run()
+    a, b = at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value
+    assert a != b
+    traj = chart(at, "compare_traj_a")
+    sk = template_skeleton(db, a)
+    assert np.allclose(trace(traj, "Left hand").x[:5], sk.keypoints[:5, 9, 0], atol=1e-4, equal_nan=True)
+    assert {tr.name for tr in chart(at, "compare_durations").data} == {
+        at.selectbox(key="compare_a").format_func(a).split(" — ")[0],
+        at.selectbox(key="compare_b").format_func(b).split(" — ")[0]}
+
+
+# ------------------------------------------------------------------------------------------- SQL
+def test_sql_page_runs_examples_and_refuses_writes(demo):
+    template, db = demo
+    at = app("sql")
+    assert len(at.dataframe[0].value) > 0 and at.get("download_button")
+    at.selectbox(key="sql_example").set_value("Slowest moves").run()
+    at.button[[b.label for b in at.button].index("Run query")].click().run()
+    assert list(at.dataframe[0].value.columns) == ["attempt", "climber", "label", "limb", "seconds"]
+
+    with connect(db, read_only=True) as con:
+        n = con.execute("SELECT count(*) FROM moves").fetchall()[0][0]
+    for sql in ("DELETE FROM moves", "DROP TABLE moves", f"COPY moves TO '{db.parent / 'leak.csv'}'"):
+        at.text_area(key="sql_text").input(sql)
+        at.button[[b.label for b in at.button].index("Run query")].click().run()
+        assert any("refused" in e.value or "read-only" in e.value for e in at.error), sql
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM moves").fetchall()[0][0] == n
+    assert not (db.parent / "leak.csv").exists()
+
+
+# ------------------------------------------------------------------------------------------ busy
+LOCKER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("INSERT INTO climbers (name) VALUES ('visitor')")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_busy_database_shows_last_data_or_says_busy(demo, tmp_path):
+    template, db = demo
+    at = app()  # reads (and remembers) the attempts while the store is free
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        t0 = time.monotonic()
+        at.run()
+        assert not at.exception
+        assert at.title[0].value == "Climbers & attempts"
+        assert any("Showing the data as last read" in i.value and "busy" in i.value for i in at.info)
+        assert time.monotonic() - t0 < 10
+
+        fresh = AppTest.from_file(str(APP), default_timeout=60)
+        fresh.session_state["attempt_id"] = template.attempt_ids[0]
+        fresh.run()
+        fresh.switch_page("views/statistics.py").run()
+        assert not fresh.exception
+        assert any("database is busy" in w.value and "checks again" in w.value for w in fresh.warning), \
+            "statistics never read before: nothing to fall back on, so the page says busy"
+    finally:
+        locker.stdin.close()
+        locker.wait(10)
+    at.run()
+    assert not any("Showing the data as last read" in i.value for i in at.info)
+    assert "visitor" not in at.dataframe[0].value["climber"].tolist()  # the visitor has no attempt
+    assert at.sidebar and any("4 climbers" in c.value for c in at.sidebar.caption)
