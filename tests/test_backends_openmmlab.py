@@ -99,7 +99,8 @@ def _hook_pose(model):
     return model.head.gau.register_forward_hook(lambda _m, _i, out: torch.ones_like(out))
 
 
-def test_shim_nms_matches_bruteforce():
+def test_shim_nms_matches_bruteforce(monkeypatch):
+    monkeypatch.setattr(mmcv_shim, "NMS_BLOCK", 64)       # several blocks: the block hand-over is exercised
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 100, (300, 2))
     boxes = torch.tensor(np.concatenate([xy, xy + rng.uniform(5, 40, (300, 2))], 1), dtype=torch.float32)

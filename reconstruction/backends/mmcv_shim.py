@@ -34,30 +34,45 @@ FULL_MMCV_FIX = (
 )
 
 
+NMS_BLOCK = 512   # rows of the IoU matrix computed at a time (512 x 8400 anchors ~ 17 MB per array)
+
+
 def nms(bboxes, scores, iou_threshold: float, offset: int = 0):
     """Greedy NMS as mmcv's compiled `nms`: (N, 4) x0, y0, x1, y1 + (N,) -> kept indices (int64), best first.
 
-    `offset` 1 is mmcv's legacy pixel convention (width = x1 - x0 + 1). Vectorised per kept box.
+    `offset` 1 is mmcv's legacy pixel convention (width = x1 - x0 + 1). Exact greedy suppression, vectorised:
+    IoU rows of NMS_BLOCK boxes against every lower-scored box at once in numpy, then one cheap pass over
+    boolean rows (RTMDet's 8400 candidates of a 640 px input: ~0.5 s on one core).
     """
+    import numpy as np
     import torch
 
     if bboxes.numel() == 0:
         return bboxes.new_zeros(0, dtype=torch.long)
-    boxes = bboxes.float()
-    x0, y0, x1, y1 = boxes.unbind(1)
-    area = (x1 - x0 + offset).clamp(min=0) * (y1 - y0 + offset).clamp(min=0)
-    order = torch.argsort(scores.float(), descending=True, stable=True)
-    keep = []
-    while order.numel():
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        iw = (torch.minimum(x1[i], x1[rest]) - torch.maximum(x0[i], x0[rest]) + offset).clamp(min=0)
-        ih = (torch.minimum(y1[i], y1[rest]) - torch.maximum(y0[i], y0[rest]) + offset).clamp(min=0)
+    order = np.argsort(-scores.detach().float().cpu().numpy(), kind="stable")
+    b = bboxes.detach().float().cpu().numpy()[order]
+    x0, y0, x1, y1 = b.T
+    area = np.clip(x1 - x0 + offset, 0, None) * np.clip(y1 - y0 + offset, 0, None)
+    n = len(b)
+    removed = np.zeros(n, dtype=bool)
+    keep: list[int] = []
+    for start in range(0, n, NMS_BLOCK):
+        rows = start + np.flatnonzero(~removed[start:start + NMS_BLOCK])   # boxes still standing
+        if len(rows) == 0:
+            continue
+        iw = np.clip(np.minimum(x1[rows, None], x1[None, start:]) - np.maximum(x0[rows, None], x0[None, start:])
+                     + offset, 0, None)
+        ih = np.clip(np.minimum(y1[rows, None], y1[None, start:]) - np.maximum(y0[rows, None], y0[None, start:])
+                     + offset, 0, None)
         inter = iw * ih
-        iou = inter / (area[i] + area[rest] - inter).clamp(min=1e-12)
-        order = rest[iou <= iou_threshold]
-    return torch.stack(keep).to(device=bboxes.device, dtype=torch.long)
+        union = area[rows, None] + area[None, start:] - inter
+        over = inter > iou_threshold * np.maximum(union, 1e-12)
+        for r, i in enumerate(rows):
+            if removed[i]:
+                continue
+            keep.append(i)
+            removed[start:] |= over[r]
+    return torch.as_tensor(order[keep], dtype=torch.long, device=bboxes.device)
 
 
 class _MissingOps(types.ModuleType):

@@ -32,7 +32,7 @@ from reconstruction.backends.common import (
 )
 from reconstruction.backends.config import OpenMMLabOptions, check_device, require_file, resolve
 from reconstruction.climber import ClimberTracker, pad_detections, select_boxes
-from reconstruction.keypoints import to_canonical
+from reconstruction.keypoints import KEYPOINT_SETS, to_canonical
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,6 @@ class OpenMMLabPose(PoseBackend):
         self.device = check_device(o.device, "openmmlab")
         det_apis, pose_apis = import_openmmlab()
         self._inference_detector = det_apis.inference_detector
-        self._inference_topdown = pose_apis.inference_topdown
         det_cfg = require_file(o.det_config, "MMDet detector config", "openmmlab", "det_config", (".py",))
         det_ckpt = require_file(o.det_checkpoint, "MMDet detector checkpoint", "openmmlab", "det_checkpoint",
                                 (".pth", ".pt"))
@@ -181,6 +180,11 @@ class OpenMMLabPose(PoseBackend):
             self.pose_model.test_cfg["mode"] = "vis"   # keypoints = SimCC (x, y, z); transformed_keypoints = 2D px
             codec = self.pose_model.cfg.get("codec", {})
             self.depth_bins = float(codec.get("input_size", (0, 0, 288))[2])
+        from mmengine.dataset import Compose
+        from mmengine.registry import DefaultScope
+
+        with DefaultScope.overwrite_default_scope("mmpose"):
+            self._pose_pipeline = Compose(self.pose_model.cfg.test_dataloader.dataset.pipeline)
         self.tracker = ClimberTracker(min_score=o.det_score_threshold)
         self._threads_before = set_torch_threads(o.threads)
         log.info("openmmlab: detector %s, pose %s (%s, K=%d%s) on %s", det_cfg.name, pose_cfg.name,
@@ -200,26 +204,40 @@ class OpenMMLabPose(PoseBackend):
             per_frame.append((inst.bboxes[keep].astype(np.float32), inst.scores[keep].astype(np.float32)))
         return pad_detections(per_frame)
 
+    def topdown(self, frames: np.ndarray, boxes: np.ndarray) -> list:
+        """One person box per frame -> mmpose PoseDataSamples, in one batched forward pass.
+
+        What mmpose.apis.inference_topdown does for the boxes of one image, across frames instead, with the
+        test pipeline built once (inference_topdown rebuilds it on every call)."""
+        import torch
+        from mmengine.dataset import pseudo_collate
+        from mmengine.registry import DefaultScope
+
+        if len(frames) == 0:
+            return []
+        with warnings.catch_warnings(), DefaultScope.overwrite_default_scope("mmpose"):
+            warnings.simplefilter("ignore")
+            data = []
+            for frame, box in zip(frames, boxes, strict=True):
+                info = {"img": np.ascontiguousarray(frame[..., ::-1]), "bbox": box[None].astype(np.float32),
+                        "bbox_score": np.ones(1, dtype=np.float32), **self.pose_model.dataset_meta}
+                data.append(self._pose_pipeline(info))
+            with torch.no_grad():
+                return self.pose_model.test_step(pseudo_collate(data))
+
     def process(self, frames: np.ndarray) -> PoseBatch:
         frames = as_frames(frames, "openmmlab")
         B = len(frames)
         boxes, scores = self.detect(frames)
         climber = select_boxes(boxes, self.tracker.update(boxes, scores))
-        from reconstruction.keypoints import KEYPOINT_SETS
-
         k = len(KEYPOINT_SETS[self.keypoint_set])
         kp = np.full((B, k, 2), np.nan, dtype=np.float32)
         conf = np.zeros((B, k), dtype=np.float32)
         kp3 = np.full((B, k, 3), np.nan, dtype=np.float32) if self.is_3d else None
-        from mmengine.registry import DefaultScope
-
-        for i in np.flatnonzero(np.isfinite(climber).all(axis=1)):
-            with warnings.catch_warnings(), DefaultScope.overwrite_default_scope("mmpose"):
-                warnings.simplefilter("ignore")
-                sample = self._inference_topdown(self.pose_model, np.ascontiguousarray(frames[i][..., ::-1]),
-                                                 climber[i:i + 1], bbox_format="xyxy")[0]
+        found = np.flatnonzero(np.isfinite(climber).all(axis=1))
+        for i, sample in zip(found, self.topdown(frames[found], climber[found]), strict=True):
             inst = sample.pred_instances
-            scores_i = np.asarray(inst.keypoint_scores).reshape(-1, k)[0]
+            conf[i] = np.asarray(inst.keypoint_scores).reshape(-1, k)[0]
             if self.is_3d:
                 kp2d = np.asarray(inst.transformed_keypoints).reshape(-1, k, 2)[:1]
                 simcc = np.asarray(inst.keypoints).reshape(-1, k, 3)[:1]
@@ -228,7 +246,6 @@ class OpenMMLabPose(PoseBackend):
                 kp[i] = kp2d[0]
             else:
                 kp[i] = np.asarray(inst.keypoints).reshape(-1, k, 2)[0]
-            conf[i] = scores_i
         conf = np.clip(conf, 0.0, 1.0)
         kp21, conf21 = to_canonical(kp, conf, self.keypoint_set)
         kp3_21 = None
