@@ -11,9 +11,10 @@ Stages (each a function of the previous stage's output and its own parameters):
     lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
     store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, report, moves
 
-Caching: `<cache_dir>/<video sha256[:16]>/<stage>-<key>.npz`, where the key hashes the stage's parameters
-and the key of the stage it reads, so changing e.g. `--height-m` re-runs only the lift, and a new mask
-backend re-runs masks, cameras and lift but not the pose. Writes are atomic (temp file + rename).
+Caching: `<cache_dir>/<video sha256[:16]>/<stage>-<key>.npz`, where the key hashes the stage's parameters,
+the source code of the modules that compute it and the key of the stage it reads, so changing e.g.
+`--height-m` re-runs only the lift, a new mask backend re-runs masks, cameras and lift but not the pose,
+and upgraded code never reuses an old file. Writes are atomic (temp file + rename).
 
 Idempotency: the attempt's identity is the video's sha256 plus every parameter that shapes the result
 (`db.store.ingest_key`); analysing the same video with the same parameters again changes nothing and
@@ -128,7 +129,9 @@ class AnalyzeResult:
             text = f"{1000 * residual:.1f} mm" if np.isfinite(residual) else "n/a"
             lines.append(f"  wall plane:          {geo.get('plane_source', '?')}, residual {text}")
         if geo.get("height_estimate_m") is not None:
-            lines.append(f"  climber height est.: {geo['height_estimate_m']:.2f} m")
+            lines.append(f"  climber height est.: {geo['height_estimate_m']:.2f} m ({geo.get('height_source', '')})")
+        elif "height_source" in geo:
+            lines.append(f"  climber height est.: n/a ({geo['height_source']})")
         if self.n_moves is not None:
             lines.append(f"  moves found:         {self.n_moves} ({self.model_version})")
         timings = self.report.get("timings_s")
@@ -143,6 +146,19 @@ class AnalyzeResult:
 def _key(*parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def code_version(*modules: str) -> str:
+    """Hash of the source files of the modules that compute a stage, so an upgraded stage never reuses a
+    cache file written by older code."""
+    from importlib.util import find_spec
+
+    h = hashlib.sha256()
+    for name in modules:
+        spec = find_spec(name)
+        if spec is not None and spec.origin and Path(spec.origin).is_file():
+            h.update(Path(spec.origin).read_bytes())
+    return h.hexdigest()[:12]
 
 
 class StageCache:
@@ -398,8 +414,12 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
                                       max_count=options.max_keyframes)
 
+    from reconstruction.backends import POSE_BACKENDS
+
     pose_key = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
-                    options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist())
+                    options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist(),
+                    code_version("reconstruction.video", "reconstruction.pose2d", "reconstruction.segment",
+                                 "reconstruction.climber", POSE_BACKENDS.get(options.pose_backend, ":").split(":")[0]))
 
     def pose_stage() -> tuple[Pose2D, Keyframes]:
         if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
@@ -417,7 +437,10 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
             "or try another --pose-backend; nothing was stored"
         )
 
-    mask_key = _key("masks", pose_key, options.mask_backend, params["mask_options"])
+    from reconstruction.backends import MASK_BACKENDS
+
+    mask_key = _key("masks", pose_key, options.mask_backend, params["mask_options"],
+                    code_version(MASK_BACKENDS.get(options.mask_backend, ":").split(":")[0]))
 
     def mask_stage() -> np.ndarray:
         p = cache.path("masks", mask_key)
@@ -435,7 +458,8 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     from reconstruction.sfm import CameraSolution
     from reconstruction.wall import WallReconstruction
 
-    cameras_key = _key("cameras", mask_key, options.sfm_max_side, options.sfm_features)
+    cameras_key = _key("cameras", mask_key, options.sfm_max_side, options.sfm_features,
+                       code_version("reconstruction.sfm", "reconstruction.geometry"))
 
     def cameras_stage() -> CameraSolution:
         p = cache.path("cameras", cameras_key)
@@ -447,7 +471,7 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
 
     cams = stages.run("cameras", cache.has("cameras", cameras_key), cameras_stage)
 
-    lift_key = _key("lift", cameras_key, params["height_m"])
+    lift_key = _key("lift", cameras_key, params["height_m"], code_version("reconstruction.wall", "reconstruction.lift"))
 
     def lift_stage() -> WallReconstruction:
         p = cache.path("lift", lift_key)

@@ -134,56 +134,73 @@ def choose_keyframes(n_frames: int, fps: float, *, per_second: float = 1.5, min_
     return np.unique(np.linspace(0, n_frames - 1, n).round().astype(np.int64))
 
 
+@dataclass
+class _RawPose:
+    """Backend output for a run of consecutive attempt frames, before clean-up."""
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    keypoints3d: np.ndarray | None
+    boxes: np.ndarray
+    key_index: list[int]
+    key_images: list[np.ndarray]
+    key_masks: list[np.ndarray | None]
+    scale: float
+    stats: dict
+
+
+def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyframe_index: np.ndarray,
+                 max_side: int | None, batch_size: int, on_batch) -> _RawPose:
+    T = frames.count
+    raw = _RawPose(np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((T, NUM_JOINTS), np.float32),
+                   None, np.full((T, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
+    for batch in iter_batches(info, frames, max_side=max_side, batch_size=batch_size):
+        raw.scale = batch.scale
+        out = backend.process(batch.frames)
+        sl = batch.index
+        raw.keypoints[sl] = out.keypoints * batch.scale
+        raw.confidence[sl] = out.confidence
+        raw.boxes[sl] = out.boxes * batch.scale
+        if out.keypoints3d is not None:
+            if raw.keypoints3d is None:
+                raw.keypoints3d = np.full((T, NUM_JOINTS, 3), np.nan, dtype=np.float32)
+            raw.keypoints3d[sl] = out.keypoints3d
+        for b in np.flatnonzero(np.isin(sl, keyframe_index)):
+            raw.key_index.append(int(sl[b]))
+            raw.key_images.append(batch.frames[b].copy())
+            raw.key_masks.append(None if out.masks is None else out.masks[b].copy())
+        on_batch(len(sl))
+    stats = getattr(backend, "stats", None)
+    raw.stats = dict(stats) if isinstance(stats, dict) else {}
+    return raw
+
+
+def _finish(info: VideoInfo, frames: FrameRange, raw: _RawPose, backend_name: str) -> tuple[Pose2D, Keyframes]:
+    """Clean up the backend output and build Pose2D + Keyframes."""
+    masks = np.stack(raw.key_masks) if raw.key_masks and all(m is not None for m in raw.key_masks) else None
+    images = np.stack(raw.key_images) if raw.key_images else np.zeros((0, 1, 1, 3), dtype=np.uint8)
+    kp, conf, kp3, clean = clean_keypoints(raw.keypoints, raw.confidence, frames.fps, raw.keypoints3d)
+    detected = np.isfinite(kp).all(-1).any(-1)
+    report = {"frames": frames.count, "frames_detected": int(detected.sum()), **clean}
+    if raw.stats:
+        report["backend_stats"] = raw.stats
+    pose = Pose2D(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=raw.boxes,
+                  image_size=(info.width, info.height), fps=frames.fps, backend=backend_name, report=report)
+    keyframes = Keyframes(index=np.asarray(raw.key_index, dtype=np.int64), images=images, masks=masks,
+                          scale=raw.scale)
+    return pose, keyframes
+
+
 def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, keyframe_index: np.ndarray,
                   max_side: int | None = 960, batch_size: int = 16, progress: bool = True) -> tuple[Pose2D, Keyframes]:
     """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side."""
     from tqdm.auto import tqdm
 
-    T = frames.count
-    kp = np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32)
-    conf = np.zeros((T, NUM_JOINTS), dtype=np.float32)
-    kp3: np.ndarray | None = None
-    boxes = np.full((T, 4), np.nan, dtype=np.float32)
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
-    key_images: list[np.ndarray] = []
-    key_masks: list[np.ndarray | None] = []
-    scale = 1.0
-    bar = tqdm(total=T, desc=f"pose ({backend.name})", unit="frame", disable=not progress, leave=False)
-    try:
-        for batch in iter_batches(info, frames, max_side=max_side, batch_size=batch_size):
-            scale = batch.scale
-            out = backend.process(batch.frames)
-            sl = batch.index
-            kp[sl] = out.keypoints * scale
-            conf[sl] = out.confidence
-            boxes[sl] = out.boxes * scale
-            if out.keypoints3d is not None:
-                if kp3 is None:
-                    kp3 = np.full((T, NUM_JOINTS, 3), np.nan, dtype=np.float32)
-                kp3[sl] = out.keypoints3d
-            is_key = np.isin(sl, keyframe_index)
-            for b in np.flatnonzero(is_key):
-                key_images.append(batch.frames[b].copy())
-                key_masks.append(None if out.masks is None else out.masks[b].copy())
-            bar.update(len(sl))
-    finally:
-        bar.close()
-    masks = None
-    if key_masks and all(m is not None for m in key_masks):
-        masks = np.stack(key_masks)
-    if key_images:
-        images = np.stack(key_images)
-    else:
-        images = np.zeros((0, 1, 1, 3), dtype=np.uint8)
-    kp, conf, kp3, clean = clean_keypoints(kp, conf, frames.fps, kp3)
-    detected = np.isfinite(kp).all(-1).any(-1)
-    report = {"frames": T, "frames_detected": int(detected.sum()), **clean}
-    stats = getattr(backend, "stats", None)
-    if isinstance(stats, dict):
-        report["backend_stats"] = dict(stats)
-    pose = Pose2D(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=boxes, image_size=(info.width, info.height),
-                  fps=frames.fps, backend=backend.name, report=report)
-    return pose, Keyframes(index=keyframe_index[: len(images)], images=images, masks=masks, scale=scale)
+    with tqdm(total=frames.count, desc=f"pose ({backend.name})", unit="frame", disable=not progress,
+              leave=False) as bar:
+        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, bar.update)
+    return _finish(info, frames, raw, backend.name)
 
 
 # ------------------------------------------------------------------------------------------- clean-up

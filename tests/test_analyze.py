@@ -96,10 +96,16 @@ def test_new_height_reuses_the_cached_pose_and_masks(short_fixed, monkeypatch, t
     r = analyze(db, FIXED, AnalyzeOptions(**{**opts.__dict__, "height_m": 1.80}), progress=False)
     assert calls == [] and r.created and r.attempt_id != first.attempt_id
     assert r.name != first.name                               # the default name stays unique
-    with connect(db, read_only=True) as con:
-        h1 = store.attempt_info(con, first.attempt_id).report["geometry"].get("height_estimate_m")
-        h2 = store.attempt_info(con, r.attempt_id).report["geometry"].get("height_estimate_m")
-    assert h2 > h1                                             # the height prior sets the metric scale
+    from cruxlab.joints import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER
+
+    def torso(attempt_id: int) -> float:
+        with connect(db, read_only=True) as con:
+            kp = store.read_skeleton(con, attempt_id).keypoints
+        mid = lambda a, b: (kp[:, a] + kp[:, b]) / 2  # noqa: E731
+        return float(np.nanmedian(np.linalg.norm(mid(L_SHOULDER, R_SHOULDER) - mid(L_HIP, R_HIP), axis=-1)))
+
+    # The height prior sets the metric scale: a 1.80 m climber's torso comes out ~1.80 / 1.70 as long.
+    assert torso(r.attempt_id) / torso(first.attempt_id) == pytest.approx(1.80 / 1.70, rel=0.04)
 
 
 def test_cli_analyze_prints_the_summary_and_renders(short_fixed, tmp_path, capsys):
