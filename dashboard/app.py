@@ -63,8 +63,7 @@ sidebar(status)
 if status.state == "ready":
     pages = {
         "Browse": [
-            st.Page(HERE / "views/attempts.py", title="Climbers & attempts", icon=":material/groups:",
-                    url_path="attempts", default=True),
+            st.Page(HERE / "views/attempts.py", title="Climbers & attempts", icon=":material/groups:", default=True),
             st.Page(HERE / "views/attempt.py", title="Attempt", icon=":material/play_circle:", url_path="attempt"),
             st.Page(HERE / "views/labels.py", title="Correct labels", icon=":material/edit_note:",
                     url_path="labels"),

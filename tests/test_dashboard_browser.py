@@ -125,6 +125,7 @@ def test_attempt_page_renders_and_a_label_edit_lands_in_duckdb(server, browser):
     wait(browser, lambda d: css(css(d, charts)[0], ".gl-container canvas"))
     assert "WebGL is not supported" not in css(browser, charts)[0].text
     assert wait(browser, lambda d: caption_with(d, "video frame 0"))
+    assert not [d for d in css(browser, '[role="dialog"]') if "not found" in d.text.lower()]
     labels_drawn = wait(browser, lambda d: {t.text for t in css(css(d, charts)[1], "g.barlayer text")})
     assert labels_drawn >= set(moves["label"])
     shot(browser, "dashboard_attempt.png")
@@ -176,7 +177,7 @@ def test_attempt_page_renders_and_a_label_edit_lands_in_duckdb(server, browser):
 
 def test_pages_render_in_the_browser(server, browser):
     url, db, demo = server
-    for path, marker, name in (("attempts", "Climbers & attempts", "dashboard_attempts.png"),
+    for path, marker, name in (("", "Climbers & attempts", "dashboard_attempts.png"),
                                ("statistics", "Statistics", "dashboard_statistics.png")):
         browser.get(f"{url}/{path}")
         wait(browser, lambda d: any(h.text == marker for h in css(d, "h1")))
@@ -186,6 +187,7 @@ def test_pages_render_in_the_browser(server, browser):
         else:
             wait(browser, lambda d: css(d, '[data-testid="stDataFrame"]'))
         assert not css(browser, '[data-testid="stException"]'), f"{path} raised"
+        assert not [d for d in css(browser, '[role="dialog"]') if "not found" in d.text.lower()], path
         shot(browser, name)
 
 

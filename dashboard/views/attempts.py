@@ -62,7 +62,7 @@ table = pd.DataFrame({
 })
 event = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="single-row", key="attempt_table",
-    height=min(36 * (len(table) + 1) + 2, 560),
+    height="auto" if len(table) <= 14 else 560,
     column_config={
         "date": st.column_config.DatetimeColumn("date", format="D MMM YYYY, HH:mm"),
         "duration": st.column_config.NumberColumn("duration", format="%.1f s"),
