@@ -235,12 +235,13 @@ def _average_rotations(pairs, n: int, K: np.ndarray) -> tuple[np.ndarray, np.nda
                 R[i], solved[i], changed = rel[(i, j)].T @ R[j], True, True
     ids = np.flatnonzero(solved)
     pos = {k: p for p, k in enumerate(ids)}
-    use = [(pos[i], pos[j], Rotation.from_matrix(rel[(i, j)])) for i, j, *_ in pairs if solved[i] and solved[j]]
+    use = [(pos[i], pos[j], rel[(i, j)]) for i, j, *_ in pairs if solved[i] and solved[j]]
+    ia, ib = np.array([u[0] for u in use]), np.array([u[1] for u in use])
+    R_rel = Rotation.from_matrix(np.stack([u[2] for u in use]))
 
-    def resid(v):
+    def resid(v):            # all pairs at once: rotation left between R_j R_i^T and the measured R_ij
         rots = Rotation.from_rotvec(np.vstack([np.zeros(3), v.reshape(-1, 3)]))
-        return np.concatenate([((Rotation.from_matrix(rots[b].as_matrix()) * rots[a].inv()).inv() * r).as_rotvec()
-                               for a, b, r in use])
+        return (R_rel * (rots[ib] * rots[ia].inv()).inv()).as_rotvec().ravel()
 
     if len(ids) > 1:
         x0 = Rotation.from_matrix(R[ids[1:]] @ R[ids[0]].T).as_rotvec().ravel()

@@ -32,7 +32,7 @@ def solved(motion: str, n_views: int = 10, use_masks: bool = True) -> CameraSolu
     rw = rendered(motion, n_views)
     workdir = Path(tempfile.mkdtemp(prefix=f"sfm-{motion}-"))
     return solve_cameras(list(rw.images), rw.frame_indices, rw.masks if use_masks else None, N_FRAMES, workdir,
-                         scale=SCALE, options=SfmOptions(max_features=3000))
+                         scale=SCALE, options=SfmOptions(max_features=2048))
 
 
 def relative_rotation_errors(R_est: np.ndarray, R_true: np.ndarray) -> np.ndarray:
