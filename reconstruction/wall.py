@@ -16,8 +16,10 @@ How each piece is found, best source first (the report names the one used):
 * **Wall plane**: SfM points: sequential RANSAC finds up to three planes (wall panels, floor); the wall is
   the well-supported plane that faces the cameras. Rotation-only footage has no points: the climber is
   lifted without a wall (depth from body size), the hands and feet that hold still are on the holds, and a
-  plane is fitted to them (moved back by the wrist/toe offset from the hold surface). Fewer than three
-  separated holds: a plane facing the camera through them.
+  plane is fitted to them (moved back by the wrist/toe offset from the hold surface). Holds along one line
+  (a climber going straight up): the plane through that line turned toward the camera; fewer holds still:
+  a plane facing the camera through them. These depths rest on the body prior alone: on the real tripod
+  clip the contacts scatter ~0.18 m about the plane.
 * **Metric scale** (SfM only; rotation-only worlds are metric by the body prior already): a known scale
   (metres per SfM unit, e.g. from a measured hold distance, `scale_from_distance`) or the body prior: the
   climber's torso (shoulder width, hip width, both flanks), whose rays cut the wall plane moved out by the
@@ -29,7 +31,9 @@ How each piece is found, best source first (the report names the one used):
 
 Failure modes: a scene with two big planes facing the camera (e.g. a volume) may pick the wrong one; a
 steep wall filmed without the floor and without a standing start is assumed vertical unless its angle is
-given; a wrong height scales everything (use `--height-m`); a climber who never holds still on
+given (the real warp-dynamic clip, a roof filmed by a panning phone, ends up in a camera-facing, vertical
+"wall frame"); rotation-only footage without a monocular 3D cue tilts the contact plane badly (22 deg on a
+synthetic pan, 1 deg with it); a wrong height scales everything (use `--height-m`); a climber who never holds still on
 rotation-only footage leaves the wall plane guessed (facing the camera).
 """
 
@@ -326,6 +330,20 @@ def _plane_from_contacts(cams: CameraSolution, keypoints2d, confidence, fps, hei
                     "plane_inliers": int(fit.inliers.sum())})
         return n, p0, rep
     n = -view
+    if len(P) >= 10:
+        # Holds along a line (a climber going straight up): the plane through that line, turned toward the
+        # camera; a free fit could spin about the line, with only depth noise to choose the angle.
+        centred = P - np.median(P, axis=0)
+        _, sv, Vt = np.linalg.svd(centred, full_matrices=False)
+        along = sv[0] / np.sqrt(len(P))
+        rep["contact_line_m"] = float(along)
+        if along >= 0.2:
+            d = Vt[0]
+            n = _unit(-view + (view @ d) * d)
+            p0 = np.median(P, axis=0) - n * float(np.mean(off))
+            rep.update({"plane_fit": "through the line of the contacts, turned toward the camera",
+                        "plane_residual_m": float(np.sqrt(np.mean((centred @ n) ** 2)))})
+            return n, p0, rep
     if len(P):
         p0 = np.median(P, axis=0) - n * float(np.mean(off))
     else:
