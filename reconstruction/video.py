@@ -249,6 +249,8 @@ def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 
     # The scaler runs on the stored (unrotated) frame.
     sw, sh = (h, w) if info.rotation in (90, 270) else (w, h)
     wanted = frames.video_indices
+    # Area averaging: the right filter for downscaling, and ~40 % cheaper than swscale's default bicubic.
+    interpolation = "AREA" if scale > 1.0 else None
     container = _open(info.path)
     stream = container.streams.video[0]
     if threads:
@@ -264,7 +266,7 @@ def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 
                 video_i += 1
                 if video_i < wanted[next_i]:
                     continue
-                img = frame.to_ndarray(format="rgb24", width=sw, height=sh)
+                img = frame.to_ndarray(format="rgb24", width=sw, height=sh, interpolation=interpolation)
                 buf[n_buf] = _rotate(img, info.rotation)
                 idx[n_buf] = next_i
                 n_buf += 1
