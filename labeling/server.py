@@ -165,6 +165,19 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def is_our_server(state: ServerState) -> bool:
+    """The recorded PID is alive AND is Label Studio serving that data dir (not a process that reused the PID
+    after a reboot)."""
+    if not pid_alive(state.pid):
+        return False
+    try:
+        with open(f"/proc/{state.pid}/cmdline", "rb") as fh:
+            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # no /proc (not Linux): trust the PID
+        return True
+    return "label-studio" in cmd and state.data_dir in cmd
+
+
 def server_env(data_dir: Path, document_root: Path) -> dict[str, str]:
     """Environment of a Label Studio process: offline, files under the data dir, local files served."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "DJANGO_"))}
@@ -254,24 +267,28 @@ class RunningServer:
         return Path(self.state.document_root)
 
     def wait_ready(self, timeout_s: float = 180.0) -> None:
-        """Wait until the server answers /health, then record it in the data dir's server.json."""
+        """Wait until the server answers /health. A server this object started is stopped when it fails to
+        come up or the wait is interrupted; one found already running is left alone."""
         proc = self.process
-        if proc is None:  # an already running server found by `launch`
-            return
         state = self.state
         log_path = Path(state.log_path)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                break
-            if is_healthy(state.url, timeout_s=1.0):
-                (Path(state.data_dir) / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
-                return
-            time.sleep(0.3)
+        try:
+            while time.monotonic() < deadline:
+                if (proc.poll() is not None) if proc is not None else not pid_alive(state.pid):
+                    break
+                if is_healthy(state.url, timeout_s=1.0):
+                    return
+                time.sleep(0.3)
+        except BaseException:  # interrupted while it boots: do not leave a half-started server behind
+            if proc is not None:
+                self.stop(5.0)
+            raise
         tail = log_path.read_text(errors="replace")[-3000:] if log_path.is_file() else ""
-        stop_pid(proc.pid, 5.0, proc)
-        reason = (f"exited with status {proc.returncode}" if proc.returncode is not None
-                  else f"did not answer within {timeout_s:.0f} s")
+        if proc is not None:
+            self.stop(5.0)
+        exited = proc.returncode if proc is not None else None
+        reason = f"exited with status {exited}" if exited is not None else f"did not answer within {timeout_s:.0f} s"
         raise LabelStudioStartError(
             f"Label Studio {reason} (log {log_path}):\n{tail}\nFix the problem above, or delete "
             f"{state.data_dir} to start from a fresh copy of the template (this loses its projects)"
@@ -315,7 +332,7 @@ def launch(data_dir: str | Path | None = None, *, port: int | None = None) -> tu
     data_dir = Path(data_dir).absolute() if data_dir else default_data_dir()
     install()
     existing = read_state(data_dir)
-    if existing and pid_alive(existing.pid) and is_healthy(existing.url):
+    if existing and is_our_server(existing):  # running, or still booting: `wait_ready` waits for it
         creds = load_credentials(data_dir)
         if creds is None:
             raise LabelStudioStartError(
@@ -351,6 +368,8 @@ def launch(data_dir: str | Path | None = None, *, port: int | None = None) -> tu
         proc = subprocess.Popen(cmd, cwd=data_dir, env=server_env(data_dir, document_root), stdout=log_fh,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     state = ServerState(url, proc.pid, port, str(data_dir), str(document_root), str(log_path))
+    # Recorded at once, so `serve --stop` finds the process even if whoever launched it dies while it boots.
+    (data_dir / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))
     return RunningServer(state, creds, proc), generated
 
 
@@ -377,7 +396,7 @@ def status(data_dir: str | Path | None = None) -> tuple[ServerState | None, bool
     """The recorded local server of `data_dir` and whether it answers now."""
     data_dir = Path(data_dir).absolute() if data_dir else default_data_dir()
     state = read_state(data_dir)
-    return state, bool(state and pid_alive(state.pid) and is_healthy(state.url))
+    return state, bool(state and is_our_server(state) and is_healthy(state.url))
 
 
 def stop(data_dir: str | Path | None = None) -> ServerState | None:
@@ -386,6 +405,6 @@ def stop(data_dir: str | Path | None = None) -> ServerState | None:
     state = read_state(data_dir)
     if state is None:
         return None
-    ran = stop_pid(state.pid)
+    ran = is_our_server(state) and stop_pid(state.pid)
     (data_dir / STATE_FILE).unlink(missing_ok=True)
     return state if ran else None

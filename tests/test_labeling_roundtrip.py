@@ -55,8 +55,11 @@ def ls_and_store(tmp_path_factory):
         assert oct(ls_server.credentials_path(data_dir).stat().st_mode & 0o777) == "0o600"
         yield ls_server.RunningServer(state, creds), base
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # let `serve` finish starting (or fail and clean up) rather than orphan it
+            try:
+                proc.communicate(timeout=240)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         state = state or ls_server.read_state(data_dir)
         stopped = subprocess.run(serve + ["--stop"], env=env, capture_output=True, text=True, timeout=60)
         if state is not None:
