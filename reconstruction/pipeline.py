@@ -265,8 +265,9 @@ class _Stages:
 
 
 # ------------------------------------------------------------------------------------------ stages
-def _backend_kwargs(cls_path: str, options: dict, fps: float) -> dict:
-    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it)."""
+def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool) -> dict:
+    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it), and tell
+    those that make person masks for free (`segmentation`) whether anyone will use them."""
     from importlib import import_module
 
     module, name = cls_path.split(":")
@@ -275,6 +276,8 @@ def _backend_kwargs(cls_path: str, options: dict, fps: float) -> dict:
     out = dict(options)
     if "fps" in params and "fps" not in out:
         out["fps"] = fps
+    if "segmentation" in params and "segmentation" not in out:
+        out["segmentation"] = masks_wanted
     return out
 
 
@@ -284,7 +287,8 @@ def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyfr
 
     if options.pose_backend not in POSE_BACKENDS:
         raise InputError(f"unknown pose backend {options.pose_backend!r}; choose one of {', '.join(POSE_BACKENDS)}")
-    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps)
+    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps,
+                             masks_wanted=options.mask_backend == options.pose_backend)
     with get_pose_backend(options.pose_backend, **kwargs) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
                              progress=progress)

@@ -270,3 +270,27 @@ def test_mediapipe_masks_backend_segments_inside_the_box(real_frames):
 def test_mediapipe_refuses_a_gpu_device():
     with pytest.raises(BackendUnavailableError, match="CPU only"):
         get_pose_backend("mediapipe", device="cuda")
+
+
+def test_portrait_phone_video_gives_keypoints_in_display_pixels(tmp_path):
+    """The same frames stored as a phone does (landscape + display matrix) and stored upright give the same
+    keypoints, in the upright (display) pixel frame."""
+    from reconstruction.pose2d import estimate_pose
+    from reconstruction.video import iter_batches, probe, select_frames, write_video
+
+    info = probe(CLIP)
+    display = np.concatenate([b.frames for b in iter_batches(info, select_frames(info, 12.0, 12.4), max_side=720)])
+    upright = write_video(tmp_path / "upright.mp4", list(display), 25)
+    phone = write_video(tmp_path / "phone.mp4", [np.ascontiguousarray(np.rot90(f, k=1)) for f in display], 25,
+                        rotation=-90)
+    poses = []
+    for path in (upright, phone):
+        v = probe(path)
+        rng = select_frames(v)
+        with get_pose_backend("mediapipe", fps=25.0) as backend:
+            pose, _ = estimate_pose(v, rng, backend, keyframe_index=np.array([0]), max_side=None, progress=False)
+        poses.append(pose)
+    assert probe(phone).rotation == 270 and poses[1].image_size == poses[0].image_size == (540, 720)
+    a, b = poses[0].keypoints[:, :17], poses[1].keypoints[:, :17]
+    assert np.isfinite(a).all() and np.isfinite(b).all()
+    assert np.median(np.linalg.norm(a - b, axis=-1)) < 3.0
