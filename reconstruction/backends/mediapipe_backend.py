@@ -202,6 +202,7 @@ class MediaPipePose(PoseBackend):
             self._image = mp_pose.Pose(static_image_mode=True, enable_segmentation=False, **common)
         self.segmentation = segmentation
         self.max_people = max_people
+        self.min_person_score = 0.55  # mean landmark visibility below this is a false person (a hold, a shadow)
         self.crop_size = crop_size
         self.acquisition_frames = acquisition_frames
         self.fps = fps
@@ -257,7 +258,7 @@ class MediaPipePose(PoseBackend):
             centres = (boxes[..., :2] + boxes[..., 2:]) / 2
             far = np.linalg.norm(centres - (self.last_box[:2] + self.last_box[2:]) / 2, axis=-1) > radius
             boxes[far] = np.nan
-        index = pick_climber(boxes, scores, min_score=0.0)
+        index = pick_climber(boxes, scores, min_score=self.min_person_score)
         first = np.flatnonzero(index >= 0)
         if len(first) == 0:
             return None
