@@ -318,7 +318,9 @@ class MediaPipePose(PoseBackend):
                 if masks is not None and det.mask is not None:
                     masks[i] = det.mask
                 self.stats["detected"] += 1
-            elif self.track is not None and self.track.gap(self.frame_no) >= self.lost_after:
+            elif self.track is not None and (self.track.gap(self.frame_no) >= self.lost_after
+                                             or (self.track.hits == 1 and self.track.gap(self.frame_no) >= 4)):
+                # lost for a while, or never confirmed by the tracking model after acquisition: look again
                 log.info("climber lost at frame %d; re-acquiring", self.frame_no)
                 self.track = None
                 self.next_acquire = self.frame_no + 1
