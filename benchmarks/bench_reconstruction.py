@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> None:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     for stage, sec in r.report["timings_s"].items():
         cpu_s = r.report["cpu_s"][stage]
-        print(f"  {stage:<20} {r.n_frames / max(sec, 1e-9):7.1f} frames/s  ({sec:.1f} s wall, {cpu_s:.1f} s cpu; "
+        if sec < 0.05:
+            print(f"  {stage:<20}       -           ({sec:.2f} s: nothing to do)")
+            continue
+        print(f"  {stage:<20} {r.n_frames / sec:7.1f} frames/s  ({sec:.1f} s wall, {cpu_s:.1f} s cpu; "
               f"{r.n_frames / max(cpu_s, 1e-9):.1f} frames per cpu-second)")
     print(f"  {'whole pipeline':<20} {r.n_frames / wall:7.1f} frames/s  ({wall:.1f} s wall, {cpu:.1f} s cpu of this "
           f"process; target >= 10 frames/s)")
-    geo = r.report.get("geometry", {})
-    print(f"  camera model {r.camera_model}, registered {r.registered}/{r.n_frames}, skeleton in "
-          f"{r.frames_with_skeleton} frames, plane residual {geo.get('plane_residual_m')}, "
-          f"height estimate {geo.get('height_estimate_m')}")
+    print("\n".join(r.summary().splitlines()[1:-1]))
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ class AnalyzeResult:
             f"  registered cameras:  {kr} / {kn} keyframes ({pct:.0f} %); the other {self.n_frames - self.registered}"
             " frames interpolated",
             f"  camera model:        {self.camera_model}",
-            f"  frames with skeleton:{self.frames_with_skeleton:>5}",
+            f"  frames w/ skeleton:  {self.frames_with_skeleton}",
         ]
         geo = self.report.get("geometry", {})
         residual = geo.get("plane_residual_m")
