@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-keyframes", type=int, default=16, help="at most this many SfM keyframes")
     p.add_argument("--sfm-max-side", type=int, default=512, metavar="PX", help="longest side of the SfM keyframes")
     p.add_argument("--sfm-features", type=int, default=2048, help="SIFT features per SfM keyframe")
-    p.add_argument("--cache-dir", type=Path, default=None,
+    p.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS,
                    help="stage cache folder (default: $CRUXLAB_CACHE or ./cache)")
     p.add_argument("--no-cache", action="store_true", help="compute every stage afresh and keep nothing")
     p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Skeleton-only attempts (imports) are drawn on a blank wall seen from behind the climber.",
     )
     p.add_argument("attempt", metavar="ATTEMPT", help="attempt name or id (see `cruxlab attempts`)")
-    p.add_argument("--out", type=Path, help="output file (default: artifacts/<attempt>.webm)")
+    p.add_argument("--out", type=Path, default=argparse.SUPPRESS,
+                   help="output file (default: artifacts/<attempt>.webm)")
     p.add_argument("--frames", type=int, default=12, metavar="N", help="frames on a contact sheet")
     p.add_argument("--max-side", type=int, default=720, metavar="PX", help="longest side of the output frames")
     p.add_argument("--no-2d", action="store_true", help="do not draw the raw 2D detections")
@@ -93,7 +94,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         start_s=args.start, end_s=args.end, fps=args.fps, name=args.name, problem=args.problem,
         outcome=args.outcome, max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
         max_keyframes=args.max_keyframes, sfm_max_side=args.sfm_max_side, sfm_features=args.sfm_features,
-        cache_dir=None if args.no_cache else (args.cache_dir or DEFAULT_CACHE_DIR), detect_moves=not args.no_detect,
+        cache_dir=None if args.no_cache else getattr(args, "cache_dir", DEFAULT_CACHE_DIR),
+        detect_moves=not args.no_detect,
     )
     result = analyze(args.db, args.video, options, progress=not args.quiet)
     print(result.summary())
@@ -119,7 +121,7 @@ def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    out = args.out or Path("artifacts") / f"{args.attempt}.webm"
+    out = getattr(args, "out", None) or Path("artifacts") / f"{args.attempt}.webm"
     path = _render(args.db, args.attempt, out, frames=args.frames, max_side=args.max_side, show_2d=not args.no_2d,
                    video=args.video, use_video=not args.no_video, vp8=args.vp8)
     print(f"wrote {path}")
