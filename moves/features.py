@@ -174,37 +174,28 @@ class Features:
 
 
 # ------------------------------------------------------------------------------------------ array helpers
-def _fill_rows(cols: np.ndarray, max_gap: int) -> np.ndarray:
-    """In place: interpolate NaN runs of at most max_gap along axis 1 of (C, T) data; return the rows' mask
-    of remaining NaNs (None when there are none)."""
-    T = cols.shape[1]
+def _fill_rows(cols: np.ndarray, max_gap: int) -> np.ndarray | None:
+    """In place: linearly interpolate NaN runs of at most max_gap frames along axis 1 of (C, T) data (runs
+    touching either end stay NaN); return the mask of NaNs that remain (None when none remain)."""
     nan = np.isnan(cols)
     rows = np.flatnonzero(nan.any(axis=1))
-    idx = np.arange(T)
-    for c in rows:  # one np.interp per coordinate row that has gaps; no per-frame loop
-        ok = ~nan[c]
-        if ok.sum() < 2:
+    if len(rows) == 0:
+        return None
+    T = cols.shape[1]
+    for c in rows:  # per coordinate row with gaps, vectorised over its NaN runs (no per-frame loop)
+        r = runs(nan[c])
+        length = r[:, 1] - r[:, 0] + 1
+        r = r[(r[:, 0] > 0) & (r[:, 1] < T - 1) & (length <= max_gap)]
+        if len(r) == 0:
             continue
-        filled = np.interp(idx, idx[ok], cols[c, ok])
-        gap_len = _run_lengths(~ok)  # length of the NaN run each frame belongs to
-        inside = (idx > idx[ok][0]) & (idx < idx[ok][-1])
-        fill = ~ok & inside & (gap_len <= max_gap)
-        cols[c, fill] = filled[fill]
-        nan[c, fill] = False
-    return nan if len(rows) else None
-
-
-def _run_lengths(mask: np.ndarray) -> np.ndarray:
-    """For a 1-D bool array, the length of the True run each element belongs to (0 for False)."""
-    m = mask.astype(np.int8)
-    d = np.diff(np.concatenate(([0], m, [0])))
-    starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-    out = np.zeros(len(mask), dtype=np.int64)
-    if len(starts):
-        run_id = np.cumsum(d[:-1] == 1) - 1
-        lengths = ends - starts
-        out[mask] = lengths[run_id[mask]]
-    return out
+        length = r[:, 1] - r[:, 0] + 1
+        left, right = r[:, 0] - 1, r[:, 1] + 1
+        pos = np.repeat(r[:, 0], length) + (np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length))
+        lo, hi = np.repeat(left, length), np.repeat(right, length)
+        w = ((pos - lo) / (hi - lo)).astype(np.float32)
+        cols[c, pos] = cols[c, lo] * (1 - w) + cols[c, hi] * w
+        nan[c, pos] = False
+    return nan if nan[rows].any() else None
 
 
 def box_filter(x: np.ndarray, width: int) -> np.ndarray:
@@ -217,10 +208,15 @@ def smooth_frames(x: np.ndarray, widths: list[int], max_gap: int = 0) -> np.ndar
     """Cascade of centred moving averages (odd widths, frames) along axis 0 of (T, ...) data, NaN-aware,
     after interpolating NaN gaps of at most `max_gap` frames. Works on one (columns, T) float32 copy with
     scipy's C filter: O(T) per column, a handful of passes over the data."""
-    from scipy.ndimage import uniform_filter1d
-
     T = x.shape[0]
     cols = np.ascontiguousarray(x.reshape(T, -1).T, dtype=np.float32)
+    return _smooth_rows(cols, widths, max_gap).T.reshape(x.shape)
+
+
+def _smooth_rows(cols: np.ndarray, widths: list[int], max_gap: int) -> np.ndarray:
+    """smooth_frames on (C, T) float32 rows, in place where possible."""
+    from scipy.ndimage import uniform_filter1d
+
     nan = _fill_rows(cols, max_gap) if max_gap > 0 else (np.isnan(cols) if np.isnan(cols).any() else None)
     rows = np.flatnonzero(nan.any(axis=1)) if nan is not None else np.zeros(0, dtype=np.int64)
     if len(rows):  # only rows that still hold NaN (long gaps, edges) need the normalising weights
@@ -239,7 +235,7 @@ def smooth_frames(x: np.ndarray, widths: list[int], max_gap: int = 0) -> np.ndar
             sub = cols[rows] / weight
         sub[nan] = np.nan  # never invent values where the input had none
         cols[rows] = sub
-    return cols.T.reshape(x.shape)
+    return cols
 
 
 def smooth(x: np.ndarray, fps: float, width_s: float, max_gap: int = 0) -> np.ndarray:
@@ -307,11 +303,13 @@ def hysteresis(on: np.ndarray, off: np.ndarray, initial: bool = False) -> np.nda
     """State that switches on where `on`, off where `off` (off wins ties), else keeps its last value.
     Vectorised along axis 0 of (T, ...) arrays."""
     T = on.shape[0]
-    event = np.where(off, -1, np.where(on, 1, 0)).astype(np.int8)
-    idx = np.where(event != 0, np.arange(T).reshape((T,) + (1,) * (on.ndim - 1)), -1)
-    last = np.maximum.accumulate(idx, axis=0)
-    taken = np.take_along_axis(event, np.maximum(last, 0), axis=0)
-    return np.where(last >= 0, taken > 0, initial)
+    frames = np.arange(T, dtype=np.int32).reshape((T,) + (1,) * (on.ndim - 1))
+    decisive = on | off
+    last = np.maximum.accumulate(np.where(decisive, frames, np.int32(-1)), axis=0)
+    # the state is "on" where the last decisive frame was an on-event (and not also an off-event)
+    state_at = on & ~off
+    taken = np.take_along_axis(state_at, np.maximum(last, 0), axis=0)
+    return np.where(last >= 0, taken, initial)
 
 
 # --------------------------------------------------------------------------------------------- features
@@ -325,12 +323,15 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     fps = skeleton.fps
     T = skeleton.n_frames
     raw = skeleton.keypoints
-    core_raw = raw[:, CORE_JOINTS]
+    # one gather straight into (joint, xyz, frame) rows: the layout the temporal filter wants
+    rows = np.ascontiguousarray(raw.transpose(1, 2, 0)[list(CORE_JOINTS)], dtype=np.float32).reshape(-1, T)
     smooth_s = p.smooth_s
     if p.adaptive:
-        jitter = estimate_jitter(core_raw)
+        jitter = estimate_jitter(raw, CORE_JOINTS)
         smooth_s = float(np.clip(p.smooth_s + p.smooth_per_jitter * max(jitter - 0.005, 0.0), p.smooth_s, p.max_smooth_s))
-    core = smooth(core_raw, fps, smooth_s, max_gap=max(1, int(round(p.max_gap_s * fps))))
+    w = max(1, int(round(smooth_s * fps / 2)) | 1)
+    rows = _smooth_rows(rows, [w, w], max(1, int(round(p.max_gap_s * fps))))
+    core = rows.reshape(len(CORE_JOINTS), 3, T).transpose(2, 0, 1)
     c = _CORE_POS
     normal, point = _wall_frame(skeleton)
     offset = np.float32(point @ normal)
@@ -400,14 +401,15 @@ def _resting_level(x: np.ndarray) -> float:
     return float(med.min()) if len(med) else 0.0
 
 
-def estimate_jitter(kp: np.ndarray) -> float:
-    """Per-coordinate jitter (metres) of a (T, J, 3) sequence: robust std of the second difference,
-    which motion barely touches at video frame rates."""
+def estimate_jitter(kp: np.ndarray, joints: tuple[int, ...] | None = None) -> float:
+    """Per-coordinate jitter (metres) of a (T, J, 3) sequence (optionally only `joints`): robust std of the
+    second difference on a few thousand frames, which motion barely touches at video frame rates."""
     if len(kp) < 5:
         return 0.0
-    step = max(1, (len(kp) - 2) // 20000)  # a few thousand triplets estimate it well
+    step = max(1, (len(kp) - 2) // 4000)
     mid = np.arange(1, len(kp) - 1, step)
-    r = kp[mid] - 0.5 * (kp[mid + 1] + kp[mid - 1])
+    sel = slice(None) if joints is None else list(joints)
+    r = kp[mid][:, sel] - 0.5 * (kp[mid + 1][:, sel] + kp[mid - 1][:, sel])
     r = np.abs(r[np.isfinite(r)])
     return float(1.4826 * np.median(r) / np.sqrt(1.5)) if len(r) else 0.0
 

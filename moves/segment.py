@@ -85,28 +85,46 @@ class Candidates:
 
 
 # ------------------------------------------------------------------------------------ vectorised helpers
+def _segment_frames(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated frame indices of the inclusive segments and each segment's offset in them."""
+    lengths = end - start + 1
+    offsets = np.zeros(len(start), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    idx = np.repeat(start - offsets, lengths) + np.arange(int(lengths.sum()))
+    return idx, offsets
+
+
 def seg_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Sum of values[start_i..end_i] (inclusive) for every i, NaN counted as 0; (T,) or (T, K) values."""
-    cs = np.concatenate([np.zeros((1,) + values.shape[1:]), np.cumsum(np.nan_to_num(values, nan=0.0), axis=0)])
-    return cs[end + 1] - cs[start]
+    """Sum of values[start_i..end_i] (inclusive) for every i, NaN counted as 0; (T,) or (T, K) values.
+    Touches only the frames inside segments (candidates cover a small part of an attempt)."""
+    if len(start) == 0:
+        return np.zeros((0,) + values.shape[1:])
+    idx, offsets = _segment_frames(start, end)
+    v = values[idx].astype(np.float64)
+    v[np.isnan(v)] = 0.0
+    return np.add.reduceat(v, offsets, axis=0)
 
 
 def seg_mean(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    known = (~np.isnan(values)).astype(np.float64)
-    n = seg_sum(known, start, end)
+    """Mean of the known (non-NaN) values of each inclusive segment (NaN when none is known)."""
+    if len(start) == 0:
+        return np.zeros((0,) + values.shape[1:])
+    idx, offsets = _segment_frames(start, end)
+    v = values[idx].astype(np.float64)
+    known = ~np.isnan(v)
+    v[~known] = 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        return seg_sum(values, start, end) / n
+        return np.add.reduceat(v, offsets, axis=0) / np.add.reduceat(known, offsets, axis=0)
 
 
 def seg_max(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Max over inclusive segments via reduceat (segments may overlap; NaN ignored)."""
+    """Max over inclusive segments (segments may overlap; NaN ignored; NaN when nothing is known)."""
     if len(start) == 0:
         return np.zeros(0)
-    v = np.concatenate([np.where(np.isnan(values), -np.inf, values), [-np.inf]])
-    idx = np.empty(2 * len(start), dtype=np.int64)
-    idx[0::2] = start
-    idx[1::2] = end + 1
-    out = np.maximum.reduceat(v, idx)[0::2]
+    idx, offsets = _segment_frames(start, end)
+    v = values[idx].astype(np.float64)
+    v[np.isnan(v)] = -np.inf
+    out = np.maximum.reduceat(v, offsets)
     return np.where(np.isinf(out), np.nan, out)
 
 

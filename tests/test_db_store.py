@@ -160,8 +160,9 @@ def test_statistics_views(db_path):
         # moving = union of [0, 44] (45 frames), the flag is a held position
         act = con.execute("SELECT total_s, moving_s, still_s FROM attempt_activity").fetchone()
         assert act == (pytest.approx(sk.n_frames / 30), pytest.approx(45 / 30), pytest.approx((sk.n_frames - 45) / 30))
-        per_attempt = con.execute("SELECT n_moves, label_counts FROM moves_per_attempt").fetchone()
-        assert per_attempt[0] == 3 and dict(per_attempt[1]) == {"reach": 1, "foot-move": 1, "flag": 1}
+        per_attempt = con.execute(
+            "SELECT n_moves, n_reach, n_foot_move, n_flag, n_cross_over, n_other FROM moves_per_attempt").fetchone()
+        assert per_attempt == (3, 1, 1, 1, 0, 0)
         assert con.execute("SELECT climber, n_moves FROM moves_per_climber WHERE label = 'flag'").fetchone() == ("Janja", 1)
 
 
