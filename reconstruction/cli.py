@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("video", type=Path, metavar="VIDEO", help="mp4 / mov / webm file")
     p.add_argument("--climber", required=True, help="who climbs (created on first use)")
     p.add_argument("--height-m", type=float, default=1.70, help="climber's standing height in metres (sets scale)")
+    p.add_argument("--wall-angle", type=float, metavar="DEG",
+                   help="overhang angle of the wall (0 vertical, 45 = 45° overhang); fixes gravity when the video "
+                        "cannot (tripod, no floor in view)")
     p.add_argument("--pose-backend", default="mediapipe", help="mediapipe | openmmlab | onnx")
     p.add_argument("--mask-backend", default="mediapipe", help="mediapipe | sam2 (climber masks for SfM)")
     p.add_argument("--start", type=float, metavar="S", help="start of the attempt in the video, seconds")
@@ -88,7 +91,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from reconstruction.pipeline import DEFAULT_CACHE_DIR, AnalyzeOptions, analyze
 
     options = AnalyzeOptions(
-        climber=args.climber, height_m=args.height_m, pose_backend=args.pose_backend, mask_backend=args.mask_backend,
+        climber=args.climber, height_m=args.height_m, wall_angle_deg=args.wall_angle, pose_backend=args.pose_backend, mask_backend=args.mask_backend,
         pose_options=options_from_args(args, args.pose_backend),
         mask_options=options_from_args(args, args.mask_backend),
         start_s=args.start, end_s=args.end, fps=args.fps, name=args.name, problem=args.problem,

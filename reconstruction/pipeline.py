@@ -54,6 +54,8 @@ class AnalyzeOptions:
     """Parameters of one analysis (see `cruxlab analyze --help`).
 
     climber: who climbs; height_m: their standing height (metric scale prior), metres.
+    wall_angle_deg: the wall's overhang angle (0 vertical, 45 = 45° overhang) when known; it fixes gravity
+        where the video cannot (a fixed camera with no floor or standing start in view).
     pose_backend / mask_backend: registry names; pose_options / mask_options: their keyword options (weights,
         device, config_file), passed on unchanged.
     start_s / end_s: trim in seconds; fps: target frame rate (integer subsampling of the video).
@@ -66,6 +68,7 @@ class AnalyzeOptions:
 
     climber: str
     height_m: float = 1.70
+    wall_angle_deg: float | None = None
     pose_backend: str = "mediapipe"
     mask_backend: str = "mediapipe"
     pose_options: dict = field(default_factory=dict)
@@ -332,7 +335,8 @@ def _params(info: VideoInfo, frames: FrameRange, o: AnalyzeOptions) -> dict:
     return {
         "version": PIPELINE_VERSION, "start_frame": frames.start, "frame_step": frames.step, "n_frames": frames.count,
         "pose_backend": o.pose_backend, "pose_options": _fingerprint(o.pose_backend, o.pose_options),
-        "mask_backend": o.mask_backend, "mask_options": _fingerprint(o.mask_backend, o.mask_options), "height_m": round(float(o.height_m), 3), "max_side": o.max_side,
+        "mask_backend": o.mask_backend, "mask_options": _fingerprint(o.mask_backend, o.mask_options), "height_m": round(float(o.height_m), 3),
+        **({} if o.wall_angle_deg is None else {"wall_angle_deg": round(float(o.wall_angle_deg), 2)}), "max_side": o.max_side,
         "keyframes_per_s": o.keyframes_per_s, "max_keyframes": o.max_keyframes, "sfm_max_side": o.sfm_max_side,
         "sfm_features": o.sfm_features,
     }
@@ -397,6 +401,9 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
         raise InputError("--climber must name who climbs")
     if not (0.8 <= options.height_m <= 2.5):
         raise InputError(f"--height-m {options.height_m} is not a climber's height in metres (0.8..2.5)")
+    if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
+        raise InputError(f"--wall-angle {options.wall_angle_deg} is not an overhang angle in degrees "
+                         "(0 = vertical, 45 = 45° overhang, negative = slab; -30..90)")
     info = probe(video_path)
     frames = select_frames(info, options.start_s, options.end_s, options.fps)
     params = _params(info, frames, options)
@@ -475,7 +482,8 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
 
     cams = stages.run("cameras", cache.has("cameras", cameras_key), cameras_stage)
 
-    lift_key = _key("lift", cameras_key, params["height_m"], code_version("reconstruction.wall", "reconstruction.lift"))
+    lift_key = _key("lift", cameras_key, params["height_m"], params.get("wall_angle_deg"),
+                    code_version("reconstruction.wall", "reconstruction.lift"))
 
     def lift_stage() -> WallReconstruction:
         p = cache.path("lift", lift_key)
@@ -530,7 +538,7 @@ def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
     from reconstruction.wall import reconstruct
 
     return reconstruct(cams, pose.keypoints, pose.confidence, fps=fps, height_m=options.height_m,
-                       keypoints3d=pose.keypoints3d)
+                       keypoints3d=pose.keypoints3d, wall_angle_deg=options.wall_angle_deg)
 
 
 # ------------------------------------------------------------------------------------------ store

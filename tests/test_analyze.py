@@ -108,6 +108,26 @@ def test_new_height_reuses_the_cached_pose_and_masks(short_fixed, monkeypatch, t
     assert torso(r.attempt_id) / torso(first.attempt_id) == pytest.approx(1.80 / 1.70, rel=0.04)
 
 
+def test_given_wall_angle_sets_gravity_and_reuses_cameras(short_fixed, monkeypatch):
+    """A fixed camera cannot see an overhang's angle; --wall-angle supplies it and only the lift reruns."""
+    db, opts, first = short_fixed
+    calls = []
+    monkeypatch.setattr(pipeline, "run_pose", lambda *a, **k: calls.append("pose"))
+    monkeypatch.setattr(pipeline, "run_cameras", lambda *a, **k: calls.append("cameras"))
+    r = analyze(db, FIXED, AnalyzeOptions(**{**opts.__dict__, "wall_angle_deg": 30.0}), progress=False)
+    assert calls == [] and r.created and r.attempt_id != first.attempt_id
+    with connect(db, read_only=True) as con:
+        angle = con.execute("SELECT wall_angle_deg FROM attempts WHERE attempt_id = ?", [r.attempt_id]).fetchall()[0][0]
+        base = con.execute("SELECT wall_angle_deg FROM attempts WHERE attempt_id = ?", [first.attempt_id]).fetchall()[0][0]
+        sk = store.read_skeleton(con, r.attempt_id)
+    assert angle == pytest.approx(30.0, abs=1.0) and abs(base) < 25.0
+    assert r.report["geometry"]["up_source"] == "given wall angle"
+    # the wall normal of a 30° overhang points out and down
+    assert sk.wall_normal[1] == pytest.approx(-np.sin(np.radians(30.0)), abs=0.02)
+    with pytest.raises(InputError, match="overhang angle"):
+        analyze(db, FIXED, AnalyzeOptions(**{**opts.__dict__, "wall_angle_deg": 120.0}), progress=False)
+
+
 def test_cli_analyze_prints_the_summary_and_renders(short_fixed, tmp_path, capsys):
     db, _, _ = short_fixed
     copy = tmp_path / "store.duckdb"
