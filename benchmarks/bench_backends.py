@@ -18,14 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from benchmarks.timing import best_of
 
 
 def bench_nms() -> None:
@@ -39,7 +32,7 @@ def bench_nms() -> None:
         boxes = torch.tensor(np.concatenate([xy, xy + rng.uniform(10, 200, (n, 2))], 1), dtype=torch.float32)
         scores = torch.tensor(rng.uniform(0, 1, n), dtype=torch.float32)
         kept = len(nms(boxes, scores, 0.65))
-        print(f"nms shim: {n} boxes ({kept} kept): {_best_of(lambda: nms(boxes, scores, 0.65)) * 1e3:.0f} ms")
+        print(f"nms shim: {n} boxes ({kept} kept): {best_of(lambda: nms(boxes, scores, 0.65)) * 1e3:.0f} ms")
 
 
 def bench_openmmlab(frame: np.ndarray) -> None:
@@ -62,12 +55,12 @@ def bench_openmmlab(frame: np.ndarray) -> None:
         bgr = np.ascontiguousarray(frame[..., ::-1])
         with torch.inference_mode():
             x_det = torch.randn(1, 3, 640, 640)
-            t_det_net = _best_of(lambda: det(x_det, mode="tensor"))
+            t_det_net = best_of(lambda: det(x_det, mode="tensor"))
             x_pose = torch.randn(1, 3, 256, 192)
-            t_pose_net = _best_of(lambda: pose(x_pose, None, mode="tensor"))
+            t_pose_net = best_of(lambda: pose(x_pose, None, mode="tensor"))
         box = np.array([[400, 300, 700, 1200]], np.float32)
         with DefaultScope.overwrite_default_scope("mmpose"):
-            t_pose = _best_of(lambda: pose_apis.inference_topdown(pose, bgr, box))
+            t_pose = best_of(lambda: pose_apis.inference_topdown(pose, bgr, box))
     print(f"openmmlab: RTMDet-tiny network {t_det_net * 1e3:.0f} ms/frame (640x640); RTMPose-t network "
           f"{t_pose_net * 1e3:.0f} ms/person, with mmpose's pipeline {t_pose * 1e3:.0f} ms/person "
           f"({frame.shape[1]}x{frame.shape[0]} frame). Random weights: mmdet's post-processing of an untrained head "

@@ -12,14 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from benchmarks.timing import best_of
 
 
 def bench_detect() -> None:
@@ -30,13 +23,13 @@ def bench_detect() -> None:
     attempts = [generate_attempt(s, "mild", fps=30) for s in range(6)]
     clf = default_classifier()
     frames = sum(a.skeleton.n_frames for a in attempts)
-    dt = _best_of(lambda: [detect(a.skeleton, clf) for a in attempts])
+    dt = best_of(lambda: [detect(a.skeleton, clf) for a in attempts])
     print(f"detect, typical attempts ({len(attempts)} x ~{frames // len(attempts)} frames): "
           f"{frames / dt / 1e6:.2f} M frames/s ({dt / len(attempts) * 1e3:.1f} ms per attempt)")
     reps = int(np.ceil(1_000_000 / frames))
     kp = np.concatenate([a.skeleton.keypoints for a in attempts] * reps)[:1_000_000]
     session = Skeleton(kp, 30.0, wall_normal=attempts[0].skeleton.wall_normal)
-    dt = _best_of(lambda: detect(session, clf), repeat=2)
+    dt = best_of(lambda: detect(session, clf), repeat=2)
     print(f"detect, one 1 M-frame session: {1e6 / dt / 1e6:.2f} M frames/s  (target >= 1 M frames/s)")
 
 
@@ -104,7 +97,7 @@ def bench_stats(tmp: Path) -> None:
     }
     with connect(db, read_only=True) as con:
         for name, sql in queries.items():
-            dt = _best_of(lambda: con.execute(sql).fetchall(), repeat=5)
+            dt = best_of(lambda: con.execute(sql).fetchall(), repeat=5)
             print(f"stats query {name!r} over {n_att} attempts / {n} moves: {dt * 1e3:.0f} ms  (target <= 100 ms)")
 
 
