@@ -62,15 +62,12 @@ def export(db_path: str | Path, out: str | Path, fmt: str = "parquet",
             for attempt_id, name in chosen:
                 written.append(save_npz(store.read_skeleton(con, attempt_id), out / f"{name}.npz"))
             return written
-        moves = con.sql(
-            "SELECT * FROM move_details WHERE list_contains(?, attempt_id) ORDER BY attempt_id, start_frame, limb",
-            params=[ids],
-        ).to_arrow_table()
+        moves = store.read_arrow(
+            con, "SELECT * FROM move_details WHERE list_contains(?, attempt_id) ORDER BY attempt_id, start_frame, limb",
+            [ids])
         written.append(_write(moves, out / f"moves.{fmt}", fmt))
-        history = con.sql(
-            "SELECT * FROM label_edits WHERE list_contains(?, attempt_id) ORDER BY edited_at, edit_id",
-            params=[ids],
-        ).to_arrow_table()
+        history = store.read_arrow(
+            con, "SELECT * FROM label_edits WHERE list_contains(?, attempt_id) ORDER BY edited_at, edit_id", [ids])
         written.append(_write(history, out / f"label_history.{fmt}", fmt))
         tables = [skeleton_long_table(name, store.read_skeleton(con, a)) for a, name in chosen]
     skeletons = pa.concat_tables(tables) if tables else SKELETON_SCHEMA.empty_table()

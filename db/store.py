@@ -115,6 +115,13 @@ def _arrow_to_numpy(column: pa.ChunkedArray | pa.Array, *shape: int) -> np.ndarr
     return arr.to_numpy(zero_copy_only=False).reshape(n, *shape)
 
 
+def read_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table:
+    """Rows as an Arrow table, whatever ran on the connection before. DuckDB 2.x refuses `con.sql()` while an
+    `execute()` result is unfinished (any `fetchone()` leaves one), so finish it first."""
+    con.complete()
+    return con.sql(sql, params=params).to_arrow_table()
+
+
 def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
     view = f"_arrow_{table}"
     con.register(view, data)
@@ -162,7 +169,6 @@ def upsert_problem(
 
 # ------------------------------------------------------------------------------------------------ attempts
 def find_attempt(con: duckdb.DuckDBPyConnection, *, key: str | None = None, name: str | None = None) -> int | None:
-    # fetchall, not fetchone: DuckDB 2.x refuses con.sql() while an execute() result is unfinished.
     if key is not None:
         rows = con.execute("SELECT attempt_id FROM attempts WHERE ingest_key = ?", [key]).fetchall()
     else:
@@ -298,7 +304,7 @@ def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo
            FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
            LEFT JOIN videos v USING (video_id) WHERE a.attempt_id = ?""",
         [attempt_id],
-    ).fetchall()  # not fetchone: an unfinished result blocks con.sql() in DuckDB 2.x
+    ).fetchall()
     if not rows:
         raise InputError(f"no attempt with id {attempt_id}")
     row = rows[0]
@@ -318,16 +324,14 @@ def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def read_skeleton(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Skeleton:
-    # fetchall, not fetchone: DuckDB 2.x refuses con.sql() while an execute() result is unfinished.
     rows = con.execute(
         "SELECT fps, wall_normal, wall_point FROM attempts WHERE attempt_id = ?", [attempt_id]
     ).fetchall()
     if not rows:
         raise InputError(f"no attempt with id {attempt_id}")
     meta = rows[0]
-    tbl = con.sql(
-        "SELECT joints, confidence FROM skeleton_frames WHERE attempt_id = ? ORDER BY frame", params=[attempt_id]
-    ).to_arrow_table()
+    tbl = read_arrow(con, "SELECT joints, confidence FROM skeleton_frames WHERE attempt_id = ? ORDER BY frame",
+                     [attempt_id])
     return Skeleton(
         keypoints=_arrow_to_numpy(tbl.column("joints"), NUM_JOINTS, 3).astype(np.float32),
         confidence=_arrow_to_numpy(tbl.column("confidence"), NUM_JOINTS).astype(np.float32),
@@ -338,9 +342,7 @@ def read_skeleton(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Skeleton:
 
 
 def read_cameras(con: duckdb.DuckDBPyConnection, attempt_id: int) -> CameraTrack | None:
-    tbl = con.sql(
-        "SELECT K, R, t, registered FROM cameras WHERE attempt_id = ? ORDER BY frame", params=[attempt_id]
-    ).to_arrow_table()
+    tbl = read_arrow(con, "SELECT K, R, t, registered FROM cameras WHERE attempt_id = ? ORDER BY frame", [attempt_id])
     if tbl.num_rows == 0:
         return None
     return CameraTrack(
@@ -351,9 +353,8 @@ def read_cameras(con: duckdb.DuckDBPyConnection, attempt_id: int) -> CameraTrack
 
 
 def read_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int) -> WallPoints | None:
-    tbl = con.sql(
-        "SELECT xyz, rgb, error FROM wall_points WHERE attempt_id = ? ORDER BY point_id", params=[attempt_id]
-    ).to_arrow_table()
+    tbl = read_arrow(con, "SELECT xyz, rgb, error FROM wall_points WHERE attempt_id = ? ORDER BY point_id",
+                     [attempt_id])
     if tbl.num_rows == 0:
         return None
     rgb = tbl.column("rgb")
@@ -392,10 +393,8 @@ def insert_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int, kp: Keyp
 
 def read_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Keypoints2D | None:
     """An attempt's stored 2D detections, or None (skeleton imports, attempts analysed before version 4)."""
-    tbl = con.sql(
-        "SELECT joints, confidence, body3d, box FROM keypoints2d WHERE attempt_id = ? ORDER BY frame",
-        params=[attempt_id],
-    ).to_arrow_table()
+    tbl = read_arrow(con, "SELECT joints, confidence, body3d, box FROM keypoints2d WHERE attempt_id = ? ORDER BY frame",
+                     [attempt_id])
     if tbl.num_rows == 0:
         return None
     body = tbl.column("body3d")

@@ -235,3 +235,13 @@ def test_export_parquet_csv_npz(tmp_path, db_path, skeleton_file):
 
     back = load_npz(tmp_path / "npz" / "janja-attempt-1.npz")
     np.testing.assert_array_equal(back.keypoints, load_npz(skeleton_file).keypoints)
+
+
+def test_arrow_readers_work_after_an_unfinished_result(db_path):
+    """DuckDB 2.x refuses con.sql() after execute().fetchone(); the store's readers must not care."""
+    with connect(db_path) as con:
+        aid, sk = _attempt(con)
+        con.execute("SELECT attempt_id FROM attempts").fetchone()  # leaves the result unfinished
+        np.testing.assert_array_equal(store.read_skeleton(con, aid).keypoints, sk.keypoints)
+        con.execute("SELECT count(*) FROM attempts").fetchone()
+        assert store.read_cameras(con, aid) is None and store.read_wall_points(con, aid) is None
