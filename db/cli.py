@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "interchange file per attempt instead.")
     p.add_argument("--out", type=Path, required=True, help="output folder (created)")
     p.add_argument("--format", choices=["parquet", "csv", "npz"], default="parquet")
-    p.add_argument("--attempt", action="append", metavar="NAME", help="only these attempts (repeatable)")
+    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help="only these attempts (one or more; repeatable)")
     p.set_defaults(func=cmd_export)
 
     p = add_command(sub, "attempts", "list attempts, or delete one")

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(msub, "detect", "(re)detect moves of stored attempts with the active classifier",
                     "Replaces each attempt's model moves; moves a coach corrected or added are kept.")
-    p.add_argument("--attempt", action="append", metavar="NAME", help="only this attempt (repeatable)")
+    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help="only these attempts (one or more; repeatable)")
     p.set_defaults(func=cmd_detect)
 
     p = add_command(msub, "train", "fit the learned classifier from coach labels and compare it with the rules",

@@ -123,3 +123,14 @@ def test_name_clash_with_another_file_is_refused(tmp_path, db_path, skeleton_fil
     code, out, _ = run_cli("--db", str(db_path), "import-skeleton", str(other), "--climber", "Janja",
                            "--name", "janja-attempt-2")
     assert code == 0 and "janja-attempt-2" in out
+
+
+def test_moves_detect_takes_several_attempt_names(tmp_path, db_path):
+    files = [synthetic(s, "mild", fps=30, duration_s=30).skeleton.save(tmp_path / f"a{s}.npz") for s in (11, 12, 13)]
+    assert run_cli("--db", str(db_path), "import-skeleton", *map(str, files), "--climber", "Janja")[0] == 0
+    code, out, _ = run_cli("--db", str(db_path), "moves", "detect", "--attempt", "a11", "a12")
+    assert code == 0 and out.count("moves (rules") == 2 and "a13" not in out
+    code, out, _ = run_cli("--db", str(db_path), "moves", "detect", "--attempt", "a11", "--attempt", "a13")
+    assert code == 0 and "a11" in out and "a13" in out and "a12" not in out
+    code, _, err = run_cli("--db", str(db_path), "moves", "detect", "--attempt", "nope")
+    assert code == 2 and "unknown attempt(s) ['nope']" in err
