@@ -53,6 +53,9 @@ def import_skeletons(
 
     results: list[ImportResult] = []
     with connect(db_path) as con:
+        # one checkpoint when the batch is done instead of one every few attempts (each commit stays durable
+        # in the write-ahead log)
+        con.execute("SET checkpoint_threshold = '1GB'")
         plan = []
         for f, skeleton, key, attempt_name in loaded:
             existing = store.find_attempt(con, key=key)
