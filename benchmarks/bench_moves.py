@@ -44,12 +44,14 @@ def bench_import(tmp: Path) -> None:
         path = tmp / f"session-{i}.npz"
         np.savez(path, keypoints=kp, joint_names=np.array(__import__("cruxlab.joints").joints.JOINT_NAMES), fps=30.0)
         files.append(path)
-    db = tmp / "import.duckdb"
-    t = time.perf_counter()
-    import_skeletons(db, files, climber="bench", detect=False)
-    dt = time.perf_counter() - t
-    print(f"import-skeleton (validate + sha256 + Arrow insert, one transaction per file): "
-          f"{200_000 / dt / 1e3:.0f} k frames/s  (target >= 200 k frames/s)")
+    rates = []
+    for run in range(3):  # a fresh store each time
+        db = tmp / f"import-{run}.duckdb"
+        t = time.perf_counter()
+        import_skeletons(db, files, climber="bench", detect=False)
+        rates.append(200_000 / (time.perf_counter() - t))
+    print(f"import-skeleton (validate + sha256 + Arrow insert, one transaction per file, 20 files x 10 k frames): "
+          f"best {max(rates) / 1e3:.0f} k, median {np.median(rates) / 1e3:.0f} k frames/s  (target >= 200 k frames/s)")
 
 
 def bench_stats(tmp: Path) -> None:
