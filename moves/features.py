@@ -95,8 +95,7 @@ class FeatureParams:
 
 
 #: Joints the rules read on every call; the others are smoothed only when asked for (angles, COM, plots).
-CORE_JOINTS: tuple[int, ...] = (L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE,
-                                L_WRIST, R_WRIST, L_TOE, R_TOE)
+CORE_JOINTS: tuple[int, ...] = (L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_WRIST, R_WRIST, L_TOE, R_TOE)
 _CORE_POS = {j: i for i, j in enumerate(CORE_JOINTS)}
 
 
@@ -104,7 +103,7 @@ _CORE_POS = {j: i for i, j in enumerate(CORE_JOINTS)}
 class Features:
     """Per-frame features of one attempt (T frames).
 
-    core:          (T, 12, 3) float32 gap-filled, smoothed CORE_JOINTS, wall frame, NaN where unknown;
+    core:          (T, 10, 3) float32 gap-filled, smoothed CORE_JOINTS, wall frame, NaN where unknown;
                    `joint(j)` reads any joint, `keypoints` (T, 21, 3) all of them (smoothed on first use).
     angles:        (T, 8) float32 joint angles in degrees, columns ANGLE_NAMES (180 = straight); computed
                    on first use, like `com` (T, 3), the whole-body centre of mass (de Leva segment masses).
