@@ -17,6 +17,19 @@ from reconstruction.keypoints import KEYPOINT_SETS
 log = logging.getLogger(__name__)
 
 
+def require_modules(backend: str, modules: tuple[str, ...], fix: str) -> None:
+    """Import each module (torch first, usually); BackendUnavailableError naming the missing one and the fix."""
+    import importlib
+
+    from cruxlab.errors import BackendUnavailableError
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise BackendUnavailableError(f"{backend} backend: {exc.name or name} is not installed; {fix}") from exc
+
+
 def as_frames(frames: np.ndarray, backend: str) -> np.ndarray:
     """Check a pose batch: (B, H, W, 3) uint8 RGB, else InputError."""
     frames = np.asarray(frames)

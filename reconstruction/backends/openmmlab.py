@@ -28,7 +28,8 @@ from cruxlab.errors import BackendUnavailableError, InputError
 from cruxlab.joints import L_HIP, R_HIP
 from reconstruction.backends.base import PoseBackend, PoseBatch
 from reconstruction.backends.common import (
-    as_frames, keypoint_set_for, load_state_strict, read_torch_file, restore_torch_threads, set_torch_threads,
+    as_frames, keypoint_set_for, load_state_strict, read_torch_file, require_modules, restore_torch_threads,
+    set_torch_threads,
 )
 from reconstruction.backends.config import OpenMMLabOptions, check_device, require_file, resolve
 from reconstruction.climber import ClimberTracker, pad_detections, select_boxes
@@ -48,15 +49,7 @@ RTMW3D_FOCAL = 1145.04940459     # default camera focal length, pixels
 
 def import_openmmlab():
     """Import mmdet.apis and mmpose.apis (with the mmcv-lite shim); BackendUnavailableError naming the fix."""
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise BackendUnavailableError(f"openmmlab backend: torch is not installed; {INSTALL_FIX}") from exc
-    try:
-        import mmcv  # noqa: F401
-        import mmengine  # noqa: F401
-    except ImportError as exc:
-        raise BackendUnavailableError(f"openmmlab backend: {exc.name} is not installed; {INSTALL_FIX}") from exc
+    require_modules("openmmlab", ("torch", "mmcv", "mmengine"), INSTALL_FIX)
     from reconstruction.backends import mmcv_shim
 
     mmcv_shim.install()

@@ -28,7 +28,7 @@ from cruxlab.errors import BackendUnavailableError, InputError
 from cruxlab.joints import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER
 from reconstruction.backends.base import MaskBackend
 from reconstruction.backends.common import (
-    load_state_strict, read_torch_file, restore_torch_threads, set_torch_threads,
+    load_state_strict, read_torch_file, require_modules, restore_torch_threads, set_torch_threads,
 )
 from reconstruction.backends.config import Sam2Options, check_device, require_file, resolve
 
@@ -50,17 +50,10 @@ POSTPROCESSING = {
 
 
 def _import_sam2():
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise BackendUnavailableError(f"sam2 backend: torch is not installed; {INSTALL_FIX}") from exc
-    try:
-        from hydra.utils import instantiate
-        from omegaconf import OmegaConf
+    require_modules("sam2", ("torch", "hydra", "omegaconf", "sam2"), INSTALL_FIX)
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
 
-        import sam2  # noqa: F401
-    except ImportError as exc:
-        raise BackendUnavailableError(f"sam2 backend: {exc.name or exc} is not installed; {INSTALL_FIX}") from exc
     return instantiate, OmegaConf
 
 
