@@ -146,8 +146,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
                                      "moves": [asdict(m) for m in a.moves]}, indent=1))
         print(f"wrote {path} ({a.skeleton.n_frames} frames, {len(a.moves)} true moves) and {truth.name}")
         if args.plot:
-            png = plot_attempt(a.skeleton, truth=a.moves, out=path.with_suffix(".png"),
-                               title=f"synthetic seed {seed}, {args.noise} noise")
+            plot_attempt(a.skeleton, truth=a.moves, out=path.with_suffix(".png"),
+                         title=f"synthetic seed {seed}, {args.noise} noise")
             print(f"drew {path.with_suffix('.png')}")
     return 0
 

@@ -22,8 +22,8 @@ from functools import cached_property
 import numpy as np
 
 from cruxlab.joints import (
-    L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
-    R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
+    L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
+    R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.skeleton import Skeleton
 

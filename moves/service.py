@@ -202,7 +202,7 @@ class TrainReport:
     def format(self) -> str:
         lines = [f"trained on {self.n_candidates} candidates from {self.n_attempts} reviewed attempts "
                  f"({self.n_labels} labelled moves)",
-                 f"cross-validated per-label F1 (folds grouped by attempt):",
+                 "cross-validated per-label F1 (folds grouped by attempt):",
                  f"{'label':<12}{'learned':>9}{'rules':>9}"]
         for k in self.labels:
             lines.append(f"{k:<12}{self.learned_f1[k]:>9.3f}{self.rules_f1[k]:>9.3f}")

@@ -128,7 +128,6 @@ def build_skeleton(body: Body, pelvis: np.ndarray, hands: np.ndarray, toes: np.n
     pelvis (T, 3), wrists (T, 2, 3) and toes (T, 2, 3). Returns the joints and the (T, 4) reach error of the
     effectors (0 where the IK reached its target)."""
     T = len(pelvis)
-    x = np.array([1.0, 0.0, 0.0])
     facing = np.array([0.0, 0.0, -1.0])
     lean = np.clip(0.35 * (hands[:, :, 0].mean(axis=1) - pelvis[:, 0]), -0.35, 0.35)
     up = _normalize(np.stack([lean, np.ones(T), np.zeros(T)], axis=1))
@@ -300,7 +299,7 @@ class _Script:
 
     def try_hand(self, kind: str) -> bool:
         """kind: reach | cross-over | match."""
-        rng, b = self.rng, self.body
+        rng = self.rng
         hands, toes = self.holds()
         # The lower hand usually moves; a crossed pair is uncrossed by the hand underneath (a reach).
         crossed = hands[0, 0] > hands[1, 0]
@@ -340,7 +339,7 @@ class _Script:
         return True
 
     def try_foot(self) -> bool:
-        rng, b = self.rng, self.body
+        rng = self.rng
         hands, toes = self.holds()
         k = int(np.argmin(toes[:, 1])) if rng.random() < 0.75 else int(rng.integers(2))
         limb = FOOT[k]
@@ -554,7 +553,6 @@ class _Script:
         self.cursor = settle_end + 1
         # feet land on new holds; their flights started at take-off, so they belong to the dyno
         for k in range(2):
-            fa = self.cursor
             self.limb_move(FOOT[k], new_toes[k], None, rng.uniform(0.35, 0.55))
             self.contact[f0:self.cursor, 2 + k] = False
         return True

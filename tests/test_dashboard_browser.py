@@ -6,7 +6,6 @@ Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `mak
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess

@@ -8,10 +8,7 @@ import pandas as pd
 import pytest
 
 from cruxlab.draw import JOINT_COLORS, project
-from cruxlab.joints import (
-    L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_WRIST, NUM_JOINTS, R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER,
-    R_WRIST,
-)
+from cruxlab.joints import L_WRIST, NUM_JOINTS, R_WRIST
 from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
 from dashboard import figures as fg
 from dashboard.demo_data import WRISTBAND_RGB, cached_demo_db, holds_of, synth_attempt

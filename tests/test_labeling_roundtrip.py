@@ -9,7 +9,7 @@ built from the synthetic climber, moves detected by the rule model), so tests do
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -94,8 +94,6 @@ VIDEO_START, VIDEO_STEP = 3, 2   # attempt frame i = video frame 3 + 2 i
 def _write_coded_video(path: Path, background, n_frames: int, fps: float) -> None:
     """A video of `background` whose frame j shows j in binary in the bottom fifth: CODE_BITS black/white
     blocks (white = 1)."""
-    import numpy as np
-
     from reconstruction.video import write_video
 
     H, W = background.shape[:2]

@@ -11,7 +11,6 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import check_estimator
 
-from cruxlab.labels import Move
 from db import connect, store, transaction
 from moves.classify import CLASSES, LearnedMoveClassifier, RuleMoveClassifier, classify, detect
 from moves.evaluate import evaluate, run_synthetic_eval

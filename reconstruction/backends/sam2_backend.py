@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cruxlab.errors import BackendUnavailableError, InputError
+from cruxlab.errors import InputError
 from cruxlab.joints import L_HIP, L_SHOULDER, R_HIP, R_SHOULDER
 from reconstruction.backends.base import MaskBackend
 from reconstruction.backends.common import (
