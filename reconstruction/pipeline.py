@@ -9,7 +9,15 @@ Stages (each a function of the previous stage's output and its own parameters):
     masks    climber masks on the keyframes (free from MediaPipe pose, or the mask backend, e.g. SAM2)
     cameras  keyframe SfM with the masks, every frame gets K, R, t    (`reconstruction.sfm`)
     lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
+    moves    the skeleton's moves by the store's active move model
     store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, report, moves
+
+Three steps, so many videos can be analysed at once while one process writes the store (DuckDB allows one
+writer; `reconstruction.batch` runs them in a process pool or on Ray):
+    plan_analysis(video, options)        options checked, video probed + hashed -> AnalysisPlan (its key)
+    compute_attempt(plan, options, ...)  every stage up to the moves, no database -> ComputedAttempt (picklable)
+    store_attempt(db, computed)          the one transaction -> AnalyzeResult
+`snapshot_store(db)` reads what they need from the store first (stored keys and names, the move model).
 
 Caching: `<cache_dir>/<video sha256[:16]>/<stage>-<key>.npz`, where the key hashes the stage's parameters,
 the source code of the modules that compute it and the key of the stage it reads, so changing e.g.
@@ -18,8 +26,8 @@ and upgraded code never reuses an old file. Writes are atomic (temp file + renam
 
 Idempotency: the attempt's identity is the video's sha256 plus every parameter that shapes the result
 (`db.store.ingest_key`); analysing the same video with the same parameters again changes nothing and
-returns the stored attempt. The database is checked (writable, name free) *before* the expensive work and
-written in one transaction at the end, so any failure leaves it as it was.
+returns the stored attempt. The database is checked (usable, name free, done already) *before* the expensive
+work and written in one transaction at the end, so any failure leaves it as it was.
 """
 
 from __future__ import annotations
@@ -63,7 +71,8 @@ class AnalyzeOptions:
         full-size pixels); keyframes_per_s: SfM keyframes per second of video (at least 8, at most
         max_keyframes); sfm_max_side: longest side of the keyframes handed to SfM; sfm_features: SIFT
         features per keyframe.
-    cache_dir: stage cache folder (None: no cache); detect_moves: run move detection in the same transaction.
+    name / problem / grade / outcome: how the attempt is filed (not part of its identity); grade needs problem.
+    cache_dir: stage cache folder (None: no cache); detect_moves: detect moves before the attempt is stored.
     """
 
     climber: str
@@ -78,6 +87,7 @@ class AnalyzeOptions:
     fps: float | None = None
     name: str | None = None
     problem: str | None = None
+    grade: str | None = None
     outcome: str | None = None
     max_side: int = 960
     keyframes_per_s: float = 1.0
@@ -318,7 +328,7 @@ def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np
     return masks
 
 
-# ------------------------------------------------------------------------------------------ analyze
+# ------------------------------------------------------------------------------------------ identity
 def _fingerprint(backend: str, options: dict) -> dict[str, str]:
     """A backend's resolved options as text (weight files with size and mtime, values from the environment
     and cruxlab.toml included), so a replaced weight file or a changed config is a different analysis."""
@@ -389,14 +399,14 @@ def _check_creatable(db_path: Path) -> None:
                             "--db path in a writable folder")
 
 
-def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions, *, progress: bool = True
-            ) -> AnalyzeResult:
-    """Analyse one video into the store (see the module docstring). Raises CruxlabError subclasses with the
-    fix in the message; the database is unchanged on any failure."""
-    from db import store
-    from db.connection import connect
+# ------------------------------------------------------------------------------------------ plan
+OUTCOMES = ("top", "fall", "unknown")
 
-    t_start = time.perf_counter()
+
+def check_options(options: AnalyzeOptions) -> None:
+    """Refuse parameters no analysis can use, before any file is read (InputError naming the fix)."""
+    from reconstruction.video import check_trim
+
     if not options.climber or not options.climber.strip():
         raise InputError("--climber must name who climbs")
     if not (0.8 <= options.height_m <= 2.5):
@@ -404,24 +414,125 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
         raise InputError(f"--wall-angle {options.wall_angle_deg} is not an overhang angle in degrees "
                          "(0 = vertical, 45 = 45° overhang, negative = slab; -30..90)")
+    if options.outcome is not None and options.outcome not in OUTCOMES:
+        raise InputError(f"outcome {options.outcome!r} is not one of {', '.join(OUTCOMES)}")
+    if options.grade and not options.problem:
+        raise InputError(f"grade {options.grade!r} needs the problem it belongs to: give --problem too")
+    check_trim(options.start_s, options.end_s, options.fps)
+
+
+@dataclass(frozen=True)
+class AnalysisPlan:
+    """What an analysis will compute, known cheaply before any expensive work (probe + content hash).
+
+    video: the probed file; frames: the attempt's frames in it; params: every parameter that shapes the
+    stored attempt; key: its identity in the store (video sha256 + params, `db.store.ingest_key`).
+    """
+
+    video: VideoInfo
+    frames: FrameRange
+    params: dict
+    key: str
+
+
+def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPlan:
+    """Check the options, probe the video and choose its frames; InputError for anything unusable."""
+    from db.store import ingest_key
+
+    check_options(options)
     info = probe(video_path)
     frames = select_frames(info, options.start_s, options.end_s, options.fps)
     params = _params(info, frames, options)
-    key = store.ingest_key(info.sha256, params)
-    # Fail on an unusable database before the expensive work (and skip it when nothing would change).
-    db_path = Path(db_path)
-    if db_path.exists():
-        with connect(db_path) as con:
-            done = _existing(con, key)
-            if done is not None:
-                return done
-            name = _attempt_name(con, options.name, info.path.stem, key)
-    else:
-        _check_creatable(db_path)
-        name = options.name or info.path.stem
+    return AnalysisPlan(video=info, frames=frames, params=params, key=ingest_key(info.sha256, params))
 
+
+@dataclass(frozen=True)
+class MoveModel:
+    """The move classifier new attempts are labelled with (a fitted estimator, picklable) and its version."""
+
+    classifier: Any
+    version: str
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """The store as analyses start, read in one short connection, so the work itself never opens it.
+
+    keys: ingest keys of the stored attempts (an analysis with one of them is done already);
+    names: attempt names in use; model: the active move classifier (the default rules without a store).
+    """
+
+    keys: frozenset[str]
+    names: frozenset[str]
+    model: MoveModel
+
+    def check_name(self, plan: AnalysisPlan, options: AnalyzeOptions) -> None:
+        """InputError when a new attempt would take a name another analysis holds (before any work)."""
+        if plan.key not in self.keys and options.name and options.name in self.names:
+            raise InputError(f"an attempt named {options.name!r} already exists (from another video or other "
+                             "parameters); choose another --name, or delete it with "
+                             f"`cruxlab attempts --delete {options.name}`")
+
+
+def snapshot_store(db_path: str | Path) -> StoreSnapshot:
+    """Read the store's keys, names and move model; DatabaseError for a store that cannot be used (the file
+    is not created: a failed analysis leaves no empty store behind)."""
+    from db.connection import connect
+    from moves.classify import default_classifier
+
+    db_path = Path(db_path)
+    if not db_path.exists():
+        _check_creatable(db_path)
+        clf = default_classifier()
+        return StoreSnapshot(frozenset(), frozenset(), MoveModel(clf, clf.version))
+    from moves.service import active_classifier
+
+    with connect(db_path) as con:
+        rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
+        clf, version = active_classifier(con)
+    return StoreSnapshot(frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows), MoveModel(clf, version))
+
+
+def stored_result(db_path: str | Path, key: str) -> AnalyzeResult | None:
+    """The stored attempt with this ingest key as an AnalyzeResult (created=False), or None."""
+    from db.connection import connect
+
+    if not Path(db_path).exists():
+        return None
+    with connect(db_path) as con:
+        return _existing(con, key)
+
+
+# ------------------------------------------------------------------------------------------ compute
+@dataclass(frozen=True)
+class ComputedAttempt:
+    """An analysed video before it is stored: everything the store transaction writes, computed without
+    the database, so worker processes and Ray tasks can compute while one process writes. Picklable
+    (numpy arrays and plain values).
+
+    pose: the climber's 2D detections (full-size pixels); geometry: cameras, wall points and the lifted
+    skeleton in the wall frame (metres); skeleton: the attempt's skeleton as stored ((T, 21, 3) float32);
+    moves: detected with `model_version`, None with detect_moves off; report: numbers of every stage
+    (timings_s / cpu_s per stage in seconds).
+    """
+
+    plan: AnalysisPlan
+    options: AnalyzeOptions
+    pose: Pose2D
+    geometry: Any  # reconstruction.wall.WallReconstruction (imported lazily)
+    skeleton: Any  # cruxlab.skeleton.Skeleton
+    moves: tuple | None
+    model_version: str | None
+    report: dict
+
+
+def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveModel | None = None,
+                    progress: bool = True, stages: _Stages | None = None) -> ComputedAttempt:
+    """Video -> 2D pose -> masks -> cameras -> lift -> moves for a planned analysis, without the database.
+    `model`: the move classifier (default: the built-in rules). Raises CruxlabError subclasses naming the fix."""
+    info, frames, params = plan.video, plan.frames, plan.params
     cache = StageCache(options.cache_dir, info.sha256)
-    stages = _Stages(5, progress)
+    stages = stages or _Stages(5 if options.detect_moves else 4, progress)
     keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
                                       max_count=options.max_keyframes)
 
@@ -496,15 +607,63 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     geometry = stages.run("lift", cache.has("lift", lift_key), lift_stage)
     geometry.report.setdefault("cameras", cams.report)
 
-    def store_stage() -> AnalyzeResult:
-        return _store(db_path, key, name, info, frames, params, pose, geometry, options, stages)
+    from cruxlab.skeleton import Skeleton
 
-    result = stages.run("store", False, store_stage)
+    skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
+                        wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
+    moves = version = None
+    if options.detect_moves:
+        from moves.classify import default_classifier, detect
+
+        if model is None:
+            clf = default_classifier()
+            model = MoveModel(clf, clf.version)
+        moves = tuple(stages.run("moves", False, lambda: detect(skeleton, model.classifier)))
+        version = model.version
+    report = _report(plan, pose, geometry, skeleton, stages)
+    return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
+                           moves=moves, model_version=version, report=report)
+
+
+def _report(plan: AnalysisPlan, pose: Pose2D, geometry, skeleton, stages: _Stages) -> dict:
+    info, frames = plan.video, plan.frames
+    cams = geometry.report.get("cameras", {})
+    return {
+        "video": {"path": str(info.path), "fps": info.fps, "size": [info.width, info.height],
+                  "rotation": info.rotation, "frames": info.n_frames, "codec": info.codec},
+        "frames": frames.count, "fps": frames.fps,
+        "frames_with_skeleton": int(np.isfinite(skeleton.keypoints).all(-1).any(-1).sum()),
+        "registered": int(np.asarray(geometry.registered).sum()),
+        "keyframe_registration_rate": cams.get("keyframes_registered", 0) / max(cams.get("keyframes", 1), 1),
+        "camera_model": geometry.camera_model, "pose": pose.report, "geometry": geometry.report,
+        "timings_s": {k: round(v, 2) for k, v in stages.timings.items()},
+        "cpu_s": {k: round(v, 2) for k, v in stages.cpu.items()},
+    }
+
+
+# ------------------------------------------------------------------------------------------ analyze
+def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions, *, progress: bool = True
+            ) -> AnalyzeResult:
+    """Analyse one video into the store: plan (check options, probe) -> the store's say (unusable, done
+    already, name taken: all before the expensive work) -> compute -> store in one transaction. Raises
+    CruxlabError subclasses with the fix in the message; the database is unchanged on any failure."""
+    t_start = time.perf_counter()
+    plan = plan_analysis(video_path, options)
+    snapshot = snapshot_store(db_path)
+    if plan.key in snapshot.keys:
+        done = stored_result(db_path, plan.key)
+        if done is not None:
+            return done
+    snapshot.check_name(plan, options)
+    stages = _Stages(6 if options.detect_moves else 5, progress)
+    computed = compute_attempt(plan, options, model=snapshot.model, progress=progress, stages=stages)
+    result = stages.run("store", False, lambda: store_attempt(db_path, computed))
     if result.created:
         result.report["timings_s"]["store"] = round(stages.timings["store"], 2)
         result.report["cpu_s"]["store"] = round(stages.cpu["store"], 2)
         result.report["total_s"] = round(time.perf_counter() - t_start, 2)
     return result
+
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -542,36 +701,29 @@ def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
 
 
 # ------------------------------------------------------------------------------------------ store
-def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, params: dict, pose: Pose2D,
-           geometry, options: AnalyzeOptions, stages: _Stages) -> AnalyzeResult:
-    from cruxlab.skeleton import Skeleton
+def store_attempt(db_path: str | Path, computed: ComputedAttempt) -> AnalyzeResult:
+    """Write a computed attempt in one transaction: attempt, skeleton, cameras, wall points, 2D detections
+    and moves (detected again here only if the active move model changed while the attempt was computed).
+    When the same analysis was stored meanwhile (another process, or a duplicate task) that one is returned
+    and nothing is written."""
     from db import store
     from db.connection import connect, transaction
 
-    skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
-                        wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
-    with_skeleton = int(np.isfinite(skeleton.keypoints).all(-1).any(-1).sum())
-    registered = int(np.asarray(geometry.registered).sum())
-    report = {
-        "video": {"path": str(info.path), "fps": info.fps, "size": [info.width, info.height],
-                  "rotation": info.rotation, "frames": info.n_frames, "codec": info.codec},
-        "frames": frames.count, "fps": frames.fps, "frames_with_skeleton": with_skeleton, "registered": registered,
-        "keyframe_registration_rate": geometry.report.get("cameras", {}).get("keyframes_registered", 0)
-        / max(geometry.report.get("cameras", {}).get("keyframes", 1), 1), "camera_model": geometry.camera_model,
-        "pose": pose.report, "geometry": geometry.report, "timings_s": {k: round(v, 2) for k, v in stages.timings.items()},
-        "cpu_s": {k: round(v, 2) for k, v in stages.cpu.items()},
-    }
+    plan, options, pose, geometry = computed.plan, computed.options, computed.pose, computed.geometry
+    info, frames, report = plan.video, plan.frames, computed.report
     n_moves = version = None
     with connect(db_path) as con:
         with transaction(con):
-            done = _existing(con, key)  # another process finished the same analysis meanwhile
+            done = _existing(con, plan.key)
             if done is not None:
                 return done
-            name = _attempt_name(con, options.name, info.path.stem, key)
+            name = _attempt_name(con, options.name, info.path.stem, plan.key)
+            if options.problem and options.grade:
+                store.upsert_problem(con, options.problem, grade=options.grade)
             attempt_id = store.insert_attempt(
-                con, name=name, climber=options.climber, skeleton=skeleton, source_kind="video",
-                source_path=info.path, key=key, params=params, problem=options.problem, outcome=options.outcome,
-                climber_height_m=options.height_m,
+                con, name=name, climber=options.climber, skeleton=computed.skeleton, source_kind="video",
+                source_path=info.path, key=plan.key, params=plan.params, problem=options.problem,
+                outcome=options.outcome, climber_height_m=options.height_m,
                 video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
                                         height=info.height, n_frames=info.n_frames, rotation=info.rotation),
                 video_start_frame=frames.start, video_frame_step=frames.step,
@@ -582,12 +734,25 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
             )
             store.insert_keypoints2d(con, attempt_id, store.Keypoints2D(
                 keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d, boxes=pose.boxes))
-            if options.detect_moves:
-                from moves.service import detect_and_store
-
-                n_moves, version = detect_and_store(con, attempt_id, skeleton)
+            if computed.moves is not None:
+                moves, version = _moves_of_active_model(con, computed)
+                n_moves = store.replace_model_moves(con, attempt_id, moves, version)
     return AnalyzeResult(
         attempt_id=attempt_id, name=name, created=True, n_frames=frames.count, fps=frames.fps,
-        frames_detected=int(pose.detected.sum()), frames_with_skeleton=with_skeleton, registered=registered,
-        camera_model=geometry.camera_model, n_moves=n_moves, model_version=version, report=report,
+        frames_detected=int(pose.detected.sum()), frames_with_skeleton=int(report["frames_with_skeleton"]),
+        registered=int(report["registered"]), camera_model=geometry.camera_model, n_moves=n_moves,
+        model_version=version, report=report,
     )
+
+
+def _moves_of_active_model(con, computed: ComputedAttempt) -> tuple[tuple, str]:
+    """The computed moves, or the skeleton's moves by the active model when a coach trained or activated
+    another one while the attempt was being computed (so every stored attempt carries the active model)."""
+    from moves.service import active_classifier
+
+    classifier, version = active_classifier(con)
+    if version == computed.model_version:
+        return computed.moves, version
+    from moves.classify import detect
+
+    return tuple(detect(computed.skeleton, classifier)), version
