@@ -1,4 +1,4 @@
-"""`cruxlab moves ...`: detect, train, evaluate, models, synthetic data and plots."""
+"""`cruxlab import-skeleton` and `cruxlab moves ...`: detect, train, evaluate, models, synthetic data, plots."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ def _rule_params(items: list[str] | None) -> dict:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "import-skeleton", "import skeleton .npz files (one attempt each) and detect their moves",
+        "Import wall-frame skeleton files (the interchange .npz: keypoints, joint_names, fps, ...). Each file\n"
+        "becomes one attempt named after the file's stem (or --name). Every file is validated before anything\n"
+        "is written; re-importing the same file is a no-op.",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
+    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
+    p.add_argument("--name", help="attempt name (only with a single file; default: the file's stem)")
+    p.add_argument("--problem", help="boulder problem / route name")
+    p.add_argument("--outcome", choices=["top", "fall", "unknown"], help="how the attempt ended")
+    p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
+    p.set_defaults(func=cmd_import_skeleton)
+
     moves = add_command(sub, "moves", "detect, train and evaluate move classification",
                         "Cut attempts into moves and name them; train the learned classifier from coach labels.")
     msub = moves.add_subparsers(dest="moves_command", metavar="ACTION", required=True)
@@ -90,6 +104,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "e.g. `cruxlab moves rules --set flag_min_s=0.5 --set cross_margin=0.08`")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", required=True)
     p.set_defaults(func=cmd_rules)
+
+
+def cmd_import_skeleton(args: argparse.Namespace) -> int:
+    from moves.ingest import import_skeletons
+
+    if args.name and len(args.files) > 1:
+        raise InputError("--name names a single attempt; import several files without it (names = file stems)")
+    results = import_skeletons(
+        args.db, args.files, climber=args.climber, name=args.name, problem=args.problem, outcome=args.outcome,
+        detect=not args.no_detect,
+    )
+    for r in results:
+        if r.created:
+            moves = "" if r.n_moves is None else f", {r.n_moves} moves ({r.model_version})"
+            print(f"imported {r.path} as attempt {r.name!r}: {r.n_frames} frames at {r.fps:g} fps{moves}")
+        else:
+            print(f"{r.path} was already imported as attempt {r.name!r}; nothing changed")
+    return 0
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -170,12 +202,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from db import connect
+    from db import connect, store
     from db.cli import print_frame
-    from moves.service import list_models
 
     with connect(args.db, read_only=True) as con:
-        df = list_models(con)
+        df = store.list_models(con)
     if df.empty or not df.active.any():
         print("active: built-in rules (rules-1.0)")
     print_frame(df.drop(columns=["metrics"]), "table")

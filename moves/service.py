@@ -10,7 +10,6 @@ attempt), and activates the learned model when its macro-F1 is higher.
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,16 +34,13 @@ from moves.segment import KINDS, Candidates, propose
 # ------------------------------------------------------------------------------------- model registry
 def active_classifier(con: duckdb.DuckDBPyConnection):
     """(fitted classifier, version) that `moves detect` uses now."""
-    row = con.execute(
-        "SELECT version, kind, params, payload FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
-    ).fetchone()
+    row = store.active_model(con)
     if row is None:
         clf = default_classifier()
         return clf, clf.version
-    version, kind, params, payload = row
-    if kind == "rules":
-        return RuleMoveClassifier(**json.loads(params)).fit(), version
-    return pickle.loads(payload), version
+    if row.kind == "rules":
+        return RuleMoveClassifier(**row.params).fit(), row.version
+    return pickle.loads(row.payload), row.version
 
 
 def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics: dict | None = None,
@@ -52,35 +48,26 @@ def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics
     """Store a classifier with a new version (optionally making it the active one). Call in a transaction."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     version = version or f"{kind}-{stamp}"
-    if con.execute("SELECT 1 FROM move_models WHERE version = ?", [version]).fetchone() is not None:
+    if version in store.model_versions(con):
         if activate:  # the same rules stored before: a version names one model
             activate_model(con, version)
         return version
-    if activate:
-        con.execute("UPDATE move_models SET active = false WHERE active")
-    con.execute(
-        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, active) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [version, kind, json.dumps(classifier.get_params(), default=str), json.dumps(metrics or {}), n_labels,
-         pickle.dumps(classifier) if kind == "learned" else None, activate],
-    )
+    store.insert_model(con, version=version, kind=kind, params=classifier.get_params(), metrics=metrics,
+                       n_labels=n_labels, payload=pickle.dumps(classifier) if kind == "learned" else None,
+                       activate=activate)
     return version
 
 
 def activate_model(con: duckdb.DuckDBPyConnection, version: str) -> None:
     """Make a stored model (or 'rules' = the built-in defaults) the one `moves detect` uses."""
     if version in ("rules", RuleMoveClassifier().version):
-        con.execute("UPDATE move_models SET active = false WHERE active")
+        store.activate_model(con, None)
         return
-    if con.execute("SELECT 1 FROM move_models WHERE version = ?", [version]).fetchone() is None:
-        known = [r[0] for r in con.execute("SELECT version FROM move_models ORDER BY model_id").fetchall()]
+    known = store.model_versions(con)
+    if version not in known:
         raise InputError(f"no model {version!r}; stored models: {known or 'none'} (or 'rules' for the defaults)")
-    con.execute("UPDATE move_models SET active = (version = ?)", [version])
+    store.activate_model(con, version)
 
-
-def list_models(con: duckdb.DuckDBPyConnection):
-    return con.execute(
-        "SELECT version, kind, created_at, n_labels, active, metrics FROM move_models ORDER BY model_id"
-    ).df()
 
 
 # ---------------------------------------------------------------------------------------------- detect
@@ -149,15 +136,9 @@ class TrainingSet:
 
 def training_set(con: duckdb.DuckDBPyConnection) -> TrainingSet:
     """Candidates of every reviewed attempt with labels from its current (coach-corrected) moves."""
-    reviewed = con.execute(
-        """SELECT DISTINCT e.attempt_id, a.name FROM label_edits e JOIN attempts a USING (attempt_id)
-           ORDER BY e.attempt_id"""
-    ).fetchall()
     Xs, ys, gs, names, n_labels = [], [], [], [], 0
-    for attempt_id, name in reviewed:
-        moves = con.execute(
-            "SELECT start_frame, end_frame, label, limb FROM moves_current WHERE attempt_id = ?", [attempt_id]
-        ).fetchall()
+    for attempt_id, name in store.reviewed_attempts(con):
+        moves = store.current_move_spans(con, attempt_id)
         cands = propose(compute_features(store.read_skeleton(con, attempt_id)))
         Xs.append(cands.X)
         ys.append(label_candidates(cands, moves))
