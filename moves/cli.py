@@ -69,14 +69,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_train)
 
-    p = add_command(msub, "eval", "accuracy on synthetic attempts with known moves (event and boundary F1)",
+    p = add_command(msub, "eval", "accuracy on synthetic attempts with known moves, or on labelled real clips",
                     "Generates attempts the rules were never tuned on (default seeds 1000:1040) at each noise\n"
                     "level and prints per-label event F1 (temporal IoU >= 0.3), macro-F1 over flag, cross-over,\n"
-                    "rock-over, and move-boundary F1 (start within 0.25 s).")
+                    "rock-over, and move-boundary F1 (start within 0.25 s).\n\n"
+                    "--real DIR scores the stored attempts of --db instead, against the frame-inspected label files\n"
+                    "in DIR (e.g. data/climbing/labels; matched to attempts by video file name): per-label event F1,\n"
+                    "micro-F1, hand-move F1, boundary errors and the predictions inside not-move spans.")
     p.add_argument("--noise", nargs="+", default=["clean", "mild", "hard"], choices=["clean", "mild", "hard"])
     p.add_argument("--seeds", type=_seed_range, default=range(1000, 1040), help="FIRST:STOP")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="rule threshold override (repeatable)")
     p.add_argument("--plot", type=Path, metavar="DIR", help="also draw the first attempt of each noise level")
+    p.add_argument("--real", type=Path, metavar="DIR", help="score stored attempts against the label files in DIR")
+    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME",
+                   help="with --real: which stored attempt(s) to score when a video was analysed more than once")
+    p.add_argument("--redetect", action="store_true",
+                   help="with --real: score a fresh detection by the active classifier (the store is not changed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -147,6 +155,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.real is not None:
+        return _cmd_eval_real(args)
     from moves.evaluate import run_synthetic_eval
 
     params = _rule_params(args.set)
@@ -159,6 +169,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print()
     if args.json:
         print(json.dumps({k: r.as_dict() for k, r in results.items()}, indent=2))
+    return 0
+
+
+def _cmd_eval_real(args: argparse.Namespace) -> int:
+    import sys
+
+    from moves.service import real_eval
+
+    report, missing = real_eval(args.db, args.real, args.attempt, redetect=args.redetect)
+    for clip in missing:
+        print(f"note: no stored attempt analyses {clip}; analyse it with `cruxlab --db {args.db} analyze "
+              f"data/climbing/{clip} --climber NAME` to score it", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.format(f"== real clips: {args.real} against {args.db} =="))
     return 0
 
 

@@ -29,14 +29,33 @@ def _tables(path: Path) -> dict[str, int]:
                 for t in ("attempts", "skeleton_frames", "cameras", "wall_points", "keypoints2d", "moves", "videos")}
 
 
+HEARD: list[pipeline.StageProgress] = []  # what short_fixed's analysis reported as it went
+
+
 @pytest.fixture(scope="module")
 def short_fixed(tmp_path_factory):
     """A 2 s trim of the tripod clip at 12.5 fps analysed into a fresh store (shared by several tests)."""
     tmp = tmp_path_factory.mktemp("analyze")
     db = tmp / "store.duckdb"
     opts = AnalyzeOptions(climber="Tommy", start_s=6.0, end_s=8.0, fps=12.5, cache_dir=tmp / "cache")
-    result = analyze(db, FIXED, opts, progress=False)
+    HEARD.clear()
+    result = analyze(db, FIXED, opts, progress=False, on_progress=HEARD.append)
     return db, opts, result
+
+
+def test_progress_is_reported_stage_by_stage(short_fixed):
+    """What a status file or a UI progress bar hears: every stage in order from 0 to 1, the pose stage
+    frame by frame (25 frames in batches of 16), and an overall fraction that never goes back."""
+    heard = HEARD
+    stages = list(dict.fromkeys(p.stage for p in heard))
+    assert stages == list(pipeline.STAGE_WEIGHTS)
+    for name in stages:
+        mine = [p.fraction for p in heard if p.stage == name]
+        assert mine[0] == 0.0 and mine[-1] == 1.0 and mine == sorted(mine), name
+    pose = [p.fraction for p in heard if p.stage == "pose"]
+    assert pose == [0.0, pytest.approx(16 / 25), 1.0, 1.0]
+    overall = [p.overall for p in heard]
+    assert overall == sorted(overall) and overall[0] == 0.0 and overall[-1] == pytest.approx(1.0)
 
 
 def test_short_trim_is_analysed_and_stored(short_fixed):
