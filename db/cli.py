@@ -1,4 +1,4 @@
-"""Store subcommands: import-skeleton, sql, export, attempts, migrate."""
+"""Store subcommands: sql, export, attempts, migrate."""
 
 from __future__ import annotations
 
@@ -7,26 +7,9 @@ import sys
 from pathlib import Path
 
 from cruxlab.cli import add_command
-from cruxlab.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from cruxlab.metadata import OUTCOMES
-
-    p = add_command(
-        sub, "import-skeleton", "import skeleton .npz files (one attempt each) and detect their moves",
-        "Import wall-frame skeleton files (the interchange .npz: keypoints, joint_names, fps, ...). Each file\n"
-        "becomes one attempt named after the file's stem (or --name). Every file is validated before anything\n"
-        "is written; re-importing the same file is a no-op.",
-    )
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
-    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
-    p.add_argument("--name", help="attempt name (only with a single file; default: the file's stem)")
-    p.add_argument("--problem", help="boulder problem / route name")
-    p.add_argument("--outcome", choices=OUTCOMES, help="how the attempt ended")
-    p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
-    p.set_defaults(func=cmd_import_skeleton)
-
     p = add_command(sub, "sql", "run a read-only SQL query over the store",
                     "Run one read-only SQL query. Handy views: moves_current, move_details, moves_per_attempt,\n"
                     "moves_per_label, moves_per_climber, moves_per_problem, attempt_activity, label_edits.")
@@ -50,24 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, "migrate", "bring the database schema up to date (done automatically on write)")
     p.set_defaults(func=cmd_migrate)
-
-
-def cmd_import_skeleton(args: argparse.Namespace) -> int:
-    from db.ingest import import_skeletons
-
-    if args.name and len(args.files) > 1:
-        raise InputError("--name names a single attempt; import several files without it (names = file stems)")
-    results = import_skeletons(
-        args.db, args.files, climber=args.climber, name=args.name, problem=args.problem, outcome=args.outcome,
-        detect=not args.no_detect,
-    )
-    for r in results:
-        if r.created:
-            moves = "" if r.n_moves is None else f", {r.n_moves} moves ({r.model_version})"
-            print(f"imported {r.path} as attempt {r.name!r}: {r.n_frames} frames at {r.fps:g} fps{moves}")
-        else:
-            print(f"{r.path} was already imported as attempt {r.name!r}; nothing changed")
-    return 0
 
 
 def _blank_missing(df):

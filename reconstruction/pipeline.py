@@ -389,13 +389,12 @@ def _existing(con, key: str) -> AnalyzeResult | None:
         return None
     info = store.attempt_info(con, attempt_id)
     rep = info.report
-    n_moves, version = con.execute(
-        "SELECT count(*), max(model_version) FROM moves_current WHERE attempt_id = ?", [attempt_id]).fetchone()
+    n_moves, version = store.move_summary(con, attempt_id)
     return AnalyzeResult(
         attempt_id=attempt_id, name=info.name, created=False, n_frames=info.n_frames, fps=info.fps,
         frames_detected=int(rep.get("pose", {}).get("frames_detected", 0)),
         frames_with_skeleton=int(rep.get("frames_with_skeleton", 0)), registered=int(rep.get("registered", 0)),
-        camera_model=info.camera_model, n_moves=int(n_moves), model_version=version,
+        camera_model=info.camera_model, n_moves=n_moves, model_version=version,
         report=rep,
     )
 
@@ -604,7 +603,8 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
            geometry, options: AnalyzeOptions, stages: _Stages) -> AnalyzeResult:
     from cruxlab.skeleton import Skeleton
     from db import store
-    from db.connection import connect, transaction
+    from db.connection import connect
+    from moves.ingest import ingest_attempt
 
     skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
                         wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
@@ -619,33 +619,30 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
         "pose": pose.report, "geometry": geometry.report, "timings_s": {k: round(v, 2) for k, v in stages.timings.items()},
         "cpu_s": {k: round(v, 2) for k, v in stages.cpu.items()},
     }
-    n_moves = version = None
+    record = store.AttemptRecord(
+        name=name, climber=options.climber, skeleton=skeleton, source_kind="video", source_path=info.path, key=key,
+        params=params, problem=options.problem, outcome=options.outcome, grade=options.grade,
+        recorded_at=options.recorded_at, climber_height_m=options.height_m,
+        video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
+                                height=info.height, n_frames=info.n_frames, rotation=info.rotation),
+        video_start_frame=frames.start, video_frame_step=frames.step,
+        cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
+                                  registered=np.asarray(geometry.registered, dtype=bool)),
+        wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
+        keypoints2d=store.Keypoints2D(keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d,
+                                      boxes=pose.boxes),
+        camera_model=geometry.camera_model, report=report,
+    )
     with connect(db_path) as con:
-        with transaction(con):
-            done = _existing(con, key)  # another process finished the same analysis meanwhile
-            if done is not None:
-                return done
-            name = _attempt_name(con, options.name, info.path.stem, key)
-            attempt_id = store.insert_attempt(
-                con, name=name, climber=options.climber, skeleton=skeleton, source_kind="video",
-                source_path=info.path, key=key, params=params, problem=options.problem, outcome=options.outcome,
-                grade=options.grade, recorded_at=options.recorded_at, climber_height_m=options.height_m,
-                video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
-                                        height=info.height, n_frames=info.n_frames, rotation=info.rotation),
-                video_start_frame=frames.start, video_frame_step=frames.step,
-                cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
-                                          registered=np.asarray(geometry.registered, dtype=bool)),
-                wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
-                camera_model=geometry.camera_model, report=report,
-            )
-            store.insert_keypoints2d(con, attempt_id, store.Keypoints2D(
-                keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d, boxes=pose.boxes))
-            if options.detect_moves:
-                from moves.service import detect_and_store
-
-                n_moves, version = detect_and_store(con, attempt_id, skeleton)
+        done = _existing(con, key)  # another process finished the same analysis meanwhile
+        if done is not None:
+            return done
+        # the name is chosen again now: another analysis may have taken it while this one ran
+        record = dataclasses.replace(record, name=_attempt_name(con, options.name, info.path.stem, key))
+        stored = ingest_attempt(con, record, detect=options.detect_moves)
     return AnalyzeResult(
-        attempt_id=attempt_id, name=name, created=True, n_frames=frames.count, fps=frames.fps,
+        attempt_id=stored.attempt_id, name=record.name, created=True, n_frames=frames.count, fps=frames.fps,
         frames_detected=int(pose.detected.sum()), frames_with_skeleton=with_skeleton, registered=registered,
-        camera_model=geometry.camera_model, n_moves=n_moves, model_version=version, report=report,
+        camera_model=geometry.camera_model, n_moves=stored.n_moves, model_version=stored.model_version,
+        report=report,
     )

@@ -23,8 +23,9 @@ from db.query import QueryError, run_readonly_query
 def _attempt(con, name="a1", seed=11, climber="Janja"):
     sk = synthetic(seed, "mild", fps=30, duration_s=30).skeleton
     with transaction(con):
-        aid = store.insert_attempt(con, name=name, climber=climber, skeleton=sk, source_kind="skeleton",
-                                   source_path="x.npz", key=f"key-{name}")
+        aid = store.insert_attempt(con, store.AttemptRecord(name=name, climber=climber, skeleton=sk,
+                                                            source_kind="skeleton", source_path="x.npz",
+                                                            key=f"key-{name}"))
     return aid, sk
 
 

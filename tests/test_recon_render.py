@@ -62,15 +62,16 @@ def db(tmp_path):
     det = project(kp3.astype(np.float64), K, R, t) + 6.0
     path = tmp_path / "store.duckdb"
     with connect(path) as con, transaction(con):
-        a = store.insert_attempt(
-            con, name="on-video", climber="Ada", skeleton=sk, source_kind="video", source_path=video, key="k1",
+        a = store.insert_attempt(con, store.AttemptRecord(
+            name="on-video", climber="Ada", skeleton=sk, source_kind="video", source_path=video, key="k1",
             video=store.VideoRecord(str(video), info.sha256, FPS, W, H, T), camera_model="sfm",
-            cameras=store.CameraTrack(K=K, R=R, t=t, registered=np.ones(T, bool)))
-        store.insert_keypoints2d(con, a, store.Keypoints2D(det.astype(np.float32), np.ones((T, NUM_JOINTS), np.float32),
-                                                           None, np.zeros((T, 4), np.float32)))
+            cameras=store.CameraTrack(K=K, R=R, t=t, registered=np.ones(T, bool)),
+            keypoints2d=store.Keypoints2D(det.astype(np.float32), np.ones((T, NUM_JOINTS), np.float32), None,
+                                          np.zeros((T, 4), np.float32))))
         store.replace_model_moves(con, a, [Move(2, 4, "reach", "right_hand", 0.9)], "test")
-        store.insert_attempt(con, name="imported", climber="Ada", skeleton=Skeleton(keypoints=kp3, fps=FPS),
-                             source_kind="skeleton", source_path="x.npz", key="k2")
+        store.insert_attempt(con, store.AttemptRecord(name="imported", climber="Ada",
+                                                      skeleton=Skeleton(keypoints=kp3, fps=FPS),
+                                                      source_kind="skeleton", source_path="x.npz", key="k2"))
     return path, video, det
 
 
