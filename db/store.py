@@ -511,6 +511,63 @@ def read_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Keypoin
     )
 
 
+@dataclass(frozen=True)
+class RenderData:
+    """Everything a render of an attempt needs from the store (`reconstruction.render`, Label Studio videos).
+
+    skeleton: the attempt's wall-frame skeleton; cameras: per-frame K (T, 3, 3) full-size pixels, R, t, or
+    None; keypoints2d: (T, 21, 2) full-size pixels or None; moves: current (start, end, label, limb) rows;
+    video_path / video_start_frame / video_frame_step: where attempt frames live in the video (None path for
+    skeleton imports); video_size: (w, h) full display size or None.
+    """
+
+    attempt_id: int
+    name: str
+    climber: str
+    skeleton: Skeleton
+    cameras: CameraTrack | None
+    keypoints2d: np.ndarray | None
+    keypoints2d_confidence: np.ndarray | None
+    moves: list[tuple[int, int, str, str]]
+    video_path: Path | None
+    video_start_frame: int
+    video_frame_step: int
+    video_size: tuple[int, int] | None
+    camera_model: str | None
+
+
+def resolve_attempt(con: duckdb.DuckDBPyConnection, attempt: int | str) -> int:
+    """attempt_id of an attempt given by id or name (a name made of digits wins over the same id);
+    InputError naming the known attempts when there is none."""
+    if isinstance(attempt, (int, np.integer)):
+        attempt_info(con, int(attempt))  # raises InputError for an unknown id
+        return int(attempt)
+    if str(attempt).isdigit() and find_attempt(con, name=str(attempt)) is None:
+        return resolve_attempt(con, int(attempt))
+    return resolve_attempts(con, [str(attempt)])[0][0]
+
+
+def read_render_data(con: duckdb.DuckDBPyConnection, attempt: int | str) -> RenderData:
+    """Read everything for rendering `attempt` (id or name)."""
+    attempt_id = resolve_attempt(con, attempt)
+    info = attempt_info(con, attempt_id)
+    kp2d = read_keypoints2d(con, attempt_id)
+    size = con.execute(
+        "SELECT v.width, v.height FROM attempts a JOIN videos v USING (video_id) WHERE a.attempt_id = ?",
+        [attempt_id],
+    ).fetchone()
+    return RenderData(
+        attempt_id=attempt_id, name=info.name, climber=info.climber, skeleton=read_skeleton(con, attempt_id),
+        cameras=read_cameras(con, attempt_id),
+        keypoints2d=None if kp2d is None else kp2d.keypoints,
+        keypoints2d_confidence=None if kp2d is None else kp2d.confidence,
+        moves=current_move_spans(con, attempt_id),
+        video_path=Path(info.video_path) if info.video_path else None,
+        video_start_frame=int(info.video_start_frame), video_frame_step=int(info.video_frame_step),
+        video_size=None if size is None else (int(size[0]), int(size[1])), camera_model=info.camera_model,
+    )
+
+
 # --------------------------------------------------------------------------------------------------- moves
 def replace_model_moves(
     con: duckdb.DuckDBPyConnection, attempt_id: int, moves: Iterable[Move], model_version: str

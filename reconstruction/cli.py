@@ -115,16 +115,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool, video: Path | None = None,
             use_video: bool = True, vp8: bool = False) -> Path:
     from cruxlab.errors import InputError
+    from db import connect, store
     from reconstruction.render import contact_sheet, write_overlay_video
 
     suffix = out.suffix.lower()
+    if suffix not in (".png", ".webm", ".mp4", ".mov", ".mkv"):
+        raise InputError(f"--out {out}: use .png (contact sheet), .webm (browser video) or .mp4 (H.264)")
+    with connect(db, read_only=True) as con:
+        data = store.read_render_data(con, attempt)
     if suffix == ".png":
-        return contact_sheet(db, attempt, out, n=frames, show_2d=show_2d, video_path=video, use_video=use_video)
-    if suffix in (".webm", ".mp4", ".mov", ".mkv"):
-        return write_overlay_video(db, attempt, out, max_side=max_side, show_2d=show_2d, video_path=video,
-                                   use_video=use_video, progress=True,
-                                   codec="libvpx" if vp8 and suffix == ".webm" else None)
-    raise InputError(f"--out {out}: use .png (contact sheet), .webm (browser video) or .mp4 (H.264)")
+        return contact_sheet(data, out, n=frames, show_2d=show_2d, video_path=video, use_video=use_video)
+    return write_overlay_video(data, out, max_side=max_side, show_2d=show_2d, video_path=video,
+                               use_video=use_video, progress=True,
+                               codec="libvpx" if vp8 and suffix == ".webm" else None)
 
 
 def cmd_render(args: argparse.Namespace) -> int:

@@ -281,7 +281,9 @@ def test_real_handheld_clip_end_to_end(tmp_path):
     from reconstruction.render import contact_sheet
 
     ARTIFACTS.mkdir(exist_ok=True)
-    sheet = contact_sheet(db, r.attempt_id, ARTIFACTS / "test_analyze_handheld.png", n=8, tile_height=300)
+    with connect(db, read_only=True) as con:
+        data = store.read_render_data(con, r.attempt_id)
+    sheet = contact_sheet(data, ARTIFACTS / "test_analyze_handheld.png", n=8, tile_height=300)
     assert sheet.stat().st_size > 50_000
 
 
