@@ -32,8 +32,8 @@ from pathlib import Path
 from cruxlab.errors import CruxlabError
 from reconstruction.inputs import VideoTask
 from reconstruction.pipeline import (
-    AnalyzeResult, ComputedAttempt, StoreSnapshot, compute_attempt, plan_analysis, snapshot_store, store_attempt,
-    stored_result,
+    AnalyzeResult, ComputedAttempt, StoreSnapshot, checked_options, compute_attempt, plan_analysis, snapshot_store,
+    store_attempt, stored_result,
 )
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,12 @@ def run_task(index: int, task: VideoTask, snapshot: StoreSnapshot) -> TaskOutcom
     Never raises for a bad video: the failure comes back as an outcome so the other videos go on."""
     t0 = time.perf_counter()
     try:
-        plan = plan_analysis(task.video, task.options)
+        options = checked_options(task.options)
+        plan = plan_analysis(task.video, options)
         if plan.key in snapshot.keys:
             return TaskOutcome(index, "stored", key=plan.key, seconds=time.perf_counter() - t0)
-        snapshot.check_name(plan, task.options)
-        computed = compute_attempt(plan, task.options, model=snapshot.model, progress=False)
+        snapshot.check_name(plan, options)
+        computed = compute_attempt(plan, options, model=snapshot.model, progress=False)
         return TaskOutcome(index, "computed", computed=computed, key=plan.key, seconds=time.perf_counter() - t0)
     except CruxlabError as exc:
         return TaskOutcome(index, "failed", error=str(exc), seconds=time.perf_counter() - t0)

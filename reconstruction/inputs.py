@@ -23,11 +23,11 @@ import glob
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cruxlab.errors import CruxlabError, InputError
-from reconstruction.pipeline import AnalyzeOptions, check_options
+from reconstruction.pipeline import AnalyzeOptions, checked_options
 from reconstruction.video import VIDEO_SUFFIXES
 
 MANIFEST_SUFFIXES = (".csv", ".json")
@@ -38,16 +38,17 @@ MANIFEST_COLUMNS: dict[str, tuple[str, str, str]] = {
     "video": ("", "path", "the video file (relative paths: relative to the manifest)"),
     "climber": ("climber", "text", "who climbs"),
     "problem": ("problem", "text", "boulder problem / route name"),
-    "grade": ("grade", "text", "the problem's grade, e.g. V5 or 7A"),
-    "outcome": ("outcome", "outcome", "top | fall | unknown"),
+    "grade": ("grade", "text", "the problem's grade: V scale (V5, V4+) or Font (6B+, 7A)"),
+    "outcome": ("outcome", "text", "top | fall | unknown"),
     "name": ("name", "text", "attempt name (default: the video's file name)"),
     "height_m": ("height_m", "number", "climber's standing height in metres, e.g. 1.72"),
     "start": ("start_s", "time", "start of the attempt in the video: seconds (12.5) or m:ss (1:05.5)"),
     "end": ("end_s", "time", "end of the attempt in the video: seconds or m:ss"),
     "wall_angle": ("wall_angle_deg", "number", "overhang angle in degrees (0 vertical, 45 = 45° overhang)"),
+    "date": ("recorded_at", "text", "when it was climbed: YYYY-MM-DD or YYYY-MM-DD HH:MM"),
 }
 _ALIASES = {"path": "video", "file": "video", "video_path": "video", "height": "height_m", "start_s": "start",
-            "end_s": "end", "wall_angle_deg": "wall_angle", "attempt": "name"}
+            "end_s": "end", "wall_angle_deg": "wall_angle", "attempt": "name", "recorded_at": "date"}
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def expand_inputs(inputs: Sequence[str | Path], defaults: AnalyzeOptions) -> lis
     each (video, options) once. Raises one InputError listing every problem, before any work."""
     tasks: list[VideoTask] = []
     problems: list[str] = []
+    plain: list[VideoTask] = []  # videos that take the command-line options
     for item in inputs:
         text = str(item)
         path = Path(text).expanduser()
@@ -103,14 +105,16 @@ def expand_inputs(inputs: Sequence[str | Path], defaults: AnalyzeOptions) -> lis
             found = _videos_under(path)
             if not found:
                 problems.append(f"{text}: the folder holds no video file ({', '.join(VIDEO_SUFFIXES)})")
-            tasks += [VideoTask(p.resolve(), defaults, text) for p in found]
+            plain += [VideoTask(p.resolve(), defaults, text) for p in found]
+            tasks += plain[len(plain) - len(found):]
         elif path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
             try:
                 tasks += read_manifest(path, defaults)
             except InputError as exc:
                 problems.append(str(exc))
         elif path.is_file():
-            tasks.append(VideoTask(path.resolve(), defaults, text))
+            plain.append(VideoTask(path.resolve(), defaults, text))
+            tasks.append(plain[-1])
         elif glob.has_magic(text):
             matches = [Path(m) for m in sorted(glob.glob(str(path), recursive=True))]
             files = [m for m in matches if m.is_file()]
@@ -119,11 +123,15 @@ def expand_inputs(inputs: Sequence[str | Path], defaults: AnalyzeOptions) -> lis
                 what = (f"matches {len(files)} file(s) but no video ({', '.join(VIDEO_SUFFIXES)})" if files
                         else "matches no file")
                 problems.append(f"{text}: the pattern {what}; check the folder and the spelling")
-            tasks += [VideoTask(m.resolve(), defaults, text) for m in videos]
+            plain += [VideoTask(m.resolve(), defaults, text) for m in videos]
+            tasks += plain[len(plain) - len(videos):]
         else:
             problems.append(f"{text}: no such file or folder")
     if problems:
         raise InputError("nothing was analysed; fix these inputs first:\n  " + "\n  ".join(problems))
+    if plain:  # the command-line options, refused before any work when no analysis can use them
+        checked = checked_options(defaults)
+        tasks = [replace(t, options=checked) if t.options is defaults else t for t in tasks]
     tasks = _unique(tasks)
     _check_tasks(tasks)
     return tasks
@@ -278,23 +286,19 @@ def _task_of_row(manifest: Path, where: str, row: dict, defaults: AnalyzeOptions
     options = dataclasses.replace(defaults, **values)
     if not options.climber:
         raise InputError("no climber; fill the climber column or pass --climber for rows without one")
+    if options.grade and not options.problem:
+        raise InputError(f"grade {options.grade!r} is a problem's grade; fill the problem column too")
     try:
-        check_options(options)
-    except InputError as exc:
-        raise InputError(str(exc).replace("--height-m", "height").replace("--wall-angle", "wall_angle")
-                         .replace("--start", "start").replace("--end", "end").replace("--problem", "a problem")
-                         ) from None
+        options = checked_options(options)
+    except InputError as exc:  # the same checks as the command line, told in the manifest's words
+        raise InputError(re.sub(r"--(height-m|wall-angle|start|end|climber|problem|grade)\b",
+                                lambda m: m.group(1).replace("-", "_"), str(exc))) from None
     return VideoTask(video.resolve(), options, f"{manifest.name} {where}")
 
 
 def _parse(column: str, kind: str, raw, text: str):
     if kind == "text":
         return text
-    if kind == "outcome":
-        value = text.lower()
-        if value not in ("top", "fall", "unknown"):
-            raise InputError(f"outcome {text!r} is not one of top, fall, unknown")
-        return value
     if kind == "number":
         try:
             return float(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else float(text)

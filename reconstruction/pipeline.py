@@ -40,7 +40,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +73,9 @@ class AnalyzeOptions:
         full-size pixels); keyframes_per_s: SfM keyframes per second of video (at least 8, at most
         max_keyframes); sfm_max_side: longest side of the keyframes handed to SfM; sfm_features: SIFT
         features per keyframe.
-    name / problem / grade / outcome: how the attempt is filed (not part of its identity); grade needs problem.
     cache_dir: stage cache folder (None: no cache); detect_moves: detect moves before the attempt is stored.
+    name, problem, grade (the problem's; needs problem), outcome, recorded_at (when it was climbed): metadata
+    stored with the attempt (editable later, not part of its identity).
     """
 
     climber: str
@@ -87,8 +90,9 @@ class AnalyzeOptions:
     fps: float | None = None
     name: str | None = None
     problem: str | None = None
-    grade: str | None = None
     outcome: str | None = None
+    grade: str | None = None
+    recorded_at: datetime | None = None
     max_side: int = 960
     keyframes_per_s: float = 1.0
     max_keyframes: int = 16
@@ -256,20 +260,54 @@ def load_dataclass(cls: type, path: Path) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ progress
-class _Stages:
-    """One line per stage on stderr: what runs, whether it came from the cache, how long it took."""
+#: Share of a typical analysis's wall time per stage (2 s and 12 s trims of the bundled clips at 12.5-29 fps
+#: on 2 CPU cores: pose about half, SfM about a third), so `StageProgress.overall` moves about evenly in time.
+STAGE_WEIGHTS = {"video": 0.03, "pose": 0.50, "masks": 0.02, "cameras": 0.33, "lift": 0.04, "moves": 0.01,
+                 "store": 0.07}
 
-    def __init__(self, total: int, enabled: bool):
+
+@dataclass(frozen=True)
+class StageProgress:
+    """Where an analysis is: `stage` (one of STAGE_WEIGHTS), `fraction` of that stage done (0..1; stages
+    without a per-item count report 0 at their start and 1 at their end), `cached` when it came from the
+    stage cache; `overall` is the weighted fraction of the whole analysis (0..1)."""
+
+    stage: str
+    fraction: float
+    cached: bool = False
+
+    @property
+    def overall(self) -> float:
+        names = list(STAGE_WEIGHTS)
+        before = sum(STAGE_WEIGHTS[n] for n in names[:names.index(self.stage)])
+        return min(1.0, before + STAGE_WEIGHTS[self.stage] * min(max(self.fraction, 0.0), 1.0))
+
+
+ProgressCallback = Callable[[StageProgress], None]
+
+
+class _Stages:
+    """One line per stage on stderr: what runs, whether it came from the cache, how long it took; and the
+    same news for `on_progress` (a status file, a progress bar in a UI)."""
+
+    def __init__(self, total: int, enabled: bool, on_progress: ProgressCallback | None = None):
         self.total, self.enabled, self.n = total, enabled, 0
+        self.on_progress = on_progress
         self.timings: dict[str, float] = {}
         self.cpu: dict[str, float] = {}  # CPU seconds of this process (all its threads) per stage
+
+    def report(self, name: str, fraction: float, cached: bool = False) -> None:
+        if self.on_progress is not None:
+            self.on_progress(StageProgress(name, fraction, cached))
 
     def run(self, name: str, cached: bool, fn):
         self.n += 1
         if self.enabled:
             print(f"[{self.n}/{self.total}] {name}{' (cached)' if cached else ''} ...", file=sys.stderr, flush=True)
+        self.report(name, 0.0, cached)
         t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
+        self.report(name, 1.0, cached)
         self.timings[name] = time.perf_counter() - t0
         self.cpu[name] = time.process_time() - c0
         if self.enabled:
@@ -295,7 +333,7 @@ def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool
 
 
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
-             progress: bool) -> tuple[Pose2D, Keyframes]:
+             progress: bool, on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
     from reconstruction.backends import POSE_BACKENDS, get_pose_backend
 
     if options.pose_backend not in POSE_BACKENDS:
@@ -304,7 +342,7 @@ def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyfr
                              masks_wanted=options.mask_backend == options.pose_backend)
     with get_pose_backend(options.pose_backend, **kwargs) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
-                             progress=progress)
+                             progress=progress, on_frames=on_frames)
 
 
 def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:
@@ -360,13 +398,12 @@ def _existing(con, key: str) -> AnalyzeResult | None:
         return None
     info = store.attempt_info(con, attempt_id)
     rep = info.report
-    n_moves, version = con.execute(
-        "SELECT count(*), max(model_version) FROM moves_current WHERE attempt_id = ?", [attempt_id]).fetchone()
+    n_moves, version = store.move_summary(con, attempt_id)
     return AnalyzeResult(
         attempt_id=attempt_id, name=info.name, created=False, n_frames=info.n_frames, fps=info.fps,
         frames_detected=int(rep.get("pose", {}).get("frames_detected", 0)),
         frames_with_skeleton=int(rep.get("frames_with_skeleton", 0)), registered=int(rep.get("registered", 0)),
-        camera_model=info.camera_model, n_moves=int(n_moves), model_version=version,
+        camera_model=info.camera_model, n_moves=n_moves, model_version=version,
         report=rep,
     )
 
@@ -400,25 +437,28 @@ def _check_creatable(db_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ plan
-OUTCOMES = ("top", "fall", "unknown")
-
-
-def check_options(options: AnalyzeOptions) -> None:
-    """Refuse parameters no analysis can use, before any file is read (InputError naming the fix)."""
+def checked_options(options: AnalyzeOptions) -> AnalyzeOptions:
+    """The options with clean metadata (names trimmed, 'v5' -> 'V5', ISO dates parsed); InputError naming the
+    fix for parameters no analysis can use. Needs no file: runs before any work."""
+    from cruxlab.metadata import check_grade, check_name, check_outcome, check_recorded_at
     from reconstruction.video import check_trim
 
-    if not options.climber or not options.climber.strip():
+    if not options.climber or not str(options.climber).strip():
         raise InputError("--climber must name who climbs")
+    options = dataclasses.replace(
+        options, climber=check_name(options.climber, "climber (--climber)", required=True),
+        problem=check_name(options.problem, "problem (--problem)", required=False),
+        grade=check_grade(options.grade), outcome=check_outcome(options.outcome),
+        recorded_at=check_recorded_at(options.recorded_at))
+    if options.grade and not options.problem:
+        raise InputError("--grade is the problem's grade; name the problem with --problem too")
     if not (0.8 <= options.height_m <= 2.5):
         raise InputError(f"--height-m {options.height_m} is not a climber's height in metres (0.8..2.5)")
     if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
         raise InputError(f"--wall-angle {options.wall_angle_deg} is not an overhang angle in degrees "
                          "(0 = vertical, 45 = 45° overhang, negative = slab; -30..90)")
-    if options.outcome is not None and options.outcome not in OUTCOMES:
-        raise InputError(f"outcome {options.outcome!r} is not one of {', '.join(OUTCOMES)}")
-    if options.grade and not options.problem:
-        raise InputError(f"grade {options.grade!r} needs the problem it belongs to: give --problem too")
     check_trim(options.start_s, options.end_s, options.fps)
+    return options
 
 
 @dataclass(frozen=True)
@@ -436,10 +476,10 @@ class AnalysisPlan:
 
 
 def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPlan:
-    """Check the options, probe the video and choose its frames; InputError for anything unusable."""
+    """Probe the video and choose its frames (options already `checked_options`); InputError for anything
+    unusable."""
     from db.store import ingest_key
 
-    check_options(options)
     info = probe(video_path)
     frames = select_frames(info, options.start_s, options.end_s, options.fps)
     params = _params(info, frames, options)
@@ -546,7 +586,14 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     def pose_stage() -> tuple[Pose2D, Keyframes]:
         if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
             return Pose2D.load(cache.path("pose", pose_key)), Keyframes.load(cache.path("keyframes", pose_key))
-        pose, keyframes = run_pose(info, frames, options, keyframe_index, progress)
+        done = 0
+
+        def on_frames(n: int) -> None:
+            nonlocal done
+            done += n
+            stages.report("pose", done / max(frames.count, 1))
+
+        pose, keyframes = run_pose(info, frames, options, keyframe_index, progress, on_frames)
         cache.save("pose", pose_key, pose.save)
         cache.save("keyframes", pose_key, keyframes.save)
         return pose, keyframes
@@ -642,12 +689,16 @@ def _report(plan: AnalysisPlan, pose: Pose2D, geometry, skeleton, stages: _Stage
 
 
 # ------------------------------------------------------------------------------------------ analyze
-def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions, *, progress: bool = True
-            ) -> AnalyzeResult:
+def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions, *, progress: bool = True,
+            on_progress: ProgressCallback | None = None) -> AnalyzeResult:
     """Analyse one video into the store: plan (check options, probe) -> the store's say (unusable, done
     already, name taken: all before the expensive work) -> compute -> store in one transaction. Raises
-    CruxlabError subclasses with the fix in the message; the database is unchanged on any failure."""
+    CruxlabError subclasses with the fix in the message; the database is unchanged on any failure.
+    `on_progress` hears every stage start and end and the pose stage's frames as they are done."""
     t_start = time.perf_counter()
+    options = checked_options(options)
+    stages = _Stages(6 if options.detect_moves else 5, progress, on_progress)
+    stages.report("video", 0.0)
     plan = plan_analysis(video_path, options)
     snapshot = snapshot_store(db_path)
     if plan.key in snapshot.keys:
@@ -655,7 +706,7 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
         if done is not None:
             return done
     snapshot.check_name(plan, options)
-    stages = _Stages(6 if options.detect_moves else 5, progress)
+    stages.report("video", 1.0)
     computed = compute_attempt(plan, options, model=snapshot.model, progress=progress, stages=stages)
     result = stages.run("store", False, lambda: store_attempt(db_path, computed))
     if result.created:
@@ -663,7 +714,6 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
         result.report["cpu_s"]["store"] = round(stages.cpu["store"], 2)
         result.report["total_s"] = round(time.perf_counter() - t_start, 2)
     return result
-
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -702,57 +752,42 @@ def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
 
 # ------------------------------------------------------------------------------------------ store
 def store_attempt(db_path: str | Path, computed: ComputedAttempt) -> AnalyzeResult:
-    """Write a computed attempt in one transaction: attempt, skeleton, cameras, wall points, 2D detections
-    and moves (detected again here only if the active move model changed while the attempt was computed).
-    When the same analysis was stored meanwhile (another process, or a duplicate task) that one is returned
-    and nothing is written."""
+    """Write a computed attempt in one transaction (`moves.ingest.ingest_attempt`): attempt, skeleton,
+    cameras, wall points, 2D detections and the computed moves (detected again only if the active move model
+    changed while the attempt was computed). When the same analysis was stored meanwhile (another process,
+    or a duplicate task) that one is returned and nothing is written."""
     from db import store
-    from db.connection import connect, transaction
+    from db.connection import connect
+    from moves.ingest import ingest_attempt
 
     plan, options, pose, geometry = computed.plan, computed.options, computed.pose, computed.geometry
     info, frames, report = plan.video, plan.frames, computed.report
-    n_moves = version = None
-    with connect(db_path) as con:
-        with transaction(con):
-            done = _existing(con, plan.key)
-            if done is not None:
-                return done
-            name = _attempt_name(con, options.name, info.path.stem, plan.key)
-            if options.problem and options.grade:
-                store.upsert_problem(con, options.problem, grade=options.grade)
-            attempt_id = store.insert_attempt(
-                con, name=name, climber=options.climber, skeleton=computed.skeleton, source_kind="video",
-                source_path=info.path, key=plan.key, params=plan.params, problem=options.problem,
-                outcome=options.outcome, climber_height_m=options.height_m,
-                video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
-                                        height=info.height, n_frames=info.n_frames, rotation=info.rotation),
-                video_start_frame=frames.start, video_frame_step=frames.step,
-                cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
-                                          registered=np.asarray(geometry.registered, dtype=bool)),
-                wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
-                camera_model=geometry.camera_model, report=report,
-            )
-            store.insert_keypoints2d(con, attempt_id, store.Keypoints2D(
-                keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d, boxes=pose.boxes))
-            if computed.moves is not None:
-                moves, version = _moves_of_active_model(con, computed)
-                n_moves = store.replace_model_moves(con, attempt_id, moves, version)
-    return AnalyzeResult(
-        attempt_id=attempt_id, name=name, created=True, n_frames=frames.count, fps=frames.fps,
-        frames_detected=int(pose.detected.sum()), frames_with_skeleton=int(report["frames_with_skeleton"]),
-        registered=int(report["registered"]), camera_model=geometry.camera_model, n_moves=n_moves,
-        model_version=version, report=report,
+    record = store.AttemptRecord(
+        name=options.name or info.path.stem, climber=options.climber, skeleton=computed.skeleton,
+        source_kind="video", source_path=info.path, key=plan.key, params=plan.params, problem=options.problem,
+        outcome=options.outcome, grade=options.grade, recorded_at=options.recorded_at,
+        climber_height_m=options.height_m,
+        video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
+                                height=info.height, n_frames=info.n_frames, rotation=info.rotation),
+        video_start_frame=frames.start, video_frame_step=frames.step,
+        cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
+                                  registered=np.asarray(geometry.registered, dtype=bool)),
+        wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
+        keypoints2d=store.Keypoints2D(keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d,
+                                      boxes=pose.boxes),
+        camera_model=geometry.camera_model, report=report,
     )
-
-
-def _moves_of_active_model(con, computed: ComputedAttempt) -> tuple[tuple, str]:
-    """The computed moves, or the skeleton's moves by the active model when a coach trained or activated
-    another one while the attempt was being computed (so every stored attempt carries the active model)."""
-    from moves.service import active_classifier
-
-    classifier, version = active_classifier(con)
-    if version == computed.model_version:
-        return computed.moves, version
-    from moves.classify import detect
-
-    return tuple(detect(computed.skeleton, classifier)), version
+    detected = None if computed.moves is None else (computed.moves, computed.model_version)
+    with connect(db_path) as con:
+        done = _existing(con, plan.key)  # another process finished the same analysis meanwhile
+        if done is not None:
+            return done
+        # the name is chosen again now: another analysis may have taken it while this one ran
+        record = dataclasses.replace(record, name=_attempt_name(con, options.name, info.path.stem, plan.key))
+        stored = ingest_attempt(con, record, detect=computed.moves is not None, detected=detected)
+    return AnalyzeResult(
+        attempt_id=stored.attempt_id, name=record.name, created=True, n_frames=frames.count, fps=frames.fps,
+        frames_detected=int(pose.detected.sum()), frames_with_skeleton=int(report["frames_with_skeleton"]),
+        registered=int(report["registered"]), camera_model=geometry.camera_model, n_moves=stored.n_moves,
+        model_version=stored.model_version, report=report,
+    )

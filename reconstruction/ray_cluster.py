@@ -51,8 +51,9 @@ def connect(address: str, cpus: int | None = None):
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CruxlabError(
-            f"cannot reach a Ray cluster at {address!r} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}). "
+            f"cannot reach a Ray cluster at {address!r} ({why}). "
             "Start one with `ray start --head` on the head machine and `ray start --address HEAD:6379` on the "
             "others (see the README), pass its address, or use --ray local / --jobs N on this machine"
         ) from None

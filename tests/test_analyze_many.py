@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,9 @@ def test_files_folders_globs_and_manifests_expand_in_order(tmp_path):
     manifest = tmp_path / "lists" / "gym.csv"
     manifest.parent.mkdir()
     manifest.write_text(
-        "Video;Climber;Problem;Grade;Outcome;Height;Start;End;Name\n"
-        "../other/c1.mp4;Ada;Blue 7;7A;Top;1.64;0:01.5;3;c1-first\n"
-        f"{c1};;Blue 7;;fall;;3;1:02;\n"
+        "Video;Climber;Problem;Grade;Outcome;Height;Start;End;Name;Date\n"
+        "../other/c1.mp4;Ada;Blue 7;7a;Top;1.64;0:01.5;3;c1-first;2026-11-20 18:30\n"
+        f"{c1};;Blue 7;;fall;;3;1:02;;\n"
         "\n", encoding="utf-8")
     defaults = AnalyzeOptions(climber="Tommy", fps=12.5)
     tasks = expand_inputs([str(a), str(tmp_path / "session"), str(tmp_path / "other" / "*"), str(manifest)], defaults)
@@ -47,6 +48,7 @@ def test_files_folders_globs_and_manifests_expand_in_order(tmp_path):
     first, second = tasks[4].options, tasks[5].options
     assert (first.climber, first.problem, first.grade, first.outcome, first.height_m, first.start_s, first.end_s,
             first.name, first.fps) == ("Ada", "Blue 7", "7A", "top", 1.64, 1.5, 3.0, "c1-first", 12.5)
+    assert first.recorded_at == datetime(2026, 11, 20, 18, 30)
     assert (second.climber, second.outcome, second.start_s, second.end_s, second.name, second.height_m) == (
         "Tommy", "fall", 3.0, 62.0, None, defaults.height_m)        # empty cells take the command line's
     assert tasks[4].origin == "gym.csv line 2" and tasks[5].label == "c1.mp4 [3s-62s]"
@@ -101,18 +103,20 @@ def test_manifest_with_bad_rows_is_refused_before_any_work(tmp_path, no_work):
         "good.mp4,Janja,,sent,,,,\n"
         "good.mp4,Janja,,,0:05,0:03,,\n"
         "good.mp4,Janja,17,,,,,\n"
-        "good.mp4,Janja,,,,,,7A\n")
+        "good.mp4,Janja,,,,,,7A\n"
+        "good.mp4,Janja,,,,,Roof,7Z\n")
     db = tmp_path / "s.duckdb"
     code, out, err = run_cli("--db", str(db), "analyze", str(manifest), str(good), "--jobs", "2")
     assert code == 2 and out == ""
-    assert "7 of 8 rows cannot be analysed" in err
+    assert "8 of 9 rows cannot be analysed" in err
     assert "line 3: video 'missing.mp4' not found" in err
     assert "line 4: no climber; fill the climber column or pass --climber" in err
     assert "line 5: height_m '1,75' is not a number (write 1.75" in err
     assert "line 6: outcome 'sent' is not one of top, fall, unknown" in err
     assert "line 7: end (3.0 s) must be after start (5.0 s)" in err
-    assert "line 8: height 17.0 is not a climber's height" in err
-    assert "line 9: grade '7A' needs the problem" in err
+    assert "line 8: height_m 17.0 is not a climber's height" in err
+    assert "line 9: grade '7A' is a problem's grade; fill the problem column" in err
+    assert "line 10: grade '7Z' is neither a V grade" in err
     assert "line 2" not in err                                      # the good row is not blamed
     assert not db.exists()
 
