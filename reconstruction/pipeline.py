@@ -32,7 +32,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,8 @@ class AnalyzeOptions:
         max_keyframes); sfm_max_side: longest side of the keyframes handed to SfM; sfm_features: SIFT
         features per keyframe.
     cache_dir: stage cache folder (None: no cache); detect_moves: run move detection in the same transaction.
+    name, problem, grade (the problem's), outcome, recorded_at (when it was climbed): metadata stored with the
+    attempt (editable later, not part of its identity).
     """
 
     climber: str
@@ -79,6 +83,8 @@ class AnalyzeOptions:
     name: str | None = None
     problem: str | None = None
     outcome: str | None = None
+    grade: str | None = None
+    recorded_at: datetime | None = None
     max_side: int = 960
     keyframes_per_s: float = 1.0
     max_keyframes: int = 16
@@ -246,20 +252,53 @@ def load_dataclass(cls: type, path: Path) -> Any:
 
 
 # ------------------------------------------------------------------------------------------ progress
-class _Stages:
-    """One line per stage on stderr: what runs, whether it came from the cache, how long it took."""
+#: Share of a typical analysis's wall time per stage (2 s and 12 s trims of the bundled clips at 12.5-29 fps
+#: on 2 CPU cores: pose about half, SfM about a third), so `StageProgress.overall` moves about evenly in time.
+STAGE_WEIGHTS = {"video": 0.03, "pose": 0.50, "masks": 0.02, "cameras": 0.33, "lift": 0.05, "store": 0.07}
 
-    def __init__(self, total: int, enabled: bool):
+
+@dataclass(frozen=True)
+class StageProgress:
+    """Where an analysis is: `stage` (one of STAGE_WEIGHTS), `fraction` of that stage done (0..1; stages
+    without a per-item count report 0 at their start and 1 at their end), `cached` when it came from the
+    stage cache; `overall` is the weighted fraction of the whole analysis (0..1)."""
+
+    stage: str
+    fraction: float
+    cached: bool = False
+
+    @property
+    def overall(self) -> float:
+        names = list(STAGE_WEIGHTS)
+        before = sum(STAGE_WEIGHTS[n] for n in names[:names.index(self.stage)])
+        return min(1.0, before + STAGE_WEIGHTS[self.stage] * min(max(self.fraction, 0.0), 1.0))
+
+
+ProgressCallback = Callable[[StageProgress], None]
+
+
+class _Stages:
+    """One line per stage on stderr: what runs, whether it came from the cache, how long it took; and the
+    same news for `on_progress` (a status file, a progress bar in a UI)."""
+
+    def __init__(self, total: int, enabled: bool, on_progress: ProgressCallback | None = None):
         self.total, self.enabled, self.n = total, enabled, 0
+        self.on_progress = on_progress
         self.timings: dict[str, float] = {}
         self.cpu: dict[str, float] = {}  # CPU seconds of this process (all its threads) per stage
+
+    def report(self, name: str, fraction: float, cached: bool = False) -> None:
+        if self.on_progress is not None:
+            self.on_progress(StageProgress(name, fraction, cached))
 
     def run(self, name: str, cached: bool, fn):
         self.n += 1
         if self.enabled:
             print(f"[{self.n}/{self.total}] {name}{' (cached)' if cached else ''} ...", file=sys.stderr, flush=True)
+        self.report(name, 0.0, cached)
         t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
+        self.report(name, 1.0, cached)
         self.timings[name] = time.perf_counter() - t0
         self.cpu[name] = time.process_time() - c0
         if self.enabled:
@@ -285,7 +324,7 @@ def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool
 
 
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
-             progress: bool) -> tuple[Pose2D, Keyframes]:
+             progress: bool, on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
     from reconstruction.backends import POSE_BACKENDS, get_pose_backend
 
     if options.pose_backend not in POSE_BACKENDS:
@@ -294,7 +333,7 @@ def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyfr
                              masks_wanted=options.mask_backend == options.pose_backend)
     with get_pose_backend(options.pose_backend, **kwargs) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
-                             progress=progress)
+                             progress=progress, on_frames=on_frames)
 
 
 def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:
@@ -350,13 +389,12 @@ def _existing(con, key: str) -> AnalyzeResult | None:
         return None
     info = store.attempt_info(con, attempt_id)
     rep = info.report
-    n_moves, version = con.execute(
-        "SELECT count(*), max(model_version) FROM moves_current WHERE attempt_id = ?", [attempt_id]).fetchone()
+    n_moves, version = store.move_summary(con, attempt_id)
     return AnalyzeResult(
         attempt_id=attempt_id, name=info.name, created=False, n_frames=info.n_frames, fps=info.fps,
         frames_detected=int(rep.get("pose", {}).get("frames_detected", 0)),
         frames_with_skeleton=int(rep.get("frames_with_skeleton", 0)), registered=int(rep.get("registered", 0)),
-        camera_model=info.camera_model, n_moves=int(n_moves), model_version=version,
+        camera_model=info.camera_model, n_moves=n_moves, model_version=version,
         report=rep,
     )
 
@@ -389,21 +427,33 @@ def _check_creatable(db_path: Path) -> None:
                             "--db path in a writable folder")
 
 
-def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions, *, progress: bool = True
-            ) -> AnalyzeResult:
+def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions, *, progress: bool = True,
+            on_progress: ProgressCallback | None = None) -> AnalyzeResult:
     """Analyse one video into the store (see the module docstring). Raises CruxlabError subclasses with the
-    fix in the message; the database is unchanged on any failure."""
+    fix in the message; the database is unchanged on any failure. `on_progress` hears every stage start
+    and end and the pose stage's frames as they are done (`StageProgress`)."""
     from db import store
     from db.connection import connect
 
     t_start = time.perf_counter()
     if not options.climber or not options.climber.strip():
         raise InputError("--climber must name who climbs")
+    from cruxlab.metadata import check_grade, check_name, check_outcome, check_recorded_at
+
+    options = dataclasses.replace(
+        options, climber=check_name(options.climber, "climber (--climber)", required=True),
+        problem=check_name(options.problem, "problem (--problem)", required=False),
+        grade=check_grade(options.grade), outcome=check_outcome(options.outcome),
+        recorded_at=check_recorded_at(options.recorded_at))
+    if options.grade and not options.problem:
+        raise InputError("--grade is the problem's grade; name the problem with --problem too")
     if not (0.8 <= options.height_m <= 2.5):
         raise InputError(f"--height-m {options.height_m} is not a climber's height in metres (0.8..2.5)")
     if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
         raise InputError(f"--wall-angle {options.wall_angle_deg} is not an overhang angle in degrees "
                          "(0 = vertical, 45 = 45° overhang, negative = slab; -30..90)")
+    stages = _Stages(5, progress, on_progress)
+    stages.report("video", 0.0)
     info = probe(video_path)
     frames = select_frames(info, options.start_s, options.end_s, options.fps)
     params = _params(info, frames, options)
@@ -420,8 +470,8 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
         _check_creatable(db_path)
         name = options.name or info.path.stem
 
+    stages.report("video", 1.0)
     cache = StageCache(options.cache_dir, info.sha256)
-    stages = _Stages(5, progress)
     keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
                                       max_count=options.max_keyframes)
 
@@ -435,7 +485,14 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     def pose_stage() -> tuple[Pose2D, Keyframes]:
         if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
             return Pose2D.load(cache.path("pose", pose_key)), Keyframes.load(cache.path("keyframes", pose_key))
-        pose, keyframes = run_pose(info, frames, options, keyframe_index, progress)
+        done = 0
+
+        def on_frames(n: int) -> None:
+            nonlocal done
+            done += n
+            stages.report("pose", done / max(frames.count, 1))
+
+        pose, keyframes = run_pose(info, frames, options, keyframe_index, progress, on_frames)
         cache.save("pose", pose_key, pose.save)
         cache.save("keyframes", pose_key, keyframes.save)
         return pose, keyframes
@@ -546,7 +603,8 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
            geometry, options: AnalyzeOptions, stages: _Stages) -> AnalyzeResult:
     from cruxlab.skeleton import Skeleton
     from db import store
-    from db.connection import connect, transaction
+    from db.connection import connect
+    from moves.ingest import ingest_attempt
 
     skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
                         wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
@@ -561,33 +619,30 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
         "pose": pose.report, "geometry": geometry.report, "timings_s": {k: round(v, 2) for k, v in stages.timings.items()},
         "cpu_s": {k: round(v, 2) for k, v in stages.cpu.items()},
     }
-    n_moves = version = None
+    record = store.AttemptRecord(
+        name=name, climber=options.climber, skeleton=skeleton, source_kind="video", source_path=info.path, key=key,
+        params=params, problem=options.problem, outcome=options.outcome, grade=options.grade,
+        recorded_at=options.recorded_at, climber_height_m=options.height_m,
+        video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
+                                height=info.height, n_frames=info.n_frames, rotation=info.rotation),
+        video_start_frame=frames.start, video_frame_step=frames.step,
+        cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
+                                  registered=np.asarray(geometry.registered, dtype=bool)),
+        wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
+        keypoints2d=store.Keypoints2D(keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d,
+                                      boxes=pose.boxes),
+        camera_model=geometry.camera_model, report=report,
+    )
     with connect(db_path) as con:
-        with transaction(con):
-            done = _existing(con, key)  # another process finished the same analysis meanwhile
-            if done is not None:
-                return done
-            name = _attempt_name(con, options.name, info.path.stem, key)
-            attempt_id = store.insert_attempt(
-                con, name=name, climber=options.climber, skeleton=skeleton, source_kind="video",
-                source_path=info.path, key=key, params=params, problem=options.problem, outcome=options.outcome,
-                climber_height_m=options.height_m,
-                video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
-                                        height=info.height, n_frames=info.n_frames, rotation=info.rotation),
-                video_start_frame=frames.start, video_frame_step=frames.step,
-                cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
-                                          registered=np.asarray(geometry.registered, dtype=bool)),
-                wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
-                camera_model=geometry.camera_model, report=report,
-            )
-            store.insert_keypoints2d(con, attempt_id, store.Keypoints2D(
-                keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d, boxes=pose.boxes))
-            if options.detect_moves:
-                from moves.service import detect_and_store
-
-                n_moves, version = detect_and_store(con, attempt_id, skeleton)
+        done = _existing(con, key)  # another process finished the same analysis meanwhile
+        if done is not None:
+            return done
+        # the name is chosen again now: another analysis may have taken it while this one ran
+        record = dataclasses.replace(record, name=_attempt_name(con, options.name, info.path.stem, key))
+        stored = ingest_attempt(con, record, detect=options.detect_moves)
     return AnalyzeResult(
-        attempt_id=attempt_id, name=name, created=True, n_frames=frames.count, fps=frames.fps,
+        attempt_id=stored.attempt_id, name=record.name, created=True, n_frames=frames.count, fps=frames.fps,
         frames_detected=int(pose.detected.sum()), frames_with_skeleton=with_skeleton, registered=registered,
-        camera_model=geometry.camera_model, n_moves=n_moves, model_version=version, report=report,
+        camera_model=geometry.camera_model, n_moves=stored.n_moves, model_version=stored.model_version,
+        report=report,
     )
