@@ -182,7 +182,9 @@ def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    out = getattr(args, "out", None) or Path("artifacts") / f"{args.attempt}.webm"
+    from cruxlab.paths import data_path
+
+    out = getattr(args, "out", None) or data_path("artifacts", args.attempt, ".webm")
     path = _render(args.db, args.attempt, out, frames=args.frames, max_side=args.max_side, show_2d=not args.no_2d,
                    video=args.video, use_video=not args.no_video, vp8=args.vp8)
     print(f"wrote {path}")
