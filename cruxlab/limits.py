@@ -68,6 +68,8 @@ def check_fps(fps: float, what: str) -> float:
         value = float(fps)
     except (TypeError, ValueError):
         raise InputError(f"{what} must be a number of frames per second, got {fps!r}") from None
+    if value <= 0:
+        raise InputError(f"{what} must be > 0, got {value:g}")
     if not (MIN_FPS <= value <= MAX_FPS):  # also refuses NaN and inf
         raise InputError(f"{what} is {value:g} fps; cruxlab analyses {MIN_FPS:g} to {MAX_FPS:g} frames per second")
     return value
