@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import InputError
+from cruxlab.limits import check_fps
 from cruxlab.skeleton import file_sha256
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
     import av
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a video file; give the path of a video inside it")
     if not path.is_file():
         raise InputError(f"no such video file: {path}")
     if path.stat().st_size == 0:
@@ -157,6 +160,7 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
             fps = claimed / float(stream.duration * stream.time_base)
         if not (np.isfinite(fps) and fps > 0):
             raise InputError(f"{path}: the video stream has no frame rate; re-encode it (any phone/ffmpeg mp4 works)")
+        check_fps(fps, f"{path}: the video's frame rate")
         codec = stream.codec_context.name
         w, h = int(stream.codec_context.width), int(stream.codec_context.height)
         n_packets = 0
@@ -191,8 +195,8 @@ def check_trim(start_s: float | None = None, end_s: float | None = None, fps: fl
         raise InputError(f"--start must be >= 0 s, got {start_s}")
     if end_s is not None and not end_s > start:
         raise InputError(f"--end ({end_s} s) must be after --start ({start} s)")
-    if fps is not None and not fps > 0:
-        raise InputError(f"--fps must be > 0, got {fps}")
+    if fps is not None:
+        check_fps(fps, "--fps")
 
 
 def select_frames(info: VideoInfo, start_s: float | None = None, end_s: float | None = None,
@@ -216,7 +220,12 @@ def select_frames(info: VideoInfo, start_s: float | None = None, end_s: float | 
             f"{info.n_frames} ({readable:.2f} s) are in the file (an interrupted copy or recording?). Copy the "
             f"file again, or analyse the readable part with --end {readable:.2f}"
         )
-    step = 1 if fps is None else max(1, int(round(info.fps / fps)))
+    step = 1
+    if fps is not None:
+        fps = check_fps(fps, "--fps")
+        if fps > info.fps * 1.001:
+            raise InputError(f"--fps {fps:g} is above the video's {info.fps:g} fps; omit --fps to keep every frame")
+        step = max(1, int(round(info.fps / fps)))
     count = max(0, (stop - start + step - 1) // step)
     if count == 0:
         raise InputError(f"the range {start_s}..{end_s} s holds no frame of {info.path}; widen --start/--end")
