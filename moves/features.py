@@ -197,12 +197,6 @@ def _fill_rows(cols: np.ndarray, max_gap: int) -> np.ndarray | None:
     return nan if nan[rows].any() else None
 
 
-def box_filter(x: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average of odd `width` along axis 0, NaN-aware (averages the known values in the
-    window; NaN where the input is NaN)."""
-    return smooth_frames(x, [width])
-
-
 def smooth_frames(x: np.ndarray, widths: list[int], max_gap: int = 0) -> np.ndarray:
     """Cascade of centred moving averages (odd widths, frames) along axis 0 of (T, ...) data, NaN-aware,
     after interpolating NaN gaps of at most `max_gap` frames. Works on one (columns, T) float32 copy with
