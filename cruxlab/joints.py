@@ -33,6 +33,10 @@ L_TOE, R_TOE = _j("left_big_toe"), _j("right_big_toe")
 
 #: The four limbs and body, as stored in `moves.limb`.
 LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot", "body")
+#: The four limbs that touch holds, in the order of every (T, 4) per-limb array (contacts, effectors).
+EFFECTOR_LIMBS: tuple[str, ...] = LIMBS[:4]
+HAND_LIMBS: tuple[str, ...] = LIMBS[:2]
+FOOT_LIMBS: tuple[str, ...] = LIMBS[2:4]
 
 #: Joint that represents each limb's end-effector (the point that touches a hold).
 LIMB_EFFECTOR: dict[str, int] = {

@@ -28,7 +28,6 @@ from cruxlab.joints import (
 from cruxlab.skeleton import Skeleton
 
 #: End-effector order used by every (T, 4) array: the four limbs of cruxlab.joints.LIMBS.
-EFFECTOR_LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
 HANDS = (0, 1)
 FEET = (2, 3)
 
@@ -109,7 +108,7 @@ class Features:
                    on first use, like `com` (T, 3), the whole-body centre of mass (de Leva segment masses).
     knee_angles:   (T, 2) left and right knee angles (what the rules need, computed eagerly).
     pelvis:        (T, 3) mid-hip position; pelvis_velocity (T, 3) m/s.
-    effectors:     (T, 4, 3) contact points of EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
+    effectors:     (T, 4, 3) contact points of cruxlab.joints.EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
     velocity:      (T, 4, 3) m/s of the effectors; speed (T, 4) their magnitude.
     effector_wall_distance: (T, 4) distance of each effector's contact point to the wall.
     wall_distance: (T, 21) signed distance of every joint to the wall plane (positive = away from the wall),

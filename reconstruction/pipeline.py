@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from cruxlab.body import DEFAULT_HEIGHT_M, check_height
 from cruxlab.errors import InputError
 from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose, write_npz
 from reconstruction.video import FrameRange, VideoInfo, probe, select_frames
@@ -68,7 +69,7 @@ class AnalyzeOptions:
     """
 
     climber: str
-    height_m: float = 1.70
+    height_m: float = DEFAULT_HEIGHT_M
     wall_angle_deg: float | None = None
     pose_backend: str = "mediapipe"
     mask_backend: str = "mediapipe"
@@ -433,8 +434,7 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     t_start = time.perf_counter()
     if not options.climber or not options.climber.strip():
         raise InputError("--climber must name who climbs")
-    if not (0.8 <= options.height_m <= 2.5):
-        raise InputError(f"--height-m {options.height_m} is not a climber's height in metres (0.8..2.5)")
+    check_height(options.height_m)
     if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
         raise InputError(f"--wall-angle {options.wall_angle_deg} is not an overhang angle in degrees "
                          "(0 = vertical, 45 = 45° overhang, negative = slab; -30..90)")
