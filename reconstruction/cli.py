@@ -12,6 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the `cruxlab` parser."""
     from dataclasses import fields
 
+    from cruxlab.metadata import OUTCOMES
     from reconstruction.backends.config import add_model_arguments
     from reconstruction.pipeline import AnalyzeOptions
 
@@ -29,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("video", type=Path, metavar="VIDEO", help="mp4 / mov / webm file")
     p.add_argument("--climber", required=True, help="who climbs (created on first use)")
-    p.add_argument("--height-m", type=float, default=default["height_m"], help="climber's standing height in metres (sets scale)")
+    p.add_argument("--height-m", type=float, default=default["height_m"],
+                   help="climber's standing height in metres (sets scale)")
     p.add_argument("--wall-angle", type=float, metavar="DEG",
                    help="overhang angle of the wall (0 vertical, 45 = 45° overhang); fixes gravity when the video "
                         "cannot (tripod, no floor in view)")
@@ -40,10 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, metavar="N", help="analyse about N frames per second (subsampling)")
     p.add_argument("--name", help="attempt name (default: the video's file name)")
     p.add_argument("--problem", help="boulder problem / route name")
-    p.add_argument("--outcome", choices=["top", "fall", "unknown"], help="how the attempt ended")
+    p.add_argument("--outcome", choices=OUTCOMES, help="how the attempt ended")
+    p.add_argument("--grade", help="the problem's grade (V scale, e.g. V5, or Font, e.g. 6B+)")
+    p.add_argument("--date", metavar="YYYY-MM-DD[ HH:MM]", help="when the attempt was climbed (default: not set)")
     p.add_argument("--max-side", type=int, default=default["max_side"], metavar="PX",
                    help="longest side of the frames given to the pose model (keypoints stay full-size)")
-    p.add_argument("--keyframes-per-s", type=float, default=default["keyframes_per_s"], help="SfM keyframes per second (at least 8)")
+    p.add_argument("--keyframes-per-s", type=float, default=default["keyframes_per_s"],
+                   help="SfM keyframes per second (at least 8)")
     p.add_argument("--max-keyframes", type=int, default=default["max_keyframes"], help="at most this many SfM keyframes")
     p.add_argument("--sfm-max-side", type=int, default=default["sfm_max_side"], metavar="PX",
                    help="longest side of the SfM keyframes")
@@ -94,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from cruxlab.metadata import check_recorded_at
     from reconstruction.backends.config import options_from_args
     from reconstruction.pipeline import DEFAULT_CACHE_DIR, AnalyzeOptions, analyze
 
@@ -102,7 +108,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         pose_options=options_from_args(args, args.pose_backend),
         mask_options=options_from_args(args, args.mask_backend),
         start_s=args.start, end_s=args.end, fps=args.fps, name=args.name, problem=args.problem,
-        outcome=args.outcome, max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
+        outcome=args.outcome, grade=args.grade, recorded_at=check_recorded_at(args.date), max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
         max_keyframes=args.max_keyframes, sfm_max_side=args.sfm_max_side, sfm_features=args.sfm_features,
         cache_dir=None if args.no_cache else getattr(args, "cache_dir", DEFAULT_CACHE_DIR),
         detect_moves=not args.no_detect,
@@ -134,7 +140,9 @@ def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    out = getattr(args, "out", None) or Path("artifacts") / f"{args.attempt}.webm"
+    from cruxlab.paths import data_path
+
+    out = getattr(args, "out", None) or data_path("artifacts", args.attempt, ".webm")
     path = _render(args.db, args.attempt, out, frames=args.frames, max_side=args.max_side, show_2d=not args.no_2d,
                    video=args.video, use_video=not args.no_video, vp8=args.vp8)
     print(f"wrote {path}")

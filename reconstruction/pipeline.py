@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ class AnalyzeOptions:
         max_keyframes); sfm_max_side: longest side of the keyframes handed to SfM; sfm_features: SIFT
         features per keyframe.
     cache_dir: stage cache folder (None: no cache); detect_moves: run move detection in the same transaction.
+    name, problem, grade (the problem's), outcome, recorded_at (when it was climbed): metadata stored with the
+    attempt (editable later, not part of its identity).
     """
 
     climber: str
@@ -81,6 +84,8 @@ class AnalyzeOptions:
     name: str | None = None
     problem: str | None = None
     outcome: str | None = None
+    grade: str | None = None
+    recorded_at: datetime | None = None
     max_side: int = 960
     keyframes_per_s: float = 1.0
     max_keyframes: int = 16
@@ -434,6 +439,15 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     t_start = time.perf_counter()
     if not options.climber or not options.climber.strip():
         raise InputError("--climber must name who climbs")
+    from cruxlab.metadata import check_grade, check_name, check_outcome, check_recorded_at
+
+    options = dataclasses.replace(
+        options, climber=check_name(options.climber, "climber (--climber)", required=True),
+        problem=check_name(options.problem, "problem (--problem)", required=False),
+        grade=check_grade(options.grade), outcome=check_outcome(options.outcome),
+        recorded_at=check_recorded_at(options.recorded_at))
+    if options.grade and not options.problem:
+        raise InputError("--grade is the problem's grade; name the problem with --problem too")
     check_height(options.height_m)
     if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
         raise InputError(f"--wall-angle {options.wall_angle_deg} is not an overhang angle in degrees "
@@ -607,7 +621,8 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
     }
     record = store.AttemptRecord(
         name=name, climber=options.climber, skeleton=skeleton, source_kind="video", source_path=info.path, key=key,
-        params=params, problem=options.problem, outcome=options.outcome, climber_height_m=options.height_m,
+        params=params, problem=options.problem, outcome=options.outcome, grade=options.grade,
+        recorded_at=options.recorded_at, climber_height_m=options.height_m,
         video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
                                 height=info.height, n_frames=info.n_frames, rotation=info.rotation),
         video_start_frame=frames.start, video_frame_step=frames.step,

@@ -4,9 +4,11 @@ bad input that must fail early and leave the database as it was."""
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cruxlab.cli import main as cli
@@ -37,7 +39,8 @@ def short_fixed(tmp_path_factory):
     """A 2 s trim of the tripod clip at 12.5 fps analysed into a fresh store (shared by several tests)."""
     tmp = tmp_path_factory.mktemp("analyze")
     db = tmp / "store.duckdb"
-    opts = AnalyzeOptions(climber="Tommy", start_s=6.0, end_s=8.0, fps=12.5, cache_dir=tmp / "cache")
+    opts = AnalyzeOptions(climber="Tommy", start_s=6.0, end_s=8.0, fps=12.5, cache_dir=tmp / "cache",
+                          problem="Red 5", grade="6b+", outcome="fall", recorded_at=datetime(2026, 11, 20, 18, 30))
     HEARD.clear()
     result = analyze(db, FIXED, opts, progress=False, on_progress=HEARD.append)
     return db, opts, result
@@ -74,6 +77,10 @@ def test_short_trim_is_analysed_and_stored(short_fixed):
         cams = store.read_cameras(con, r.attempt_id)
         kp2d = store.read_keypoints2d(con, r.attempt_id)
     assert (info.video_start_frame, info.video_frame_step, info.climber) == (150, 2, "Tommy")
+    with connect(db, read_only=True) as con:
+        meta = store.list_attempts(con).set_index("attempt_id").loc[r.attempt_id]
+    assert (meta.problem, meta.grade, meta.outcome, meta.date) == ("Red 5", "6B+", "fall",
+                                                                    pd.Timestamp("2026-11-20 18:30"))
     assert info.report["pose"]["frames_detected"] == 25 and "timings_s" in info.report
     # A metric skeleton in the wall frame: standing height scale, y up (head above the feet).
     ok = np.isfinite(sk.keypoints).all(-1)
@@ -223,6 +230,13 @@ def test_bad_arguments_fail_early(tmp_path, guarded):
         analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber=" "), progress=False)
     with pytest.raises(InputError, match="past the end"):
         analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", start_s=99), progress=False)
+    with pytest.raises(InputError, match="neither a V grade"):
+        analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", problem="P", grade="5.12a"), progress=False)
+    with pytest.raises(InputError, match="name the problem"):
+        analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", grade="V3"), progress=False)
+    assert cli(["--db", str(tmp_path / "s.duckdb"), "analyze", str(FIXED), "--climber", "A", "--date", "2999-01-01",
+                "-q"]) == 2
+    assert not (tmp_path / "s.duckdb").exists()
 
 
 def test_no_person_in_any_frame_stores_nothing(tmp_path):
