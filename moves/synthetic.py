@@ -4,8 +4,8 @@ A scripted climber moves on a planar wall (vertical to 45° overhang): a random 
 reach, cross-over, match, foot-move, flag (side or back flag, held while a hand moves), rock-over (foot on a
 high hold, knee deeply bent, then the pelvis rises over it), dyno (crouch, ballistic flight, catch) and
 unlabelled stand-ups and rests - writes trajectories for the hands, toes and pelvis. A body with
-anthropometric segment lengths (`cruxlab.body`: Drillis & Contini fractions of the climber's height) is built around them
-by two-bone IK, in wall coordinates, then rotated to the wall's angle. Ground-truth intervals come from the
+anthropometric segment lengths (`cruxlab.body`: Drillis & Contini fractions of the climber's height) is
+built around them by two-bone IK, in wall coordinates, then rotated to the wall's angle. Ground-truth intervals come from the
 script (lift-off to arrival, take-off to catch, the pelvis rise) and, for flags, from evaluating DESIGN.md's
 definition on the clean skeleton; every scripted move is checked against its definition in the world frame
 and a programme whose moves fail it is redrawn, so the labels are "by the definitions".

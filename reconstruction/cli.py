@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="longest side of the frames given to the pose model (keypoints stay full-size)")
     p.add_argument("--keyframes-per-s", type=float, default=default["keyframes_per_s"],
                    help="SfM keyframes per second (at least 8)")
-    p.add_argument("--max-keyframes", type=int, default=default["max_keyframes"], help="at most this many SfM keyframes")
+    p.add_argument("--max-keyframes", type=int, default=default["max_keyframes"],
+                   help="at most this many SfM keyframes")
     p.add_argument("--sfm-max-side", type=int, default=default["sfm_max_side"], metavar="PX",
                    help="longest side of the SfM keyframes")
     p.add_argument("--sfm-features", type=int, default=default["sfm_features"], help="SIFT features per SfM keyframe")
