@@ -24,7 +24,9 @@ written in one transaction at the end, so any failure leaves it as it was.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import inspect
 import json
@@ -195,6 +197,23 @@ class StageCache:
             log.warning("cache folder %s is not usable (%s); working in a temporary folder", d, exc)
             return Path(tempfile.mkdtemp(prefix=f"cruxlab-{stage}-"))
         return d
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, key: str):
+        """Hold `<stage>-<key>.lock` (an flock) while computing a stage that works in a shared folder, so
+        concurrent analyses of the same clip take turns; no lock without a usable cache."""
+        if self.dir is None:
+            yield
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.dir / f"{stage}-{key}.lock", "a")
+        except OSError:
+            yield
+            return
+        with fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+            yield
 
     def has(self, stage: str, key: str) -> bool:
         p = self.path(stage, key)
@@ -456,6 +475,7 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     stages.report("video", 0.0)
     info = probe(video_path)
     frames = select_frames(info, options.start_s, options.end_s, options.fps)
+    check_duration(info, frames)
     params = _params(info, frames, options)
     key = store.ingest_key(info.sha256, params)
     # Fail on an unusable database before the expensive work (and skip it when nothing would change).
@@ -530,12 +550,14 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
                        code_version("reconstruction.sfm", "reconstruction.geometry"))
 
     def cameras_stage() -> CameraSolution:
-        p = cache.path("cameras", cameras_key)
-        if p is not None and p.is_file():
-            return load_dataclass(CameraSolution, p)
-        cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key), progress)
-        cache.save("cameras", cameras_key, lambda path: save_dataclass(cams, path))
-        return cams
+        # Two runs of one clip share the SfM folder: the second waits, then reads the first one's result.
+        with cache.lock("sfm", cameras_key):
+            p = cache.path("cameras", cameras_key)
+            if p is not None and p.is_file():
+                return load_dataclass(CameraSolution, p)
+            cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key), progress)
+            cache.save("cameras", cameras_key, lambda path: save_dataclass(cams, path))
+            return cams
 
     cams = stages.run("cameras", cache.has("cameras", cameras_key), cameras_stage)
 
@@ -562,6 +584,18 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
         result.report["cpu_s"]["store"] = round(stages.cpu["store"], 2)
         result.report["total_s"] = round(time.perf_counter() - t_start, 2)
     return result
+
+
+def check_duration(info: VideoInfo, frames: FrameRange) -> None:
+    """Refuse a selection shorter than MIN_DURATION_S before any model runs (nothing would be learned)."""
+    from cruxlab.limits import MIN_DURATION_S
+
+    seconds = frames.count / frames.fps
+    if seconds < MIN_DURATION_S:
+        raise InputError(
+            f"{info.path}: the clip to analyse is too short: {seconds:.2f} s ({frames.count} frame(s) at "
+            f"{frames.fps:g} fps); cruxlab needs at least {MIN_DURATION_S:g} s of climbing. Film a longer clip or widen --start/--end; "
+            "nothing was stored")
 
 
 # ------------------------------------------------------------------------------------------ geometry
