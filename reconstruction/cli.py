@@ -10,9 +10,14 @@ from cruxlab.cli import add_command
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the `cruxlab` parser."""
+    from dataclasses import fields
+
     from cruxlab.metadata import OUTCOMES
     from reconstruction.backends.config import add_model_arguments
     from reconstruction.inputs import MANIFEST_COLUMNS
+    from reconstruction.pipeline import AnalyzeOptions
+
+    default = {f.name: f.default for f in fields(AnalyzeOptions)}  # one place for every analysis default
 
     p = add_command(
         sub, "analyze", "analyse a climbing video: cameras, wall, 3D skeleton and moves into the store",
@@ -40,12 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="VIDEO",
                    help="video files (mp4 / mov / webm ...), folders, glob patterns or .csv/.json manifests")
     p.add_argument("--climber", help="who climbs (created on first use); for a manifest, rows without one")
-    p.add_argument("--height-m", type=float, default=1.70, help="climber's standing height in metres (sets scale)")
+    p.add_argument("--height-m", type=float, default=default["height_m"],
+                   help="climber's standing height in metres (sets scale)")
     p.add_argument("--wall-angle", type=float, metavar="DEG",
                    help="overhang angle of the wall (0 vertical, 45 = 45° overhang); fixes gravity when the video "
                         "cannot (tripod, no floor in view)")
-    p.add_argument("--pose-backend", default="mediapipe", help="mediapipe | openmmlab | onnx")
-    p.add_argument("--mask-backend", default="mediapipe", help="mediapipe | sam2 (climber masks for SfM)")
+    p.add_argument("--pose-backend", default=default["pose_backend"], help="mediapipe | openmmlab | onnx")
+    p.add_argument("--mask-backend", default=default["mask_backend"], help="mediapipe | sam2 (climber masks for SfM)")
     p.add_argument("--start", type=float, metavar="S", help="start of the attempt in the video, seconds")
     p.add_argument("--end", type=float, metavar="S", help="end of the attempt in the video, seconds")
     p.add_argument("--fps", type=float, metavar="N", help="analyse about N frames per second (subsampling)")
@@ -54,12 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outcome", choices=OUTCOMES, help="how the attempt ended")
     p.add_argument("--grade", help="the problem's grade (V scale, e.g. V5, or Font, e.g. 6B+)")
     p.add_argument("--date", metavar="YYYY-MM-DD[ HH:MM]", help="when the attempt was climbed (default: not set)")
-    p.add_argument("--max-side", type=int, default=960, metavar="PX",
+    p.add_argument("--max-side", type=int, default=default["max_side"], metavar="PX",
                    help="longest side of the frames given to the pose model (keypoints stay full-size)")
-    p.add_argument("--keyframes-per-s", type=float, default=1.0, help="SfM keyframes per second (at least 8)")
-    p.add_argument("--max-keyframes", type=int, default=16, help="at most this many SfM keyframes")
-    p.add_argument("--sfm-max-side", type=int, default=512, metavar="PX", help="longest side of the SfM keyframes")
-    p.add_argument("--sfm-features", type=int, default=2048, help="SIFT features per SfM keyframe")
+    p.add_argument("--keyframes-per-s", type=float, default=default["keyframes_per_s"],
+                   help="SfM keyframes per second (at least 8)")
+    p.add_argument("--max-keyframes", type=int, default=default["max_keyframes"],
+                   help="at most this many SfM keyframes")
+    p.add_argument("--sfm-max-side", type=int, default=default["sfm_max_side"], metavar="PX",
+                   help="longest side of the SfM keyframes")
+    p.add_argument("--sfm-features", type=int, default=default["sfm_features"], help="SIFT features per SfM keyframe")
     p.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS,
                    help="stage cache folder (default: $CRUXLAB_CACHE or ./cache)")
     p.add_argument("--no-cache", action="store_true", help="compute every stage afresh and keep nothing")
@@ -99,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "The lifting stage on its own, for keypoints that came from elsewhere. VIEW.npz holds keypoints2d\n"
         "(T, J, 2) pixels with joint_names (J,), confidence (T, J), K (3, 3), R (T, 3, 3) and t (T, 3)\n"
         "world->camera (OpenCV; world = wall frame, metres), image_size (w, h), fps, and optionally\n"
-        "wall_normal, wall_point (default: the vertical wall z = 0) and climber_height_m (default 1.70).\n"
+        "wall_normal, wall_point (default: the vertical wall z = 0) and climber_height_m (default "
+        f"{default['height_m']:.2f}).\n"
         "Writes the skeleton interchange file (keypoints (T, 21, 3) in the same world frame).\n\n"
         "  cruxlab lift view.npz --out skeleton.npz\n"
         "  cruxlab import-skeleton skeleton.npz --climber Janja     # then store it",
@@ -194,14 +204,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_lift(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from cruxlab.errors import InputError
     from cruxlab.skeleton import save_npz
     from reconstruction.lift import lift_view, load_view
 
     view = load_view(args.view)
     if args.height_m is not None:
-        if not 0.8 <= args.height_m <= 2.5:
-            raise InputError(f"--height-m {args.height_m} is not a climber's height in metres (0.8..2.5)")
+        from cruxlab.body import check_height
+
+        check_height(args.height_m)
         view = replace(view, climber_height_m=args.height_m)
     skeleton, result = lift_view(view)
     path = save_npz(skeleton, args.out)

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from cruxlab.body import DEFAULT_HEIGHT_M, check_height
 from cruxlab.errors import InputError
 from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose, write_npz
 from reconstruction.video import FrameRange, VideoInfo, probe, select_frames
@@ -81,7 +82,7 @@ class AnalyzeOptions:
     """
 
     climber: str
-    height_m: float = 1.70
+    height_m: float = DEFAULT_HEIGHT_M
     wall_angle_deg: float | None = None
     pose_backend: str = "mediapipe"
     mask_backend: str = "mediapipe"
@@ -471,8 +472,7 @@ def checked_options(options: AnalyzeOptions) -> AnalyzeOptions:
         recorded_at=check_recorded_at(options.recorded_at))
     if options.grade and not options.problem:
         raise InputError("--grade is the problem's grade; name the problem with --problem too")
-    if not (0.8 <= options.height_m <= 2.5):
-        raise InputError(f"--height-m {options.height_m} is not a climber's height in metres (0.8..2.5)")
+    check_height(options.height_m)
     if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
         raise InputError(f"--wall-angle {options.wall_angle_deg} is not an overhang angle in degrees "
                          "(0 = vertical, 45 = 45° overhang, negative = slab; -30..90)")
