@@ -47,6 +47,12 @@ def box_center(box: np.ndarray) -> np.ndarray:
     return np.stack([(box[..., 0] + box[..., 2]) / 2, (box[..., 1] + box[..., 3]) / 2], axis=-1)
 
 
+def box_diag(box: np.ndarray) -> np.ndarray:
+    """Diagonal length of (..., 4) x0, y0, x1, y1 boxes, pixels."""
+    box = np.asarray(box, dtype=np.float64)
+    return np.hypot(box[..., 2] - box[..., 0], box[..., 3] - box[..., 1])
+
+
 def expand_box(box: np.ndarray, margin: float, image_size: tuple[int, int], square: bool = False,
                clip: bool = True) -> np.ndarray:
     """Grow a box by `margin` x its longer side on every side (optionally to a square), clip to the image
@@ -128,7 +134,7 @@ class BoxTrack:
         box = np.asarray(box, dtype=np.float64)
         diag = float(np.hypot(*self.size))
         slack = self._slack(frame)
-        ratio = float(np.hypot(*np.maximum(box[2:] - box[:2], 1.0))) / diag
+        ratio = max(float(box_diag(box)), 1.0) / diag
         if not 1.0 / (self.max_size_ratio + slack) <= ratio <= self.max_size_ratio + slack:
             return False
         if keypoints is not None and self.keypoints is not None:

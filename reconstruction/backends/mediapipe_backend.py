@@ -377,7 +377,7 @@ class MediaPipePose(PoseBackend):
         since they were seen)."""
         h, w = shape
         lost_s = (self.frame_no - self.last_seen) / max(self.lost_after, 1)
-        radius = max(1.5 * float(np.hypot(*(self.last_box[2:] - self.last_box[:2]))), 0.25 * np.hypot(w, h))
+        radius = max(1.5 * float(box_diag(self.last_box)), 0.25 * np.hypot(w, h))
         radius *= 1 + lost_s
         centres = (boxes[..., :2] + boxes[..., 2:]) / 2
         return np.linalg.norm(centres - (self.last_box[:2] + self.last_box[2:]) / 2, axis=-1) > radius
