@@ -66,10 +66,10 @@ def build_many_attempts(root: Path, n_attempts: int, n_templates: int = 40) -> P
             with transaction(con):
                 for k in range(i, min(i + 200, n_attempts)):
                     sk, moves = templates[k % n_templates]
-                    aid = store.insert_attempt(
-                        con, name=f"attempt-{k:05d}", climber=f"climber-{k % 60:02d}", skeleton=sk,
+                    aid = store.insert_attempt(con, store.AttemptRecord(
+                        name=f"attempt-{k:05d}", climber=f"climber-{k % 60:02d}", skeleton=sk,
                         source_kind="skeleton", source_path=f"synthetic://{k}", key=f"bench-{k}",
-                        problem=f"problem-{k % 80:02d}", outcome="top" if rng.random() < 0.6 else "fall")
+                        problem=f"problem-{k % 80:02d}", outcome="top" if rng.random() < 0.6 else "fall"))
                     store.replace_model_moves(con, aid, moves, TRUTH_VERSION)
         ids = [r[0] for r in con.execute("SELECT move_id FROM moves ORDER BY random() LIMIT ?",
                                          [n_attempts * 12 // 50]).fetchall()]

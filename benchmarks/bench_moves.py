@@ -34,7 +34,7 @@ def bench_detect() -> None:
 
 
 def bench_import(tmp: Path) -> None:
-    from db.ingest import import_skeletons
+    from moves.ingest import import_skeletons
     from moves.synthetic import generate_attempt
 
     base = generate_attempt(0, "mild", fps=30).skeleton

@@ -2,7 +2,7 @@
 
 The climber comes from `moves.synthetic.generate_attempt` (scripted reaches, cross-overs, matches, foot moves,
 flags, rock-overs, dynos on a vertical or overhanging wall, in the wall frame) with a light reconstruction
-noise; the moves stored are what the rule model finds in that skeleton (`moves.service.detect_and_store`,
+noise; the moves stored are what the rule model finds in that skeleton (`moves.ingest.ingest_attempt`,
 real inference on synthetic input). Attempts get per-frame cameras (a camera panning with the climber) and,
 for some, a rendered video of the clean climber (wall, holds, a filled-in body, wristband marks exactly on the
 wrist joints), so the dashboard's overlay can be checked against the pixels.
@@ -214,8 +214,8 @@ def build_demo_db(
     model; the first `n_video` attempts have a rendered video (the second of them samples it with
     video_start_frame=3, video_frame_step=2, as `analyze --fps` would)."""
     from db import connect, store, transaction
-    from db.store import CameraTrack, VideoRecord
-    from moves.service import detect_and_store
+    from db.store import AttemptRecord, CameraTrack, VideoRecord
+    from moves.ingest import ingest_attempt
 
     media_dir = Path(media_dir)
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -255,14 +255,13 @@ def build_demo_db(
                 else:
                     source = dict(source_kind="skeleton", source_path=f"synthetic://{attempt_name}",
                                   key=store.ingest_key(f"synthetic-{seed}-{k}", {"demo": k}))
-                with transaction(con):
-                    attempt_id = store.insert_attempt(
-                        con, name=attempt_name, climber=climber, skeleton=skeleton, problem=problem,
-                        outcome="top" if (k % 3) != 2 else "fall", wall_points=wall,
-                        recorded_at=base_day + timedelta(days=k, minutes=7 * a_i),
-                        report={"generator": "moves.synthetic", "seed": seed * 1000 + k}, **source,
-                    )
-                    _, version = detect_and_store(con, attempt_id, skeleton)
+                done = ingest_attempt(con, AttemptRecord(
+                    name=attempt_name, climber=climber, skeleton=skeleton, problem=problem,
+                    outcome="top" if (k % 3) != 2 else "fall", wall_points=wall,
+                    recorded_at=base_day + timedelta(days=k, minutes=7 * a_i),
+                    report={"generator": "moves.synthetic", "seed": seed * 1000 + k}, **source,
+                ))
+                attempt_id, version = done.attempt_id, done.model_version
                 ids.append(attempt_id)
                 truth[attempt_id] = resample_moves(synth.moves, start, step, n_frames)
                 if with_video:

@@ -2,7 +2,7 @@
 
     from db import connect, transaction, store
     with connect("cruxlab.duckdb") as con, transaction(con):
-        attempt_id = store.insert_attempt(con, ...)
+        attempt_id = store.insert_attempt(con, store.AttemptRecord(...))
 """
 
 from db import store

@@ -1,4 +1,4 @@
-"""Store subcommands: import-skeleton, sql, export, attempts, migrate."""
+"""Store subcommands: sql, export, attempts, migrate."""
 
 from __future__ import annotations
 
@@ -7,24 +7,9 @@ import sys
 from pathlib import Path
 
 from cruxlab.cli import add_command
-from cruxlab.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(
-        sub, "import-skeleton", "import skeleton .npz files (one attempt each) and detect their moves",
-        "Import wall-frame skeleton files (the interchange .npz: keypoints, joint_names, fps, ...). Each file\n"
-        "becomes one attempt named after the file's stem (or --name). Every file is validated before anything\n"
-        "is written; re-importing the same file is a no-op.",
-    )
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
-    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
-    p.add_argument("--name", help="attempt name (only with a single file; default: the file's stem)")
-    p.add_argument("--problem", help="boulder problem / route name")
-    p.add_argument("--outcome", choices=["top", "fall", "unknown"], help="how the attempt ended")
-    p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
-    p.set_defaults(func=cmd_import_skeleton)
-
     p = add_command(sub, "sql", "run a read-only SQL query over the store",
                     "Run one read-only SQL query. Handy views: moves_current, move_details, moves_per_attempt,\n"
                     "moves_per_label, moves_per_climber, moves_per_problem, attempt_activity, label_edits.")
@@ -50,26 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_migrate)
 
 
-def cmd_import_skeleton(args: argparse.Namespace) -> int:
-    from db.ingest import import_skeletons
+def _blank_missing(df):
+    """A copy of `df` whose missing values (SQL NULL: NaN, None, <NA>, NaT) are empty strings, for a table a
+    person reads: a NULL grade is no grade, not 'NaN'. Float columns keep their number formatting."""
+    import pandas as pd
 
-    if args.name and len(args.files) > 1:
-        raise InputError("--name names a single attempt; import several files without it (names = file stems)")
-    results = import_skeletons(
-        args.db, args.files, climber=args.climber, name=args.name, problem=args.problem, outcome=args.outcome,
-        detect=not args.no_detect,
-    )
-    for r in results:
-        if r.created:
-            moves = "" if r.n_moves is None else f", {r.n_moves} moves ({r.model_version})"
-            print(f"imported {r.path} as attempt {r.name!r}: {r.n_frames} frames at {r.fps:g} fps{moves}")
-        else:
-            print(f"{r.path} was already imported as attempt {r.name!r}; nothing changed")
-    return 0
+    out = df.copy()
+    for name in out.columns:
+        col = out[name]
+        if col.isna().any() and not pd.api.types.is_float_dtype(col):
+            out[name] = col.astype(object).where(col.notna(), "")
+    return out
 
 
 def print_frame(df, fmt: str, out=None) -> None:
-    """Print a DataFrame as an aligned table, CSV, or a JSON list of row objects."""
+    """Print a DataFrame as an aligned table (missing values blank), CSV (missing = empty field), or a JSON
+    list of row objects (missing = null)."""
     out = out or sys.stdout
     if fmt == "csv":
         df.to_csv(out, index=False)
@@ -80,7 +61,7 @@ def print_frame(df, fmt: str, out=None) -> None:
         if df.empty:
             out.write("(no rows)\n" if len(df.columns) else "(empty result)\n")
         else:
-            out.write(df.to_string(index=False, max_colwidth=60) + "\n")
+            out.write(_blank_missing(df).to_string(index=False, max_colwidth=60, na_rep="") + "\n")
         out.write(f"({len(df)} row{'s' if len(df) != 1 else ''})\n")
 
 
@@ -110,7 +91,7 @@ def cmd_attempts(args: argparse.Namespace) -> int:
         return 0
     with connect(args.db, read_only=True) as con:
         df = store.list_attempts(con)
-    print_frame(df.drop(columns=["video_path"]), args.format)
+    print_frame(df.drop(columns=["video_path", "recorded_at"]), args.format)
     return 0
 
 

@@ -70,6 +70,17 @@ class WallPoints:
 
 
 @dataclass(frozen=True)
+class Keypoints2D:
+    """Raw 2D detections of an analysed video. keypoints: (T, 21, 2) full-size display pixels, NaN = missing;
+    confidence: (T, 21); body3d: (T, 21, 3) metres, mid-hip origin, camera axes, or None; boxes: (T, 4) px."""
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    body3d: np.ndarray | None
+    boxes: np.ndarray
+
+
+@dataclass(frozen=True)
 class AttemptInfo:
     attempt_id: int
     name: str
@@ -185,97 +196,203 @@ def wall_angle_deg(normal: np.ndarray | None) -> float:
     return float(np.degrees(np.arctan2(-n[1], np.hypot(n[0], n[2]))))
 
 
-def insert_attempt(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    name: str,
-    climber: str,
-    skeleton: Skeleton,
-    source_kind: str,
-    source_path: str | Path,
-    key: str,
-    params: dict | None = None,
-    problem: str | None = None,
-    outcome: str | None = None,
-    climber_height_m: float | None = None,
-    video: VideoRecord | None = None,
-    video_start_frame: int = 0,
-    video_frame_step: int = 1,
-    cameras: CameraTrack | None = None,
-    wall_points: WallPoints | None = None,
-    camera_model: str | None = None,
-    report: dict | None = None,
-    recorded_at: datetime | None = None,
-) -> int:
-    """Insert one attempt with all its per-frame data. Call inside `transaction(con)`.
+@dataclass(frozen=True)
+class AttemptRecord:
+    """Everything one ingest writes for an attempt (one transaction: `insert_attempt`).
 
-    Raises InputError when `name` is taken by another ingest. Callers check `find_attempt(key=...)` first
-    to make re-ingest a no-op.
+    name: attempt name (unique); climber: who climbs (created on first use); skeleton: wall-frame skeleton
+    (T frames); source_kind: 'skeleton' (an imported file) or 'video' (an analysed video); source_path: the
+    file it came from; key: `ingest_key` of the source and parameters (re-ingest is a no-op); params: the
+    parameters that shaped it (JSON). Video attempts add `video`, where attempt frame i sits in it
+    (video_start_frame + i * video_frame_step), per-frame `cameras` (T of them), sparse `wall_points`, the raw
+    2D detections `keypoints2d`, the camera model name and the analysis `report` (JSON). problem, grade (the
+    problem's), outcome, recorded_at (when it was climbed): metadata, editable later (`update_attempt`).
     """
-    if source_kind not in ("skeleton", "video"):
-        raise ValueError(f"source_kind must be 'skeleton' or 'video', got {source_kind!r}")
-    if find_attempt(con, name=name) is not None:
+
+    name: str
+    climber: str
+    skeleton: Skeleton
+    source_kind: str
+    source_path: str | Path
+    key: str
+    params: dict | None = None
+    problem: str | None = None
+    outcome: str | None = None
+    climber_height_m: float | None = None
+    video: VideoRecord | None = None
+    video_start_frame: int = 0
+    video_frame_step: int = 1
+    cameras: CameraTrack | None = None
+    wall_points: WallPoints | None = None
+    keypoints2d: Keypoints2D | None = None
+    camera_model: str | None = None
+    report: dict | None = None
+    recorded_at: datetime | None = None
+    grade: str | None = None  # the problem's (set on it when given)
+
+    def __post_init__(self) -> None:
+        if self.source_kind not in ("skeleton", "video"):
+            raise ValueError(f"source_kind must be 'skeleton' or 'video', got {self.source_kind!r}")
+        T = self.skeleton.n_frames
+        if self.cameras is not None and len(self.cameras.R) != T:
+            raise ValueError(f"{len(self.cameras.R)} cameras for {T} skeleton frames")
+        if self.keypoints2d is not None and len(self.keypoints2d.keypoints) != T:
+            raise ValueError(f"{len(self.keypoints2d.keypoints)} frames of 2D detections for {T} skeleton frames")
+
+
+def insert_attempt(con: duckdb.DuckDBPyConnection, record: AttemptRecord) -> int:
+    """Insert one attempt with all its per-frame data; return its attempt_id. Call inside `transaction(con)`.
+
+    Raises InputError when `record.name` is taken by another ingest. Callers check `find_attempt(key=...)`
+    first to make re-ingest a no-op (`moves.ingest.ingest_attempt` does both, and detects the moves).
+    """
+    if find_attempt(con, name=record.name) is not None:
         raise InputError(
-            f"an attempt named {name!r} already exists from a different file or parameters; "
+            f"an attempt named {record.name!r} already exists from a different file or parameters; "
             "pass --name to choose another name"
         )
-    T = skeleton.n_frames
-    if cameras is not None and len(cameras.R) != T:
-        raise ValueError(f"{len(cameras.R)} cameras for {T} skeleton frames")
-    climber_id = upsert_climber(con, climber, climber_height_m)
-    problem_id = upsert_problem(con, problem) if problem else None
-    video_id = None
-    if video is not None:
-        row = con.execute("SELECT video_id FROM videos WHERE sha256 = ?", [video.sha256]).fetchone()
-        if row:
-            video_id = int(row[0])
-        else:
-            video_id = int(con.execute(
-                "INSERT INTO videos (path, sha256, fps, width, height, n_frames, rotation) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING video_id",
-                [video.path, video.sha256, video.fps, video.width, video.height, video.n_frames, video.rotation],
-            ).fetchone()[0])
-    normal = None if skeleton.wall_normal is None else [float(v) for v in skeleton.wall_normal]
-    point = None if skeleton.wall_point is None else [float(v) for v in skeleton.wall_point]
-    attempt_id = int(con.execute(
+    attempt_id = _insert_attempt_row(con, record)
+    _insert_skeleton_frames(con, attempt_id, record.skeleton)
+    if record.cameras is not None:
+        _insert_cameras(con, attempt_id, record.cameras)
+    if record.wall_points is not None and len(record.wall_points.xyz):
+        _insert_wall_points(con, attempt_id, record.wall_points)
+    if record.keypoints2d is not None:
+        insert_keypoints2d(con, attempt_id, record.keypoints2d)
+    return attempt_id
+
+
+def _video_id(con: duckdb.DuckDBPyConnection, video: VideoRecord) -> int:
+    """The `videos` row of this file content (inserted on first use)."""
+    row = con.execute("SELECT video_id FROM videos WHERE sha256 = ?", [video.sha256]).fetchone()
+    if row:
+        return int(row[0])
+    return int(con.execute(
+        "INSERT INTO videos (path, sha256, fps, width, height, n_frames, rotation) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING video_id",
+        [video.path, video.sha256, video.fps, video.width, video.height, video.n_frames, video.rotation],
+    ).fetchone()[0])
+
+
+def _insert_attempt_row(con: duckdb.DuckDBPyConnection, r: AttemptRecord) -> int:
+    sk = r.skeleton
+    climber_id = upsert_climber(con, r.climber, r.climber_height_m)
+    problem_id = upsert_problem(con, r.problem, grade=r.grade) if r.problem else None
+    video_id = None if r.video is None else _video_id(con, r.video)
+    normal = None if sk.wall_normal is None else [float(v) for v in sk.wall_normal]
+    point = None if sk.wall_point is None else [float(v) for v in sk.wall_point]
+    return int(con.execute(
         """INSERT INTO attempts (name, climber_id, problem_id, video_id, source_kind, source_path, ingest_key,
                params, fps, n_frames, video_start_frame, video_frame_step, outcome, wall_normal, wall_point,
                wall_angle_deg, climber_height_m, camera_model, report, recorded_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING attempt_id""",
-        [name, climber_id, problem_id, video_id, source_kind, str(source_path), key,
-         json.dumps(params or {}, sort_keys=True, default=str), skeleton.fps, T, video_start_frame,
-         video_frame_step, outcome, normal, point, wall_angle_deg(skeleton.wall_normal), climber_height_m,
-         camera_model, json.dumps(report or {}, default=str), recorded_at],
+        [r.name, climber_id, problem_id, video_id, r.source_kind, str(r.source_path), r.key,
+         json.dumps(r.params or {}, sort_keys=True, default=str), sk.fps, sk.n_frames, r.video_start_frame,
+         r.video_frame_step, r.outcome, normal, point, wall_angle_deg(sk.wall_normal), r.climber_height_m,
+         r.camera_model, json.dumps(r.report or {}, default=str), r.recorded_at],
     ).fetchone()[0])
-    frames = np.arange(T, dtype=np.int32)
+
+
+def _frame_keys(attempt_id: int, n: int) -> dict[str, pa.Array]:
+    """The (attempt_id, frame) columns of n per-frame rows."""
+    return {"attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
+            "frame": pa.array(np.arange(n, dtype=np.int32))}
+
+
+def _insert_skeleton_frames(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton) -> None:
     _insert_arrow(con, "skeleton_frames", pa.table({
-        "attempt_id": pa.array(np.full(T, attempt_id, dtype=np.int32)),
-        "frame": pa.array(frames),
+        **_frame_keys(attempt_id, skeleton.n_frames),
         "joints": _fixed_list(skeleton.keypoints.astype(np.float32), NUM_JOINTS, 3),
         "confidence": _fixed_list(skeleton.confidence.astype(np.float32), NUM_JOINTS),
     }))
-    if cameras is not None:
-        _insert_arrow(con, "cameras", pa.table({
-            "attempt_id": pa.array(np.full(T, attempt_id, dtype=np.int32)),
-            "frame": pa.array(frames),
-            "K": _fixed_list(cameras.K.astype(np.float64), 3, 3),
-            "R": _fixed_list(cameras.R.astype(np.float64), 3, 3),
-            "t": _fixed_list(cameras.t.astype(np.float64), 3),
-            "registered": pa.array(np.asarray(cameras.registered, dtype=bool)),
-        }))
-    if wall_points is not None and len(wall_points.xyz):
-        n = len(wall_points.xyz)
-        cols = {
-            "attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
-            "point_id": pa.array(np.arange(n, dtype=np.int32)),
-            "xyz": _fixed_list(wall_points.xyz.astype(np.float32), 3),
-        }
-        if wall_points.rgb is not None:
-            cols["rgb"] = _fixed_list(wall_points.rgb.astype(np.uint8), 3)
-        if wall_points.error is not None:
-            cols["error"] = pa.array(wall_points.error.astype(np.float32))
-        _insert_arrow(con, "wall_points", pa.table(cols))
-    return attempt_id
+
+
+def _insert_cameras(con: duckdb.DuckDBPyConnection, attempt_id: int, cameras: CameraTrack) -> None:
+    _insert_arrow(con, "cameras", pa.table({
+        **_frame_keys(attempt_id, len(cameras.R)),
+        "K": _fixed_list(cameras.K.astype(np.float64), 3, 3),
+        "R": _fixed_list(cameras.R.astype(np.float64), 3, 3),
+        "t": _fixed_list(cameras.t.astype(np.float64), 3),
+        "registered": pa.array(np.asarray(cameras.registered, dtype=bool)),
+    }))
+
+
+def _insert_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int, wall_points: WallPoints) -> None:
+    n = len(wall_points.xyz)
+    cols = {
+        "attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
+        "point_id": pa.array(np.arange(n, dtype=np.int32)),
+        "xyz": _fixed_list(wall_points.xyz.astype(np.float32), 3),
+    }
+    if wall_points.rgb is not None:
+        cols["rgb"] = _fixed_list(wall_points.rgb.astype(np.uint8), 3)
+    if wall_points.error is not None:
+        cols["error"] = pa.array(wall_points.error.astype(np.float32))
+    _insert_arrow(con, "wall_points", pa.table(cols))
+
+
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class MetadataChange:
+    """One field of an attempt's metadata changed by `update_attempt`: field, value before, value after."""
+
+    field: str
+    before: object
+    after: object
+
+
+def update_attempt(
+    con: duckdb.DuckDBPyConnection,
+    attempt_id: int,
+    *,
+    climber: str | object = _UNSET,
+    problem: str | None | object = _UNSET,
+    grade: str | None | object = _UNSET,
+    outcome: str | None | object = _UNSET,
+    recorded_at: datetime | None | object = _UNSET,
+) -> list[MetadataChange]:
+    """Change who climbed, which problem (None: none), the problem's grade (it belongs to the problem, so
+    every attempt of that problem shows it), the outcome and the date of an attempt. Fields not passed keep
+    their value. Every value is validated first (cruxlab.metadata) and InputError says what to enter;
+    nothing is written unless all are valid. Call inside `transaction(con)`. Returns what changed."""
+    from cruxlab.metadata import check_grade, check_name, check_outcome, check_recorded_at
+
+    row = con.execute(
+        """SELECT c.name, p.name, p.grade, a.outcome, a.recorded_at
+           FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
+           WHERE a.attempt_id = ?""", [attempt_id]).fetchall()
+    if not row:
+        raise InputError(f"no attempt with id {attempt_id}")
+    old = dict(zip(("climber", "problem", "grade", "outcome", "recorded_at"), row[0]))
+    new = dict(old)
+    if climber is not _UNSET:
+        new["climber"] = check_name(climber, "climber", required=True)
+    if problem is not _UNSET:
+        new["problem"] = check_name(problem, "problem", required=False)
+        if new["problem"] != old["problem"] and grade is _UNSET:  # another problem comes with its own grade
+            found = con.execute("SELECT grade FROM problems WHERE name = ?", [new["problem"]]).fetchall()
+            new["grade"] = found[0][0] if found else None
+    if grade is not _UNSET:
+        new["grade"] = check_grade(grade)
+        if new["grade"] is not None and new["problem"] is None:
+            raise InputError("a grade belongs to a problem; enter the problem's name too (or leave the grade empty)")
+    if outcome is not _UNSET:
+        new["outcome"] = check_outcome(outcome)
+    if recorded_at is not _UNSET:
+        new["recorded_at"] = check_recorded_at(recorded_at)
+    changes = [MetadataChange(k, old[k], new[k]) for k in old if new[k] != old[k]]
+    if not changes:
+        return []
+    climber_id = upsert_climber(con, new["climber"])
+    problem_id = None
+    if new["problem"] is not None:
+        problem_id = upsert_problem(con, new["problem"])
+        con.execute("UPDATE problems SET grade = ? WHERE problem_id = ?", [new["grade"], problem_id])
+    con.execute("UPDATE attempts SET climber_id = ?, problem_id = ?, outcome = ?, recorded_at = ? WHERE attempt_id = ?",
+                [climber_id, problem_id, new["outcome"], new["recorded_at"], attempt_id])
+    return changes
 
 
 def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
@@ -312,11 +429,12 @@ def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo
 
 
 def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per attempt with climber, problem, duration, move count and outcome."""
+    """One row per attempt with climber, problem, duration, move count and outcome; `date` is when it was
+    climbed (`recorded_at`) or, when nobody said, when it was stored."""
     return con.execute(
         """SELECT a.attempt_id, a.name AS attempt, c.name AS climber, p.name AS problem, p.wall, p.grade,
                   a.source_kind, a.n_frames, a.fps, a.n_frames / a.fps AS duration_s, a.outcome,
-                  coalesce(a.recorded_at, a.created_at) AS date, v.path AS video_path, a.camera_model,
+                  coalesce(a.recorded_at, a.created_at) AS date, a.recorded_at, v.path AS video_path, a.camera_model,
                   (SELECT count(*) FROM moves_current m WHERE m.attempt_id = a.attempt_id) AS n_moves
            FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
            LEFT JOIN videos v USING (video_id) ORDER BY a.attempt_id"""
@@ -365,23 +483,10 @@ def read_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int) -> WallPoi
     )
 
 
-@dataclass(frozen=True)
-class Keypoints2D:
-    """Raw 2D detections of an analysed video. keypoints: (T, 21, 2) full-size display pixels, NaN = missing;
-    confidence: (T, 21); body3d: (T, 21, 3) metres, mid-hip origin, camera axes, or None; boxes: (T, 4) px."""
-
-    keypoints: np.ndarray
-    confidence: np.ndarray
-    body3d: np.ndarray | None
-    boxes: np.ndarray
-
-
 def insert_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int, kp: Keypoints2D) -> None:
     """Store an attempt's 2D detections (one row per frame, Arrow batch). Call inside the attempt's transaction."""
-    T = len(kp.keypoints)
     cols = {
-        "attempt_id": pa.array(np.full(T, attempt_id, dtype=np.int32)),
-        "frame": pa.array(np.arange(T, dtype=np.int32)),
+        **_frame_keys(attempt_id, len(kp.keypoints)),
         "joints": _fixed_list(kp.keypoints.astype(np.float32), NUM_JOINTS, 2),
         "confidence": _fixed_list(kp.confidence.astype(np.float32), NUM_JOINTS),
         "box": _fixed_list(kp.boxes.astype(np.float32), 4),
@@ -403,6 +508,63 @@ def read_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Keypoin
         confidence=_arrow_to_numpy(tbl.column("confidence"), NUM_JOINTS).astype(np.float32),
         body3d=None if body.null_count else _arrow_to_numpy(body, NUM_JOINTS, 3).astype(np.float32),
         boxes=_arrow_to_numpy(tbl.column("box"), 4).astype(np.float32),
+    )
+
+
+@dataclass(frozen=True)
+class RenderData:
+    """Everything a render of an attempt needs from the store (`reconstruction.render`, Label Studio videos).
+
+    skeleton: the attempt's wall-frame skeleton; cameras: per-frame K (T, 3, 3) full-size pixels, R, t, or
+    None; keypoints2d: (T, 21, 2) full-size pixels or None; moves: current (start, end, label, limb) rows;
+    video_path / video_start_frame / video_frame_step: where attempt frames live in the video (None path for
+    skeleton imports); video_size: (w, h) full display size or None.
+    """
+
+    attempt_id: int
+    name: str
+    climber: str
+    skeleton: Skeleton
+    cameras: CameraTrack | None
+    keypoints2d: np.ndarray | None
+    keypoints2d_confidence: np.ndarray | None
+    moves: list[tuple[int, int, str, str]]
+    video_path: Path | None
+    video_start_frame: int
+    video_frame_step: int
+    video_size: tuple[int, int] | None
+    camera_model: str | None
+
+
+def resolve_attempt(con: duckdb.DuckDBPyConnection, attempt: int | str) -> int:
+    """attempt_id of an attempt given by id or name (a name made of digits wins over the same id);
+    InputError naming the known attempts when there is none."""
+    if isinstance(attempt, (int, np.integer)):
+        attempt_info(con, int(attempt))  # raises InputError for an unknown id
+        return int(attempt)
+    if str(attempt).isdigit() and find_attempt(con, name=str(attempt)) is None:
+        return resolve_attempt(con, int(attempt))
+    return resolve_attempts(con, [str(attempt)])[0][0]
+
+
+def read_render_data(con: duckdb.DuckDBPyConnection, attempt: int | str) -> RenderData:
+    """Read everything for rendering `attempt` (id or name)."""
+    attempt_id = resolve_attempt(con, attempt)
+    info = attempt_info(con, attempt_id)
+    kp2d = read_keypoints2d(con, attempt_id)
+    size = con.execute(
+        "SELECT v.width, v.height FROM attempts a JOIN videos v USING (video_id) WHERE a.attempt_id = ?",
+        [attempt_id],
+    ).fetchone()
+    return RenderData(
+        attempt_id=attempt_id, name=info.name, climber=info.climber, skeleton=read_skeleton(con, attempt_id),
+        cameras=read_cameras(con, attempt_id),
+        keypoints2d=None if kp2d is None else kp2d.keypoints,
+        keypoints2d_confidence=None if kp2d is None else kp2d.confidence,
+        moves=current_move_spans(con, attempt_id),
+        video_path=Path(info.video_path) if info.video_path else None,
+        video_start_frame=int(info.video_start_frame), video_frame_step=int(info.video_frame_step),
+        video_size=None if size is None else (int(size[0]), int(size[1])), camera_model=info.camera_model,
     )
 
 
@@ -450,12 +612,27 @@ def replace_model_moves(
     return n
 
 
+#: A move_state row whose current state differs from what the model said: a model move relabelled, retimed
+#: or deleted, or a move a coach added (and did not delete again). Net of undos: an edit and its undo leave
+#: the move as the model said, so it is not a correction (`edited` stays true: it has history).
+CORRECTED_SQL = """CASE WHEN source = 'model' THEN deleted OR label <> original_label OR limb <> original_limb
+    OR start_frame <> original_start OR end_frame <> original_end ELSE NOT deleted END"""
+
+
 def current_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, include_deleted: bool = False) -> pd.DataFrame:
-    """The moves of an attempt as they stand after every edit (model originals in original_* columns)."""
-    view = "move_state" if include_deleted else "moves_current"
-    return con.execute(
-        f"SELECT * FROM {view} WHERE attempt_id = ? ORDER BY start_frame, limb, move_id", [attempt_id]
+    """The moves of an attempt as they stand after every edit (model originals in original_* columns;
+    `corrected` per CORRECTED_SQL)."""
+    df = con.execute(
+        f"""SELECT *, {CORRECTED_SQL} AS corrected FROM move_state
+            WHERE attempt_id = ? AND (? OR NOT deleted) ORDER BY start_frame, limb, move_id""",
+        [attempt_id, include_deleted],
     ).df()
+    return df if include_deleted else df.drop(columns="deleted")  # the columns of moves_current
+
+
+def count_corrections(con: duckdb.DuckDBPyConnection) -> int:
+    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store."""
+    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state").fetchone()[0])
 
 
 def _check_edit(con, attempt_id: int, label: str, limb: str, start: int, end: int, allow_unknown_label: bool) -> None:
@@ -642,6 +819,82 @@ def label_history(
         f"""SELECT e.*, a.name AS attempt FROM label_edits e JOIN attempts a USING (attempt_id)
             {where} ORDER BY e.edited_at DESC, e.edit_id DESC""",
         args,
+    ).df()
+
+
+def current_move_spans(con: duckdb.DuckDBPyConnection, attempt_id: int) -> list[tuple[int, int, str, str]]:
+    """(start_frame, end_frame, label, limb) of an attempt's current moves (after every coach edit)."""
+    return [(int(s), int(e), str(lbl), str(limb)) for s, e, lbl, limb in con.execute(
+        "SELECT start_frame, end_frame, label, limb FROM moves_current WHERE attempt_id = ? "
+        "ORDER BY start_frame, limb, move_id", [attempt_id]).fetchall()]
+
+
+def move_summary(con: duckdb.DuckDBPyConnection, attempt_id: int) -> tuple[int, str | None]:
+    """(number of current moves, latest model version among them) of an attempt."""
+    n, version = con.execute(
+        "SELECT count(*), max(model_version) FROM moves_current WHERE attempt_id = ?", [attempt_id]).fetchone()
+    return int(n), version
+
+
+def reviewed_attempts(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    """(attempt_id, name) of every attempt a coach has touched (any edit in the label history)."""
+    return [(int(a), str(n)) for a, n in con.execute(
+        """SELECT DISTINCT e.attempt_id, a.name FROM label_edits e JOIN attempts a USING (attempt_id)
+           ORDER BY e.attempt_id""").fetchall()]
+
+
+# -------------------------------------------------------------------------------------------- move models
+@dataclass(frozen=True)
+class StoredModel:
+    """A row of `move_models`: params = the estimator's parameters; payload = the pickled fitted estimator
+    (learned models only)."""
+
+    version: str
+    kind: str
+    params: dict
+    payload: bytes | None
+
+
+def active_model(con: duckdb.DuckDBPyConnection) -> StoredModel | None:
+    """The active move model, or None when the built-in rule defaults are in use."""
+    row = con.execute(
+        "SELECT version, kind, params, payload FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    version, kind, params, payload = row
+    return StoredModel(version, kind, json.loads(params or "{}"), payload)
+
+
+def model_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Versions of every stored move model, oldest first."""
+    return [r[0] for r in con.execute("SELECT version FROM move_models ORDER BY model_id").fetchall()]
+
+
+def insert_model(con: duckdb.DuckDBPyConnection, *, version: str, kind: str, params: dict, metrics: dict | None,
+                 n_labels: int | None, payload: bytes | None, activate: bool) -> None:
+    """Store a move model under a new version (the only active one when `activate`). Call in a transaction."""
+    if activate:
+        activate_model(con, None)
+    con.execute(
+        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, active) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [version, kind, json.dumps(params, default=str), json.dumps(metrics or {}), n_labels, payload, activate],
+    )
+
+
+def activate_model(con: duckdb.DuckDBPyConnection, version: str | None) -> None:
+    """Make the stored model `version` the only active one; None: none active (the built-in rules)."""
+    if version is None:
+        con.execute("UPDATE move_models SET active = false WHERE active")
+    else:
+        con.execute("UPDATE move_models SET active = (version = ?)", [version])
+
+
+def list_models(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every stored move model (version, kind, created_at, n_labels, active, metrics), oldest first."""
+    return con.execute(
+        "SELECT version, kind, created_at, n_labels, active, metrics FROM move_models ORDER BY model_id"
     ).df()
 
 

@@ -1,4 +1,4 @@
-"""`cruxlab moves ...`: detect, train, evaluate, models, synthetic data and plots."""
+"""`cruxlab import-skeleton` and `cruxlab moves ...`: detect, train, evaluate, models, synthetic data, plots."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cruxlab.cli import add_command
 from cruxlab.errors import InputError
+from cruxlab.metadata import OUTCOMES
 
 
 def _seed_range(text: str) -> range:
@@ -37,6 +38,20 @@ def _rule_params(items: list[str] | None) -> dict:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "import-skeleton", "import skeleton .npz files (one attempt each) and detect their moves",
+        "Import wall-frame skeleton files (the interchange .npz: keypoints, joint_names, fps, ...). Each file\n"
+        "becomes one attempt named after the file's stem (or --name). Every file is validated before anything\n"
+        "is written; re-importing the same file is a no-op.",
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE.npz")
+    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
+    p.add_argument("--name", help="attempt name (only with a single file; default: the file's stem)")
+    p.add_argument("--problem", help="boulder problem / route name")
+    p.add_argument("--outcome", choices=OUTCOMES, help="how the attempt ended")
+    p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
+    p.set_defaults(func=cmd_import_skeleton)
+
     moves = add_command(sub, "moves", "detect, train and evaluate move classification",
                         "Cut attempts into moves and name them; train the learned classifier from coach labels.")
     msub = moves.add_subparsers(dest="moves_command", metavar="ACTION", required=True)
@@ -55,14 +70,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_train)
 
-    p = add_command(msub, "eval", "accuracy on synthetic attempts with known moves (event and boundary F1)",
+    p = add_command(msub, "eval", "accuracy on synthetic attempts with known moves, or on labelled real clips",
                     "Generates attempts the rules were never tuned on (default seeds 1000:1040) at each noise\n"
                     "level and prints per-label event F1 (temporal IoU >= 0.3), macro-F1 over flag, cross-over,\n"
-                    "rock-over, and move-boundary F1 (start within 0.25 s).")
+                    "rock-over, and move-boundary F1 (start within 0.25 s).\n\n"
+                    "--real DIR scores the stored attempts of --db instead, against the frame-inspected label files\n"
+                    "in DIR (e.g. data/climbing/labels; matched to attempts by video file name): per-label event F1,\n"
+                    "micro-F1, hand-move F1, boundary errors and the predictions inside not-move spans.")
     p.add_argument("--noise", nargs="+", default=["clean", "mild", "hard"], choices=["clean", "mild", "hard"])
     p.add_argument("--seeds", type=_seed_range, default=range(1000, 1040), help="FIRST:STOP")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="rule threshold override (repeatable)")
     p.add_argument("--plot", type=Path, metavar="DIR", help="also draw the first attempt of each noise level")
+    p.add_argument("--real", type=Path, metavar="DIR", help="score stored attempts against the label files in DIR")
+    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME",
+                   help="with --real: which stored attempt(s) to score when a video was analysed more than once")
+    p.add_argument("--redetect", action="store_true",
+                   help="with --real: score a fresh detection by the active classifier (the store is not changed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -92,6 +115,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_rules)
 
 
+def cmd_import_skeleton(args: argparse.Namespace) -> int:
+    from moves.ingest import import_skeletons
+
+    if args.name and len(args.files) > 1:
+        raise InputError("--name names a single attempt; import several files without it (names = file stems)")
+    results = import_skeletons(
+        args.db, args.files, climber=args.climber, name=args.name, problem=args.problem, outcome=args.outcome,
+        detect=not args.no_detect,
+    )
+    for r in results:
+        if r.created:
+            moves = "" if r.n_moves is None else f", {r.n_moves} moves ({r.model_version})"
+            print(f"imported {r.path} as attempt {r.name!r}: {r.n_frames} frames at {r.fps:g} fps{moves}")
+        else:
+            print(f"{r.path} was already imported as attempt {r.name!r}; nothing changed")
+    return 0
+
+
 def cmd_detect(args: argparse.Namespace) -> int:
     from moves.service import detect_attempts
 
@@ -115,6 +156,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.real is not None:
+        return _cmd_eval_real(args)
     from moves.evaluate import run_synthetic_eval
 
     params = _rule_params(args.set)
@@ -127,6 +170,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print()
     if args.json:
         print(json.dumps({k: r.as_dict() for k, r in results.items()}, indent=2))
+    return 0
+
+
+def _cmd_eval_real(args: argparse.Namespace) -> int:
+    import sys
+
+    from moves.service import real_eval
+
+    report, missing = real_eval(args.db, args.real, args.attempt, redetect=args.redetect)
+    for clip in missing:
+        print(f"note: no stored attempt analyses {clip}; analyse it with `cruxlab --db {args.db} analyze "
+              f"data/climbing/{clip} --climber NAME` to score it", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.format(f"== real clips: {args.real} against {args.db} =="))
     return 0
 
 
@@ -154,6 +213,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from cruxlab.labels import Move
+    from cruxlab.paths import data_path
     from db import connect, store
     from moves.plot import plot_attempt
 
@@ -163,19 +223,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
         df = store.current_moves(con, attempt_id)
     moves = [Move(int(r.start_frame), int(r.end_frame), r.label, r.limb, float(r.confidence))
              for r in df.itertuples()]
-    out = args.out or Path("artifacts") / f"{name}-moves.png"
+    out = args.out or data_path("artifacts", name, "-moves.png")
     plot_attempt(skeleton, predicted=moves, out=out, title=f"attempt {name}")
     print(f"drew {out}")
     return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from db import connect
+    from db import connect, store
     from db.cli import print_frame
-    from moves.service import list_models
 
     with connect(args.db, read_only=True) as con:
-        df = list_models(con)
+        df = store.list_models(con)
     if df.empty or not df.active.any():
         print("active: built-in rules (rules-1.0)")
     print_frame(df.drop(columns=["metrics"]), "table")

@@ -1,4 +1,5 @@
-"""How well moves are named: event F1 per label, macro-F1, and move-boundary F1.
+"""How well moves are named: event F1 per label, macro-F1, and move-boundary F1; on synthetic attempts
+(known moves) and on real clips labelled by frame inspection (`RealLabels`, `real_report`).
 
 - Event F1: a predicted move matches a true one of the same label and limb when their temporal IoU is at
   least `min_iou` (0.3); one-to-one, greedy by IoU.
@@ -6,16 +7,25 @@
 - Boundary F1: a predicted move matches a true one of the same limb (any label) when their starts are within
   `tol_s` (0.25 s).
 Counts are pooled over all attempts of a set before computing precision and recall.
+
+Real clips (`data/climbing/labels/*.json`, 0-based video frames): besides per-label event F1 the report
+gives micro-F1 (events pooled over labels), hand-move F1 (a hand's move found at all: same hand, temporal
+IoU >= 0.3, whatever it is called) and the predictions that fall inside `not_moves` spans (stretches where
+nothing may be detected: standing on the mat, stepping on, dropping off, feet cutting loose).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from cruxlab.labels import Move
+from cruxlab.errors import InputError
+from cruxlab.joints import HAND_LIMBS, LIMBS
+from cruxlab.labels import MOVE_LABELS, Move
 
 MACRO_LABELS: tuple[str, ...] = ("flag", "cross-over", "rock-over")
 EVAL_LABELS: tuple[str, ...] = ("reach", "cross-over", "match", "foot-move", "flag", "rock-over", "dyno")
@@ -157,3 +167,219 @@ def run_synthetic_eval(seeds: Iterable[int], noise: str = "mild", rule_params: d
             plot_attempt(a.skeleton, truth=a.moves, predicted=pred, out=Path(plot_dir) / f"eval-{noise}-{seed}.png",
                          title=f"synthetic seed {seed}, {noise} noise")
     return evaluate(items)
+
+
+# -------------------------------------------------------------------------------------------- real clips
+
+
+@dataclass(frozen=True)
+class NotMove:
+    """A span of video frames (inclusive, 0-based) where no move may be detected, and why."""
+
+    start_frame: int
+    end_frame: int
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class RealLabels:
+    """Frame-inspected moves of one real clip (the format of data/climbing/labels/*.json).
+
+    clip: the video file name the labels belong to; fps, n_frames: of the video; events: true moves in
+    0-based video frames (each Move's confidence is 1.0 for "sure", 0.5 for "likely"); not_moves: spans where
+    nothing may be detected; path: the file read."""
+
+    clip: str
+    fps: float
+    n_frames: int
+    events: tuple[Move, ...]
+    not_moves: tuple[NotMove, ...]
+    notes: str = ""
+    path: str = ""
+
+    @property
+    def stem(self) -> str:
+        return Path(self.clip).stem
+
+
+_CERTAINTY = {"sure": 1.0, "likely": 0.5}
+
+
+def load_labels(path: str | Path) -> RealLabels:
+    """Read and check one label file; InputError names the file, the problem and the expected format."""
+    path = Path(path)
+    fmt = ('expected {"clip": "x.mp4", "fps": 25, "n_frames": N, "events": [{"label", "limb", "start_frame", '
+           '"end_frame", "confidence": "sure"|"likely"}], "not_moves": [{"what", "start_frame", "end_frame"}]}')
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable JSON label file ({exc}); {fmt}") from None
+    if not isinstance(d, dict) or not {"clip", "fps", "n_frames", "events"} <= set(d):
+        raise InputError(f"{path}: missing keys {sorted({'clip', 'fps', 'n_frames', 'events'} - set(d or {}))}; {fmt}")
+    n = int(d["n_frames"])
+    events = []
+    for i, e in enumerate(d["events"]):
+        try:
+            s, t = int(e["start_frame"]), int(e["end_frame"])
+            label, limb = str(e["label"]), str(e["limb"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(f"{path}: event {i} lacks label/limb/start_frame/end_frame; {fmt}") from None
+        if label not in MOVE_LABELS or limb not in LIMBS:
+            raise InputError(f"{path}: event {i} has label {label!r} / limb {limb!r}; labels are {MOVE_LABELS}, "
+                             f"limbs {LIMBS}")
+        if not 0 <= s <= t < n:
+            raise InputError(f"{path}: event {i} spans frames {s}..{t}, outside 0..{n - 1} (0-based, inclusive)")
+        events.append(Move(s, t, label, limb, _CERTAINTY.get(str(e.get("confidence", "sure")), 1.0)))
+    spans = []
+    for i, e in enumerate(d.get("not_moves", [])):
+        s, t = int(e["start_frame"]), int(e["end_frame"])
+        if not 0 <= s <= t < n:
+            raise InputError(f"{path}: not_moves {i} spans frames {s}..{t}, outside 0..{n - 1}")
+        spans.append(NotMove(s, t, str(e.get("what", ""))))
+    return RealLabels(str(d["clip"]), float(d["fps"]), n, tuple(sorted(events)), tuple(spans),
+                      str(d.get("uncertain_notes", "")), str(path))
+
+
+def load_label_dir(directory: str | Path) -> list[RealLabels]:
+    """Every *.json label file of a folder (sorted by name)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a folder of label files (e.g. data/climbing/labels)")
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        raise InputError(f"{directory} holds no *.json label files")
+    return [load_labels(f) for f in files]
+
+
+def in_not_move(pred: Move, span: NotMove) -> bool:
+    """A prediction falls inside a not-move span when at least half of it lies in the span or it covers at
+    least half of the span (a bloated move swallowing the span counts; a neighbour touching its edge does not)."""
+    inter = min(pred.end_frame, span.end_frame) - max(pred.start_frame, span.start_frame) + 1
+    if inter <= 0:
+        return False
+    return inter >= 0.5 * pred.n_frames or inter >= 0.5 * (span.end_frame - span.start_frame + 1)
+
+
+def _matched_pairs(truth: Sequence[Move], pred: Sequence[Move], same_label: bool, min_iou: float
+                   ) -> list[tuple[Move, Move]]:
+    pairs = [(iou, i, j) for i, a in enumerate(truth) for j, b in enumerate(pred)
+             if a.limb == b.limb and (not same_label or a.label == b.label)
+             and (iou := temporal_iou(a, b)) >= min_iou]
+    pairs.sort(key=lambda x: -x[0])
+    used_t, used_p, out = set(), set(), []
+    for _, i, j in pairs:
+        if i not in used_t and j not in used_p:
+            used_t.add(i)
+            used_p.add(j)
+            out.append((truth[i], pred[j]))
+    return out
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """One labelled clip scored against one stored attempt (frames are video frames)."""
+
+    clip: str
+    attempt: str
+    fps: float
+    truth: tuple[Move, ...]
+    pred: tuple[Move, ...]
+    not_moves: tuple[NotMove, ...]
+    on_wall: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class RealReport:
+    """Real-clip accuracy pooled over clips (counts summed before precision/recall)."""
+
+    clips: tuple[ClipResult, ...]
+    labels: tuple[str, ...] = EVAL_LABELS
+    min_iou: float = 0.3
+
+    def _sub(self, clips) -> "RealReport":
+        return RealReport(tuple(clips), self.labels, self.min_iou)
+
+    @property
+    def per_label(self) -> dict[str, Score]:
+        per = {label: Score(0, 0, 0) for label in self.labels}
+        for c in self.clips:
+            for label in self.labels:
+                per[label] = per[label] + event_score(c.truth, c.pred, label, self.min_iou)
+        return per
+
+    @property
+    def micro(self) -> Score:
+        total = Score(0, 0, 0)
+        for s in self.per_label.values():
+            total = total + s
+        return total
+
+    @property
+    def hand(self) -> Score:
+        """Hand moves found at all: same hand, IoU >= min_iou, any label."""
+        total = Score(0, 0, 0)
+        for c in self.clips:
+            t = [m for m in c.truth if m.limb in HAND_LIMBS]
+            p = [m for m in c.pred if m.limb in HAND_LIMBS]
+            tp = len(_matched_pairs(t, p, same_label=False, min_iou=self.min_iou))
+            total = total + Score(tp, len(p) - tp, len(t) - tp)
+        return total
+
+    @property
+    def boundary(self) -> Score:
+        total = Score(0, 0, 0)
+        for c in self.clips:
+            total = total + boundary_score(c.truth, c.pred, c.fps)
+        return total
+
+    def boundary_errors_s(self) -> tuple[float, float]:
+        """Median |start error| and |end error| in seconds over label-matched events (NaN when none)."""
+        ds, de = [], []
+        for c in self.clips:
+            for a, b in _matched_pairs(c.truth, c.pred, same_label=True, min_iou=self.min_iou):
+                ds.append(abs(a.start_frame - b.start_frame) / c.fps)
+                de.append(abs(a.end_frame - b.end_frame) / c.fps)
+        return (float(np.median(ds)) if ds else float("nan"), float(np.median(de)) if de else float("nan"))
+
+    def not_move_hits(self) -> list[tuple[str, Move, NotMove]]:
+        return [(c.clip, m, s) for c in self.clips for m in c.pred for s in c.not_moves if in_not_move(m, s)]
+
+    def as_dict(self) -> dict:
+        bs, be = self.boundary_errors_s()
+        return {
+            "clips": [{"clip": c.clip, "attempt": c.attempt, "n_true": len(c.truth), "n_pred": len(c.pred),
+                       "on_wall_video_frames": list(c.on_wall) if c.on_wall else None,
+                       "micro_f1": round(self._sub([c]).micro.f1, 4), "hand_f1": round(self._sub([c]).hand.f1, 4),
+                       "not_move_predictions": len(self._sub([c]).not_move_hits())} for c in self.clips],
+            "micro_f1": round(self.micro.f1, 4), "micro_precision": round(self.micro.precision, 4),
+            "micro_recall": round(self.micro.recall, 4), "hand_move_f1": round(self.hand.f1, 4),
+            "boundary_f1": round(self.boundary.f1, 4), "median_start_error_s": round(bs, 3),
+            "median_end_error_s": round(be, 3), "not_move_predictions": len(self.not_move_hits()),
+            "per_label": {k: {"f1": round(s.f1, 4), "tp": s.tp, "fp": s.fp, "fn": s.fn,
+                              "support": s.tp + s.fn} for k, s in self.per_label.items()},
+        }
+
+    def format(self, title: str = "") -> str:
+        lines = [title] if title else []
+        for c in self.clips:
+            one = self._sub([c])
+            wall = f", on the wall f{c.on_wall[0]}-{c.on_wall[1]}" if c.on_wall else ""
+            lines.append(f"{c.clip} (attempt {c.attempt}): {len(c.truth)} true, {len(c.pred)} predicted{wall}; "
+                         f"micro-F1 {one.micro.f1:.3f}, hand-move F1 {one.hand.f1:.3f}, "
+                         f"{len(one.not_move_hits())} in not-move spans")
+        lines.append(f"{'label':<12}{'F1':>7}{'tp':>5}{'fp':>5}{'fn':>5}")
+        for label, s in self.per_label.items():
+            if s.tp + s.fp + s.fn:
+                lines.append(f"{label:<12}{s.f1:>7.3f}{s.tp:>5d}{s.fp:>5d}{s.fn:>5d}")
+        m, h = self.micro, self.hand
+        bs, be = self.boundary_errors_s()
+        lines.append(f"micro-F1 (all labels):          {m.f1:.3f}  (precision {m.precision:.3f}, recall {m.recall:.3f})")
+        lines.append(f"hand-move F1 (any hand label):  {h.f1:.3f}  (tp {h.tp}, fp {h.fp}, fn {h.fn})")
+        lines.append(f"boundary F1 (start within 0.25 s): {self.boundary.f1:.3f}; median |start| error {bs:.2f} s, "
+                     f"|end| error {be:.2f} s")
+        hits = self.not_move_hits()
+        lines.append(f"predictions inside not-move spans: {len(hits)}")
+        for clip, mv, span in hits:
+            lines.append(f"  {clip}: {mv.label} {mv.limb} f{mv.start_frame}-{mv.end_frame} in "
+                         f"f{span.start_frame}-{span.end_frame} ({span.what})")
+        return "\n".join(lines)

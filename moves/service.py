@@ -10,7 +10,6 @@ attempt), and activates the learned model when its macro-F1 is higher.
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,16 +34,13 @@ from moves.segment import KINDS, Candidates, propose
 # ------------------------------------------------------------------------------------- model registry
 def active_classifier(con: duckdb.DuckDBPyConnection):
     """(fitted classifier, version) that `moves detect` uses now."""
-    row = con.execute(
-        "SELECT version, kind, params, payload FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
-    ).fetchone()
+    row = store.active_model(con)
     if row is None:
         clf = default_classifier()
         return clf, clf.version
-    version, kind, params, payload = row
-    if kind == "rules":
-        return RuleMoveClassifier(**json.loads(params)).fit(), version
-    return pickle.loads(payload), version
+    if row.kind == "rules":
+        return RuleMoveClassifier(**row.params).fit(), row.version
+    return pickle.loads(row.payload), row.version
 
 
 def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics: dict | None = None,
@@ -52,35 +48,26 @@ def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics
     """Store a classifier with a new version (optionally making it the active one). Call in a transaction."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     version = version or f"{kind}-{stamp}"
-    if con.execute("SELECT 1 FROM move_models WHERE version = ?", [version]).fetchone() is not None:
+    if version in store.model_versions(con):
         if activate:  # the same rules stored before: a version names one model
             activate_model(con, version)
         return version
-    if activate:
-        con.execute("UPDATE move_models SET active = false WHERE active")
-    con.execute(
-        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, active) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [version, kind, json.dumps(classifier.get_params(), default=str), json.dumps(metrics or {}), n_labels,
-         pickle.dumps(classifier) if kind == "learned" else None, activate],
-    )
+    store.insert_model(con, version=version, kind=kind, params=classifier.get_params(), metrics=metrics,
+                       n_labels=n_labels, payload=pickle.dumps(classifier) if kind == "learned" else None,
+                       activate=activate)
     return version
 
 
 def activate_model(con: duckdb.DuckDBPyConnection, version: str) -> None:
     """Make a stored model (or 'rules' = the built-in defaults) the one `moves detect` uses."""
     if version in ("rules", RuleMoveClassifier().version):
-        con.execute("UPDATE move_models SET active = false WHERE active")
+        store.activate_model(con, None)
         return
-    if con.execute("SELECT 1 FROM move_models WHERE version = ?", [version]).fetchone() is None:
-        known = [r[0] for r in con.execute("SELECT version FROM move_models ORDER BY model_id").fetchall()]
+    known = store.model_versions(con)
+    if version not in known:
         raise InputError(f"no model {version!r}; stored models: {known or 'none'} (or 'rules' for the defaults)")
-    con.execute("UPDATE move_models SET active = (version = ?)", [version])
+    store.activate_model(con, version)
 
-
-def list_models(con: duckdb.DuckDBPyConnection):
-    return con.execute(
-        "SELECT version, kind, created_at, n_labels, active, metrics FROM move_models ORDER BY model_id"
-    ).df()
 
 
 # ---------------------------------------------------------------------------------------------- detect
@@ -91,11 +78,18 @@ def detect_and_store(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: 
     if classifier is None:
         classifier, version = active_classifier(con)
     version = version or getattr(classifier, "version", type(classifier).__name__)
+    moves = detect_attempt_moves(con, attempt_id, classifier, skeleton)
+    n = store.replace_model_moves(con, attempt_id, moves, version)
+    return n, version
+
+
+def detect_attempt_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier,
+                         skeleton: Skeleton | None = None) -> list:
+    """An attempt's moves by `classifier` (nothing written)."""
     skeleton = skeleton if skeleton is not None else store.read_skeleton(con, attempt_id)
     candidates = propose(compute_features(skeleton))
     labels, conf = classify(candidates, classifier)
-    n = store.replace_model_moves(con, attempt_id, assemble(candidates, labels, conf), version)
-    return n, version
+    return assemble(candidates, labels, conf)
 
 
 def detect_attempts(db_path: str | Path, names: Sequence[str] | None = None, progress: bool = True
@@ -149,15 +143,9 @@ class TrainingSet:
 
 def training_set(con: duckdb.DuckDBPyConnection) -> TrainingSet:
     """Candidates of every reviewed attempt with labels from its current (coach-corrected) moves."""
-    reviewed = con.execute(
-        """SELECT DISTINCT e.attempt_id, a.name FROM label_edits e JOIN attempts a USING (attempt_id)
-           ORDER BY e.attempt_id"""
-    ).fetchall()
     Xs, ys, gs, names, n_labels = [], [], [], [], 0
-    for attempt_id, name in reviewed:
-        moves = con.execute(
-            "SELECT start_frame, end_frame, label, limb FROM moves_current WHERE attempt_id = ?", [attempt_id]
-        ).fetchall()
+    for attempt_id, name in store.reviewed_attempts(con):
+        moves = store.current_move_spans(con, attempt_id)
         cands = propose(compute_features(store.read_skeleton(con, attempt_id)))
         Xs.append(cands.X)
         ys.append(label_candidates(cands, moves))
@@ -253,3 +241,75 @@ def train_from_db(db_path: str | Path, *, folds: int = 5, activate: bool = True,
                              activate=bool(activate and better))
     return TrainReport(n_attempts, len(data.y), data.n_labels, labels, learned_f1, rules_f1, rules_version,
                        version, bool(activate and better))
+
+
+# ------------------------------------------------------------------------------------------ real clips
+def _to_video_frames(moves: Sequence, start: int, step: int, n_video: int) -> list:
+    """Attempt-frame moves -> video-frame moves (attempt frame i = video frame start + i * step; a subsampled
+    move's last frame covers the step frames it stands for)."""
+    from cruxlab.labels import Move
+
+    out = []
+    for m in moves:
+        s = start + m.start_frame * step
+        e = min(start + m.end_frame * step + step - 1, n_video - 1)
+        out.append(Move(s, max(s, e), m.label, m.limb, m.confidence))
+    return out
+
+
+def _attempts_of_clip(con: duckdb.DuckDBPyConnection, clip: str) -> list[tuple[int, str]]:
+    rows = con.execute(
+        """SELECT a.attempt_id, a.name, v.path FROM attempts a JOIN videos v USING (video_id)
+           ORDER BY a.attempt_id""").fetchall()
+    return [(int(a), n) for a, n, p in rows if Path(p).name == clip]
+
+
+def _on_wall_video(con, attempt_id: int, start: int, step: int) -> tuple[int, int] | None:
+    return None
+
+
+def real_eval(db_path: str | Path, label_dir: str | Path, attempts: Sequence[str] | None = None,
+              redetect: bool = False, min_iou: float = 0.3):
+    """Score stored attempts against the frame-inspected label files of `label_dir` (moves.evaluate
+    RealLabels), matched by video file name. `attempts` picks among several analyses of one video;
+    `redetect` scores a fresh detection with the active classifier instead of the stored moves (nothing is
+    written). Returns a moves.evaluate.RealReport (frames are video frames)."""
+    from cruxlab.labels import Move
+    from moves.evaluate import ClipResult, RealReport, load_label_dir
+
+    labels = load_label_dir(label_dir)
+    clips, missing = [], []
+    with connect(db_path, read_only=True) as con:
+        chosen = set(attempts or [])
+        for lab in labels:
+            found = _attempts_of_clip(con, lab.clip)
+            if chosen:
+                found = [f for f in found if f[1] in chosen]
+            if not found:
+                missing.append(lab.clip)
+                continue
+            if len(found) > 1:
+                raise InputError(f"{len(found)} stored attempts analyse {lab.clip} ({', '.join(n for _, n in found)}); "
+                                 "pick one per clip with --attempt NAME")
+            attempt_id, name = found[0]
+            info = store.attempt_info(con, attempt_id)
+            if redetect:
+                classifier, _ = active_classifier(con)
+                pred = detect_attempt_moves(con, attempt_id, classifier)
+            else:
+                df = store.current_moves(con, attempt_id)
+                pred = [Move(int(r.start_frame), int(r.end_frame), r.label, r.limb, float(r.confidence))
+                        for r in df.itertuples()]
+            step, start = info.video_frame_step, info.video_start_frame
+            pred = _to_video_frames(pred, start, step, lab.n_frames)
+            # only what was analysed can be found: truth and spans outside the attempt's frames are left out
+            last = start + info.n_frames * step - 1
+            truth = tuple(m for m in lab.events if m.start_frame >= start and m.end_frame <= last)
+            spans = tuple(s for s in lab.not_moves if s.end_frame >= start and s.start_frame <= last)
+            clips.append(ClipResult(lab.clip, name, lab.fps, truth, tuple(pred), spans,
+                                    on_wall=_on_wall_video(con, attempt_id, start, step)))
+    if not clips:
+        raise InputError(
+            f"no stored attempt in {db_path} analyses any clip of {label_dir} ({', '.join(missing)}); analyse them "
+            f"first, e.g. `cruxlab --db {db_path} analyze data/climbing/{missing[0]} --climber NAME`")
+    return RealReport(tuple(clips), min_iou=min_iou), missing

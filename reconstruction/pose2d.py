@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,14 +193,21 @@ def _finish(info: VideoInfo, frames: FrameRange, raw: _RawPose, backend_name: st
 
 
 def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, keyframe_index: np.ndarray,
-                  max_side: int | None = 960, batch_size: int = 16, progress: bool = True) -> tuple[Pose2D, Keyframes]:
-    """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side."""
+                  max_side: int | None = 960, batch_size: int = 16, progress: bool = True,
+                  on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
+    """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side.
+    `on_frames(n)` is called after each batch with the number of frames it held (e.g. a status file)."""
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
     with tqdm(total=frames.count, desc=f"pose ({backend.name})", unit="frame", disable=not progress,
               leave=False) as bar:
-        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, bar.update)
+        def on_batch(n: int) -> None:
+            bar.update(n)
+            if on_frames is not None:
+                on_frames(n)
+
+        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, on_batch)
     return _finish(info, frames, raw, backend.name)
 
 

@@ -125,8 +125,8 @@ def _build_store(root: Path) -> Path:
     import numpy as np
 
     from cruxlab.skeleton import file_sha256
-    from db import connect, store, transaction
-    from moves.service import detect_and_store
+    from db import connect, store
+    from moves.ingest import ingest_attempt
     from moves.synthetic import generate_attempt
 
     db_path = root / "base.duckdb"
@@ -134,11 +134,9 @@ def _build_store(root: Path) -> Path:
         for seed in (500, 501, 502):
             sk = generate_attempt(seed, "mild", fps=25, duration_s=10, wall_angle_deg=0,
                                   require_all_labels=False).skeleton
-            with transaction(con):
-                aid = store.insert_attempt(con, name=f"synth-{seed}", climber="Alex", skeleton=sk,
-                                           source_kind="skeleton", source_path=f"synthetic://{seed}",
-                                           key=store.ingest_key(f"synthetic-{seed}"), problem="Blue crimps")
-                detect_and_store(con, aid, sk)
+            ingest_attempt(con, store.AttemptRecord(
+                name=f"synth-{seed}", climber="Alex", skeleton=sk, source_kind="skeleton",
+                source_path=f"synthetic://{seed}", key=store.ingest_key(f"synthetic-{seed}"), problem="Blue crimps"))
     sk = generate_attempt(509, "mild", fps=25, duration_s=8, wall_angle_deg=0, require_all_labels=False).skeleton
     T = sk.n_frames
     W, H = 36 * CODE_BITS, 432
@@ -158,14 +156,13 @@ def _build_store(root: Path) -> Path:
     sha = file_sha256(video)
     cams = store.CameraTrack(np.repeat(K[None], T, 0), np.repeat(R[None], T, 0), np.repeat(t[None], T, 0),
                              np.ones(T, dtype=bool))
-    with connect(db_path) as con, transaction(con):
-        aid = store.insert_attempt(
-            con, name="wall-video", climber="Janja", skeleton=sk, source_kind="video", source_path=video,
+    with connect(db_path) as con:
+        ingest_attempt(con, store.AttemptRecord(
+            name="wall-video", climber="Janja", skeleton=sk, source_kind="video", source_path=video,
             key=store.ingest_key(sha), problem="Blue crimps",
             video=store.VideoRecord(str(video.resolve()), sha, 25.0 * VIDEO_STEP, W, H, n_video),
             video_start_frame=VIDEO_START, video_frame_step=VIDEO_STEP, cameras=cams, camera_model="sfm",
-        )
-        detect_and_store(con, aid, sk)
+        ))
         n_moves = [len(store.current_moves(con, a)) for a, _ in store.resolve_attempts(con)]
     assert min(n_moves) >= 3, n_moves  # every attempt has predictions to correct
     return db_path

@@ -16,7 +16,8 @@ from moves.classify import CLASSES, LearnedMoveClassifier, RuleMoveClassifier, c
 from moves.evaluate import evaluate, run_synthetic_eval
 from moves.features import compute_features
 from moves.segment import FEATURE_NAMES, propose
-from moves.service import detect_and_store, label_candidates, train_from_db
+from moves.ingest import ingest_attempt
+from moves.service import label_candidates, train_from_db
 
 
 def _candidates(seed=31, noise="mild"):
@@ -139,10 +140,9 @@ def test_training_from_coach_labels_beats_mis_set_rules(db_path):
     with connect(db_path) as con:
         for seed in train_seeds:
             a = synthetic(seed, "mild")
-            with transaction(con):
-                aid = store.insert_attempt(con, name=f"s{seed}", climber="Adam", skeleton=a.skeleton,
-                                           source_kind="skeleton", source_path="synthetic", key=f"k{seed}")
-                detect_and_store(con, aid, a.skeleton)
+            aid = ingest_attempt(con, store.AttemptRecord(name=f"s{seed}", climber="Adam", skeleton=a.skeleton,
+                                                          source_kind="skeleton", source_path="synthetic",
+                                                          key=f"k{seed}")).attempt_id
             _coach_labels_everything(con, aid, a.moves)
     report = train_from_db(db_path, folds=3)
     assert report.activated and report.learned_macro > report.rules_macro + 0.2

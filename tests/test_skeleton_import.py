@@ -134,3 +134,35 @@ def test_moves_detect_takes_several_attempt_names(tmp_path, db_path):
     assert code == 0 and "a11" in out and "a13" in out and "a12" not in out
     code, _, err = run_cli("--db", str(db_path), "moves", "detect", "--attempt", "nope")
     assert code == 2 and "unknown attempt(s) ['nope']" in err
+
+
+def test_ingest_attempt_writes_attempt_and_moves_in_one_transaction(db_path, monkeypatch):
+    """The one home of insert-then-detect: a detection that fails leaves no attempt behind, a repeated ingest
+    is a no-op, and a stored attempt carries the moves of the active classifier."""
+    import moves.service
+    from db import connect, store
+    from moves.ingest import ingest_attempt
+
+    sk = synthetic(11, "mild", fps=30, duration_s=30).skeleton
+    record = store.AttemptRecord(name="a", climber="Janja", skeleton=sk, source_kind="skeleton",
+                                 source_path="a.npz", key="key-a")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("classifier exploded")
+
+    with connect(db_path):  # a migrated, empty store
+        pass
+    before = table_counts(db_path)
+    with monkeypatch.context() as m:
+        m.setattr(moves.service, "detect_and_store", broken)
+        with connect(db_path) as con, pytest.raises(RuntimeError, match="exploded"):
+            ingest_attempt(con, record)
+    assert table_counts(db_path) == before  # the attempt's rows were rolled back with the failed detection
+    with connect(db_path) as con:
+        done = ingest_attempt(con, record)
+        again = ingest_attempt(con, record)
+        assert done.created and done.n_moves == len(store.current_moves(con, done.attempt_id)) > 0
+        assert done.model_version.startswith("rules")
+        assert not again.created and again.attempt_id == done.attempt_id and again.n_moves is None
+    after = table_counts(db_path)
+    assert after["attempts"] == 1 and after["skeleton_frames"] == sk.n_frames

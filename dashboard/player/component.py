@@ -75,9 +75,11 @@ class PlayerEvent:
 
 def move_status(moves: pd.DataFrame) -> pd.Series:
     """Per move: 'added' (by a coach), 'edited' (differs from what the model said), 'confirmed' (a coach said
-    it is right), else 'model'. Columns of moves_current / move_state; confirmed is optional."""
+    it is right), else 'model'. Columns of db.store.current_moves; corrected and confirmed are optional."""
     added = moves["source"] != "model"
-    edited = moves["edited"].astype(bool) if "edited" in moves else pd.Series(False, index=moves.index)
+    # `corrected` (db.store.CORRECTED_SQL): differs from the model's word now, net of undos
+    col = "corrected" if "corrected" in moves else "edited"
+    edited = moves[col].astype(bool) if col in moves else pd.Series(False, index=moves.index)
     confirmed = moves["confirmed"].astype(bool) if "confirmed" in moves else pd.Series(False, index=moves.index)
     out = pd.Series("model", index=moves.index, dtype=object)
     out[confirmed] = "confirmed"

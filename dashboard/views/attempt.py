@@ -27,15 +27,14 @@ all_moves = data.moves(aid, include_deleted=True)
 moves = all_moves[~all_moves["deleted"]].reset_index(drop=True)
 
 with head_l:
-    problem = info.problem or "no problem set"
-    if info.problem and isinstance(row["grade"], str):
-        problem += f" ({row['grade']}" + (f", {row['wall']}" if isinstance(row["wall"], str) else "") + ")"
+    problem = ui.problem_title(info.problem, row["grade"], row["wall"])
     outcome = ui.OUTCOME_BADGES.get(info.outcome or "unknown", info.outcome)
     st.subheader(info.name, anchor=False)
     st.markdown(f"**{info.climber}** · {problem} · {outcome} · {row['date']:%d %b %Y %H:%M} · "
                 f"{T / fps:.1f} s ({T} frames at {fps:g} fps) · {len(moves)} moves · "
                 f"{100 * np.nan_to_num(row['moving_fraction']):.0f} % moving · "
-                f"{int(moves['edited'].sum())} corrected")
+                f"{int(all_moves['corrected'].sum())} corrected",
+                help="Corrected: moves a coach relabelled, retimed, deleted or added (net of undos)")
 
 # ------------------------------------------------------------------------------------ player
 ss.setdefault("move_id", None)
