@@ -16,7 +16,7 @@ import streamlit as st
 from cruxlab.errors import CruxlabError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES
 from cruxlab.joints import LIMBS
-from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
+from cruxlab.labels import MOVE_LABELS
 from dashboard import data
 from dashboard.figures import LIMB_TITLES
 
@@ -318,17 +318,3 @@ def history_table(attempt_id: int | None, height: int | None = None) -> None:
         "when": st.column_config.DatetimeColumn("when (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "move": st.column_config.NumberColumn("move", format="#%d"),
     })
-
-
-def label_chip(label: str) -> str:
-    """Markdown for a label in its timeline colour."""
-    return f":{_nearest_named(LABEL_COLORS.get(label, '#888888'))}-background[{label}]"
-
-
-def _nearest_named(hex_color: str) -> str:
-    """Streamlit markdown knows a few named colours; pick the closest to a label colour."""
-    named = {"blue": (76, 120, 168), "red": (228, 87, 86), "green": (84, 162, 75), "orange": (245, 133, 24),
-             "violet": (178, 121, 162), "gray": (186, 176, 172), "yellow": (238, 202, 59)}
-    h = hex_color.lstrip("#")
-    rgb = tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return min(named, key=lambda n: sum((a - b) ** 2 for a, b in zip(named[n], rgb)))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import CruxlabError, InputError
+from cruxlab.paths import safe_filename
 from cruxlab.labels import MOVE_LABELS
 from labeling import tasks as lt
 from labeling.client import LabelStudioApiError, LabelStudioAuthError, LabelStudioClient, parse_time
@@ -55,7 +55,8 @@ def project_title(base: str, kind: str) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "x"
+    """ASCII file-name part (Label Studio serves these files by URL); unique through the id/hash around it."""
+    return safe_filename(text, ascii_only=True, lower=True, tag=False, max_bytes=80, fallback="x")
 
 
 # ------------------------------------------------------------------------------------------------ push

@@ -213,6 +213,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from cruxlab.labels import Move
+    from cruxlab.paths import data_path
     from db import connect, store
     from moves.plot import plot_attempt
 
@@ -222,7 +223,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         df = store.current_moves(con, attempt_id)
     moves = [Move(int(r.start_frame), int(r.end_frame), r.label, r.limb, float(r.confidence))
              for r in df.itertuples()]
-    out = args.out or Path("artifacts") / f"{name}-moves.png"
+    out = args.out or data_path("artifacts", name, "-moves.png")
     plot_attempt(skeleton, predicted=moves, out=out, title=f"attempt {name}")
     print(f"drew {out}")
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import InputError
-from cruxlab.joints import LIMBS
+from cruxlab.joints import HAND_LIMBS, LIMBS
 from cruxlab.labels import MOVE_LABELS, Move
 
 MACRO_LABELS: tuple[str, ...] = ("flag", "cross-over", "rock-over")
@@ -170,7 +170,6 @@ def run_synthetic_eval(seeds: Iterable[int], noise: str = "mild", rule_params: d
 
 
 # -------------------------------------------------------------------------------------------- real clips
-HAND_LIMBS: tuple[str, ...] = ("left_hand", "right_hand")
 
 
 @dataclass(frozen=True)

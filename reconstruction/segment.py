@@ -47,11 +47,6 @@ def box_center(box: np.ndarray) -> np.ndarray:
     return np.stack([(box[..., 0] + box[..., 2]) / 2, (box[..., 1] + box[..., 3]) / 2], axis=-1)
 
 
-def box_diag(box: np.ndarray) -> np.ndarray:
-    box = np.asarray(box, dtype=np.float64)
-    return np.hypot(box[..., 2] - box[..., 0], box[..., 3] - box[..., 1])
-
-
 def expand_box(box: np.ndarray, margin: float, image_size: tuple[int, int], square: bool = False,
                clip: bool = True) -> np.ndarray:
     """Grow a box by `margin` x its longer side on every side (optionally to a square), clip to the image

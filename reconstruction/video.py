@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import InputError
+from cruxlab.limits import check_fps
 from cruxlab.skeleton import file_sha256
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
     import av
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a video file; give the path of a video inside it")
     if not path.is_file():
         raise InputError(f"no such video file: {path}")
     if path.stat().st_size == 0:
@@ -157,6 +160,7 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
             fps = claimed / float(stream.duration * stream.time_base)
         if not (np.isfinite(fps) and fps > 0):
             raise InputError(f"{path}: the video stream has no frame rate; re-encode it (any phone/ffmpeg mp4 works)")
+        check_fps(fps, f"{path}: the video's frame rate")
         codec = stream.codec_context.name
         w, h = int(stream.codec_context.width), int(stream.codec_context.height)
         n_packets = 0
@@ -184,18 +188,26 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
                      n_frames=n_packets, n_frames_claimed=claimed, rotation=rotation, codec=codec)
 
 
+def check_trim(start_s: float | None = None, end_s: float | None = None, fps: float | None = None) -> None:
+    """Refuse a trim or frame rate no video can satisfy (checked before any file is read)."""
+    start = 0.0 if start_s is None else float(start_s)
+    if not start >= 0:
+        raise InputError(f"--start must be >= 0 s, got {start_s}")
+    if end_s is not None and not end_s > start:
+        raise InputError(f"--end ({end_s} s) must be after --start ({start} s)")
+    if fps is not None:
+        check_fps(fps, "--fps")
+
+
 def select_frames(info: VideoInfo, start_s: float | None = None, end_s: float | None = None,
                   fps: float | None = None) -> FrameRange:
     """Attempt frames for a trim [start_s, end_s) in seconds and an optional target frame rate.
 
     The step is the integer `round(video fps / fps)` (>= 1), so the attempt's fps is video fps / step.
     """
+    check_trim(start_s, end_s, fps)
     start_s = 0.0 if start_s is None else float(start_s)
-    if start_s < 0:
-        raise InputError(f"--start must be >= 0 s, got {start_s}")
     total_s = info.n_frames / info.fps
-    if end_s is not None and end_s <= start_s:
-        raise InputError(f"--end ({end_s} s) must be after --start ({start_s} s)")
     if start_s >= total_s:
         raise InputError(f"--start {start_s} s is past the end of the video ({total_s:.2f} s readable)")
     start = int(round(start_s * info.fps))
@@ -210,8 +222,9 @@ def select_frames(info: VideoInfo, start_s: float | None = None, end_s: float | 
         )
     step = 1
     if fps is not None:
-        if not fps > 0:
-            raise InputError(f"--fps must be > 0, got {fps}")
+        fps = check_fps(fps, "--fps")
+        if fps > info.fps * 1.001:
+            raise InputError(f"--fps {fps:g} is above the video's {info.fps:g} fps; omit --fps to keep every frame")
         step = max(1, int(round(info.fps / fps)))
     count = max(0, (stop - start + step - 1) // step)
     if count == 0:
@@ -361,3 +374,13 @@ def write_video(path: str | Path, frames, fps: float, *, codec: str | None = Non
         raise
     container.close()
     return path
+
+
+def cut_video(src: str | Path, dst: str | Path, start_s: float | None = None, end_s: float | None = None, *,
+              max_side: int | None = None) -> Path:
+    """Re-encode the trim [start_s, end_s) of a video to a new file (every frame, display orientation,
+    longest side at most `max_side` pixels): short clips for tests and benchmarks, each with its own sha256."""
+    info = probe(src, with_hash=False)
+    frames = select_frames(info, start_s, end_s)
+    images = (img for batch in iter_batches(info, frames, max_side=max_side) for img in batch.frames)
+    return write_video(dst, images, info.fps)

@@ -319,3 +319,54 @@ def test_single_frame_is_too_short_and_stores_nothing(tmp_path):
     with pytest.raises(InputError, match="too short"):
         analyze(db, FIXED, AnalyzeOptions(climber="A", start_s=6.0, end_s=6.04, cache_dir=None), progress=False)
     assert _tables(db)["attempts"] == 0
+
+
+def test_folder_short_clips_and_absurd_fps_fail_early_naming_the_file(tmp_path, guarded, capsys):
+    db = tmp_path / "s.duckdb"
+    with connect(db):
+        pass
+    before = db.read_bytes()
+    (tmp_path / "clips").mkdir()
+    with pytest.raises(InputError, match="clips is a folder, not a video file"):
+        analyze(db, tmp_path / "clips", AnalyzeOptions(climber="A"), progress=False)
+    frame = np.full((96, 128, 3), 90, np.uint8)
+    one = write_video(tmp_path / "one-frame.mp4", [frame], 25)
+    short = write_video(tmp_path / "blink.mp4", [frame] * 8, 25)                  # 0.32 s
+    for video, what in ((one, "0.04 s"), (short, "0.32 s")):
+        with pytest.raises(InputError, match=rf"{video.name}: .*too short: {what}.*at least 1 s"):
+            analyze(db, video, AnalyzeOptions(climber="A"), progress=False)
+    for fps in ("1e300", "1e-300", "nan", "-5"):
+        assert cli(["--db", str(db), "analyze", str(FIXED), "--climber", "A", "--fps", fps, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "--fps" in err and "Traceback" not in err
+    assert db.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_two_analyses_of_one_clip_share_a_cache(short_fixed, tmp_path):
+    """Two processes analyse the same clip with one cache at once: the SfM stage (a COLMAP database in a
+    shared folder) runs once, the other process waits for it and reads its result; both store the attempt."""
+    import subprocess
+    import sys
+
+    db, opts, first = short_fixed
+    src = next(opts.cache_dir.iterdir())
+    cache = tmp_path / "cache"
+    (cache / src.name).mkdir(parents=True)
+    for f in src.glob("*.npz"):                              # pose and masks cached, cameras not yet
+        if f.name.startswith(("pose-", "keyframes-", "masks-")):
+            shutil.copy(f, cache / src.name / f.name)
+    cmd = [sys.executable, "-m", "cruxlab.cli", "--db", "{db}", "analyze", str(FIXED), "--climber", "Tommy",
+           "--start", "6", "--end", "8", "--fps", "12.5", "--cache-dir", str(cache), "-q"]
+    procs = [subprocess.Popen([c.format(db=tmp_path / f"s{i}.duckdb") for c in cmd], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    cams = []
+    for i in range(2):
+        with connect(tmp_path / f"s{i}.duckdb", read_only=True) as con:
+            (attempt_id, _), = store.resolve_attempts(con)
+            cams.append(store.read_cameras(con, attempt_id))
+    np.testing.assert_array_equal(cams[0].R, cams[1].R)     # one SfM result, read by both
+    assert len(list((cache / src.name).glob("cameras-*.npz"))) == 1
