@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     from cruxlab.metadata import OUTCOMES
     from reconstruction.backends.config import add_model_arguments
+    from reconstruction.inputs import MANIFEST_COLUMNS
     from reconstruction.pipeline import AnalyzeOptions
 
     default = {f.name: f.default for f in fields(AnalyzeOptions)}  # one place for every analysis default
@@ -26,10 +27,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "then moves are detected. Every stage is cached under --cache-dir, so re-running with another\n"
         "--height-m only re-lifts. Running the same video with the same parameters again changes nothing.\n\n"
         "  cruxlab analyze climb.mp4 --climber Janja --height-m 1.64 --start 2 --end 14\n"
-        "  cruxlab analyze comp.mp4 --climber Adam --mask-backend sam2 --sam2-checkpoint sam2.1_hiera_tiny.pt",
+        "  cruxlab analyze comp.mp4 --climber Adam --mask-backend sam2 --sam2-checkpoint sam2.1_hiera_tiny.pt\n\n"
+        "Many videos: give files, folders (every video under them), quoted glob patterns ('clips/**/*.mp4')\n"
+        "and manifests (.csv / .json, one row per video). They run in parallel (--jobs N worker processes,\n"
+        "or --ray auto|ADDRESS|local on a Ray cluster); this process alone writes the database. One line per\n"
+        "video, failures listed at the end (exit status 1; the others are stored), and a re-run skips every\n"
+        "video already stored with the same parameters, so an interrupted run resumes where it stopped.\n\n"
+        "  cruxlab analyze session-03/ 'archive/**/*.mov' --climber Janja --jobs 2\n"
+        "  cruxlab analyze gym.csv --jobs 2                 # manifest: per-video climber, problem, ...\n"
+        "  cruxlab analyze gym.csv --ray auto               # on the Ray cluster this machine belongs to\n\n"
+        "Manifest columns (header row; empty cells take the command-line value; one video may have several\n"
+        "rows with different start/end):\n"
+        + "\n".join(f"  {name:<11} {help}" for name, (_, _, help) in MANIFEST_COLUMNS.items())
+        + "\nExample CSV:\n  video,climber,problem,grade,outcome,height_m,start,end,date\n"
+        "  clips/a.mp4,Janja,Blue 7,7A,top,1.64,0:02,0:14,2026-11-20",
     )
-    p.add_argument("video", type=Path, metavar="VIDEO", help="mp4 / mov / webm file")
-    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
+    p.add_argument("inputs", nargs="+", metavar="VIDEO",
+                   help="video files (mp4 / mov / webm ...), folders, glob patterns or .csv/.json manifests")
+    p.add_argument("--climber", help="who climbs (created on first use); for a manifest, rows without one")
     p.add_argument("--height-m", type=float, default=default["height_m"],
                    help="climber's standing height in metres (sets scale)")
     p.add_argument("--wall-angle", type=float, metavar="DEG",
@@ -60,6 +75,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
     p.add_argument("--render", type=Path, metavar="OUT",
                    help="also render the result (.png contact sheet, .webm / .mp4 overlay video)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="analyse N videos at once in worker processes (about one per CPU core); with --ray local: "
+                        "the CPUs of the local Ray instance")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the videos on a Ray cluster: auto (the one this machine joined), HOST:PORT of its "
+                        "head, or local (a private instance on this machine); needs `scripts/setup.sh ray`")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     add_model_arguments(p)
     p.set_defaults(func=cmd_analyze)
@@ -100,26 +121,56 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from cruxlab.errors import InputError
     from cruxlab.metadata import check_recorded_at
     from reconstruction.backends.config import options_from_args
+    from reconstruction.inputs import is_single_video
     from reconstruction.pipeline import DEFAULT_CACHE_DIR, AnalyzeOptions, analyze
 
     options = AnalyzeOptions(
-        climber=args.climber, height_m=args.height_m, wall_angle_deg=args.wall_angle, pose_backend=args.pose_backend, mask_backend=args.mask_backend,
-        pose_options=options_from_args(args, args.pose_backend),
+        climber=args.climber, height_m=args.height_m, wall_angle_deg=args.wall_angle, pose_backend=args.pose_backend,
+        mask_backend=args.mask_backend, pose_options=options_from_args(args, args.pose_backend),
         mask_options=options_from_args(args, args.mask_backend),
         start_s=args.start, end_s=args.end, fps=args.fps, name=args.name, problem=args.problem,
-        outcome=args.outcome, grade=args.grade, recorded_at=check_recorded_at(args.date), max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
+        outcome=args.outcome, grade=args.grade, recorded_at=check_recorded_at(args.date), max_side=args.max_side,
+        keyframes_per_s=args.keyframes_per_s,
         max_keyframes=args.max_keyframes, sfm_max_side=args.sfm_max_side, sfm_features=args.sfm_features,
         cache_dir=None if args.no_cache else getattr(args, "cache_dir", DEFAULT_CACHE_DIR),
         detect_moves=not args.no_detect,
     )
-    result = analyze(args.db, args.video, options, progress=not args.quiet)
-    print(result.summary())
-    if args.render:
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    if is_single_video(args.inputs) and args.ray is None:
+        # One video: the stage-by-stage progress and the full summary, as always.
+        result = analyze(args.db, Path(args.inputs[0]), options, progress=not args.quiet)
+        print(result.summary())
+        if args.render:
+            _render(args.db, result.attempt_id, args.render, frames=12, max_side=720, show_2d=True)
+            print(f"  render:              {args.render}")
+        return 0
+    return _analyze_many(args, options)
+
+
+def _analyze_many(args: argparse.Namespace, options) -> int:
+    from cruxlab.errors import InputError
+    from reconstruction.batch import analyze_many
+    from reconstruction.inputs import expand_inputs
+
+    tasks = expand_inputs(args.inputs, options)
+    if len(tasks) > 1 and args.render:
+        raise InputError(f"--render draws one attempt but {len(tasks)} videos were given; render them afterwards "
+                         "with `cruxlab render NAME --out FILE`")
+    if not args.quiet:
+        print(f"analysing {len(tasks)} video(s) into {args.db}"
+              + (f" on Ray ({args.ray})" if args.ray else f" with {min(args.jobs, len(tasks))} process(es)"),
+              flush=True)
+    report = analyze_many(args.db, tasks, jobs=args.jobs, ray=args.ray, progress=not args.quiet)
+    print(report.summary())
+    if args.render and report.analysed + report.stored:
+        _, result = (report.analysed + report.stored)[0]
         _render(args.db, result.attempt_id, args.render, frames=12, max_side=720, show_2d=True)
         print(f"  render:              {args.render}")
-    return 0
+    return 1 if report.failed else 0
 
 
 def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool, video: Path | None = None,

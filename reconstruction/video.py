@@ -188,18 +188,26 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
                      n_frames=n_packets, n_frames_claimed=claimed, rotation=rotation, codec=codec)
 
 
+def check_trim(start_s: float | None = None, end_s: float | None = None, fps: float | None = None) -> None:
+    """Refuse a trim or frame rate no video can satisfy (checked before any file is read)."""
+    start = 0.0 if start_s is None else float(start_s)
+    if not start >= 0:
+        raise InputError(f"--start must be >= 0 s, got {start_s}")
+    if end_s is not None and not end_s > start:
+        raise InputError(f"--end ({end_s} s) must be after --start ({start} s)")
+    if fps is not None:
+        check_fps(fps, "--fps")
+
+
 def select_frames(info: VideoInfo, start_s: float | None = None, end_s: float | None = None,
                   fps: float | None = None) -> FrameRange:
     """Attempt frames for a trim [start_s, end_s) in seconds and an optional target frame rate.
 
     The step is the integer `round(video fps / fps)` (>= 1), so the attempt's fps is video fps / step.
     """
+    check_trim(start_s, end_s, fps)
     start_s = 0.0 if start_s is None else float(start_s)
-    if start_s < 0:
-        raise InputError(f"--start must be >= 0 s, got {start_s}")
     total_s = info.n_frames / info.fps
-    if end_s is not None and end_s <= start_s:
-        raise InputError(f"--end ({end_s} s) must be after --start ({start_s} s)")
     if start_s >= total_s:
         raise InputError(f"--start {start_s} s is past the end of the video ({total_s:.2f} s readable)")
     start = int(round(start_s * info.fps))
@@ -366,3 +374,13 @@ def write_video(path: str | Path, frames, fps: float, *, codec: str | None = Non
         raise
     container.close()
     return path
+
+
+def cut_video(src: str | Path, dst: str | Path, start_s: float | None = None, end_s: float | None = None, *,
+              max_side: int | None = None) -> Path:
+    """Re-encode the trim [start_s, end_s) of a video to a new file (every frame, display orientation,
+    longest side at most `max_side` pixels): short clips for tests and benchmarks, each with its own sha256."""
+    info = probe(src, with_hash=False)
+    frames = select_frames(info, start_s, end_s)
+    images = (img for batch in iter_batches(info, frames, max_side=max_side) for img in batch.frames)
+    return write_video(dst, images, info.fps)
