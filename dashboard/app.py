@@ -19,7 +19,7 @@ from dashboard import data  # noqa: E402
 if "--db" in sys.argv[1:-1]:  # `streamlit run dashboard/app.py -- --db PATH`
     os.environ[data.DB_ENV] = sys.argv[sys.argv.index("--db") + 1]
 
-st.set_page_config(page_title="cruxlab", page_icon="🧗", layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(page_title="cruxlab", page_icon="🧗", layout="wide", initial_sidebar_state="auto")  # auto: collapsed on a phone
 # Page scripts live in views/, not pages/: Streamlit treats a `pages/` folder beside the entry file as a
 # legacy multipage app and runs those files without this entry (no navigation, no sidebar).
 HERE = Path(__file__).resolve().parent

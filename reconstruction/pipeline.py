@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from cruxlab.body import DEFAULT_HEIGHT_M, check_height
+from cruxlab.digest import params_digest
 from cruxlab.errors import InputError
 from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose, write_npz
 from reconstruction.video import FrameRange, VideoInfo, probe, select_frames
@@ -164,8 +165,7 @@ class AnalyzeResult:
 
 # ------------------------------------------------------------------------------------------ the cache
 def _key(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return params_digest(parts, 16)
 
 
 def code_version(*modules: str) -> str:
