@@ -1,13 +1,10 @@
 """The canonical skeleton: 21 joints, COCO-17 body + heels and big toes (DESIGN.md, "Joints").
 
-Joint metadata is data: names, left/right swap partners, which joints are end-effectors of which limb,
-and the bones used for drawing. Every backend maps its own keypoint set onto these names; a joint a
-backend lacks is NaN.
+Joint metadata is data: names, which joints are end-effectors of which limb, and the bones used for
+drawing. Every backend maps its own keypoint set onto these names; a joint a backend lacks is NaN.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 JOINT_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -34,14 +31,12 @@ L_ANKLE, R_ANKLE = _j("left_ankle"), _j("right_ankle")
 L_HEEL, R_HEEL = _j("left_heel"), _j("right_heel")
 L_TOE, R_TOE = _j("left_big_toe"), _j("right_big_toe")
 
-#: Mirror partner of every joint (index -> index), for left/right flips and augmentation.
-FLIP_INDEX: np.ndarray = np.array(
-    [JOINT_INDEX[n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")] for n in JOINT_NAMES],
-    dtype=np.int64,
-)
-
 #: The four limbs and body, as stored in `moves.limb`.
 LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot", "body")
+#: The four limbs that touch holds, in the order of every (T, 4) per-limb array (contacts, effectors).
+EFFECTOR_LIMBS: tuple[str, ...] = LIMBS[:4]
+HAND_LIMBS: tuple[str, ...] = LIMBS[:2]
+FOOT_LIMBS: tuple[str, ...] = LIMBS[2:4]
 
 #: Joint that represents each limb's end-effector (the point that touches a hold).
 LIMB_EFFECTOR: dict[str, int] = {

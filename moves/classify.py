@@ -13,13 +13,11 @@ and predict a label per row, "none" for a candidate that is no move:
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from cruxlab.digest import params_digest
 from cruxlab.errors import InputError
 from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
@@ -121,8 +119,8 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         params = self.get_params()
         if params == default:
             return RULES_VERSION
-        digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-        return f"{RULES_VERSION}+{digest}"
+        # sha1: versions stored by earlier releases keep naming the same thresholds
+        return f"{RULES_VERSION}+{params_digest(params, 8, algorithm='sha1')}"
 
     def _scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels as class indices, confidence) per row, vectorised."""

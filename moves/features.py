@@ -25,10 +25,10 @@ from cruxlab.joints import (
     L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
     R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
+from cruxlab.intervals import runs
 from cruxlab.skeleton import Skeleton
 
 #: End-effector order used by every (T, 4) array: the four limbs of cruxlab.joints.LIMBS.
-EFFECTOR_LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
 HANDS = (0, 1)
 FEET = (2, 3)
 
@@ -109,7 +109,7 @@ class Features:
                    on first use, like `com` (T, 3), the whole-body centre of mass (de Leva segment masses).
     knee_angles:   (T, 2) left and right knee angles (what the rules need, computed eagerly).
     pelvis:        (T, 3) mid-hip position; pelvis_velocity (T, 3) m/s.
-    effectors:     (T, 4, 3) contact points of EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
+    effectors:     (T, 4, 3) contact points of cruxlab.joints.EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
     velocity:      (T, 4, 3) m/s of the effectors; speed (T, 4) their magnitude.
     effector_wall_distance: (T, 4) distance of each effector's contact point to the wall.
     wall_distance: (T, 21) signed distance of every joint to the wall plane (positive = away from the wall),
@@ -197,12 +197,6 @@ def _fill_rows(cols: np.ndarray, max_gap: int) -> np.ndarray | None:
     return nan if nan[rows].any() else None
 
 
-def box_filter(x: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average of odd `width` along axis 0, NaN-aware (averages the known values in the
-    window; NaN where the input is NaN)."""
-    return smooth_frames(x, [width])
-
-
 def smooth_frames(x: np.ndarray, widths: list[int], max_gap: int = 0) -> np.ndarray:
     """Cascade of centred moving averages (odd widths, frames) along axis 0 of (T, ...) data, NaN-aware,
     after interpolating NaN gaps of at most `max_gap` frames. Works on one (columns, T) float32 copy with
@@ -274,14 +268,6 @@ def joint_angles(keypoints: np.ndarray) -> np.ndarray:
     """(T, 21, 3) joints -> (T, 8) angles in degrees, columns ANGLE_NAMES."""
     idx = np.array([a[1:] for a in ANGLES])
     return joint_angle(keypoints[:, idx[:, 0]], keypoints[:, idx[:, 1]], keypoints[:, idx[:, 2]])
-
-
-def runs(mask: np.ndarray) -> np.ndarray:
-    """(R, 2) inclusive [start, end] frame pairs of the True runs of a 1-D bool array."""
-    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1) - 1
-    return np.stack([starts, ends], axis=1)
 
 
 def drop_short_runs(mask: np.ndarray, min_len: int, value: bool) -> np.ndarray:
