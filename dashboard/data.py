@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from cruxlab.cameras import CameraTrack, WallPoints
 from cruxlab.errors import DatabaseBusyError, DatabaseError
 from cruxlab.skeleton import Skeleton
 from db import connect, store, transaction
-from db.store import AttemptInfo, CameraTrack, WallPoints
+from db.store import AttemptInfo
 
 DB_ENV = "CRUXLAB_DB"
 #: Env vars: seconds a read waits for another process's write lock before falling back / reporting busy, and

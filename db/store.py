@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cruxlab.cameras import CameraTrack, WallPoints
 from cruxlab.digest import canonical_json, params_digest
 from cruxlab.errors import DatabaseError, InputError
 from cruxlab.intervals import temporal_iou
@@ -40,35 +41,6 @@ class VideoRecord:
     height: int
     n_frames: int
     rotation: int = 0
-
-
-@dataclass(frozen=True)
-class CameraTrack:
-    """Per-frame cameras. K: (T, 3, 3) pixels; R: (T, 3, 3), t: (T, 3) world->camera (OpenCV);
-    registered: (T,) bool, False where the pose was interpolated rather than registered."""
-
-    K: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
-    registered: np.ndarray
-
-    def __post_init__(self) -> None:
-        T = len(self.R)
-        if self.K.shape != (T, 3, 3) or self.R.shape != (T, 3, 3) or self.t.shape != (T, 3) or self.registered.shape != (T,):
-            raise ValueError(
-                f"camera track shapes disagree: K {self.K.shape}, R {self.R.shape}, t {self.t.shape}, "
-                f"registered {self.registered.shape}"
-            )
-
-
-@dataclass(frozen=True)
-class WallPoints:
-    """Sparse wall reconstruction. xyz: (N, 3) metres, wall frame; rgb: (N, 3) uint8 or None;
-    error: (N,) mean reprojection error in pixels or None."""
-
-    xyz: np.ndarray
-    rgb: np.ndarray | None = None
-    error: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

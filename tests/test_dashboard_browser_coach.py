@@ -16,7 +16,8 @@ import pytest
 
 from conftest import table_counts
 from db import connect, store
-from test_dashboard_browser import browser, css, server, shot, wait  # noqa: F401  (shared fixtures, helpers)
+from test_dashboard_browser import (browser, css, player_attr, player_state, server, shot,  # noqa: F401
+                                    wait)  # (shared fixtures and helpers)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = Path(__file__).resolve().parents[1] / "data" / "climbing"
@@ -97,11 +98,11 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
         except StaleElementReferenceException:
             continue
         for text in bars:
-            match = re.match(r"(.+?) · (\d+) % of this step · (\d+) % overall", text)
+            match = re.match(r"(.+?)(?: \((\d+) %\))? · (\d+) % overall", text)
             if match and (match.group(1), int(match.group(3))) not in seen:
                 seen.append((match.group(1), int(match.group(3))))
-                if match.group(1) == "finding the climber's pose" and int(match.group(2)) > 0:
-                    shot(browser, "dashboard_upload_progress.png")
+                if match.group(1) == "finding the climber's pose" and match.group(2):
+                    browser.save_screenshot(str(artifacts / "dashboard_upload_progress.png"))
         time.sleep(0.2)
     elapsed = time.monotonic() - t0
     assert done is not None, f"not analysed after 240 s; progress seen: {seen}"
@@ -127,8 +128,9 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
     assert after["attempts"] == before["attempts"] + 1 and after["skeleton_frames"] == before["skeleton_frames"] + 25
 
     next(b for b in css(browser, "button") if "Open attempt" in b.text).click()
-    wait(browser, lambda d: any(h.text == row.attempt for h in css(d, "h1")))
-    wait(browser, lambda d: css(d, '[data-testid="stImage"] img') and css(d, ".gl-container canvas"))
+    wait(browser, lambda d: any(h.text == row.attempt for h in css(d, "h1, h2, h3")))
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    assert len(player_state(browser)["moves"]) == row.n_moves, "the player shows the new attempt's moves"
     shot(browser, "dashboard_uploaded_attempt.png")
     print(f"\nupload to analysed (browser clock): {elapsed:.1f} s; status file: "
           f"{status['finished_at']} - {status['submitted_at']}")
