@@ -46,6 +46,21 @@ def short_clip(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("clip") / "IMG_0042 (copy).mp4", list(frames), 12.5)
 
 
+def full_shot(driver, name: str) -> Path:
+    """A screenshot of the whole page (the viewport stretched to the page's height, then put back)."""
+    height = driver.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
+        "return Math.max(m.scrollHeight, document.body.scrollHeight);")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1600, "height": min(int(height) + 40, 4000), "deviceScaleFactor": 1,
+                            "mobile": False})
+    try:
+        return shot(driver, name)
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+
+
 def choose(box, text: str) -> None:
     """Type into a Streamlit selectbox (a new option when it accepts them) and pick it."""
     box.click()
@@ -186,3 +201,22 @@ def test_edit_attempt_details_in_the_browser_lands_in_duckdb(server, browser):
     with connect(db, read_only=True) as con:
         row = store.list_attempts(con).set_index("attempt_id").loc[aid]
     assert (row.climber, row.problem, row.grade) == ("Adam Ondra", "Green slab", "V4")
+
+
+def test_climber_page_renders_its_charts(server, browser):
+    url, db, _ = server
+    with connect(db, read_only=True) as con:
+        attempts = store.list_attempts(con)
+    climber = attempts["climber"].value_counts().index[0]
+    browser.get(f"{url}/climber")
+    wait(browser, lambda d: any(h.text == "Climber" for h in css(d, "h1")))
+    pill = wait(browser, lambda d: next((b for b in css(d, '[data-testid="stButtonGroup"] button')
+                                         if b.text.strip() == climber), None))
+    pill.click()
+    charts = '[data-testid="stPlotlyChart"]'
+    n = int((attempts["climber"] == climber).sum())
+    wait(browser, lambda d: len(css(d, charts)) == 4
+         and len(css(css(d, charts)[0], "g.scatterlayer g.trace:first-child path.point")) == n
+         and len(css(css(d, charts)[2], "g.barlayer g.point")) == 2 * n)
+    assert not css(browser, '[data-testid="stException"]')
+    full_shot(browser, "dashboard_climber.png")
