@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,6 +121,8 @@ class ClimberTracker:
         alive = np.flatnonzero(self.frame - t.last_seen <= self.max_gap) if len(t) else np.zeros(0, np.int64)
         matched_det = np.zeros(len(det), dtype=bool)
         if len(alive) and len(det):
+            from scipy.optimize import linear_sum_assignment  # here: importing SciPy costs ~50 MB
+
             iou = box_iou(t.box[alive], boxes[det])
             rows, cols = linear_sum_assignment(-iou)
             ok = iou[rows, cols] >= self.iou_min

@@ -327,9 +327,10 @@ class _Stages:
 
 
 # ------------------------------------------------------------------------------------------ stages
-def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool) -> dict:
-    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it), and tell
-    those that make person masks for free (`segmentation`) whether anyone will use them."""
+def _backend_kwargs(cls_path: str, options: dict, fps: float) -> dict:
+    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it), and turn
+    off the person masks of those that make them on every frame (`segmentation`): SfM needs masks on the
+    keyframes only, which the mask stage makes (MediaPipe's video segmentation cost 25 % more CPU per frame)."""
     from importlib import import_module
 
     module, name = cls_path.split(":")
@@ -339,42 +340,52 @@ def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool
     if "fps" in params and "fps" not in out:
         out["fps"] = fps
     if "segmentation" in params and "segmentation" not in out:
-        out["segmentation"] = masks_wanted
+        out["segmentation"] = False
     return out
 
 
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
-             progress: bool, on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
+             progress: bool, on_frames: Callable[[int], None] | None = None,
+             on_keyframe: Callable[[np.ndarray, np.ndarray, Any], None] | None = None) -> tuple[Pose2D, Keyframes]:
+    """2D pose of the attempt's frames with the chosen backend (one decoding pass). `on_keyframe(image, box,
+    masker)` hears each keyframe (see `pose2d.estimate_pose`) with an object whose `segment` masks it like
+    the mask stage, or None."""
     from reconstruction.backends import POSE_BACKENDS, get_pose_backend
 
     if options.pose_backend not in POSE_BACKENDS:
         raise InputError(f"unknown pose backend {options.pose_backend!r}; choose one of {', '.join(POSE_BACKENDS)}")
-    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps,
-                             masks_wanted=options.mask_backend == options.pose_backend)
+    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps)
     with get_pose_backend(options.pose_backend, **kwargs) as backend:
+        masker = _keyframe_masker(backend, options)
+        hook = on_keyframe if on_keyframe is None else (lambda image, box: on_keyframe(image, box, masker))
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
-                             progress=progress, on_frames=on_frames)
+                             progress=progress, on_frames=on_frames, on_keyframe=hook)
+
+
+def _keyframe_masker(backend, options: AnalyzeOptions):
+    """The pose backend, when it makes exactly the masks the mask stage would (MediaPipe's search model is
+    the default MediaPipe mask model): keyframes are then masked without loading a second model."""
+    if options.mask_backend != "mediapipe" or options.mask_options or not hasattr(backend, "segment"):
+        return None
+    from reconstruction.backends.mediapipe_backend import SEARCH_CONFIDENCE
+
+    return backend if getattr(backend, "search_confidence", None) == SEARCH_CONFIDENCE else None
 
 
 def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:
-    """(N, h, w) bool climber masks of the keyframes at the working size."""
+    """(N, h, w) bool climber masks of the keyframes at the working size (the climber's box where the
+    segmenter saw nobody but the pose found them)."""
     from reconstruction.backends import get_mask_backend
-    from reconstruction.segment import box_masks
+    from reconstruction.segment import fill_empty_masks
 
+    boxes = pose.boxes[keyframes.index] / keyframes.scale
     if options.mask_backend == "mediapipe" and keyframes.masks is not None:
         masks = keyframes.masks.copy()
     else:
-        boxes = pose.boxes[keyframes.index] / keyframes.scale
         kps = pose.keypoints[keyframes.index] / keyframes.scale
         with get_mask_backend(options.mask_backend, **options.mask_options) as backend:
             masks = np.asarray(backend.segment(list(keyframes.images), boxes, kps), dtype=bool)
-    # A keyframe where the segmenter saw nobody but the pose found the climber: mask the climber's box.
-    h, w = keyframes.images.shape[1:3]
-    boxes = pose.boxes[keyframes.index] / keyframes.scale
-    empty = ~masks.reshape(len(masks), -1).any(axis=1) & np.isfinite(boxes).all(axis=1)
-    if empty.any():
-        masks[empty] = box_masks(boxes[empty], h, w)
-    return masks
+    return fill_empty_masks(masks, boxes)
 
 
 # ------------------------------------------------------------------------------------------ identity
@@ -499,10 +510,26 @@ def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPl
 
 @dataclass(frozen=True)
 class MoveModel:
-    """The move classifier new attempts are labelled with (a fitted estimator, picklable) and its version."""
+    """The move classifier new attempts are labelled with: the store's active model row (`db.store.
+    StoredModel`, plain data) or None for the built-in rules. The estimator is built when moves are
+    detected, after the pose and SfM stages: scikit-learn is not in memory (~70 MB) while MediaPipe runs."""
 
-    classifier: Any
-    version: str
+    stored: Any = None
+
+    @property
+    def version(self) -> str:
+        if self.stored is not None:
+            return self.stored.version
+        from moves.classify import RULES_VERSION
+
+        return RULES_VERSION
+
+    def classifier(self):
+        """The fitted estimator (DatabaseError naming the fix for an unusable stored model)."""
+        from moves.classify import default_classifier
+        from moves.service import load_model
+
+        return default_classifier() if self.stored is None else load_model(self.stored)
 
 
 @dataclass(frozen=True)
@@ -528,20 +555,17 @@ class StoreSnapshot:
 def snapshot_store(db_path: str | Path) -> StoreSnapshot:
     """Read the store's keys, names and move model; DatabaseError for a store that cannot be used (the file
     is not created: a failed analysis leaves no empty store behind)."""
+    from db import store
     from db.connection import connect
-    from moves.classify import default_classifier
 
     db_path = Path(db_path)
     if not db_path.exists():
         _check_creatable(db_path)
-        clf = default_classifier()
-        return StoreSnapshot(frozenset(), frozenset(), MoveModel(clf, clf.version))
-    from moves.service import active_classifier
-
+        return StoreSnapshot(frozenset(), frozenset(), MoveModel())
     with connect(db_path) as con:
         rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
-        clf, version = active_classifier(con)
-    return StoreSnapshot(frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows), MoveModel(clf, version))
+        model = MoveModel(store.active_model(con))
+    return StoreSnapshot(frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows), model)
 
 
 def stored_result(db_path: str | Path, key: str) -> AnalyzeResult | None:
@@ -577,109 +601,166 @@ class ComputedAttempt:
     report: dict
 
 
+@dataclass(frozen=True)
+class _StageKeys:
+    """Cache keys of the stages: each hashes its parameters, the code that computes it and the key it reads."""
+
+    pose: str
+    masks: str
+    cameras: str
+    lift: str
+
+
+def _stage_keys(plan: AnalysisPlan, options: AnalyzeOptions, keyframe_index: np.ndarray) -> _StageKeys:
+    from reconstruction.backends import MASK_BACKENDS, POSE_BACKENDS
+
+    params = plan.params
+    pose = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
+                options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist(),
+                code_version("reconstruction.artifacts", "reconstruction.video", "reconstruction.pose2d",
+                             "reconstruction.segment", "reconstruction.climber",
+                             POSE_BACKENDS.get(options.pose_backend, ":").split(":")[0]))
+    masks = _key("masks", pose, options.mask_backend, params["mask_options"],
+                 code_version(MASK_BACKENDS.get(options.mask_backend, ":").split(":")[0]))
+    cameras = _key("cameras", masks, options.sfm_max_side, options.sfm_features,
+                   code_version("reconstruction.sfm", "reconstruction.geometry"))
+    lift = _key("lift", cameras, params["height_m"], params.get("wall_angle_deg"),
+                code_version("reconstruction.wall", "reconstruction.lift"))
+    return _StageKeys(pose, masks, cameras, lift)
+
+
 def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveModel | None = None,
                     progress: bool = True, stages: _Stages | None = None) -> ComputedAttempt:
     """Video -> 2D pose -> masks -> cameras -> lift -> moves for a planned analysis, without the database.
-    `model`: the move classifier (default: the built-in rules). Raises CruxlabError subclasses naming the fix."""
-    info, frames, params = plan.video, plan.frames, plan.params
-    cache = StageCache(options.cache_dir, info.sha256)
-    stages = stages or _Stages(5 if options.detect_moves else 4, progress)
-    keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
-                                      max_count=options.max_keyframes)
+    Masks and SfM of the keyframes run in a worker process while the pose stage decodes (`camera_worker`)
+    unless they are cached. `model`: the move classifier (default: the built-in rules). Raises CruxlabError
+    subclasses naming the fix."""
+    run = _Run(plan, options, stages or _Stages(5 if options.detect_moves else 4, progress), progress)
+    with run.camera_worker() as worker:
+        pose, keyframes = run.stages.run("pose", run.cached("pose"), lambda: run.pose(worker))
+        _require_climber(pose, plan, options)
+        masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
+        cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
+    geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
+    geometry.report.setdefault("cameras", cams.report)
+    from cruxlab.skeleton import Skeleton
 
-    from reconstruction.backends import POSE_BACKENDS
+    skeleton = Skeleton(keypoints=geometry.keypoints, fps=plan.frames.fps, confidence=geometry.confidence,
+                        wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
+    moves, version = _detect_moves(skeleton, model, run.stages) if options.detect_moves else (None, None)
+    report = _report(plan, pose, geometry, skeleton, run.stages)
+    if version is not None:
+        report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
+    return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
+                           moves=moves, model_version=version, report=report)
 
-    pose_key = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
-                    options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist(),
-                    code_version("reconstruction.artifacts", "reconstruction.video", "reconstruction.pose2d",
-                                 "reconstruction.segment", "reconstruction.climber", POSE_BACKENDS.get(options.pose_backend, ":").split(":")[0]))
 
-    def pose_stage() -> tuple[Pose2D, Keyframes]:
-        if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
-            return cache.load("pose", pose_key), cache.load("keyframes", pose_key)
+def _require_climber(pose: Pose2D, plan: AnalysisPlan, options: AnalyzeOptions) -> None:
+    if not pose.detected.any():
+        raise InputError(
+            f"no person found in any of the {plan.frames.count} frames of {plan.video.path} (pose backend "
+            f"{options.pose_backend}). Check that the climber is in view, trim to the climb with --start/--end, "
+            "or try another --pose-backend; nothing was stored"
+        )
+
+
+def _detect_moves(skeleton, model: MoveModel | None, stages: _Stages) -> tuple[tuple, str]:
+    from moves.classify import detect
+
+    model = model or MoveModel()
+    return tuple(stages.run("moves", False, lambda: detect(skeleton, model.classifier()))), model.version
+
+
+class _Run:
+    """The stages of one `compute_attempt`: each reads its cache file or computes and saves it."""
+
+    def __init__(self, plan: AnalysisPlan, options: AnalyzeOptions, stages: _Stages, progress: bool):
+        self.plan, self.options, self.stages, self.progress = plan, options, stages, progress
+        self.cache = StageCache(options.cache_dir, plan.video.sha256)
+        frames = plan.frames
+        self.keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
+                                               max_count=options.max_keyframes)
+        self.keys = _stage_keys(plan, options, self.keyframe_index)
+        self.worker_result = None
+
+    def cached(self, stage: str) -> bool:
+        if stage == "pose":
+            return self.cache.has("pose", self.keys.pose) and self.cache.has("keyframes", self.keys.pose)
+        return self.cache.has(stage, getattr(self.keys, stage))
+
+    @contextlib.contextmanager
+    def camera_worker(self):
+        """A `camera_worker.CameraWorker` fed by the pose stage, or None where it cannot help: the pose,
+        masks or cameras come from the cache, another mask backend (SAM 2 segments the keyframes as one
+        video), or fewer than 2 keyframes."""
+        o = self.options
+        if (self.cached("pose") or self.cached("masks") or self.cached("cameras") or o.mask_backend != "mediapipe"
+                or len(self.keyframe_index) < 2):
+            yield None
+            return
+        import tempfile
+
+        from reconstruction.camera_worker import CameraJob, CameraWorker
+        from reconstruction.sfm import SfmOptions
+        from reconstruction.video import working_size
+
+        with tempfile.TemporaryDirectory(prefix="cruxlab-sfm-") as workdir:
+            job = CameraJob(mask_options=dict(o.mask_options), sfm_max_side=o.sfm_max_side,
+                            scale=working_size(self.plan.video, o.max_side)[2],
+                            sfm=SfmOptions(max_features=o.sfm_features), workdir=Path(workdir))
+            with CameraWorker(len(self.keyframe_index), job) as worker:
+                yield worker
+
+    def pose(self, worker) -> tuple[Pose2D, Keyframes]:
+        key, frames = self.keys.pose, self.plan.frames
+        if self.cached("pose"):
+            return self.cache.load("pose", key), self.cache.load("keyframes", key)
         done = 0
 
         def on_frames(n: int) -> None:
             nonlocal done
             done += n
-            stages.report("pose", done / max(frames.count, 1))
+            self.stages.report("pose", done / max(frames.count, 1))
 
-        pose, keyframes = run_pose(info, frames, options, keyframe_index, progress, on_frames)
-        cache.save("pose", pose_key, pose)
-        cache.save("keyframes", pose_key, keyframes)
+        pose, keyframes = run_pose(self.plan.video, frames, self.options, self.keyframe_index, self.progress,
+                                   on_frames, None if worker is None else worker.add)
+        self.cache.save("pose", key, pose)
+        self.cache.save("keyframes", key, keyframes)
         return pose, keyframes
 
-    pose, keyframes = stages.run("pose", cache.has("pose", pose_key), pose_stage)
-    if not pose.detected.any():
-        raise InputError(
-            f"no person found in any of the {frames.count} frames of {info.path} (pose backend "
-            f"{options.pose_backend}). Check that the climber is in view, trim to the climb with --start/--end, "
-            "or try another --pose-backend; nothing was stored"
-        )
-
-    from reconstruction.backends import MASK_BACKENDS
-
-    mask_key = _key("masks", pose_key, options.mask_backend, params["mask_options"],
-                    code_version(MASK_BACKENDS.get(options.mask_backend, ":").split(":")[0]))
-
-    def mask_stage() -> np.ndarray:
-        masks = cache.load("masks", mask_key)
+    def masks(self, pose: Pose2D, keyframes: Keyframes, worker) -> np.ndarray:
+        masks = self.cache.load("masks", self.keys.masks)
         if masks is None:
-            masks = run_masks(pose, keyframes, options)
-            cache.save("masks", mask_key, masks)
+            if worker is not None:  # the worker made masks and cameras meanwhile: wait for both
+                self.worker_result = worker.result(keyframes.index, self.plan.frames.count)
+                masks = self.worker_result[0]
+            else:
+                masks = run_masks(pose, keyframes, self.options)
+            self.cache.save("masks", self.keys.masks, masks)
         return masks
 
-    masks = stages.run("masks", cache.has("masks", mask_key), mask_stage)
-
-    from reconstruction.sfm import CameraSolution
-    from reconstruction.wall import WallReconstruction
-
-    cameras_key = _key("cameras", mask_key, options.sfm_max_side, options.sfm_features,
-                       code_version("reconstruction.sfm", "reconstruction.geometry"))
-
-    def cameras_stage() -> CameraSolution:
+    def cameras(self, keyframes: Keyframes, masks: np.ndarray, worker):
+        key = self.keys.cameras
+        if self.worker_result is not None:
+            cams = self.worker_result[1]
+            self.stages.cpu["masks+cameras (worker process)"] = cams.report.get("worker_cpu_s", 0.0)
+            self.cache.save("cameras", key, cams)
+            return cams
         # Two runs of one clip share the SfM folder: the second waits, then reads the first one's result.
-        with cache.lock("sfm", cameras_key):
-            cams = cache.load("cameras", cameras_key)
+        with self.cache.lock("sfm", key):
+            cams = self.cache.load("cameras", key)
             if cams is None:
-                cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key),
-                                   progress)
-                cache.save("cameras", cameras_key, cams)
+                cams = run_cameras(keyframes, masks, self.plan.frames.count, self.options,
+                                   self.cache.workdir("sfm", key), self.progress)
+                self.cache.save("cameras", key, cams)
             return cams
 
-    cams = stages.run("cameras", cache.has("cameras", cameras_key), cameras_stage)
-
-    lift_key = _key("lift", cameras_key, params["height_m"], params.get("wall_angle_deg"),
-                    code_version("reconstruction.wall", "reconstruction.lift"))
-
-    def lift_stage() -> WallReconstruction:
-        rec = cache.load("lift", lift_key)
+    def lift(self, cams, pose: Pose2D):
+        rec = self.cache.load("lift", self.keys.lift)
         if rec is None:
-            rec = run_lift(cams, pose, frames.fps, options)
-            cache.save("lift", lift_key, rec)
+            rec = run_lift(cams, pose, self.plan.frames.fps, self.options)
+            self.cache.save("lift", self.keys.lift, rec)
         return rec
-
-    geometry = stages.run("lift", cache.has("lift", lift_key), lift_stage)
-    geometry.report.setdefault("cameras", cams.report)
-
-    from cruxlab.skeleton import Skeleton
-
-    skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
-                        wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
-    moves = version = None
-    if options.detect_moves:
-        from moves.classify import default_classifier, detect
-
-        if model is None:
-            clf = default_classifier()
-            model = MoveModel(clf, clf.version)
-        moves = tuple(stages.run("moves", False, lambda: detect(skeleton, model.classifier)))
-        version = model.version
-    report = _report(plan, pose, geometry, skeleton, stages)
-    if version is not None:
-        report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
-    return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
-                           moves=moves, model_version=version, report=report)
 
 
 def _report(plan: AnalysisPlan, pose: Pose2D, geometry, skeleton, stages: _Stages) -> dict:
@@ -741,17 +822,12 @@ def check_duration(info: VideoInfo, frames: FrameRange) -> None:
 # ------------------------------------------------------------------------------------------ geometry
 def sfm_inputs(keyframes: Keyframes, masks: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Keyframe images and masks downscaled to `max_side` for SfM, and their full-size pixels per pixel."""
-    import cv2
+    from reconstruction.camera_worker import sfm_keyframe
 
-    from reconstruction.segment import resize_masks
-
-    h, w = keyframes.images.shape[1:3]
-    s = min(1.0, max_side / max(h, w))
-    if s >= 1.0:
+    small = [sfm_keyframe(img, m, max_side, keyframes.scale) for img, m in zip(keyframes.images, masks)]
+    if not small:
         return keyframes.images, masks, keyframes.scale
-    nw, nh = max(2, round(w * s)), max(2, round(h * s))
-    images = np.stack([cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA) for img in keyframes.images])
-    return images, resize_masks(masks, nw, nh), keyframes.scale * w / nw
+    return np.stack([i for i, _, _ in small]), np.stack([m for _, m, _ in small]), small[0][2]
 
 
 def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options: AnalyzeOptions, workdir: Path,

@@ -109,7 +109,7 @@ class _RawPose:
 
 
 def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyframe_index: np.ndarray,
-                 max_side: int | None, batch_size: int, on_batch) -> _RawPose:
+                 max_side: int | None, batch_size: int, on_batch, on_keyframe) -> _RawPose:
     T = frames.count
     raw = _RawPose(np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((T, NUM_JOINTS), np.float32),
                    None, np.full((T, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
@@ -128,6 +128,8 @@ def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyf
             raw.key_index.append(int(sl[b]))
             raw.key_images.append(batch.frames[b].copy())
             raw.key_masks.append(None if out.masks is None else out.masks[b].copy())
+            if on_keyframe is not None:
+                on_keyframe(raw.key_images[-1], out.boxes[b])
         on_batch(len(sl))
     stats = getattr(backend, "stats", None)
     raw.stats = dict(stats) if isinstance(stats, dict) else {}
@@ -152,9 +154,12 @@ def _finish(info: VideoInfo, frames: FrameRange, raw: _RawPose, backend_name: st
 
 def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, keyframe_index: np.ndarray,
                   max_side: int | None = 960, batch_size: int = 16, progress: bool = True,
-                  on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
+                  on_frames: Callable[[int], None] | None = None,
+                  on_keyframe: Callable[[np.ndarray, np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side.
-    `on_frames(n)` is called after each batch with the number of frames it held (e.g. a status file)."""
+    `on_frames(n)` is called after each batch with the number of frames it held (e.g. a status file);
+    `on_keyframe(image, box)` as each keyframe is reached, with its working-size image (h, w, 3) and the
+    climber's box there (4,), NaN = not found (e.g. to start SfM on it while the video is still decoded)."""
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
@@ -165,7 +170,7 @@ def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, 
             if on_frames is not None:
                 on_frames(n)
 
-        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, on_batch)
+        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, on_batch, on_keyframe)
     return _finish(info, frames, raw, backend.name)
 
 

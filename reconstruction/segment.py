@@ -218,6 +218,16 @@ def box_masks(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
+def fill_empty_masks(masks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool masks where a segmenter saw nobody but (N, 4) boxes say where the climber is: those get
+    the filled box (the conservative mask). Returns the masks (changed in place)."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    empty = ~masks.reshape(len(masks), -1).any(axis=1) & np.isfinite(boxes).all(axis=1)
+    if empty.any():
+        masks[empty] = box_masks(boxes[empty], *masks.shape[1:3])
+    return masks
+
+
 def resize_masks(masks: np.ndarray, width: int, height: int) -> np.ndarray:
     """(N, h, w) bool -> (N, height, width) bool by nearest-neighbour scaling."""
     import cv2

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -138,23 +139,18 @@ def _check_inputs(frames, frame_indices, masks, n_frames) -> tuple[np.ndarray, n
     return idx, masks
 
 
-def _write_inputs(frames, masks, workdir: Path, dilate_px: int) -> tuple[Path, Path, list[str]]:
+def _write_keyframe(img: np.ndarray, mask: np.ndarray, name: str, img_dir: Path, mask_dir: Path,
+                    dilate_px: int) -> None:
+    """One keyframe as PNG plus its COLMAP mask (black = no features: the climber, dilated)."""
     import cv2
 
-    img_dir, mask_dir = workdir / "images", workdir / "masks"
-    for d in (img_dir, mask_dir):
-        if d.exists():
-            shutil.rmtree(d)
-        d.mkdir(parents=True)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
-    names = []
-    for i, (img, m) in enumerate(zip(frames, masks)):
-        name = f"kf_{i:04d}.png"
-        cv2.imwrite(str(img_dir / name), cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR))
-        keep = ~cv2.dilate(m.astype(np.uint8), kernel).astype(bool) if dilate_px > 0 else ~m
-        cv2.imwrite(str(mask_dir / f"{name}.png"), keep.astype(np.uint8) * 255)   # black = ignore
-        names.append(name)
-    return img_dir, mask_dir, names
+    cv2.imwrite(str(img_dir / name), cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR))
+    if dilate_px > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
+        keep = ~cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    else:
+        keep = ~mask
+    cv2.imwrite(str(mask_dir / f"{name}.png"), keep.astype(np.uint8) * 255)
 
 
 def _pair_homographies(database: Path, n_images: int, min_inliers: int) -> list[tuple[int, int, np.ndarray, int]]:
@@ -306,145 +302,218 @@ def solve_cameras(frames: list[np.ndarray] | np.ndarray, frame_indices: np.ndarr
     workdir:       folder for COLMAP's database, images and model (reused, cleaned per run);
     scale:         full-size pixels per pixel of `frames` (K and errors are reported at full size).
     """
-    try:
-        import pycolmap
-    except ImportError as exc:  # pragma: no cover - pycolmap is a core dependency
-        raise BackendUnavailableError(f"pycolmap is missing ({exc}); run scripts/setup.sh") from None
+    from tqdm import tqdm
+
+    idx, masks = _check_inputs(frames, frame_indices, masks, n_frames)
+    h, w = np.asarray(frames[0]).shape[:2]
+    solver = KeyframeSolver(workdir, len(idx), (w, h), scale=scale, options=options)
+    for img, m in tqdm(list(zip(frames, masks)), desc="cameras", unit="keyframe", disable=not progress,
+                       leave=False):
+        solver.add(img, m)
+    return solver.solve(idx, n_frames)
+
+
+@contextmanager
+def _quiet_colmap():
+    """COLMAP's glog chatter only with `cruxlab -v`."""
+    import pycolmap
 
     level = pycolmap.logging.minloglevel
-    if not log.isEnabledFor(logging.INFO):       # COLMAP's glog chatter only with `cruxlab -v`
+    if not log.isEnabledFor(logging.INFO):
         pycolmap.logging.minloglevel = 2
     try:
-        return _solve(frames, frame_indices, masks, n_frames, Path(workdir), scale, options, progress)
+        yield
     finally:
         pycolmap.logging.minloglevel = level
 
 
-def _solve(frames, frame_indices, masks, n_frames: int, workdir: Path, scale: float, options: SfmOptions,
-           progress: bool) -> CameraSolution:
-    import pycolmap
+class KeyframeSolver:
+    """`solve_cameras` one keyframe at a time: `add` writes a keyframe, extracts its SIFT features and matches
+    them with the keyframes before it (COLMAP skips pairs matched already), so the work can run while the
+    video is still being decoded (`reconstruction.camera_worker`); `solve` then tests for a fixed camera,
+    maps, and gives every attempt frame a pose. Same results as adding all keyframes at once.
 
-    t0 = time.perf_counter()
-    idx, masks = _check_inputs(frames, frame_indices, masks, n_frames)
-    N = len(idx)
-    h, w = np.asarray(frames[0]).shape[:2]
-    workdir.mkdir(parents=True, exist_ok=True)
-    report: dict = {"keyframes": N, "working_size": [int(w), int(h)], "scale": float(scale)}
-    img_dir, mask_dir, names = _write_inputs(frames, masks, workdir, options.mask_dilate_px)
-    database = workdir / "database.db"
-    if database.exists():
-        database.unlink()
+    workdir: COLMAP's folder (cleaned); n_keyframes: how many `add` calls will come (exhaustive or
+    sequential matching); size: (w, h) of the keyframe images; scale: full-size pixels per image pixel.
+    """
 
-    f0 = focal_prior(w, h)
-    reader = pycolmap.ImageReaderOptions()
-    reader.camera_model = "SIMPLE_PINHOLE"
-    reader.camera_params = f"{f0},{w / 2},{h / 2}"
-    reader.mask_path = str(mask_dir)
-    extraction = pycolmap.FeatureExtractionOptions()
-    extraction.num_threads = options.num_threads
-    extraction.sift.max_num_features = options.max_features
-    matching = pycolmap.FeatureMatchingOptions()
-    matching.num_threads = options.num_threads
-    verification = pycolmap.TwoViewGeometryOptions()
-    verification.min_num_inliers = options.min_pair_inliers
-    verification.ransac.random_seed = options.seed
-    stage_t = {}
-    from tqdm import tqdm
+    def __init__(self, workdir: str | Path, n_keyframes: int, size: tuple[int, int], *, scale: float = 1.0,
+                 options: SfmOptions = SfmOptions()):
+        try:
+            import pycolmap
+        except ImportError as exc:  # pragma: no cover - pycolmap is a core dependency
+            raise BackendUnavailableError(f"pycolmap is missing ({exc}); run scripts/setup.sh") from None
+        self.t0 = time.perf_counter()
+        self.workdir, self.n_keyframes, self.size, self.scale, self.options = (
+            Path(workdir), n_keyframes, size, scale, options)
+        self.img_dir, self.mask_dir, self.database = (self.workdir / "images", self.workdir / "masks",
+                                                      self.workdir / "database.db")
+        for d in (self.img_dir, self.mask_dir):
+            if d.exists():
+                shutil.rmtree(d)
+            d.mkdir(parents=True)
+        self.database.unlink(missing_ok=True)
+        self.names: list[str] = []
+        self.stage_t = {"extract_s": 0.0, "match_s": 0.0}
+        w, h = size
+        self.reader = pycolmap.ImageReaderOptions()
+        self.reader.camera_model = "SIMPLE_PINHOLE"
+        self.reader.camera_params = f"{focal_prior(w, h)},{w / 2},{h / 2}"
+        self.reader.mask_path = str(self.mask_dir)
+        self.extraction = pycolmap.FeatureExtractionOptions()
+        self.extraction.num_threads = options.num_threads
+        self.extraction.sift.max_num_features = options.max_features
+        self.matching = pycolmap.FeatureMatchingOptions()
+        self.matching.num_threads = options.num_threads
+        self.verification = pycolmap.TwoViewGeometryOptions()
+        self.verification.min_num_inliers = options.min_pair_inliers
+        self.verification.ransac.random_seed = options.seed
+        pycolmap.set_random_seed(options.seed)
 
-    bar = tqdm(total=4, desc="cameras", unit="step", disable=not progress, leave=False)
-    s = time.perf_counter()
-    pycolmap.set_random_seed(options.seed)
-    pycolmap.extract_features(str(database), str(img_dir), image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
-                              reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu)
-    stage_t["extract_s"] = time.perf_counter() - s
-    bar.update()
-    s = time.perf_counter()
-    if N <= options.exhaustive_up_to:
-        pycolmap.match_exhaustive(str(database), matching_options=matching, verification_options=verification,
-                                  device=pycolmap.Device.cpu)
-        report["matching"] = "exhaustive"
-    else:
-        pairing = pycolmap.SequentialPairingOptions()
-        pairing.overlap = options.sequential_overlap
-        pycolmap.match_sequential(str(database), matching_options=matching, pairing_options=pairing,
-                                  verification_options=verification, device=pycolmap.Device.cpu)
-        report["matching"] = f"sequential (overlap {options.sequential_overlap})"
-    stage_t["match_s"] = time.perf_counter() - s
-    bar.update()
+    @property
+    def exhaustive(self) -> bool:
+        return self.n_keyframes <= self.options.exhaustive_up_to
 
-    pairs = _pair_homographies(database, N, options.min_pair_inliers)
-    report["verified_pairs"] = len(pairs)
-    test = _rotation_test(pairs, w, h, options) if pairs else None
-    if test is not None:
-        report["rotation_test"] = test
-    rotation_only = test is None or test["non_orthogonality"] < options.rotation_only_threshold
-    if test is None:
-        reason = "no keyframe pair shares enough wall features; camera assumed fixed"
-    else:
-        reason = (f"pure rotation explains the views (non-orthogonality {test['non_orthogonality']:.4f} < "
-                  f"{options.rotation_only_threshold}): tripod or pan, camera centre fixed")
-    bar.update()
-    points = np.zeros((0, 3))
-    rgb = np.zeros((0, 3), np.uint8)
-    perr = np.zeros(0)
-    mean_err = float("nan")
-    if not rotation_only:
+    def add(self, image: np.ndarray, mask: np.ndarray | None) -> None:
+        """The next keyframe (H, W, 3) uint8 RGB of `size`, with its climber mask (H, W) bool or None."""
+        import pycolmap
+
+        image = np.asarray(image)
+        if image.shape[1::-1] != tuple(self.size):
+            raise InputError(f"keyframes must be RGB images of one size {self.size}, got {image.shape}")
+        name = f"kf_{len(self.names):04d}.png"
+        mask = np.zeros(image.shape[:2], bool) if mask is None else np.asarray(mask, bool)
+        _write_keyframe(image, mask, name, self.img_dir, self.mask_dir, self.options.mask_dilate_px)
+        with _quiet_colmap():
+            s = time.perf_counter()
+            pycolmap.extract_features(str(self.database), str(self.img_dir), image_names=[name],
+                                      camera_mode=pycolmap.CameraMode.SINGLE, reader_options=self.reader,
+                                      extraction_options=self.extraction, device=pycolmap.Device.cpu)
+            self.reader.existing_camera_id = 1    # every later keyframe shares the first one's camera
+            self.names.append(name)
+            self.stage_t["extract_s"] += time.perf_counter() - s
+            if len(self.names) > 1:
+                s = time.perf_counter()
+                self._match()
+                self.stage_t["match_s"] += time.perf_counter() - s
+
+    def _match(self) -> None:
+        import pycolmap
+
+        if self.exhaustive:
+            pycolmap.match_exhaustive(str(self.database), matching_options=self.matching,
+                                      verification_options=self.verification, device=pycolmap.Device.cpu)
+        else:
+            pairing = pycolmap.SequentialPairingOptions()
+            pairing.overlap = self.options.sequential_overlap
+            pycolmap.match_sequential(str(self.database), matching_options=self.matching, pairing_options=pairing,
+                                      verification_options=self.verification, device=pycolmap.Device.cpu)
+
+    def solve(self, frame_indices: np.ndarray, n_frames: int) -> CameraSolution:
+        """Cameras of all `n_frames` attempt frames; `frame_indices` (N,) are the added keyframes' frames."""
+        idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
+        if len(idx) != len(self.names):
+            raise InputError(f"{len(self.names)} keyframes were added but {len(idx)} frame indices given")
+        with _quiet_colmap():
+            return self._finish(idx, n_frames)
+
+    def _finish(self, idx: np.ndarray, n_frames: int) -> CameraSolution:
+        N, (w, h), opts = len(idx), self.size, self.options
+        report: dict = {"keyframes": N, "working_size": [int(w), int(h)], "scale": float(self.scale),
+                        "matching": "exhaustive" if self.exhaustive
+                        else f"sequential (overlap {opts.sequential_overlap})"}
+        pairs = _pair_homographies(self.database, N, opts.min_pair_inliers)
+        report["verified_pairs"] = len(pairs)
+        test = _rotation_test(pairs, w, h, opts) if pairs else None
+        if test is None:
+            reason = "no keyframe pair shares enough wall features; camera assumed fixed"
+        else:
+            report["rotation_test"] = test
+            reason = (f"pure rotation explains the views (non-orthogonality {test['non_orthogonality']:.4f} < "
+                      f"{opts.rotation_only_threshold}): tripod or pan, camera centre fixed")
+        keyed = None
+        if test is not None and test["non_orthogonality"] >= opts.rotation_only_threshold:
+            keyed, reason = self._map(N, report)
+        if keyed is None:
+            K, R, solved, extra = _rotation_only(pairs, N, w, h, opts, test, reason)
+            keyed = _KeyPoses(K, R, np.zeros((N, 3)), solved)
+            report.update({"model": "rotation-only", **extra})
+            log.info("cameras: %s", reason)
+        report.update({k: round(v, 2) for k, v in self.stage_t.items()})
+        return _every_frame(keyed, idx, n_frames, self.scale, self.size, report, self.t0)
+
+    def _map(self, N: int, report: dict) -> tuple["_KeyPoses | None", str]:
+        """Incremental mapping of a moving camera: keyframe poses and wall points, or None (and why) when too
+        few keyframes register."""
         s = time.perf_counter()
-        rec = _incremental(database, img_dir, workdir, names, options)
-        stage_t["mapping_s"] = time.perf_counter() - s
+        rec = _incremental(self.database, self.img_dir, self.workdir, self.names, self.options)
+        self.stage_t["mapping_s"] = time.perf_counter() - s
         n_reg = 0 if rec is None else rec.num_reg_images()
         report["sfm_registered"] = n_reg
-        if n_reg < max(2, options.min_registered_fraction * N):
-            rotation_only = True
-            reason = (f"SfM registered only {n_reg} of {N} keyframes; falling back to a fixed camera centre "
-                      "(add texture to the view or film with more camera motion)")
-        else:
-            cam = next(iter(rec.cameras.values()))
-            fk = float(cam.params[0])
-            K = intrinsics(fk, w, h)
-            K[0, 2], K[1, 2] = float(cam.params[1]), float(cam.params[2])
-            Rk = np.full((N, 3, 3), np.nan)
-            tk = np.full((N, 3), np.nan)
-            solved = np.zeros(N, bool)
-            for img in rec.images.values():
-                if not img.has_pose:
-                    continue
-                k = names.index(img.name)
-                pose = img.cam_from_world()
-                Rk[k], tk[k], solved[k] = pose.rotation.matrix(), pose.translation, True
-            pts = rec.points3D
-            if len(pts):
-                points = np.array([p.xyz for p in pts.values()])
-                rgb = np.array([p.color for p in pts.values()], dtype=np.uint8)
-                perr = np.array([p.error for p in pts.values()]) * scale
-            mean_err = float(rec.compute_mean_reprojection_error()) * scale
-            C = camera_centers(Rk[solved], tk[solved])
-            depth = np.median(np.linalg.norm(points[:, None] - C[None], axis=-1)) if len(points) else np.nan
-            report.update({"model": "sfm", "focal_working_px": fk, "points": int(len(points)),
-                           "baseline_over_depth": float(np.ptp(C, axis=0).max() / depth) if len(points) else None})
-    bar.update()
-    if rotation_only:
-        K, Rk, solved, extra = _rotation_only(pairs, N, w, h, options, test, reason)
-        tk = np.zeros((N, 3))
-        points, rgb, perr = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0)
-        mean_err = float("nan")
-        report.update({"model": "rotation-only", **extra})
-        log.info("cameras: %s", reason)
-    bar.close()
+        if n_reg < max(2, self.options.min_registered_fraction * N):
+            return None, (f"SfM registered only {n_reg} of {N} keyframes; falling back to a fixed camera centre "
+                          "(add texture to the view or film with more camera motion)")
+        keyed = _keyframe_poses(rec, self.names, self.size, self.scale)
+        C = camera_centers(keyed.R[keyed.solved], keyed.t[keyed.solved])
+        depth = np.median(np.linalg.norm(keyed.points[:, None] - C[None], axis=-1)) if len(keyed.points) else np.nan
+        report.update({"model": "sfm", "focal_working_px": float(keyed.K[0, 0]), "points": int(len(keyed.points)),
+                       "baseline_over_depth": float(np.ptp(C, axis=0).max() / depth) if len(keyed.points) else None})
+        return keyed, ""
+
+
+@dataclass(frozen=True)
+class _KeyPoses:
+    """Keyframe cameras at working size: K (3, 3); R (N, 3, 3), t (N, 3) world -> camera; solved (N,) bool;
+    wall points (P, 3) with colours and reprojection errors (full-size pixels), mean error."""
+
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    solved: np.ndarray
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    rgb: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.uint8))
+    point_error: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    mean_error: float = float("nan")
+
+
+def _keyframe_poses(rec, names: list[str], size: tuple[int, int], scale: float) -> _KeyPoses:
+    """Keyframe poses and points of a pycolmap reconstruction (images named as `names`)."""
+    N, (w, h) = len(names), size
+    cam = next(iter(rec.cameras.values()))
+    K = intrinsics(float(cam.params[0]), w, h)
+    K[0, 2], K[1, 2] = float(cam.params[1]), float(cam.params[2])
+    R, t, solved = np.full((N, 3, 3), np.nan), np.full((N, 3), np.nan), np.zeros(N, bool)
+    for img in rec.images.values():
+        if img.has_pose:
+            k = names.index(img.name)
+            pose = img.cam_from_world()
+            R[k], t[k], solved[k] = pose.rotation.matrix(), pose.translation, True
+    pts = rec.points3D
+    if not len(pts):
+        return _KeyPoses(K, R, t, solved, mean_error=float(rec.compute_mean_reprojection_error()) * scale)
+    return _KeyPoses(K, R, t, solved, np.array([p.xyz for p in pts.values()]),
+                     np.array([p.color for p in pts.values()], dtype=np.uint8),
+                     np.array([p.error for p in pts.values()]) * scale,
+                     float(rec.compute_mean_reprojection_error()) * scale)
+
+
+def _every_frame(keyed: _KeyPoses, idx: np.ndarray, n_frames: int, scale: float, size: tuple[int, int],
+                 report: dict, t0: float) -> CameraSolution:
+    """Every attempt frame's camera: keyframe poses slerped / interpolated in between, K at full size."""
+    solved = keyed.solved
     if not solved.any():
         raise InputError("no keyframe could be given a camera pose; the video shows too little wall texture")
-    # Every attempt frame: interpolate between solved keyframes.
-    Ck = camera_centers(Rk[solved], tk[solved])
-    R_all, C_all = interpolate_poses(idx[solved], Rk[solved], Ck, n_frames)
+    Ck = camera_centers(keyed.R[solved], keyed.t[solved])
+    R_all, C_all = interpolate_poses(idx[solved], keyed.R[solved], Ck, n_frames)
     t_all = -np.einsum("tij,tj->ti", R_all, C_all)
     registered = np.zeros(n_frames, bool)
     registered[idx[solved]] = True
-    K_full = K.copy()
+    K_full = keyed.K.copy()
     K_full[:2] *= scale
     report.update({"keyframes_registered": int(solved.sum()), "focal_px": float(K_full[0, 0]),
-                   "reprojection_error_px": mean_err, **{k: round(v, 2) for k, v in stage_t.items()},
-                   "seconds": round(time.perf_counter() - t0, 2)})
+                   "reprojection_error_px": keyed.mean_error, "seconds": round(time.perf_counter() - t0, 2)})
+    w, h = size
     return CameraSolution(K=K_full, R=R_all, t=t_all, registered=registered, keyframes=idx,
-                          keyframe_registered=solved, model=report["model"], points3d=points, rgb=rgb,
-                          point_error=perr, reprojection_error=mean_err,
+                          keyframe_registered=solved, model=report["model"], points3d=keyed.points, rgb=keyed.rgb,
+                          point_error=keyed.point_error, reprojection_error=keyed.mean_error,
                           image_size=(int(round(w * scale)), int(round(h * scale))), report=report)

@@ -441,3 +441,31 @@ def test_an_analysis_found_again_says_what_coaches_changed_since(short_fixed, tm
     again = analyze(copy, FIXED, opts, progress=False)
     assert not again.created and again.n_moves == (first.n_moves or 0) + 1 and again.moves_corrected == 1
     assert "1 corrected by coaches since" in again.summary()
+
+
+def test_cameras_solved_beside_the_pose_equal_the_stage_run_after_it(short_fixed, tmp_path):
+    """Issue 12: masks and SfM run in a worker process while the pose stage decodes (the fixture's run). From
+    a cache holding only the pose, the same stages run one after the other in this process: the same masks
+    and the same cameras, K in full-size pixels."""
+    from reconstruction.artifacts import KINDS
+
+    db, opts, first = short_fixed
+    src = next(opts.cache_dir.iterdir())
+    cache = tmp_path / "cache"
+    (cache / src.name).mkdir(parents=True)
+    for f in src.glob("*.npz"):
+        if f.name.startswith(("pose-", "keyframes-")):
+            shutil.copy(f, cache / src.name / f.name)
+    r = analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(**{**opts.__dict__, "cache_dir": cache}),
+                progress=False)
+    assert "masks+cameras (worker process)" in first.report["cpu_s"]
+    assert "masks+cameras (worker process)" not in r.report["cpu_s"]
+    for kind in ("masks", "cameras"):
+        (a,), (b,) = list(src.glob(f"{kind}-*.npz")), list((cache / src.name).glob(f"{kind}-*.npz"))
+        x, y = KINDS[kind].load(a), KINDS[kind].load(b)
+        if kind == "masks":
+            np.testing.assert_array_equal(x, y)
+        else:
+            np.testing.assert_array_equal(x.K, y.K)
+            np.testing.assert_array_equal(x.R, y.R)
+            assert x.K[0, 2] == pytest.approx(1080 / 2, rel=0.05)      # principal point in full-size pixels

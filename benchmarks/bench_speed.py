@@ -1,0 +1,157 @@
+"""`cruxlab analyze` end to end against MediaPipe Pose alone on the same clip, in the same run (issue 12).
+
+    .venv/bin/python -m benchmarks.bench_speed [--clip PATH ...] [--minute] [--repeat N]
+
+For each clip, two fresh processes one after the other: MediaPipe Pose alone (decode at 960 px + the
+video-mode tracking model on every frame, what a 2D-pose-only tool does) and `analyze` (every stage, no
+cache, a fresh store). Printed: frames per second of both and their ratio (goal >= 0.7), the CPU seconds
+of both process trees (robust to other load: the ratio of work done), the peak memory of the analyze
+process tree (sampled every 50 ms, worker included) and analyze's per-stage seconds. `--minute` adds a
+60 s 1080x1440 clip (the tripod clip looped) for the memory goal (< 1 GB). The load average is printed: on a
+shared machine the wall-clock ratio moves with the others' work, the CPU ratio much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = [ROOT / "data" / "climbing" / "warp-fixed-input.mp4", ROOT / "data" / "climbing" / "warp-dynamic-input.mp4"]
+
+
+# ------------------------------------------------------------------------------------------ in the child
+def _mediapipe_alone(clip: str) -> dict:
+    from reconstruction.backends.mediapipe_backend import _pose_module
+    from reconstruction.video import iter_batches, probe, select_frames
+
+    info = probe(clip, with_hash=False)
+    frames = select_frames(info)
+    pose = _pose_module().Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True)
+    found = 0
+    for batch in iter_batches(info, frames, max_side=960):
+        for frame in batch.frames:
+            found += pose.process(frame).pose_landmarks is not None
+    pose.close()
+    return {"frames": frames.count, "found": found}
+
+
+def _analyze(clip: str) -> dict:
+    from reconstruction.pipeline import AnalyzeOptions, analyze
+
+    with tempfile.TemporaryDirectory() as tmp:
+        r = analyze(Path(tmp) / "bench.duckdb", clip, AnalyzeOptions(climber="bench", cache_dir=None),
+                    progress=False)
+    return {"frames": r.n_frames, "found": r.frames_detected, "timings_s": r.report["timings_s"],
+            "cpu_s": r.report["cpu_s"], "camera_model": r.camera_model, "moves": r.n_moves}
+
+
+# ------------------------------------------------------------------------------------------ in the parent
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total / 2**20
+
+
+def _measure(what: str, clip: Path) -> dict:
+    """Run one measurement in a fresh process: wall seconds, CPU seconds of its process tree, peak RSS."""
+    before = os.times()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_speed", "--child", what, str(clip)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak = 0.0
+
+    def sample() -> None:
+        nonlocal peak
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - t0
+    sampler.join()
+    after = os.times()
+    if proc.returncode != 0:
+        raise SystemExit(f"{what} on {clip.name} failed (exit {proc.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return {**result, "wall_s": wall, "cpu_s_total": cpu, "peak_mb": peak}
+
+
+def _minute_clip(folder: Path) -> Path:
+    """The tripod clip looped 4x (60 s, 1080x1440) by copying its packets: no re-encoding."""
+    import av
+
+    out_path = folder / "minute-1080x1440.mp4"
+    with av.open(str(CLIPS[0])) as src, av.open(str(out_path), "w") as dst:
+        stream = src.streams.video[0]
+        out = dst.add_stream_from_template(stream)
+        offset = 0
+        for _ in range(4):
+            src.seek(0)
+            last = 0
+            for packet in src.demux(stream):
+                if packet.dts is None:
+                    continue
+                packet.pts += offset
+                packet.dts += offset
+                last = max(last, packet.pts + (packet.duration or 0))
+                packet.stream = out
+                dst.mux(packet)
+            offset = last
+    return out_path
+
+
+def _report(clip: Path, alone: dict, full: dict) -> None:
+    fps_alone, fps_full = alone["frames"] / alone["wall_s"], full["frames"] / full["wall_s"]
+    print(f"{clip.name}: {full['frames']} frames")
+    print(f"  MediaPipe alone  {fps_alone:6.1f} frames/s  ({alone['wall_s']:.1f} s wall, {alone['cpu_s_total']:.1f} "
+          f"CPU-s, peak {alone['peak_mb']:.0f} MB)")
+    print(f"  cruxlab analyze  {fps_full:6.1f} frames/s  ({full['wall_s']:.1f} s wall, {full['cpu_s_total']:.1f} "
+          f"CPU-s, peak {full['peak_mb']:.0f} MB for the process tree)")
+    print(f"  ratio            {fps_full / fps_alone:6.2f}  wall-clock (goal >= 0.7);  "
+          f"{alone['cpu_s_total'] / full['cpu_s_total']:.2f} in CPU-seconds")
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in full["timings_s"].items())
+    cpu = ", ".join(f"{k} {v:.1f}" for k, v in full["cpu_s"].items())
+    print(f"  analyze stages   wall s: {stages}\n                   CPU s:  {cpu}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, action="append", help="default: both bundled clips")
+    ap.add_argument("--minute", action="store_true", help="also a 60 s 1080x1440 clip (memory goal)")
+    ap.add_argument("--child", nargs=2, metavar=("WHAT", "CLIP"), help=argparse.SUPPRESS)
+    args = ap.parse_args([] if argv is None else argv)
+    if args.child:
+        what, clip = args.child
+        print(json.dumps(_mediapipe_alone(clip) if what == "mediapipe" else _analyze(clip)))
+        return
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = list(args.clip or CLIPS) + ([_minute_clip(Path(tmp))] if args.minute else [])
+        for clip in clips:
+            alone = _measure("mediapipe", clip)
+            full = _measure("analyze", clip)
+            _report(clip, alone, full)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,202 @@
+"""Keyframe SfM in a child process, fed while the pose stage decodes the video.
+
+The pose stage reaches keyframe k a second of video after keyframe k-1; `CameraWorker.add` masks it here
+(MediaPipe segmentation in a crop around the climber's box: MediaPipe is loaded in this process already)
+and hands image and mask to the worker, which extracts the SIFT features and matches them with the keyframes
+before (`sfm.KeyframeSolver`) meanwhile. When the last frame is decoded only that keyframe and the
+fixed-camera test / mapping remain. The video is decoded once, by the pose stage; the worker loads pycolmap
+only (~250 MB at its peak).
+
+    with CameraWorker(len(keyframe_index), job) as worker:
+        ...                                            # pose stage
+        worker.add(image, box)                         # each keyframe, in order, working-size pixels
+        masks, cams = worker.result(keyframe_index, n_frames)
+
+A failure in the worker (an InputError such as too little wall texture) is raised again by `result`.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CameraJob:
+    """What masking and SfM need. mask_options: keyword options of the MediaPipe mask backend; sfm_max_side:
+    longest side of the images handed to SfM; scale: full-size pixels per working pixel (of the images
+    handed to `add`); sfm: SfmOptions; workdir: COLMAP's folder."""
+
+    mask_options: dict
+    sfm_max_side: int
+    scale: float
+    sfm: object
+    workdir: Path
+
+
+def keyframe_mask(masker, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(h, w) bool climber mask of one keyframe; the filled box where the segmenter found nobody but the
+    pose found the climber (SfM must not use the climber's features either way)."""
+    from reconstruction.segment import fill_empty_masks
+
+    return fill_empty_masks(np.asarray(masker.segment([image], box[None]), dtype=bool), box[None])[0]
+
+
+def sfm_keyframe(image: np.ndarray, mask: np.ndarray, max_side: int, scale: float
+               ) -> tuple[np.ndarray, np.ndarray, float]:
+    """A keyframe and its mask at `max_side` for SfM, and the full-size pixels per pixel of the result."""
+    import cv2
+
+    from reconstruction.segment import resize_masks
+
+    h, w = image.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    if s >= 1.0:
+        return image, mask, scale
+    nw, nh = max(2, round(w * s)), max(2, round(h * s))
+    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return small, resize_masks(mask[None], nw, nh)[0], scale * w / nw
+
+
+def _serve(inbox, outbox) -> None:
+    """The worker: the job, then SfM keyframe by keyframe, then the cameras of every frame."""
+    from reconstruction.sfm import KeyframeSolver
+
+    t_cpu = time.process_time()
+    try:
+        n_keyframes, job = pickle.load(inbox)
+        solver = None
+        while (msg := pickle.load(inbox))[0] == "add":
+            small, small_mask, scale = sfm_keyframe(msg[1], msg[2], job.sfm_max_side, job.scale)
+            if solver is None:
+                solver = KeyframeSolver(job.workdir, n_keyframes, small.shape[1::-1], scale=scale, options=job.sfm)
+            solver.add(small, small_mask)
+        if msg[0] != "solve" or solver is None:
+            return
+        cams = solver.solve(msg[1], msg[2])
+        cams.report["worker_cpu_s"] = round(time.process_time() - t_cpu, 2)
+        reply = ("ok", cams)
+    except Exception as exc:  # noqa: BLE001 - every failure travels back to the caller
+        reply = ("error", type(exc).__module__, type(exc).__name__, str(exc))
+    pickle.dump(reply, outbox, protocol=pickle.HIGHEST_PROTOCOL)
+    outbox.flush()
+
+
+class CameraWorker:
+    """A child process (`python -m reconstruction.camera_worker`: a fresh interpreter, as MediaPipe's threads
+    do not survive a fork, and no re-import of the caller's script as multiprocessing's spawn would do) that
+    masks and solves the keyframes handed to `add` (see the module docstring). Messages are pickled over its
+    stdin / a pipe of its own. Use as a context manager: leaving it stops the process if it still runs."""
+
+    def __init__(self, n_keyframes: int, job: CameraJob):
+        import os
+        import subprocess
+        import sys
+
+        import queue
+        import threading
+
+        read_fd, write_fd = os.pipe()
+        self._proc = subprocess.Popen([sys.executable, "-m", "reconstruction.camera_worker", str(write_fd)],
+                                      stdin=subprocess.PIPE, pass_fds=(write_fd,))
+        os.close(write_fd)
+        self._out = os.fdopen(read_fd, "rb")
+        # A thread writes to the worker, so the pose stage never waits while the worker is busy.
+        self._queue: queue.Queue = queue.Queue()
+        self._feeder = threading.Thread(target=self._feed, name="cruxlab-cameras-feed", daemon=True)
+        self._feeder.start()
+        self._send((n_keyframes, job))
+        self.job = job
+        self.masks: list[np.ndarray] = []
+        self._masker = None
+
+    def _send(self, msg) -> None:
+        self._queue.put(msg)
+
+    def _feed(self) -> None:
+        while (msg := self._queue.get()) is not None:
+            try:
+                pickle.dump(msg, self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self._proc.stdin.flush()
+            except (BrokenPipeError, ValueError):
+                return  # the worker stopped early; `result` reports what it said
+
+    def add(self, image: np.ndarray, box: np.ndarray, masker=None) -> None:
+        """The next keyframe (h, w, 3) uint8 RGB at working size and the climber's box there (4,), NaN = none:
+        masked here (by `masker.segment` when given, e.g. the pose backend: no second model in memory; else
+        by the MediaPipe mask backend), solved in the worker."""
+        if masker is None:
+            if self._masker is None:
+                from reconstruction.backends import get_mask_backend
+
+                self._masker = get_mask_backend("mediapipe", **self.job.mask_options)
+            masker = self._masker
+        self.masks.append(keyframe_mask(masker, image, np.asarray(box, dtype=np.float64)))
+        self._send(("add", np.ascontiguousarray(image), self.masks[-1]))
+
+    def result(self, frame_indices: np.ndarray, n_frames: int):
+        """(masks (N, h, w) bool at working size, sfm.CameraSolution of all n_frames) once the worker is done."""
+        self._send(("solve", np.asarray(frame_indices, dtype=np.int64), int(n_frames)))
+        try:
+            msg = pickle.load(self._out)
+        except EOFError:
+            raise RuntimeError(f"the camera worker stopped (exit code {self._proc.wait()}) without a result; "
+                               "run again with `cruxlab -v` to see its messages") from None
+        if msg[0] == "error":
+            raise _rebuild(*msg[1:])
+        return np.stack(self.masks), msg[1]
+
+    def close(self) -> None:
+        if self._masker is not None:
+            self._masker.close()
+            self._masker = None
+        if self._proc.poll() is None:
+            self._send(("stop",))
+        self._send(None)
+        self._feeder.join(timeout=10)
+        try:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - a worker that does not stop is killed
+            self._proc.kill()
+            self._proc.wait()
+        self._out.close()
+
+    def __enter__(self) -> "CameraWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _rebuild(module: str, name: str, message: str) -> Exception:
+    """The worker's exception in this process: the same cruxlab error class when it is one."""
+    import importlib
+
+    try:
+        cls = getattr(importlib.import_module(module), name)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls(message)
+    except (ImportError, AttributeError, TypeError):
+        pass
+    return RuntimeError(f"{name}: {message}")
+
+
+def _main(argv: list[str]) -> None:
+    import os
+    import sys
+
+    out = os.fdopen(int(argv[0]), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the reply pipe
+    sys.stdout = sys.stderr
+    _serve(sys.stdin.buffer, out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])
