@@ -43,7 +43,7 @@ def max_import_frames() -> int:
 def max_npz_bytes() -> int:
     """Most bytes the arrays of one .npz file may declare, uncompressed (CRUXLAB_MAX_NPZ_MB, default 1024 MB).
     Checked from the zip and .npy headers before anything is decompressed, so a zip bomb costs nothing."""
-    return int(_env_number("CRUXLAB_MAX_NPZ_MB", 1024, minimum=1) * 1024 * 1024)
+    return int(_env_number("CRUXLAB_MAX_NPZ_MB", 1024, minimum=0.01) * 1024 * 1024)
 
 
 def sql_timeout_s() -> float:
@@ -71,5 +71,6 @@ def check_fps(fps: float, what: str) -> float:
     if value <= 0:
         raise InputError(f"{what} must be > 0, got {value:g}")
     if not (MIN_FPS <= value <= MAX_FPS):  # also refuses NaN and inf
-        raise InputError(f"{what} is {value:g} fps; cruxlab analyses {MIN_FPS:g} to {MAX_FPS:g} frames per second")
+        raise InputError(f"{what} {value:g} is outside the {MIN_FPS:g}..{MAX_FPS:g} frames per second cruxlab "
+                         "analyses")
     return value

@@ -164,7 +164,7 @@ def database_free() -> bool:
 def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
     with _ro(path) as con:
         df = store.list_attempts(con)
-        activity = con.execute("SELECT attempt_id, moving_fraction FROM attempt_activity").df()
+        activity = con.execute("SELECT attempt_id, moving_fraction, moving_s, still_s FROM attempt_activity").df()
     df = df.merge(activity, on="attempt_id", how="left")
     df["video_on_disk"] = [isinstance(p, str) and os.path.exists(p) for p in df["video_path"]]
     df["date"] = pd.to_datetime(df["date"])
@@ -175,7 +175,7 @@ def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
 def attempts() -> pd.DataFrame:
     """One row per attempt: attempt_id, attempt, climber, problem, wall, grade, source_kind, n_frames, fps,
     duration_s, outcome, date (recorded_at, else when stored), recorded_at, video_path, camera_model, n_moves,
-    moving_fraction, video_on_disk."""
+    moving_fraction, moving_s, still_s (attempt_activity), video_on_disk."""
     return _read(_attempts)
 
 
@@ -296,6 +296,10 @@ _VIEWS = {
         FROM attempts a JOIN climbers c USING (climber_id)
         JOIN moves_per_attempt pa USING (attempt_id) JOIN attempt_activity act USING (attempt_id)
         GROUP BY c.name ORDER BY c.name""",
+    "labels_per_climber": """
+        SELECT climber, label, count(*) AS n_moves, count(DISTINCT attempt_id) AS n_attempts,
+               avg(duration_s) AS mean_duration_s, avg(confidence) AS mean_confidence
+        FROM move_details GROUP BY ALL ORDER BY climber, label""",
     "corrections": """
         SELECT original_label, label, count(*) AS n
         FROM moves_current WHERE edited AND original_label <> label GROUP BY ALL ORDER BY n DESC""",
@@ -304,7 +308,7 @@ _VIEWS = {
 
 def views(*names: str) -> list[pd.DataFrame]:
     """Statistics tables, read together: moves_per_label, moves_per_climber, moves_per_problem,
-    duration_quantiles, climber_summary, corrections."""
+    duration_quantiles, climber_summary, labels_per_climber, corrections."""
     return _read(_views, tuple(names))
 
 

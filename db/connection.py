@@ -183,6 +183,9 @@ def connect(
     else:
         con = _open(path, False, timeout_s)
         try:
+            # Bulk appends stay in memory until COMMIT instead of being written into the file ahead of it, so a
+            # rolled-back or killed import leaves the file its old size (DuckDB never gives freed blocks back).
+            con.execute("SET enable_optimistic_write = false")
             migrate(con)
         except BaseException:
             con.close()

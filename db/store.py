@@ -6,6 +6,7 @@ Writers do not open transactions themselves unless they say so: the caller wraps
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -815,24 +816,44 @@ def reviewed_attempts(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
 # -------------------------------------------------------------------------------------------- move models
 @dataclass(frozen=True)
 class StoredModel:
-    """A row of `move_models`: params = the estimator's parameters; payload = the pickled fitted estimator
-    (learned models only)."""
+    """A row of `move_models`: params = the estimator's parameters; payload = the fitted estimator as data
+    (learned models only) in `payload_format`, with its SHA-256 hex digest (moves.service reads them)."""
 
     version: str
     kind: str
     params: dict
     payload: bytes | None
+    payload_format: str | None = None
+    payload_sha256: str | None = None
+
+
+_MODEL_COLUMNS = "version, kind, params, payload, payload_format, payload_sha256"
+
+
+def _stored_model(row) -> StoredModel:
+    version, kind, params, payload, fmt, digest = row
+    try:
+        parsed = json.loads(params or "{}")
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise DatabaseError(f"move model {version!r} has unreadable parameters; activate another with "
+                            "`cruxlab moves use VERSION` (or 'rules') or retrain with `cruxlab moves train`")
+    return StoredModel(version, kind, parsed, None if payload is None else bytes(payload), fmt, digest)
 
 
 def active_model(con: duckdb.DuckDBPyConnection) -> StoredModel | None:
     """The active move model, or None when the built-in rule defaults are in use."""
     row = con.execute(
-        "SELECT version, kind, params, payload FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
+        f"SELECT {_MODEL_COLUMNS} FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
     ).fetchone()
-    if row is None:
-        return None
-    version, kind, params, payload = row
-    return StoredModel(version, kind, json.loads(params or "{}"), payload)
+    return None if row is None else _stored_model(row)
+
+
+def stored_model(con: duckdb.DuckDBPyConnection, version: str) -> StoredModel | None:
+    """The stored move model `version`, or None."""
+    row = con.execute(f"SELECT {_MODEL_COLUMNS} FROM move_models WHERE version = ?", [version]).fetchone()
+    return None if row is None else _stored_model(row)
 
 
 def model_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -841,14 +862,18 @@ def model_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def insert_model(con: duckdb.DuckDBPyConnection, *, version: str, kind: str, params: dict, metrics: dict | None,
-                 n_labels: int | None, payload: bytes | None, activate: bool) -> None:
-    """Store a move model under a new version (the only active one when `activate`). Call in a transaction."""
+                 n_labels: int | None, payload: bytes | None, activate: bool, payload_format: str | None = None
+                 ) -> None:
+    """Store a move model under a new version (the only active one when `activate`), recording the payload's
+    format and SHA-256. Call in a transaction."""
     if activate:
         activate_model(con, None)
+    digest = None if payload is None else hashlib.sha256(payload).hexdigest()
     con.execute(
-        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, active) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [version, kind, json.dumps(params, default=str), json.dumps(metrics or {}), n_labels, payload, activate],
+        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, payload_format, "
+        "payload_sha256, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [version, kind, json.dumps(params, default=str), json.dumps(metrics or {}), n_labels, payload,
+         payload_format, digest, activate],
     )
 
 
@@ -861,9 +886,10 @@ def activate_model(con: duckdb.DuckDBPyConnection, version: str | None) -> None:
 
 
 def list_models(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every stored move model (version, kind, created_at, n_labels, active, metrics), oldest first."""
+    """Every stored move model (version, kind, created_at, n_labels, active, format, metrics), oldest first."""
     return con.execute(
-        "SELECT version, kind, created_at, n_labels, active, metrics FROM move_models ORDER BY model_id"
+        "SELECT version, kind, created_at, n_labels, active, payload_format AS format, metrics FROM move_models "
+        "ORDER BY model_id"
     ).df()
 
 

@@ -725,14 +725,16 @@ class View:
 
 def load_view(path: str | Path) -> View:
     """Read and validate a VIEW.npz; raise `InputError` naming the file, the problem and the fix."""
-    from cruxlab.skeleton import canonical_order, plane_vectors, read_npz
+    from cruxlab.npz import read_npz
+    from cruxlab.skeleton import canonical_order, plane_vectors
 
     path = Path(path)
 
     def fail(problem: str) -> InputError:
         return InputError(f"{path}: {problem}")
 
-    arrays = read_npz(path, VIEW_REQUIRED, "a VIEW file (optional: wall_normal, wall_point, climber_height_m)")
+    arrays = read_npz(path, VIEW_REQUIRED, "a VIEW file (optional: wall_normal, wall_point, climber_height_m)",
+                      optional=("wall_normal", "wall_point", "climber_height_m"))
     for k in ("keypoints2d", "confidence", "K", "R", "t", "image_size", "fps"):
         if not np.issubdtype(arrays[k].dtype, np.number):
             raise fail(f"{k} must be numeric, got dtype {arrays[k].dtype}")

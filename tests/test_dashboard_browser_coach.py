@@ -16,7 +16,8 @@ import pytest
 
 from conftest import table_counts
 from db import connect, store
-from test_dashboard_browser import browser, css, server, shot, wait  # noqa: F401  (shared fixtures, helpers)
+from test_dashboard_browser import (browser, css, player_attr, player_state, server, shot,  # noqa: F401
+                                    wait)  # (shared fixtures and helpers)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = Path(__file__).resolve().parents[1] / "data" / "climbing"
@@ -43,6 +44,21 @@ def short_clip(tmp_path_factory) -> Path:
     rng = select_frames(info, start_s=6.0, end_s=8.0, fps=12.5)
     frames = np.concatenate([b.frames for b in iter_batches(info, rng, max_side=720)])
     return write_video(tmp_path_factory.mktemp("clip") / "IMG_0042 (copy).mp4", list(frames), 12.5)
+
+
+def full_shot(driver, name: str) -> Path:
+    """A screenshot of the whole page (the viewport stretched to the page's height, then put back)."""
+    height = driver.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
+        "return Math.max(m.scrollHeight, document.body.scrollHeight);")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1600, "height": min(int(height) + 40, 4000), "deviceScaleFactor": 1,
+                            "mobile": False})
+    try:
+        return shot(driver, name)
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
 
 
 def choose(box, text: str) -> None:
@@ -97,11 +113,11 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
         except StaleElementReferenceException:
             continue
         for text in bars:
-            match = re.match(r"(.+?) · (\d+) % of this step · (\d+) % overall", text)
+            match = re.match(r"(.+?)(?: \((\d+) %\))? · (\d+) % overall", text)
             if match and (match.group(1), int(match.group(3))) not in seen:
                 seen.append((match.group(1), int(match.group(3))))
-                if match.group(1) == "finding the climber's pose" and int(match.group(2)) > 0:
-                    shot(browser, "dashboard_upload_progress.png")
+                if match.group(1) == "finding the climber's pose" and match.group(2):
+                    browser.save_screenshot(str(artifacts / "dashboard_upload_progress.png"))
         time.sleep(0.2)
     elapsed = time.monotonic() - t0
     assert done is not None, f"not analysed after 240 s; progress seen: {seen}"
@@ -127,8 +143,9 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
     assert after["attempts"] == before["attempts"] + 1 and after["skeleton_frames"] == before["skeleton_frames"] + 25
 
     next(b for b in css(browser, "button") if "Open attempt" in b.text).click()
-    wait(browser, lambda d: any(h.text == row.attempt for h in css(d, "h1")))
-    wait(browser, lambda d: css(d, '[data-testid="stImage"] img') and css(d, ".gl-container canvas"))
+    wait(browser, lambda d: any(h.text == row.attempt for h in css(d, "h1, h2, h3")))
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    assert len(player_state(browser)["moves"]) == row.n_moves, "the player shows the new attempt's moves"
     shot(browser, "dashboard_uploaded_attempt.png")
     print(f"\nupload to analysed (browser clock): {elapsed:.1f} s; status file: "
           f"{status['finished_at']} - {status['submitted_at']}")
@@ -184,3 +201,22 @@ def test_edit_attempt_details_in_the_browser_lands_in_duckdb(server, browser):
     with connect(db, read_only=True) as con:
         row = store.list_attempts(con).set_index("attempt_id").loc[aid]
     assert (row.climber, row.problem, row.grade) == ("Adam Ondra", "Green slab", "V4")
+
+
+def test_climber_page_renders_its_charts(server, browser):
+    url, db, _ = server
+    with connect(db, read_only=True) as con:
+        attempts = store.list_attempts(con)
+    climber = attempts["climber"].value_counts().index[0]
+    browser.get(f"{url}/climber")
+    wait(browser, lambda d: any(h.text == "Climber" for h in css(d, "h1")))
+    pill = wait(browser, lambda d: next((b for b in css(d, '[data-testid="stButtonGroup"] button')
+                                         if b.text.strip() == climber), None))
+    pill.click()
+    charts = '[data-testid="stPlotlyChart"]'
+    n = int((attempts["climber"] == climber).sum())
+    wait(browser, lambda d: len(css(d, charts)) == 4
+         and len(css(css(d, charts)[0], "g.scatterlayer g.trace:first-child path.point")) == n
+         and len(css(css(d, charts)[2], "g.barlayer g.point")) == 2 * n)
+    assert not css(browser, '[data-testid="stException"]')
+    full_shot(browser, "dashboard_climber.png")

@@ -125,9 +125,10 @@ def progress() -> None:
             head.markdown(f"**{r.name}** — {who} · uploaded {s.submitted_at[:16].replace('T', ' ')} UTC")
             if s.state in ("queued", "running"):
                 stage = STAGE_TITLES.get(s.stage, s.stage)
+                if 0.0 < s.stage_fraction < 1.0:  # stages that count their items (the pose, frame by frame)
+                    stage += f" ({100 * s.stage_fraction:.0f} %)"
                 head.progress(min(max(s.overall, 0.0), 1.0),
-                              text=f"{stage} · {100 * s.stage_fraction:.0f} % of this step · "
-                                   f"{100 * s.overall:.0f} % overall · {s.elapsed_s:.0f} s")
+                              text=f"{stage} · {100 * s.overall:.0f} % overall · {s.elapsed_s:.0f} s")
                 side.button("Cancel", key=f"cancel-{s.job_id}", icon=":material/cancel:",
                             on_click=data.cancel_analysis, args=(job.dir,))
             elif s.state == "done":
