@@ -1,4 +1,4 @@
-"""Review state (migration 006): confirmed moves, reviewed attempts, and which moves count as training labels —
+"""Review state (migration 007): confirmed moves, reviewed attempts, and which moves count as training labels —
 in the store, in `moves train`, and for a Label Studio submission."""
 
 from __future__ import annotations

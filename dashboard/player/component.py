@@ -81,7 +81,7 @@ def move_status(moves: pd.DataFrame) -> pd.Series:
     it is right), 'reviewed' (its attempt's review covers it), else 'model' (only the model's word).
     Columns of db.store.current_moves; corrected, confirmed and reviewed are optional."""
     added = moves["source"] != "model"
-    # `corrected` (db.store.CORRECTED_SQL): differs from the model's word now, net of undos
+    # `corrected` (move_state, migration 007): differs from the model's word now, net of undos
     col = "corrected" if "corrected" in moves else "edited"
     edited = moves[col].astype(bool) if col in moves else pd.Series(False, index=moves.index)
     confirmed = moves["confirmed"].astype(bool) if "confirmed" in moves else pd.Series(False, index=moves.index)

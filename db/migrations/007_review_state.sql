@@ -1,4 +1,4 @@
--- Version 6: review state. Which moves a coach has vouched for, so that only those count as training labels.
+-- Version 7: review state. Which moves a coach has vouched for, so that only those count as training labels.
 --
 -- A coach *confirms* a move: a label_edits row with action 'confirm' whose state is the move's state (nothing
 -- changes; the history records who said it is right, when, from where). A coach *reviews* an attempt: every
