@@ -451,7 +451,10 @@ class Player {
       (this.timings[this.pending.kind] || []).push(now - this.pending.t0);
       this.pending = null;
     }
-    if (this.root.dataset.ready !== "1" && this.ready) this.root.dataset.ready = "1";
+    if (this.root.dataset.ready !== "1" && this.ready) {
+      this.root.dataset.ready = "1";
+      this.timings.readyAt = performance.now();  // since the page's navigation started
+    }
   }
 
   show(t, now, frame0) {
