@@ -325,9 +325,10 @@ def move_details(attempt_id: int) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------- SQL
-def run_sql(sql: str) -> pd.DataFrame:
-    """A user's query on a sandboxed read-only connection (db.query): it cannot change the store or touch
-    files. Raises db.query.QueryError with DuckDB's explanation."""
+def run_sql(sql: str):
+    """A user's query on a sandboxed read-only snapshot of the store (db.query), within the configured time,
+    memory and row limits: it cannot change the store, touch files or block a writer. Returns a
+    db.query.QueryResult; raises db.query.QueryError with DuckDB's explanation or the limit that stopped it."""
     from db.query import run_readonly_query
 
     return run_readonly_query(db_path(), sql, timeout_s=read_timeout())

@@ -108,7 +108,11 @@ class AnalyzeOptions:
 @dataclass(frozen=True)
 class AnalyzeResult:
     """What `analyze` did. created=False: the same video and parameters were analysed before (nothing
-    changed; the numbers are the stored ones)."""
+    changed; the numbers are the stored ones, and n_moves counts the moves as they stand after the
+    `moves_corrected` coach corrections since).
+
+    model_version: the move classifier that found the moves: the built-in rules, or the store's active
+    model (`cruxlab moves models`), the one thing in a store that changes what an analysis finds."""
 
     attempt_id: int
     name: str
@@ -122,6 +126,7 @@ class AnalyzeResult:
     n_moves: int | None
     model_version: str | None
     report: dict = field(default_factory=dict)
+    moves_corrected: int = 0
 
     @property
     def keyframes(self) -> tuple[int, int]:
@@ -153,13 +158,28 @@ class AnalyzeResult:
         elif "height_source" in geo:
             lines.append(f"  climber height est.: n/a ({geo['height_source']})")
         if self.n_moves is not None:
-            lines.append(f"  moves found:         {self.n_moves} ({self.model_version})")
+            lines.append(f"  moves found:         {self.n_moves} ({self._moves_note()})")
         timings = self.report.get("timings_s")
         if self.created and timings:
             total = self.report.get("total_s", sum(timings.values()))
             lines.append("  time:                " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
                          + f"; total {total:.1f}s ({self.n_frames / max(total, 1e-9):.1f} frames/s)")
         return "\n".join(lines)
+
+    def _moves_note(self) -> str:
+        """Which classifier found the moves and what changed them since, in words."""
+        from moves.classify import RULES_VERSION
+
+        if self.model_version is None:
+            note = "no model moves stored"
+        elif self.model_version == RULES_VERSION:
+            note = f"model {self.model_version}: the built-in rules"
+        else:
+            note = (f"model {self.model_version}: this store's active move model, not the built-in rules "
+                    f"{RULES_VERSION}; `cruxlab moves models` lists them")
+        if self.moves_corrected:
+            note += f"; {self.moves_corrected} corrected by coaches since"
+        return note
 
 
 # ------------------------------------------------------------------------------------------ the cache
@@ -395,7 +415,7 @@ def _existing(con, key: str) -> AnalyzeResult | None:
         frames_detected=int(rep.get("pose", {}).get("frames_detected", 0)),
         frames_with_skeleton=int(rep.get("frames_with_skeleton", 0)), registered=int(rep.get("registered", 0)),
         camera_model=info.camera_model, n_moves=n_moves, model_version=version,
-        report=rep,
+        report=rep, moves_corrected=store.count_corrections(con, attempt_id),
     )
 
 
@@ -656,6 +676,8 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
         moves = tuple(stages.run("moves", False, lambda: detect(skeleton, model.classifier)))
         version = model.version
     report = _report(plan, pose, geometry, skeleton, stages)
+    if version is not None:
+        report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
                            moves=moves, model_version=version, report=report)
 
