@@ -6,8 +6,10 @@
 The clips are cut from the two bundled videos (alternately, windows spread over each; every clip its own
 file and sha256, so its own attempt), re-encoded at --max-side pixels. Each mode analyses all of them into a
 fresh store with no stage cache (every stage runs) and prints videos per minute of wall time, start-up
-included (worker processes spawning, Ray starting). The machine's load average is printed before and after
-each mode: on a shared machine the ratios between modes mean more than the absolute numbers.
+included (worker processes spawning, Ray starting), and the CPU seconds spent per video (this process and
+its finished worker processes; not known for Ray's workers). The machine's load average is printed before
+and after each mode: on a machine that others load, every mode gets a share of the cores and videos/min say
+little about parallelism; the CPU-s per video still show each mode's overhead.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ def cut_clips(out: Path, n: int, seconds: float, max_side: int | None) -> list[P
         clips.append(cut_video(SOURCES[k], out / f"clip{i:02d}-{SOURCES[k].stem}-{start:g}s.mp4", start,
                                start + seconds, max_side=max_side))
     return clips
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its finished descendants (the pool's workers once it is shut
+    down; Ray's workers once the local instance has stopped)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _load() -> str:
@@ -75,12 +86,16 @@ def main(argv: list[str] | None = None) -> None:
                     continue
             kwargs = {"jobs1": dict(jobs=1), "jobs2": dict(jobs=2), "ray": dict(jobs=2, ray="local")}[mode]
             label = {"jobs1": "--jobs 1", "jobs2": "--jobs 2", "ray": "Ray local (2 CPUs)"}[mode]
-            before = _load()
+            before, cpu0 = _load(), _cpu_s()
             report = analyze_many(tmp / f"{mode}.duckdb", tasks, progress=False, echo=lambda line: None, **kwargs)
+            cpu = (_cpu_s() - cpu0) / max(len(report.analysed), 1)
+            # Ray's workers are the raylet's children, outside this process's accounting
+            cpu_text = "CPU-s n/a" if mode == "ray" else f"{cpu:.1f} CPU-s per video"
             rates[mode] = report.videos_per_min
             failed = f", {len(report.failed)} FAILED: {report.failed[0][1]}" if report.failed else ""
             print(f"  {label:<22} {report.videos_per_min:6.2f} videos/min  ({len(report.analysed)} videos in "
-                  f"{report.seconds:.1f} s; {before} before, {_load()} after{failed})", flush=True)
+                  f"{report.seconds:.1f} s, {cpu_text}; {before} before, {_load()} after{failed})",
+                  flush=True)
         if "jobs1" in rates and rates["jobs1"] > 0:
             print("  speed-up over --jobs 1: " + ", ".join(
                 f"{m} x{r / rates['jobs1']:.2f}" for m, r in rates.items() if m != "jobs1"))
