@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from cruxlab.cameras import CameraTrack, WallPoints
 from cruxlab.errors import DatabaseBusyError, DatabaseError
 from cruxlab.skeleton import Skeleton
 from db import connect, store, transaction
-from db.store import AttemptInfo, CameraTrack, WallPoints
+from db.store import AttemptInfo
 
 DB_ENV = "CRUXLAB_DB"
 #: Env vars: seconds a read waits for another process's write lock before falling back / reporting busy, and
@@ -163,7 +164,7 @@ def database_free() -> bool:
 def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
     with _ro(path) as con:
         df = store.list_attempts(con)
-        activity = con.execute("SELECT attempt_id, moving_fraction FROM attempt_activity").df()
+        activity = con.execute("SELECT attempt_id, moving_fraction, moving_s, still_s FROM attempt_activity").df()
     df = df.merge(activity, on="attempt_id", how="left")
     df["video_on_disk"] = [isinstance(p, str) and os.path.exists(p) for p in df["video_path"]]
     df["date"] = pd.to_datetime(df["date"])
@@ -174,7 +175,7 @@ def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
 def attempts() -> pd.DataFrame:
     """One row per attempt: attempt_id, attempt, climber, problem, wall, grade, source_kind, n_frames, fps,
     duration_s, outcome, date (recorded_at, else when stored), recorded_at, video_path, camera_model, n_moves,
-    moving_fraction, video_on_disk."""
+    moving_fraction, moving_s, still_s (attempt_activity), video_on_disk."""
     return _read(_attempts)
 
 
@@ -295,6 +296,10 @@ _VIEWS = {
         FROM attempts a JOIN climbers c USING (climber_id)
         JOIN moves_per_attempt pa USING (attempt_id) JOIN attempt_activity act USING (attempt_id)
         GROUP BY c.name ORDER BY c.name""",
+    "labels_per_climber": """
+        SELECT climber, label, count(*) AS n_moves, count(DISTINCT attempt_id) AS n_attempts,
+               avg(duration_s) AS mean_duration_s, avg(confidence) AS mean_confidence
+        FROM move_details GROUP BY ALL ORDER BY climber, label""",
     "corrections": """
         SELECT original_label, label, count(*) AS n
         FROM moves_current WHERE edited AND original_label <> label GROUP BY ALL ORDER BY n DESC""",
@@ -303,7 +308,7 @@ _VIEWS = {
 
 def views(*names: str) -> list[pd.DataFrame]:
     """Statistics tables, read together: moves_per_label, moves_per_climber, moves_per_problem,
-    duration_quantiles, climber_summary, corrections."""
+    duration_quantiles, climber_summary, labels_per_climber, corrections."""
     return _read(_views, tuple(names))
 
 
@@ -320,9 +325,10 @@ def move_details(attempt_id: int) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------- SQL
-def run_sql(sql: str) -> pd.DataFrame:
-    """A user's query on a sandboxed read-only connection (db.query): it cannot change the store or touch
-    files. Raises db.query.QueryError with DuckDB's explanation."""
+def run_sql(sql: str):
+    """A user's query on a sandboxed read-only snapshot of the store (db.query), within the configured time,
+    memory and row limits: it cannot change the store, touch files or block a writer. Returns a
+    db.query.QueryResult; raises db.query.QueryError with DuckDB's explanation or the limit that stopped it."""
     from db.query import run_readonly_query
 
     return run_readonly_query(db_path(), sql, timeout_s=read_timeout())
@@ -463,6 +469,36 @@ def undo_last_edit(attempt_id: int, editor: str | None) -> int | None:
     """Undo this coach's latest edit in this attempt (db.store.undo_last_edit); None when nothing to undo."""
     return _write(lambda con: store.undo_last_edit(con, editor=editor or None, attempt_id=int(attempt_id),
                                                    source=EDIT_SOURCE))
+
+
+# ------------------------------------------------------------------------------------------ uploads
+def upload_dir() -> Path:
+    """Where uploaded videos and their analysis jobs live (dashboard.jobs.upload_root of this store)."""
+    from dashboard.jobs import upload_root
+
+    return upload_root(db_path())
+
+
+def submit_analysis(video, filename: str, request) -> Path:
+    """Save an uploaded video (a binary file object) and start its analysis in the background
+    (dashboard.jobs.submit); returns the job folder. InputError for a file that is not a video we read."""
+    from dashboard.jobs import submit
+
+    return submit(upload_dir(), db_path(), video, filename, request)
+
+
+def analysis_jobs(limit: int = 8) -> list:
+    """The latest upload jobs (dashboard.jobs.Job: folder, request, status), newest first. Reads their
+    status files only, never the database."""
+    from dashboard.jobs import list_jobs, load_job
+
+    return [load_job(job) for job in list_jobs(upload_dir(), limit)]
+
+
+def cancel_analysis(job_dir: Path) -> bool:
+    from dashboard.jobs import cancel
+
+    return cancel(job_dir)
 
 
 def refresh() -> None:

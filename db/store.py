@@ -18,7 +18,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.digest import canonical_json, params_digest
 from cruxlab.errors import DatabaseError, InputError
+from cruxlab.intervals import temporal_iou
 from cruxlab.joints import LIMBS, NUM_JOINTS
 from cruxlab.labels import MOVE_LABELS, Move
 from cruxlab.skeleton import Skeleton
@@ -38,35 +41,6 @@ class VideoRecord:
     height: int
     n_frames: int
     rotation: int = 0
-
-
-@dataclass(frozen=True)
-class CameraTrack:
-    """Per-frame cameras. K: (T, 3, 3) pixels; R: (T, 3, 3), t: (T, 3) world->camera (OpenCV);
-    registered: (T,) bool, False where the pose was interpolated rather than registered."""
-
-    K: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
-    registered: np.ndarray
-
-    def __post_init__(self) -> None:
-        T = len(self.R)
-        if self.K.shape != (T, 3, 3) or self.R.shape != (T, 3, 3) or self.t.shape != (T, 3) or self.registered.shape != (T,):
-            raise ValueError(
-                f"camera track shapes disagree: K {self.K.shape}, R {self.R.shape}, t {self.t.shape}, "
-                f"registered {self.registered.shape}"
-            )
-
-
-@dataclass(frozen=True)
-class WallPoints:
-    """Sparse wall reconstruction. xyz: (N, 3) metres, wall frame; rgb: (N, 3) uint8 or None;
-    error: (N,) mean reprojection error in pixels or None."""
-
-    xyz: np.ndarray
-    rgb: np.ndarray | None = None
-    error: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -100,8 +74,7 @@ class AttemptInfo:
 
 def ingest_key(source_sha256: str, params: dict | None = None) -> str:
     """Identity of one ingest: the source's content hash and the parameters that shape the result."""
-    blob = json.dumps({"sha256": source_sha256, "params": params or {}}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return params_digest({"sha256": source_sha256, "params": params or {}})
 
 
 def _now() -> datetime:
@@ -287,7 +260,7 @@ def _insert_attempt_row(con: duckdb.DuckDBPyConnection, r: AttemptRecord) -> int
                wall_angle_deg, climber_height_m, camera_model, report, recorded_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING attempt_id""",
         [r.name, climber_id, problem_id, video_id, r.source_kind, str(r.source_path), r.key,
-         json.dumps(r.params or {}, sort_keys=True, default=str), sk.fps, sk.n_frames, r.video_start_frame,
+         canonical_json(r.params or {}), sk.fps, sk.n_frames, r.video_start_frame,
          r.video_frame_step, r.outcome, normal, point, wall_angle_deg(sk.wall_normal), r.climber_height_m,
          r.camera_model, json.dumps(r.report or {}, default=str), r.recorded_at],
     ).fetchone()[0])
@@ -588,14 +561,11 @@ def replace_model_moves(
     ).fetchall()
     moves = list(moves)
     if kept and moves:
-        def overlaps(m: Move) -> bool:
-            for limb, s, e in kept:
-                inter = min(e, m.end_frame) - max(s, m.start_frame) + 1
-                union = max(e, m.end_frame) - min(s, m.start_frame) + 1
-                if limb == m.limb and inter > 0 and inter / union >= 0.5:
-                    return True
-            return False
-        moves = [m for m in moves if not overlaps(m)]
+        k_limb, k_start, k_end = (np.array(column) for column in zip(*kept))
+        iou = temporal_iou(np.array([m.start_frame for m in moves])[:, None],
+                           np.array([m.end_frame for m in moves])[:, None], k_start, k_end)
+        same_limb = np.array([m.limb for m in moves])[:, None] == k_limb
+        moves = [m for m, hit in zip(moves, ((iou >= 0.5) & same_limb).any(axis=1)) if not hit]
     if not moves:
         return 0
     n = len(moves)
@@ -630,9 +600,11 @@ def current_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, include_delet
     return df if include_deleted else df.drop(columns="deleted")  # the columns of moves_current
 
 
-def count_corrections(con: duckdb.DuckDBPyConnection) -> int:
-    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store."""
-    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state").fetchone()[0])
+def count_corrections(con: duckdb.DuckDBPyConnection, attempt_id: int | None = None) -> int:
+    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store or in
+    one attempt."""
+    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state "
+                           "WHERE ? IS NULL OR attempt_id = ?", [attempt_id, attempt_id]).fetchone()[0])
 
 
 def _check_edit(con, attempt_id: int, label: str, limb: str, start: int, end: int, allow_unknown_label: bool) -> None:
@@ -846,24 +818,44 @@ def reviewed_attempts(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
 # -------------------------------------------------------------------------------------------- move models
 @dataclass(frozen=True)
 class StoredModel:
-    """A row of `move_models`: params = the estimator's parameters; payload = the pickled fitted estimator
-    (learned models only)."""
+    """A row of `move_models`: params = the estimator's parameters; payload = the fitted estimator as data
+    (learned models only) in `payload_format`, with its SHA-256 hex digest (moves.service reads them)."""
 
     version: str
     kind: str
     params: dict
     payload: bytes | None
+    payload_format: str | None = None
+    payload_sha256: str | None = None
+
+
+_MODEL_COLUMNS = "version, kind, params, payload, payload_format, payload_sha256"
+
+
+def _stored_model(row) -> StoredModel:
+    version, kind, params, payload, fmt, digest = row
+    try:
+        parsed = json.loads(params or "{}")
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise DatabaseError(f"move model {version!r} has unreadable parameters; activate another with "
+                            "`cruxlab moves use VERSION` (or 'rules') or retrain with `cruxlab moves train`")
+    return StoredModel(version, kind, parsed, None if payload is None else bytes(payload), fmt, digest)
 
 
 def active_model(con: duckdb.DuckDBPyConnection) -> StoredModel | None:
     """The active move model, or None when the built-in rule defaults are in use."""
     row = con.execute(
-        "SELECT version, kind, params, payload FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
+        f"SELECT {_MODEL_COLUMNS} FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
     ).fetchone()
-    if row is None:
-        return None
-    version, kind, params, payload = row
-    return StoredModel(version, kind, json.loads(params or "{}"), payload)
+    return None if row is None else _stored_model(row)
+
+
+def stored_model(con: duckdb.DuckDBPyConnection, version: str) -> StoredModel | None:
+    """The stored move model `version`, or None."""
+    row = con.execute(f"SELECT {_MODEL_COLUMNS} FROM move_models WHERE version = ?", [version]).fetchone()
+    return None if row is None else _stored_model(row)
 
 
 def model_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -872,14 +864,18 @@ def model_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def insert_model(con: duckdb.DuckDBPyConnection, *, version: str, kind: str, params: dict, metrics: dict | None,
-                 n_labels: int | None, payload: bytes | None, activate: bool) -> None:
-    """Store a move model under a new version (the only active one when `activate`). Call in a transaction."""
+                 n_labels: int | None, payload: bytes | None, activate: bool, payload_format: str | None = None
+                 ) -> None:
+    """Store a move model under a new version (the only active one when `activate`), recording the payload's
+    format and SHA-256. Call in a transaction."""
     if activate:
         activate_model(con, None)
+    digest = None if payload is None else hashlib.sha256(payload).hexdigest()
     con.execute(
-        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, active) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [version, kind, json.dumps(params, default=str), json.dumps(metrics or {}), n_labels, payload, activate],
+        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, payload_format, "
+        "payload_sha256, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [version, kind, json.dumps(params, default=str), json.dumps(metrics or {}), n_labels, payload,
+         payload_format, digest, activate],
     )
 
 
@@ -892,9 +888,10 @@ def activate_model(con: duckdb.DuckDBPyConnection, version: str | None) -> None:
 
 
 def list_models(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every stored move model (version, kind, created_at, n_labels, active, metrics), oldest first."""
+    """Every stored move model (version, kind, created_at, n_labels, active, format, metrics), oldest first."""
     return con.execute(
-        "SELECT version, kind, created_at, n_labels, active, metrics FROM move_models ORDER BY model_id"
+        "SELECT version, kind, created_at, n_labels, active, payload_format AS format, metrics FROM move_models "
+        "ORDER BY model_id"
     ).df()
 
 

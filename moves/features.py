@@ -25,6 +25,7 @@ from cruxlab.joints import (
     L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
     R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
+from cruxlab.intervals import runs
 from cruxlab.skeleton import Skeleton
 
 #: End-effector order used by every (T, 4) array: the four limbs of cruxlab.joints.LIMBS.
@@ -267,14 +268,6 @@ def joint_angles(keypoints: np.ndarray) -> np.ndarray:
     """(T, 21, 3) joints -> (T, 8) angles in degrees, columns ANGLE_NAMES."""
     idx = np.array([a[1:] for a in ANGLES])
     return joint_angle(keypoints[:, idx[:, 0]], keypoints[:, idx[:, 1]], keypoints[:, idx[:, 2]])
-
-
-def runs(mask: np.ndarray) -> np.ndarray:
-    """(R, 2) inclusive [start, end] frame pairs of the True runs of a 1-D bool array."""
-    d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1) - 1
-    return np.stack([starts, ends], axis=1)
 
 
 def drop_short_runs(mask: np.ndarray, min_len: int, value: bool) -> np.ndarray:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cruxlab.intervals import runs
 from cruxlab.joints import EFFECTOR_LIMBS, L_ANKLE, R_ANKLE
-from moves.features import Features, runs
+from moves.features import Features
 
 KINDS: tuple[str, ...] = ("hand", "foot", "posture", "rise", "air")
 SIDE = np.array([-1.0, 1.0, -1.0, 1.0])  # own side along x for EFFECTOR_LIMBS

@@ -659,7 +659,7 @@ def _finish(script: _Script, body: Body, fps: float, wall_angle: float, height: 
         if len(on) == 0:
             return "flag posture never reached"
         # the longest run
-        from moves.features import runs
+        from cruxlab.intervals import runs
         r = runs(posture & window)
         s, e = r[np.argmax(r[:, 1] - r[:, 0])]
         if (e - s + 1) / fps < 0.55:   # >= 0.4 s by definition, with margin

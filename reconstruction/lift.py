@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import InputError
+from cruxlab.intervals import runs
 from cruxlab.body import DEFAULT_HEIGHT_M, HEAD_TEMPLATE, HEIGHT_RANGE_M, segment_lengths
 from cruxlab.joints import (
     JOINT_INDEX, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
@@ -536,12 +537,6 @@ def _fill_1d(v: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(len(v)), np.flatnonzero(ok), v[ok])
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) runs of True in a 1D bool array."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray, np.ndarray] | None = None,
                     camera_centers: np.ndarray | None = None, speed: float = 0.12, min_s: float = 0.25,
                     max_wall_m: float = 0.30) -> np.ndarray:
@@ -572,12 +567,12 @@ def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray
     min_len, max_hole = max(int(round(min_s * fps)), 2), int(round(0.1 * fps))
     for li in range(4):
         s = still[:, li].copy()
-        for a, b in _runs(~s):
-            if 0 < a and b < T and b - a <= max_hole:
-                s[a:b] = True
-        for a, b in _runs(s):
-            if b - a >= min_len:
-                out[a:b, li] = True
+        for a, e in runs(~s):
+            if 0 < a and e < T - 1 and e - a + 1 <= max_hole:
+                s[a:e + 1] = True
+        for a, e in runs(s):
+            if e - a + 1 >= min_len:
+                out[a:e + 1, li] = True
     return out
 
 
@@ -660,13 +655,13 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     obs = ok[sl]
     valid = np.repeat(obs.any(0, keepdims=True), len(obs), axis=0)
     for j in np.flatnonzero(obs.any(0)):
-        for a, b in _runs(~obs[:, j]):
-            at_end = a == 0 or b == len(obs)
-            if b - a > (max_gap // 2 if at_end else max_gap):
-                valid[a:b, j] = False
-    for a, b in _runs(obs.sum(1) < 4):
-        if b - a > max_gap:
-            valid[a:b] = False
+        for a, e in runs(~obs[:, j]):
+            at_end = a == 0 or e == len(obs) - 1
+            if e - a + 1 > (max_gap // 2 if at_end else max_gap):
+                valid[a:e + 1, j] = False
+    for a, e in runs(obs.sum(1) < 4):
+        if e - a + 1 > max_gap:
+            valid[a:e + 1] = False
     out = np.full((T, NUM_JOINTS, 3), np.nan, np.float32)
     out[sl] = np.where(valid[..., None], X, np.nan)
     c_out = np.zeros((T, NUM_JOINTS), np.float32)
@@ -715,14 +710,16 @@ class View:
 
 def load_view(path: str | Path) -> View:
     """Read and validate a VIEW.npz; raise `InputError` naming the file, the problem and the fix."""
-    from cruxlab.skeleton import canonical_order, plane_vectors, read_npz
+    from cruxlab.npz import read_npz
+    from cruxlab.skeleton import canonical_order, plane_vectors
 
     path = Path(path)
 
     def fail(problem: str) -> InputError:
         return InputError(f"{path}: {problem}")
 
-    arrays = read_npz(path, VIEW_REQUIRED, "a VIEW file (optional: wall_normal, wall_point, climber_height_m)")
+    arrays = read_npz(path, VIEW_REQUIRED, "a VIEW file (optional: wall_normal, wall_point, climber_height_m)",
+                      optional=("wall_normal", "wall_point", "climber_height_m"))
     for k in ("keypoints2d", "confidence", "K", "R", "t", "image_size", "fps"):
         if not np.issubdtype(arrays[k].dtype, np.number):
             raise fail(f"{k} must be numeric, got dtype {arrays[k].dtype}")

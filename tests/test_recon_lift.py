@@ -42,12 +42,13 @@ def errors(X: np.ndarray, G: np.ndarray) -> tuple[float, float]:
 
 def contact_slide_mm(X: np.ndarray, contacts: np.ndarray) -> float:
     """Mean distance (mm) of a still end-effector from its own mean position over each true contact."""
-    from reconstruction.lift import _CONTACT_PROBE, _runs
+    from cruxlab.intervals import runs
+    from reconstruction.lift import _CONTACT_PROBE
 
     d = []
     for li, j in enumerate(_CONTACT_PROBE):
-        for a, b in _runs(contacts[:, li]):
-            P = X[a:b, j]
+        for a, e in runs(contacts[:, li]):
+            P = X[a:e + 1, j]
             P = P[np.isfinite(P).all(1)]
             if len(P) >= 3:
                 d.append(np.linalg.norm(P - P.mean(0), axis=1))
