@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import inspect
 import logging
 import os
 import sys
@@ -327,31 +326,12 @@ class _Stages:
 
 
 # ------------------------------------------------------------------------------------------ stages
-def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool) -> dict:
-    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it), and tell
-    those that make person masks for free (`segmentation`) whether anyone will use them."""
-    from importlib import import_module
-
-    module, name = cls_path.split(":")
-    cls = getattr(import_module(module), name)
-    params = inspect.signature(cls.__init__).parameters
-    out = dict(options)
-    if "fps" in params and "fps" not in out:
-        out["fps"] = fps
-    if "segmentation" in params and "segmentation" not in out:
-        out["segmentation"] = masks_wanted
-    return out
-
-
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
-    from reconstruction.backends import POSE_BACKENDS, get_pose_backend
+    from reconstruction.backends import AttemptContext, get_pose_backend
 
-    if options.pose_backend not in POSE_BACKENDS:
-        raise InputError(f"unknown pose backend {options.pose_backend!r}; choose one of {', '.join(POSE_BACKENDS)}")
-    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps,
-                             masks_wanted=options.mask_backend == options.pose_backend)
-    with get_pose_backend(options.pose_backend, **kwargs) as backend:
+    context = AttemptContext(fps=frames.fps, masks_wanted=options.mask_backend == options.pose_backend)
+    with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
                              progress=progress, on_frames=on_frames)
 
@@ -587,12 +567,13 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
                                       max_count=options.max_keyframes)
 
-    from reconstruction.backends import POSE_BACKENDS
+    from reconstruction.backends import backend_entry
 
     pose_key = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
                     options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist(),
                     code_version("reconstruction.artifacts", "reconstruction.video", "reconstruction.pose2d",
-                                 "reconstruction.segment", "reconstruction.climber", POSE_BACKENDS.get(options.pose_backend, ":").split(":")[0]))
+                                 "reconstruction.segment", "reconstruction.climber",
+                                 backend_entry("pose", options.pose_backend).module))
 
     def pose_stage() -> tuple[Pose2D, Keyframes]:
         if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
@@ -617,10 +598,8 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             "or try another --pose-backend; nothing was stored"
         )
 
-    from reconstruction.backends import MASK_BACKENDS
-
     mask_key = _key("masks", pose_key, options.mask_backend, params["mask_options"],
-                    code_version(MASK_BACKENDS.get(options.mask_backend, ":").split(":")[0]))
+                    code_version(backend_entry("mask", options.mask_backend).module))
 
     def mask_stage() -> np.ndarray:
         masks = cache.load("masks", mask_key)
