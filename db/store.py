@@ -600,9 +600,11 @@ def current_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, include_delet
     return df if include_deleted else df.drop(columns="deleted")  # the columns of moves_current
 
 
-def count_corrections(con: duckdb.DuckDBPyConnection) -> int:
-    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store."""
-    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state").fetchone()[0])
+def count_corrections(con: duckdb.DuckDBPyConnection, attempt_id: int | None = None) -> int:
+    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store or in
+    one attempt."""
+    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state "
+                           "WHERE ? IS NULL OR attempt_id = ?", [attempt_id, attempt_id]).fetchone()[0])
 
 
 def _check_edit(con, attempt_id: int, label: str, limb: str, start: int, end: int, allow_unknown_label: bool) -> None:

@@ -164,7 +164,9 @@ class BatchReport:
                 f"({self.videos_per_min:.1f} videos/min), {len(self.stored)} already stored, "
                 f"{len(self.failed)} failed")
         if self.failed:
-            text += "\nfailed:\n" + "\n".join(f"  {t.label} ({t.video}): {msg}" for t, msg in self.failed)
+            text += "\nfailed:\n" + "\n".join(
+                f"  {t.label}: {msg}" if str(t.video) in msg else f"  {t.label} ({t.video}): {msg}"
+                for t, msg in self.failed)
         return text
 
 
@@ -173,7 +175,7 @@ def result_line(task: VideoTask, result: AnalyzeResult, seconds: float | None = 
     if not result.created:
         return f"skip  {task.label}: already stored as {result.name!r} (id {result.attempt_id})"
     kr, kn = result.keyframes
-    moves = "" if result.n_moves is None else f", {result.n_moves} moves"
+    moves = "" if result.n_moves is None else f", {result.n_moves} move{'' if result.n_moves == 1 else 's'}"
     took = "" if seconds is None else f", {seconds:.1f} s"
     return (f"ok    {task.label} -> {result.name!r} (id {result.attempt_id}): {result.n_frames} frames @ "
             f"{result.fps:g} fps, skeleton in {result.frames_with_skeleton}, cameras {kr}/{kn} keyframes "

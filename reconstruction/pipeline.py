@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import inspect
 import logging
 import os
 import sys
@@ -108,7 +107,11 @@ class AnalyzeOptions:
 @dataclass(frozen=True)
 class AnalyzeResult:
     """What `analyze` did. created=False: the same video and parameters were analysed before (nothing
-    changed; the numbers are the stored ones)."""
+    changed; the numbers are the stored ones, and n_moves counts the moves as they stand after the
+    `moves_corrected` coach corrections since).
+
+    model_version: the move classifier that found the moves: the built-in rules, or the store's active
+    model (`cruxlab moves models`), the one thing in a store that changes what an analysis finds."""
 
     attempt_id: int
     name: str
@@ -122,6 +125,7 @@ class AnalyzeResult:
     n_moves: int | None
     model_version: str | None
     report: dict = field(default_factory=dict)
+    moves_corrected: int = 0
 
     @property
     def keyframes(self) -> tuple[int, int]:
@@ -153,13 +157,28 @@ class AnalyzeResult:
         elif "height_source" in geo:
             lines.append(f"  climber height est.: n/a ({geo['height_source']})")
         if self.n_moves is not None:
-            lines.append(f"  moves found:         {self.n_moves} ({self.model_version})")
+            lines.append(f"  moves found:         {self.n_moves} ({self._moves_note()})")
         timings = self.report.get("timings_s")
         if self.created and timings:
             total = self.report.get("total_s", sum(timings.values()))
             lines.append("  time:                " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
                          + f"; total {total:.1f}s ({self.n_frames / max(total, 1e-9):.1f} frames/s)")
         return "\n".join(lines)
+
+    def _moves_note(self) -> str:
+        """Which classifier found the moves and what changed them since, in words."""
+        from moves.classify import RULES_VERSION
+
+        if self.model_version is None:
+            note = "no model moves stored"
+        elif self.model_version == RULES_VERSION:
+            note = f"model {self.model_version}: the built-in rules"
+        else:
+            note = (f"model {self.model_version}: this store's active move model, not the built-in rules "
+                    f"{RULES_VERSION}; `cruxlab moves models` lists them")
+        if self.moves_corrected:
+            note += f"; {self.moves_corrected} corrected by coaches since"
+        return note
 
 
 # ------------------------------------------------------------------------------------------ the cache
@@ -307,31 +326,12 @@ class _Stages:
 
 
 # ------------------------------------------------------------------------------------------ stages
-def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool) -> dict:
-    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it), and tell
-    those that make person masks for free (`segmentation`) whether anyone will use them."""
-    from importlib import import_module
-
-    module, name = cls_path.split(":")
-    cls = getattr(import_module(module), name)
-    params = inspect.signature(cls.__init__).parameters
-    out = dict(options)
-    if "fps" in params and "fps" not in out:
-        out["fps"] = fps
-    if "segmentation" in params and "segmentation" not in out:
-        out["segmentation"] = masks_wanted
-    return out
-
-
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
-    from reconstruction.backends import POSE_BACKENDS, get_pose_backend
+    from reconstruction.backends import AttemptContext, get_pose_backend
 
-    if options.pose_backend not in POSE_BACKENDS:
-        raise InputError(f"unknown pose backend {options.pose_backend!r}; choose one of {', '.join(POSE_BACKENDS)}")
-    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps,
-                             masks_wanted=options.mask_backend == options.pose_backend)
-    with get_pose_backend(options.pose_backend, **kwargs) as backend:
+    context = AttemptContext(fps=frames.fps, masks_wanted=options.mask_backend == options.pose_backend)
+    with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
                              progress=progress, on_frames=on_frames)
 
@@ -395,7 +395,7 @@ def _existing(con, key: str) -> AnalyzeResult | None:
         frames_detected=int(rep.get("pose", {}).get("frames_detected", 0)),
         frames_with_skeleton=int(rep.get("frames_with_skeleton", 0)), registered=int(rep.get("registered", 0)),
         camera_model=info.camera_model, n_moves=n_moves, model_version=version,
-        report=rep,
+        report=rep, moves_corrected=store.count_corrections(con, attempt_id),
     )
 
 
@@ -567,12 +567,13 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
                                       max_count=options.max_keyframes)
 
-    from reconstruction.backends import POSE_BACKENDS
+    from reconstruction.backends import backend_entry
 
     pose_key = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
                     options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist(),
                     code_version("reconstruction.artifacts", "reconstruction.video", "reconstruction.pose2d",
-                                 "reconstruction.segment", "reconstruction.climber", POSE_BACKENDS.get(options.pose_backend, ":").split(":")[0]))
+                                 "reconstruction.segment", "reconstruction.climber",
+                                 backend_entry("pose", options.pose_backend).module))
 
     def pose_stage() -> tuple[Pose2D, Keyframes]:
         if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
@@ -597,10 +598,8 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             "or try another --pose-backend; nothing was stored"
         )
 
-    from reconstruction.backends import MASK_BACKENDS
-
     mask_key = _key("masks", pose_key, options.mask_backend, params["mask_options"],
-                    code_version(MASK_BACKENDS.get(options.mask_backend, ":").split(":")[0]))
+                    code_version(backend_entry("mask", options.mask_backend).module))
 
     def mask_stage() -> np.ndarray:
         masks = cache.load("masks", mask_key)
@@ -656,6 +655,8 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
         moves = tuple(stages.run("moves", False, lambda: detect(skeleton, model.classifier)))
         version = model.version
     report = _report(plan, pose, geometry, skeleton, stages)
+    if version is not None:
+        report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
                            moves=moves, model_version=version, report=report)
 
