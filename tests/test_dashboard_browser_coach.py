@@ -220,3 +220,41 @@ def test_climber_page_renders_its_charts(server, browser):
          and len(css(css(d, charts)[2], "g.barlayer g.point")) == 2 * n)
     assert not css(browser, '[data-testid="stException"]')
     full_shot(browser, "dashboard_climber.png")
+
+
+def test_download_a_clip_of_a_move_and_the_attempts_data(server, browser, tmp_path):
+    """The download buttons make their files when clicked (in a thread of the server): a GIF of the selected
+    move and the attempt's CSV export arrive in the browser's download folder."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    url, db, demo = server
+    aid = demo.attempt_ids[1]
+    with connect(db, read_only=True) as con:
+        info = store.attempt_info(con, aid)
+        move = store.current_moves(con, aid).sort_values("start_frame").iloc[0]
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.get(f"{url}/attempt?attempt={aid}")
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    choose(widget(browser, "stSelectbox", "Selected move"), f"{move['label']} ·")
+    expander = wait(browser, lambda d: next((e for e in css(d, '[data-testid="stExpander"]')
+                                             if "Export: clip of the move" in e.text), None))
+    css(expander, "summary")[0].click()
+    gif = wait(browser, lambda d: next((b for b in css(d, '[data-testid="stDownloadButton"] button')
+                                        if b.text.strip().endswith("GIF")), None))
+    assert wait(browser, lambda d: f"Clip of the selected {move['label']}" in expander.text)
+    full_shot(browser, "dashboard_attempt_export.png")
+    gif.click()
+    got = wait(browser, lambda d: [p for p in downloads.glob("*.gif") if p.stat().st_size], timeout=90)[0]
+    assert got.name.startswith(f"{info.name}-{move['label']}-")
+    im = Image.open(got)
+    assert im.n_frames > 5
+    csv = next(b for b in css(browser, '[data-testid="stDownloadButton"] button') if b.text.strip().endswith("CSV"))
+    csv.click()
+    got = wait(browser, lambda d: [p for p in downloads.glob("*.zip") if p.stat().st_size], timeout=60)[0]
+    assert set(zipfile.ZipFile(io.BytesIO(got.read_bytes())).namelist()) == {
+        "moves.csv", "label_history.csv", "skeletons.csv"}
