@@ -15,6 +15,7 @@ import streamlit as st
 
 from cruxlab.errors import CruxlabError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES
+from cruxlab.paths import safe_filename
 from cruxlab.joints import LIMBS
 from cruxlab.labels import MOVE_LABELS
 from dashboard import data
@@ -383,3 +384,33 @@ def history_table(attempt_id: int | None, height: int | None = None) -> None:
         "when": st.column_config.DatetimeColumn("when (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "move": st.column_config.NumberColumn("move", format="#%d"),
     })
+
+
+# ------------------------------------------------------------------------------------------ exports
+def export_panel(attempt_id: int, attempt: str, move: pd.Series | None, fps: float) -> None:
+    """Download buttons: the selected move as a clip (MP4, GIF: the overlay cut to the move +- half a second)
+    and the attempt's moves, label history and skeleton (db.export). Files are made when clicked."""
+    from dashboard.clips import CLIP_FORMATS, MARGIN_S, clip_name
+
+    if move is not None and not move.get("deleted", False):
+        s, e = int(move["start_frame"]), int(move["end_frame"])
+        st.markdown(f"**Clip of the selected {move['label']}** ({s / fps:.1f}–{(e + 1) / fps:.1f} s, with "
+                    f"{MARGIN_S:g} s before and after)")
+        cols = st.columns(len(CLIP_FORMATS) + 2)
+        for col, (fmt, mime) in zip(cols, CLIP_FORMATS.items()):
+            col.download_button(
+                fmt.upper(), data=lambda fmt=fmt: data.move_clip(attempt_id, s, e, fmt), on_click="ignore",
+                file_name=clip_name(attempt, move["label"], s, fps, fmt), mime=mime, icon=":material/movie:",
+                key=f"clip-{fmt}-{attempt_id}-{s}-{e}", help="The skeleton over the video, cut to this move")
+    else:
+        st.caption("Select a move (click it in the timeline) to download a clip of it.")
+    st.markdown("**This attempt's data** (moves with their original labels, label history, skeleton)")
+    cols = st.columns(4)
+    for col, (fmt, title) in zip(cols, (("csv", "CSV"), ("parquet", "Parquet"), ("npz", "Skeleton .npz"))):
+        col.download_button(title, data=lambda fmt=fmt: data.export_attempt(attempt_id, fmt), on_click="ignore",
+                            file_name=safe_filename(attempt, f"-{fmt}.zip", tag=False), mime="application/zip",
+                            icon=":material/download:", key=f"export-{fmt}-{attempt_id}",
+                            help={"csv": "moves.csv, label_history.csv, skeletons.csv (one row per frame and joint)",
+                                  "parquet": "the same three tables as Parquet files",
+                                  "npz": "the skeleton interchange file (keypoints, joint names, fps)"}[fmt])
+

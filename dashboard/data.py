@@ -493,6 +493,52 @@ def undo_last_edit(attempt_id: int, editor: str | None) -> int | None:
                                                    source=EDIT_SOURCE))
 
 
+# ------------------------------------------------------------------------------------------ exports
+@st.cache_data(show_spinner=False, max_entries=4)
+def _render_data(path: str, stamp: tuple, attempt_id: int):
+    with _ro(path) as con:
+        return store.read_render_data(con, attempt_id)
+
+
+def render_data(attempt_id: int):
+    """Everything a render of the attempt needs (db.store.RenderData: skeleton, cameras, 2D detections,
+    current moves, where its video is)."""
+    return _read(_render_data, int(attempt_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _move_clip(path: str, stamp: tuple, attempt_id: int, start: int, end: int, fmt: str) -> bytes:
+    from dashboard.clips import clip_frames, move_clip
+
+    rd = render_data(attempt_id)
+    return move_clip(rd, clip_frames(start, end, rd.skeleton.n_frames, rd.skeleton.fps), fmt)
+
+
+def move_clip(attempt_id: int, start: int, end: int, fmt: str) -> bytes:
+    """The skeleton overlay of frames [start, end] of an attempt with half a second around them, as an MP4 or
+    GIF file's bytes (dashboard.clips); cached until the store changes (the band names the current moves)."""
+    return _read(_move_clip, int(attempt_id), int(start), int(end), str(fmt))
+
+
+def export_attempt(attempt_id: int, fmt: str) -> bytes:
+    """One attempt exported with db.export (fmt 'csv' or 'parquet': moves, label history and the long-form
+    skeleton; 'npz': the skeleton interchange file) and zipped: the bytes of the .zip."""
+    import io
+    import tempfile
+    import zipfile
+
+    from db.export import export
+
+    name = attempt_info(attempt_id).name
+    with tempfile.TemporaryDirectory(prefix="cruxlab-export-") as tmp:
+        files = export(db_path(), Path(tmp), fmt=fmt, attempts=[name])
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
+                zf.write(f, arcname=f.name)
+    return buf.getvalue()
+
+
 # ------------------------------------------------------------------------------------------ uploads
 def upload_dir() -> Path:
     """Where uploaded videos and their analysis jobs live (dashboard.jobs.upload_root of this store)."""

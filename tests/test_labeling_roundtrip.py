@@ -86,6 +86,24 @@ def client(ls):
     return LabelStudioClient(Connection(ls.url, ls.token, ls.document_root, "test"))
 
 
+def test_secrets_stay_off_the_command_line_and_the_data_dir_is_private(ls):
+    """`ps` shows every user's command lines: neither the password nor the API token may be on one, and the
+    data dir holding the token in its sqlite file is the user's alone."""
+    import subprocess
+
+    table = subprocess.run(["ps", "-eww", "-o", "sid=,args="], capture_output=True, text=True, check=True).stdout
+    # the server and its children (it runs in a session of its own; other sessions on a shared machine may run
+    # older code with the same test credentials)
+    ours = [line for line in table.splitlines() if line.split(None, 1)[0] == str(ls.state.pid)]
+    assert any("label-studio" in line for line in ours)             # the server is in the listing ...
+    for secret in (ls.credentials.password, ls.credentials.token):
+        assert not any(secret in line for line in ours)             # ... but no secret of it
+    data_dir = Path(ls.state.data_dir)
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert (data_dir / "label_studio.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert ls.credentials.token not in (data_dir / "server.log").read_text(errors="replace")
+
+
 # ------------------------------------------------------------------------------------------- test data
 CODE_BITS = 9
 VIDEO_START, VIDEO_STEP = 3, 2   # attempt frame i = video frame 3 + 2 i

@@ -132,3 +132,5 @@ with st.expander("Add a move the model missed", icon=":material/add_circle:", ex
     ui.add_move_form(aid, T, fps, int(ss.get("player_frame", 0)), key="add_attempt")
 with st.expander("Label history of this attempt", icon=":material/history:"):
     ui.history_table(aid)
+with st.expander("Export: clip of the move, the attempt's data", icon=":material/download:"):
+    ui.export_panel(aid, info.name, sel.iloc[0] if len(sel) else None, fps)
