@@ -328,27 +328,31 @@ def heatmap_figure(df: pd.DataFrame, rows: str, cols: str, value: str, *, fmt: s
     return fig
 
 
-def trajectories_figure(tracks: dict[str, np.ndarray], fps: float, bounds: np.ndarray, *,
+def trajectories_figure(attempts: Sequence[tuple[str, dict[str, np.ndarray], float]], bounds: np.ndarray, *,
                         wall_xyz: np.ndarray | None = None, title: str = "", height: int = 520) -> go.Figure:
-    """Front view of the wall (x along, y up; metres) with the paths of the end-effectors over a whole
-    attempt; markers coloured by time. tracks: limb -> (T, 3)."""
+    """Front view of the wall (x along, y up; metres) with the hand and foot paths of one or more attempts in
+    one wall frame: per attempt (name, {limb: (T, 3) path}, fps); the first solid, the next dashed/dotted,
+    each limb in its colour."""
     fig = go.Figure()
     if wall_xyz is not None and len(wall_xyz):
         fig.add_trace(go.Scattergl(x=wall_xyz[:, 0], y=wall_xyz[:, 1], mode="markers", hoverinfo="skip",
                                    marker=dict(size=3, color="#c9c0ad"), showlegend=False))
-    for limb, path in tracks.items():
-        t = np.arange(len(path)) / fps
-        step = max(1, len(path) // 400)
-        fig.add_trace(go.Scattergl(
-            x=path[::step, 0], y=path[::step, 1], mode="lines+markers", name=LIMB_TITLES[limb],
-            line=dict(color=EFFECTOR_COLORS[limb], width=2), marker=dict(size=4, color=EFFECTOR_COLORS[limb]),
-            customdata=t[::step], hovertemplate=LIMB_TITLES[limb] + " at %{customdata:.1f} s: x %{x:.2f} m, "
-                                                                  "y %{y:.2f} m<extra></extra>",
-        ))
+    for k, (name, tracks, fps) in enumerate(attempts):
+        dash = ("solid", "dash", "dot")[k % 3]
+        for limb, path in tracks.items():
+            t = np.arange(len(path)) / fps
+            step = max(1, len(path) // 400)
+            fig.add_trace(go.Scatter(
+                x=path[::step, 0], y=path[::step, 1], mode="lines", name=f"{name} · {LIMB_TITLES[limb]}",
+                line=dict(color=EFFECTOR_COLORS[limb], width=2.5 if k == 0 else 2, dash=dash),
+                opacity=1.0 if k == 0 else 0.8, customdata=t[::step],
+                hovertemplate=f"{name} · {LIMB_TITLES[limb]} at %{{customdata:.1f}} s: x %{{x:.2f}} m, "
+                              "y %{y:.2f} m<extra></extra>",
+            ))
     (x0, y0, _), (x1, y1, _) = bounds
     fig.update_layout(
         title=dict(text=title, x=0, font=dict(size=14)), height=height, font=_FONT, plot_bgcolor="#f7f3ea",
-        margin=dict(l=8, r=8, t=36, b=30), legend=dict(orientation="h", y=-0.08),
+        margin=dict(l=8, r=8, t=36 if title else 10, b=30), legend=dict(orientation="h", y=-0.1),
         xaxis=dict(range=[x0, x1], title="x along wall (m)", gridcolor="#e6dfcf", zeroline=False),
         yaxis=dict(range=[y0, y1], title="y up (m)", scaleanchor="x", gridcolor="#e6dfcf", zeroline=False),
     )

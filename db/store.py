@@ -160,6 +160,12 @@ def find_attempt(con: duckdb.DuckDBPyConnection, *, key: str | None = None, name
     return int(rows[0][0]) if rows else None
 
 
+def ingest_keys_and_names(con: duckdb.DuckDBPyConnection) -> tuple[frozenset[str], frozenset[str]]:
+    """(ingest keys, attempt names) of every stored attempt: what is done already, which names are taken."""
+    rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
+    return frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows)
+
+
 def wall_angle_deg(normal: np.ndarray | None) -> float:
     """Overhang angle from the wall normal: 0 for a vertical wall, +45 for a 45° overhang, -x for a slab."""
     if normal is None:

@@ -86,7 +86,11 @@ _WORKER_SNAPSHOT: StoreSnapshot | None = None
 def _init_worker(snapshot: StoreSnapshot, threads: int) -> None:
     global _WORKER_SNAPSHOT
     _WORKER_SNAPSHOT = snapshot
+    import signal
+
     import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
 
     cv2.setNumThreads(threads)  # jobs x threads ~ cores: no oversubscription by OpenCV's pool
     logging.getLogger().setLevel(logging.WARNING)
@@ -138,6 +142,9 @@ def pool_outcomes(tasks: Sequence[VideoTask], snapshot: StoreSnapshot, jobs: int
                     yield TaskOutcome(i, "failed", error=WORKER_DIED)
                 pending.clear()
         finally:
+            if pending:  # interrupted: stop the work in progress instead of finishing it for nobody
+                for process in list((getattr(ex, "_processes", None) or {}).values()):
+                    process.kill()  # no database in a worker, and cache files land atomically: safe to kill
             ex.shutdown(wait=not pending, cancel_futures=True)
 
 
@@ -209,6 +216,7 @@ def analyze_many(db_path: str | Path, tasks: Sequence[VideoTask], *, jobs: int =
     bar = tqdm(total=len(tasks), unit="video", desc="analyze", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
     say = echo or (lambda line: tqdm.write(line, file=sys.stdout))
+    done = 0
     try:
         for outcome in outcomes:
             task = tasks[outcome.index]
@@ -228,7 +236,13 @@ def analyze_many(db_path: str | Path, tasks: Sequence[VideoTask], *, jobs: int =
             except CruxlabError as exc:
                 report.failed.append((task, str(exc)))
                 say(f"FAIL  {task.label}: {exc}")
+            done += 1
             bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        say(f"interrupted after {done} of {len(tasks)} videos: the {len(report.analysed)} analysed are stored; "
+            "run the same command again to go on (stored videos are skipped)")
+        raise
     finally:
         bar.close()
         close = getattr(outcomes, "close", None)

@@ -508,6 +508,7 @@ class StoreSnapshot:
 def snapshot_store(db_path: str | Path) -> StoreSnapshot:
     """Read the store's keys, names and move model; DatabaseError for a store that cannot be used (the file
     is not created: a failed analysis leaves no empty store behind)."""
+    from db import store
     from db.connection import connect
     from moves.classify import default_classifier
 
@@ -519,9 +520,9 @@ def snapshot_store(db_path: str | Path) -> StoreSnapshot:
     from moves.service import active_classifier
 
     with connect(db_path) as con:
-        rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
+        keys, names = store.ingest_keys_and_names(con)
         clf, version = active_classifier(con)
-    return StoreSnapshot(frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows), MoveModel(clf, version))
+    return StoreSnapshot(keys, names, MoveModel(clf, version))
 
 
 def stored_result(db_path: str | Path, key: str) -> AnalyzeResult | None:

@@ -432,16 +432,7 @@ def test_statistics_page_matches_the_views(demo):
     at.run()
     heat = chart(at, "stat_problem_counts").data[0]
     assert sorted(heat.y) == ["Blue crimps", "Pink roof traverse"]
-    at.session_state["stats_tab"] = "Compare two attempts"
-    at.run()
-    a, b = at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value
-    assert a != b
-    traj = chart(at, "compare_traj_a")
-    sk = template_skeleton(db, a)
-    assert np.allclose(trace(traj, "Left hand").x[:5], sk.keypoints[:5, 9, 0], atol=1e-4, equal_nan=True)
-    assert {tr.name for tr in chart(at, "compare_durations").data} == {
-        at.selectbox(key="compare_a").format_func(a).split(" — ")[0],
-        at.selectbox(key="compare_b").format_func(b).split(" — ")[0]}
+    # (two attempts side by side: the Compare page, tests/test_dashboard_compare.py)
 
 
 # ------------------------------------------------------------------------------------------- SQL

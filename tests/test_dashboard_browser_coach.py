@@ -1,7 +1,8 @@
 """The coach's pages in a real headless Chromium against `cruxlab dashboard` (a copy of the synthetic demo
 store): upload a short real clip, watch the background analysis's progress, open the new attempt; a broken
 video is refused with the analyzer's message and the store unchanged; attempt details edited in the form land
-in DuckDB. Screenshots go to artifacts/.
+in DuckDB; the climber page draws; a move clip and the attempt's data download; two attempts play in sync on
+the compare page. Screenshots go to artifacts/.
 
 Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `make test`)."""
 
@@ -12,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import table_counts
@@ -258,3 +260,45 @@ def test_download_a_clip_of_a_move_and_the_attempts_data(server, browser, tmp_pa
     got = wait(browser, lambda d: [p for p in downloads.glob("*.zip") if p.stat().st_size], timeout=60)[0]
     assert set(zipfile.ZipFile(io.BytesIO(got.read_bytes())).namelist()) == {
         "moves.csv", "label_history.csv", "skeletons.csv"}
+
+
+def test_compare_plays_two_attempts_in_sync(server, browser):
+    """The demo's two attempts with videos (two problems), lined up on their first moves: while playing, both
+    videos show the times the offsets promise (B's time - A's time stays = offset A - offset B). (Any two
+    attempts: the AppTest compares different climbers on different problems.)"""
+    from test_dashboard_browser import PLAYER
+
+    url, db, demo = server
+    a, b = sorted(demo.video_paths)[:2]
+    browser.get(f"{url}/compare?a={a}&b={b}")
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=120)
+    offsets = browser.execute_script(f"return {PLAYER}.tracks.map((t) => t.offset);")
+    assert len(offsets) == 2 and max(offsets) > 0, offsets
+    full_shot(browser, "dashboard_compare.png")
+    # start where both are under way (the later one starts max(offsets) s into the shared clock)
+    start = int(round((max(offsets) + 0.5 - offsets[0]) * 25))
+    samples = browser.execute_async_script(f"""
+        const done = arguments[arguments.length - 1];
+        const p = {PLAYER}, out = [];
+        p.seekFrame({start});
+        await new Promise((r) => setTimeout(r, 500));
+        p.togglePlay();
+        const t0 = performance.now();
+        const tick = () => {{
+            out.push(p.tracks.map((t) => [t.frame, t.fps, t.isVideo ? t.media.currentTime : null, t.offset]));
+            if (performance.now() - t0 < 3000) requestAnimationFrame(tick); else {{ p.togglePlay(); done(out); }}
+        }};
+        requestAnimationFrame(tick);
+    """)
+    shot(browser, "dashboard_compare_playing.png")
+    (fa0, fps_a, _, oa), (fb0, fps_b, _, ob) = samples[0]
+    (fa1, *_), (fb1, *_) = samples[-1]
+    assert fa1 > fa0 + 20 and fb1 > fb0 + 20, "both attempts play"
+    late = samples[len(samples) // 4:]   # after the videos got going
+    lag = [sb[2] - sa[2] for sa, sb in late if sa[2] is not None and sb[2] is not None
+           and 0 < sa[0] < 290 and 0 < sb[0] < 290]  # (neither before its start nor at its end)
+    assert lag, "both are videos"
+    drift = np.abs(np.array(lag) - (oa - ob))
+    print(f"\ncompare sync: offsets {oa:.2f}/{ob:.2f} s, video time difference {np.median(lag):.3f} s "
+          f"(max drift {drift.max() * 1000:.0f} ms over {len(lag)} samples)")
+    assert np.median(drift) < 1.5 / fps_a and drift.max() < 0.25, "the two videos stay in sync"
