@@ -7,6 +7,7 @@ Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `mak
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -52,8 +53,9 @@ def server(tmp_path_factory):
     port = _free_port()
     log = open(root / "streamlit.log", "w")
     # through the real command line: `cruxlab --db DB dashboard --port N` becomes the server (same PID)
+    env = dict(os.environ, CRUXLAB_CACHE=str(root / "cache"))  # playback videos made here, not in ./cache
     proc = subprocess.Popen([sys.executable, "-m", "cruxlab.cli", "--db", str(db), "dashboard",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
