@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
         driver = browser()
         try:
             page_ready(driver, url)
+            shot = Path("artifacts") / "bench_player_attempt.png"
+            shot.parent.mkdir(exist_ok=True)
+            driver.save_screenshot(str(shot))  # the whole attempt's timeline at 1600 x 1000
             steps = key_timings(driver, "step", args.repeats)
             moves = key_timings(driver, "move", args.repeats)
             rate = playback_rate(driver)

@@ -48,7 +48,7 @@ def timeline_figure(
     selected_move: int | None = None, height: int = 250,
 ) -> go.Figure:
     """One lane per limb, one bar per current move coloured by label; opacity and hover show the model's
-    confidence; edited moves carry a pencil mark. Every bar's customdata is its move_id (for click-to-jump).
+    confidence; corrected moves carry a pencil mark, confirmed ones a tick. Every bar's customdata is its move_id.
     moves: rows of moves_current/move_state (deleted rows are skipped)."""
     fig = go.Figure()
     if "deleted" in moves:
@@ -57,7 +57,9 @@ def timeline_figure(
         start = grp["start_frame"].to_numpy() / fps
         dur = (grp["end_frame"].to_numpy() - grp["start_frame"].to_numpy() + 1) / fps
         conf = grp["confidence"].to_numpy(dtype=float)
-        edited = grp["edited"].to_numpy(dtype=bool) if "edited" in grp else np.zeros(len(grp), bool)
+        col = "corrected" if "corrected" in grp else "edited"  # corrected: differs from the model, net of undos
+        edited = grp[col].to_numpy(dtype=bool) if col in grp else np.zeros(len(grp), bool)
+        confirmed = grp["confirmed"].to_numpy(dtype=bool) if "confirmed" in grp else np.zeros(len(grp), bool)
         sel = grp["move_id"].to_numpy() == selected_move
         fig.add_trace(go.Bar(
             orientation="h", base=start, x=dur, y=[LIMB_TITLES.get(limb, limb) for limb in grp["limb"]],
@@ -66,7 +68,8 @@ def timeline_figure(
                 color=[_with_alpha(LABEL_COLORS.get(label, "#888888"), 0.35 + 0.65 * c) for c in conf],
                 line=dict(color=np.where(sel, "#111", "rgba(0,0,0,0.25)").tolist(),
                           width=np.where(sel, 3, 1).tolist())),
-            text=[("✎ " if e else "") + label for e in edited], textposition="inside", insidetextanchor="middle",
+            text=[("✎ " if e else "✓ " if c else "") + label for e, c in zip(edited, confirmed)],
+            textposition="inside", insidetextanchor="middle",
             textfont=dict(color="white", size=11),
             # plain lists: the browser's click event hands customdata back to Python as it was sent
             customdata=np.stack([grp["move_id"].to_numpy(), grp["start_frame"].to_numpy(),

@@ -338,7 +338,8 @@ def test_phone_layout_keeps_the_sidebar_out_of_the_way(server, browser):
 def test_pages_render_in_the_browser(server, browser):
     url, db, demo = server
     for path, marker, name in (("", "Climbers & attempts", "dashboard_attempts.png"),
-                               ("statistics", "Statistics", "dashboard_statistics.png")):
+                               ("statistics", "Statistics", "dashboard_statistics.png"),
+                               (f"labels?attempt={demo.attempt_ids[0]}", "Correct labels", "dashboard_labels.png")):
         browser.get(f"{url}/{path}")
         wait(browser, lambda d: any(h.text == marker for h in css(d, "h1")))
         if path == "statistics":
