@@ -887,7 +887,7 @@ class Player {
   tlGeometry() {
     const dpr = window.devicePixelRatio || 1;
     const phone = this.root.clientWidth < 700;
-    const laneH = phone ? 24 : 28;
+    const laneH = this.tracks.length > 1 ? (phone ? 18 : 20) : (phone ? 24 : 28);  // two attempts: both above the fold
     const groups = [];
     let y = 4;
     this.tracks.forEach((tr, ti) => {
@@ -1101,7 +1101,8 @@ class Player {
     ctx.textAlign = "left";
     this.tlStatic = cv;
     const full = span >= this.duration0() - 1e-6;
-    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s) · drag a selected move's edges to retime it`
+    const tip = this.editable ? " · drag a selected move's edges to retime it" : "";
+    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s)${tip}`
       : `showing ${this.view.v0.toFixed(1)}–${this.view.v1.toFixed(1)} s of ${this.duration0().toFixed(1)} s · shift+wheel to pan`;
   }
 
