@@ -38,6 +38,7 @@ from typing import BinaryIO
 
 from cruxlab.errors import CruxlabError, InputError
 from cruxlab.paths import data_path
+from cruxlab.processes import process_runs
 
 UPLOADS_ENV = "CRUXLAB_UPLOADS"
 #: Video containers the analyzer reads (PyAV/FFmpeg); anything else is refused before it is saved.
@@ -155,24 +156,7 @@ def write_status(job_dir: Path, status: JobStatus) -> JobStatus:
 
 def _pid_runs_job(pid: int | None, job_dir: Path) -> bool:
     """True when process `pid` is alive and is this job's runner (a recycled PID running something else is not)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True  # no /proc: trust the PID
-    if not cmdline or not any(arg.decode(errors="replace") == str(job_dir) for arg in cmdline):
-        return False
-    try:  # a finished child that nobody reaped yet (the dashboard started it) is a zombie: not running
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return process_runs(pid, "dashboard.jobs", str(job_dir))
 
 
 def _load_status(job_dir: Path) -> JobStatus:
