@@ -123,7 +123,7 @@ class StoreStatus:
     n_climbers: int = 0
     n_problems: int = 0
     n_moves: int = 0
-    n_corrections: int = 0  # moves a coach changed from the model's, net of undos (db.store.CORRECTED_SQL)
+    n_corrections: int = 0  # moves a coach changed from the model's, net of undos (move_state.corrected)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -425,7 +425,7 @@ def _write(fn: Callable[..., T]) -> T:
 
 
 def clear_after_edit() -> None:
-    for fn in (_status, _attempts, _attempt_info, _names, _moves, _history, _views, _move_details):
+    for fn in (_status, _attempts, _attempt_info, _names, _moves, _history, _views, _move_details, _review_state):
         fn.clear()
 
 
@@ -463,6 +463,28 @@ def add_move(attempt_id: int, editor: str, *, label: str, limb: str, start_frame
     return _write(lambda con: store.add_move(
         con, int(attempt_id), label=label, limb=limb, start_frame=int(start_frame), end_frame=int(end_frame),
         editor=editor, source=EDIT_SOURCE, note=note))
+
+
+def confirm_move(move_id: int, editor: str) -> int | None:
+    """A coach vouches for a move as it stands (db.store.confirm_move); None when it already was confirmed."""
+    return _write(lambda con: store.confirm_move(con, int(move_id), editor=editor, source=EDIT_SOURCE))
+
+
+def review_attempt(attempt_id: int, editor: str, reviewed: bool = True) -> int | None:
+    """Mark an attempt reviewed, or withdraw that (db.store.review_attempt); None when nothing changed."""
+    return _write(lambda con: store.review_attempt(con, int(attempt_id), editor=editor, source=EDIT_SOURCE,
+                                                   reviewed=reviewed))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _review_state(path: str, stamp: tuple, attempt_id: int) -> store.ReviewState:
+    with _ro(path) as con:
+        return store.review_state(con, attempt_id)
+
+
+def review_state(attempt_id: int) -> store.ReviewState:
+    """Is the attempt reviewed (and by whom), and how many of its moves count as training labels."""
+    return _read(_review_state, int(attempt_id))
 
 
 def undo_last_edit(attempt_id: int, editor: str | None) -> int | None:

@@ -259,13 +259,3 @@ def connect(
         yield con
     finally:
         con.close()
-
-
-@contextmanager
-def sandboxed_reader(path: str | Path, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection that also cannot touch other files (no COPY TO, ATTACH, INSTALL, read_csv of
-    arbitrary paths): whatever SQL a user types, neither the store nor the disk changes."""
-    with connect(path, read_only=True, timeout_s=timeout_s) as con:
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        yield con

@@ -2,11 +2,12 @@
 
 The active classifier lives in the `move_models` table (params + metrics; a learned model's trees as plain
 arrays with a SHA-256, never a pickle: see `load_model`). Without an active row the default
-RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the
-candidates of every attempt a coach has reviewed (any coach edit in the label history), labelled by the
-current moves (temporal IoU >= 0.3, same limb; unmatched candidates are "none"), reports cross-validated
-per-label F1 of the learned model against the active rules on the same candidates (folds grouped by
-attempt), and activates the learned model when its macro-F1 is higher.
+RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the candidates coaches vouched for:
+moves they confirmed or corrected, model moves they deleted, and whole attempts they marked reviewed
+(db.store.training_labels; temporal IoU >= 0.3, same limb; in a reviewed attempt unmatched candidates are
+"none"). It reports cross-validated per-label F1 of the learned model against the active rules on those same
+candidates (folds grouped by attempt), so the rules are never scored against their own unconfirmed output, and
+activates the learned model when its macro-F1 is higher.
 """
 
 from __future__ import annotations
@@ -174,20 +175,30 @@ class TrainingSet:
     y: np.ndarray
     groups: np.ndarray          # attempt id per row
     attempts: list[str]
-    n_labels: int               # coach-reviewed moves used as truth
+    n_labels: int               # coach-vouched moves (and deletions) used as truth
 
 
 def training_set(con: duckdb.DuckDBPyConnection) -> TrainingSet:
-    """Candidates of every reviewed attempt with labels from its current (coach-corrected) moves."""
+    """Candidates of the attempts coaches vouched for, labelled by the moves they vouched for (db.store.
+    training_labels): in a complete review every candidate counts ("none" where no move is); elsewhere only
+    candidates that match a confirmed/corrected move (its label) or a deleted model move ("none"). The model's
+    unconfirmed word is never truth, so the rules are not scored against their own output."""
     Xs, ys, gs, names, n_labels = [], [], [], [], 0
-    for attempt_id, name in store.reviewed_attempts(con):
-        moves = store.current_move_spans(con, attempt_id)
-        cands = propose(compute_features(store.read_skeleton(con, attempt_id)))
-        Xs.append(cands.X)
-        ys.append(label_candidates(cands, moves))
-        gs.append(np.full(len(cands), attempt_id))
-        names.append(name)
-        n_labels += len(moves)
+    for att in store.training_labels(con):
+        cands = propose(compute_features(store.read_skeleton(con, att.attempt_id)))
+        y = label_candidates(cands, att.positives)
+        if not att.complete:
+            keep = (y != NONE) | (label_candidates(cands, att.negatives) != NONE)
+            cands_X, y = cands.X[keep], y[keep]
+        else:
+            cands_X = cands.X
+        if not len(y):
+            continue
+        Xs.append(cands_X)
+        ys.append(y)
+        gs.append(np.full(len(y), att.attempt_id))
+        names.append(att.name)
+        n_labels += len(att.positives) + len(att.negatives)
     if not Xs:
         return TrainingSet(np.zeros((0, 0)), np.zeros(0, dtype=object), np.zeros(0), [], 0)
     return TrainingSet(np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs), names, n_labels)
@@ -253,8 +264,10 @@ def train_from_db(db_path: str | Path, *, folds: int = 5, activate: bool = True,
     n_attempts = len(data.attempts)
     if n_attempts < min_attempts:
         raise InputError(
-            f"training needs coach labels on at least {min_attempts} attempts, found {n_attempts}; correct or "
-            "confirm moves in the dashboard or pull annotations with `cruxlab label pull` first"
+            f"training needs coach labels on at least {min_attempts} attempts, found {n_attempts}. Only moves a "
+            "coach vouched for count: on the dashboard's Attempt page select a move and press Enter (✓ Confirm) "
+            "or correct it, or mark the whole attempt reviewed; or submit the attempt in Label Studio and run "
+            "`cruxlab label pull`"
         )
     labels = [c for c in CLASSES if c != NONE and np.any(data.y == c)]
     if not labels:
