@@ -62,9 +62,18 @@ def bench_upload(full: bool) -> None:
 
             with connect(work / "store.duckdb", read_only=True) as con:
                 report = store.attempt_info(con, status["attempt_id"]).report
+            from datetime import datetime
+
+            at = {k: datetime.fromisoformat(status[k]) for k in ("submitted_at", "started_at", "analysis_started_at",
+                                                                 "analysed_at", "finished_at")}
+            span = lambda a, b: (at[b] - at[a]).total_seconds()  # noqa: E731
             stages = ", ".join(f"{k} {v:.1f}" for k, v in report.get("timings_s", {}).items())
-            print(f"upload -> analysed, {title}: {elapsed:.1f} s ({report['frames']} frames; analysis stages: "
-                  f"{stages} s; the rest is starting the job's Python and loading the models)")
+            print(f"upload -> analysed, {title}: {elapsed:.1f} s for {report['frames']} frames = job process up "
+                  f"{span('submitted_at', 'started_at'):.1f} s + importing the pipeline "
+                  f"{span('started_at', 'analysis_started_at'):.1f} s + analyze() "
+                  f"{span('analysis_started_at', 'analysed_at'):.1f} s ({stages}, the rest: reading/hashing the "
+                  f"video, loading models, storing) + the browser's playback file "
+                  f"{span('analysed_at', 'finished_at'):.1f} s")
 
 
 def bench_clips(long_db: Path) -> None:

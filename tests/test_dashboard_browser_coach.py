@@ -234,6 +234,22 @@ def test_climber_page_renders_its_charts(server, browser):
     assert not css(browser, '[data-testid="stException"]')
     full_shot(browser, "dashboard_climber.png")
 
+    # a click on the newest attempt's row opens it; coming back stays on the climber page
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    newest = attempts[attempts["climber"] == climber].sort_values("date").iloc[-1]["attempt"]
+    grid = css(browser, '[data-testid="stDataFrame"]')[-1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", grid)
+    time.sleep(0.5)
+    w, h = grid.size["width"], grid.size["height"]
+    ActionChains(browser).move_to_element_with_offset(grid, -w // 2 + 14, -h // 2 + 35 + 17).click().perform()
+    wait(browser, lambda d: any(x.text == newest for x in css(d, "h1, h2, h3")))
+    wait(browser, lambda d: next((a for a in css(d, '[data-testid="stSidebar"] a')
+                                  if a.text.strip().endswith("Climber")), None)).click()
+    wait(browser, lambda d: any(h.text == "Climber" for h in css(d, "h1")))   # same session, via the sidebar
+    time.sleep(3)
+    assert any(h.text == "Climber" for h in css(browser, "h1")), "the old selection does not open it again"
+
 
 def test_download_a_clip_of_a_move_and_the_attempts_data(server, browser, tmp_path):
     """The download buttons make their files when clicked (in a thread of the server): a GIF of the selected
