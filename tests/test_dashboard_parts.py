@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import on_wristband
 
 from cruxlab.draw import JOINT_COLORS, project
 from cruxlab.joints import L_WRIST, NUM_JOINTS, R_WRIST
 from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
 from dashboard import figures as fg
-from dashboard.demo_data import WRISTBAND_RGB, cached_demo_db, holds_of, synth_attempt
+from dashboard.demo_data import cached_demo_db, holds_of, synth_attempt
 from db import connect, store
 
 
@@ -64,19 +65,6 @@ def test_holds_are_where_the_climber_holds_on():
 
 
 # ---------------------------------------------------------------------------------- overlay / video
-def _on_wristband(frame_rgb: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """For pixels uv (N, 2): does the video show the wristband mark there (within a pixel)?"""
-    h, w = frame_rgb.shape[:2]
-    ok = np.isfinite(uv).all(axis=1)
-    px = np.clip(np.nan_to_num(uv).round().astype(int), 1, [w - 2, h - 2])
-    best = np.full(len(px), np.inf)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            colours = frame_rgb[px[:, 1] + dy, px[:, 0] + dx].astype(int)
-            best = np.minimum(best, np.linalg.norm(colours - np.array(WRISTBAND_RGB), axis=1))
-    return ok & (best < 60)
-
-
 def test_overlay_lands_on_the_climber_in_the_video(demo, data):
     """Project the stored skeleton through the stored cameras onto the decoded frame video_start + i * step:
     the wrists land on the wristband marks the video shows there. Ignoring the frame mapping misses them
@@ -91,7 +79,7 @@ def test_overlay_lands_on_the_climber_in_the_video(demo, data):
         for i in range(0, sk.n_frames, 2):
             frame, scale = data.video_frame(info.video_path, video_index(i))
             uv = project(sk.keypoints[i, [L_WRIST, R_WRIST]].astype(float), cams.K[i], cams.R[i], cams.t[i]) * scale
-            hits.append(_on_wristband(frame, uv))
+            hits.append(on_wristband(frame, uv, tol=60))
         return float(np.mean(hits))
 
     right = hit_rate(lambda i: info.video_start_frame + i * info.video_frame_step)
