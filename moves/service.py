@@ -258,10 +258,10 @@ def _to_video_frames(moves: Sequence, start: int, step: int, n_video: int) -> li
 
 
 def _attempts_of_clip(con: duckdb.DuckDBPyConnection, clip: str) -> list[tuple[int, str]]:
-    rows = con.execute(
-        """SELECT a.attempt_id, a.name, v.path FROM attempts a JOIN videos v USING (video_id)
-           ORDER BY a.attempt_id""").fetchall()
-    return [(int(a), n) for a, n, p in rows if Path(p).name == clip]
+    """(attempt_id, name) of the stored attempts analysed from a video file named `clip`."""
+    df = store.list_attempts(con)
+    return [(int(r.attempt_id), r.attempt) for r in df.itertuples()
+            if isinstance(r.video_path, str) and Path(r.video_path).name == clip]
 
 
 def _on_wall_video(con, attempt_id: int, start: int, step: int) -> tuple[int, int] | None:
