@@ -65,8 +65,8 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
     rock_high, rock_knee_bent, rock_rise, rock_knee_ext: rock-over = a foot on a hold at or above pelvis
         height - rock_high with the knee at most rock_knee_bent, then the pelvis rises rock_rise and shifts
         over the foot while the knee extends to rock_knee_ext.
-    dyno_min_s, dyno_min_speed: dyno = all four limbs off for dyno_min_s with the pelvis leaving upward at
-        dyno_min_speed (m/s).
+    dyno_min_s, dyno_min_speed, dyno_sync_s: dyno = both hands off their holds for dyno_min_s, having let go
+        within dyno_sync_s of each other, with the pelvis leaving upward at dyno_min_speed (m/s).
     """
 
     def __init__(
@@ -83,6 +83,7 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         rock_knee_ext: float = 140.0,
         dyno_min_s: float = 0.08,
         dyno_min_speed: float = 0.3,
+        dyno_sync_s: float = 0.25,
     ):
         self.match_dist = match_dist
         self.cross_margin = cross_margin
@@ -96,6 +97,7 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         self.rock_knee_ext = rock_knee_ext
         self.dyno_min_s = dyno_min_s
         self.dyno_min_speed = dyno_min_speed
+        self.dyno_sync_s = dyno_sync_s
 
     def fit(self, X=None, y=None):
         """Rules learn nothing; fitting records the feature schema (X may be None)."""
@@ -178,8 +180,9 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         is_rock = (kind == KINDS.index("rise")) & (m_rock > 0)
         label[is_rock], margin[is_rock] = ci["rock-over"], m_rock[is_rock]
 
-        m_dyno = np.minimum(_margin(col("duration_s"), self.dyno_min_s, 0.1),
-                            _margin(col("takeoff_speed"), self.dyno_min_speed, 0.5))
+        m_dyno = np.minimum.reduce([_margin(col("duration_s"), self.dyno_min_s, 0.1),
+                                    _margin(col("takeoff_speed"), self.dyno_min_speed, 0.5),
+                                    _margin(col("takeoff_gap_s"), self.dyno_sync_s, 0.1, above=False)])
         is_dyno = (kind == KINDS.index("air")) & (m_dyno > 0)
         label[is_dyno], margin[is_dyno] = ci["dyno"], m_dyno[is_dyno]
 

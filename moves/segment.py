@@ -6,7 +6,7 @@ Candidates (one row each), from the per-frame features:
 - posture: a foot off every hold with the leg extended and out to its own side or crossed behind the other
   leg (DESIGN.md's flag posture, thresholds `posture_*`), jitter gaps bridged;
 - rise: a run of the pelvis going up;
-- air: all four limbs off the wall at once.
+- air: both hands off their holds at once (a dyno lets go with both; a one-hand throw is a reach).
 
 Each row gets a fixed-length feature vector (FEATURE_NAMES, NaN where a feature does not apply), so a
 rule classifier with thresholds and a learned classifier read the same table (moves.classify).
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cruxlab.joints import L_ANKLE, R_ANKLE
-from moves.features import EFFECTOR_LIMBS, Features, runs
+from cruxlab.signal import bridge, runs  # noqa: F401 (bridge re-exported)
+from moves.features import EFFECTOR_LIMBS, Features
 
 KINDS: tuple[str, ...] = ("hand", "foot", "posture", "rise", "air")
 SIDE = np.array([-1.0, 1.0, -1.0, 1.0])  # own side along x for EFFECTOR_LIMBS
@@ -38,7 +39,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     # rises
     "rise_m", "foot_high", "knee_start", "knee_end", "shift_over_foot", "foot_contact_frac",
     # air
-    "air_rise", "takeoff_speed",
+    "air_rise", "takeoff_speed", "takeoff_gap_s",
 )
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -47,7 +48,7 @@ F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 class SegmentParams:
     """Thresholds that decide which stretches become candidates (not what they are called)."""
 
-    refine_speed: float = 0.12       # m/s: flight boundaries move out to where the effector is this slow
+    refine_s: float = 0.3            # s: flight boundaries may move this far out of the contact gap
     posture_knee: float = 140.0      # deg: leg extended (DESIGN.md flag)
     posture_lateral: float = 0.30    # m: ankle out to its own side of the pelvis centre
     posture_cross: float = 0.05      # m: ankle beyond the other ankle (crossed behind the other leg)
@@ -128,22 +129,6 @@ def seg_max(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarra
     return np.where(np.isinf(out), np.nan, out)
 
 
-def bridge(mask: np.ndarray, max_gap: int) -> np.ndarray:
-    """Fill False gaps of at most max_gap frames between True runs (1-D)."""
-    r = runs(~mask)
-    if len(r) == 0:
-        return mask
-    lengths = r[:, 1] - r[:, 0] + 1
-    inner = (r[:, 0] > 0) & (r[:, 1] < len(mask) - 1) & (lengths <= max_gap)
-    out = mask.copy()
-    if inner.any():
-        fill = np.zeros(len(mask) + 1, dtype=np.int64)
-        np.add.at(fill, r[inner, 0], 1)
-        np.add.at(fill, r[inner, 1] + 1, -1)
-        out |= np.cumsum(fill[:-1]) > 0
-    return out
-
-
 def _last_below(speed: np.ndarray, thr: float) -> np.ndarray:
     """For every frame t, the last frame <= t with speed < thr (or -1)."""
     idx = np.where(speed < thr, np.arange(len(speed)), -1)
@@ -186,8 +171,14 @@ def propose(f: Features, p: SegmentParams | None = None) -> Candidates:
     """All candidate segments of one attempt with their features."""
     p = p or SegmentParams()
     T, fps = f.n_frames, f.fps
-    all_off = ~f.contact.any(axis=1)
-    air_mask = bridge(all_off, 1)
+    flights = [flight_intervals(f, p, k) for k in range(4)]
+    # in the air: both hands in flight between holds at once (the seen part of each flight); the feet may
+    # stay or go
+    in_flight = np.zeros((T, 2), dtype=bool)
+    for k in range(2):
+        for s, e in zip(flights[k][1], flights[k][2]):
+            in_flight[s:e + 1, k] = True
+    air_mask = bridge(in_flight.all(axis=1), 1)
     air = runs(air_mask)
     air = air[(air[:, 1] - air[:, 0] + 1) >= max(2, int(round(p.air_min_s * fps)))] if len(air) else air
     in_air = np.zeros(T, dtype=bool)
@@ -207,7 +198,7 @@ def propose(f: Features, p: SegmentParams | None = None) -> Candidates:
         rise_mask[s:e + 1] = True
 
     parts = [
-        _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) for k in range(4)
+        _flights(f, k, flights[k], in_air, rise_mask, posture, knee2, lateral2, crossed2) for k in range(4)
     ]
     parts += [_postures(f, p, k, posture, knee2, lateral2, crossed2) for k in range(2)]
     parts.append(_rises(f, rise, knee2))
@@ -215,23 +206,52 @@ def propose(f: Features, p: SegmentParams | None = None) -> Candidates:
     return Candidates.concat([c for c in parts if len(c)])
 
 
-def _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> Candidates:
+def flight_intervals(f: Features, p: SegmentParams, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Effector k's flights between two different holds: (F, 2) frames between the contacts, and the move
+    interval (start, end) of each: out to where the effector is slow (`refine_speed`, at most 0.3 s), then
+    cut to the part that was seen. A flag that never returns is a posture candidate on its own; a foot
+    lifted and put back on the same hold is no move."""
     T, fps = f.n_frames, f.fps
-    c = f.contact[:, k]
-    fl = runs(~c)
+    fl = f.contacts.flights(k)[:, :2]
     if len(fl) == 0:
-        return Candidates.concat([])
-    # only flights between two holds (a flag that never returns is a posture candidate on its own)
-    fl = fl[(fl[:, 0] > 0) & (fl[:, 1] < T - 1)]
+        return fl, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    pos = f.effectors[:, k]
+    if f.params.planar_motion:  # on the wall plane
+        pos = pos - (pos @ f.wall_normal)[:, None] * f.wall_normal
+    start, end = _leave_and_land(pos, fl, f.contacts.thresholds["still_disp"][k], int(round(p.refine_s * fps)))
+    start, end = _seen_part(np.isnan(f.effectors[:, k, 0]), start, end)
+    return fl, start, end
+
+
+def _leave_and_land(pos: np.ndarray, fl: np.ndarray, tol: float, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move intervals of flights `fl` (frames between two contacts) from positions: lift-off = the first frame
+    (from `reach` frames before the flight) farther than `tol` from where the effector rested at the end of
+    its contact, arrival = the first frame after which it stays within `tol` of where it rests next (at most
+    `reach` frames after the flight). Smoothed speeds would smear both by a smoothing width."""
+    T = len(pos)
+    start, end = fl[:, 0].copy(), fl[:, 1].copy()
+    for i, (a, b) in enumerate(fl):  # few flights; each looks at its own frames only
+        lo, hi = max(0, a - reach), min(T - 1, b + reach)
+        with np.errstate(all="ignore"):
+            p_dep = np.nanmedian(pos[max(0, a - reach):a], axis=0) if a > 0 else pos[a]
+            p_arr = np.nanmedian(pos[b + 1:min(T, b + 1 + reach)], axis=0) if b + 1 < T else pos[b]
+        d_dep = np.linalg.norm(pos[lo:b + 1] - p_dep, axis=1)
+        left = np.flatnonzero(d_dep > tol)
+        if len(left):
+            start[i] = min(lo + left[0], a)
+        d_arr = np.linalg.norm(pos[a:hi + 1] - p_arr, axis=1)
+        away = np.flatnonzero(~(d_arr <= tol))                 # NaN (unknown) counts as not arrived
+        if len(away):
+            end[i] = max(a + away[-1], start[i])
+    return start, end
+
+
+def _flights(f, k, intervals, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> Candidates:
+    T, fps = f.n_frames, f.fps
+    fl, start, end = intervals
     if len(fl) == 0:
         return Candidates.concat([])
     speed = np.nan_to_num(f.speed[:, k], nan=0.0)
-    lb = _last_below(speed, p.refine_speed)
-    fa = _first_below_after(speed, p.refine_speed)
-    start = np.maximum(lb[fl[:, 0]] + 1, fl[:, 0] - int(0.3 * fps))
-    start = np.clip(np.minimum(start, fl[:, 0]), 0, T - 1)
-    end = np.minimum(fa[np.minimum(fl[:, 1], T - 1)], fl[:, 1] + int(0.3 * fps))
-    end = np.clip(np.maximum(end - 1, fl[:, 1]), 0, T - 1)
     n = len(fl)
     X = _empty_X(n)
     X[:, F["kind_hand" if k < 2 else "kind_foot"]] = 1
@@ -263,6 +283,20 @@ def _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> 
         X[:, F["flight_posture_crossed"]] = seg_mean(np.where(post, crossed2[:, j].astype(float), np.nan), start, end)
     limb = np.full(n, EFFECTOR_LIMBS[k], dtype=object)
     return Candidates(np.full(n, KINDS.index("hand" if k < 2 else "foot")), limb, start, end, X)
+
+
+def _seen_part(unknown: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flights through a stretch where the effector was not seen (hidden behind the body): only the seen
+    part that moves is timed — after the last hidden stretch (the hand reappears and goes), else before the
+    first (it goes and disappears)."""
+    start, end = start.copy(), end.copy()
+    for i in np.flatnonzero(seg_sum(unknown.astype(float), start, end) > 0):  # few flights
+        hidden = np.flatnonzero(unknown[start[i]:end[i] + 1]) + start[i]
+        if end[i] - hidden[-1] >= 2:
+            start[i] = hidden[-1] + 1
+        elif hidden[0] - start[i] >= 2:
+            end[i] = hidden[0] - 1
+    return start, end
 
 
 def _postures(f, p, j, posture, knee2, lateral2, crossed2) -> Candidates:
@@ -338,5 +372,10 @@ def _airs(f, air) -> Candidates:
     y = f.pelvis[:, 1]
     X[:, F["air_rise"]] = seg_max(y, start, end) - y[start]
     X[:, F["takeoff_speed"]] = seg_max(f.pelvis_velocity[:, 1], start, start + (end - start) * 2 // 5)
+    # how far apart the two hands let go: the last frame each was on its hold before the take-off
+    frames = np.arange(f.n_frames)
+    last_on = np.maximum.accumulate(np.where(f.contact[:, :2], frames[:, None], -1), axis=0)[start]   # (n, 2)
+    X[:, F["takeoff_gap_s"]] = np.where((last_on >= 0).all(axis=1), np.abs(last_on[:, 0] - last_on[:, 1]) / fps,
+                                        np.nan)
     X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(y))
     return Candidates(np.full(n, KINDS.index("air")), np.full(n, "body", dtype=object), start, end, X)

@@ -86,10 +86,25 @@ def detect_and_store(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: 
 def detect_attempt_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier,
                          skeleton: Skeleton | None = None) -> list:
     """An attempt's moves by `classifier` (nothing written)."""
-    skeleton = skeleton if skeleton is not None else store.read_skeleton(con, attempt_id)
-    candidates = propose(compute_features(skeleton))
+    candidates = propose(attempt_features(con, attempt_id, skeleton))
     labels, conf = classify(candidates, classifier)
     return assemble(candidates, labels, conf)
+
+
+def attempt_features(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None):
+    """The features moves are detected on (moves.features.Features). For an analysed video: its image
+    evidence (moves.evidence: joints where the camera saw them, camera motion and depth noise removed),
+    with contacts from motion along the wall; for an imported skeleton: the skeleton itself."""
+    from moves.evidence import image_evidence
+    from moves.features import FeatureParams
+
+    skeleton = skeleton if skeleton is not None else store.read_skeleton(con, attempt_id)
+    kp = store.read_keypoints2d(con, attempt_id)
+    cams = store.read_cameras(con, attempt_id)
+    if kp is None or cams is None or len(kp.keypoints) != skeleton.n_frames or len(cams.R) != skeleton.n_frames:
+        return compute_features(skeleton)
+    evidence = image_evidence(skeleton, kp.keypoints, kp.confidence, cams.K, cams.R, cams.t)
+    return compute_features(evidence, FeatureParams(planar_motion=True))
 
 
 def detect_attempts(db_path: str | Path, names: Sequence[str] | None = None, progress: bool = True
@@ -146,7 +161,7 @@ def training_set(con: duckdb.DuckDBPyConnection) -> TrainingSet:
     Xs, ys, gs, names, n_labels = [], [], [], [], 0
     for attempt_id, name in store.reviewed_attempts(con):
         moves = store.current_move_spans(con, attempt_id)
-        cands = propose(compute_features(store.read_skeleton(con, attempt_id)))
+        cands = propose(attempt_features(con, attempt_id))
         Xs.append(cands.X)
         ys.append(label_candidates(cands, moves))
         gs.append(np.full(len(cands), attempt_id))

@@ -55,7 +55,7 @@ import numpy as np
 
 from cruxlab.errors import InputError
 from cruxlab.joints import (
-    JOINT_INDEX, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
+    BODY_RATIOS, JOINT_INDEX, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
     R_HEEL, R_HIP, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.skeleton import Skeleton
@@ -64,12 +64,8 @@ from reconstruction.geometry import is_rotation, pixel_rays
 log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------- the body prior
-#: Segment lengths as fractions of standing height (after Drillis & Contini / Winter's anthropometry, with
-#: shoulder and hip widths between the keypoints pose detectors place, not the bony landmarks).
-BODY_TEMPLATE_RATIOS: dict[str, float] = {
-    "shoulder_width": 0.200, "hip_width": 0.120, "torso": 0.288, "upper_arm": 0.186, "forearm": 0.146,
-    "thigh": 0.245, "shank": 0.246, "foot": 0.115, "heel": 0.035,
-}
+#: Segment lengths as fractions of standing height (the shared template of cruxlab.joints).
+BODY_TEMPLATE_RATIOS: dict[str, float] = BODY_RATIOS
 #: Head points relative to the shoulder centre as fractions of height: (toward the climber's right, up,
 #: forward = the way the face points).
 HEAD_TEMPLATE: dict[str, tuple[float, float, float]] = {
