@@ -48,7 +48,7 @@ def sidebar(status: data.StoreStatus) -> None:
         st.caption(f"Database `{status.path}`")
         if status.state == "ready":
             st.caption(f"{status.n_attempts} attempts · {status.n_climbers} climbers · {status.n_moves} moves · "
-                       f"{status.n_edits} corrections")
+                       f"{status.n_corrections} corrections")
         if st.button("Refresh data", icon=":material/refresh:", help="Re-read everything from the database"):
             data.refresh()
 

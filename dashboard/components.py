@@ -7,10 +7,14 @@ the page that renders afterwards already shows the corrected moves; the outcome 
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+from datetime import time as dt_time
+
 import pandas as pd
 import streamlit as st
 
 from cruxlab.errors import CruxlabError
+from cruxlab.metadata import EARLIEST_DATE, OUTCOMES
 from cruxlab.joints import LIMBS
 from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
 from dashboard import data
@@ -37,6 +41,21 @@ def show_flash() -> None:
         st.error(message, icon=":material/error:")
     elif kind == "info":
         st.info(message, icon=":material/info:")
+
+
+def problem_title(problem: str | None, grade: str | None = None, wall: str | None = None) -> str:
+    """"Red 5 (6B+, cave)", "Red 5 (6B+)", "Red 5", or "no problem set": missing details are left out."""
+    if not present(problem):
+        return "no problem set"
+    details = ", ".join(str(v) for v in (grade, wall) if present(v))
+    return f"{problem} ({details})" if details else str(problem)
+
+
+def present(value) -> bool:
+    """False for None, NaN/NA and blank text (what a missing database value arrives as in pandas)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return False
+    return not bool(pd.isna(value)) if pd.api.types.is_scalar(value) else True
 
 
 def coach() -> str:
@@ -88,6 +107,70 @@ def attempt_picker(df: pd.DataFrame, key: str, label: str = "Attempt") -> int:
     st.selectbox(label, list(labels), format_func=labels.get, key=key, on_change=picked)
     st.query_params["attempt"] = str(cur)
     return cur
+
+
+# ------------------------------------------------------------------------------------------ metadata
+NO_PROBLEM = "(no problem)"
+_FIELD_TITLES = {"climber": "climber", "problem": "problem", "grade": "grade", "outcome": "outcome",
+                 "recorded_at": "date"}
+
+
+def _shown(value) -> str:
+    if not present(value):
+        return "—"
+    return f"{value:%d %b %Y %H:%M}" if hasattr(value, "strftime") else str(value)
+
+
+def _save_metadata(attempt_id: int, form_key: str, initial_grade: str) -> None:
+    v = {f: ss.get(f"{form_key}-{f}") for f in ("climber", "problem", "grade", "outcome", "day", "time")}
+    when = None
+    if v["day"] is not None:
+        when = datetime.combine(v["day"], v["time"] or dt_time(0, 0))
+    fields = dict(climber=v["climber"], problem=None if v["problem"] in (None, NO_PROBLEM) else v["problem"],
+                  outcome=None if v["outcome"] == "—" else v["outcome"], recorded_at=when)
+    if (v["grade"] or "").strip() != initial_grade:  # untouched: a newly chosen problem keeps its own grade
+        fields["grade"] = v["grade"]
+    try:
+        changes = data.update_attempt(attempt_id, **fields)
+    except CruxlabError as exc:
+        flash(f"Not saved: {exc}", "error")
+        return
+    if not changes:
+        flash("Nothing changed: the attempt already has these details.", "info")
+    else:
+        flash("Saved: " + "; ".join(f"{_FIELD_TITLES[c.field]} {_shown(c.before)} → {_shown(c.after)}"
+                                    for c in changes))
+
+
+def metadata_editor(attempt_id: int, key: str) -> None:
+    """Edit who climbed, the problem and its grade, the outcome and the date of an attempt. The form always
+    starts from the stored values (its key changes with them), errors say what to enter, nothing half-saved."""
+    row = data.attempts().set_index("attempt_id").loc[int(attempt_id)]
+    climbers, problems = data.names()
+    problem = row["problem"] if present(row["problem"]) else None
+    grade = row["grade"] if present(row["grade"]) else ""
+    outcome = row["outcome"] if present(row["outcome"]) else "—"
+    when = row["recorded_at"] if present(row.get("recorded_at")) else None
+    stamp = abs(hash((row["climber"], problem, grade, outcome, str(when)))) % 10**8
+    form_key = f"{key}-{int(attempt_id)}-{stamp}"
+    with st.form(form_key, border=False):
+        c1, c2, c3 = st.columns([3, 3, 2])
+        c1.selectbox("Climber", climbers, index=climbers.index(row["climber"]), accept_new_options=True,
+                     key=f"{form_key}-climber", help="Pick one, or type a new name")
+        choices = [NO_PROBLEM, *problems]
+        c2.selectbox("Problem", choices, index=choices.index(problem) if problem else 0, accept_new_options=True,
+                     key=f"{form_key}-problem", help="Pick one, or type a new problem's name")
+        c3.text_input("Grade", value=grade, key=f"{form_key}-grade", placeholder="e.g. V5 or 6B+",
+                      help="The problem's grade (V or Font scale): every attempt of the problem shows it")
+        c4, c5, c6 = st.columns([3, 3, 2])
+        outcomes = ["—", *OUTCOMES]
+        c4.selectbox("Outcome", outcomes, index=outcomes.index(outcome) if outcome in outcomes else 0,
+                     key=f"{form_key}-outcome")
+        c5.date_input("Date climbed", value=None if when is None else when.date(), min_value=EARLIEST_DATE,
+                      max_value=date.today() + timedelta(days=1), key=f"{form_key}-day", format="YYYY-MM-DD")
+        c6.time_input("Time", value=None if when is None else when.time(), key=f"{form_key}-time", step=60)
+        st.form_submit_button("Save details", type="primary", icon=":material/save:", on_click=_save_metadata,
+                              args=(int(attempt_id), form_key, grade))
 
 
 # ------------------------------------------------------------------------------------------ moves

@@ -122,7 +122,7 @@ class StoreStatus:
     n_climbers: int = 0
     n_problems: int = 0
     n_moves: int = 0
-    n_edits: int = 0
+    n_corrections: int = 0  # moves a coach changed from the model's, net of undos (db.store.CORRECTED_SQL)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -133,9 +133,8 @@ def _status(path: str, stamp: tuple) -> StoreStatus:
         with _ro(path) as con:
             counts = con.execute(
                 """SELECT (SELECT count(*) FROM attempts), (SELECT count(*) FROM climbers),
-                          (SELECT count(*) FROM problems), (SELECT count(*) FROM moves_current),
-                          (SELECT count(*) FROM label_edits)"""
-            ).fetchall()[0]
+                          (SELECT count(*) FROM problems), (SELECT count(*) FROM moves_current)"""
+            ).fetchall()[0] + (store.count_corrections(con),)
     except DatabaseBusyError:
         raise
     except DatabaseError as exc:
@@ -168,12 +167,14 @@ def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
     df = df.merge(activity, on="attempt_id", how="left")
     df["video_on_disk"] = [isinstance(p, str) and os.path.exists(p) for p in df["video_path"]]
     df["date"] = pd.to_datetime(df["date"])
+    df["recorded_at"] = pd.to_datetime(df["recorded_at"])
     return df
 
 
 def attempts() -> pd.DataFrame:
     """One row per attempt: attempt_id, attempt, climber, problem, wall, grade, source_kind, n_frames, fps,
-    duration_s, outcome, date, video_path, camera_model, n_moves, moving_fraction, video_on_disk."""
+    duration_s, outcome, date (recorded_at, else when stored), recorded_at, video_path, camera_model, n_moves,
+    moving_fraction, video_on_disk."""
     return _read(_attempts)
 
 
@@ -418,8 +419,27 @@ def _write(fn: Callable[..., T]) -> T:
 
 
 def clear_after_edit() -> None:
-    for fn in (_status, _attempts, _moves, _history, _views, _move_details):
+    for fn in (_status, _attempts, _attempt_info, _names, _moves, _history, _views, _move_details):
         fn.clear()
+
+
+def update_attempt(attempt_id: int, **fields: Any) -> list[store.MetadataChange]:
+    """Change an attempt's climber / problem / grade / outcome / recorded_at (db.store.update_attempt: all
+    validated before anything is written; InputError says what to enter). Returns what changed."""
+    return _write(lambda con: store.update_attempt(con, int(attempt_id), **fields))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _names(path: str, stamp: tuple) -> tuple[list[str], dict[str, str | None]]:
+    with _ro(path) as con:
+        climbers = [r[0] for r in con.execute("SELECT name FROM climbers ORDER BY name").fetchall()]
+        problems = dict(con.execute("SELECT name, grade FROM problems ORDER BY name").fetchall())
+    return climbers, problems
+
+
+def names() -> tuple[list[str], dict[str, str | None]]:
+    """(every climber's name, {problem name: grade or None}) for pickers, sorted by name."""
+    return _read(_names)
 
 
 def edit_move(move_id: int, editor: str, *, label: str | None = None, limb: str | None = None,

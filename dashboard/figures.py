@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from cruxlab.draw import JOINT_COLORS, draw_skeleton, project
+from cruxlab.draw import JOINT_COLORS, draw_skeleton, hex_rgb, project, wall_background, wall_view_camera
 from cruxlab.joints import BONES, JOINT_NAMES, LIMB_EFFECTOR, LIMBS
 from cruxlab.labels import LABEL_COLORS
 
@@ -168,8 +168,7 @@ def timeline_figure(
 
 
 def _with_alpha(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = hex_rgb(hex_color)
     return f"rgba({r},{g},{b},{alpha:.2f})"
 
 
@@ -227,7 +226,7 @@ def overlay_frame(frame_rgb: np.ndarray, kp: np.ndarray, conf: np.ndarray, K: np
 
 @dataclass(frozen=True)
 class WallView:
-    """A virtual camera behind the climber looking at the wall (reconstruction.render.wall_view_camera, framing
+    """A virtual camera behind the climber looking at the wall (cruxlab.draw.wall_view_camera, framing
     the whole attempt) and the wall with its 0.5 m grid as that camera sees it. K, R, t: OpenCV pinhole,
     world (wall frame) -> camera; size: (w, h) pixels; background: (h, w, 3) RGB."""
 
@@ -242,8 +241,6 @@ def wall_view(skeleton, height_px: int = 640, wall_xyz: np.ndarray | None = None
               wall_rgb: np.ndarray | None = None) -> WallView:
     """The rendered view for attempts without a usable video: built once per attempt, drawn on per frame."""
     import cv2
-
-    from reconstruction.render import wall_background, wall_view_camera
 
     K, R, t, size = wall_view_camera(skeleton, height_px)
     img = wall_background(skeleton, K, R, t, size)
@@ -268,8 +265,7 @@ def skeleton_view(view: WallView, kp: np.ndarray, conf: np.ndarray, *,
         puv = project(path.astype(np.float64), view.K, view.R, view.t)
         puv = puv[np.isfinite(puv).all(axis=1)].round().astype(np.int32)
         if len(puv) > 1:
-            hx = EFFECTOR_COLORS[limb].lstrip("#")
-            cv2.polylines(img, [puv], False, tuple(int(hx[i:i + 2], 16) for i in (0, 2, 4)), 2, cv2.LINE_AA)
+            cv2.polylines(img, [puv], False, hex_rgb(EFFECTOR_COLORS[limb]), 2, cv2.LINE_AA)
     draw_skeleton(img, project(kp.astype(np.float64), view.K, view.R, view.t), conf,
                   thickness=max(3, view.size[1] // 160))
     return img

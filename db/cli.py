@@ -35,8 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_migrate)
 
 
+def _blank_missing(df):
+    """A copy of `df` whose missing values (SQL NULL: NaN, None, <NA>, NaT) are empty strings, for a table a
+    person reads: a NULL grade is no grade, not 'NaN'. Float columns keep their number formatting."""
+    import pandas as pd
+
+    out = df.copy()
+    for name in out.columns:
+        col = out[name]
+        if col.isna().any() and not pd.api.types.is_float_dtype(col):
+            out[name] = col.astype(object).where(col.notna(), "")
+    return out
+
+
 def print_frame(df, fmt: str, out=None) -> None:
-    """Print a DataFrame as an aligned table, CSV, or a JSON list of row objects."""
+    """Print a DataFrame as an aligned table (missing values blank), CSV (missing = empty field), or a JSON
+    list of row objects (missing = null)."""
     out = out or sys.stdout
     if fmt == "csv":
         df.to_csv(out, index=False)
@@ -47,7 +61,7 @@ def print_frame(df, fmt: str, out=None) -> None:
         if df.empty:
             out.write("(no rows)\n" if len(df.columns) else "(empty result)\n")
         else:
-            out.write(df.to_string(index=False, max_colwidth=60) + "\n")
+            out.write(_blank_missing(df).to_string(index=False, max_colwidth=60, na_rep="") + "\n")
         out.write(f"({len(df)} row{'s' if len(df) != 1 else ''})\n")
 
 
@@ -77,7 +91,7 @@ def cmd_attempts(args: argparse.Namespace) -> int:
         return 0
     with connect(args.db, read_only=True) as con:
         df = store.list_attempts(con)
-    print_frame(df.drop(columns=["video_path"]), args.format)
+    print_frame(df.drop(columns=["video_path", "recorded_at"]), args.format)
     return 0
 
 

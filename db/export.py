@@ -11,6 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from cruxlab.joints import JOINT_NAMES, NUM_JOINTS
+from cruxlab.paths import data_path
 from cruxlab.skeleton import save_npz
 from db import store
 from db.connection import connect
@@ -60,7 +61,7 @@ def export(db_path: str | Path, out: str | Path, fmt: str = "parquet",
         ids = [a for a, _ in chosen]
         if fmt == "npz":
             for attempt_id, name in chosen:
-                written.append(save_npz(store.read_skeleton(con, attempt_id), out / f"{name}.npz"))
+                written.append(save_npz(store.read_skeleton(con, attempt_id), data_path(out, name, ".npz")))
             return written
         moves = store.read_arrow(
             con, "SELECT * FROM move_details WHERE list_contains(?, attempt_id) ORDER BY attempt_id, start_frame, limb",

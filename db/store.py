@@ -205,7 +205,8 @@ class AttemptRecord:
     file it came from; key: `ingest_key` of the source and parameters (re-ingest is a no-op); params: the
     parameters that shaped it (JSON). Video attempts add `video`, where attempt frame i sits in it
     (video_start_frame + i * video_frame_step), per-frame `cameras` (T of them), sparse `wall_points`, the raw
-    2D detections `keypoints2d`, the camera model name and the analysis `report` (JSON).
+    2D detections `keypoints2d`, the camera model name and the analysis `report` (JSON). problem, grade (the
+    problem's), outcome, recorded_at (when it was climbed): metadata, editable later (`update_attempt`).
     """
 
     name: str
@@ -227,6 +228,7 @@ class AttemptRecord:
     camera_model: str | None = None
     report: dict | None = None
     recorded_at: datetime | None = None
+    grade: str | None = None  # the problem's (set on it when given)
 
     def __post_init__(self) -> None:
         if self.source_kind not in ("skeleton", "video"):
@@ -275,7 +277,7 @@ def _video_id(con: duckdb.DuckDBPyConnection, video: VideoRecord) -> int:
 def _insert_attempt_row(con: duckdb.DuckDBPyConnection, r: AttemptRecord) -> int:
     sk = r.skeleton
     climber_id = upsert_climber(con, r.climber, r.climber_height_m)
-    problem_id = upsert_problem(con, r.problem) if r.problem else None
+    problem_id = upsert_problem(con, r.problem, grade=r.grade) if r.problem else None
     video_id = None if r.video is None else _video_id(con, r.video)
     normal = None if sk.wall_normal is None else [float(v) for v in sk.wall_normal]
     point = None if sk.wall_point is None else [float(v) for v in sk.wall_point]
@@ -329,6 +331,70 @@ def _insert_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int, wall_po
     _insert_arrow(con, "wall_points", pa.table(cols))
 
 
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class MetadataChange:
+    """One field of an attempt's metadata changed by `update_attempt`: field, value before, value after."""
+
+    field: str
+    before: object
+    after: object
+
+
+def update_attempt(
+    con: duckdb.DuckDBPyConnection,
+    attempt_id: int,
+    *,
+    climber: str | object = _UNSET,
+    problem: str | None | object = _UNSET,
+    grade: str | None | object = _UNSET,
+    outcome: str | None | object = _UNSET,
+    recorded_at: datetime | None | object = _UNSET,
+) -> list[MetadataChange]:
+    """Change who climbed, which problem (None: none), the problem's grade (it belongs to the problem, so
+    every attempt of that problem shows it), the outcome and the date of an attempt. Fields not passed keep
+    their value. Every value is validated first (cruxlab.metadata) and InputError says what to enter;
+    nothing is written unless all are valid. Call inside `transaction(con)`. Returns what changed."""
+    from cruxlab.metadata import check_grade, check_name, check_outcome, check_recorded_at
+
+    row = con.execute(
+        """SELECT c.name, p.name, p.grade, a.outcome, a.recorded_at
+           FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
+           WHERE a.attempt_id = ?""", [attempt_id]).fetchall()
+    if not row:
+        raise InputError(f"no attempt with id {attempt_id}")
+    old = dict(zip(("climber", "problem", "grade", "outcome", "recorded_at"), row[0]))
+    new = dict(old)
+    if climber is not _UNSET:
+        new["climber"] = check_name(climber, "climber", required=True)
+    if problem is not _UNSET:
+        new["problem"] = check_name(problem, "problem", required=False)
+        if new["problem"] != old["problem"] and grade is _UNSET:  # another problem comes with its own grade
+            found = con.execute("SELECT grade FROM problems WHERE name = ?", [new["problem"]]).fetchall()
+            new["grade"] = found[0][0] if found else None
+    if grade is not _UNSET:
+        new["grade"] = check_grade(grade)
+        if new["grade"] is not None and new["problem"] is None:
+            raise InputError("a grade belongs to a problem; enter the problem's name too (or leave the grade empty)")
+    if outcome is not _UNSET:
+        new["outcome"] = check_outcome(outcome)
+    if recorded_at is not _UNSET:
+        new["recorded_at"] = check_recorded_at(recorded_at)
+    changes = [MetadataChange(k, old[k], new[k]) for k in old if new[k] != old[k]]
+    if not changes:
+        return []
+    climber_id = upsert_climber(con, new["climber"])
+    problem_id = None
+    if new["problem"] is not None:
+        problem_id = upsert_problem(con, new["problem"])
+        con.execute("UPDATE problems SET grade = ? WHERE problem_id = ?", [new["grade"], problem_id])
+    con.execute("UPDATE attempts SET climber_id = ?, problem_id = ?, outcome = ?, recorded_at = ? WHERE attempt_id = ?",
+                [climber_id, problem_id, new["outcome"], new["recorded_at"], attempt_id])
+    return changes
+
+
 def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
     """Remove an attempt and everything that hangs off it (moves and their history too). Call in a transaction."""
     for table in ("label_edits", "moves", "keypoints2d", "wall_points", "cameras", "skeleton_frames", "attempts"):
@@ -363,11 +429,12 @@ def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo
 
 
 def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """One row per attempt with climber, problem, duration, move count and outcome."""
+    """One row per attempt with climber, problem, duration, move count and outcome; `date` is when it was
+    climbed (`recorded_at`) or, when nobody said, when it was stored."""
     return con.execute(
         """SELECT a.attempt_id, a.name AS attempt, c.name AS climber, p.name AS problem, p.wall, p.grade,
                   a.source_kind, a.n_frames, a.fps, a.n_frames / a.fps AS duration_s, a.outcome,
-                  coalesce(a.recorded_at, a.created_at) AS date, v.path AS video_path, a.camera_model,
+                  coalesce(a.recorded_at, a.created_at) AS date, a.recorded_at, v.path AS video_path, a.camera_model,
                   (SELECT count(*) FROM moves_current m WHERE m.attempt_id = a.attempt_id) AS n_moves
            FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
            LEFT JOIN videos v USING (video_id) ORDER BY a.attempt_id"""
@@ -444,6 +511,63 @@ def read_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Keypoin
     )
 
 
+@dataclass(frozen=True)
+class RenderData:
+    """Everything a render of an attempt needs from the store (`reconstruction.render`, Label Studio videos).
+
+    skeleton: the attempt's wall-frame skeleton; cameras: per-frame K (T, 3, 3) full-size pixels, R, t, or
+    None; keypoints2d: (T, 21, 2) full-size pixels or None; moves: current (start, end, label, limb) rows;
+    video_path / video_start_frame / video_frame_step: where attempt frames live in the video (None path for
+    skeleton imports); video_size: (w, h) full display size or None.
+    """
+
+    attempt_id: int
+    name: str
+    climber: str
+    skeleton: Skeleton
+    cameras: CameraTrack | None
+    keypoints2d: np.ndarray | None
+    keypoints2d_confidence: np.ndarray | None
+    moves: list[tuple[int, int, str, str]]
+    video_path: Path | None
+    video_start_frame: int
+    video_frame_step: int
+    video_size: tuple[int, int] | None
+    camera_model: str | None
+
+
+def resolve_attempt(con: duckdb.DuckDBPyConnection, attempt: int | str) -> int:
+    """attempt_id of an attempt given by id or name (a name made of digits wins over the same id);
+    InputError naming the known attempts when there is none."""
+    if isinstance(attempt, (int, np.integer)):
+        attempt_info(con, int(attempt))  # raises InputError for an unknown id
+        return int(attempt)
+    if str(attempt).isdigit() and find_attempt(con, name=str(attempt)) is None:
+        return resolve_attempt(con, int(attempt))
+    return resolve_attempts(con, [str(attempt)])[0][0]
+
+
+def read_render_data(con: duckdb.DuckDBPyConnection, attempt: int | str) -> RenderData:
+    """Read everything for rendering `attempt` (id or name)."""
+    attempt_id = resolve_attempt(con, attempt)
+    info = attempt_info(con, attempt_id)
+    kp2d = read_keypoints2d(con, attempt_id)
+    size = con.execute(
+        "SELECT v.width, v.height FROM attempts a JOIN videos v USING (video_id) WHERE a.attempt_id = ?",
+        [attempt_id],
+    ).fetchone()
+    return RenderData(
+        attempt_id=attempt_id, name=info.name, climber=info.climber, skeleton=read_skeleton(con, attempt_id),
+        cameras=read_cameras(con, attempt_id),
+        keypoints2d=None if kp2d is None else kp2d.keypoints,
+        keypoints2d_confidence=None if kp2d is None else kp2d.confidence,
+        moves=current_move_spans(con, attempt_id),
+        video_path=Path(info.video_path) if info.video_path else None,
+        video_start_frame=int(info.video_start_frame), video_frame_step=int(info.video_frame_step),
+        video_size=None if size is None else (int(size[0]), int(size[1])), camera_model=info.camera_model,
+    )
+
+
 # --------------------------------------------------------------------------------------------------- moves
 def replace_model_moves(
     con: duckdb.DuckDBPyConnection, attempt_id: int, moves: Iterable[Move], model_version: str
@@ -488,12 +612,27 @@ def replace_model_moves(
     return n
 
 
+#: A move_state row whose current state differs from what the model said: a model move relabelled, retimed
+#: or deleted, or a move a coach added (and did not delete again). Net of undos: an edit and its undo leave
+#: the move as the model said, so it is not a correction (`edited` stays true: it has history).
+CORRECTED_SQL = """CASE WHEN source = 'model' THEN deleted OR label <> original_label OR limb <> original_limb
+    OR start_frame <> original_start OR end_frame <> original_end ELSE NOT deleted END"""
+
+
 def current_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, include_deleted: bool = False) -> pd.DataFrame:
-    """The moves of an attempt as they stand after every edit (model originals in original_* columns)."""
-    view = "move_state" if include_deleted else "moves_current"
-    return con.execute(
-        f"SELECT * FROM {view} WHERE attempt_id = ? ORDER BY start_frame, limb, move_id", [attempt_id]
+    """The moves of an attempt as they stand after every edit (model originals in original_* columns;
+    `corrected` per CORRECTED_SQL)."""
+    df = con.execute(
+        f"""SELECT *, {CORRECTED_SQL} AS corrected FROM move_state
+            WHERE attempt_id = ? AND (? OR NOT deleted) ORDER BY start_frame, limb, move_id""",
+        [attempt_id, include_deleted],
     ).df()
+    return df if include_deleted else df.drop(columns="deleted")  # the columns of moves_current
+
+
+def count_corrections(con: duckdb.DuckDBPyConnection) -> int:
+    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store."""
+    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state").fetchone()[0])
 
 
 def _check_edit(con, attempt_id: int, label: str, limb: str, start: int, end: int, allow_unknown_label: bool) -> None:

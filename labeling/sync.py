@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import CruxlabError, InputError
+from cruxlab.paths import safe_filename
 from cruxlab.labels import MOVE_LABELS
 from labeling import tasks as lt
 from labeling.client import LabelStudioApiError, LabelStudioAuthError, LabelStudioClient, parse_time
@@ -55,7 +55,8 @@ def project_title(base: str, kind: str) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "x"
+    """ASCII file-name part (Label Studio serves these files by URL); unique through the id/hash around it."""
+    return safe_filename(text, ascii_only=True, lower=True, tag=False, max_bytes=80, fallback="x")
 
 
 # ------------------------------------------------------------------------------------------------ push
@@ -148,12 +149,15 @@ def _write_media(db_path: str | Path, a: _AttemptData, folder: Path) -> tuple[Pa
             tmp.replace(path)
         return path, lt.series_frame_map(a.n_frames), a.fps
     path = folder / f"{stem}.webm"
-    from reconstruction.render import write_overlay_video
-
     if not path.is_file():
+        from db import connect, store
+        from reconstruction.render import write_overlay_video
+
+        with connect(db_path, read_only=True) as con:
+            data = store.read_render_data(con, a.attempt_id)
         tmp = path.with_name(path.stem + ".tmp.webm")
-        # VP8: measured to play in Label Studio's player (Chromium); the renderer reads the store itself.
-        write_overlay_video(db_path, a.attempt_id, tmp, codec="libvpx", progress=True)
+        # VP8: measured to play in Label Studio's player (Chromium).
+        write_overlay_video(data, tmp, codec="libvpx", progress=True)
         tmp.replace(path)
     # The overlay holds one frame per attempt frame (the renderer decodes video frame start + i * step for
     # attempt frame i): its frame i shows attempt frame i, which Label Studio calls frame i + 1.

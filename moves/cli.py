@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cruxlab.cli import add_command
 from cruxlab.errors import InputError
+from cruxlab.metadata import OUTCOMES
 
 
 def _seed_range(text: str) -> range:
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--climber", required=True, help="who climbs (created on first use)")
     p.add_argument("--name", help="attempt name (only with a single file; default: the file's stem)")
     p.add_argument("--problem", help="boulder problem / route name")
-    p.add_argument("--outcome", choices=["top", "fall", "unknown"], help="how the attempt ended")
+    p.add_argument("--outcome", choices=OUTCOMES, help="how the attempt ended")
     p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
     p.set_defaults(func=cmd_import_skeleton)
 
@@ -212,6 +213,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from cruxlab.labels import Move
+    from cruxlab.paths import data_path
     from db import connect, store
     from moves.plot import plot_attempt
 
@@ -221,7 +223,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         df = store.current_moves(con, attempt_id)
     moves = [Move(int(r.start_frame), int(r.end_frame), r.label, r.limb, float(r.confidence))
              for r in df.itertuples()]
-    out = args.out or Path("artifacts") / f"{name}-moves.png"
+    out = args.out or data_path("artifacts", name, "-moves.png")
     plot_attempt(skeleton, predicted=moves, out=out, title=f"attempt {name}")
     print(f"drew {out}")
     return 0

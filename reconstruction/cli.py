@@ -10,6 +10,7 @@ from cruxlab.cli import add_command
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the `cruxlab` parser."""
+    from cruxlab.metadata import OUTCOMES
     from reconstruction.backends.config import add_model_arguments
 
     p = add_command(
@@ -35,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, metavar="N", help="analyse about N frames per second (subsampling)")
     p.add_argument("--name", help="attempt name (default: the video's file name)")
     p.add_argument("--problem", help="boulder problem / route name")
-    p.add_argument("--outcome", choices=["top", "fall", "unknown"], help="how the attempt ended")
+    p.add_argument("--outcome", choices=OUTCOMES, help="how the attempt ended")
+    p.add_argument("--grade", help="the problem's grade (V scale, e.g. V5, or Font, e.g. 6B+)")
+    p.add_argument("--date", metavar="YYYY-MM-DD[ HH:MM]", help="when the attempt was climbed (default: not set)")
     p.add_argument("--max-side", type=int, default=960, metavar="PX",
                    help="longest side of the frames given to the pose model (keypoints stay full-size)")
     p.add_argument("--keyframes-per-s", type=float, default=1.0, help="SfM keyframes per second (at least 8)")
@@ -87,6 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from cruxlab.metadata import check_recorded_at
     from reconstruction.backends.config import options_from_args
     from reconstruction.pipeline import DEFAULT_CACHE_DIR, AnalyzeOptions, analyze
 
@@ -95,7 +99,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         pose_options=options_from_args(args, args.pose_backend),
         mask_options=options_from_args(args, args.mask_backend),
         start_s=args.start, end_s=args.end, fps=args.fps, name=args.name, problem=args.problem,
-        outcome=args.outcome, max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
+        outcome=args.outcome, grade=args.grade, recorded_at=check_recorded_at(args.date), max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
         max_keyframes=args.max_keyframes, sfm_max_side=args.sfm_max_side, sfm_features=args.sfm_features,
         cache_dir=None if args.no_cache else getattr(args, "cache_dir", DEFAULT_CACHE_DIR),
         detect_moves=not args.no_detect,
@@ -111,20 +115,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool, video: Path | None = None,
             use_video: bool = True, vp8: bool = False) -> Path:
     from cruxlab.errors import InputError
+    from db import connect, store
     from reconstruction.render import contact_sheet, write_overlay_video
 
     suffix = out.suffix.lower()
+    if suffix not in (".png", ".webm", ".mp4", ".mov", ".mkv"):
+        raise InputError(f"--out {out}: use .png (contact sheet), .webm (browser video) or .mp4 (H.264)")
+    with connect(db, read_only=True) as con:
+        data = store.read_render_data(con, attempt)
     if suffix == ".png":
-        return contact_sheet(db, attempt, out, n=frames, show_2d=show_2d, video_path=video, use_video=use_video)
-    if suffix in (".webm", ".mp4", ".mov", ".mkv"):
-        return write_overlay_video(db, attempt, out, max_side=max_side, show_2d=show_2d, video_path=video,
-                                   use_video=use_video, progress=True,
-                                   codec="libvpx" if vp8 and suffix == ".webm" else None)
-    raise InputError(f"--out {out}: use .png (contact sheet), .webm (browser video) or .mp4 (H.264)")
+        return contact_sheet(data, out, n=frames, show_2d=show_2d, video_path=video, use_video=use_video)
+    return write_overlay_video(data, out, max_side=max_side, show_2d=show_2d, video_path=video,
+                               use_video=use_video, progress=True,
+                               codec="libvpx" if vp8 and suffix == ".webm" else None)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    out = getattr(args, "out", None) or Path("artifacts") / f"{args.attempt}.webm"
+    from cruxlab.paths import data_path
+
+    out = getattr(args, "out", None) or data_path("artifacts", args.attempt, ".webm")
     path = _render(args.db, args.attempt, out, frames=args.frames, max_side=args.max_side, show_2d=not args.no_2d,
                    video=args.video, use_video=not args.no_video, vp8=args.vp8)
     print(f"wrote {path}")

@@ -24,7 +24,9 @@ written in one transaction at the end, so any failure leaves it as it was.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import inspect
 import json
@@ -34,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +68,8 @@ class AnalyzeOptions:
         max_keyframes); sfm_max_side: longest side of the keyframes handed to SfM; sfm_features: SIFT
         features per keyframe.
     cache_dir: stage cache folder (None: no cache); detect_moves: run move detection in the same transaction.
+    name, problem, grade (the problem's), outcome, recorded_at (when it was climbed): metadata stored with the
+    attempt (editable later, not part of its identity).
     """
 
     climber: str
@@ -80,6 +85,8 @@ class AnalyzeOptions:
     name: str | None = None
     problem: str | None = None
     outcome: str | None = None
+    grade: str | None = None
+    recorded_at: datetime | None = None
     max_side: int = 960
     keyframes_per_s: float = 1.0
     max_keyframes: int = 16
@@ -189,6 +196,23 @@ class StageCache:
             log.warning("cache folder %s is not usable (%s); working in a temporary folder", d, exc)
             return Path(tempfile.mkdtemp(prefix=f"cruxlab-{stage}-"))
         return d
+
+    @contextlib.contextmanager
+    def lock(self, stage: str, key: str):
+        """Hold `<stage>-<key>.lock` (an flock) while computing a stage that works in a shared folder, so
+        concurrent analyses of the same clip take turns; no lock without a usable cache."""
+        if self.dir is None:
+            yield
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fh = open(self.dir / f"{stage}-{key}.lock", "a")
+        except OSError:
+            yield
+            return
+        with fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes, also if the process dies
+            yield
 
     def has(self, stage: str, key: str) -> bool:
         p = self.path(stage, key)
@@ -433,6 +457,15 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     t_start = time.perf_counter()
     if not options.climber or not options.climber.strip():
         raise InputError("--climber must name who climbs")
+    from cruxlab.metadata import check_grade, check_name, check_outcome, check_recorded_at
+
+    options = dataclasses.replace(
+        options, climber=check_name(options.climber, "climber (--climber)", required=True),
+        problem=check_name(options.problem, "problem (--problem)", required=False),
+        grade=check_grade(options.grade), outcome=check_outcome(options.outcome),
+        recorded_at=check_recorded_at(options.recorded_at))
+    if options.grade and not options.problem:
+        raise InputError("--grade is the problem's grade; name the problem with --problem too")
     if not (0.8 <= options.height_m <= 2.5):
         raise InputError(f"--height-m {options.height_m} is not a climber's height in metres (0.8..2.5)")
     if options.wall_angle_deg is not None and not (-30.0 <= options.wall_angle_deg <= 90.0):
@@ -442,6 +475,7 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     stages.report("video", 0.0)
     info = probe(video_path)
     frames = select_frames(info, options.start_s, options.end_s, options.fps)
+    check_duration(info, frames)
     params = _params(info, frames, options)
     key = store.ingest_key(info.sha256, params)
     # Fail on an unusable database before the expensive work (and skip it when nothing would change).
@@ -516,12 +550,14 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
                        code_version("reconstruction.sfm", "reconstruction.geometry"))
 
     def cameras_stage() -> CameraSolution:
-        p = cache.path("cameras", cameras_key)
-        if p is not None and p.is_file():
-            return load_dataclass(CameraSolution, p)
-        cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key), progress)
-        cache.save("cameras", cameras_key, lambda path: save_dataclass(cams, path))
-        return cams
+        # Two runs of one clip share the SfM folder: the second waits, then reads the first one's result.
+        with cache.lock("sfm", cameras_key):
+            p = cache.path("cameras", cameras_key)
+            if p is not None and p.is_file():
+                return load_dataclass(CameraSolution, p)
+            cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key), progress)
+            cache.save("cameras", cameras_key, lambda path: save_dataclass(cams, path))
+            return cams
 
     cams = stages.run("cameras", cache.has("cameras", cameras_key), cameras_stage)
 
@@ -548,6 +584,18 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
         result.report["cpu_s"]["store"] = round(stages.cpu["store"], 2)
         result.report["total_s"] = round(time.perf_counter() - t_start, 2)
     return result
+
+
+def check_duration(info: VideoInfo, frames: FrameRange) -> None:
+    """Refuse a selection shorter than MIN_DURATION_S before any model runs (nothing would be learned)."""
+    from cruxlab.limits import MIN_DURATION_S
+
+    seconds = frames.count / frames.fps
+    if seconds < MIN_DURATION_S:
+        raise InputError(
+            f"{info.path}: the clip to analyse is too short: {seconds:.2f} s ({frames.count} frame(s) at "
+            f"{frames.fps:g} fps); cruxlab needs at least {MIN_DURATION_S:g} s of climbing. Film a longer clip or widen --start/--end; "
+            "nothing was stored")
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -607,7 +655,8 @@ def _store(db_path, key: str, name: str, info: VideoInfo, frames: FrameRange, pa
     }
     record = store.AttemptRecord(
         name=name, climber=options.climber, skeleton=skeleton, source_kind="video", source_path=info.path, key=key,
-        params=params, problem=options.problem, outcome=options.outcome, climber_height_m=options.height_m,
+        params=params, problem=options.problem, outcome=options.outcome, grade=options.grade,
+        recorded_at=options.recorded_at, climber_height_m=options.height_m,
         video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
                                 height=info.height, n_frames=info.n_frames, rotation=info.rotation),
         video_start_frame=frames.start, video_frame_step=frames.step,

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import InputError
+from cruxlab.limits import check_fps
 from cruxlab.skeleton import file_sha256
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,8 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
     import av
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a video file; give the path of a video inside it")
     if not path.is_file():
         raise InputError(f"no such video file: {path}")
     if path.stat().st_size == 0:
@@ -157,6 +160,7 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
             fps = claimed / float(stream.duration * stream.time_base)
         if not (np.isfinite(fps) and fps > 0):
             raise InputError(f"{path}: the video stream has no frame rate; re-encode it (any phone/ffmpeg mp4 works)")
+        check_fps(fps, f"{path}: the video's frame rate")
         codec = stream.codec_context.name
         w, h = int(stream.codec_context.width), int(stream.codec_context.height)
         n_packets = 0
@@ -210,8 +214,9 @@ def select_frames(info: VideoInfo, start_s: float | None = None, end_s: float | 
         )
     step = 1
     if fps is not None:
-        if not fps > 0:
-            raise InputError(f"--fps must be > 0, got {fps}")
+        fps = check_fps(fps, "--fps")
+        if fps > info.fps * 1.001:
+            raise InputError(f"--fps {fps:g} is above the video's {info.fps:g} fps; omit --fps to keep every frame")
         step = max(1, int(round(info.fps / fps)))
     count = max(0, (stop - start + step - 1) // step)
     if count == 0:

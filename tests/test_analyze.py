@@ -4,9 +4,11 @@ bad input that must fail early and leave the database as it was."""
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cruxlab.cli import main as cli
@@ -37,7 +39,8 @@ def short_fixed(tmp_path_factory):
     """A 2 s trim of the tripod clip at 12.5 fps analysed into a fresh store (shared by several tests)."""
     tmp = tmp_path_factory.mktemp("analyze")
     db = tmp / "store.duckdb"
-    opts = AnalyzeOptions(climber="Tommy", start_s=6.0, end_s=8.0, fps=12.5, cache_dir=tmp / "cache")
+    opts = AnalyzeOptions(climber="Tommy", start_s=6.0, end_s=8.0, fps=12.5, cache_dir=tmp / "cache",
+                          problem="Red 5", grade="6b+", outcome="fall", recorded_at=datetime(2026, 11, 20, 18, 30))
     HEARD.clear()
     result = analyze(db, FIXED, opts, progress=False, on_progress=HEARD.append)
     return db, opts, result
@@ -74,6 +77,10 @@ def test_short_trim_is_analysed_and_stored(short_fixed):
         cams = store.read_cameras(con, r.attempt_id)
         kp2d = store.read_keypoints2d(con, r.attempt_id)
     assert (info.video_start_frame, info.video_frame_step, info.climber) == (150, 2, "Tommy")
+    with connect(db, read_only=True) as con:
+        meta = store.list_attempts(con).set_index("attempt_id").loc[r.attempt_id]
+    assert (meta.problem, meta.grade, meta.outcome, meta.date) == ("Red 5", "6B+", "fall",
+                                                                    pd.Timestamp("2026-11-20 18:30"))
     assert info.report["pose"]["frames_detected"] == 25 and "timings_s" in info.report
     # A metric skeleton in the wall frame: standing height scale, y up (head above the feet).
     ok = np.isfinite(sk.keypoints).all(-1)
@@ -223,6 +230,13 @@ def test_bad_arguments_fail_early(tmp_path, guarded):
         analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber=" "), progress=False)
     with pytest.raises(InputError, match="past the end"):
         analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", start_s=99), progress=False)
+    with pytest.raises(InputError, match="neither a V grade"):
+        analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", problem="P", grade="5.12a"), progress=False)
+    with pytest.raises(InputError, match="name the problem"):
+        analyze(tmp_path / "s.duckdb", FIXED, AnalyzeOptions(climber="A", grade="V3"), progress=False)
+    assert cli(["--db", str(tmp_path / "s.duckdb"), "analyze", str(FIXED), "--climber", "A", "--date", "2999-01-01",
+                "-q"]) == 2
+    assert not (tmp_path / "s.duckdb").exists()
 
 
 def test_no_person_in_any_frame_stores_nothing(tmp_path):
@@ -267,7 +281,9 @@ def test_real_handheld_clip_end_to_end(tmp_path):
     from reconstruction.render import contact_sheet
 
     ARTIFACTS.mkdir(exist_ok=True)
-    sheet = contact_sheet(db, r.attempt_id, ARTIFACTS / "test_analyze_handheld.png", n=8, tile_height=300)
+    with connect(db, read_only=True) as con:
+        data = store.read_render_data(con, r.attempt_id)
+    sheet = contact_sheet(data, ARTIFACTS / "test_analyze_handheld.png", n=8, tile_height=300)
     assert sheet.stat().st_size > 50_000
 
 
@@ -303,3 +319,54 @@ def test_single_frame_is_too_short_and_stores_nothing(tmp_path):
     with pytest.raises(InputError, match="too short"):
         analyze(db, FIXED, AnalyzeOptions(climber="A", start_s=6.0, end_s=6.04, cache_dir=None), progress=False)
     assert _tables(db)["attempts"] == 0
+
+
+def test_folder_short_clips_and_absurd_fps_fail_early_naming_the_file(tmp_path, guarded, capsys):
+    db = tmp_path / "s.duckdb"
+    with connect(db):
+        pass
+    before = db.read_bytes()
+    (tmp_path / "clips").mkdir()
+    with pytest.raises(InputError, match="clips is a folder, not a video file"):
+        analyze(db, tmp_path / "clips", AnalyzeOptions(climber="A"), progress=False)
+    frame = np.full((96, 128, 3), 90, np.uint8)
+    one = write_video(tmp_path / "one-frame.mp4", [frame], 25)
+    short = write_video(tmp_path / "blink.mp4", [frame] * 8, 25)                  # 0.32 s
+    for video, what in ((one, "0.04 s"), (short, "0.32 s")):
+        with pytest.raises(InputError, match=rf"{video.name}: .*too short: {what}.*at least 1 s"):
+            analyze(db, video, AnalyzeOptions(climber="A"), progress=False)
+    for fps in ("1e300", "1e-300", "nan", "-5"):
+        assert cli(["--db", str(db), "analyze", str(FIXED), "--climber", "A", "--fps", fps, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert "--fps" in err and "Traceback" not in err
+    assert db.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_two_analyses_of_one_clip_share_a_cache(short_fixed, tmp_path):
+    """Two processes analyse the same clip with one cache at once: the SfM stage (a COLMAP database in a
+    shared folder) runs once, the other process waits for it and reads its result; both store the attempt."""
+    import subprocess
+    import sys
+
+    db, opts, first = short_fixed
+    src = next(opts.cache_dir.iterdir())
+    cache = tmp_path / "cache"
+    (cache / src.name).mkdir(parents=True)
+    for f in src.glob("*.npz"):                              # pose and masks cached, cameras not yet
+        if f.name.startswith(("pose-", "keyframes-", "masks-")):
+            shutil.copy(f, cache / src.name / f.name)
+    cmd = [sys.executable, "-m", "cruxlab.cli", "--db", "{db}", "analyze", str(FIXED), "--climber", "Tommy",
+           "--start", "6", "--end", "8", "--fps", "12.5", "--cache-dir", str(cache), "-q"]
+    procs = [subprocess.Popen([c.format(db=tmp_path / f"s{i}.duckdb") for c in cmd], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    cams = []
+    for i in range(2):
+        with connect(tmp_path / f"s{i}.duckdb", read_only=True) as con:
+            (attempt_id, _), = store.resolve_attempts(con)
+            cams.append(store.read_cameras(con, attempt_id))
+    np.testing.assert_array_equal(cams[0].R, cams[1].R)     # one SfM result, read by both
+    assert len(list((cache / src.name).glob("cameras-*.npz"))) == 1

@@ -108,6 +108,42 @@ def test_edit_history_is_append_only_and_current_state_is_latest_edit(db_path):
         assert {e1, e2, e3} <= set(store.label_history(con, aid).edit_id)
 
 
+def test_corrections_count_net_of_undos(db_path):
+    """A relabel and its undo is no correction; a delete of a model move is one; an added move is one until it
+    is undone; a retime back to the model's frames is none (the move has history, but says what the model said)."""
+    with connect(db_path) as con:
+        aid, _ = _attempt(con)
+        with transaction(con):
+            store.replace_model_moves(con, aid, [Move(10, 30, "reach", "left_hand", 0.9),
+                                                 Move(40, 60, "foot-move", "left_foot", 0.8),
+                                                 Move(70, 90, "match", "right_hand", 0.8)], "v1")
+        m1, m2, m3 = store.current_moves(con, aid).move_id.tolist()
+
+        def corrected() -> tuple[int, list[int]]:
+            cur = store.current_moves(con, aid, include_deleted=True)
+            return store.count_corrections(con), sorted(cur.move_id[cur.corrected].tolist())
+
+        with transaction(con):
+            store.edit_move(con, m1, editor="c", source="dashboard", label="cross-over")
+            store.undo_last_edit(con, editor="c")
+        assert corrected() == (0, [])
+        with transaction(con):
+            store.edit_move(con, m3, editor="c", source="dashboard", start_frame=72)
+            store.edit_move(con, m3, editor="c", source="dashboard", start_frame=70)
+        assert corrected() == (0, [])
+        with transaction(con):
+            store.edit_move(con, m2, editor="c", source="dashboard", delete=True)
+            added = store.add_move(con, aid, label="flag", limb="right_foot", start_frame=95, end_frame=120,
+                                   editor="c", source="dashboard")
+        assert corrected() == (2, sorted([m2, added]))
+        assert store.current_moves(con, aid).set_index("move_id").corrected.to_dict() == {
+            m1: False, m3: False, added: True}
+        with transaction(con):
+            store.undo_last_edit(con, editor="c")   # the addition
+        assert corrected() == (1, [m2])
+        assert con.execute("SELECT count(*) FROM label_edits WHERE attempt_id = ?", [aid]).fetchone()[0] == 7
+
+
 def test_bad_edits_are_refused_without_writing(db_path):
     with connect(db_path) as con:
         aid, sk = _attempt(con)
@@ -218,6 +254,28 @@ def test_sql_formats(db_path):
     assert code == 2 and "query failed" in err
 
 
+def test_sql_table_shows_missing_values_blank(db_path):
+    """An attempt without problem or outcome: the table has empty cells where NULLs are (no NaN / None /
+    <NA>), numbers keep their formatting, CSV has empty fields and JSON nulls."""
+    with connect(db_path) as con:
+        _attempt(con)
+    sql = ("SELECT a.name, p.grade, a.outcome, a.climber_height_m AS height, NULL::INTEGER AS n, 1.25 AS x "
+           "FROM attempts a LEFT JOIN problems p USING (problem_id)")
+    code, out, _ = run_cli("--db", str(db_path), "sql", sql)
+    assert code == 0
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["name", "grade", "outcome", "height", "n", "x"]
+    for missing in ("NaN", "None", "<NA>", "nan", "NaT", "NULL"):
+        assert missing not in out
+    assert row.split() == ["a1", "1.25"]
+    code, out, _ = run_cli("--db", str(db_path), "sql", sql, "--format", "csv")
+    assert out.splitlines()[1] == "a1,,,,,1.25"
+    code, out, _ = run_cli("--db", str(db_path), "sql", sql, "--format", "json")
+    import json
+
+    assert json.loads(out) == [{"name": "a1", "grade": None, "outcome": None, "height": None, "n": None, "x": 1.25}]
+
+
 def test_export_parquet_csv_npz(tmp_path, db_path, skeleton_file):
     run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")
     code, out, _ = run_cli("--db", str(db_path), "export", "--out", str(tmp_path / "pq"))
@@ -246,3 +304,52 @@ def test_arrow_readers_work_after_an_unfinished_result(db_path):
         np.testing.assert_array_equal(store.read_skeleton(con, aid).keypoints, sk.keypoints)
         con.execute("SELECT count(*) FROM attempts").fetchone()
         assert store.read_cameras(con, aid) is None and store.read_wall_points(con, aid) is None
+
+
+def test_update_attempt_metadata_validates_everything_before_writing(db_path):
+    from datetime import date, datetime
+
+    from cruxlab.metadata import check_grade
+
+    with connect(db_path) as con:
+        aid, _ = _attempt(con)
+        other, _ = _attempt(con, name="a2", seed=12, climber="Adam")
+        with transaction(con):
+            store.upsert_problem(con, "Blue 7", grade="V4")
+            changes = store.update_attempt(con, aid, problem="  Red   5 ", grade="6b+", outcome="Top",
+                                           recorded_at=date(2026, 3, 1))
+        assert [(c.field, c.before, c.after) for c in changes] == [
+            ("problem", None, "Red 5"), ("grade", None, "6B+"), ("outcome", None, "top"),
+            ("recorded_at", None, datetime(2026, 3, 1))]
+        row = store.list_attempts(con).set_index("attempt").loc["a1"]
+        assert (row.problem, row.grade, row.outcome, row.date) == ("Red 5", "6B+", "top", pd.Timestamp("2026-03-01"))
+        with transaction(con):
+            assert store.update_attempt(con, aid, problem="Red 5", outcome="top") == []   # nothing changes
+            # another problem brings its own grade unless one is given; the climber moves to a (new) name
+            store.update_attempt(con, aid, problem="Blue 7", climber="Janja Garnbret")
+        info = store.attempt_info(con, aid)
+        assert (info.problem, info.climber) == ("Blue 7", "Janja Garnbret")
+        assert store.list_attempts(con).set_index("attempt").loc["a1", "grade"] == "V4"
+        # the grade is the problem's: every attempt of the problem shows the new one
+        with transaction(con):
+            store.update_attempt(con, other, problem="Blue 7")
+            store.update_attempt(con, aid, grade="V5")
+        assert set(store.list_attempts(con)["grade"]) == {"V5"}
+        before = con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall()
+        for kwargs, msg in [({"grade": "5.12a"}, "neither a V grade"), ({"outcome": "flashed"}, "not one of top"),
+                            ({"recorded_at": date(2999, 1, 1)}, "in the future"), ({"climber": "  "}, "must not be empty"),
+                            ({"recorded_at": "last tuesday"}, "YYYY-MM-DD"), ({"problem": None, "grade": "V3"}, "belongs to a problem"),
+                            ({"problem": "x" * 81}, "keep it to 80"), ({"outcome": "top", "grade": "V99"}, "V grade")]:
+            with pytest.raises(InputError, match=msg):
+                with transaction(con):
+                    store.update_attempt(con, aid, **kwargs)
+        assert con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall() == before
+        with transaction(con):   # clearing: no problem, outcome unknown to nobody
+            store.update_attempt(con, aid, problem=None, outcome=None, recorded_at=None)
+        info = store.attempt_info(con, aid)
+        assert (info.problem, info.outcome) == (None, None)
+    assert [check_grade(g) for g in ("vb", "V0-", "v17", "4", "5+", "6a", "7C+", "9a")] == [
+        "VB", "V0-", "V17", "4", "5+", "6A", "7C+", "9A"]
+    for bad in ("V18", "6", "6D", "10A", "A6", "hard"):
+        with pytest.raises(InputError):
+            check_grade(bad)

@@ -6,14 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from cruxlab.draw import JOINT_COLORS, project
+from cruxlab.draw import JOINT_COLORS, project, wall_view_camera
 from cruxlab.errors import InputError
 from cruxlab.joints import JOINT_INDEX, L_HIP, L_WRIST, NUM_JOINTS, R_HIP, R_WRIST
 from cruxlab.labels import LABEL_COLORS, Move
 from cruxlab.skeleton import Skeleton
 from db import store
 from db.connection import connect, transaction
-from reconstruction.render import contact_sheet, iter_overlays, load_render_data, wall_view_camera, write_overlay_video
+from reconstruction.render import contact_sheet, iter_overlays, write_overlay_video
 from reconstruction.video import probe, write_video
 
 T, W, H, FPS = 8, 320, 240, 10.0
@@ -75,6 +75,11 @@ def db(tmp_path):
     return path, video, det
 
 
+def load_render_data(path, attempt):
+    with connect(path, read_only=True) as con:
+        return store.read_render_data(con, attempt)
+
+
 def _is_color(img: np.ndarray, xy: np.ndarray, rgb, tol: int = 40) -> bool:
     x, y = np.round(xy).astype(int)
     patch = img[max(0, y - 1):y + 2, max(0, x - 1):x + 2].reshape(-1, 3).astype(int)
@@ -106,7 +111,7 @@ def test_skeleton_is_projected_through_the_stored_cameras(db):
 @pytest.mark.parametrize("codec,name", [(None, "vp9"), ("libvpx", "vp8")])
 def test_overlay_video_is_webm_with_every_frame(db, tmp_path, codec, name):
     path, _, _ = db
-    out = write_overlay_video(path, "on-video", tmp_path / "out.webm", max_side=160, codec=codec)
+    out = write_overlay_video(load_render_data(path, "on-video"), tmp_path / "out.webm", max_side=160, codec=codec)
     info = probe(out)
     assert info.codec == name and info.n_frames == T and (info.width, info.height) == (160, 120)
     assert info.fps == pytest.approx(FPS)
@@ -124,7 +129,7 @@ def test_skeleton_only_attempt_renders_on_a_blank_wall(db, tmp_path):
     assert (uv[0, L_WRIST, 1] < uv[0, L_HIP, 1])           # y up in the world is up in the image
     img = dict(iter_overlays(data, [0], max_side=400))[0]
     assert _is_color(img, uv[0, L_HIP], JOINT_COLORS[L_HIP])
-    out = contact_sheet(path, "imported", tmp_path / "sheet.png", n=4, cols=2, tile_height=200)
+    out = contact_sheet(load_render_data(path, "imported"), tmp_path / "sheet.png", n=4, cols=2, tile_height=200)
     sheet = cv2.imread(str(out))
     assert sheet.shape[0] == 44 + 2 * 200
     right = JOINT_COLORS[R_HIP][::-1]                      # BGR in the file
@@ -133,7 +138,7 @@ def test_skeleton_only_attempt_renders_on_a_blank_wall(db, tmp_path):
 
 def test_contact_sheet_over_the_video_picks_frames_with_a_skeleton(db, tmp_path):
     path, _, _ = db
-    out = contact_sheet(path, "on-video", tmp_path / "sheet.png", n=12, cols=4, tile_height=120)
+    out = contact_sheet(load_render_data(path, "on-video"), tmp_path / "sheet.png", n=12, cols=4, tile_height=120)
     sheet = cv2.imread(str(out))
     assert sheet.shape[0] == 44 + 2 * 120                  # 7 frames with a skeleton -> 2 rows of 4
 
@@ -143,9 +148,9 @@ def test_missing_video_names_the_fix(db, tmp_path):
     moved = tmp_path / "moved.mp4"
     video.rename(moved)
     with pytest.raises(InputError, match="--video"):
-        contact_sheet(path, "on-video", tmp_path / "x.png")
-    assert contact_sheet(path, "on-video", tmp_path / "y.png", video_path=moved).is_file()
-    assert contact_sheet(path, "on-video", tmp_path / "z.png", use_video=False).is_file()
+        contact_sheet(load_render_data(path, "on-video"), tmp_path / "x.png")
+    assert contact_sheet(load_render_data(path, "on-video"), tmp_path / "y.png", video_path=moved).is_file()
+    assert contact_sheet(load_render_data(path, "on-video"), tmp_path / "z.png", use_video=False).is_file()
 
 
 def test_unknown_attempt_and_bad_output_are_clear_errors(db, tmp_path):
@@ -155,7 +160,7 @@ def test_unknown_attempt_and_bad_output_are_clear_errors(db, tmp_path):
     with pytest.raises(InputError, match="no attempt with id 99"):
         load_render_data(path, 99)
     with pytest.raises(InputError, match=".webm"):
-        write_overlay_video(path, "on-video", tmp_path / "out.gif")
+        write_overlay_video(load_render_data(path, "on-video"), tmp_path / "out.gif")
 
 
 def test_contact_sheet_zooms_on_the_climber(db, tmp_path):
@@ -170,8 +175,8 @@ def test_contact_sheet_zooms_on_the_climber(db, tmp_path):
     inner = (uv > np.percentile(uv, 5, axis=0)).all(1) & (uv < np.percentile(uv, 95, axis=0)).all(1)
     assert (uv[inner] >= box[:2]).all() and (uv[inner] <= box[2:]).all()
     assert (box[2] - box[0]) * (box[3] - box[1]) < 0.8 * W * H          # a real crop, not the whole frame
-    wide = cv2.imread(str(contact_sheet(path, "on-video", tmp_path / "a.png", n=4, tile_height=100, zoom=False)))
-    tight = cv2.imread(str(contact_sheet(path, "on-video", tmp_path / "b.png", n=4, tile_height=100)))
+    wide = cv2.imread(str(contact_sheet(load_render_data(path, "on-video"), tmp_path / "a.png", n=4, tile_height=100, zoom=False)))
+    tight = cv2.imread(str(contact_sheet(load_render_data(path, "on-video"), tmp_path / "b.png", n=4, tile_height=100)))
     assert wide.shape[1] == 4 * round(100 * W / H) and tight.shape[1] != wide.shape[1]
     assert load_render_data(path, "imported").cameras is None
     assert climber_region(load_render_data(path, "imported")) is None

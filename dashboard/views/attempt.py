@@ -33,7 +33,7 @@ video_ok = data.video_exists(info.video_path)
 
 with head_l:
     st.title(info.name)
-    problem = f"{info.problem} ({row['grade']}, {row['wall']})" if info.problem else "no problem set"
+    problem = ui.problem_title(info.problem, row["grade"], row["wall"])
     outcome = ui.OUTCOME_BADGES.get(info.outcome or "unknown", info.outcome)
     st.markdown(f"**{info.climber}** · {problem} · {outcome} · {row['date']:%d %b %Y %H:%M}")
 m = st.columns(5)
@@ -42,7 +42,8 @@ m[1].metric("Moves", len(moves))
 m[2].metric("Moving", f"{100 * np.nan_to_num(row['moving_fraction']):.0f} %", help="Share of time in (non-static) moves")
 m[3].metric("Camera", {"sfm": "SfM", "rotation-only": "rotation only"}.get(info.camera_model, "none"),
             help="How the cameras were recovered (none for imported skeletons)")
-m[4].metric("Corrections", int(moves["edited"].sum()))
+m[4].metric("Corrections", int(data.moves(aid, include_deleted=True)["corrected"].sum()),
+            help="Moves a coach relabelled, retimed, deleted or added (net of undos)")
 if info.video_path and not video_ok:
     st.info(f"The video `{info.video_path}` is not on disk any more; showing the rendered skeleton instead. "
             "Move the file back to see the overlay.", icon=":material/videocam_off:")

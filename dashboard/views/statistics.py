@@ -17,7 +17,8 @@ c[0].metric("Attempts", status.n_attempts)
 c[1].metric("Climbers", status.n_climbers)
 c[2].metric("Problems", status.n_problems)
 c[3].metric("Moves", status.n_moves)
-c[4].metric("Coach corrections", status.n_edits)
+c[4].metric("Coach corrections", status.n_corrections,
+            help="Moves a coach relabelled, retimed, deleted or added (net of undos)")
 if status.n_moves == 0:
     st.info("No moves yet: detect moves with `cruxlab moves detect` or add them on the Correct labels page.",
             icon=":material/info:")

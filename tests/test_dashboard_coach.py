@@ -1,0 +1,123 @@
+"""The coach's own pages and forms (AppTest on the synthetic demo store): attempt details edited through the
+form and checked in DuckDB, corrections counted net of undos, missing metadata shown as nothing."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time as dt_time
+
+import pandas as pd
+
+from db import connect, store
+from test_dashboard_app import COACH, app, demo, template, texts  # noqa: F401  (shared fixtures)
+
+
+def listed(db, attempt_id: int) -> pd.Series:
+    with connect(db, read_only=True) as con:
+        return store.list_attempts(con).set_index("attempt_id").loc[attempt_id]
+
+
+def open_editor(at, aid: int) -> str:
+    """Select `aid` on the attempts page; return the key prefix of its details form."""
+    at.selectbox(key="open_pick").set_value(aid).run()
+    keys = [w.key for w in at.selectbox if w.key and w.key.startswith(f"meta_attempts-{aid}-")]
+    assert keys, "the details form of the selected attempt is on the page"
+    return keys[0].rsplit("-", 1)[0]
+
+
+# ---------------------------------------------------------------------------------------- metadata
+def test_edit_attempt_details_lands_in_duckdb(demo):
+    """(Typing a new climber or problem into the pickers is covered by the browser test: AppTest's selectbox
+    only sets listed options.)"""
+    template, db = demo
+    aid = template.attempt_ids[0]
+    before = listed(db, aid)
+    other = next(p for p in ("Blue crimps", "Pink roof traverse") if p != before.problem)
+    at = app()
+    form = open_editor(at, aid)
+    at.selectbox(key=f"{form}-problem").set_value(other)
+    at.text_input(key=f"{form}-grade").input("6b+")
+    at.selectbox(key=f"{form}-outcome").set_value("top")
+    at.date_input(key=f"{form}-day").set_value(date(2026, 10, 3))
+    at.time_input(key=f"{form}-time").set_value(dt_time(18, 45))
+    at.button(key=f"FormSubmitter:{form}-Save details").click().run()
+    assert not at.exception
+    saved = next(s.value for s in at.success if s.value.startswith("Saved:"))
+    assert f"problem {before.problem} → {other}" in saved and "→ 6B+" in saved and "date" in saved
+    after = listed(db, aid)
+    assert (after.problem, after.grade, after.outcome, after.climber) == (other, "6B+", "top", before.climber)
+    assert after.recorded_at == pd.Timestamp(datetime(2026, 10, 3, 18, 45))
+    with connect(db, read_only=True) as con:   # the grade is the problem's: all its attempts show it
+        grades = con.execute("SELECT DISTINCT grade FROM move_details WHERE problem = ?", [other]).fetchall()
+    assert grades == [("6B+",)]
+    # the table shows the new details at once, and the form starts from the stored values again
+    table = at.dataframe[0].value.set_index("attempt")
+    assert table.loc[after.attempt, "problem"] == f"{other} (6B+)" and table.loc[after.attempt, "outcome"] == "top"
+    form = open_editor(at, aid)
+    assert at.text_input(key=f"{form}-grade").value == "6B+"
+    assert at.selectbox(key=f"{form}-problem").value == other
+
+    # another climber, and no problem at all (the grade goes with the problem)
+    at.selectbox(key=f"{form}-climber").set_value("Mia")
+    at.selectbox(key=f"{form}-problem").set_value("(no problem)")
+    at.text_input(key=f"{form}-grade").input("")
+    at.button(key=f"FormSubmitter:{form}-Save details").click().run()
+    after = listed(db, aid)
+    assert after.climber == "Mia" and pd.isna(after.problem) and pd.isna(after.grade)
+
+
+def test_invalid_details_are_refused_with_the_fix_and_nothing_changes(demo):
+    template, db = demo
+    aid = template.attempt_ids[1]
+    with connect(db, read_only=True) as con:
+        before = con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall()
+        problems = con.execute("SELECT * FROM problems ORDER BY problem_id").fetchall()
+    at = app()
+    form = open_editor(at, aid)
+    at.text_input(key=f"{form}-grade").input("5.12a")
+    at.selectbox(key=f"{form}-outcome").set_value("top")
+    at.button(key=f"FormSubmitter:{form}-Save details").click().run()
+    error = next(e.value for e in at.error)
+    assert error.startswith("Not saved") and "neither a V grade" in error and "6B+" in error
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT * FROM attempts ORDER BY attempt_id").fetchall() == before
+        assert con.execute("SELECT * FROM problems ORDER BY problem_id").fetchall() == problems
+    # what the coach typed stays in the form, to correct it
+    assert at.text_input(key=f"{form}-grade").value == "5.12a"
+
+
+def test_missing_details_are_shown_as_nothing(demo):
+    """'Red 5 (None, None)' was the attempt header of a problem without grade and wall."""
+    template, db = demo
+    aid = template.attempt_ids[0]
+    with connect(db) as con:
+        store.update_attempt(con, aid, problem="Red 5", grade=None, outcome=None)
+    at = app()
+    at.session_state["attempt_id"] = aid
+    at.switch_page("views/attempt.py").run()
+    header = next(m.value for m in at.markdown if "Red 5" in m.value)
+    assert "Red 5 ·" in header and "None" not in header and "nan" not in header
+    assert "outcome unknown" in header
+
+
+# ------------------------------------------------------------------------------------- corrections
+def test_corrections_count_net_of_undos(demo):
+    template, db = demo
+    aid = template.attempt_ids[2]
+    at = app()
+    at.text_input(key="coach").input(COACH).run()
+    at.session_state["attempt_id"] = aid
+    at.switch_page("views/labels.py").run()
+    with connect(db, read_only=True) as con:
+        move_id = int(store.current_moves(con, aid).move_id.iloc[0])
+    at.selectbox(key="labels_move_pick").set_value(move_id).run()
+    form = f"edit_labels-{move_id}"
+    at.button(key=f"FormSubmitter:{form}-Delete move").click().run()
+    assert any("1 corrections" in c.value for c in at.sidebar.caption)
+    at.button(key="undo_labels").click().run()
+    assert not at.exception
+    with connect(db, read_only=True) as con:
+        assert len(store.label_history(con, attempt_id=aid)) == 2     # the delete and its undo stay in history
+    assert any("· 0 corrections" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
+    at.switch_page("views/attempt.py").run()
+    assert next(m for m in at.metric if m.label == "Corrections").value == "0"
+    assert "None" not in texts(at)
