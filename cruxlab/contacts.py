@@ -63,7 +63,7 @@ class ContactParams:
     noise_gain_move: float = 3.0   # moving above this many times
     near_gain: float = 3.0         # near widened to median + near_gain x MAD of still effectors' wall distance
     hand_hold_radius: float = 0.12  # contacts of hands within this of each other are on one hold
-    foot_hold_radius: float = 0.08
+    foot_hold_radius: float = 0.12
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
     hold, holds, kind = _assign_holds(state, plane, (radius[0], radius[2]))
     thresholds = {"still_speed": still_speed.round(3).tolist(), "still_disp": still_disp.round(3).tolist(),
                   "move_speed": move_speed.round(3).tolist(), "move_disp": move_disp.round(3).tolist(),
-                  "near": np.round(near, 3).tolist()}
+                  "near": np.round(near, 3).tolist(), "hold_radius": np.round(radius, 3).tolist()}
     return Contacts(state, hold, holds, kind, thresholds)
 
 
