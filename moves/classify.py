@@ -8,13 +8,15 @@ and predict a label per row, "none" for a candidate that is no move:
 - LearnedMoveClassifier: gradient boosting over the same features, trained from coach labels
   (moves.service.train_from_db). NaN features are handled natively.
 
-`detect(skeleton)` runs features -> candidates -> classifier -> moves.
+`detect(skeleton)` runs features -> candidates -> classifier -> moves; `detect_features(features)` also
+returns the on-the-wall interval and the holds (a `Detection`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -22,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
-from moves.features import FeatureParams, compute_features
+from moves.features import FeatureParams, Features, compute_features
+from moves.onwall import OnWall, on_wall
 from moves.segment import FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, propose
 
 NONE = "none"
@@ -318,6 +321,40 @@ def default_classifier() -> RuleMoveClassifier:
     return RuleMoveClassifier().fit()
 
 
+@dataclass(frozen=True)
+class Detection:
+    """Everything one detection found: the moves, when the climber was on the wall (moves.onwall.OnWall)
+    and the features (contacts, holds) they were read from."""
+
+    moves: list[Move]
+    wall: OnWall
+    features: Features
+
+    def hold_contacts(self):
+        """The holds and per-frame contacts as the store keeps them (db.store.HoldContacts)."""
+        from db.store import HoldContacts
+
+        c = self.features.contacts
+        kinds = np.where(c.hold_kind == 0, "hand", "foot").astype(object)
+        kinds[list(self.wall.floor_holds)] = "floor"
+        return HoldContacts(c.holds.astype(np.float32), kinds, c.hold.astype(np.int32))
+
+    def wall_interval(self):
+        """The on-the-wall interval as the store keeps it (db.store.WallInterval)."""
+        from db.store import WallInterval
+
+        w = self.wall
+        return WallInterval(w.start_frame, w.end_frame, w.start_reason, w.end_reason, w.outcome, w.floor_y)
+
+
+def detect_features(features: Features, classifier=None, segment_params: SegmentParams | None = None) -> Detection:
+    """Moves of one attempt from its features: on-the-wall interval -> candidates -> classifier -> moves."""
+    wall = on_wall(features)
+    candidates = propose(features, segment_params, wall)
+    labels, conf = classify(candidates, classifier or default_classifier())
+    return Detection(assemble(candidates, labels, conf), wall, features)
+
+
 def detect(
     skeleton: Skeleton,
     classifier=None,
@@ -325,7 +362,4 @@ def detect(
     segment_params: SegmentParams | None = None,
 ) -> list[Move]:
     """Moves of one attempt: features -> candidates -> classifier (rules by default) -> moves."""
-    features = compute_features(skeleton, feature_params)
-    candidates = propose(features, segment_params)
-    labels, conf = classify(candidates, classifier or default_classifier())
-    return assemble(candidates, labels, conf)
+    return detect_features(compute_features(skeleton, feature_params), classifier, segment_params).moves

@@ -24,8 +24,8 @@ from cruxlab.skeleton import Skeleton
 from db import store
 from db.connection import connect, transaction
 from moves.classify import (
-    ALLOWED, CLASSES, NONE, LearnedMoveClassifier, RuleMoveClassifier, assemble, classify, classify_rows,
-    default_classifier,
+    ALLOWED, CLASSES, NONE, LearnedMoveClassifier, RuleMoveClassifier, classify_rows, default_classifier,
+    detect_features,
 )
 from moves.features import compute_features
 from moves.segment import KINDS, Candidates, propose
@@ -73,22 +73,22 @@ def activate_model(con: duckdb.DuckDBPyConnection, version: str) -> None:
 # ---------------------------------------------------------------------------------------------- detect
 def detect_and_store(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None,
                      classifier=None, version: str | None = None) -> tuple[int, str]:
-    """Detect an attempt's moves with the active (or given) classifier and replace its model moves.
-    Call inside a transaction. Returns (number of moves stored, model version)."""
+    """Detect an attempt's moves with the active (or given) classifier and replace its model moves, its
+    on-the-wall interval and its holds. Call inside a transaction. Returns (number of moves stored, model
+    version)."""
     if classifier is None:
         classifier, version = active_classifier(con)
     version = version or getattr(classifier, "version", type(classifier).__name__)
-    moves = detect_attempt_moves(con, attempt_id, classifier, skeleton)
-    n = store.replace_model_moves(con, attempt_id, moves, version)
+    found = detect_attempt(con, attempt_id, classifier, skeleton)
+    n = store.replace_model_moves(con, attempt_id, found.moves, version)
+    store.replace_detection_extras(con, attempt_id, found.wall_interval(), found.hold_contacts(), version)
     return n, version
 
 
-def detect_attempt_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier,
-                         skeleton: Skeleton | None = None) -> list:
-    """An attempt's moves by `classifier` (nothing written)."""
-    candidates = propose(attempt_features(con, attempt_id, skeleton))
-    labels, conf = classify(candidates, classifier)
-    return assemble(candidates, labels, conf)
+def detect_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier, skeleton: Skeleton | None = None):
+    """An attempt's moves, on-the-wall interval and holds by `classifier` (moves.classify.Detection; nothing
+    written)."""
+    return detect_features(attempt_features(con, attempt_id, skeleton), classifier)
 
 
 def attempt_features(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None):
@@ -280,7 +280,9 @@ def _attempts_of_clip(con: duckdb.DuckDBPyConnection, clip: str) -> list[tuple[i
 
 
 def _on_wall_video(con, attempt_id: int, start: int, step: int) -> tuple[int, int] | None:
-    return None
+    """The stored on-the-wall interval in video frames (None when not stored)."""
+    w = store.read_wall_interval(con, attempt_id)
+    return None if w is None else (start + w.start_frame * step, start + w.end_frame * step + step - 1)
 
 
 def real_eval(db_path: str | Path, label_dir: str | Path, attempts: Sequence[str] | None = None,
@@ -308,21 +310,23 @@ def real_eval(db_path: str | Path, label_dir: str | Path, attempts: Sequence[str
                                  "pick one per clip with --attempt NAME")
             attempt_id, name = found[0]
             info = store.attempt_info(con, attempt_id)
+            step, start = info.video_frame_step, info.video_start_frame
+            wall = _on_wall_video(con, attempt_id, start, step)
             if redetect:
                 classifier, _ = active_classifier(con)
-                pred = detect_attempt_moves(con, attempt_id, classifier)
+                found = detect_attempt(con, attempt_id, classifier)
+                pred = found.moves
+                wall = (start + found.wall.start_frame * step, start + found.wall.end_frame * step + step - 1)
             else:
                 df = store.current_moves(con, attempt_id)
                 pred = [Move(int(r.start_frame), int(r.end_frame), r.label, r.limb, float(r.confidence))
                         for r in df.itertuples()]
-            step, start = info.video_frame_step, info.video_start_frame
             pred = _to_video_frames(pred, start, step, lab.n_frames)
             # only what was analysed can be found: truth and spans outside the attempt's frames are left out
             last = start + info.n_frames * step - 1
             truth = tuple(m for m in lab.events if m.start_frame >= start and m.end_frame <= last)
             spans = tuple(s for s in lab.not_moves if s.end_frame >= start and s.start_frame <= last)
-            clips.append(ClipResult(lab.clip, name, lab.fps, truth, tuple(pred), spans,
-                                    on_wall=_on_wall_video(con, attempt_id, start, step)))
+            clips.append(ClipResult(lab.clip, name, lab.fps, truth, tuple(pred), spans, on_wall=wall))
     if not clips:
         raise InputError(
             f"no stored attempt in {db_path} analyses any clip of {label_dir} ({', '.join(missing)}); analyse them "
