@@ -329,6 +329,8 @@ class Detection:
     moves: list[Move]
     wall: OnWall
     features: Features
+    reliability: np.ndarray | None = None     # (len(moves), calibration.FEATURES) behind each confidence
+    raw_confidence: np.ndarray | None = None  # (len(moves),) the classifier's own confidence
 
     def hold_contacts(self):
         """The holds and per-frame contacts as the store keeps them (db.store.HoldContacts)."""
@@ -347,12 +349,27 @@ class Detection:
         return WallInterval(w.start_frame, w.end_frame, w.start_reason, w.end_reason, w.outcome, w.floor_y)
 
 
-def detect_features(features: Features, classifier=None, segment_params: SegmentParams | None = None) -> Detection:
-    """Moves of one attempt from its features: on-the-wall interval -> candidates -> classifier -> moves."""
+def detect_features(features: Features, classifier=None, segment_params: SegmentParams | None = None,
+                    calibrator=None) -> Detection:
+    """Moves of one attempt from its features: on-the-wall interval -> candidates -> classifier -> moves,
+    each confidence calibrated (moves.calibration; `calibrator` defaults to the shipped one)."""
+    from moves.calibration import default_calibrator, reliability_features
+
     wall = on_wall(features)
     candidates = propose(features, segment_params, wall)
-    labels, conf = classify(candidates, classifier or default_classifier())
-    return Detection(assemble(candidates, labels, conf), wall, features)
+    labels, raw = classify(candidates, classifier or default_classifier())
+    keep = np.flatnonzero(labels != NONE)
+    order = keep[np.lexsort((candidates.limb[keep].astype(str), labels[keep].astype(str), candidates.end[keep],
+                             candidates.start[keep]))]
+    rel = reliability_features(_rows(candidates, order), features, raw[order])
+    conf = (calibrator or default_calibrator())(rel, raw[order])
+    moves = [Move(int(candidates.start[i]), int(candidates.end[i]), str(labels[i]), str(candidates.limb[i]),
+                  float(round(float(c), 4))) for i, c in zip(order, conf)]
+    return Detection(moves, wall, features, rel, raw[order])
+
+
+def _rows(c: Candidates, idx: np.ndarray) -> Candidates:
+    return Candidates(c.kind[idx], c.limb[idx], c.start[idx], c.end[idx], c.X[idx])
 
 
 def detect(

@@ -113,6 +113,9 @@ class Features:
     hand_order:    (T,) x of the right hand minus x of the left hand (negative = hands crossed).
     contact:       (T, 4) bool, effector on a hold (still and near the wall, with hysteresis and dwell).
     contacts:      the detector's full result: hold index per frame and effector, hold positions, thresholds.
+    effector_confidence: (T, 4) the source's confidence in each effector (2D detection confidence for image
+                   evidence, 0 where not seen; 1 for skeletons without confidences).
+    noise_ratio:   (4,) how much the clip's noise raised each effector's stillness threshold (1 = not at all).
     scale:         body size relative to a 1.70 m climber (body-unit thresholds are multiplied by it).
     """
 
@@ -131,6 +134,8 @@ class Features:
     wall_point: np.ndarray
     raw: np.ndarray = field(repr=False)
     contacts: Contacts | None = field(default=None, repr=False)
+    effector_confidence: np.ndarray | None = field(default=None, repr=False)
+    noise_ratio: np.ndarray | None = None
     scale: float = 1.0
     smooth_s: float = 0.2
     params: FeatureParams = field(default_factory=FeatureParams)
@@ -319,11 +324,16 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     contacts = detect_contacts(touch, fps, wall_normal=normal, wall_point=point, params=cp, scale=scale,
                                velocity=velocity, planar=p.planar_motion)
     contact = contacts.contact
+    conf = skeleton.confidence
+    with np.errstate(all="ignore"):
+        feet_conf = np.stack([conf[:, [L_TOE, L_HEEL, L_ANKLE]].mean(axis=1), conf[:, [R_TOE, R_HEEL, R_ANKLE]].mean(axis=1)], 1)
+    effector_confidence = np.concatenate([conf[:, [L_WRIST, R_WRIST]], feet_conf], axis=1).astype(np.float32)
+    noise_ratio = np.asarray(contacts.thresholds["still_disp"]) / (cp.still_disp * scale)
     hand_order = effectors[:, 1, 0] - effectors[:, 0, 0]
     return Features(
         fps=fps, core=core, knee_angles=knee_angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity,
         effectors=effectors, velocity=velocity, speed=speed, effector_wall_distance=eff_wall, contacts=contacts,
-        scale=scale,
+        effector_confidence=effector_confidence, noise_ratio=noise_ratio, scale=scale,
         hand_order=hand_order, contact=contact, wall_normal=normal, wall_point=point, raw=raw,
         smooth_s=smooth_s, params=p,
     )

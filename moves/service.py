@@ -85,10 +85,11 @@ def detect_and_store(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: 
     return n, version
 
 
-def detect_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier, skeleton: Skeleton | None = None):
+def detect_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier, skeleton: Skeleton | None = None,
+                   calibrator=None):
     """An attempt's moves, on-the-wall interval and holds by `classifier` (moves.classify.Detection; nothing
     written)."""
-    return detect_features(attempt_features(con, attempt_id, skeleton), classifier)
+    return detect_features(attempt_features(con, attempt_id, skeleton), classifier, calibrator=calibrator)
 
 
 def attempt_features(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None):
@@ -332,3 +333,24 @@ def real_eval(db_path: str | Path, label_dir: str | Path, attempts: Sequence[str
             f"no stored attempt in {db_path} analyses any clip of {label_dir} ({', '.join(missing)}); analyse them "
             f"first, e.g. `cruxlab --db {db_path} analyze data/climbing/{missing[0]} --climber NAME`")
     return RealReport(tuple(clips), min_iou=min_iou), missing
+
+
+def real_labelled(db_path: str | Path, label_dir: str | Path) -> list:
+    """Predicted moves (raw confidences) of every stored attempt that has a label file, labelled right or
+    wrong against it (moves.calibration.Labelled, one per clip)."""
+    from moves.calibration import Calibrator, Labelled
+    from moves.evaluate import load_label_dir, right_predictions
+
+    out = []
+    with connect(db_path, read_only=True) as con:
+        classifier, _ = active_classifier(con)
+        for lab in load_label_dir(label_dir):
+            found_attempts = _attempts_of_clip(con, lab.clip)
+            if not found_attempts:
+                continue
+            attempt_id, _ = found_attempts[-1]
+            info = store.attempt_info(con, attempt_id)
+            found = detect_attempt(con, attempt_id, classifier, calibrator=Calibrator())
+            pred = _to_video_frames(found.moves, info.video_start_frame, info.video_frame_step, lab.n_frames)
+            out.append(Labelled(found.reliability, right_predictions(lab.events, pred), lab.clip))
+    return out
