@@ -3,9 +3,9 @@
     c = detect_contacts(points, fps, wall_normal=n, wall_point=p0, scale=body_scale)
     c.contact (T, 4) bool, c.hold (T, 4) hold index or -1, c.holds (K, 3) hold positions
 
-`points` are the four end-effectors (EFFECTORS order: wrists; a foot point) in a frame where the wall does not
-move: the wall frame of a lifted skeleton, or better the image evidence of moves.evidence (camera motion
-removed, depth noise removed). An effector is **on a hold** when
+`points` are the four end-effectors (cruxlab.joints.EFFECTOR_LIMBS order: wrists; a foot point) in a frame
+where the wall does not move: the wall frame of a lifted skeleton, or better the image evidence of
+moves.evidence (camera motion removed, depth noise removed). An effector is **on a hold** when
 
 1. it is still: its speed and its displacement over `window_s` are below thresholds (hysteresis: it
    leaves only above larger ones); along the wall only with `planar` (image evidence, whose distance from
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cruxlab.signal import central_difference, drop_short_runs, hysteresis, runs, window_displacement
+from cruxlab.intervals import runs
+from cruxlab.signal import central_difference, drop_short_runs, hysteresis, window_displacement
 
-EFFECTORS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
 HANDS, FEET = (0, 1), (2, 3)
 
 
@@ -68,7 +68,7 @@ class ContactParams:
 
 @dataclass(frozen=True)
 class Contacts:
-    """Contacts of one attempt (T frames, EFFECTORS order).
+    """Contacts of one attempt (T frames, cruxlab.joints.EFFECTOR_LIMBS order).
 
     contact: (T, 4) bool on a hold; hold: (T, 4) int index into `holds` while on a hold, else -1;
     holds: (K, 3) float hold positions (median of the contacts on them, wall frame); hold_kind: (K,) 0 for
@@ -124,7 +124,7 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
                     scale: float = 1.0, velocity: np.ndarray | None = None, planar: bool = False) -> Contacts:
     """Contacts of the four effectors (see the module docstring).
 
-    points: (T, 4, 3) effector positions (EFFECTORS order), metres, a frame fixed to the wall; NaN = unknown.
+    points: (T, 4, 3) effector positions (cruxlab.joints.EFFECTOR_LIMBS order), metres, a frame fixed to the wall; NaN = unknown.
     wall_normal, wall_point: the wall plane (normal out of the wall) or None (no nearness test; motion and
     holds measured in full 3D). scale: body size relative to a 1.70 m climber. velocity: (T, 4, 3) m/s if the
     caller has it (else a central difference over `velocity_span_s`). planar: measure motion along the wall

@@ -229,7 +229,7 @@ def contact_band(hold: np.ndarray, moves: list[tuple[int, int, str, str, float]]
                     (60, 60, 60), 1, cv2.LINE_AA)
         cv2.line(img, (label_w, y0 + lane_height - 1), (width - 1, y0 + lane_height - 1), (225, 225, 225), 1)
         if li < 4 and len(hold):
-            from cruxlab.signal import runs
+            from cruxlab.intervals import runs
 
             for h in np.unique(hold[:, li][hold[:, li] >= 0]):
                 for a, b in runs(hold[:, li] == h):

@@ -1,13 +1,10 @@
 """The canonical skeleton: 21 joints, COCO-17 body + heels and big toes (DESIGN.md, "Joints").
 
-Joint metadata is data: names, left/right swap partners, which joints are end-effectors of which limb,
-and the bones used for drawing. Every backend maps its own keypoint set onto these names; a joint a
-backend lacks is NaN.
+Joint metadata is data: names, which joints are end-effectors of which limb, and the bones used for
+drawing. Every backend maps its own keypoint set onto these names; a joint a backend lacks is NaN.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 JOINT_NAMES: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -34,14 +31,12 @@ L_ANKLE, R_ANKLE = _j("left_ankle"), _j("right_ankle")
 L_HEEL, R_HEEL = _j("left_heel"), _j("right_heel")
 L_TOE, R_TOE = _j("left_big_toe"), _j("right_big_toe")
 
-#: Mirror partner of every joint (index -> index), for left/right flips and augmentation.
-FLIP_INDEX: np.ndarray = np.array(
-    [JOINT_INDEX[n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")] for n in JOINT_NAMES],
-    dtype=np.int64,
-)
-
 #: The four limbs and body, as stored in `moves.limb`.
 LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot", "body")
+#: The four limbs that touch holds, in the order of every (T, 4) per-limb array (contacts, effectors).
+EFFECTOR_LIMBS: tuple[str, ...] = LIMBS[:4]
+HAND_LIMBS: tuple[str, ...] = LIMBS[:2]
+FOOT_LIMBS: tuple[str, ...] = LIMBS[2:4]
 
 #: Joint that represents each limb's end-effector (the point that touches a hold).
 LIMB_EFFECTOR: dict[str, int] = {
@@ -62,33 +57,3 @@ BONES: tuple[tuple[int, int], ...] = tuple(
         ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
     )
 )
-
-#: Standing height (metres) that body-unit thresholds are written for: a threshold of 0.10 m means 0.10 m for
-#: a 1.70 m climber and scales with the climber's size (`body_scale`).
-REFERENCE_HEIGHT_M = 1.70
-
-#: Segment lengths as fractions of standing height (after Drillis & Contini / Winter's anthropometry, with
-#: shoulder and hip widths between the keypoints pose detectors place, not the bony landmarks).
-BODY_RATIOS: dict[str, float] = {
-    "shoulder_width": 0.200, "hip_width": 0.120, "torso": 0.288, "upper_arm": 0.186, "forearm": 0.146,
-    "thigh": 0.245, "shank": 0.246, "foot": 0.115, "heel": 0.035,
-}
-
-_LIMB_BONES = ((L_SHOULDER, L_ELBOW, "upper_arm"), (R_SHOULDER, R_ELBOW, "upper_arm"),
-               (L_ELBOW, L_WRIST, "forearm"), (R_ELBOW, R_WRIST, "forearm"),
-               (L_HIP, L_KNEE, "thigh"), (R_HIP, R_KNEE, "thigh"), (L_KNEE, L_ANKLE, "shank"),
-               (R_KNEE, R_ANKLE, "shank"))
-
-
-def body_scale(keypoints: np.ndarray) -> float:
-    """Body size of a (T, 21, 3) metric skeleton relative to a REFERENCE_HEIGHT_M climber: the median over
-    frames of its arm and leg bone lengths against the BODY_RATIOS template (1.0 when nothing is measurable)."""
-    kp = np.asarray(keypoints, dtype=np.float64)
-    step = max(1, len(kp) // 5000)
-    a = np.array([b[0] for b in _LIMB_BONES])
-    b = np.array([b[1] for b in _LIMB_BONES])
-    ref = np.array([BODY_RATIOS[b[2]] * REFERENCE_HEIGHT_M for b in _LIMB_BONES])
-    length = np.linalg.norm(kp[::step, a] - kp[::step, b], axis=-1)          # (T', 8)
-    with np.errstate(all="ignore"):
-        ratio = np.nanmedian(length.sum(axis=1) / ref.sum()) if np.isfinite(length).all(axis=1).any() else np.nan
-    return float(ratio) if np.isfinite(ratio) and ratio > 0.3 else 1.0

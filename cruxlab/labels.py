@@ -22,10 +22,6 @@ LABEL_COLORS: dict[str, str] = {
     "lock-off": "#BAB0AC", "heel-hook": "#F58518", "deadpoint": "#79706E",
 }
 
-#: Labels that describe a held position rather than a motion (they do not count as "moving" time).
-STATIC_LABELS: frozenset[str] = frozenset({"flag", "heel-hook", "lock-off"})
-
-
 @dataclass(frozen=True, order=True)
 class Move:
     """One labelled interval of an attempt.

@@ -1,19 +1,13 @@
 """Small vectorised helpers over per-frame signals, shared by reconstruction and moves.
 
-Runs are inclusive [start, end] frame pairs (0-based) everywhere, like move intervals.
+Runs are inclusive [start, end] frame pairs (0-based), as everywhere (`cruxlab.intervals`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def runs(mask: np.ndarray) -> np.ndarray:
-    """(R, 2) inclusive [start, end] frame pairs of the True runs of a 1-D bool array."""
-    d = np.diff(np.concatenate(([0], np.asarray(mask).astype(np.int8), [0])))
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1) - 1
-    return np.stack([starts, ends], axis=1)
+from cruxlab.intervals import runs
 
 
 def drop_short_runs(mask: np.ndarray, min_len: int, value: bool) -> np.ndarray:

@@ -19,7 +19,7 @@ from dashboard import data  # noqa: E402
 if "--db" in sys.argv[1:-1]:  # `streamlit run dashboard/app.py -- --db PATH`
     os.environ[data.DB_ENV] = sys.argv[sys.argv.index("--db") + 1]
 
-st.set_page_config(page_title="cruxlab", page_icon="🧗", layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(page_title="cruxlab", page_icon="🧗", layout="wide", initial_sidebar_state="auto")  # auto: collapsed on a phone
 # Page scripts live in views/, not pages/: Streamlit treats a `pages/` folder beside the entry file as a
 # legacy multipage app and runs those files without this entry (no navigation, no sidebar).
 HERE = Path(__file__).resolve().parent
@@ -60,6 +60,7 @@ except DatabaseBusyError as exc:
     st.stop()
 
 sidebar(status)
+UPLOAD = st.Page(HERE / "views/upload.py", title="Upload a video", icon=":material/upload:", url_path="upload")
 if status.state == "ready":
     pages = {
         "Browse": [
@@ -67,6 +68,7 @@ if status.state == "ready":
             st.Page(HERE / "views/attempt.py", title="Attempt", icon=":material/play_circle:", url_path="attempt"),
             st.Page(HERE / "views/labels.py", title="Correct labels", icon=":material/edit_note:",
                     url_path="labels"),
+            UPLOAD,
         ],
         "Analyse": [
             st.Page(HERE / "views/statistics.py", title="Statistics", icon=":material/bar_chart:",
@@ -74,6 +76,8 @@ if status.state == "ready":
             st.Page(HERE / "views/sql.py", title="SQL", icon=":material/database:", url_path="sql"),
         ],
     }
+elif status.state in ("missing", "empty"):  # a first video can come from the browser too
+    pages = [st.Page(HERE / "views/start.py", title="Welcome", icon=":material/waving_hand:", default=True), UPLOAD]
 else:
     pages = [st.Page(HERE / "views/start.py", title="Welcome", icon=":material/waving_hand:", default=True)]
 

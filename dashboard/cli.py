@@ -38,6 +38,7 @@ def streamlit_command(db: str | Path, port: int, headless: bool = True) -> list[
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.headless", "true" if headless else "false",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        "--server.maxUploadSize", "2048",  # MB: phone videos of a long problem in 4K
         "--theme.base", "light", "--client.toolbarMode", "minimal",
         "--", "--db", str(Path(db).resolve()),
     ]

@@ -16,7 +16,7 @@ import streamlit as st
 from cruxlab.errors import CruxlabError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES
 from cruxlab.joints import LIMBS
-from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
+from cruxlab.labels import MOVE_LABELS
 from dashboard import data
 from dashboard.figures import LIMB_TITLES
 
@@ -33,8 +33,13 @@ def flash(message: str, kind: str = "success") -> None:
     ss["_flash"] = (kind, message)
 
 
-def show_flash() -> None:
+def show_flash(as_toast: bool = False) -> None:
+    """Show the pending message: in the page, or as a toast (pages where nothing may shift the layout)."""
     kind, message = ss.pop("_flash", (None, None))
+    if as_toast and kind is not None:
+        st.toast(message, icon={"success": ":material/check_circle:", "error": ":material/error:"}.get(
+            kind, ":material/info:"), duration="long" if kind == "error" else "short")
+        return
     if kind == "success":
         st.success(message, icon=":material/check_circle:")
     elif kind == "error":
@@ -187,14 +192,15 @@ def move_status(m: pd.Series) -> str:
     return "edited" if m["edited"] else "model"
 
 
-def _need_coach() -> bool:
+def need_coach() -> bool:
+    """True when the sidebar holds a coach name; else flash why the edit was not made."""
     if not coach():
         flash("Enter your name under “Coach” in the sidebar first: every correction is signed.", "error")
         return False
     return True
 
 
-def _run_edit(action, success: str, nothing: str = "Nothing changed: the move already looks like that.") -> None:
+def run_edit(action, success: str, nothing: str = "Nothing changed: the move already looks like that.") -> None:
     try:
         result = action()
     except CruxlabError as exc:
@@ -207,7 +213,7 @@ def _run_edit(action, success: str, nothing: str = "Nothing changed: the move al
 
 
 def _save(move: dict, form_key: str) -> None:
-    if not _need_coach():
+    if not need_coach():
         return
     v = {f: ss[f"{form_key}-{f}"] for f in ("label", "limb", "start", "end", "note")}
     changes = []
@@ -217,15 +223,15 @@ def _save(move: dict, form_key: str) -> None:
         changes.append(f"{LIMB_TITLES[move['limb']]} → {LIMB_TITLES[v['limb']]}")
     if (v["start"], v["end"]) != (move["start_frame"], move["end_frame"]):
         changes.append(f"frames {move['start_frame']}–{move['end_frame']} → {v['start']}–{v['end']}")
-    _run_edit(lambda: data.edit_move(move["move_id"], coach(), label=v["label"], limb=v["limb"],
+    run_edit(lambda: data.edit_move(move["move_id"], coach(), label=v["label"], limb=v["limb"],
                                      start_frame=int(v["start"]), end_frame=int(v["end"]), note=v["note"] or None),
               "Saved edit #{result}: " + ", ".join(changes))
 
 
 def _delete(move: dict, restore: bool) -> None:
-    if not _need_coach():
+    if not need_coach():
         return
-    _run_edit(lambda: data.edit_move(move["move_id"], coach(), delete=not restore, restore=restore),
+    run_edit(lambda: data.edit_move(move["move_id"], coach(), delete=not restore, restore=restore),
               ("Restored" if restore else "Deleted") + f" the {move['label']} (edit #{{result}}). "
               "Undo brings it back.")
 
@@ -235,6 +241,15 @@ def move_editor(move: pd.Series, n_frames: int, fps: float, key: str) -> None:
     The model's original stays visible (and in the moves table) whatever the edits."""
     m = {k: (v.item() if hasattr(v, "item") else v) for k, v in move.to_dict().items()}
     form_key = f"{key}-{m['move_id']}"
+    # The form always starts from the stored state: when the store changed under it (an edit here, an undo, a
+    # timeline drag, a Label Studio pull) its widgets are set to the stored values, so Save cannot re-apply a
+    # label that was undone. (Through session state, which also updates what the browser shows: only dropping
+    # the keys would leave the browser's stale value on screen.)
+    stored = (m["label"], m["limb"], int(m["start_frame"]), int(m["end_frame"]), bool(m.get("deleted")))
+    if ss.get(f"{form_key}-stored") != stored or f"{form_key}-label" not in ss:  # (widget keys go when unshown)
+        ss.update({f"{form_key}-label": m["label"], f"{form_key}-limb": m["limb"],
+                   f"{form_key}-start": int(m["start_frame"]), f"{form_key}-end": int(m["end_frame"]),
+                   f"{form_key}-note": "", f"{form_key}-stored": stored})
     original = (f"{m['original_label']} · {LIMB_TITLES.get(m['original_limb'], m['original_limb'])} · frames "
                 f"{m['original_start']}–{m['original_end']}")
     source = ("model " + (m["model_version"] or "")).strip() if m["source"] == "model" else f"added in {m['source']}"
@@ -248,11 +263,10 @@ def move_editor(move: pd.Series, n_frames: int, fps: float, key: str) -> None:
     with st.form(form_key, border=False):
         c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
         labels = list(MOVE_LABELS) + ([m["label"]] if m["label"] not in MOVE_LABELS else [])
-        c1.selectbox("Label", labels, index=labels.index(m["label"]), key=f"{form_key}-label")
-        c2.selectbox("Limb", LIMBS, index=LIMBS.index(m["limb"]), format_func=LIMB_TITLES.get,
-                     key=f"{form_key}-limb")
-        c3.number_input("Start frame", 0, n_frames - 1, int(m["start_frame"]), key=f"{form_key}-start")
-        c4.number_input("End frame", 0, n_frames - 1, int(m["end_frame"]), key=f"{form_key}-end")
+        c1.selectbox("Label", labels, key=f"{form_key}-label")
+        c2.selectbox("Limb", LIMBS, format_func=LIMB_TITLES.get, key=f"{form_key}-limb")
+        c3.number_input("Start frame", 0, n_frames - 1, key=f"{form_key}-start")
+        c4.number_input("End frame", 0, n_frames - 1, key=f"{form_key}-end")
         st.text_input("Note (optional)", key=f"{form_key}-note", placeholder="why the change, for the history")
         b1, b2 = st.columns([1, 1])
         b1.form_submit_button("Save correction", type="primary", on_click=_save, args=(m, form_key),
@@ -261,7 +275,7 @@ def move_editor(move: pd.Series, n_frames: int, fps: float, key: str) -> None:
 
 
 def _add(attempt_id: int, key: str) -> None:
-    if not _need_coach():
+    if not need_coach():
         return
     v = {f: ss[f"{key}-{f}"] for f in ("label", "limb", "start", "end")}
 
@@ -271,7 +285,7 @@ def _add(attempt_id: int, key: str) -> None:
         ss["move_id"] = move_id
         return move_id
 
-    _run_edit(action, f"Added move #{{result}}: {v['label']} ({LIMB_TITLES[v['limb']]}, frames "
+    run_edit(action, f"Added move #{{result}}: {v['label']} ({LIMB_TITLES[v['limb']]}, frames "
                       f"{v['start']}–{v['end']})")
 
 
@@ -281,15 +295,18 @@ def add_move_form(attempt_id: int, n_frames: int, fps: float, start: int, key: s
         c1, c2, c3, c4 = st.columns([3, 3, 2, 2])
         c1.selectbox("Label", MOVE_LABELS, key=f"{key}-label")
         c2.selectbox("Limb", LIMBS, format_func=LIMB_TITLES.get, key=f"{key}-limb")
-        c3.number_input("Start frame", 0, n_frames - 1, min(start, n_frames - 1), key=f"{key}-start")
-        c4.number_input("End frame", 0, n_frames - 1, min(start + int(round(fps)), n_frames - 1), key=f"{key}-end")
+        # defaults only when the player has not just put the playhead's frames there (session state)
+        c3.number_input("Start frame", 0, n_frames - 1,
+                        None if f"{key}-start" in ss else min(start, n_frames - 1), key=f"{key}-start")
+        c4.number_input("End frame", 0, n_frames - 1,
+                        None if f"{key}-end" in ss else min(start + int(round(fps)), n_frames - 1), key=f"{key}-end")
         st.form_submit_button("Add move", on_click=_add, args=(attempt_id, key), icon=":material/add:")
 
 
 def _undo(attempt_id: int) -> None:
-    if not _need_coach():
+    if not need_coach():
         return
-    _run_edit(lambda: data.undo_last_edit(attempt_id, coach()), "Undid your last edit (undo is edit #{result}).",
+    run_edit(lambda: data.undo_last_edit(attempt_id, coach()), "Undid your last edit (undo is edit #{result}).",
               nothing=f"Nothing of yours to undo in this attempt, {coach()}.")
 
 
@@ -318,17 +335,3 @@ def history_table(attempt_id: int | None, height: int | None = None) -> None:
         "when": st.column_config.DatetimeColumn("when (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "move": st.column_config.NumberColumn("move", format="#%d"),
     })
-
-
-def label_chip(label: str) -> str:
-    """Markdown for a label in its timeline colour."""
-    return f":{_nearest_named(LABEL_COLORS.get(label, '#888888'))}-background[{label}]"
-
-
-def _nearest_named(hex_color: str) -> str:
-    """Streamlit markdown knows a few named colours; pick the closest to a label colour."""
-    named = {"blue": (76, 120, 168), "red": (228, 87, 86), "green": (84, 162, 75), "orange": (245, 133, 24),
-             "violet": (178, 121, 162), "gray": (186, 176, 172), "yellow": (238, 202, 59)}
-    h = hex_color.lstrip("#")
-    rgb = tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return min(named, key=lambda n: sum((a - b) ** 2 for a, b in zip(named[n], rgb)))

@@ -465,6 +465,36 @@ def undo_last_edit(attempt_id: int, editor: str | None) -> int | None:
                                                    source=EDIT_SOURCE))
 
 
+# ------------------------------------------------------------------------------------------ uploads
+def upload_dir() -> Path:
+    """Where uploaded videos and their analysis jobs live (dashboard.jobs.upload_root of this store)."""
+    from dashboard.jobs import upload_root
+
+    return upload_root(db_path())
+
+
+def submit_analysis(video, filename: str, request) -> Path:
+    """Save an uploaded video (a binary file object) and start its analysis in the background
+    (dashboard.jobs.submit); returns the job folder. InputError for a file that is not a video we read."""
+    from dashboard.jobs import submit
+
+    return submit(upload_dir(), db_path(), video, filename, request)
+
+
+def analysis_jobs(limit: int = 8) -> list:
+    """The latest upload jobs (dashboard.jobs.Job: folder, request, status), newest first. Reads their
+    status files only, never the database."""
+    from dashboard.jobs import list_jobs, load_job
+
+    return [load_job(job) for job in list_jobs(upload_dir(), limit)]
+
+
+def cancel_analysis(job_dir: Path) -> bool:
+    from dashboard.jobs import cancel
+
+    return cancel(job_dir)
+
+
 def refresh() -> None:
     """Forget every cached query result (the 'Refresh' button)."""
     st.cache_data.clear()

@@ -273,11 +273,11 @@ def build_demo_db(
 def cached_demo_db(cache_root: str | Path, **kwargs) -> DemoDb:
     """build_demo_db into cache_root/demo-<hash of the arguments>/ once; later calls (other test modules, the
     benchmark) reuse it. Copy the .duckdb file before changing it."""
-    import hashlib
-    import json
     import pickle
 
-    key = hashlib.sha256(json.dumps(kwargs, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    from cruxlab.digest import params_digest
+
+    key = params_digest(kwargs, 12)
     root = Path(cache_root) / f"demo-{key}"
     done = root / "demo.pickle"
     if not done.exists():

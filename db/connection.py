@@ -67,9 +67,12 @@ def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConne
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as exc:
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
             msg = str(exc)
-            if _is_lock_error(exc):
+            # ConnectionException "different configuration": another thread of this process (a second dashboard
+            # session) has the file open read-only while this one wants to write, or the other way round;
+            # it clears as soon as that short-lived connection closes, like another process's lock.
+            if _is_lock_error(exc) or "different configuration" in msg:
                 if time.monotonic() >= deadline:
                     holder = re.search(r"\(PID (\d+)\)", msg)
                     who = f"process {holder.group(1)}" if holder else "another process"

@@ -6,7 +6,6 @@ Writers do not open transactions themselves unless they say so: the caller wraps
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cruxlab.digest import canonical_json, params_digest
 from cruxlab.errors import DatabaseError, InputError
+from cruxlab.intervals import temporal_iou
 from cruxlab.joints import LIMBS, NUM_JOINTS
 from cruxlab.labels import MOVE_LABELS, Move
 from cruxlab.skeleton import Skeleton
@@ -100,8 +101,7 @@ class AttemptInfo:
 
 def ingest_key(source_sha256: str, params: dict | None = None) -> str:
     """Identity of one ingest: the source's content hash and the parameters that shape the result."""
-    blob = json.dumps({"sha256": source_sha256, "params": params or {}}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return params_digest({"sha256": source_sha256, "params": params or {}})
 
 
 def _now() -> datetime:
@@ -287,7 +287,7 @@ def _insert_attempt_row(con: duckdb.DuckDBPyConnection, r: AttemptRecord) -> int
                wall_angle_deg, climber_height_m, camera_model, report, recorded_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING attempt_id""",
         [r.name, climber_id, problem_id, video_id, r.source_kind, str(r.source_path), r.key,
-         json.dumps(r.params or {}, sort_keys=True, default=str), sk.fps, sk.n_frames, r.video_start_frame,
+         canonical_json(r.params or {}), sk.fps, sk.n_frames, r.video_start_frame,
          r.video_frame_step, r.outcome, normal, point, wall_angle_deg(sk.wall_normal), r.climber_height_m,
          r.camera_model, json.dumps(r.report or {}, default=str), r.recorded_at],
     ).fetchone()[0])
@@ -665,14 +665,11 @@ def replace_model_moves(
     ).fetchall()
     moves = list(moves)
     if kept and moves:
-        def overlaps(m: Move) -> bool:
-            for limb, s, e in kept:
-                inter = min(e, m.end_frame) - max(s, m.start_frame) + 1
-                union = max(e, m.end_frame) - min(s, m.start_frame) + 1
-                if limb == m.limb and inter > 0 and inter / union >= 0.5:
-                    return True
-            return False
-        moves = [m for m in moves if not overlaps(m)]
+        k_limb, k_start, k_end = (np.array(column) for column in zip(*kept))
+        iou = temporal_iou(np.array([m.start_frame for m in moves])[:, None],
+                           np.array([m.end_frame for m in moves])[:, None], k_start, k_end)
+        same_limb = np.array([m.limb for m in moves])[:, None] == k_limb
+        moves = [m for m, hit in zip(moves, ((iou >= 0.5) & same_limb).any(axis=1)) if not hit]
     if not moves:
         return 0
     n = len(moves)

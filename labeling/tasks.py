@@ -33,9 +33,9 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from cruxlab.joints import LIMBS
+from cruxlab.joints import EFFECTOR_LIMBS, LIMBS
 from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
-from moves.features import ANGLE_INDEX, ANGLE_NAMES, EFFECTOR_LIMBS, compute_features
+from moves.features import ANGLE_INDEX, ANGLE_NAMES, compute_features
 
 VIDEO = "video"
 SKELETON = "skeleton"

@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from cruxlab.digest import params_digest
 from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
 from moves.features import FeatureParams, Features, compute_features
@@ -129,8 +130,8 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         params = self.get_params()
         if params == default:
             return RULES_VERSION
-        digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
-        return f"{RULES_VERSION}+{digest}"
+        # sha1: versions stored by earlier releases keep naming the same thresholds
+        return f"{RULES_VERSION}+{params_digest(params, 8, algorithm='sha1')}"
 
     def _scores(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels as class indices, confidence) per row, vectorised."""

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import InputError
-from cruxlab.joints import LIMBS
+from cruxlab.intervals import temporal_iou
+from cruxlab.joints import HAND_LIMBS, LIMBS
 from cruxlab.labels import MOVE_LABELS, Move
 
 MACRO_LABELS: tuple[str, ...] = ("flag", "cross-over", "rock-over")
@@ -54,12 +55,9 @@ class Score:
         return Score(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
 
 
-def temporal_iou(a: Move, b: Move) -> float:
-    inter = min(a.end_frame, b.end_frame) - max(a.start_frame, b.start_frame) + 1
-    if inter <= 0:
-        return 0.0
-    union = max(a.end_frame, b.end_frame) - min(a.start_frame, b.start_frame) + 1
-    return inter / union
+def move_iou(a: Move, b: Move) -> float:
+    """Temporal IoU of two moves (`cruxlab.intervals.temporal_iou`)."""
+    return float(temporal_iou(a.start_frame, a.end_frame, b.start_frame, b.end_frame))
 
 
 def _greedy(pairs: list[tuple[float, int, int]]) -> int:
@@ -77,7 +75,7 @@ def event_score(truth: Sequence[Move], pred: Sequence[Move], label: str, min_iou
     t = [m for m in truth if m.label == label]
     p = [m for m in pred if m.label == label]
     pairs = [(iou, i, j) for i, a in enumerate(t) for j, b in enumerate(p)
-             if a.limb == b.limb and (iou := temporal_iou(a, b)) >= min_iou]
+             if a.limb == b.limb and (iou := move_iou(a, b)) >= min_iou]
     tp = _greedy(pairs)
     return Score(tp, len(p) - tp, len(t) - tp)
 
@@ -170,7 +168,6 @@ def run_synthetic_eval(seeds: Iterable[int], noise: str = "mild", rule_params: d
 
 
 # -------------------------------------------------------------------------------------------- real clips
-HAND_LIMBS: tuple[str, ...] = ("left_hand", "right_hand")
 
 
 @dataclass(frozen=True)
@@ -265,7 +262,7 @@ def _matched_pairs(truth: Sequence[Move], pred: Sequence[Move], same_label: bool
                    ) -> list[tuple[Move, Move]]:
     pairs = [(iou, i, j) for i, a in enumerate(truth) for j, b in enumerate(pred)
              if a.limb == b.limb and (not same_label or a.label == b.label)
-             and (iou := temporal_iou(a, b)) >= min_iou]
+             and (iou := move_iou(a, b)) >= min_iou]
     pairs.sort(key=lambda x: -x[0])
     used_t, used_p, out = set(), set(), []
     for _, i, j in pairs:

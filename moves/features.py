@@ -24,16 +24,17 @@ from functools import cached_property
 
 import numpy as np
 
+from cruxlab.body import body_scale
 from cruxlab.contacts import ContactParams, Contacts, detect_contacts
 from cruxlab.joints import (
     L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
-    R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST, body_scale,
+    R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
-from cruxlab.signal import central_difference, drop_short_runs, hysteresis, runs  # noqa: F401 (re-exported)
+from cruxlab.intervals import runs
+from cruxlab.signal import central_difference, drop_short_runs, hysteresis  # noqa: F401 (re-exported)
 from cruxlab.skeleton import Skeleton
 
 #: End-effector order used by every (T, 4) array: the four limbs of cruxlab.joints.LIMBS.
-EFFECTOR_LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
 HANDS = (0, 1)
 FEET = (2, 3)
 
@@ -105,7 +106,7 @@ class Features:
                    on first use, like `com` (T, 3), the whole-body centre of mass (de Leva segment masses).
     knee_angles:   (T, 2) left and right knee angles (what the rules need, computed eagerly).
     pelvis:        (T, 3) mid-hip position; pelvis_velocity (T, 3) m/s.
-    effectors:     (T, 4, 3) contact points of EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
+    effectors:     (T, 4, 3) contact points of cruxlab.joints.EFFECTOR_LIMBS (wrists; toe, else ankle, for feet).
     velocity:      (T, 4, 3) m/s of the effectors; speed (T, 4) their magnitude.
     effector_wall_distance: (T, 4) distance of each effector's contact point to the wall.
     wall_distance: (T, 21) signed distance of every joint to the wall plane (positive = away from the wall),
@@ -200,12 +201,6 @@ def _fill_rows(cols: np.ndarray, max_gap: int) -> np.ndarray | None:
         cols[c, pos] = cols[c, lo] * (1 - w) + cols[c, hi] * w
         nan[c, pos] = False
     return nan if nan[rows].any() else None
-
-
-def box_filter(x: np.ndarray, width: int) -> np.ndarray:
-    """Centred moving average of odd `width` along axis 0, NaN-aware (averages the known values in the
-    window; NaN where the input is NaN)."""
-    return smooth_frames(x, [width])
 
 
 def smooth_frames(x: np.ndarray, widths: list[int], max_gap: int = 0) -> np.ndarray:

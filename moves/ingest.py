@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from cruxlab.errors import InputError
+from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton, file_sha256, load_npz
 from db import store
 from db.connection import connect, transaction
@@ -36,12 +37,15 @@ class Ingested:
     model_version: str | None = None
 
 
-def ingest_attempt(con: duckdb.DuckDBPyConnection, record: store.AttemptRecord, *, detect: bool = True
-                   ) -> Ingested:
+def ingest_attempt(con: duckdb.DuckDBPyConnection, record: store.AttemptRecord, *, detect: bool = True,
+                   detected: tuple[Sequence[Move], str] | None = None) -> Ingested:
     """Store one attempt and (with `detect`) its moves from the active classifier, in one transaction that
     this function opens (do not call it inside another). Returns the stored attempt when `record.key` was
-    ingested before. Raises InputError when `record.name` belongs to another ingest."""
-    from moves.service import detect_and_store
+    ingested before. Raises InputError when `record.name` belongs to another ingest.
+
+    `detected`: (moves, model version) found beforehand, e.g. by a worker process that never opens the
+    store; stored as they are when that version is still the active one, detected afresh otherwise."""
+    from moves.service import active_classifier, detect_and_store
 
     with transaction(con):
         existing = store.find_attempt(con, key=record.key)
@@ -50,7 +54,11 @@ def ingest_attempt(con: duckdb.DuckDBPyConnection, record: store.AttemptRecord, 
         attempt_id = store.insert_attempt(con, record)
         if not detect:
             return Ingested(attempt_id, created=True)
-        n_moves, version = detect_and_store(con, attempt_id, record.skeleton)
+        classifier, version = active_classifier(con)
+        if detected is not None and detected[1] == version:
+            n_moves = store.replace_model_moves(con, attempt_id, detected[0], version)
+        else:
+            n_moves, version = detect_and_store(con, attempt_id, record.skeleton, classifier, version)
     return Ingested(attempt_id, True, n_moves, version)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cruxlab.signal import runs
+from cruxlab.intervals import runs
 from moves.features import Features
 
 END_REASONS: tuple[str, ...] = ("top-out", "fall", "drop-off", "video end")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cruxlab.joints import BONES, LIMBS
+from cruxlab.joints import BONES, EFFECTOR_LIMBS, LIMBS
 from cruxlab.labels import LABEL_COLORS, Move
 from cruxlab.skeleton import Skeleton
-from moves.features import EFFECTOR_LIMBS, Features, compute_features
+from moves.features import Features, compute_features
 
 
 def _timeline(ax, moves: Sequence[Move], fps: float, title: str) -> None:

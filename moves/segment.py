@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cruxlab.joints import L_ANKLE, R_ANKLE
-from cruxlab.signal import bridge, runs  # noqa: F401 (bridge re-exported)
-from moves.features import EFFECTOR_LIMBS, Features
+from cruxlab.intervals import runs
+from cruxlab.joints import EFFECTOR_LIMBS, L_ANKLE, R_ANKLE
+from cruxlab.signal import bridge  # noqa: F401 (re-exported)
+from moves.features import Features
 from moves.onwall import OnWall, on_wall
 
 KINDS: tuple[str, ...] = ("hand", "foot", "posture", "rise", "air")

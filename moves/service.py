@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 
 from cruxlab.errors import InputError
+from cruxlab.intervals import temporal_iou
 from cruxlab.skeleton import Skeleton
 from db import store
 from db.connection import connect, transaction
@@ -136,9 +137,7 @@ def label_candidates(candidates: Candidates, moves: Sequence[tuple[int, int, str
     me = np.array([m[1] for m in moves])
     labels = np.array([m[2] for m in moves], dtype=object)
     limbs = np.array([m[3] for m in moves], dtype=object)
-    inter = np.minimum(candidates.end[:, None], me[None]) - np.maximum(candidates.start[:, None], ms[None]) + 1
-    union = np.maximum(candidates.end[:, None], me[None]) - np.minimum(candidates.start[:, None], ms[None]) + 1
-    iou = np.where(inter > 0, inter / union, 0.0)
+    iou = temporal_iou(candidates.start[:, None], candidates.end[:, None], ms[None], me[None])
     allowed = np.array([[lbl in ALLOWED[KINDS[k]] for lbl in labels] for k in range(len(KINDS))])
     ok = (limbs[None] == candidates.limb[:, None]) & allowed[candidates.kind] & (iou >= min_iou)
     iou = np.where(ok, iou, 0.0)

@@ -10,8 +10,14 @@ from cruxlab.cli import add_command
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the `cruxlab` parser."""
+    from dataclasses import fields
+
     from cruxlab.metadata import OUTCOMES
     from reconstruction.backends.config import add_model_arguments
+    from reconstruction.inputs import MANIFEST_COLUMNS
+    from reconstruction.pipeline import AnalyzeOptions
+
+    default = {f.name: f.default for f in fields(AnalyzeOptions)}  # one place for every analysis default
 
     p = add_command(
         sub, "analyze", "analyse a climbing video: cameras, wall, 3D skeleton and moves into the store",
@@ -21,16 +27,31 @@ def register(sub: argparse._SubParsersAction) -> None:
         "then moves are detected. Every stage is cached under --cache-dir, so re-running with another\n"
         "--height-m only re-lifts. Running the same video with the same parameters again changes nothing.\n\n"
         "  cruxlab analyze climb.mp4 --climber Janja --height-m 1.64 --start 2 --end 14\n"
-        "  cruxlab analyze comp.mp4 --climber Adam --mask-backend sam2 --sam2-checkpoint sam2.1_hiera_tiny.pt",
+        "  cruxlab analyze comp.mp4 --climber Adam --mask-backend sam2 --sam2-checkpoint sam2.1_hiera_tiny.pt\n\n"
+        "Many videos: give files, folders (every video under them), quoted glob patterns ('clips/**/*.mp4')\n"
+        "and manifests (.csv / .json, one row per video). They run in parallel (--jobs N worker processes,\n"
+        "or --ray auto|ADDRESS|local on a Ray cluster); this process alone writes the database. One line per\n"
+        "video, failures listed at the end (exit status 1; the others are stored), and a re-run skips every\n"
+        "video already stored with the same parameters, so an interrupted run resumes where it stopped.\n\n"
+        "  cruxlab analyze session-03/ 'archive/**/*.mov' --climber Janja --jobs 2\n"
+        "  cruxlab analyze gym.csv --jobs 2                 # manifest: per-video climber, problem, ...\n"
+        "  cruxlab analyze gym.csv --ray auto               # on the Ray cluster this machine belongs to\n\n"
+        "Manifest columns (header row; empty cells take the command-line value; one video may have several\n"
+        "rows with different start/end):\n"
+        + "\n".join(f"  {name:<11} {help}" for name, (_, _, help) in MANIFEST_COLUMNS.items())
+        + "\nExample CSV:\n  video,climber,problem,grade,outcome,height_m,start,end,date\n"
+        "  clips/a.mp4,Janja,Blue 7,7A,top,1.64,0:02,0:14,2026-11-20",
     )
-    p.add_argument("video", type=Path, metavar="VIDEO", help="mp4 / mov / webm file")
-    p.add_argument("--climber", required=True, help="who climbs (created on first use)")
-    p.add_argument("--height-m", type=float, default=1.70, help="climber's standing height in metres (sets scale)")
+    p.add_argument("inputs", nargs="+", metavar="VIDEO",
+                   help="video files (mp4 / mov / webm ...), folders, glob patterns or .csv/.json manifests")
+    p.add_argument("--climber", help="who climbs (created on first use); for a manifest, rows without one")
+    p.add_argument("--height-m", type=float, default=default["height_m"],
+                   help="climber's standing height in metres (sets scale)")
     p.add_argument("--wall-angle", type=float, metavar="DEG",
                    help="overhang angle of the wall (0 vertical, 45 = 45° overhang); fixes gravity when the video "
                         "cannot (tripod, no floor in view)")
-    p.add_argument("--pose-backend", default="mediapipe", help="mediapipe | openmmlab | onnx")
-    p.add_argument("--mask-backend", default="mediapipe", help="mediapipe | sam2 (climber masks for SfM)")
+    p.add_argument("--pose-backend", default=default["pose_backend"], help="mediapipe | openmmlab | onnx")
+    p.add_argument("--mask-backend", default=default["mask_backend"], help="mediapipe | sam2 (climber masks for SfM)")
     p.add_argument("--start", type=float, metavar="S", help="start of the attempt in the video, seconds")
     p.add_argument("--end", type=float, metavar="S", help="end of the attempt in the video, seconds")
     p.add_argument("--fps", type=float, metavar="N", help="analyse about N frames per second (subsampling)")
@@ -39,18 +60,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--outcome", choices=OUTCOMES, help="how the attempt ended")
     p.add_argument("--grade", help="the problem's grade (V scale, e.g. V5, or Font, e.g. 6B+)")
     p.add_argument("--date", metavar="YYYY-MM-DD[ HH:MM]", help="when the attempt was climbed (default: not set)")
-    p.add_argument("--max-side", type=int, default=960, metavar="PX",
+    p.add_argument("--max-side", type=int, default=default["max_side"], metavar="PX",
                    help="longest side of the frames given to the pose model (keypoints stay full-size)")
-    p.add_argument("--keyframes-per-s", type=float, default=1.0, help="SfM keyframes per second (at least 8)")
-    p.add_argument("--max-keyframes", type=int, default=16, help="at most this many SfM keyframes")
-    p.add_argument("--sfm-max-side", type=int, default=512, metavar="PX", help="longest side of the SfM keyframes")
-    p.add_argument("--sfm-features", type=int, default=2048, help="SIFT features per SfM keyframe")
+    p.add_argument("--keyframes-per-s", type=float, default=default["keyframes_per_s"],
+                   help="SfM keyframes per second (at least 8)")
+    p.add_argument("--max-keyframes", type=int, default=default["max_keyframes"],
+                   help="at most this many SfM keyframes")
+    p.add_argument("--sfm-max-side", type=int, default=default["sfm_max_side"], metavar="PX",
+                   help="longest side of the SfM keyframes")
+    p.add_argument("--sfm-features", type=int, default=default["sfm_features"], help="SIFT features per SfM keyframe")
     p.add_argument("--cache-dir", type=Path, default=argparse.SUPPRESS,
                    help="stage cache folder (default: $CRUXLAB_CACHE or ./cache)")
     p.add_argument("--no-cache", action="store_true", help="compute every stage afresh and keep nothing")
     p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
     p.add_argument("--render", type=Path, metavar="OUT",
                    help="also render the result (.png contact sheet, .webm / .mp4 overlay video)")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="analyse N videos at once in worker processes (about one per CPU core); with --ray local: "
+                        "the CPUs of the local Ray instance")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the videos on a Ray cluster: auto (the one this machine joined), HOST:PORT of its "
+                        "head, or local (a private instance on this machine); needs `scripts/setup.sh ray`")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     add_model_arguments(p)
     p.set_defaults(func=cmd_analyze)
@@ -78,7 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "The lifting stage on its own, for keypoints that came from elsewhere. VIEW.npz holds keypoints2d\n"
         "(T, J, 2) pixels with joint_names (J,), confidence (T, J), K (3, 3), R (T, 3, 3) and t (T, 3)\n"
         "world->camera (OpenCV; world = wall frame, metres), image_size (w, h), fps, and optionally\n"
-        "wall_normal, wall_point (default: the vertical wall z = 0) and climber_height_m (default 1.70).\n"
+        "wall_normal, wall_point (default: the vertical wall z = 0) and climber_height_m (default "
+        f"{default['height_m']:.2f}).\n"
         "Writes the skeleton interchange file (keypoints (T, 21, 3) in the same world frame).\n\n"
         "  cruxlab lift view.npz --out skeleton.npz\n"
         "  cruxlab import-skeleton skeleton.npz --climber Janja     # then store it",
@@ -90,26 +121,56 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from cruxlab.errors import InputError
     from cruxlab.metadata import check_recorded_at
     from reconstruction.backends.config import options_from_args
+    from reconstruction.inputs import is_single_video
     from reconstruction.pipeline import DEFAULT_CACHE_DIR, AnalyzeOptions, analyze
 
     options = AnalyzeOptions(
-        climber=args.climber, height_m=args.height_m, wall_angle_deg=args.wall_angle, pose_backend=args.pose_backend, mask_backend=args.mask_backend,
-        pose_options=options_from_args(args, args.pose_backend),
+        climber=args.climber, height_m=args.height_m, wall_angle_deg=args.wall_angle, pose_backend=args.pose_backend,
+        mask_backend=args.mask_backend, pose_options=options_from_args(args, args.pose_backend),
         mask_options=options_from_args(args, args.mask_backend),
         start_s=args.start, end_s=args.end, fps=args.fps, name=args.name, problem=args.problem,
-        outcome=args.outcome, grade=args.grade, recorded_at=check_recorded_at(args.date), max_side=args.max_side, keyframes_per_s=args.keyframes_per_s,
+        outcome=args.outcome, grade=args.grade, recorded_at=check_recorded_at(args.date), max_side=args.max_side,
+        keyframes_per_s=args.keyframes_per_s,
         max_keyframes=args.max_keyframes, sfm_max_side=args.sfm_max_side, sfm_features=args.sfm_features,
         cache_dir=None if args.no_cache else getattr(args, "cache_dir", DEFAULT_CACHE_DIR),
         detect_moves=not args.no_detect,
     )
-    result = analyze(args.db, args.video, options, progress=not args.quiet)
-    print(result.summary())
-    if args.render:
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {args.jobs}")
+    if is_single_video(args.inputs) and args.ray is None:
+        # One video: the stage-by-stage progress and the full summary, as always.
+        result = analyze(args.db, Path(args.inputs[0]), options, progress=not args.quiet)
+        print(result.summary())
+        if args.render:
+            _render(args.db, result.attempt_id, args.render, frames=12, max_side=720, show_2d=True)
+            print(f"  render:              {args.render}")
+        return 0
+    return _analyze_many(args, options)
+
+
+def _analyze_many(args: argparse.Namespace, options) -> int:
+    from cruxlab.errors import InputError
+    from reconstruction.batch import analyze_many
+    from reconstruction.inputs import expand_inputs
+
+    tasks = expand_inputs(args.inputs, options)
+    if len(tasks) > 1 and args.render:
+        raise InputError(f"--render draws one attempt but {len(tasks)} videos were given; render them afterwards "
+                         "with `cruxlab render NAME --out FILE`")
+    if not args.quiet:
+        print(f"analysing {len(tasks)} video(s) into {args.db}"
+              + (f" on Ray ({args.ray})" if args.ray else f" with {min(args.jobs, len(tasks))} process(es)"),
+              flush=True)
+    report = analyze_many(args.db, tasks, jobs=args.jobs, ray=args.ray, progress=not args.quiet)
+    print(report.summary())
+    if args.render and report.analysed + report.stored:
+        _, result = (report.analysed + report.stored)[0]
         _render(args.db, result.attempt_id, args.render, frames=12, max_side=720, show_2d=True)
         print(f"  render:              {args.render}")
-    return 0
+    return 1 if report.failed else 0
 
 
 def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool, video: Path | None = None,
@@ -143,14 +204,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_lift(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from cruxlab.errors import InputError
     from cruxlab.skeleton import save_npz
     from reconstruction.lift import lift_view, load_view
 
     view = load_view(args.view)
     if args.height_m is not None:
-        if not 0.8 <= args.height_m <= 2.5:
-            raise InputError(f"--height-m {args.height_m} is not a climber's height in metres (0.8..2.5)")
+        from cruxlab.body import check_height
+
+        check_height(args.height_m)
         view = replace(view, climber_height_m=args.height_m)
     skeleton, result = lift_view(view)
     path = save_npz(skeleton, args.out)

@@ -54,8 +54,10 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import InputError
+from cruxlab.intervals import runs
+from cruxlab.body import DEFAULT_HEIGHT_M, HEAD_TEMPLATE, HEIGHT_RANGE_M, segment_lengths
 from cruxlab.joints import (
-    BODY_RATIOS, JOINT_INDEX, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
+    JOINT_INDEX, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
     R_HEEL, R_HIP, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.skeleton import Skeleton
@@ -64,15 +66,6 @@ from reconstruction.geometry import is_rotation, pixel_rays
 log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------- the body prior
-#: Segment lengths as fractions of standing height (the shared template of cruxlab.joints).
-BODY_TEMPLATE_RATIOS: dict[str, float] = BODY_RATIOS
-#: Head points relative to the shoulder centre as fractions of height: (toward the climber's right, up,
-#: forward = the way the face points).
-HEAD_TEMPLATE: dict[str, tuple[float, float, float]] = {
-    "nose": (0.0, 0.092, 0.06), "left_eye": (-0.02, 0.107, 0.05), "right_eye": (0.02, 0.107, 0.05),
-    "left_ear": (-0.045, 0.097, 0.0), "right_ear": (0.045, 0.097, 0.0),
-}
-
 #: Bones of the lifting prior: (joint a, joint b, relative sigma class).
 _PRIOR_BONES: tuple[tuple[str, str, str], ...] = (
     ("left_shoulder", "left_elbow", "limb"), ("left_elbow", "left_wrist", "limb"),
@@ -100,9 +93,8 @@ _INIT_WALL_OFFSET = np.array([0.32, 0.30, 0.30, 0.33, 0.33,        # head
                               0.28, 0.28, 0.26, 0.26, 0.13, 0.13,   # hips, knees, ankles
                               0.16, 0.16, 0.05, 0.05])              # heels, toes
 
-#: End-effector joints of the four limbs (CONTACT_LIMBS order): the joint whose stillness defines contact,
+#: End-effector joints of the four limbs (cruxlab.joints.EFFECTOR_LIMBS order): the joint whose stillness defines contact,
 #: and the joints held still and on the wall during contact with their (offset m, sigma m) from the wall.
-CONTACT_LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
 _CONTACT_PROBE = (L_WRIST, R_WRIST, L_ANKLE, R_ANKLE)
 _CONTACT_JOINTS: tuple[tuple[tuple[int, float, float], ...], ...] = (
     ((L_WRIST, 0.07, 0.03),),
@@ -112,9 +104,9 @@ _CONTACT_JOINTS: tuple[tuple[tuple[int, float, float], ...], ...] = (
 )
 
 
-def template_pose(height_m: float = 1.70) -> np.ndarray:
+def template_pose(height_m: float = DEFAULT_HEIGHT_M) -> np.ndarray:
     """A standing climber facing the wall (-z), feet on the floor y = 0, arms hanging: (21, 3) metres."""
-    r = {k: v * height_m for k, v in BODY_TEMPLATE_RATIOS.items()}
+    r = segment_lengths(height_m)
     up, side, face = np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])
     kp = np.zeros((NUM_JOINTS, 3))
     toe_dir = 0.95 * face - 0.31 * up              # foot flat on the floor, toe slightly lower than the ankle
@@ -139,12 +131,12 @@ def template_pose(height_m: float = 1.70) -> np.ndarray:
     return kp
 
 
-def bone_prior(height_m: float = 1.70) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bone_prior(height_m: float = DEFAULT_HEIGHT_M) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The lifting prior's bones: pairs (B, 2) of joint indices, lengths (B,) metres, sigmas (B,) metres."""
     tpl = template_pose(height_m)
     pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b, _ in _PRIOR_BONES])
     lengths = np.linalg.norm(tpl[pairs[:, 0]] - tpl[pairs[:, 1]], axis=1)
-    sigmas = np.array([_BONE_SIGMA_M[c] for *_, c in _PRIOR_BONES]) * (height_m / 1.70)
+    sigmas = np.array([_BONE_SIGMA_M[c] for *_, c in _PRIOR_BONES]) * (height_m / DEFAULT_HEIGHT_M)
     return pairs, lengths, sigmas
 
 
@@ -177,7 +169,7 @@ class LiftResult:
 
     keypoints:  (T, 21, 3) float32 metres in the cameras' world frame, NaN = missing.
     confidence: (T, 21) float32 in [0, 1]: the 2D confidence where observed, lower where filled, 0 if NaN.
-    contacts:   (T, 4) bool, limb holding still (CONTACT_LIMBS order: left_hand, right_hand, left_foot,
+    contacts:   (T, 4) bool, limb holding still (EFFECTOR_LIMBS order: left_hand, right_hand, left_foot,
                 right_foot).
     report:     numbers for the log: iterations, costs, reprojection RMS px, bone-length RMS m, body scale,
                 estimated height, contact fraction, seconds.
@@ -545,12 +537,6 @@ def _fill_1d(v: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(len(v)), np.flatnonzero(ok), v[ok])
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) runs of True in a 1D bool array."""
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray, np.ndarray] | None = None,
                     camera_centers: np.ndarray | None = None, speed: float = 0.12, min_s: float = 0.25,
                     max_wall_m: float = 0.30) -> np.ndarray:
@@ -581,18 +567,18 @@ def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray
     min_len, max_hole = max(int(round(min_s * fps)), 2), int(round(0.1 * fps))
     for li in range(4):
         s = still[:, li].copy()
-        for a, b in _runs(~s):
-            if 0 < a and b < T and b - a <= max_hole:
-                s[a:b] = True
-        for a, b in _runs(s):
-            if b - a >= min_len:
-                out[a:b, li] = True
+        for a, e in runs(~s):
+            if 0 < a and e < T - 1 and e - a + 1 <= max_hole:
+                s[a:e + 1] = True
+        for a, e in runs(s):
+            if e - a + 1 >= min_len:
+                out[a:e + 1, li] = True
     return out
 
 
 # ------------------------------------------------------------------------------------------------- lifting
 def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray, *,
-         fps: float, height_m: float = 1.70, wall_normal: np.ndarray | None = None,
+         fps: float, height_m: float = DEFAULT_HEIGHT_M, wall_normal: np.ndarray | None = None,
          wall_point: np.ndarray | None = None, keypoints3d: np.ndarray | None = None,
          image_size: tuple[int, int] | None = None, options: LiftOptions = LiftOptions()) -> LiftResult:
     """Metric 3D joints from 2D keypoints and cameras (see the module docstring for the method).
@@ -669,13 +655,13 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     obs = ok[sl]
     valid = np.repeat(obs.any(0, keepdims=True), len(obs), axis=0)
     for j in np.flatnonzero(obs.any(0)):
-        for a, b in _runs(~obs[:, j]):
-            at_end = a == 0 or b == len(obs)
-            if b - a > (max_gap // 2 if at_end else max_gap):
-                valid[a:b, j] = False
-    for a, b in _runs(obs.sum(1) < 4):
-        if b - a > max_gap:
-            valid[a:b] = False
+        for a, e in runs(~obs[:, j]):
+            at_end = a == 0 or e == len(obs) - 1
+            if e - a + 1 > (max_gap // 2 if at_end else max_gap):
+                valid[a:e + 1, j] = False
+    for a, e in runs(obs.sum(1) < 4):
+        if e - a + 1 > max_gap:
+            valid[a:e + 1] = False
     out = np.full((T, NUM_JOINTS, 3), np.nan, np.float32)
     out[sl] = np.where(valid[..., None], X, np.nan)
     c_out = np.zeros((T, NUM_JOINTS), np.float32)
@@ -776,11 +762,12 @@ def load_view(path: str | Path) -> View:
         if nn < 1e-9:
             raise fail("wall_normal must not be the zero vector")
         extras["wall_normal"] = extras["wall_normal"] / nn
-    height = 1.70
+    height = DEFAULT_HEIGHT_M
     if "climber_height_m" in arrays:
         height = float(np.asarray(arrays["climber_height_m"]).reshape(-1)[0])
-        if not (np.isfinite(height) and 0.8 <= height <= 2.5):
-            raise fail(f"climber_height_m must be a height in metres between 0.8 and 2.5, got {height}")
+        lo, hi = HEIGHT_RANGE_M
+        if not (np.isfinite(height) and lo <= height <= hi):
+            raise fail(f"climber_height_m must be a height in metres between {lo:g} and {hi:g}, got {height}")
     kp21 = np.full((T, NUM_JOINTS, 2), np.nan)
     c21 = np.zeros((T, NUM_JOINTS))
     kp21[:, order] = kp

@@ -48,6 +48,7 @@ def box_center(box: np.ndarray) -> np.ndarray:
 
 
 def box_diag(box: np.ndarray) -> np.ndarray:
+    """Diagonal length of (..., 4) x0, y0, x1, y1 boxes, pixels."""
     box = np.asarray(box, dtype=np.float64)
     return np.hypot(box[..., 2] - box[..., 0], box[..., 3] - box[..., 1])
 
@@ -87,7 +88,8 @@ class BoxTrack:
 
     def __init__(self, box: np.ndarray, frame: int, keypoints: np.ndarray | None = None, *, fps: float = 25.0,
                  iou_gate: float = 0.3, dist_gate: float = 0.35, kp_gate: float = 0.25, gate_per_s: float = 1.0,
-                 damping: float = 0.7):
+                 damping: float = 0.7, max_growth: float = 1.25, max_size_ratio: float = 1.6,
+                 max_slack: float = 0.5):
         box = np.asarray(box, dtype=np.float64)
         self.center = box_center(box)
         self.size = np.maximum(box[2:] - box[:2], 1.0)
@@ -96,7 +98,8 @@ class BoxTrack:
         self.last_frame = int(frame)
         self.fps = fps
         self.iou_gate, self.dist_gate, self.kp_gate, self.gate_per_s = iou_gate, dist_gate, kp_gate, gate_per_s
-        self.damping = damping
+        self.damping, self.max_growth = damping, max_growth
+        self.max_size_ratio, self.max_slack = max_size_ratio, max_slack
         self.hits = 1
 
     @property
@@ -115,18 +118,25 @@ class BoxTrack:
         return int(frame) - self.last_frame
 
     def _slack(self, frame: int) -> float:
-        return self.gate_per_s * max(1, self.gap(frame)) / self.fps
+        """How much the gates widen after the time since the last update (capped: after a long gap a gate
+        wide enough to take anyone would hand the track to whatever shows up first)."""
+        return min(self.gate_per_s * max(1, self.gap(frame)) / self.fps, self.max_slack)
 
     def matches(self, box: np.ndarray, frame: int, keypoints: np.ndarray | None = None) -> bool:
         """Whether a detection at `frame` is plausibly the tracked person.
 
-        With keypoints on both sides: the median displacement of the joints seen in both must stay under
-        (kp_gate + slack) x box diagonal. Otherwise: box size within a factor 2 and IoU >= iou_gate or centre
-        distance <= (dist_gate + slack) x box diagonal.
+        The box diagonal must be within a factor `max_size_ratio` (+ slack) of the track's (a detection of
+        part of the body, or of a hold, is no continuation). Then, with keypoints on both sides (pass unsure
+        joints as NaN): the median displacement of the joints seen in both must stay under (kp_gate + slack)
+        x box diagonal. Otherwise: box size within a factor 2 and IoU >= iou_gate or centre distance <=
+        (dist_gate + slack) x box diagonal.
         """
         box = np.asarray(box, dtype=np.float64)
         diag = float(np.hypot(*self.size))
         slack = self._slack(frame)
+        ratio = max(float(box_diag(box)), 1.0) / diag
+        if not 1.0 / (self.max_size_ratio + slack) <= ratio <= self.max_size_ratio + slack:
+            return False
         if keypoints is not None and self.keypoints is not None:
             d = np.linalg.norm(np.asarray(keypoints, dtype=np.float64) - self.keypoints, axis=-1)
             d = d[np.isfinite(d)]
@@ -141,11 +151,15 @@ class BoxTrack:
         return float(np.linalg.norm(box_center(box) - box_center(pred))) <= (self.dist_gate + slack) * diag
 
     def update(self, box: np.ndarray, frame: int, keypoints: np.ndarray | None = None) -> None:
+        """Follow a detection. The size moves at most `max_growth` per update, geometrically halfway to the
+        new box: a box cut short by an occluder or a few unsure joints must not shrink the track (its gates
+        and search windows scale with it) to a fraction of the climber within a few frames."""
         box = np.asarray(box, dtype=np.float64)
         dt = max(1, int(frame) - self.last_frame)
         c = box_center(box)
         self.velocity = 0.5 * self.velocity + 0.5 * (c - self.center) / dt
-        self.center, self.size = c, np.maximum(box[2:] - box[:2], 1.0)
+        ratio = np.clip(np.maximum(box[2:] - box[:2], 1.0) / self.size, 1 / self.max_growth, self.max_growth)
+        self.center, self.size = c, self.size * np.sqrt(ratio)
         if keypoints is not None:
             self.keypoints = np.asarray(keypoints, dtype=np.float64).copy()
         self.last_frame = int(frame)

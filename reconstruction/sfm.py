@@ -51,8 +51,6 @@ from reconstruction.geometry import (
 
 log = logging.getLogger(__name__)
 
-MODELS = ("sfm", "rotation-only")
-
 
 @dataclass(frozen=True)
 class SfmOptions:

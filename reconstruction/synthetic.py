@@ -7,7 +7,7 @@ Two kinds of data:
   two-bone IK), projected through a **handheld** camera (centre drifting ~0.5 m, panning to follow the
   climber, shaking, rolling) or a **tripod** camera (fixed), with Gaussian pixel noise, a few gross outliers
   (as pose detectors produce), random dropouts, limb dropout bursts and missing frames. The climber's body
-  proportions are those of `lift.BODY_TEMPLATE` perturbed by up to +-6 % per segment, so the lifting prior
+  proportions are those of `cruxlab.body.SEGMENT_RATIOS` perturbed by up to +-6 % per segment, so the lifting prior
   is close to but not the truth. The view also carries a noisy monocular 3D pose in body-centred camera axes,
   as MediaPipe's world landmarks would give.
 * `render_wall_views(...) -> RenderedWall`: RGB images of a textured climbing wall (vertical panel, a kicker
@@ -25,20 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
+from cruxlab.body import DEFAULT_HEIGHT_M, HEAD_TEMPLATE, SEGMENT_RATIOS, min_jerk, two_bone_ik
 from cruxlab.joints import (
-    JOINT_INDEX, JOINT_NAMES, L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS,
+    EFFECTOR_LIMBS, JOINT_INDEX, JOINT_NAMES, L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS,
     R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
 from reconstruction.geometry import focal_prior, intrinsics, look_at
-
-#: Order of the limbs in contact arrays (T, 4).
-CONTACT_LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot")
 
 
 @dataclass(frozen=True)
 class ClimbSequence:
     """A climber's true motion. keypoints: (T, 21, 3) metres, wall frame; contacts: (T, 4) bool, limb on a
-    hold and still (order CONTACT_LIMBS); holds: (H, 3) metres on the wall surface; wall_normal: (3,) unit;
+    hold and still (order EFFECTOR_LIMBS); holds: (H, 3) metres on the wall surface; wall_normal: (3,) unit;
     fps; height_m: the climber's standing height."""
 
     keypoints: np.ndarray
@@ -107,33 +105,13 @@ def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma_frames, axis=0, mode="nearest") if sigma_frames > 0 else x
 
 
-def _two_bone_ik(root: np.ndarray, target: np.ndarray, l1: float, l2: float, pole: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Middle joint (elbow/knee) and reachable end (T, 3) of a two-bone chain bent toward `pole` (T, 3)."""
-    d_vec = target - root
-    d = np.linalg.norm(d_vec, axis=1, keepdims=True)
-    e = d_vec / np.maximum(d, 1e-9)
-    d_c = np.clip(d, abs(l1 - l2) + 1e-3, (l1 + l2) * 0.999)
-    a = (l1**2 - l2**2 + d_c**2) / (2 * d_c)
-    h = np.sqrt(np.maximum(l1**2 - a**2, 0.0))
-    p = pole - (pole * e).sum(1, keepdims=True) * e
-    p = p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-9)
-    return root + a * e + h * p, root + d_c * e
-
-
-def _min_jerk(s: np.ndarray) -> np.ndarray:
-    return 10 * s**3 - 15 * s**4 + 6 * s**5
-
-
-def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 1.70, *,
+def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = DEFAULT_HEIGHT_M, *,
                       wall_angle_deg: float = 0.0, seed: int = 0) -> ClimbSequence:
     """A climber moving up a route one limb at a time (foot, hand, foot, hand ...).
 
     Holds are random but reachable; each move is a pause of 0.2-0.5 s then a 0.5-0.9 s min-jerk travel that
     arcs 10-15 cm away from the wall. The wall is the plane through the origin with angle `wall_angle_deg`
     past vertical (overhang > 0: z = y tan a)."""
-    from reconstruction.lift import BODY_TEMPLATE_RATIOS, HEAD_TEMPLATE
-
     rng = np.random.default_rng(seed)
     H = height_m
     a = np.radians(wall_angle_deg)
@@ -141,7 +119,7 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
     ev = np.array([0.0, np.cos(a), np.sin(a)])        # up along the wall
     ex = np.array([1.0, 0.0, 0.0])
     # Segment lengths: template ratios, each perturbed by up to +-6 % (left and right alike).
-    seg = {k: v * H * (1 + rng.uniform(-0.06, 0.06)) for k, v in BODY_TEMPLATE_RATIOS.items()}
+    seg = {k: v * H * (1 + rng.uniform(-0.06, 0.06)) for k, v in SEGMENT_RATIOS.items()}
 
     def wall(u, v):
         return np.asarray(u)[..., None] * ex + np.asarray(v)[..., None] * ev
@@ -150,7 +128,7 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
     pos = {"left_hand": (-0.22, 1.78), "right_hand": (0.22, 1.72), "left_foot": (-0.18, 0.42),
            "right_foot": (0.2, 0.45)}
     timeline: list[tuple[str, tuple[float, float], tuple[float, float], int, int]] = []
-    holds = [pos[k] for k in CONTACT_LIMBS]
+    holds = [pos[k] for k in EFFECTOR_LIMBS]
     frame = int(rng.integers(int(0.3 * fps), int(0.6 * fps)))
     order = ("right_foot", "right_hand", "left_foot", "left_hand")
     k = 0
@@ -177,14 +155,14 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
     tt = np.arange(T)
     eff = {}
     contacts = np.ones((T, 4), bool)
-    for li, limb in enumerate(CONTACT_LIMBS):
+    for li, limb in enumerate(EFFECTOR_LIMBS):
         moves = [m for m in timeline if m[0] == limb]
         start = holds[li]
         uv = np.tile(np.asarray(start, float), (T, 1))
         arc = np.zeros(T)
         for _, p0, p1, f0, f1 in moves:
             s = np.clip((tt - f0) / max(f1 - f0, 1), 0, 1)
-            m = _min_jerk(s)
+            m = min_jerk(s)
             during = (tt >= f0)
             uv[during] = np.asarray(p0) + m[during, None] * (np.asarray(p1) - np.asarray(p0))
             moving = (tt >= f0) & (tt < f1)
@@ -244,11 +222,11 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
     for sgn, sh, el, wr, limb in ((-1, L_SHOULDER, L_ELBOW, L_WRIST, "left_hand"),
                                   (1, R_SHOULDER, R_ELBOW, R_WRIST, "right_hand")):
         pole = -up + 0.6 * sgn * side + 0.5 * n
-        kp[:, el], kp[:, wr] = _two_bone_ik(kp[:, sh], eff[limb], seg["upper_arm"], seg["forearm"], pole)
+        kp[:, el], kp[:, wr] = two_bone_ik(kp[:, sh], eff[limb], seg["upper_arm"], seg["forearm"], pole)
     for sgn, hp, kn, an, he, to, limb in ((-1, L_HIP, L_KNEE, L_ANKLE, L_HEEL, L_TOE, "left_foot"),
                                           (1, R_HIP, R_KNEE, R_ANKLE, R_HEEL, R_TOE, "right_foot")):
         pole = 1.0 * sgn * side + 0.8 * n + 0.3 * up
-        kp[:, kn], kp[:, an] = _two_bone_ik(kp[:, hp], eff[limb], seg["thigh"], seg["shank"], pole)
+        kp[:, kn], kp[:, an] = two_bone_ik(kp[:, hp], eff[limb], seg["thigh"], seg["shank"], pole)
         kp[:, to] = kp[:, an] + foot_len * toe_dir
         kp[:, he] = kp[:, an] + heel_len * (0.6 * n - 0.8 * ev)
     # Head: template offsets from the shoulder centre, turned by a slowly varying yaw (looking around).
@@ -297,7 +275,7 @@ def handheld_camera(truth: ClimbSequence, image_size=(1080, 1920), *, distance: 
     return intrinsics(focal_prior(*image_size), *image_size), R, t
 
 
-def make_view(kind: str = "handheld", *, n_frames: int = 200, fps: float = 25.0, height_m: float = 1.70,
+def make_view(kind: str = "handheld", *, n_frames: int = 200, fps: float = 25.0, height_m: float = DEFAULT_HEIGHT_M,
               noise_px: float = 4.0, dropout: float = 0.05, outliers: float = 0.01, wall_angle_deg: float = 0.0,
               image_size: tuple[int, int] = (1080, 1920), seed: int = 0) -> SyntheticView:
     """Project a synthetic climb through a 'handheld' or 'tripod' camera and corrupt it like a 2D pose

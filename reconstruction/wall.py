@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cruxlab.body import DEFAULT_HEIGHT_M
 from cruxlab.errors import InputError
 from cruxlab.joints import (
     L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER, R_TOE,
@@ -249,7 +250,7 @@ def _gravity(wall_n: np.ndarray, cams: CameraSolution, floor: PlaneFit | None, w
 
 
 def estimate_wall_frame(cams: CameraSolution, keypoints2d: np.ndarray, confidence: np.ndarray, *,
-                        height_m: float = 1.70, wall_angle_deg: float | None = None,
+                        height_m: float = DEFAULT_HEIGHT_M, wall_angle_deg: float | None = None,
                         known_scale: float | None = None, fps: float = 25.0,
                         keypoints3d: np.ndarray | None = None) -> WallFrame:
     """The similarity world -> wall frame (origin still at the wall point nearest the cameras' gaze; see
@@ -359,7 +360,7 @@ def _plane_from_contacts(cams: CameraSolution, keypoints2d, confidence, fps, hei
 
 # ------------------------------------------------------------------------------------------- reconstruct
 def reconstruct(cams: CameraSolution, keypoints2d: np.ndarray, confidence: np.ndarray, *, fps: float,
-                height_m: float = 1.70, keypoints3d: np.ndarray | None = None, wall_angle_deg: float | None = None,
+                height_m: float = DEFAULT_HEIGHT_M, keypoints3d: np.ndarray | None = None, wall_angle_deg: float | None = None,
                 known_scale: float | None = None, lift_options: LiftOptions = LiftOptions()) -> WallReconstruction:
     """Wall frame + lifted skeleton + cameras and points in the wall frame (see the module docstring).
 

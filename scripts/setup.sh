@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create ./.venv with cruxlab (editable) and everything the default, fully offline pipeline needs.
 # Idempotent: re-running only installs what is missing.  Usage: scripts/setup.sh [extra ...]
-#   extras: dev (tests), onnx, sam2, openmmlab  (e.g. `scripts/setup.sh dev sam2`)
+#   extras: dev (tests), onnx, sam2, openmmlab, ray  (e.g. `scripts/setup.sh dev sam2`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -16,9 +16,9 @@ spec="."
 pip_extras=()
 for e in "${extras[@]}"; do
     case "$e" in
-        dev|onnx|sam2) pip_extras+=("$e") ;;
+        dev|onnx|sam2|ray) pip_extras+=("$e") ;;
         openmmlab) ;;  # handled below
-        *) echo "unknown extra '$e' (known: dev onnx sam2 openmmlab)" >&2; exit 2 ;;
+        *) echo "unknown extra '$e' (known: dev onnx sam2 openmmlab ray)" >&2; exit 2 ;;
     esac
 done
 if [ ${#pip_extras[@]} -gt 0 ]; then spec=".[$(IFS=,; echo "${pip_extras[*]}")]"; fi

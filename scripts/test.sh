@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
-scripts/setup.sh dev onnx sam2 openmmlab
+scripts/setup.sh dev onnx sam2 openmmlab ray
 scripts/setup_browser.sh          # Debian chromium + chromium-driver for the end-to-end dashboard test
 scripts/setup_labelstudio.sh      # Label Studio in .venv-ls + a migrated template data dir
 echo "setup took $(( $(date +%s) - start )) s"

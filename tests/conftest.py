@@ -64,3 +64,22 @@ def run_cli(*args: str) -> tuple[int, str, str]:
         code = main(list(args))
     return code, out.getvalue(), err.getvalue()
 
+
+
+#: (name, bundled clip, start s, end s) of the short clips `short_clips` cuts: moments with moves in them.
+SHORT_CLIPS = (
+    ("flag-a", "warp-fixed-input.mp4", 5.4, 7.4),
+    ("feet-b", "warp-fixed-input.mp4", 7.0, 9.0),
+    ("pan-c", "warp-dynamic-input.mp4", 2.6, 4.6),
+)
+
+
+@pytest.fixture(scope="session")
+def short_clips(tmp_path_factory) -> dict[str, Path]:
+    """Short clips cut once per session from the bundled videos (2 s, 720 px, 25 fps; each its own file and
+    sha256, so each its own attempt), by name. Analyse them with --fps 12.5 for 25 frames each."""
+    from reconstruction.video import cut_video
+
+    out = tmp_path_factory.mktemp("short-clips")
+    return {name: cut_video(REPO / "data" / "climbing" / clip, out / f"{name}.mp4", start, end, max_side=720)
+            for name, clip, start, end in SHORT_CLIPS}

@@ -172,7 +172,7 @@ def test_attempts_page_filters_by_climber_and_opens_an_attempt(demo):
     at.selectbox(key="open_pick").set_value(target).run()
     at.button[[b.label for b in at.button].index("Open attempt")].click().run()
     assert not at.exception
-    assert at.title[0].value == mia.set_index("attempt_id").loc[target, "attempt"]
+    assert at.subheader[0].value == mia.set_index("attempt_id").loc[target, "attempt"]
 
 
 def test_attempts_page_search_and_sort(demo):
@@ -188,46 +188,34 @@ def test_attempts_page_search_and_sort(demo):
 
 
 # ----------------------------------------------------------------------------------- attempt page
-def test_attempt_page_overlay_3d_timeline_and_frame_mapping(demo):
+def player_data(at: AppTest) -> dict:
+    """What the page sent the browser player (dashboard.player): tracks, moves, selection, seek."""
+    comps = [c for c in at.get("bidi_component") if c.proto.component_name == "cruxlab_player"]
+    assert len(comps) == 1, "one player on the page"
+    return json.loads(comps[0].proto.json)
+
+
+def test_attempt_page_sends_the_player_the_attempt_and_its_moves(demo):
     template, db = demo
     video_attempt = template.attempt_ids[1]  # rendered video sampled at video frame 3 + 2 i
     at = app()
     at.session_state["attempt_id"] = video_attempt
     at.switch_page("views/attempt.py").run()
     assert not at.exception
-    assert at.get("image"), "the video frame with the skeleton is shown"
-    assert "video frame 3" in texts(at)
-
+    d = player_data(at)
+    (track,) = d["tracks"]
+    assert track["media_url"].endswith(".webm") and track["payload_url"].endswith(".json")
+    assert (track["n_frames"], track["fps"]) == (300, 25.0)
+    assert "video frames 3+2·i" in track["title"], "the caption says which video frames the attempt shows"
     moves = db_moves(db, video_attempt)
-    timeline = chart(at, "timeline")
-    shown = {int(cd[0]): (tr.name, y) for tr in timeline.data for cd, y in zip(tr.customdata, tr.y)}
-    assert sorted(shown) == sorted(moves.index.tolist())
-    lanes = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
-             "right_foot": "Right foot", "body": "Body"}
-    for move_id, m in moves.iterrows():
-        assert shown[move_id] == (m["label"], lanes[m["limb"]]), "one lane per limb, one colour per label"
-
-    view = chart(at, "view3d")
-    joints = trace(view, "joints")
-    sk = template_skeleton(db, video_attempt)
-    ok = np.isfinite(sk.keypoints[0]).all(axis=1)
-    assert np.allclose(joints.x, sk.keypoints[0, ok, 0], atol=1e-4)
-    assert np.allclose(joints.z, sk.keypoints[0, ok, 1], atol=1e-4), "wall y (up) is plotly's z"
-    assert trace(view, "wall points").x.size > 100
-
-    at.slider(key="frame_slider").set_value(10).run()
-    assert "Frame 10 /" in texts(at) and "video frame 23" in texts(at)
-    view = chart(at, "view3d")
-    ok = np.isfinite(sk.keypoints[10]).all(axis=1)
-    assert np.allclose(trace(view, "joints").x, sk.keypoints[10, ok, 0], atol=1e-4), "the 3D view follows the slider"
+    shown = {r[0]: tuple(r[1:5]) for r in track["moves"]}
+    assert shown == {mid: (m["label"], m["limb"], m["start_frame"], m["end_frame"]) for mid, m in moves.iterrows()}
+    assert d["editable"] and [lab["name"] for lab in d["labels"]] == list(MOVE_LABELS)
+    assert [limb["id"] for limb in d["limbs"]] == ["left_hand", "right_hand", "left_foot", "right_foot", "body"]
+    assert at.subheader[0].value == "janja-pink-roof-traverse-2"
 
 
-def template_skeleton(db: Path, attempt_id: int):
-    with connect(db, read_only=True) as con:
-        return store.read_skeleton(con, attempt_id)
-
-
-def test_selecting_a_move_jumps_to_it_and_shows_its_joint_angles(demo):
+def test_picking_a_move_moves_the_playhead_there_and_shows_its_joint_angles(demo):
     template, db = demo
     aid = busiest(db, template.attempt_ids)
     moves = db_moves(db, aid)
@@ -235,42 +223,24 @@ def test_selecting_a_move_jumps_to_it_and_shows_its_joint_angles(demo):
     at = app()
     at.session_state["attempt_id"] = aid
     at.switch_page("views/attempt.py").run()
+    assert player_data(at)["seek"] is None
     at.selectbox(key="move_pick").set_value(move_id).run()
     assert not at.exception
-    assert f"Frame {moves.loc[move_id, 'start_frame']} /" in texts(at)
-    angles = chart(at, "angles")
-    names = {tr.name for tr in angles.data}
+    d = player_data(at)
+    assert d["selected"] == move_id and d["seek"]["frame"] == moves.loc[move_id, "start_frame"]
+    names = {tr.name for tr in chart(at, "angles").data}
     assert {"left knee", "right elbow"} <= names
     assert any(f"Move #{move_id}" in c.value for c in at.caption)
-    timeline = chart(at, "timeline")
-    widths = {int(cd[0]): w for tr in timeline.data for cd, w in zip(tr.customdata, tr.marker.line.width)}
-    assert widths[move_id] == 3 and max(w for k, w in widths.items() if k != move_id) == 1, "selected move outlined"
-
-    at.button(key="next_move").click().run()
-    starts = moves.sort_values("start_frame")["start_frame"]
-    nxt = int(starts[starts > moves.loc[move_id, "start_frame"]].iloc[0])
-    assert f"Frame {nxt} /" in texts(at)
-
-
-def test_play_advances_in_real_time_and_pause_stops(demo):
-    template, db = demo
-    at = app()
-    at.session_state["attempt_id"] = template.attempt_ids[0]
-    at.switch_page("views/attempt.py").run()
-    at.button(key="play").click().run()
-    assert at.session_state["playing"]
-    time.sleep(1.0)
-    at.run()  # what the playback timer does every TICK_S
-    frame = at.session_state["cur_frame"]
-    assert 20 <= frame <= 60, f"1 s at 25 fps should be ~25 frames (plus render time), got {frame}"
-    assert f"Frame {frame} /" in texts(at) and at.slider(key="frame_slider").value == frame
-    at.selectbox(key="speed").set_value(2.0).run()
-    at.button(key="play").click().run()  # pause
-    assert not at.session_state["playing"]
-    paused = at.session_state["cur_frame"]
-    time.sleep(0.5)
+    nonce = d["seek"]["nonce"]
     at.run()
-    assert at.session_state["cur_frame"] == paused
+    assert player_data(at)["seek"] is None, "a seek is sent once, not on every rerun"
+    at.selectbox(key="move_pick").set_value(int(moves.sort_values("start_frame").index[0])).run()
+    assert player_data(at)["seek"]["nonce"] != nonce
+
+
+def template_skeleton(db: Path, attempt_id: int):
+    with connect(db, read_only=True) as con:
+        return store.read_skeleton(con, attempt_id)
 
 
 def test_missing_video_file_falls_back_to_the_rendered_skeleton(demo, tmp_path):
@@ -285,8 +255,9 @@ def test_missing_video_file_falls_back_to_the_rendered_skeleton(demo, tmp_path):
         at.switch_page("views/attempt.py").run()
         assert not at.exception
         assert "is not on disk any more" in texts(at)
-        assert "rendered view of the wall" in texts(at)
-        assert at.get("image") and chart(at, "view3d")
+        (track,) = player_data(at)["tracks"]
+        assert "media_url" not in track and track["image_url"].endswith(".png")
+        assert "rendered view of the wall" in track["title"]
     finally:
         shutil.move(moved, video)
 
@@ -298,8 +269,38 @@ def test_skeleton_only_attempt_renders(demo):
     at.session_state["attempt_id"] = aid
     at.switch_page("views/attempt.py").run()
     assert not at.exception
-    assert "rendered view of the wall (no video)" in texts(at)
+    (track,) = player_data(at)["tracks"]
+    assert "rendered view of the wall (no video)" in track["title"]
     assert "not on disk" not in texts(at)
+
+
+def test_the_correction_form_shows_the_stored_state_after_undo(demo):
+    """Issue 10: after Undo the form still showed the undone label, and Save would have re-applied it."""
+    template, db = demo
+    aid = template.attempt_ids[2]
+    move_id = int(db_moves(db, aid).index[0])
+    old = db_moves(db, aid).loc[move_id, "label"]
+    new = next(label for label in MOVE_LABELS if label != old)
+    at = app()
+    at.text_input(key="coach").input(COACH).run()
+    at.session_state["attempt_id"] = aid
+    at.switch_page("views/attempt.py").run()
+    at.selectbox(key="move_pick").set_value(move_id).run()
+    form = f"edit_attempt-{move_id}"
+    at.selectbox(key=f"{form}-label").set_value(new)
+    at.number_input(key=f"{form}-end").set_value(int(db_moves(db, aid).loc[move_id, "end_frame"]) + 1)
+    at.button(key=f"FormSubmitter:{form}-Save correction").click().run()
+    assert db_moves(db, aid).loc[move_id, "label"] == new
+    at.button(key="undo_attempt").click().run()
+    assert not at.exception
+    stored = db_moves(db, aid).loc[move_id]
+    assert stored["label"] == old
+    assert at.selectbox(key=f"{form}-label").value == old, "the form shows the stored label, not the undone one"
+    assert at.number_input(key=f"{form}-end").value == stored["end_frame"]
+    at.button(key=f"FormSubmitter:{form}-Save correction").click().run()
+    assert db_moves(db, aid).loc[move_id, "label"] == old, "saving the untouched form re-applies nothing"
+    with connect(db, read_only=True) as con:
+        assert list(store.label_history(con, attempt_id=aid)["action"]) == ["undo", "edit"]
 
 
 # ----------------------------------------------------------------------------------------- labels

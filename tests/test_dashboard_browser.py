@@ -1,6 +1,7 @@
-"""End to end in a real headless Chromium: `cruxlab dashboard`'s Streamlit server on a free 127.0.0.1 port,
-the attempt page renders the video overlay, the 3D view (WebGL) and the move timeline; a click on a move
-jumps to it; a label corrected through the UI lands in DuckDB. Screenshots go to artifacts/.
+"""End to end in a real headless Chromium: `cruxlab dashboard`'s Streamlit server on a free 127.0.0.1 port (one
+server for the module). The attempt player plays the video at real time, steps frames and moves with the
+keyboard, edits at the playhead land in DuckDB, and after Undo the form shows the stored state; the phone
+layout keeps the sidebar out of the way. Screenshots go to artifacts/.
 
 Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `make test`)."""
 
@@ -78,10 +79,14 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     opts = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1500,2100",
-                "--enable-unsafe-swiftshader", "--lang=en-US"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000",
+                "--enable-unsafe-swiftshader", "--lang=en-US", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+    # the viewport itself at 1600 x 1000 (a laptop screen), whatever the window decorations take
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
     try:
         yield driver
     finally:
@@ -110,68 +115,206 @@ def shot(driver, name: str) -> Path:
     return path
 
 
-def test_attempt_page_renders_and_a_label_edit_lands_in_duckdb(server, browser):
-    url, db, demo = server
-    aid = demo.attempt_ids[0]
-    with connect(db, read_only=True) as con:
-        moves = store.current_moves(con, aid).sort_values(["limb", "start_frame"])
-    browser.get(f"{url}/attempt?attempt={aid}")
+PLAYER = "(window.__cruxlabPlayers || []).find((p) => p.root.isConnected)"
 
-    # the video frame with the overlay, the 3D view (WebGL canvas) and the timeline with one bar per move
-    charts = '[data-testid="stPlotlyChart"]'
-    wait(browser, lambda d: len(css(d, charts)) >= 2 and css(d, '[data-testid="stImage"] img'))
-    wait(browser, lambda d: len(css(css(d, charts)[1], "g.barlayer g.point path")) == len(moves))
-    wait(browser, lambda d: css(css(d, charts)[0], ".gl-container canvas"))
-    assert "WebGL is not supported" not in css(browser, charts)[0].text
-    assert wait(browser, lambda d: caption_with(d, "video frame 0"))
-    assert not [d for d in css(browser, '[role="dialog"]') if "not found" in d.text.lower()]
-    labels_drawn = wait(browser, lambda d: {t.text for t in css(css(d, charts)[1], "g.barlayer text")})
-    assert labels_drawn >= set(moves["label"])
+
+def player_state(driver) -> dict | None:
+    """The player's own state (dashboard/player/frontend/player.js): frame, playing, selected, moves, timings."""
+    return driver.execute_script(f"const p = {PLAYER}; return p ? p.state() : null;")
+
+
+def player_attr(driver, name: str) -> str | None:
+    return driver.execute_script(f"const p = {PLAYER}; return p ? p.root.dataset[arguments[0]] : null;", name)
+
+
+def open_attempt(driver, url: str, attempt_id: int) -> dict:
+    driver.get(f"{url}/attempt?attempt={attempt_id}")
+    wait(driver, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    return player_state(driver)
+
+
+def press(driver, *keys, shift: bool = False) -> None:
+    chain = ActionChains(driver)
+    if shift:
+        chain = chain.key_down(Keys.SHIFT)
+    for k in keys:
+        chain = chain.send_keys(k)
+    if shift:
+        chain = chain.key_up(Keys.SHIFT)
+    chain.perform()
+
+
+def frame_on_screen(driver, frame: int) -> bool:
+    return player_attr(driver, "frame") == str(frame) and player_attr(driver, "videoFrame") == str(frame)
+
+
+def history(db, attempt_id):
+    with connect(db, read_only=True) as con:
+        return store.label_history(con, attempt_id=attempt_id)
+
+
+def form_value(driver, label: str) -> str | None:
+    form = next((f for f in css(driver, '[data-testid="stForm"]') if "Save correction" in f.text), None)
+    if form is None:
+        return None
+    field = css(form, f'input[aria-label="{label}"]')
+    return field[0].get_attribute("value") if field else None
+
+
+def test_attempt_player_plays_in_real_time_above_the_fold(server, browser):
+    url, db, demo = server
+    aid = demo.attempt_ids[1]  # video sampled at video frames 3 + 2 i, 25 fps
+    state = open_attempt(browser, url, aid)
+    assert not state["playing"]
+    # above the fold at 1600 x 1000: the controls and the whole timeline
+    bottom = browser.execute_script(f"const p = {PLAYER}; return p.tlCanvas.getBoundingClientRect().bottom;")
+    assert browser.execute_script("return window.innerHeight") == 1000 and bottom <= 1000, bottom
     shot(browser, "dashboard_attempt.png")
 
+    # play 3 s, sampling the frame the video puts on screen at every animation frame, on the page's own clock
+    samples = browser.execute_async_script(f"""
+        const done = arguments[arguments.length - 1];
+        const p = {PLAYER}, out = [];
+        p.togglePlay();
+        const t0 = performance.now();
+        const tick = () => {{
+            out.push([performance.now() - t0, parseInt(p.root.dataset.videoFrame, 10), p.playing]);
+            if (performance.now() - t0 < 3000) requestAnimationFrame(tick); else {{ p.togglePlay(); done(out); }}
+        }};
+        requestAnimationFrame(tick);
+    """)
+    frames = [f for _, f, _ in samples]
+    assert all(b >= a for a, b in zip(frames, frames[1:])), "the frame never goes back while playing"
+    # from the first frame change on (start-up excluded), frames shown per second of wall time
+    first = next(i for i, f in enumerate(frames) if f != frames[0])
+    elapsed = (samples[-1][0] - samples[first][0]) / 1000
+    rate = (frames[-1] - frames[first]) / 25.0 / elapsed
+    print(f"playback: {frames[-1] - frames[0]} frames in {samples[-1][0] / 1000:.2f} s, {rate:.2f}x real time")
+    assert rate >= 0.8, f"playback at {rate:.2f}x real time"
+    assert len(set(frames)) > 40, "smooth: many distinct frames drawn, not a few stills"
+    time.sleep(0.5)
+    paused = player_state(browser)
+    assert not paused["playing"]
+    time.sleep(0.5)
+    assert player_state(browser)["frame"] == paused["frame"], "pause holds at once"
+
+
+def test_keyboard_steps_frames_and_moves(server, browser):
+    url, db, demo = server
+    aid = demo.attempt_ids[1]
+    open_attempt(browser, url, aid)
+    with connect(db, read_only=True) as con:
+        moves = store.current_moves(con, aid)
+    press(browser, Keys.HOME)  # the page came back where the last visit left it: to the first frame
+    wait(browser, lambda d: frame_on_screen(d, 0), timeout=10)
+    press(browser, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    wait(browser, lambda d: frame_on_screen(d, 3), timeout=10)
+    press(browser, Keys.ARROW_LEFT)
+    wait(browser, lambda d: frame_on_screen(d, 2), timeout=10)
+    starts = sorted(set(moves["start_frame"]))
+    nxt = next(s for s in starts if s > 2)
+    press(browser, Keys.ARROW_RIGHT, shift=True)
+    wait(browser, lambda d: frame_on_screen(d, nxt), timeout=10)
+    sel = player_state(browser)["selected"]
+    assert moves.set_index("move_id").loc[sel, "start_frame"] == nxt
+    # the Python side heard the selection: the editor below shows that move
+    assert wait(browser, lambda d: caption_with(d, f"Move #{sel} "))
+    press(browser, Keys.ARROW_RIGHT, shift=True)
+    after = sorted(moves.itertuples(), key=lambda m: (m.start_frame, m.limb, m.move_id))
+    ids = [m.move_id for m in after]
+    want = after[ids.index(sel) + 1] if ids.index(sel) + 1 < len(ids) else None
+    if want is not None:
+        wait(browser, lambda d: frame_on_screen(d, want.start_frame), timeout=10)
+    timings = player_state(browser)["timings"]
+    assert timings["step"] and timings["move"], "the page timed its own key presses"
+    print("step ms", [round(t) for t in timings["step"]], "move ms", [round(t) for t in timings["move"]])
+
+
+def test_edit_at_the_playhead_then_undo_shows_the_stored_state(server, browser):
+    url, db, demo = server
+    aid = demo.attempt_ids[0]
+    before_history = len(history(db, aid))
+    open_attempt(browser, url, aid)
     coach = css(browser, 'input[aria-label="Coach"]')[0]
+    coach.clear()
     coach.send_keys(COACH + Keys.ENTER)
     time.sleep(1.0)
+    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    with connect(db, read_only=True) as con:
+        moves = store.current_moves(con, aid).set_index("move_id")
 
-    # click a move in the timeline: the player jumps to its first frame and the editor opens on it
-    bar = css(css(browser, charts)[1], "g.barlayer g.point path")[-1]
-    ActionChains(browser).move_to_element(bar).pause(0.3).click().perform()
-    caption = wait(browser, lambda d: caption_with(d, "Move #"))
-    move_id = int(caption.split("Move #")[1].split(" ")[0])
-    clicked = moves.set_index("move_id").loc[move_id]
-    assert wait(browser, lambda d: caption_with(d, f"Frame {clicked['start_frame']} /")), "jumped to the move's start"
-
-    # correct its label through the form
-    new_label = "dyno" if clicked["label"] != "dyno" else "reach"
-    form = wait(browser, lambda d: next((f for f in css(d, '[data-testid="stForm"]') if "Save correction" in f.text),
-                                        None))
-    label_box = next(sb for sb in css(form, '[data-testid="stSelectbox"]')
-                     if css(sb, 'input[aria-label="Label"]'))
-    label_box.click()
-    field = css(label_box, "input")[0]
-    field.send_keys(new_label)
-    field.send_keys(Keys.ENTER)
-    save = next(b for b in css(form, "button") if "Save correction" in b.text)
-    save.click()
-    wait(browser, lambda d: any("Saved edit" in a.text for a in css(d, '[data-testid="stAlert"]')))
+    press(browser, Keys.HOME)
+    wait(browser, lambda d: frame_on_screen(d, 0), timeout=10)
+    press(browser, Keys.ARROW_RIGHT, shift=True)           # first move
+    wait(browser, lambda d: player_state(d)["selected"] is not None)
+    move_id = player_state(browser)["selected"]
+    m = moves.loc[move_id]
+    wait(browser, lambda d: form_value(d, "Start frame") == str(m["start_frame"]))
+    press(browser, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    wait(browser, lambda d: frame_on_screen(d, m["start_frame"] + 2), timeout=10)
+    press(browser, "i")                                     # set start here
+    wait(browser, lambda d: len(history(db, aid)) == before_history + 1, timeout=20)
+    row = history(db, aid).iloc[0]
+    assert (row["move_id"], row["action"], row["editor"], row["source"]) == (move_id, "retime", COACH, "dashboard")
+    assert (row["start_frame"], row["end_frame"]) == (m["start_frame"] + 2, m["end_frame"])
+    wait(browser, lambda d: form_value(d, "Start frame") == str(m["start_frame"] + 2))
+    wait(browser, lambda d: next(x for x in player_state(d)["moves"] if x["id"] == move_id)["status"] == "edited")
     shot(browser, "dashboard_attempt_edited.png")
 
-    deadline = time.monotonic() + 20
-    while True:  # the server closes its write connection at once; read it back from the file
-        with connect(db, read_only=True) as con:
-            history = store.label_history(con, attempt_id=aid)
-            now = store.current_moves(con, aid).set_index("move_id")
-        if len(history) or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert len(history) == 1
-    row = history.iloc[0]
-    assert (row["move_id"], row["editor"], row["source"], row["action"]) == (move_id, COACH, "dashboard", "relabel")
-    assert (row["prev_label"], row["label"]) == (clicked["label"], new_label)
-    assert now.loc[move_id, "label"] == new_label and now.loc[move_id, "original_label"] == clicked["label"]
+    # relabel with a number key (7 = dyno, or 1 = reach when it already is a dyno)
+    new_label, key = ("dyno", "7") if m["label"] != "dyno" else ("reach", "1")
+    press(browser, key)
+    wait(browser, lambda d: len(history(db, aid)) == before_history + 2, timeout=20)
+    assert history(db, aid).iloc[0]["label"] == new_label
+    wait(browser, lambda d: next(x for x in player_state(d)["moves"] if x["id"] == move_id)["label"] == new_label)
 
-    # the timeline redraws with the corrected label, marked as edited
-    wait(browser, lambda d: any(t.text == f"✎ {new_label}" for t in css(css(d, charts)[1], "g.barlayer text")))
+    # undo twice: the store, the timeline and the form all go back to the stored state
+    for _ in range(2):
+        n = len(history(db, aid))
+        undo = next(b for b in css(browser, "button") if "Undo my last edit" in b.text)
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", undo)
+        undo.click()
+        wait(browser, lambda d: len(history(db, aid)) == n + 1, timeout=20)
+    with connect(db, read_only=True) as con:
+        now = store.current_moves(con, aid).set_index("move_id").loc[move_id]
+    assert (now["label"], now["start_frame"]) == (m["label"], m["start_frame"])
+    wait(browser, lambda d: form_value(d, "Start frame") == str(m["start_frame"]))
+    assert form_value(browser, "Label") == m["label"], "the form shows the stored label, not the undone one"
+    wait(browser, lambda d: next(x for x in player_state(d)["moves"] if x["id"] == move_id)["s"] == m["start_frame"])
+    shot(browser, "dashboard_attempt_undone.png")
+
+
+def test_rendered_attempt_plays_on_its_own_clock(server, browser):
+    url, db, demo = server
+    aid = demo.attempt_ids[-1]  # skeleton only: the rendered wall, no video
+    open_attempt(browser, url, aid)
+    elapsed, frame = browser.execute_async_script(f"""
+        const done = arguments[arguments.length - 1];
+        const p = {PLAYER};
+        p.togglePlay();
+        const t0 = performance.now();
+        setTimeout(() => {{ const f = p.frame; p.togglePlay(); done([(performance.now() - t0) / 1000, f]); }}, 1500);
+    """)
+    assert frame / 25.0 >= 0.8 * elapsed - 0.1, (frame, elapsed)
+    shot(browser, "dashboard_attempt_rendered.png")
+
+
+def test_phone_layout_keeps_the_sidebar_out_of_the_way(server, browser):
+    url, db, demo = server
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    try:
+        open_attempt(browser, url, demo.attempt_ids[1])
+        sidebar = css(browser, '[data-testid="stSidebar"]')
+        if sidebar:
+            box = sidebar[0].rect
+            assert sidebar[0].get_attribute("aria-expanded") == "false" or box["x"] + box["width"] <= 1, box
+        width = browser.execute_script(f"const p = {PLAYER}; return p.root.getBoundingClientRect().width;")
+        assert width >= 320, "the player uses the phone's width"
+        shot(browser, "dashboard_attempt_phone.png")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
 
 
 def test_pages_render_in_the_browser(server, browser):

@@ -121,3 +121,59 @@ def test_corrections_count_net_of_undos(demo):
     at.switch_page("views/attempt.py").run()
     assert next(m for m in at.metric if m.label == "Corrections").value == "0"
     assert "None" not in texts(at)
+
+
+# ------------------------------------------------------------------------------------------- upload
+def fake_job(root, name: str, **status) -> None:
+    """A job folder as dashboard.jobs leaves it (no process: final states only, or a live PID)."""
+    import dataclasses
+    import json
+
+    from dashboard import jobs
+
+    job = root / name
+    job.mkdir(parents=True)
+    request = jobs.AnalysisRequest(climber="Tommy", name=f"tommy-{name}", problem="Red 5", grade="6B+")
+    (job / "request.json").write_text(json.dumps({"request": dataclasses.asdict(request), "db": "x", "video": "v.mp4"}))
+    jobs.write_status(job, jobs.JobStatus(job_id=name, submitted_at="2026-11-30T10:00:00+00:00", **status))
+
+
+def test_upload_page_lists_jobs_with_progress_results_and_errors(demo, tmp_path, monkeypatch):
+    import os
+
+    template, db = demo
+    root = tmp_path / "uploads"
+    monkeypatch.setenv("CRUXLAB_UPLOADS", str(root))
+    fake_job(root, "20261130-100000-aaaa", state="done", attempt_id=template.attempt_ids[1], created=True,
+             message="analysed: 25 frames at 12.5 fps", finished_at="2026-11-30T10:00:21+00:00")
+    fake_job(root, "20261130-100100-bbbb", state="failed", message="clip.mp4 is not a readable video",
+             finished_at="2026-11-30T10:01:02+00:00")
+    (root / "20261130-100100-bbbb" / "log.txt").write_text("cruxlab: error: clip.mp4 is not a readable video\n")
+    fake_job(root, "20261130-100200-cccc", state="running", stage="pose", stage_fraction=0.5, overall=0.28,
+             pid=os.getpid())  # "alive": the test process itself (its command line names no job: see below)
+    at = app("upload")
+    assert at.title[0].value == "Upload a video"
+    assert any("upload to analysed in 21 s" in s.value for s in at.success)
+    assert any("The analysis failed" in e.value and "not a readable video" in e.value for e in at.error)
+    # the running job's PID is not a runner of that job: reported failed, never waited for
+    assert any("stopped without finishing" in e.value for e in at.error)
+    at.button(key="open-20261130-100000-aaaa").click().run()
+    assert not at.exception
+    assert at.title[0].value == listed(db, template.attempt_ids[1]).attempt, "Open attempt opens the new attempt"
+
+
+def test_upload_form_says_what_is_missing(demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRUXLAB_UPLOADS", str(tmp_path / "uploads"))
+    at = app("upload")
+    at.button(key="FormSubmitter:upload-Upload and analyse").click().run()
+    assert any("Not started: choose a video file first" in e.value for e in at.error)
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_an_empty_store_offers_the_upload_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRUXLAB_DB", str(tmp_path / "new.duckdb"))
+    at = app()
+    assert at.title[0].value.startswith("🧗 Welcome")
+    at.switch_page("views/upload.py").run()
+    assert not at.exception and at.title[0].value == "Upload a video"
+    assert not (tmp_path / "new.duckdb").exists(), "looking at the page creates no database"

@@ -586,7 +586,7 @@ def _coach_annotation(task: dict, truth, kind: str) -> list[dict]:
     """What a careful coach submits: every true move once; a predicted region of the same limb that overlaps
     it (temporal IoU >= 0.3) is corrected in place (keeps its id), the rest of the predictions are deleted,
     missed moves are added as new regions."""
-    from moves.evaluate import temporal_iou
+    from moves.evaluate import move_iou
 
     from cruxlab.labels import Move
 
@@ -596,8 +596,8 @@ def _coach_annotation(task: dict, truth, kind: str) -> list[dict]:
             for r in predicted}
     result = []
     for k, m in enumerate(truth):
-        match = max((rid for rid, p in free.items() if p.limb == m.limb and temporal_iou(p, m) >= 0.3),
-                    key=lambda rid: temporal_iou(free[rid], m), default=None)
+        match = max((rid for rid, p in free.items() if p.limb == m.limb and move_iou(p, m) >= 0.3),
+                    key=lambda rid: move_iou(free[rid], m), default=None)
         rid = match or f"coach{k}"
         free.pop(rid, None)
         result += lt.moves_to_result([(0, lt.RegionState(m.label, m.limb, m.start_frame, m.end_frame), 1.0)],

@@ -93,7 +93,7 @@ def test_dashboard_and_labeling_read_the_store_through_db_only():
 
 
 _HEAVY_MODELS = ["torch", "torchvision", "mediapipe", "sam2", "mmpose", "mmdet", "mmcv", "mmengine",
-                 "onnxruntime", "pycolmap", "streamlit", "label_studio_sdk", "selenium"]
+                 "onnxruntime", "pycolmap", "streamlit", "label_studio_sdk", "selenium", "ray"]
 _HEAVY_MEDIA = ["cv2", "av", "plotly", "matplotlib"]
 
 

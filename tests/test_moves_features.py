@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from conftest import synthetic
 
+from cruxlab.intervals import runs
 from cruxlab.joints import JOINT_INDEX, L_WRIST, NUM_JOINTS
 from cruxlab.skeleton import Skeleton
 from moves.features import (
-    ANGLE_NAMES, FeatureParams, compute_features, drop_short_runs, estimate_jitter, hysteresis, joint_angle, runs,
+    ANGLE_NAMES, FeatureParams, compute_features, drop_short_runs, estimate_jitter, hysteresis, joint_angle,
     smooth,
 )
 

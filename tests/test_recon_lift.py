@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from cruxlab.errors import InputError
-from cruxlab.joints import JOINT_NAMES, L_HIP, R_HIP
+from cruxlab.joints import EFFECTOR_LIMBS, JOINT_NAMES, L_HIP, R_HIP
 from reconstruction.geometry import Similarity, umeyama
-from reconstruction.lift import CONTACT_LIMBS, LiftResult, bone_prior, lift, load_view, template_pose
+from reconstruction.lift import LiftResult, bone_prior, lift, load_view, template_pose
 from reconstruction.synthetic import SyntheticView, make_view
 from tests.conftest import run_cli
 
@@ -42,12 +42,13 @@ def errors(X: np.ndarray, G: np.ndarray) -> tuple[float, float]:
 
 def contact_slide_mm(X: np.ndarray, contacts: np.ndarray) -> float:
     """Mean distance (mm) of a still end-effector from its own mean position over each true contact."""
-    from reconstruction.lift import _CONTACT_PROBE, _runs
+    from cruxlab.intervals import runs
+    from reconstruction.lift import _CONTACT_PROBE
 
     d = []
     for li, j in enumerate(_CONTACT_PROBE):
-        for a, b in _runs(contacts[:, li]):
-            P = X[a:b, j]
+        for a, e in runs(contacts[:, li]):
+            P = X[a:e + 1, j]
             P = P[np.isfinite(P).all(1)]
             if len(P) >= 3:
                 d.append(np.linalg.norm(P - P.mean(0), axis=1))
@@ -151,7 +152,7 @@ def test_synthetic_climber_stays_on_its_holds_and_off_the_wall() -> None:
     pelvis = 0.5 * (t.keypoints[:, L_HIP] + t.keypoints[:, R_HIP])
     assert np.ptp(pelvis[:, 1]) > 0.3                                      # the climber moves up
     assert contact_slide_mm(t.keypoints, t.contacts) < 1.0                # contacts are truly still
-    assert 0.5 < t.contacts.mean() < 0.98 and len(CONTACT_LIMBS) == t.contacts.shape[1]
+    assert 0.5 < t.contacts.mean() < 0.98 and len(EFFECTOR_LIMBS) == t.contacts.shape[1]
 
 
 # ------------------------------------------------------------------------------------ cruxlab lift

@@ -38,6 +38,21 @@ def test_box_track_uses_joints_when_it_has_them():
     assert not track.matches(np.array([100, 100, 200, 300]), 1, mirrored)
 
 
+def test_box_track_keeps_its_size_behind_an_occluder_and_rejects_part_of_a_body():
+    kp = np.stack([np.linspace(100, 200, NUM_JOINTS), np.linspace(100, 400, NUM_JOINTS)], axis=1)
+    track = BoxTrack(np.array([100, 100, 200, 400]), 0, kp, fps=25)
+    for f in range(1, 4):  # legs and hips hidden: the visible box is a third of the climber
+        track.update(np.array([100, 100, 200, 200]), f)
+    assert track.size[1] > 0.7 * 300                        # the track does not collapse onto the visible part
+    whole = np.array([100, 100, 200, 400])
+    assert track.matches(whole, 4, kp)
+    # a detection of a fragment (a quarter of the size) where the joints agree is still no continuation
+    assert not track.matches(np.array([140, 140, 165, 215]), 4, kp)
+    # after a long gap the gates stop widening: someone a body length away is not taken
+    far = whole + np.array([0, 300, 0, 300])
+    assert not track.matches(far, 60)
+
+
 def test_search_window_has_hysteresis_and_stays_square():
     w = search_window(np.array([100, 100, 200, 300]), (1000, 1000))
     assert w[2] - w[0] == w[3] - w[1]

@@ -86,6 +86,6 @@ left.selectbox("Selected attempt", ids, format_func=labels.get, key="open_pick",
                help="Click a row in the table or pick here")
 if right.button("Open attempt", type="primary", icon=":material/play_circle:"):
     st.switch_page("views/attempt.py")
-ui.show_flash()
 with st.expander(f"Edit the details of {labels[ss['attempt_id']]}", icon=":material/edit:"):
+    ui.show_flash()  # inside: a message above the expander would move it, and the browser would close it
     ui.metadata_editor(ss["attempt_id"], key="meta_attempts")

@@ -20,7 +20,11 @@ else:
 
 st.subheader("Analyse your first video")
 st.markdown("1. **Film** the whole problem with the wall in view (a tripod or a steady hand; portrait is fine).\n"
-            "2. **Analyse** it: reconstruction, skeleton and move detection, written into this database:")
+            "2. **Upload** it from this browser: it is analysed in the background (reconstruction, skeleton, moves) "
+            "and written into this database.")
+if status.state != "error":  # (the upload page is offered when the store is missing or empty, not broken)
+    st.page_link("views/upload.py", label="Upload a video", icon=":material/upload:")
+st.markdown("…or analyse it from a terminal:")
 st.code(f'cruxlab --db "{db}" analyze climb.mp4 --climber Janja --problem "Blue crimps"', language="bash")
 st.markdown("3. **Come back here**: this page turns into the coach dashboard by itself (press *R* to reload).")
 with st.expander("Other ways in"):

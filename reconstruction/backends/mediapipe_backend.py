@@ -8,12 +8,19 @@ MediaPipe Pose sees one person. To make that person the climber and keep it so:
 1. Acquisition (first frame, or after the climber was lost for `lost_after_s`): people in a few frames of
    the current batch are enumerated with the single-image model (detect, blank that person out, detect
    again, up to `max_people`), and `climber.pick_climber` chooses the climber track (on the wall, off the
-   floor, moving up; not the largest). After a loss, only people near where the climber was
-   are candidates, so a spectator is not picked up while the climber is out of view.
+   floor, moving up; not the largest). A climber too small for the detector in the whole frame (~120 px in
+   a 480x854 board video) is looked for in overlapping tiles scaled up to `crop_size`; only people found in
+   two tiles count (holds and shadows fool it once). After a loss, only people near where the climber was
+   are candidates, also searched in a scaled-up window there with the lower `search_confidence`, so a
+   spectator is not picked up while the climber is out of view.
 2. Tracking: the video-mode model runs on a search window around the climber's track (`segment.
-   search_window`, with hysteresis), so people elsewhere cannot steal it. When the result still jumps to
-   someone else (`BoxTrack.matches` fails), the single-image model re-detects inside a tight crop around
-   the predicted box; if that fails too the frame is missing (NaN), not someone else's pose.
+   search_window`, with hysteresis), so people elsewhere cannot steal it. The track follows the box of all
+   landmarks with a slowly changing size, so an occluder or a few unsure joints do not shrink it. When the
+   result still jumps to someone else (`BoxTrack.matches` on the joints MediaPipe is sure of fails), the
+   tracking model is restarted after a few such frames, and the single-image model searches a tight and
+   then a wider window around the predicted box with the lower threshold; only a whole person (sure
+   enough, confident joints spanning half the climber) who continues the track is taken. Otherwise the
+   frame is missing (NaN), not someone else's pose.
 
 Everything runs on the CPU (TFLite XNNPACK); `device` other than cpu is refused.
 """
@@ -34,7 +41,7 @@ from cruxlab.joints import NUM_JOINTS
 from reconstruction.backends.base import MaskBackend, PoseBackend, PoseBatch
 from reconstruction.keypoints import to_canonical
 from reconstruction.climber import box_iou, pick_climber
-from reconstruction.segment import BoxTrack, box_from_keypoints, box_masks, expand_box, search_window
+from reconstruction.segment import BoxTrack, box_diag, box_from_keypoints, box_masks, expand_box, search_window
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +111,9 @@ class Detection:
     """One person found by MediaPipe, in the pixels of the frame it was searched in.
 
     keypoints: (21, 2) float32 pixels; confidence: (21,) landmark visibility; world: (21, 3) metres,
-    hip-centred, camera axes; box: (4,) around the landmarks; mask: (H, W) bool or None.
+    hip-centred, camera axes; box: (4,) around the confident landmarks, clipped to the frame; mask: (H, W)
+    bool or None; extent: (4,) around all landmarks (MediaPipe places occluded ones too), not clipped: the
+    person's whole size, which tracking follows (a box of the visible joints shrinks behind an occluder).
     """
 
     keypoints: np.ndarray
@@ -112,6 +121,27 @@ class Detection:
     world: np.ndarray | None
     box: np.ndarray
     mask: np.ndarray | None
+    extent: np.ndarray
+
+    @property
+    def sure(self) -> np.ndarray:
+        """(21, 2) keypoints with the joints MediaPipe is unsure of (visibility < 0.5) NaN: guesses for hidden
+        joints differ between two looks at the same person, so identity checks ignore them."""
+        return np.where((self.confidence >= 0.5)[:, None], self.keypoints, np.nan)
+
+    @property
+    def score(self) -> float:
+        """Mean landmark visibility: low for false people (a hold, a shadow) and for a hidden climber."""
+        return float(self.confidence.mean())
+
+    def moved(self, scale: float, origin: np.ndarray, size: tuple[int, int]) -> "Detection":
+        """The detection in the pixels of the frame a crop came from (crop pixel = (frame - origin) * scale)."""
+        if scale == 1.0 and not origin.any():
+            return self
+        o4 = np.tile(origin, 2)
+        box = np.clip(self.box / scale + o4, 0, np.tile(size, 2)).astype(np.float32)
+        return Detection(self.keypoints / scale + origin, self.confidence, self.world, box, None,
+                         (self.extent / scale + o4).astype(np.float32))
 
 
 def _crop(frame: np.ndarray, window: np.ndarray | None, size: int | None) -> tuple[np.ndarray, float, np.ndarray]:
@@ -150,9 +180,10 @@ def _detect(model, frame: np.ndarray, window: np.ndarray | None = None, size: in
     if res.pose_world_landmarks is not None:
         w33 = np.array([(p.x, p.y, p.z) for p in res.pose_world_landmarks.landmark], dtype=np.float32)
         world, _ = to_canonical(w33, None, "mediapipe33")
+    extent = box_from_keypoints(kp)
     box = box_from_keypoints(kp, conf, min_confidence=0.3)
     if not np.isfinite(box).all():
-        box = box_from_keypoints(kp)
+        box = extent
     box = np.clip(box, 0, [W, H, W, H]).astype(np.float32)
     mask = None
     if with_mask and res.segmentation_mask is not None:
@@ -163,43 +194,92 @@ def _detect(model, frame: np.ndarray, window: np.ndarray | None = None, size: in
             M = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], dtype=np.float64)
             mask = cv2.warpAffine(seg, M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                                   borderMode=cv2.BORDER_CONSTANT).astype(bool)
-    return Detection(kp, conf, world, box, mask)
+    return Detection(kp, conf, world, box, mask, extent)
+
+
+def _same_person(found: list[Detection], det: Detection, iou: float = 0.5) -> int | None:
+    """Index of the detection in `found` whose box overlaps `det`'s by more than `iou`, or None."""
+    for i, other in enumerate(found):
+        if box_iou(det.box[None], other.box[None])[0, 0] > iou:
+            return i
+    return None
+
+
+def _merge(found: list[Detection], more: list[Detection]) -> list[Detection]:
+    """People from overlapping searches, each once (the more confident copy of a duplicate is kept)."""
+    out = list(found)
+    for d in more:
+        i = _same_person(out, d)
+        if i is None:
+            out.append(d)
+        elif d.score > out[i].score:
+            out[i] = d
+    return out
+
+
+def tiles(size: tuple[int, int], side: float) -> list[np.ndarray]:
+    """Overlapping square windows of `side` pixels, at most half a side apart, covering a (w, h) frame."""
+    w, h = size
+    side = min(float(side), float(max(w, h)))
+
+    def starts(n: int) -> np.ndarray:
+        count = max(1, int(np.ceil((n - side) / (side / 2))) + 1)
+        return np.linspace(0, max(n - side, 0), count)
+
+    return [np.array([x, y, x + side, y + side]) for y in starts(h) for x in starts(w)]
+
+
+def _stack_people(dets: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """People of S frames -> NaN-padded boxes (S, P, 4), scores (S, P), sure keypoints (S, P, 21, 2), extents
+    (S, P, 4)."""
+    S, P = len(dets), max((len(d) for d in dets), default=0)
+    boxes, extents = np.full((S, P, 4), np.nan), np.full((S, P, 4), np.nan)
+    scores, kps = np.full((S, P), np.nan), np.full((S, P, NUM_JOINTS, 2), np.nan)
+    for a, ds in enumerate(dets):
+        for b, d in enumerate(ds):
+            boxes[a, b], extents[a, b], kps[a, b], scores[a, b] = d.box, d.extent, d.sure, d.score
+    return boxes, scores, kps, extents
 
 
 class MediaPipePose(PoseBackend):
     """Climber pose with MediaPipe Pose (model_complexity 1 = the bundled full model), tracked over a video.
 
-    Options: min_detection_confidence / min_tracking_confidence (MediaPipe's), segmentation (also return
-    person masks), max_people (people enumerated at acquisition), lost_after_s (seconds without the
-    climber before re-acquiring), fps (of the frames handed in, for lost_after_s), device (cpu only).
+    Options: min_detection_confidence / min_tracking_confidence (MediaPipe's), search_confidence (the
+    detection threshold while searching for a lost climber), segmentation (also return person masks),
+    max_people (people enumerated at acquisition), lost_after_s (seconds without the climber before
+    re-acquiring), fps (of the frames handed in, for lost_after_s), crop_size (pixels the search windows are
+    scaled to), device (cpu only).
     """
 
     name: ClassVar[str] = "mediapipe"
     provides_3d: ClassVar[bool] = True
 
     def __init__(self, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, segmentation: bool = True, max_people: int = 3,
-                 acquisition_frames: int = 4, lost_after_s: float = 1.0, fps: float = 25.0,
+                 min_tracking_confidence: float = 0.5, search_confidence: float = 0.3, segmentation: bool = True,
+                 max_people: int = 3, acquisition_frames: int = 4, lost_after_s: float = 1.0, fps: float = 25.0,
                  crop_size: int = 448, device: str | None = None, config_file: str | Path | None = None):
         _check_device(device, config_file)
         model_complexity, max_people, acquisition_frames, crop_size = (
             _typed(model_complexity, 1), _typed(max_people, 3), _typed(acquisition_frames, 4), _typed(crop_size, 448))
-        min_detection_confidence, min_tracking_confidence = (_typed(min_detection_confidence, 0.5),
-                                                             _typed(min_tracking_confidence, 0.5))
+        min_detection_confidence, min_tracking_confidence, search_confidence = (
+            _typed(min_detection_confidence, 0.5), _typed(min_tracking_confidence, 0.5), _typed(search_confidence, 0.3))
         segmentation, lost_after_s, fps = _typed(segmentation, True), _typed(lost_after_s, 1.0), _typed(fps, 25.0)
         if model_complexity != 1:
             raise BackendUnavailableError(
                 f"model_complexity={model_complexity} needs a model the mediapipe wheel does not bundle (and "
                 "nothing can be downloaded here); use model_complexity=1"
             )
-        common = dict(model_complexity=model_complexity, min_detection_confidence=min_detection_confidence)
         self._started = False
         with _quiet_native_stderr():
             mp_pose = _pose_module()
-            self._video = mp_pose.Pose(static_image_mode=False, smooth_landmarks=True,
+            self._video = mp_pose.Pose(static_image_mode=False, smooth_landmarks=True, model_complexity=1,
                                        enable_segmentation=segmentation, smooth_segmentation=segmentation,
-                                       min_tracking_confidence=min_tracking_confidence, **common)
-            self._image = mp_pose.Pose(static_image_mode=True, enable_segmentation=False, **common)
+                                       min_detection_confidence=min_detection_confidence,
+                                       min_tracking_confidence=min_tracking_confidence)
+            self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1,
+                                       min_detection_confidence=min_detection_confidence)
+            self._search = mp_pose.Pose(static_image_mode=True, model_complexity=1,
+                                        min_detection_confidence=search_confidence)
         self.segmentation = segmentation
         self.max_people = max_people
         self.min_person_score = 0.55  # mean landmark visibility below this is a false person (a hold, a shadow)
@@ -209,22 +289,27 @@ class MediaPipePose(PoseBackend):
         self.lost_after = max(1, int(round(lost_after_s * fps)))
         self.track: BoxTrack | None = None
         self.window: np.ndarray | None = None
-        self.last_box: np.ndarray | None = None  # climber's last box (kept after the track is lost)
+        self.last_box: np.ndarray | None = None  # climber's last extent (kept after the track is lost)
         self.last_seen = -1
         self.frame_no = 0
         self.next_acquire = 0
         self.reacquire_every = 5
-        self.stats = {"frames": 0, "detected": 0, "acquisitions": 0, "jumps_rejected": 0, "redetected": 0}
+        self.failed_acquisitions = 0
+        self.rejected_run = 0  # consecutive frames the tracking model followed someone else
+        self.stats = {"frames": 0, "detected": 0, "acquisitions": 0, "jumps_rejected": 0, "redetected": 0,
+                      "tracker_resets": 0}
 
     # ------------------------------------------------------------------------------------------ people
-    def people(self, image: np.ndarray) -> list[Detection]:
-        """Everyone MediaPipe finds in one image: detect, blank the person's box, detect again."""
-        img = np.ascontiguousarray(image).copy()
+    def people(self, image: np.ndarray, window: np.ndarray | None = None, model=None) -> list[Detection]:
+        """Everyone MediaPipe finds in one image, or in a square `window` of it scaled to `crop_size` (a
+        small person looks big): detect, blank the person's box, detect again. Results in `image` pixels."""
+        crop, scale, origin = _crop(image, window, None if window is None else self.crop_size)
+        img = np.ascontiguousarray(crop).copy()
         h, w = img.shape[:2]
         fill = img.reshape(-1, 3).mean(axis=0).astype(np.uint8)
         found: list[Detection] = []
         for _ in range(self.max_people):
-            det = _detect(self._image, img)
+            det = _detect(model or self._image, img)
             if det is None:
                 break
             if found and box_iou(det.box[None], np.stack([d.box for d in found])).max() > 0.5:
@@ -232,58 +317,150 @@ class MediaPipePose(PoseBackend):
             found.append(det)
             x0, y0, x1, y1 = expand_box(det.box, 0.05, (w, h))
             img[y0:y1, x0:x1] = fill
+        size = (image.shape[1], image.shape[0])
+        return [d.moved(scale, origin, size) for d in found]
+
+    def _candidates(self, frame: np.ndarray, tiled: bool) -> list[Detection]:
+        """People in one frame. Re-acquiring: also in a window around where the climber was, scaled up to
+        `crop_size` and searched with the lower threshold. `tiled` and nobody sure in the whole frame: also
+        in overlapping tiles (a climber small in a wide frame is too small for the detector)."""
+        found = self.people(frame)
+        if self.last_box is not None:
+            side = 3.0 * float(np.max(self.last_box[2:] - self.last_box[:2]))
+            centre = (self.last_box[:2] + self.last_box[2:]) / 2
+            window = np.concatenate([centre - side / 2, centre + side / 2])
+            found = _merge(found, self.people(frame, window, self._search))
+        elif tiled and not any(d.score >= self.min_person_score for d in found):
+            found = _merge(found, self._tiled_people(frame))
         return found
+
+    def _tiled_people(self, frame: np.ndarray) -> list[Detection]:
+        """People in overlapping tiles of 2/3 of the frame's shorter side, each scaled to `crop_size`. Only
+        people found in at least two tiles count: a hold or a shadow rarely fools the model twice, the
+        climber is seen in every tile that holds them."""
+        h, w = frame.shape[:2]
+        found: list[Detection] = []
+        votes: list[int] = []
+        for window in tiles((w, h), 2 * min(w, h) / 3):
+            for d in self.people(frame, window):
+                i = _same_person(found, d)
+                if i is None:
+                    found.append(d)
+                    votes.append(1)
+                else:
+                    votes[i] += 1
+                    found[i] = d if d.score > found[i].score else found[i]
+        return [d for d, v in zip(found, votes) if v >= 2]
 
     def _acquire(self, frames: np.ndarray, i: int) -> BoxTrack | None:
         """Pick the climber among the people of frames i, i+s, ... of the batch; return a new track."""
         n = len(frames) - i
-        k = max(1, min(self.acquisition_frames, n))
+        k = max(1, min(self.acquisition_frames if self.last_box is None else 2, n))
         sel = i + np.unique(np.linspace(0, n - 1, k).round().astype(int))
-        dets = [self.people(frames[j]) for j in sel]
-        P = max((len(d) for d in dets), default=0)
+        # tiles (costly) in the first and the last of the frames looked at
+        boxes, scores, kps, extents = _stack_people([self._candidates(frames[j], j in (sel[0], sel[-1]))
+                                                     for j in sel])
         self.stats["acquisitions"] += 1
-        if P == 0:
+        if boxes.shape[1] == 0:
             return None
-        boxes = np.full((len(sel), P, 4), np.nan)
-        scores = np.full((len(sel), P), np.nan)
-        kps = np.full((len(sel), P, NUM_JOINTS, 2), np.nan)
-        for a, ds in enumerate(dets):
-            for b, d in enumerate(ds):
-                boxes[a, b], kps[a, b], scores[a, b] = d.box, d.keypoints, float(d.confidence.mean())
         if self.last_box is not None:  # re-acquisition: only people near where the climber was
-            h, w = frames.shape[1:3]
-            lost_s = (self.frame_no - self.last_seen) / max(self.lost_after, 1)
-            radius = max(1.5 * float(np.hypot(*(self.last_box[2:] - self.last_box[:2]))), 0.25 * np.hypot(w, h))
-            radius *= 1 + lost_s
-            centres = (boxes[..., :2] + boxes[..., 2:]) / 2
-            far = np.linalg.norm(centres - (self.last_box[:2] + self.last_box[2:]) / 2, axis=-1) > radius
-            boxes[far] = np.nan
+            boxes[self._far(boxes, frames.shape[1:3])] = np.nan
         index = pick_climber(boxes, scores, min_score=self.min_person_score)
         first = np.flatnonzero(index >= 0)
         if len(first) == 0:
             return None
         a = first[0]
-        return BoxTrack(boxes[a, index[a]], self.frame_no, kps[a, index[a]], fps=self.fps)
+        return BoxTrack(extents[a, index[a]], self.frame_no, kps[a, index[a]], fps=self.fps)
+
+    def _far(self, boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """(S, P) bool: boxes too far from the climber's last box to be them (the radius grows with the time
+        since they were seen)."""
+        h, w = shape
+        lost_s = (self.frame_no - self.last_seen) / max(self.lost_after, 1)
+        radius = max(1.5 * float(box_diag(self.last_box)), 0.25 * np.hypot(w, h))
+        radius *= 1 + lost_s
+        centres = (boxes[..., :2] + boxes[..., 2:]) / 2
+        return np.linalg.norm(centres - (self.last_box[:2] + self.last_box[2:]) / 2, axis=-1) > radius
 
     # ------------------------------------------------------------------------------------------ tracking
+    def _follows(self, det: Detection | None) -> bool:
+        """`det` continues the track (see `BoxTrack.matches`)."""
+        return det is not None and self.track.matches(det.extent, self.frame_no, det.sure)
+
+    def _whole(self, det: Detection) -> bool:
+        """A searched detection is a whole person: as sure as acquisition asks, and its confident joints span
+        at least half the climber's size (a search inside a crop also returns collapsed skeletons whose
+        unsure joints fill a plausible box)."""
+        return (det.score >= self.min_person_score
+                and box_diag(det.box) >= 0.5 * box_diag(self.track.box))
+
     def _track_frame(self, frame: np.ndarray) -> Detection | None:
         h, w = frame.shape[:2]
         pred = self.track.predict(self.frame_no)
         self.window = search_window(pred, (w, h), self.window)
         det = _detect(self._video, frame, self.window, self.crop_size, self.segmentation)
-        if det is not None:
-            if self.track.matches(det.box, self.frame_no, det.keypoints):
-                return det
-            self.stats["jumps_rejected"] += 1
-        # Lost or jumped to someone else: look again, tightly around where the climber should be.
-        tight = expand_box(pred, 0.25, (w, h), square=True, clip=False)
-        det = _detect(self._image, frame, tight, self.crop_size)
-        if det is not None and self.track.matches(det.box, self.frame_no, det.keypoints):
-            self.stats["redetected"] += 1
-            if self.segmentation:
-                det = Detection(det.keypoints, det.confidence, det.world, det.box, box_masks(det.box[None], h, w)[0])
+        if self._follows(det):
+            self.rejected_run = 0
             return det
+        if det is not None:
+            self._rejected()
+        return self._redetect(frame, pred)
+
+    def _rejected(self) -> None:
+        """The tracking model followed someone else. It keeps following whoever it holds until it loses
+        them, so after a few such frames it is restarted to detect afresh inside the window."""
+        self.stats["jumps_rejected"] += 1
+        self.rejected_run += 1
+        if self.rejected_run >= 3:
+            self._restart_tracking_model()
+
+    def _restart_tracking_model(self) -> None:
+        self._video.reset()  # ~0.15 s: only after repeated jumps or a new acquisition
+        self.rejected_run = 0
+        self.stats["tracker_resets"] += 1
+
+    def _redetect(self, frame: np.ndarray, pred: np.ndarray) -> Detection | None:
+        """Lost or jumped to someone else: look again where the climber should be, in a tight window and
+        then a wider one, each scaled up to `crop_size`, with the lower search threshold."""
+        h, w = frame.shape[:2]
+        for margin in (0.25, 0.75):
+            window = expand_box(pred, margin, (w, h), square=True, clip=False)
+            det = _detect(self._search, frame, window, self.crop_size)
+            if det is not None and self._whole(det) and self._follows(det):
+                self.stats["redetected"] += 1
+                if self.segmentation:
+                    det = Detection(det.keypoints, det.confidence, det.world, det.box,
+                                    box_masks(det.box[None], h, w)[0], det.extent)
+                return det
         return None
+
+    def _step(self, frames: np.ndarray, i: int) -> Detection | None:
+        """The climber in frame i of the batch: acquire when there is no track, follow it, drop it when lost."""
+        if self.track is None and self.frame_no >= self.next_acquire:
+            self._start_track(frames, i)
+        det = self._track_frame(frames[i]) if self.track is not None else None
+        if det is not None:
+            self.track.update(det.extent, self.frame_no, det.sure)
+            self.last_box, self.last_seen = det.extent.copy(), self.frame_no
+        elif self.track is not None and (self.track.gap(self.frame_no) >= self.lost_after
+                                         or (self.track.hits == 1 and self.track.gap(self.frame_no) >= 4)):
+            # lost for a while, or never confirmed by the tracking model after acquisition: look again
+            log.info("climber lost at frame %d; re-acquiring", self.frame_no)
+            self.track = None
+            self.next_acquire = self.frame_no + 1
+        return det
+
+    def _start_track(self, frames: np.ndarray, i: int) -> None:
+        reacquiring = self.last_box is not None
+        self.track = self._acquire(frames, i)
+        self.window = None
+        if self.track is None:  # nobody yet: look again later, less often the longer nobody is found
+            self.failed_acquisitions += 1
+            self.next_acquire = self.frame_no + self.reacquire_every * min(2 ** (self.failed_acquisitions - 1), 8)
+            return
+        self.failed_acquisitions = 0
+        if reacquiring:  # the tracking model still holds where it last saw someone
+            self._restart_tracking_model()
 
     def process(self, frames: np.ndarray) -> PoseBatch:
         if not self._started:  # the graphs print their start-up warnings on the first frames
@@ -303,34 +480,21 @@ class MediaPipePose(PoseBackend):
         boxes = np.full((B, 4), np.nan, dtype=np.float32)
         masks = np.zeros((B, H, W), dtype=bool) if self.segmentation else None
         for i in range(B):
-            if self.track is None and self.frame_no >= self.next_acquire:
-                self.track = self._acquire(frames, i)
-                self.window = None
-                if self.track is None:
-                    self.next_acquire = self.frame_no + self.reacquire_every
-            det = self._track_frame(frames[i]) if self.track is not None else None
+            det = self._step(frames, i)
             if det is not None:
-                self.track.update(det.box, self.frame_no, det.keypoints)
-                self.last_box, self.last_seen = det.box.copy(), self.frame_no
                 kp[i], conf[i], boxes[i] = det.keypoints, det.confidence, det.box
                 if det.world is not None:
                     kp3[i] = det.world
                 if masks is not None and det.mask is not None:
                     masks[i] = det.mask
                 self.stats["detected"] += 1
-            elif self.track is not None and (self.track.gap(self.frame_no) >= self.lost_after
-                                             or (self.track.hits == 1 and self.track.gap(self.frame_no) >= 4)):
-                # lost for a while, or never confirmed by the tracking model after acquisition: look again
-                log.info("climber lost at frame %d; re-acquiring", self.frame_no)
-                self.track = None
-                self.next_acquire = self.frame_no + 1
             self.frame_no += 1
             self.stats["frames"] += 1
         conf[~np.isfinite(kp).all(axis=-1)] = 0.0
         return PoseBatch(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=boxes, masks=masks)
 
     def close(self) -> None:
-        for model in (self._video, self._image):
+        for model in (self._video, self._image, self._search):
             model.close()
 
 

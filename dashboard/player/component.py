@@ -1,0 +1,209 @@
+"""The player as a Streamlit custom component (components v2: inline JS/CSS, no iframe, no build step).
+
+    from dashboard.player import attempt_track, player
+    event = player([attempt_track(aid)], [moves_df], key="attempt_player", editable=True,
+                   on_event=handle)           # handle(PlayerEvent) runs before the page renders
+
+Python sends each track once (media + per-frame JSON through Streamlit's media endpoint, fetched by URL) and
+the moves whenever they change; the browser plays, steps and draws on its own. Discrete actions come back as
+a `PlayerEvent`: select, retime, relabel, confirm, add. Several tracks play in sync on one clock (the compare
+page): track i shows its own time = master time - offsets_s[i].
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from cruxlab.joints import LIMBS
+from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
+from dashboard.player.track import Track, background_png, payload
+
+FRONTEND = Path(__file__).resolve().parent / "frontend"
+COMPONENT_NAME = "cruxlab_player"
+LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
+               "right_foot": "Right foot", "body": "Body"}
+#: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label).
+LOW_CONFIDENCE = 0.5
+EVENT_KINDS = ("select", "retime", "relabel", "confirm", "add")
+
+_component = st.components.v2.component(
+    COMPONENT_NAME,
+    html="",
+    css=(FRONTEND / "player.css").read_text(),
+    js=(FRONTEND / "player.js").read_text(),
+)
+
+
+@dataclass(frozen=True)
+class PlayerEvent:
+    """One action of the coach in the player (attempt frames, track 0).
+
+    kind:    'select' (move clicked or reached with shift+arrows), 'retime' (set start/end here, dragged
+             edge: start/end are the new frames), 'relabel' (number key: label), 'confirm' (Enter / button),
+             'add' (A / button: a new move starting at `frame`).
+    frame:   the playhead when it happened.
+    """
+
+    kind: str
+    frame: int
+    move_id: int | None = None
+    start: int | None = None
+    end: int | None = None
+    label: str | None = None
+    nonce: str = ""
+
+    @classmethod
+    def from_value(cls, value: dict | None) -> PlayerEvent | None:
+        if not isinstance(value, dict) or value.get("kind") not in EVENT_KINDS:
+            return None
+
+        def opt_int(k: str) -> int | None:
+            v = value.get(k)
+            return None if v is None else int(v)
+
+        return cls(kind=str(value["kind"]), frame=int(value.get("frame") or 0), move_id=opt_int("move_id"),
+                   start=opt_int("start"), end=opt_int("end"),
+                   label=None if value.get("label") is None else str(value["label"]),
+                   nonce=str(value.get("nonce", "")))
+
+
+def move_status(moves: pd.DataFrame) -> pd.Series:
+    """Per move: 'added' (by a coach), 'edited' (differs from what the model said), 'confirmed' (a coach said
+    it is right), else 'model'. Columns of db.store.current_moves; corrected and confirmed are optional."""
+    added = moves["source"] != "model"
+    # `corrected` (db.store.CORRECTED_SQL): differs from the model's word now, net of undos
+    col = "corrected" if "corrected" in moves else "edited"
+    edited = moves[col].astype(bool) if col in moves else pd.Series(False, index=moves.index)
+    confirmed = moves["confirmed"].astype(bool) if "confirmed" in moves else pd.Series(False, index=moves.index)
+    out = pd.Series("model", index=moves.index, dtype=object)
+    out[confirmed] = "confirmed"
+    out[edited] = "edited"
+    out[added] = "added"
+    return out
+
+
+def moves_rows(moves: pd.DataFrame | None) -> list[list]:
+    """[move_id, label, limb, start, end, confidence, status] per current (not deleted) move."""
+    if moves is None or moves.empty:
+        return []
+    if "deleted" in moves:
+        moves = moves[~moves["deleted"].astype(bool)]
+    status = move_status(moves)
+    return [[int(r.move_id), str(r.label), str(r.limb), int(r.start_frame), int(r.end_frame),
+             round(float(r.confidence), 3), s] for r, s in zip(moves.itertuples(), status)]
+
+
+def _media_url(content: bytes | str, mimetype: str, coordinates: str) -> str:
+    """Serve bytes (or a file) through Streamlit's media endpoint (range requests, so the video seeks)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():  # bare mode (no server): nothing can be fetched anyway
+        return ""
+    return Runtime.instance().media_file_mgr.add(content, mimetype, coordinates)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _payload_bytes(_track: Track, identity: str) -> bytes:
+    return payload(_track)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _png_bytes(_track: Track, identity: str) -> bytes | None:
+    return background_png(_track)
+
+
+def _identity(track: Track) -> str:
+    h = hashlib.sha256()
+    h.update(f"{track.name}|{track.fps}|{track.n_frames}|{track.media}|{track.size}".encode())
+    h.update(track.points2d.tobytes())
+    h.update(track.keypoints3d.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _track_spec(track: Track, key: str, i: int, moves: pd.DataFrame | None, offset_s: float,
+                on_wall: tuple[int, int] | None, title: str | None) -> dict:
+    ident = _identity(track)
+    spec = {
+        "name": track.name, "title": title or f"{track.name} · {track.source}", "fps": track.fps,
+        "n_frames": track.n_frames, "offset_s": float(offset_s),
+        "payload_url": _media_url(_payload_bytes(track, ident), "application/json", f"{key}.{i}.payload"),
+        "moves": moves_rows(moves),
+        "on_wall": None if on_wall is None else [int(on_wall[0]), int(on_wall[1])],
+    }
+    if track.media is not None:
+        spec["media_url"] = _media_url(str(track.media), "video/webm", f"{key}.{i}.media")
+    else:
+        spec["image_url"] = _media_url(_png_bytes(track, ident), "image/png", f"{key}.{i}.image")
+    return spec
+
+
+def player(
+    tracks: Sequence[Track],
+    moves: Sequence[pd.DataFrame | None] | None = None,
+    *,
+    key: str,
+    editable: bool = False,
+    selected_move: int | None = None,
+    seek: tuple[int, int] | None = None,
+    offsets_s: Sequence[float] | None = None,
+    on_wall: Sequence[tuple[int, int] | None] | None = None,
+    titles: Sequence[str | None] | None = None,
+    on_event: Callable[[PlayerEvent], None] | None = None,
+    revision: int = 0,
+    stage_height: str = "clamp(240px, calc(100vh - 450px), 640px)",
+    low_confidence: float = LOW_CONFIDENCE,
+) -> PlayerEvent | None:
+    """Mount the player; returns the event of this run (None when the run was not caused by the player).
+
+    tracks:        one or more Tracks (dashboard.player.attempt_track); several play side by side in sync.
+    moves:         per track, its moves (rows of moves_current / move_state), or None.
+    editable:      show the edit controls (set start/end here, confirm, add, number keys relabel) for track 0.
+    selected_move: the move outlined in track 0's timeline; changing it here selects it in the browser.
+    seek:          (frame, nonce): move track 0's playhead to `frame` once per new nonce.
+    offsets_s:     per track, master time at which its frame 0 shows (default 0 for all).
+    on_wall:       per track, (first, last) frame the climber is on the wall, drawn above the lanes.
+    on_event:      called with the PlayerEvent from a Streamlit callback, i.e. before the page renders, so
+                   what it changes (an edit in the store) is already on the page that follows.
+    revision:      bump after handling an event so the browser re-reads the moves even when they are equal
+                   (an edit the store refused then snaps back).
+    """
+    tracks = list(tracks)
+    if not tracks:
+        raise ValueError("player() needs at least one track")
+    moves = list(moves) if moves is not None else [None] * len(tracks)
+    offsets_s = list(offsets_s) if offsets_s is not None else [0.0] * len(tracks)
+    on_wall = list(on_wall) if on_wall is not None else [None] * len(tracks)
+    titles = list(titles) if titles is not None else [None] * len(tracks)
+    if not (len(moves) == len(offsets_s) == len(on_wall) == len(titles) == len(tracks)):
+        raise ValueError("moves, offsets_s, on_wall and titles need one entry per track")
+    data = {
+        "tracks": [_track_spec(t, key, i, m, o, w, ti)
+                   for i, (t, m, o, w, ti) in enumerate(zip(tracks, moves, offsets_s, on_wall, titles))],
+        "labels": [{"name": lab, "color": LABEL_COLORS.get(lab, "#888888")} for lab in MOVE_LABELS],
+        "limbs": [{"id": limb, "title": LIMB_TITLES[limb]} for limb in LIMBS],
+        "editable": bool(editable),
+        "selected": None if selected_move is None else int(selected_move),
+        "seek": None if seek is None else {"frame": int(seek[0]), "nonce": str(seek[1])},
+        "low_confidence": float(low_confidence),
+        "stage_height": stage_height,
+        "session_key": key,
+        "revision": int(revision),
+    }
+
+    def callback() -> None:
+        if on_event is None:
+            return
+        state = st.session_state.get(key)
+        value = state.get("event") if isinstance(state, dict) else getattr(state, "event", None)
+        event = PlayerEvent.from_value(value)
+        if event is not None:
+            on_event(event)
+
+    result = _component(key=key, data=data, on_event_change=callback)
+    return PlayerEvent.from_value(getattr(result, "event", None))
