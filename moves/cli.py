@@ -116,15 +116,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="PNG path (default: artifacts/<attempt>-moves.png)")
     p.set_defaults(func=cmd_plot)
 
-    p = add_command(msub, "sheet", "contact sheet: video frames with the holds used, over the contact lanes",
-                    "Frames in the middle of the moves, with the holds the climber used (numbered rings, filled\n"
-                    "and tied to the limb while it is on them), above the contact lanes of the whole attempt:\n"
-                    "which hold each limb is on, the moves (unsure ones hatched), the time off the wall greyed.")
-    p.add_argument("attempt", help="attempt name")
-    p.add_argument("--out", type=Path, help="PNG path (default: artifacts/<attempt>-contacts.png)")
-    p.add_argument("--n", type=int, default=12, help="number of frames")
-    p.set_defaults(func=cmd_sheet)
-
     p = add_command(msub, "models", "list stored move classifiers (the active one is used by detect)")
     p.set_defaults(func=cmd_models)
 
@@ -283,15 +274,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = args.out or data_path("artifacts", name, "-moves.png")
     plot_attempt(skeleton, predicted=moves, out=out, title=f"attempt {name}")
     print(f"drew {out}")
-    return 0
-
-
-def cmd_sheet(args: argparse.Namespace) -> int:
-    from cruxlab.paths import data_path
-    from moves.sheet import contact_sheet
-
-    out = args.out or data_path("artifacts", args.attempt, "-contacts.png")
-    print(f"drew {contact_sheet(args.db, args.attempt, out, n=args.n)}")
     return 0
 
 

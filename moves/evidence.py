@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cruxlab.camera import camera_centers, pixel_rays
 from cruxlab.joints import NUM_JOINTS
 from cruxlab.skeleton import Skeleton
 
@@ -114,8 +115,6 @@ def image_evidence(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
     skeleton: the lifted (T, 21, 3) skeleton in the wall frame; keypoints2d (T, 21, 2) pixels and confidence
     (T, 21) of the same frames; K (T, 3, 3) or (3, 3), R (T, 3, 3), t (T, 3): wall frame -> camera (OpenCV).
     Returns a Skeleton in the same wall frame (confidence = the 2D confidence, NaN where not evidence)."""
-    from reconstruction.geometry import camera_centers, pixel_rays
-
     p = params or EvidenceParams()
     T = skeleton.n_frames
     kp2d = despike(np.asarray(keypoints2d, dtype=np.float64), p.spike_gain)

@@ -3,7 +3,7 @@ used (numbered rings; filled and tied to the limb while it is on them) and the s
 lanes of the whole attempt (`cruxlab.draw.contact_band`: which hold each limb is on, the moves, unsure ones
 hatched, the time off the wall greyed, the sheet's frames ticked).
 
-    cruxlab moves sheet warp-fixed-input            # -> artifacts/warp-fixed-input-contacts.png
+    cruxlab render warp-fixed-input --holds          # -> artifacts/warp-fixed-input-holds.png
 
 Frames are picked in the middle of the moves (and at the start and end of the climb), so every tile shows a
 move being made. Attempts without a video are drawn on the blank wall view.
