@@ -145,3 +145,13 @@ def image_evidence(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
     c_out = np.where(good | grazing, conf, 0.0)
     return Skeleton(out.astype(np.float32), skeleton.fps, c_out.astype(np.float32), skeleton.wall_normal,
                     skeleton.wall_point)
+
+
+def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray,
+                   R: np.ndarray, t: np.ndarray, params: EvidenceParams | None = None):
+    """The features moves are detected on for an analysed video (moves.features.Features): its image
+    evidence, with contacts from motion along the wall (its distance from the wall is a smoothed guess)."""
+    from moves.features import FeatureParams, compute_features
+
+    evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, params)
+    return compute_features(evidence, FeatureParams(planar_motion=True))

@@ -19,6 +19,7 @@ saw them, camera motion and depth noise removed); features do not care which.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -366,7 +367,8 @@ def foot_points(toes: np.ndarray, ankles: np.ndarray, heels: np.ndarray) -> tupl
     parts = [ref]
     for other in ((ankles, heels) if has_toes else (heels,)):
         d = (other - ref).reshape(-1, 2, 3)[:: max(1, len(ref) // 20000)]
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)          # a joint the skeleton never has
             off = np.nanmedian(d, axis=0)                             # (2, 3) per foot
         if np.isfinite(off).all():
             parts.append(other - off)

@@ -97,16 +97,14 @@ def attempt_features(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: 
     """The features moves are detected on (moves.features.Features). For an analysed video: its image
     evidence (moves.evidence: joints where the camera saw them, camera motion and depth noise removed),
     with contacts from motion along the wall; for an imported skeleton: the skeleton itself."""
-    from moves.evidence import image_evidence
-    from moves.features import FeatureParams
+    from moves.evidence import video_features
 
     skeleton = skeleton if skeleton is not None else store.read_skeleton(con, attempt_id)
     kp = store.read_keypoints2d(con, attempt_id)
     cams = store.read_cameras(con, attempt_id)
     if kp is None or cams is None or len(kp.keypoints) != skeleton.n_frames or len(cams.R) != skeleton.n_frames:
         return compute_features(skeleton)
-    evidence = image_evidence(skeleton, kp.keypoints, kp.confidence, cams.K, cams.R, cams.t)
-    return compute_features(evidence, FeatureParams(planar_motion=True))
+    return video_features(skeleton, kp.keypoints, kp.confidence, cams.K, cams.R, cams.t)
 
 
 def detect_attempts(db_path: str | Path, names: Sequence[str] | None = None, progress: bool = True
