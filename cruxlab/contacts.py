@@ -32,6 +32,7 @@ hold is not one.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,9 @@ class ContactParams:
     move_disp: float = 0.06        # more than this has left it
     hand_near: float = 0.16        # wrist within this of the wall plane can hold
     foot_near: float = 0.16        # foot point within this of the wall plane can hold
+    near_per_frame: bool = False   # the nearness test as a gate in every frame (the lift's), not a veto
+    keep_edge_runs: bool = True    # contacts touching the first/last frame count however short
+    floor_tol: float = 0.15        # within this of floor_y a foot stands on the floor, off the wall or not
     hand_trust_s: float = 1.0      # a hand still this long is on a hold whatever the depth says (nobody
     foot_trust_s: float = 2.0      # holds a hand still in the air that long; a flag is held < 2 s)
     min_contact_s: float = 0.12    # shorter contacts are jitter
@@ -121,14 +125,17 @@ def _cluster(centres: np.ndarray, radius: float) -> np.ndarray:
 
 def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray | None = None,
                     wall_point: np.ndarray | None = None, params: ContactParams | None = None,
-                    scale: float = 1.0, velocity: np.ndarray | None = None, planar: bool = False) -> Contacts:
+                    scale: float = 1.0, velocity: np.ndarray | None = None, planar: bool = False,
+                    floor_y: float | None = None) -> Contacts:
     """Contacts of the four effectors (see the module docstring).
 
     points: (T, 4, 3) effector positions (cruxlab.joints.EFFECTOR_LIMBS order), metres, a frame fixed to the wall; NaN = unknown.
     wall_normal, wall_point: the wall plane (normal out of the wall) or None (no nearness test; motion and
     holds measured in full 3D). scale: body size relative to a 1.70 m climber. velocity: (T, 4, 3) m/s if the
     caller has it (else a central difference over `velocity_span_s`). planar: measure motion along the wall
-    only (for points whose distance from the wall is a smoothed guess, like image evidence); else in 3D."""
+    only (for points whose distance from the wall is a smoothed guess, like image evidence); else in 3D.
+    floor_y: the floor's height (y, the wall frame's up) if known: standing there is a contact wherever the
+    wall plane is."""
     p = params or ContactParams()
     pts = np.asarray(points, dtype=np.float32)
     T = pts.shape[0]
@@ -171,6 +178,9 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
         unknown = np.isnan(speed) | np.isnan(disp)
         on = (speed < still_speed) & (disp < still_disp) & ~unknown
         off = ((speed > move_speed) | (disp > move_disp)) & ~unknown
+        if p.near_per_frame and wall_normal is not None:  # a hard gate in every frame instead of the veto
+            far = ~(np.abs(wall_d) < near)
+            on, off = on & ~far, off | (far & ~np.isnan(wall_d))
     state = hysteresis(on, off)
     min_flight = max(1, int(round(p.min_flight_s * fps)))
     min_contact = max(1, int(round(p.min_contact_s * fps)))
@@ -178,11 +188,16 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
     for k in range(4):
         st = drop_short_runs(state[:, k], min_flight, value=False)
         st = drop_short_runs(st, min_contact, value=True)
-        if wall_normal is not None:  # the 3D cue: a still effector held off the wall is not on a hold
+        if not p.keep_edge_runs:
+            st = _drop_short_edge_runs(st, min_contact)
+        if wall_normal is not None and not p.near_per_frame:  # the 3D cue: held off the wall is not on a hold
             for a, b in runs(st):
-                with np.errstate(all="ignore"):
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all unknown: nothing to veto with
                     d = np.nanmedian(wall_d[a:b + 1, k])
-                if d > near[k] and b - a + 1 < trust[k]:
+                    y = np.nanmedian(pts[a:b + 1, k, 1])
+                on_floor = floor_y is not None and abs(y - floor_y) <= p.floor_tol * s
+                if d > near[k] and b - a + 1 < trust[k] and not on_floor:
                     st[a:b + 1] = False
         state[:, k] = st
     radius = np.array([p.hand_hold_radius, p.hand_hold_radius, p.foot_hold_radius, p.foot_hold_radius]) * s
@@ -191,6 +206,15 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
                   "move_speed": move_speed.round(3).tolist(), "move_disp": move_disp.round(3).tolist(),
                   "near": np.round(near, 3).tolist(), "hold_radius": np.round(radius, 3).tolist()}
     return Contacts(state, hold, holds, kind, thresholds)
+
+
+def _drop_short_edge_runs(state: np.ndarray, min_len: int) -> np.ndarray:
+    """Contact runs touching either end that are shorter than min_len frames, removed."""
+    out = state.copy()
+    for a, b in runs(state):
+        if (a == 0 or b == len(state) - 1) and b - a + 1 < min_len:
+            out[a:b + 1] = False
+    return out
 
 
 def _near_from_scatter(wall_d: np.ndarray, still: np.ndarray, fps: float, p: ContactParams) -> np.ndarray:

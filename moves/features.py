@@ -318,7 +318,7 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     cp = p.contact if p.adaptive else replace(p.contact, adaptive=False)
     touch = np.concatenate([wrists, feet - foot_depth * normal], axis=1)
     contacts = detect_contacts(touch, fps, wall_normal=normal, wall_point=point, params=cp, scale=scale,
-                               velocity=velocity, planar=p.planar_motion)
+                               velocity=velocity, planar=p.planar_motion, floor_y=0.0)  # wall frame: floor at y = 0
     contact = contacts.contact
     conf = skeleton.confidence
     with np.errstate(all="ignore"):

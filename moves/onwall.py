@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cruxlab.contacts import ContactParams
 from cruxlab.intervals import runs
 from moves.features import Features
 
@@ -40,7 +41,7 @@ END_REASONS: tuple[str, ...] = ("top-out", "fall", "drop-off", "video end")
 class OnWallParams:
     """Metres (for a 1.70 m climber), m/s and seconds."""
 
-    floor_tol: float = 0.15          # a foot contact within this of the floor level (y = 0) is on the floor
+    floor_tol: float = ContactParams.floor_tol  # a foot contact this close to y = 0 is on the floor
     floor_below_hips: float = 0.40   # a foot bearing weight from below is at least this far under the hips
     fall_speed: float = 1.0          # hips dropping at least this fast before the feet land: a fall
     topout_s: float = 0.5            # skeleton lost this long at the end, going up: a top-out

@@ -558,15 +558,20 @@ def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray
     P = keypoints[:, list(_CONTACT_PROBE)]
     P = gaussian_filter1d(P, max(fps * 0.1, 0.5), axis=0, mode="nearest")
     vel = np.gradient(P, axis=0) * fps                              # (T, 4, 3)
-    if wall is None and camera_centers is not None:
+    if wall is not None:
+        vel = vel - (vel @ wall[0])[..., None] * wall[0]
+    elif camera_centers is not None:
         ray = P - camera_centers[:, None]
         ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
         vel = vel - (vel * ray).sum(-1, keepdims=True) * ray
+    vel = np.where(np.isnan(vel), 1e6, vel)                         # unknown counts as moving (and far) here
+    P = np.where(np.isnan(P), 1e6, P)
     params = ContactParams(still_speed=speed, move_speed=speed, still_disp=np.inf, move_disp=np.inf,
                            hand_near=max_wall_m, foot_near=max_wall_m, hand_trust_s=np.inf, foot_trust_s=np.inf,
-                           min_contact_s=max(min_s, 2 / fps), min_flight_s=0.1 + 0.5 / fps, adaptive=False)
+                           min_contact_s=max(min_s, 2 / fps), min_flight_s=0.1 + 0.5 / fps, adaptive=False,
+                           near_per_frame=True, keep_edge_runs=False)
     return detect(P, fps, wall_normal=None if wall is None else wall[0], wall_point=None if wall is None else wall[1],
-                  params=params, velocity=vel, planar=wall is not None).contact
+                  params=params, velocity=vel).contact
 
 
 # ------------------------------------------------------------------------------------------------- lifting
