@@ -29,6 +29,7 @@ from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
 
 G = 9.81
+FLOOR_CLEARANCE = 0.35  # m: the lowest foot of a synthetic attempt is this far above the floor (y = 0)
 RULE_LABELS = frozenset({"reach", "cross-over", "match", "foot-move", "flag", "rock-over", "dyno"})
 SIDE = {"left_hand": -1.0, "right_hand": 1.0, "left_foot": -1.0, "right_foot": 1.0}  # own side along x
 
@@ -660,6 +661,12 @@ def _finish(script: _Script, body: Body, fps: float, wall_angle: float, height: 
     R = rotation_x(wall_angle)
     kp = kp_wall @ R.T
     normal = R @ np.array([0.0, 0.0, 1.0])
+    # the floor is y = 0 (the wall frame's convention): the climb starts on holds, every foot at least
+    # FLOOR_CLEARANCE above the mat (a move along the wall plane keeps the plane through the origin)
+    lift = FLOOR_CLEARANCE - float(np.min(kp[:, [L_TOE, R_TOE, L_HEEL, R_HEEL, L_ANKLE, R_ANKLE], 1]))
+    if lift > 0:
+        up_wall = np.array([0.0, 1.0, 0.0]) - normal[1] * normal
+        kp = kp + lift / max(up_wall[1], 1e-6) * up_wall
     wall_dist = kp_wall[..., 2]
     moves = [m for m in script.moves if m.label != "flag"]
     from moves.features import joint_angle
