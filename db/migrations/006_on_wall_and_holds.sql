@@ -46,8 +46,8 @@ FROM attempts a
 JOIN climbers c USING (climber_id)
 JOIN attempt_wall w USING (attempt_id);
 
--- Current moves with their certainty: 'sure' when the calibrated confidence is at least 0.7 (on the real
--- clips and synthetic attempts such moves are right at least ~80 % of the time), else 'unsure'.
+-- Current moves with their certainty: 'sure' when the calibrated confidence is at least 0.7
+-- (moves.calibration.SURE), else 'unsure'. Coach-added moves carry confidence 1.
 CREATE VIEW move_certainty AS
 SELECT d.*, CASE WHEN d.confidence >= 0.7 THEN 'sure' ELSE 'unsure' END AS certainty
 FROM move_details d;
