@@ -20,7 +20,7 @@ MIN_DURATION_S = 1.0
 MAX_ABS_COORD_M = 1000.0
 
 
-def _env_number(name: str, default: float, *, minimum: float = 0.0, integer: bool = False) -> float:
+def env_number(name: str, default: float, *, minimum: float = 0.0, integer: bool = False) -> float:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
@@ -37,29 +37,35 @@ def _env_number(name: str, default: float, *, minimum: float = 0.0, integer: boo
 def max_import_frames() -> int:
     """Most frames one imported skeleton file may hold (CRUXLAB_MAX_FRAMES, default 1,000,000: 4.6 hours at
     60 fps; importing that many takes ~1.5 GB of memory)."""
-    return int(_env_number("CRUXLAB_MAX_FRAMES", 1_000_000, minimum=1, integer=True))
+    return int(env_number("CRUXLAB_MAX_FRAMES", 1_000_000, minimum=1, integer=True))
 
 
 def max_npz_bytes() -> int:
     """Most bytes the arrays of one .npz file may declare, uncompressed (CRUXLAB_MAX_NPZ_MB, default 1024 MB).
     Checked from the zip and .npy headers before anything is decompressed, so a zip bomb costs nothing."""
-    return int(_env_number("CRUXLAB_MAX_NPZ_MB", 1024, minimum=1) * 1024 * 1024)
+    return int(env_number("CRUXLAB_MAX_NPZ_MB", 1024, minimum=0.01) * 1024 * 1024)
 
 
 def sql_timeout_s() -> float:
     """Seconds a user query (`cruxlab sql`, dashboard SQL page) may run (CRUXLAB_SQL_TIMEOUT, default 30)."""
-    return _env_number("CRUXLAB_SQL_TIMEOUT", 30.0, minimum=0.1)
+    return env_number("CRUXLAB_SQL_TIMEOUT", 30.0, minimum=0.1)
 
 
 def sql_memory_mb() -> int:
     """Memory a user query may take, MB (CRUXLAB_SQL_MEMORY_MB, default 1024); spilling to disk is capped at
     the same size."""
-    return int(_env_number("CRUXLAB_SQL_MEMORY_MB", 1024, minimum=64))
+    return int(env_number("CRUXLAB_SQL_MEMORY_MB", 1024, minimum=64))
 
 
 def sql_max_rows() -> int:
     """Rows a user query returns at most (CRUXLAB_SQL_MAX_ROWS, default 100,000); the rest is cut and said so."""
-    return int(_env_number("CRUXLAB_SQL_MAX_ROWS", 100_000, minimum=1, integer=True))
+    return int(env_number("CRUXLAB_SQL_MAX_ROWS", 100_000, minimum=1, integer=True))
+
+
+def sql_snapshot_mb() -> float:
+    """Largest store, MB, that user queries copy to a snapshot first so they never block writers
+    (CRUXLAB_SQL_SNAPSHOT_MB, default 4096); a larger one is queried in place."""
+    return env_number("CRUXLAB_SQL_SNAPSHOT_MB", 4096, minimum=0)
 
 
 def check_fps(fps: float, what: str) -> float:
@@ -71,5 +77,6 @@ def check_fps(fps: float, what: str) -> float:
     if value <= 0:
         raise InputError(f"{what} must be > 0, got {value:g}")
     if not (MIN_FPS <= value <= MAX_FPS):  # also refuses NaN and inf
-        raise InputError(f"{what} is {value:g} fps; cruxlab analyses {MIN_FPS:g} to {MAX_FPS:g} frames per second")
+        raise InputError(f"{what} {value:g} is outside the {MIN_FPS:g}..{MAX_FPS:g} frames per second cruxlab "
+                         "analyses")
     return value

@@ -13,7 +13,6 @@ Loading validates everything and raises `InputError` naming the file and the pro
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +20,11 @@ import numpy as np
 
 from cruxlab.errors import InputError
 from cruxlab.joints import COCO17, JOINT_INDEX, JOINT_NAMES, NUM_JOINTS
+from cruxlab.limits import MAX_ABS_COORD_M, MIN_DURATION_S, check_fps, max_import_frames
+from cruxlab.npz import Member, read_npz
 
 REQUIRED_KEYS = ("keypoints", "joint_names", "fps")
+OPTIONAL_KEYS = ("confidence", "wall_normal", "wall_point")
 
 
 @dataclass(frozen=True)
@@ -120,31 +122,6 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_npz(path: Path, required: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
-    """All arrays of an .npz archive that must hold the `required` keys; `InputError` naming the file and the
-    problem otherwise. `what` names the file kind in messages ("a skeleton file")."""
-
-    def fail(problem: str) -> InputError:
-        return InputError(f"{path}: {problem}")
-
-    if not path.is_file():
-        raise fail("no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise fail("is a single .npy array, not an .npz archive; save with np.savez(path, "
-                           f"{', '.join(k + '=...' for k in required)})")
-            missing = [k for k in required if k not in data.files]
-            if missing:
-                raise fail(f"missing key(s) {missing}; {what} needs {list(required)} (it has {sorted(data.files)})")
-            return {k: data[k] for k in data.files}
-    except InputError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise fail(f"is not a readable .npz archive ({exc.__class__.__name__}: {exc}); "
-                   "write it with numpy.savez") from None
-
-
 def canonical_order(names: np.ndarray, n_joints: int, fail) -> np.ndarray:
     """Canonical indices (J,) of a file's `joint_names`; `fail(problem)` builds the error for bad names
     (wrong count, unknown, duplicated, COCO-17 body incomplete)."""
@@ -175,50 +152,84 @@ def plane_vectors(arrays: dict[str, np.ndarray], fail) -> dict[str, np.ndarray]:
     return extras
 
 
+def _check_skeleton_headers(members: dict[str, Member], fail) -> None:
+    """Shapes and types of a skeleton file from its headers, before any array is decompressed."""
+    kp = members["keypoints"]
+    if kp.dtype.kind not in "iuf":
+        raise fail(f"keypoints must be real numbers (float32 metres), got dtype {kp.dtype}")
+    if len(kp.shape) != 3 or kp.shape[2] != 3:
+        raise fail(f"keypoints must have shape (T, J, 3), got {kp.shape}")
+    T, J = kp.shape[:2]
+    if T == 0:
+        raise fail("has zero frames; record at least one frame")
+    if J > NUM_JOINTS:
+        raise fail(f"keypoints has {J} joints; cruxlab knows {NUM_JOINTS} ({', '.join(JOINT_NAMES)})")
+    limit = max_import_frames()
+    if T > limit:
+        raise fail(f"holds {T:,} frames, more than the import limit of {limit:,} (CRUXLAB_MAX_FRAMES); split the "
+                   "session into attempts or raise the limit")
+    names = members["joint_names"]
+    if names.dtype.kind not in "US" or len(names.shape) != 1:
+        raise fail(f"joint_names must be a 1-D array of strings, got dtype {names.dtype} shape {names.shape}")
+    for key in ("fps", "confidence", "wall_normal", "wall_point"):
+        m = members.get(key)
+        if m is not None and m.dtype.kind not in "iuf":
+            raise fail(f"{key} must be real numbers, got dtype {m.dtype}")
+    if "confidence" in members and members["confidence"].shape != (T, J):
+        raise fail(f"confidence must have shape {(T, J)} (T, J), got {members['confidence'].shape}")
+
+
 def load_npz(path: str | Path) -> Skeleton:
-    """Read and validate a skeleton interchange file; raise `InputError` naming the file and the problem."""
+    """Read and validate a skeleton interchange file; raise `InputError` naming the file and the problem.
+    Sizes are checked from the headers before loading (limits in `cruxlab.limits`), values after: fps within
+    MIN_FPS..MAX_FPS, coordinates within MAX_ABS_COORD_M metres, confidence within 0..1, at least
+    MIN_DURATION_S seconds."""
     path = Path(path)
 
     def fail(problem: str) -> InputError:
         return InputError(f"{path}: {problem}")
 
-    arrays = read_npz(path, REQUIRED_KEYS, "a skeleton file")
+    arrays = read_npz(path, REQUIRED_KEYS, "a skeleton file", optional=OPTIONAL_KEYS, check=_check_skeleton_headers)
 
     kp = arrays["keypoints"]
-    names = arrays["joint_names"]
-    if not np.issubdtype(kp.dtype, np.number):
-        raise fail(f"keypoints must be numeric, got dtype {kp.dtype}")
-    if kp.ndim != 3 or kp.shape[2] != 3:
-        raise fail(f"keypoints must have shape (T, J, 3), got {kp.shape}")
-    if kp.shape[0] == 0:
-        raise fail("has zero frames; record at least one frame")
-    order = canonical_order(names, kp.shape[1], fail)
-    try:
-        fps = float(np.asarray(arrays["fps"]).reshape(-1)[0])
-    except (ValueError, TypeError, IndexError):
-        raise fail(f"fps must be a number, got {arrays['fps']!r}") from None
-    if not (np.isfinite(fps) and fps > 0):
-        raise fail(f"fps must be > 0, got {fps}")
-    kp = kp.astype(np.float32)
+    order = canonical_order(arrays["joint_names"], kp.shape[1], fail)
+    fps_raw = np.asarray(arrays["fps"]).reshape(-1)
+    if fps_raw.size != 1:
+        raise fail(f"fps must be one number, got {fps_raw.size} values")
+    fps = check_fps(fps_raw[0], f"{path}: fps")
+    with np.errstate(over="ignore", invalid="ignore"):  # too large for float32 becomes inf, refused just below
+        kp = kp.astype(np.float32)
+    finite = np.isfinite(kp)
     if np.isinf(kp).any():
-        raise fail("keypoints contain infinite values; use NaN for missing joints")
-    if np.isnan(kp).all():
+        raise fail("keypoints contain infinite values (or numbers too large for float32); use NaN for missing "
+                   "joints")
+    if not finite.any():
         raise fail("every joint in every frame is NaN; there is nothing to analyse")
+    biggest = float(np.abs(kp[finite]).max())
+    if biggest > MAX_ABS_COORD_M:
+        raise fail(f"keypoints reach {biggest:.3g} m from the origin (limit {MAX_ABS_COORD_M:g} m); the file must "
+                   "hold metres in the wall frame - were they saved in millimetres or pixels?")
+    duration = kp.shape[0] / fps
+    if duration < MIN_DURATION_S:
+        raise fail(f"is too short: {kp.shape[0]} frame(s) at {fps:g} fps = {duration:.2f} s; cruxlab stores "
+                   f"attempts of at least {MIN_DURATION_S:g} s")
 
     keypoints = np.full((kp.shape[0], NUM_JOINTS, 3), np.nan, dtype=np.float32)
     keypoints[:, order] = kp
     confidence = None
     if "confidence" in arrays:
-        c = arrays["confidence"]
-        if c.shape != kp.shape[:2]:
-            raise fail(f"confidence must have shape {kp.shape[:2]} (T, J), got {c.shape}")
-        c = c.astype(np.float32)
-        if not np.isfinite(c[~np.isnan(c)]).all():
-            raise fail("confidence contains infinite values")
+        with np.errstate(over="ignore", invalid="ignore"):
+            c = arrays["confidence"].astype(np.float32)
+        given = c[~np.isnan(c)]
+        if given.size and not ((given >= 0) & (given <= 1)).all():
+            raise fail(f"confidence must lie in 0..1 (NaN = missing), got values from {given.min():.3g} to "
+                       f"{given.max():.3g}")
         confidence = np.zeros((kp.shape[0], NUM_JOINTS), dtype=np.float32)
         confidence[:, order] = np.nan_to_num(c, nan=0.0)
         confidence[np.isnan(keypoints).any(axis=2)] = 0.0
     extras = plane_vectors(arrays, fail)
+    if "wall_point" in extras and np.abs(extras["wall_point"]).max() > MAX_ABS_COORD_M:
+        raise fail(f"wall_point lies more than {MAX_ABS_COORD_M:g} m from the origin; give it in metres")
     try:
         return Skeleton(keypoints=keypoints, fps=fps, confidence=confidence, **extras)
     except InputError as exc:

@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from cruxlab.cameras import CameraTrack, WallPoints
 from cruxlab.errors import DatabaseBusyError, DatabaseError
 from cruxlab.skeleton import Skeleton
 from db import connect, store, transaction
-from db.store import AttemptInfo, CameraTrack, WallPoints
+from db.store import AttemptInfo
 
 DB_ENV = "CRUXLAB_DB"
 #: Env vars: seconds a read waits for another process's write lock before falling back / reporting busy, and
@@ -122,7 +123,7 @@ class StoreStatus:
     n_climbers: int = 0
     n_problems: int = 0
     n_moves: int = 0
-    n_corrections: int = 0  # moves a coach changed from the model's, net of undos (db.store.CORRECTED_SQL)
+    n_corrections: int = 0  # moves a coach changed from the model's, net of undos (move_state.corrected)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -163,7 +164,7 @@ def database_free() -> bool:
 def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
     with _ro(path) as con:
         df = store.list_attempts(con)
-        activity = con.execute("SELECT attempt_id, moving_fraction FROM attempt_activity").df()
+        activity = con.execute("SELECT attempt_id, moving_fraction, moving_s, still_s FROM attempt_activity").df()
     df = df.merge(activity, on="attempt_id", how="left")
     df["video_on_disk"] = [isinstance(p, str) and os.path.exists(p) for p in df["video_path"]]
     df["date"] = pd.to_datetime(df["date"])
@@ -174,7 +175,7 @@ def _attempts(path: str, stamp: tuple) -> pd.DataFrame:
 def attempts() -> pd.DataFrame:
     """One row per attempt: attempt_id, attempt, climber, problem, wall, grade, source_kind, n_frames, fps,
     duration_s, outcome, date (recorded_at, else when stored), recorded_at, video_path, camera_model, n_moves,
-    moving_fraction, video_on_disk."""
+    moving_fraction, moving_s, still_s (attempt_activity), video_on_disk."""
     return _read(_attempts)
 
 
@@ -295,6 +296,10 @@ _VIEWS = {
         FROM attempts a JOIN climbers c USING (climber_id)
         JOIN moves_per_attempt pa USING (attempt_id) JOIN attempt_activity act USING (attempt_id)
         GROUP BY c.name ORDER BY c.name""",
+    "labels_per_climber": """
+        SELECT climber, label, count(*) AS n_moves, count(DISTINCT attempt_id) AS n_attempts,
+               avg(duration_s) AS mean_duration_s, avg(confidence) AS mean_confidence
+        FROM move_details GROUP BY ALL ORDER BY climber, label""",
     "corrections": """
         SELECT original_label, label, count(*) AS n
         FROM moves_current WHERE edited AND original_label <> label GROUP BY ALL ORDER BY n DESC""",
@@ -303,7 +308,7 @@ _VIEWS = {
 
 def views(*names: str) -> list[pd.DataFrame]:
     """Statistics tables, read together: moves_per_label, moves_per_climber, moves_per_problem,
-    duration_quantiles, climber_summary, corrections."""
+    duration_quantiles, climber_summary, labels_per_climber, corrections."""
     return _read(_views, tuple(names))
 
 
@@ -320,9 +325,10 @@ def move_details(attempt_id: int) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------- SQL
-def run_sql(sql: str) -> pd.DataFrame:
-    """A user's query on a sandboxed read-only connection (db.query): it cannot change the store or touch
-    files. Raises db.query.QueryError with DuckDB's explanation."""
+def run_sql(sql: str):
+    """A user's query on a sandboxed read-only snapshot of the store (db.query), within the configured time,
+    memory and row limits: it cannot change the store, touch files or block a writer. Returns a
+    db.query.QueryResult; raises db.query.QueryError with DuckDB's explanation or the limit that stopped it."""
     from db.query import run_readonly_query
 
     return run_readonly_query(db_path(), sql, timeout_s=read_timeout())
@@ -419,7 +425,7 @@ def _write(fn: Callable[..., T]) -> T:
 
 
 def clear_after_edit() -> None:
-    for fn in (_status, _attempts, _attempt_info, _names, _moves, _history, _views, _move_details):
+    for fn in (_status, _attempts, _attempt_info, _names, _moves, _history, _views, _move_details, _review_state):
         fn.clear()
 
 
@@ -459,10 +465,78 @@ def add_move(attempt_id: int, editor: str, *, label: str, limb: str, start_frame
         editor=editor, source=EDIT_SOURCE, note=note))
 
 
+def confirm_move(move_id: int, editor: str) -> int | None:
+    """A coach vouches for a move as it stands (db.store.confirm_move); None when it already was confirmed."""
+    return _write(lambda con: store.confirm_move(con, int(move_id), editor=editor, source=EDIT_SOURCE))
+
+
+def review_attempt(attempt_id: int, editor: str, reviewed: bool = True) -> int | None:
+    """Mark an attempt reviewed, or withdraw that (db.store.review_attempt); None when nothing changed."""
+    return _write(lambda con: store.review_attempt(con, int(attempt_id), editor=editor, source=EDIT_SOURCE,
+                                                   reviewed=reviewed))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _review_state(path: str, stamp: tuple, attempt_id: int) -> store.ReviewState:
+    with _ro(path) as con:
+        return store.review_state(con, attempt_id)
+
+
+def review_state(attempt_id: int) -> store.ReviewState:
+    """Is the attempt reviewed (and by whom), and how many of its moves count as training labels."""
+    return _read(_review_state, int(attempt_id))
+
+
 def undo_last_edit(attempt_id: int, editor: str | None) -> int | None:
     """Undo this coach's latest edit in this attempt (db.store.undo_last_edit); None when nothing to undo."""
     return _write(lambda con: store.undo_last_edit(con, editor=editor or None, attempt_id=int(attempt_id),
                                                    source=EDIT_SOURCE))
+
+
+# ------------------------------------------------------------------------------------------ exports
+@st.cache_data(show_spinner=False, max_entries=4)
+def _render_data(path: str, stamp: tuple, attempt_id: int):
+    with _ro(path) as con:
+        return store.read_render_data(con, attempt_id)
+
+
+def render_data(attempt_id: int):
+    """Everything a render of the attempt needs (db.store.RenderData: skeleton, cameras, 2D detections,
+    current moves, where its video is)."""
+    return _read(_render_data, int(attempt_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _move_clip(path: str, stamp: tuple, attempt_id: int, start: int, end: int, fmt: str) -> bytes:
+    from dashboard.clips import clip_frames, move_clip
+
+    rd = render_data(attempt_id)
+    return move_clip(rd, clip_frames(start, end, rd.skeleton.n_frames, rd.skeleton.fps), fmt)
+
+
+def move_clip(attempt_id: int, start: int, end: int, fmt: str) -> bytes:
+    """The skeleton overlay of frames [start, end] of an attempt with half a second around them, as an MP4 or
+    GIF file's bytes (dashboard.clips); cached until the store changes (the band names the current moves)."""
+    return _read(_move_clip, int(attempt_id), int(start), int(end), str(fmt))
+
+
+def export_attempt(attempt_id: int, fmt: str) -> bytes:
+    """One attempt exported with db.export (fmt 'csv' or 'parquet': moves, label history and the long-form
+    skeleton; 'npz': the skeleton interchange file) and zipped: the bytes of the .zip."""
+    import io
+    import tempfile
+    import zipfile
+
+    from db.export import export
+
+    name = attempt_info(attempt_id).name
+    with tempfile.TemporaryDirectory(prefix="cruxlab-export-") as tmp:
+        files = export(db_path(), Path(tmp), fmt=fmt, attempts=[name])
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
+                zf.write(f, arcname=f.name)
+    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------ uploads

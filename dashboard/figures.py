@@ -328,27 +328,31 @@ def heatmap_figure(df: pd.DataFrame, rows: str, cols: str, value: str, *, fmt: s
     return fig
 
 
-def trajectories_figure(tracks: dict[str, np.ndarray], fps: float, bounds: np.ndarray, *,
+def trajectories_figure(attempts: Sequence[tuple[str, dict[str, np.ndarray], float]], bounds: np.ndarray, *,
                         wall_xyz: np.ndarray | None = None, title: str = "", height: int = 520) -> go.Figure:
-    """Front view of the wall (x along, y up; metres) with the paths of the end-effectors over a whole
-    attempt; markers coloured by time. tracks: limb -> (T, 3)."""
+    """Front view of the wall (x along, y up; metres) with the hand and foot paths of one or more attempts in
+    one wall frame: per attempt (name, {limb: (T, 3) path}, fps); the first solid, the next dashed/dotted,
+    each limb in its colour."""
     fig = go.Figure()
     if wall_xyz is not None and len(wall_xyz):
         fig.add_trace(go.Scattergl(x=wall_xyz[:, 0], y=wall_xyz[:, 1], mode="markers", hoverinfo="skip",
                                    marker=dict(size=3, color="#c9c0ad"), showlegend=False))
-    for limb, path in tracks.items():
-        t = np.arange(len(path)) / fps
-        step = max(1, len(path) // 400)
-        fig.add_trace(go.Scattergl(
-            x=path[::step, 0], y=path[::step, 1], mode="lines+markers", name=LIMB_TITLES[limb],
-            line=dict(color=EFFECTOR_COLORS[limb], width=2), marker=dict(size=4, color=EFFECTOR_COLORS[limb]),
-            customdata=t[::step], hovertemplate=LIMB_TITLES[limb] + " at %{customdata:.1f} s: x %{x:.2f} m, "
-                                                                  "y %{y:.2f} m<extra></extra>",
-        ))
+    for k, (name, tracks, fps) in enumerate(attempts):
+        dash = ("solid", "dash", "dot")[k % 3]
+        for limb, path in tracks.items():
+            t = np.arange(len(path)) / fps
+            step = max(1, len(path) // 400)
+            fig.add_trace(go.Scatter(
+                x=path[::step, 0], y=path[::step, 1], mode="lines", name=f"{name} · {LIMB_TITLES[limb]}",
+                line=dict(color=EFFECTOR_COLORS[limb], width=2.5 if k == 0 else 2, dash=dash),
+                opacity=1.0 if k == 0 else 0.8, customdata=t[::step],
+                hovertemplate=f"{name} · {LIMB_TITLES[limb]} at %{{customdata:.1f}} s: x %{{x:.2f}} m, "
+                              "y %{y:.2f} m<extra></extra>",
+            ))
     (x0, y0, _), (x1, y1, _) = bounds
     fig.update_layout(
         title=dict(text=title, x=0, font=dict(size=14)), height=height, font=_FONT, plot_bgcolor="#f7f3ea",
-        margin=dict(l=8, r=8, t=36, b=30), legend=dict(orientation="h", y=-0.08),
+        margin=dict(l=8, r=8, t=36 if title else 10, b=30), legend=dict(orientation="h", y=-0.1),
         xaxis=dict(range=[x0, x1], title="x along wall (m)", gridcolor="#e6dfcf", zeroline=False),
         yaxis=dict(range=[y0, y1], title="y up (m)", scaleanchor="x", gridcolor="#e6dfcf", zeroline=False),
     )
@@ -370,4 +374,90 @@ def duration_comparison_figure(a: pd.DataFrame, b: pd.DataFrame, name_a: str, na
     fig.update_layout(barmode="group", height=height, margin=dict(l=8, r=8, t=10, b=30), font=_FONT,
                       plot_bgcolor="white", yaxis=dict(title="mean duration (s)", gridcolor="#eee"),
                       legend=dict(orientation="h", y=1.08))
+    return fig
+
+
+# ------------------------------------------------------------------------------------ climber progress
+#: Marker colour and symbol of an attempt's outcome (None = nobody said).
+OUTCOME_STYLE = {"top": ("#2e9d57", "star"), "fall": ("#d9534f", "x"), "unknown": ("#9a9a9a", "circle"),
+                 None: ("#9a9a9a", "circle-open")}
+
+
+def _outcome_style(outcomes: pd.Series) -> tuple[list[str], list[str]]:
+    styles = [OUTCOME_STYLE.get(o if isinstance(o, str) else None, OUTCOME_STYLE[None]) for o in outcomes]
+    return [c for c, _ in styles], [s for _, s in styles]
+
+
+def attempts_over_time_figure(attempts: pd.DataFrame, height: int | None = None) -> go.Figure:
+    """One row per problem, one marker per attempt at its date: colour and shape = outcome (star = top,
+    x = fall), size = number of moves. attempts: rows of dashboard.data.attempts()."""
+    df = attempts.assign(problem=attempts["problem"].fillna("(no problem)")).sort_values("date")
+    colors, symbols = _outcome_style(df["outcome"])
+    grade = df["grade"].where(df["grade"].notna(), "")
+    fig = go.Figure(go.Scatter(
+        x=df["date"], y=df["problem"], mode="markers",
+        marker=dict(color=colors, symbol=symbols, size=10 + 2.5 * np.sqrt(df["n_moves"].clip(lower=0)),
+                    line=dict(width=1, color="#555")),
+        customdata=np.stack([df["attempt"], grade, df["outcome"].fillna("not set"), df["n_moves"],
+                             df["duration_s"]], axis=1),
+        hovertemplate="%{customdata[0]}<br>%{y} %{customdata[1]} · %{x|%d %b %Y %H:%M}<br>outcome "
+                      "%{customdata[2]} · %{customdata[3]} moves in %{customdata[4]:.1f} s<extra></extra>",
+        showlegend=False,
+    ))
+    for outcome, (color, symbol) in OUTCOME_STYLE.items():  # legend entries only
+        if outcome is None or not (df["outcome"] == outcome).any():
+            continue
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=outcome,
+                                 marker=dict(color=color, symbol=symbol, size=10, line=dict(width=1, color="#555"))))
+    n_rows = df["problem"].nunique()
+    fig.update_layout(height=height or 120 + 40 * n_rows, margin=dict(l=8, r=8, t=10, b=30), font=_FONT,
+                      plot_bgcolor="white", legend=dict(orientation="h", y=1.12),
+                      xaxis=dict(gridcolor="#eee", title=None), yaxis=dict(gridcolor="#eee", title=None))
+    return fig
+
+
+def activity_figure(attempts: pd.DataFrame, height: int = 320) -> go.Figure:
+    """Time on the wall per attempt (oldest left), split into moving (in a move that is not a held position)
+    and still (hanging, resting, reading). attempts: rows with attempt, date, moving_s, still_s."""
+    df = attempts.sort_values("date")
+    x = df["date"].dt.strftime("%d %b") + " · " + df["attempt"]
+    fig = go.Figure()
+    for col, name, color in (("moving_s", "moving", "#4C78A8"), ("still_s", "still", "#c9c0ad")):
+        fig.add_trace(go.Bar(x=x, y=df[col], name=name, marker_color=color,
+                             hovertemplate="%{x}<br>" + name + " %{y:.1f} s<extra></extra>"))
+    fig.update_layout(barmode="stack", height=height, margin=dict(l=8, r=8, t=10, b=30), font=_FONT,
+                      plot_bgcolor="white", legend=dict(orientation="h", y=1.1),
+                      yaxis=dict(title="seconds on the wall", gridcolor="#eee"), xaxis=dict(tickangle=-30))
+    return fig
+
+
+#: What the progress chart can plot per attempt: column -> axis title.
+PROGRESS_MEASURES = {"moves_per_minute": "moves per minute", "duration_s": "seconds on the wall",
+                     "n_moves": "moves", "moving_pct": "% of the time moving"}
+
+
+def progress_figure(attempts: pd.DataFrame, measure: str = "moves_per_minute", height: int = 340) -> go.Figure:
+    """One measure per attempt over time, one line per problem (attempts of the same problem joined in date
+    order); markers show the outcome. attempts: rows of dashboard.data.attempts()."""
+    if measure not in PROGRESS_MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; one of {list(PROGRESS_MEASURES)}")
+    df = attempts.assign(
+        problem=attempts["problem"].fillna("(no problem)"),
+        moves_per_minute=attempts["n_moves"] * 60.0 / attempts["duration_s"],
+        moving_pct=100.0 * attempts["moving_fraction"].fillna(0.0),
+    ).sort_values("date")
+    fig = go.Figure()
+    palette = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#9D755D", "#EECA3B"]
+    for i, (problem, grp) in enumerate(df.groupby("problem", sort=True)):
+        colors, symbols = _outcome_style(grp["outcome"])
+        fig.add_trace(go.Scatter(
+            x=grp["date"], y=grp[measure], name=problem, mode="lines+markers",
+            line=dict(color=palette[i % len(palette)], width=2),
+            marker=dict(color=colors, symbol=symbols, size=11, line=dict(width=1, color="#555")),
+            customdata=np.stack([grp["attempt"], grp["outcome"].fillna("not set")], axis=1),
+            hovertemplate="%{customdata[0]} (%{customdata[1]})<br>%{x|%d %b %Y}: %{y:.1f}<extra>" + problem + "</extra>",
+        ))
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=10, b=30), font=_FONT, plot_bgcolor="white",
+                      legend=dict(orientation="h", y=1.12), xaxis=dict(gridcolor="#eee"),
+                      yaxis=dict(title=PROGRESS_MEASURES[measure], gridcolor="#eee", rangemode="tozero"))
     return fig

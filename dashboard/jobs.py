@@ -3,7 +3,7 @@
     job = submit(upload_root(db), db, uploaded_file, ".mp4", AnalysisRequest(climber="Janja", ...))
     status = read_status(job)          # state, stage, percent, message: what the upload page shows
 
-A job folder `<upload root>/<job id>/` holds the video (`<attempt slug>.<ext>`), `request.json` (what the
+A job folder `<upload root>/<job id>/` holds the video (`<attempt name>.<ext>`, made safe by cruxlab.paths), `request.json` (what the
 coach asked for), `status.json` (written by the job as it goes, atomically) and `log.txt` (the analysis's own
 progress output and any traceback). The job id is a UTC time stamp plus random hex; nothing of the uploaded
 file's name reaches the file system but a whitelisted extension.
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from cruxlab.errors import CruxlabError, InputError
+from cruxlab.paths import data_path
 
 UPLOADS_ENV = "CRUXLAB_UPLOADS"
 #: Video containers the analyzer reads (PyAV/FFmpeg); anything else is refused before it is saved.
@@ -126,12 +127,6 @@ def _now() -> str:
 
 def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp)
-
-
-def slug(text: str, max_len: int = 48) -> str:
-    """A file-system-safe name: lower-case ascii letters, digits and dashes (never empty)."""
-    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_len].strip("-")
-    return s or "clip"
 
 
 def video_suffix(filename: str | None) -> str:
@@ -259,7 +254,7 @@ def submit(root: str | Path, db_path: str | Path, video: BinaryIO, filename: str
     job_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
     job_dir = root / job_id
     job_dir.mkdir()
-    target = job_dir / f"{slug(request.name)}{suffix}"
+    target = data_path(job_dir, request.name, suffix)  # the attempt's name, made safe; never the upload's
     with open(target, "wb") as out:
         shutil.copyfileobj(video, out, length=4 << 20)
     if target.stat().st_size == 0:

@@ -6,15 +6,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from cruxlab.cli import add_command
+from cruxlab.cli import add_attempt_names, add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "sql", "run a read-only SQL query over the store",
                     "Run one read-only SQL query. Handy views: moves_current, move_details, moves_per_attempt,\n"
-                    "moves_per_label, moves_per_climber, moves_per_problem, attempt_activity, label_edits.")
+                    "moves_per_label, moves_per_climber, moves_per_problem, attempt_activity, label_edits.\n"
+                    "It runs on a snapshot of the store (writers are never blocked), within a time, memory and\n"
+                    "row limit; Ctrl-C stops it.")
     p.add_argument("query")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop the query after S seconds "
+                   "(default: CRUXLAB_SQL_TIMEOUT or 30)")
+    p.add_argument("--max-rows", type=int, metavar="N", help="return at most N rows (default: CRUXLAB_SQL_MAX_ROWS "
+                   "or 100000)")
+    p.add_argument("--memory-mb", type=int, metavar="MB", help="memory the query may use (default: "
+                   "CRUXLAB_SQL_MEMORY_MB or 1024)")
     p.set_defaults(func=cmd_sql)
 
     p = add_command(sub, "export", "export moves, skeletons and label history to Parquet or CSV files",
@@ -23,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "interchange file per attempt instead.")
     p.add_argument("--out", type=Path, required=True, help="output folder (created)")
     p.add_argument("--format", choices=["parquet", "csv", "npz"], default="parquet")
-    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help="only these attempts (one or more; repeatable)")
+    add_attempt_names(p)
     p.set_defaults(func=cmd_export)
 
     p = add_command(sub, "attempts", "list attempts, or delete one")
@@ -66,9 +74,24 @@ def print_frame(df, fmt: str, out=None) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from db.query import run_readonly_query
+    from db.query import QueryCancelled, QueryError, QueryLimits, run_readonly_query
 
-    print_frame(run_readonly_query(args.db, args.query), args.format)
+    if args.timeout is not None and not args.timeout > 0:
+        raise QueryError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    if args.max_rows is not None and args.max_rows < 1:
+        raise QueryError(f"--max-rows must be >= 1, got {args.max_rows}")
+    if args.memory_mb is not None and args.memory_mb < 64:
+        raise QueryError(f"--memory-mb must be >= 64, got {args.memory_mb}")
+    limits = QueryLimits.configured(args.timeout, args.memory_mb, args.max_rows)
+    try:
+        result = run_readonly_query(args.db, args.query, limits=limits)
+    except QueryCancelled as exc:
+        print(f"cruxlab: {exc}", file=sys.stderr)
+        return 130
+    print_frame(result.rows, args.format)
+    if result.truncated:
+        print(f"cruxlab: showing the first {limits.max_rows} rows; more matched (add LIMIT/WHERE, or raise "
+              "--max-rows / CRUXLAB_SQL_MAX_ROWS)", file=sys.stderr)
     return 0
 
 

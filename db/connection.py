@@ -61,6 +61,77 @@ def _is_lock_error(exc: Exception) -> bool:
     return any(marker in str(exc) for marker in _LOCK_MARKERS)
 
 
+def lock_holder(path: Path) -> tuple[str, int] | None:
+    """("reading" | "writing", PID) of the process whose lock on `path` stops a writer, or None. DuckDB holds a
+    shared fcntl lock while reading and an exclusive one while writing; F_GETLK reports the conflicting one.
+    Only call this when this process holds no lock on `path` (closing any descriptor of a file drops this
+    process's fcntl locks on it), i.e. after DuckDB refused to open it."""
+    import fcntl
+    import struct
+
+    layout = "hhqqi4x"  # struct flock on Linux: type, whence, start, len, pid
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(layout, fcntl.F_WRLCK, 0, 0, 0, 0))
+        kind, _, _, _, pid = struct.unpack(layout, answer)
+    except (OSError, struct.error):
+        return None
+    finally:
+        os.close(fd)
+    if kind == fcntl.F_UNLCK:
+        return None
+    return ("reading" if kind == fcntl.F_RDLCK else "writing"), pid
+
+
+def describe_process(pid: int) -> str:
+    """A short name of what a process runs ("cruxlab sql", "streamlit run ...", "python3 x.py"), or ''."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            args = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        return ""
+    names = [Path(a).name for a in args]
+    for i, n in enumerate(names):
+        if n == "cruxlab" or n == "cruxlab.cli":
+            rest = iter(args[i + 1:])
+            for a in rest:
+                if a == "--db":
+                    next(rest, None)
+                elif not a.startswith("-"):
+                    return f"cruxlab {a}"
+            return "cruxlab"
+    return " ".join(names[:3])[:60]
+
+
+def busy_message(path: Path, duckdb_message: str, read_only: bool, timeout_s: float) -> str:
+    """Who holds the database and why that stops us, from the lock itself (not guessed from our own role)."""
+    if "different configuration" in duckdb_message:
+        who, doing = "another connection of this process", "using it"
+    else:
+        holder = None if read_only else lock_holder(path)  # a reader is only ever stopped by a writer
+        if holder is None:
+            found = re.search(r"\(PID (\d+)\)", duckdb_message)
+            pid = int(found.group(1)) if found else None
+            reading = "would be able to open this database in read-only mode" in duckdb_message
+            holder = ("reading" if reading else "writing", pid) if pid is not None else None
+        if holder is None:
+            who, doing = "another process", "writing to it"
+        else:
+            kind, pid = holder
+            name = describe_process(pid)
+            who = f"process {pid}" + (f" ({name})" if name else "")
+            doing = "reading it" if kind == "reading" else "writing to it"
+    if doing == "reading it":
+        why = "DuckDB lets nobody write while another process reads"
+    else:
+        why = "DuckDB allows one writer and no other readers meanwhile"
+    return (f"{path} is busy: {who} is {doing} ({why}). Waited {timeout_s:.0f} s; try again when it finishes, "
+            "or raise CRUXLAB_DB_TIMEOUT.")
+
+
 def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout_s
     delay = 0.05
@@ -74,13 +145,7 @@ def _open(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConne
             # it clears as soon as that short-lived connection closes, like another process's lock.
             if _is_lock_error(exc) or "different configuration" in msg:
                 if time.monotonic() >= deadline:
-                    holder = re.search(r"\(PID (\d+)\)", msg)
-                    who = f"process {holder.group(1)}" if holder else "another process"
-                    raise DatabaseBusyError(
-                        f"{path} is busy: {who} is writing to it (DuckDB allows one writer and no other "
-                        f"readers meanwhile). Waited {timeout_s:.0f} s; try again when it finishes, or raise "
-                        "CRUXLAB_DB_TIMEOUT."
-                    ) from None
+                    raise DatabaseBusyError(busy_message(path, msg, read_only, timeout_s)) from None
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
                 continue
@@ -183,6 +248,9 @@ def connect(
     else:
         con = _open(path, False, timeout_s)
         try:
+            # Bulk appends stay in memory until COMMIT instead of being written into the file ahead of it, so a
+            # rolled-back or killed import leaves the file its old size (DuckDB never gives freed blocks back).
+            con.execute("SET enable_optimistic_write = false")
             migrate(con)
         except BaseException:
             con.close()
@@ -191,13 +259,3 @@ def connect(
         yield con
     finally:
         con.close()
-
-
-@contextmanager
-def sandboxed_reader(path: str | Path, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection that also cannot touch other files (no COPY TO, ATTACH, INSTALL, read_csv of
-    arbitrary paths): whatever SQL a user types, neither the store nor the disk changes."""
-    with connect(path, read_only=True, timeout_s=timeout_s) as con:
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        yield con

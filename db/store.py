@@ -6,6 +6,7 @@ Writers do not open transactions themselves unless they say so: the caller wraps
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cruxlab.cameras import CameraTrack, WallPoints
 from cruxlab.digest import canonical_json, params_digest
 from cruxlab.errors import DatabaseError, InputError
 from cruxlab.intervals import temporal_iou
@@ -39,35 +41,6 @@ class VideoRecord:
     height: int
     n_frames: int
     rotation: int = 0
-
-
-@dataclass(frozen=True)
-class CameraTrack:
-    """Per-frame cameras. K: (T, 3, 3) pixels; R: (T, 3, 3), t: (T, 3) world->camera (OpenCV);
-    registered: (T,) bool, False where the pose was interpolated rather than registered."""
-
-    K: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
-    registered: np.ndarray
-
-    def __post_init__(self) -> None:
-        T = len(self.R)
-        if self.K.shape != (T, 3, 3) or self.R.shape != (T, 3, 3) or self.t.shape != (T, 3) or self.registered.shape != (T,):
-            raise ValueError(
-                f"camera track shapes disagree: K {self.K.shape}, R {self.R.shape}, t {self.t.shape}, "
-                f"registered {self.registered.shape}"
-            )
-
-
-@dataclass(frozen=True)
-class WallPoints:
-    """Sparse wall reconstruction. xyz: (N, 3) metres, wall frame; rgb: (N, 3) uint8 or None;
-    error: (N,) mean reprojection error in pixels or None."""
-
-    xyz: np.ndarray
-    rgb: np.ndarray | None = None
-    error: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +158,12 @@ def find_attempt(con: duckdb.DuckDBPyConnection, *, key: str | None = None, name
     else:
         rows = con.execute("SELECT attempt_id FROM attempts WHERE name = ?", [name]).fetchall()
     return int(rows[0][0]) if rows else None
+
+
+def ingest_keys_and_names(con: duckdb.DuckDBPyConnection) -> tuple[frozenset[str], frozenset[str]]:
+    """(ingest keys, attempt names) of every stored attempt: what is done already, which names are taken."""
+    rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
+    return frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows)
 
 
 def wall_angle_deg(normal: np.ndarray | None) -> float:
@@ -397,8 +376,8 @@ def update_attempt(
 
 def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
     """Remove an attempt and everything that hangs off it (moves and their history too). Call in a transaction."""
-    for table in ("label_edits", "moves", "attempt_wall", "holds", "contact_frames", "keypoints2d", "wall_points",
-                  "cameras", "skeleton_frames", "attempts"):
+    for table in ("attempt_reviews", "label_edits", "moves", "attempt_wall", "holds", "contact_frames", "keypoints2d",
+                  "wall_points", "cameras", "skeleton_frames", "attempts"):
         con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
 
 
@@ -651,14 +630,16 @@ def replace_model_moves(
 ) -> int:
     """Replace the model's moves of an attempt with a new detection. Call inside a transaction.
 
-    Moves a coach has touched (edited, deleted, or added) are kept as they are; a new detection of the same
-    limb overlapping one of them (temporal IoU >= 0.5) is dropped so nothing is labelled twice.
+    Moves a coach has touched (edited, confirmed, deleted, or added) or reviewed with the attempt are kept as
+    they are; a new detection of the same limb overlapping one of them (temporal IoU >= 0.5) is dropped so
+    nothing is labelled twice.
     Returns the number of moves inserted.
     """
     con.execute(
         """DELETE FROM moves WHERE attempt_id = ? AND source = 'model'
-           AND move_id NOT IN (SELECT move_id FROM label_edits WHERE attempt_id = ?)""",
-        [attempt_id, attempt_id],
+           AND move_id NOT IN (SELECT move_id FROM label_edits WHERE attempt_id = ?)
+           AND move_id NOT IN (SELECT move_id FROM move_state WHERE attempt_id = ? AND reviewed)""",
+        [attempt_id, attempt_id, attempt_id],
     )
     kept = con.execute(
         "SELECT limb, start_frame, end_frame FROM move_state WHERE attempt_id = ?", [attempt_id]
@@ -686,27 +667,22 @@ def replace_model_moves(
     return n
 
 
-#: A move_state row whose current state differs from what the model said: a model move relabelled, retimed
-#: or deleted, or a move a coach added (and did not delete again). Net of undos: an edit and its undo leave
-#: the move as the model said, so it is not a correction (`edited` stays true: it has history).
-CORRECTED_SQL = """CASE WHEN source = 'model' THEN deleted OR label <> original_label OR limb <> original_limb
-    OR start_frame <> original_start OR end_frame <> original_end ELSE NOT deleted END"""
-
-
 def current_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, include_deleted: bool = False) -> pd.DataFrame:
-    """The moves of an attempt as they stand after every edit (model originals in original_* columns;
-    `corrected` per CORRECTED_SQL)."""
+    """The moves of an attempt as they stand after every edit (move_state: model originals in original_*
+    columns; corrected / confirmed / reviewed / labelled per migration 007)."""
     df = con.execute(
-        f"""SELECT *, {CORRECTED_SQL} AS corrected FROM move_state
-            WHERE attempt_id = ? AND (? OR NOT deleted) ORDER BY start_frame, limb, move_id""",
+        """SELECT * FROM move_state WHERE attempt_id = ? AND (? OR NOT deleted)
+           ORDER BY start_frame, limb, move_id""",
         [attempt_id, include_deleted],
     ).df()
     return df if include_deleted else df.drop(columns="deleted")  # the columns of moves_current
 
 
-def count_corrections(con: duckdb.DuckDBPyConnection) -> int:
-    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store."""
-    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state").fetchone()[0])
+def count_corrections(con: duckdb.DuckDBPyConnection, attempt_id: int | None = None) -> int:
+    """Moves whose current state a coach changed from the model's (move_state.corrected, net of undos), in the
+    whole store or in one attempt."""
+    return int(con.execute("SELECT count(*) FILTER (WHERE corrected) FROM move_state "
+                           "WHERE ? IS NULL OR attempt_id = ?", [attempt_id, attempt_id]).fetchone()[0])
 
 
 def _check_edit(con, attempt_id: int, label: str, limb: str, start: int, end: int, allow_unknown_label: bool) -> None:
@@ -837,6 +813,110 @@ def add_move(
     return move_id
 
 
+def confirm_move(
+    con: duckdb.DuckDBPyConnection,
+    move_id: int,
+    *,
+    editor: str,
+    source: str,
+    edited_at: datetime | None = None,
+    external_key: str | None = None,
+    note: str | None = None,
+    expect: tuple[str, str, int, int] | None = None,
+) -> int | None:
+    """A coach says a move is right as it stands: append a 'confirm' entry (same state before and after) to the
+    label history; return its edit_id. None (nothing written) when `external_key` was already recorded, the
+    move's latest entry already is a confirmation, or `expect` (label, limb, start, end: what the coach saw)
+    is not the move's state any more. Raises InputError for a deleted move (restore it first)."""
+    if source not in EDIT_SOURCES:
+        raise ValueError(f"source must be one of {EDIT_SOURCES}")
+    if not editor or not editor.strip():
+        raise InputError("a confirmation needs the editor's name (who made it)")
+    if _external_key_seen(con, external_key):
+        return None
+    cur = con.execute(
+        """SELECT attempt_id, label, limb, start_frame, end_frame, deleted, confirmed FROM move_state
+           WHERE move_id = ?""", [move_id]).fetchone()
+    if cur is None:
+        raise InputError(f"no move with id {move_id}")
+    attempt_id, label, limb, start, end, deleted, confirmed = cur
+    if expect is not None and (tuple(expect) != (label, limb, start, end) or deleted):
+        return None
+    if deleted:
+        raise InputError(f"move {move_id} is deleted: restore it before confirming it")
+    if confirmed:
+        return None
+    state = dict(label=label, limb=limb, start_frame=start, end_frame=end, deleted=False)
+    return _append_edit(con, move_id, attempt_id, "confirm", state, (label, limb, start, end, False), editor, source,
+                        edited_at, external_key, note)
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """An attempt's review (attempt_review_state): reviewed = its latest review stands; complete = reviewed and
+    every current move labelled; n_labelled of n_moves current moves count as training labels."""
+
+    attempt_id: int
+    reviewed: bool
+    complete: bool
+    reviewed_by: str | None
+    review_source: str | None
+    reviewed_at: datetime | None
+    n_moves: int
+    n_labelled: int
+    n_confirmed: int
+
+
+def review_state(con: duckdb.DuckDBPyConnection, attempt_id: int) -> ReviewState:
+    row = con.execute(
+        """SELECT attempt_id, reviewed, complete, reviewed_by, review_source, reviewed_at, n_moves, n_labelled,
+                  n_confirmed FROM attempt_review_state WHERE attempt_id = ?""", [attempt_id]).fetchone()
+    if row is None:
+        raise InputError(f"no attempt with id {attempt_id}")
+    return ReviewState(int(row[0]), bool(row[1]), bool(row[2]), row[3], row[4], row[5], *map(int, row[6:]))
+
+
+def review_attempt(
+    con: duckdb.DuckDBPyConnection,
+    attempt_id: int,
+    *,
+    editor: str,
+    source: str,
+    reviewed: bool = True,
+    reviewed_at: datetime | None = None,
+    external_key: str | None = None,
+    note: str | None = None,
+) -> int | None:
+    """Mark an attempt reviewed (every move it holds now is right, none is missing) or withdraw that
+    (reviewed=False): append to attempt_reviews; return the review_id. The review covers the moves stored now.
+    None (nothing written) when `external_key` was already recorded or nothing would change."""
+    if source not in EDIT_SOURCES:
+        raise ValueError(f"source must be one of {EDIT_SOURCES}")
+    if not editor or not editor.strip():
+        raise InputError("a review needs the reviewer's name (who made it)")
+    if external_key is not None and con.execute(
+            "SELECT 1 FROM attempt_reviews WHERE external_key = ?", [external_key]).fetchone() is not None:
+        return None
+    if con.execute("SELECT 1 FROM attempts WHERE attempt_id = ?", [attempt_id]).fetchone() is None:
+        raise InputError(f"no attempt with id {attempt_id}")
+    max_move = con.execute("SELECT max(move_id) FROM moves WHERE attempt_id = ?", [attempt_id]).fetchone()[0]
+    last = con.execute(
+        """SELECT reviewed, max_move_id FROM attempt_reviews WHERE attempt_id = ?
+           ORDER BY reviewed_at DESC, review_id DESC LIMIT 1""", [attempt_id]).fetchone()
+    if (last is None and not reviewed) or (last is not None and last[0] == reviewed
+                                          and (not reviewed or last[1] == max_move)):
+        return None
+    at = reviewed_at or _now()
+    if last is not None:  # the history stays in order even when clocks disagree
+        at = max(at, con.execute("SELECT max(reviewed_at) FROM attempt_reviews WHERE attempt_id = ?",
+                                 [attempt_id]).fetchone()[0])
+    return int(con.execute(
+        """INSERT INTO attempt_reviews (attempt_id, reviewed, max_move_id, editor, source, reviewed_at,
+               external_key, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING review_id""",
+        [attempt_id, reviewed, max_move, editor.strip(), source, at, external_key, note],
+    ).fetchone()[0])
+
+
 def undo_last_edit(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -910,34 +990,77 @@ def move_summary(con: duckdb.DuckDBPyConnection, attempt_id: int) -> tuple[int, 
     return int(n), version
 
 
-def reviewed_attempts(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
-    """(attempt_id, name) of every attempt a coach has touched (any edit in the label history)."""
-    return [(int(a), str(n)) for a, n in con.execute(
-        """SELECT DISTINCT e.attempt_id, a.name FROM label_edits e JOIN attempts a USING (attempt_id)
-           ORDER BY e.attempt_id""").fetchall()]
+@dataclass(frozen=True)
+class AttemptLabels:
+    """What coaches vouched for in one attempt, for training (migration 007).
+
+    positives: (start_frame, end_frame, label, limb) of moves that are labelled (confirmed, corrected or covered
+               by the attempt's review); negatives: the same of model moves a coach deleted ("no such move");
+    complete:  the attempt is reviewed and every current move labelled, so where no move is, there is none."""
+
+    attempt_id: int
+    name: str
+    complete: bool
+    positives: list[tuple[int, int, str, str]]
+    negatives: list[tuple[int, int, str, str]]
+
+
+def training_labels(con: duckdb.DuckDBPyConnection) -> list[AttemptLabels]:
+    """Every attempt with at least one coach-vouched move or deletion, in attempt order. Unconfirmed, unedited
+    model moves of unreviewed attempts are not labels: they are what the model said, not the truth."""
+    rows = con.execute(
+        """SELECT s.attempt_id, a.name, r.complete, s.start_frame, s.end_frame, s.label, s.limb, s.labelled
+           FROM move_state s JOIN attempts a USING (attempt_id) JOIN attempt_review_state r USING (attempt_id)
+           WHERE s.labelled OR (s.deleted AND s.source = 'model')
+           ORDER BY s.attempt_id, s.start_frame, s.limb, s.move_id""").fetchall()
+    out: dict[int, AttemptLabels] = {}
+    for aid, name, complete, start, end, label, limb, labelled in rows:
+        item = out.setdefault(int(aid), AttemptLabels(int(aid), str(name), bool(complete), [], []))
+        (item.positives if labelled else item.negatives).append((int(start), int(end), str(label), str(limb)))
+    return list(out.values())
 
 
 # -------------------------------------------------------------------------------------------- move models
 @dataclass(frozen=True)
 class StoredModel:
-    """A row of `move_models`: params = the estimator's parameters; payload = the pickled fitted estimator
-    (learned models only)."""
+    """A row of `move_models`: params = the estimator's parameters; payload = the fitted estimator as data
+    (learned models only) in `payload_format`, with its SHA-256 hex digest (moves.service reads them)."""
 
     version: str
     kind: str
     params: dict
     payload: bytes | None
+    payload_format: str | None = None
+    payload_sha256: str | None = None
+
+
+_MODEL_COLUMNS = "version, kind, params, payload, payload_format, payload_sha256"
+
+
+def _stored_model(row) -> StoredModel:
+    version, kind, params, payload, fmt, digest = row
+    try:
+        parsed = json.loads(params or "{}")
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise DatabaseError(f"move model {version!r} has unreadable parameters; activate another with "
+                            "`cruxlab moves use VERSION` (or 'rules') or retrain with `cruxlab moves train`")
+    return StoredModel(version, kind, parsed, None if payload is None else bytes(payload), fmt, digest)
 
 
 def active_model(con: duckdb.DuckDBPyConnection) -> StoredModel | None:
     """The active move model, or None when the built-in rule defaults are in use."""
     row = con.execute(
-        "SELECT version, kind, params, payload FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
+        f"SELECT {_MODEL_COLUMNS} FROM move_models WHERE active ORDER BY model_id DESC LIMIT 1"
     ).fetchone()
-    if row is None:
-        return None
-    version, kind, params, payload = row
-    return StoredModel(version, kind, json.loads(params or "{}"), payload)
+    return None if row is None else _stored_model(row)
+
+
+def stored_model(con: duckdb.DuckDBPyConnection, version: str) -> StoredModel | None:
+    """The stored move model `version`, or None."""
+    row = con.execute(f"SELECT {_MODEL_COLUMNS} FROM move_models WHERE version = ?", [version]).fetchone()
+    return None if row is None else _stored_model(row)
 
 
 def model_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -946,14 +1069,18 @@ def model_versions(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def insert_model(con: duckdb.DuckDBPyConnection, *, version: str, kind: str, params: dict, metrics: dict | None,
-                 n_labels: int | None, payload: bytes | None, activate: bool) -> None:
-    """Store a move model under a new version (the only active one when `activate`). Call in a transaction."""
+                 n_labels: int | None, payload: bytes | None, activate: bool, payload_format: str | None = None
+                 ) -> None:
+    """Store a move model under a new version (the only active one when `activate`), recording the payload's
+    format and SHA-256. Call in a transaction."""
     if activate:
         activate_model(con, None)
+    digest = None if payload is None else hashlib.sha256(payload).hexdigest()
     con.execute(
-        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, active) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [version, kind, json.dumps(params, default=str), json.dumps(metrics or {}), n_labels, payload, activate],
+        "INSERT INTO move_models (version, kind, params, metrics, n_labels, payload, payload_format, "
+        "payload_sha256, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [version, kind, json.dumps(params, default=str), json.dumps(metrics or {}), n_labels, payload,
+         payload_format, digest, activate],
     )
 
 
@@ -966,9 +1093,10 @@ def activate_model(con: duckdb.DuckDBPyConnection, version: str | None) -> None:
 
 
 def list_models(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Every stored move model (version, kind, created_at, n_labels, active, metrics), oldest first."""
+    """Every stored move model (version, kind, created_at, n_labels, active, format, metrics), oldest first."""
     return con.execute(
-        "SELECT version, kind, created_at, n_labels, active, metrics FROM move_models ORDER BY model_id"
+        "SELECT version, kind, created_at, n_labels, active, payload_format AS format, metrics FROM move_models "
+        "ORDER BY model_id"
     ).df()
 
 

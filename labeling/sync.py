@@ -8,10 +8,12 @@ task (media, snapshot, prediction) instead of adding a second one.
 
 pull: every submitted annotation, region by region, against the last state cruxlab knows for that region
 (its previous pull, else the push snapshot the coach started from):
-  region kept            -> nothing
+  region kept            -> db.store.confirm_move (the annotator vouches for it; once)
   region changed         -> db.store.edit_move   (relabel / retime / edit; restores a deleted move)
   prediction region gone -> edit_move(delete=True)
   new region             -> db.store.add_move
+and, when the annotation accounts for every move the attempt holds, db.store.review_attempt: a submitted task
+is a reviewed attempt (no region = no move there), so its moves count as training labels.
 Every write has source 'label-studio', the annotator's e-mail as editor, the annotation's update time as
 edited_at and an external_key `ls:<project>:<annotation>:<region>#<n>`, so pulling twice adds nothing and a
 later change of the same annotation adds exactly one row. A dashboard edit and a Label Studio edit of the same
@@ -447,6 +449,32 @@ def _apply_task(con, tp: _TaskPull, report: PullReport) -> None:
                                    note=f"Label Studio task {tp.task_id} annotation {ann.annotation_id}: region "
                                         "deleted", **common)
             _count(report, edit, "delete")
+        _review(con, tp, ann, attempt_id, prefix, seen, regions, report)
+
+
+def _review(con, tp: _TaskPull, ann: _Annotation, attempt_id: int, prefix: str, seen: set[str],
+            regions: list[Region], report: PullReport) -> None:
+    """A submitted annotation is the annotator's review of the whole attempt (kept = confirmed, removed =
+    deleted, drawn = added, and no region = no move), when it covers every move the attempt holds now."""
+    from db import store
+
+    if any(r.state is None for r in regions):
+        return  # a region could not be read: the annotation is not a complete account of the attempt
+    covered = {m for m in (lt.move_id_of(r) for r in seen) if m is not None}
+    history = store.label_history(con, attempt_id)
+    ours = history[history["external_key"].fillna("").str.startswith(prefix) & (history["action"] == "add")]
+    covered |= set(ours["move_id"].astype(int))
+    current = set(store.current_moves(con, attempt_id)["move_id"].astype(int))
+    if not current <= covered:
+        report.notes.append(
+            f"task {tp.task_id}: {len(current - covered)} move(s) of {tp.attempt} were not in the task "
+            "(detected after the push?), so the attempt is not marked reviewed; push it again and submit it")
+        return
+    done = store.review_attempt(con, attempt_id, editor=ann.editor, source=SOURCE, reviewed_at=ann.edited_at,
+                                external_key=f"{prefix}review",
+                                note=f"Label Studio task {tp.task_id} annotation {ann.annotation_id} submitted")
+    if done is not None:
+        report.actions["review"] += 1
 
 
 def _apply_region(con, tp: _TaskPull, ann: _Annotation, reg: Region, known, baseline, existing_moves: set[int],
@@ -464,11 +492,18 @@ def _apply_region(con, tp: _TaskPull, ann: _Annotation, reg: Region, known, base
         n, move_id, last = 0, lt.move_id_of(rid), baseline[rid]
     else:
         n, move_id, last = 0, None, None
-    if move_id is not None and st == last:
-        report.unchanged += 1
-        return
     key = f"{prefix}{rid}#{n}"
     note = f"Label Studio task {tp.task_id} annotation {ann.annotation_id}, region {rid}"
+    if move_id is not None and st == last:
+        report.unchanged += 1
+        if rid not in known and move_id in existing_moves:
+            # submitted as predicted: the annotator confirms it (when the store still says the same)
+            done = store.confirm_move(con, move_id, editor=common["editor"], source=SOURCE,
+                                      edited_at=common["edited_at"], external_key=key, note=note + ": kept",
+                                      expect=(st.label, st.limb, st.start_frame, st.end_frame))
+            if done is not None:
+                report.actions["confirm"] += 1
+        return
     if move_id is None or move_id not in existing_moves:
         if move_id is not None:
             report.notes.append(f"task {tp.task_id}: move {move_id} of region {rid} is no longer stored; the "

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cruxlab.digest import params_digest
+from cruxlab.errors import InputError
 from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
 from moves.features import FeatureParams, Features, compute_features
@@ -235,7 +236,11 @@ def _one_thread():
 
 class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
     """Gradient boosting over candidate features (scikit-learn's HistGradientBoostingClassifier: NaN-aware,
-    fast on a CPU). Trained from coach labels; `classes_` are whatever labels the training data held."""
+    fast on a CPU). Trained from coach labels; `classes_` are whatever labels the training data held.
+
+    Fitting keeps the boosted trees as plain arrays (`trees_`, moves.trees.TreeEnsemble) and predicts from
+    them, so the model stored in the database (`to_payload`, an .npz of numbers, no pickle) and the model
+    just trained are the same object and give the same answers."""
 
     def __init__(self, max_iter: int = 200, learning_rate: float = 0.1, max_leaf_nodes: int = 15,
                  l2_regularization: float = 0.0, class_weight: str | None = "balanced", random_state: int = 0):
@@ -249,6 +254,8 @@ class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
+        from moves.trees import TreeEnsemble
+
         X, y = validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan")
         model = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
@@ -256,8 +263,9 @@ class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
             random_state=self.random_state,
         )
         with _one_thread():
-            self.model_ = model.fit(X, y)
-        self.classes_ = self.model_.classes_
+            model.fit(X, y)
+        self.trees_ = TreeEnsemble.from_sklearn(model)
+        self.classes_ = model.classes_
         return self
 
     def __sklearn_tags__(self):
@@ -267,18 +275,52 @@ class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def n_iter_(self) -> int:
-        check_is_fitted(self, "model_")
-        return self.model_.n_iter_
+        check_is_fitted(self, "trees_")
+        return self.trees_.n_iter
 
     def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        check_is_fitted(self, "trees_")
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        with _one_thread():
-            return self.model_.predict_proba(X)
+        return self.trees_.predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        check_is_fitted(self, "trees_")
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    # ---------------------------------------------------------------------------- stored as plain data
+    def to_payload(self) -> bytes:
+        """The fitted trees as an uncompressed .npz of numeric and string arrays (no Python objects)."""
+        import io
+
+        check_is_fitted(self, "trees_")
+        buf = io.BytesIO()
+        np.savez(buf, **self.trees_.to_arrays())
+        return buf.getvalue()
+
+    @classmethod
+    def from_payload(cls, payload: bytes, params: dict, label: str = "stored move model") -> LearnedMoveClassifier:
+        """A fitted classifier from `to_payload` bytes and its parameters; InputError for anything that is not
+        exactly such a payload for this cruxlab's feature table (never executes anything from it)."""
+        from cruxlab.npz import read_npz
+        from moves.trees import PAYLOAD_KEYS, TreeEnsemble
+
+        known = set(cls().get_params())
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise InputError(f"{label}: unknown parameter(s) {unknown}")
+        arrays = read_npz(payload, PAYLOAD_KEYS, "a move model", max_bytes=64 << 20, label=label)
+        try:
+            trees = TreeEnsemble.from_arrays(arrays, allowed_classes=CLASSES)
+        except InputError as exc:
+            raise InputError(f"{label}: {exc}") from None
+        if trees.n_features != len(FEATURE_NAMES):
+            raise InputError(f"{label} reads {trees.n_features} candidate features, this cruxlab computes "
+                             f"{len(FEATURE_NAMES)}")
+        clf = cls(**params)
+        clf.trees_ = trees
+        clf.classes_ = np.asarray(trees.classes.tolist(), dtype=object)
+        clf.n_features_in_ = trees.n_features
+        return clf
 
 
 def classify_rows(X: np.ndarray, classifier) -> tuple[np.ndarray, np.ndarray]:

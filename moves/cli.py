@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cruxlab.cli import add_command
+from cruxlab.cli import add_attempt_names, add_command
 from cruxlab.errors import InputError
 from cruxlab.metadata import OUTCOMES
 
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(msub, "detect", "(re)detect moves of stored attempts with the active classifier",
                     "Replaces each attempt's model moves; moves a coach corrected or added are kept.")
-    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help="only these attempts (one or more; repeatable)")
+    add_attempt_names(p)
     p.set_defaults(func=cmd_detect)
 
     p = add_command(msub, "train", "fit the learned classifier from coach labels and compare it with the rules",
@@ -84,8 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="rule threshold override (repeatable)")
     p.add_argument("--plot", type=Path, metavar="DIR", help="also draw the first attempt of each noise level")
     p.add_argument("--real", type=Path, metavar="DIR", help="score stored attempts against the label files in DIR")
-    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME",
-                   help="with --real: which stored attempt(s) to score when a video was analysed more than once")
+    add_attempt_names(p, "with --real: which stored attempt(s) to score when a video was analysed more than once")
     p.add_argument("--redetect", action="store_true",
                    help="with --real: score a fresh detection by the active classifier (the store is not changed)")
     p.add_argument("--json", action="store_true")

@@ -1,16 +1,18 @@
 """Moves and the store: detection into the database, the active classifier, training from coach labels.
 
-The active classifier lives in the `move_models` table (pickled estimator + params + metrics). Without an
-active row the default RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the
-candidates of every attempt a coach has reviewed (any coach edit in the label history), labelled by the
-current moves (temporal IoU >= 0.3, same limb; unmatched candidates are "none"), reports cross-validated
-per-label F1 of the learned model against the active rules on the same candidates (folds grouped by
-attempt), and activates the learned model when its macro-F1 is higher.
+The active classifier lives in the `move_models` table (params + metrics; a learned model's trees as plain
+arrays with a SHA-256, never a pickle: see `load_model`). Without an active row the default
+RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the candidates coaches vouched for:
+moves they confirmed or corrected, model moves they deleted, and whole attempts they marked reviewed
+(db.store.training_labels; temporal IoU >= 0.3, same limb; in a reviewed attempt unmatched candidates are
+"none"). It reports cross-validated per-label F1 of the learned model against the active rules on those same
+candidates (folds grouped by attempt), so the rules are never scored against their own unconfirmed output, and
+activates the learned model when its macro-F1 is higher.
 """
 
 from __future__ import annotations
 
-import pickle
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +21,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from cruxlab.errors import InputError
+from cruxlab.errors import DatabaseError, InputError
 from cruxlab.intervals import temporal_iou
 from cruxlab.skeleton import Skeleton
 from db import store
@@ -30,18 +32,51 @@ from moves.classify import (
 )
 from moves.features import compute_features
 from moves.segment import KINDS, Candidates, propose
+from moves.trees import FORMAT as LEARNED_FORMAT
 
 
 # ------------------------------------------------------------------------------------- model registry
+#: What to do about a stored model that cannot be used.
+_MODEL_FIX = ("Retrain with `cruxlab moves train` (from the coach labels in this database) or use the rules: "
+              "`cruxlab moves use rules`")
+
+
+def load_model(row: store.StoredModel):
+    """The fitted classifier of a stored model row. Nothing in the row can run code: rule thresholds are
+    checked numbers, a learned model is an .npz of arrays whose SHA-256 must match the recorded one. Anything
+    else (an old pickle, an unknown format or kind, a changed payload) raises DatabaseError naming the fix."""
+    if row.kind == "rules":
+        defaults = RuleMoveClassifier().get_params()
+        bad = {k: v for k, v in row.params.items()
+               if k not in defaults or isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v)}
+        if bad:
+            raise DatabaseError(f"rules model {row.version!r} has unusable thresholds {bad}. {_MODEL_FIX}")
+        return RuleMoveClassifier(**row.params).fit()
+    if row.kind != "learned":
+        raise DatabaseError(f"model {row.version!r} is of unknown kind {row.kind!r}. {_MODEL_FIX}")
+    if row.payload_format in ("pickle", "pickle-removed"):
+        raise DatabaseError(f"model {row.version!r} was stored as a Python pickle by an older cruxlab; pickles can "
+                            f"run code, so cruxlab no longer loads them (the upgrade removed it). {_MODEL_FIX}")
+    if row.payload_format != LEARNED_FORMAT or row.payload is None:
+        raise DatabaseError(f"model {row.version!r} has a payload in unknown format {row.payload_format!r} "
+                            f"(this cruxlab reads {LEARNED_FORMAT}); refusing to load it. {_MODEL_FIX}")
+    digest = hashlib.sha256(row.payload).hexdigest()
+    if digest != row.payload_sha256:
+        raise DatabaseError(f"model {row.version!r}: its payload does not match its recorded SHA-256 (changed or "
+                            f"damaged since it was trained); refusing to load it. {_MODEL_FIX}")
+    try:
+        return LearnedMoveClassifier.from_payload(row.payload, row.params, label=f"model {row.version!r}")
+    except InputError as exc:
+        raise DatabaseError(f"{exc}; refusing to load it. {_MODEL_FIX}") from None
+
+
 def active_classifier(con: duckdb.DuckDBPyConnection):
     """(fitted classifier, version) that `moves detect` uses now."""
     row = store.active_model(con)
     if row is None:
         clf = default_classifier()
         return clf, clf.version
-    if row.kind == "rules":
-        return RuleMoveClassifier(**row.params).fit(), row.version
-    return pickle.loads(row.payload), row.version
+    return load_model(row), row.version
 
 
 def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics: dict | None = None,
@@ -53,9 +88,10 @@ def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics
         if activate:  # the same rules stored before: a version names one model
             activate_model(con, version)
         return version
+    learned = kind == "learned"
     store.insert_model(con, version=version, kind=kind, params=classifier.get_params(), metrics=metrics,
-                       n_labels=n_labels, payload=pickle.dumps(classifier) if kind == "learned" else None,
-                       activate=activate)
+                       n_labels=n_labels, payload=classifier.to_payload() if learned else None,
+                       payload_format=LEARNED_FORMAT if learned else None, activate=activate)
     return version
 
 
@@ -64,9 +100,11 @@ def activate_model(con: duckdb.DuckDBPyConnection, version: str) -> None:
     if version in ("rules", RuleMoveClassifier().version):
         store.activate_model(con, None)
         return
-    known = store.model_versions(con)
-    if version not in known:
+    row = store.stored_model(con, version)
+    if row is None:
+        known = store.model_versions(con)
         raise InputError(f"no model {version!r}; stored models: {known or 'none'} (or 'rules' for the defaults)")
+    load_model(row)  # only a model that loads can become the active one
     store.activate_model(con, version)
 
 
@@ -151,20 +189,30 @@ class TrainingSet:
     y: np.ndarray
     groups: np.ndarray          # attempt id per row
     attempts: list[str]
-    n_labels: int               # coach-reviewed moves used as truth
+    n_labels: int               # coach-vouched moves (and deletions) used as truth
 
 
 def training_set(con: duckdb.DuckDBPyConnection) -> TrainingSet:
-    """Candidates of every reviewed attempt with labels from its current (coach-corrected) moves."""
+    """Candidates of the attempts coaches vouched for, labelled by the moves they vouched for (db.store.
+    training_labels): in a complete review every candidate counts ("none" where no move is); elsewhere only
+    candidates that match a confirmed/corrected move (its label) or a deleted model move ("none"). The model's
+    unconfirmed word is never truth, so the rules are not scored against their own output."""
     Xs, ys, gs, names, n_labels = [], [], [], [], 0
-    for attempt_id, name in store.reviewed_attempts(con):
-        moves = store.current_move_spans(con, attempt_id)
-        cands = propose(attempt_features(con, attempt_id))
-        Xs.append(cands.X)
-        ys.append(label_candidates(cands, moves))
-        gs.append(np.full(len(cands), attempt_id))
-        names.append(name)
-        n_labels += len(moves)
+    for att in store.training_labels(con):
+        cands = propose(attempt_features(con, att.attempt_id))
+        y = label_candidates(cands, att.positives)
+        if not att.complete:
+            keep = (y != NONE) | (label_candidates(cands, att.negatives) != NONE)
+            cands_X, y = cands.X[keep], y[keep]
+        else:
+            cands_X = cands.X
+        if not len(y):
+            continue
+        Xs.append(cands_X)
+        ys.append(y)
+        gs.append(np.full(len(y), att.attempt_id))
+        names.append(att.name)
+        n_labels += len(att.positives) + len(att.negatives)
     if not Xs:
         return TrainingSet(np.zeros((0, 0)), np.zeros(0, dtype=object), np.zeros(0), [], 0)
     return TrainingSet(np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs), names, n_labels)
@@ -230,8 +278,10 @@ def train_from_db(db_path: str | Path, *, folds: int = 5, activate: bool = True,
     n_attempts = len(data.attempts)
     if n_attempts < min_attempts:
         raise InputError(
-            f"training needs coach labels on at least {min_attempts} attempts, found {n_attempts}; correct or "
-            "confirm moves in the dashboard or pull annotations with `cruxlab label pull` first"
+            f"training needs coach labels on at least {min_attempts} attempts, found {n_attempts}. Only moves a "
+            "coach vouched for count: on the dashboard's Attempt page select a move and press Enter (✓ Confirm) "
+            "or correct it, or mark the whole attempt reviewed; or submit the attempt in Label Studio and run "
+            "`cruxlab label pull`"
         )
     labels = [c for c in CLASSES if c != NONE and np.any(data.y == c)]
     if not labels:

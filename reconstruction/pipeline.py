@@ -36,8 +36,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import inspect
-import json
 import logging
 import os
 import sys
@@ -53,7 +51,7 @@ import numpy as np
 from cruxlab.body import DEFAULT_HEIGHT_M, check_height
 from cruxlab.digest import params_digest
 from cruxlab.errors import InputError
-from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose, write_npz
+from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose
 from reconstruction.video import FrameRange, VideoInfo, probe, select_frames
 
 log = logging.getLogger(__name__)
@@ -109,7 +107,11 @@ class AnalyzeOptions:
 @dataclass(frozen=True)
 class AnalyzeResult:
     """What `analyze` did. created=False: the same video and parameters were analysed before (nothing
-    changed; the numbers are the stored ones)."""
+    changed; the numbers are the stored ones, and n_moves counts the moves as they stand after the
+    `moves_corrected` coach corrections since).
+
+    model_version: the move classifier that found the moves: the built-in rules, or the store's active
+    model (`cruxlab moves models`), the one thing in a store that changes what an analysis finds."""
 
     attempt_id: int
     name: str
@@ -123,6 +125,7 @@ class AnalyzeResult:
     n_moves: int | None
     model_version: str | None
     report: dict = field(default_factory=dict)
+    moves_corrected: int = 0
 
     @property
     def keyframes(self) -> tuple[int, int]:
@@ -154,13 +157,28 @@ class AnalyzeResult:
         elif "height_source" in geo:
             lines.append(f"  climber height est.: n/a ({geo['height_source']})")
         if self.n_moves is not None:
-            lines.append(f"  moves found:         {self.n_moves} ({self.model_version})")
+            lines.append(f"  moves found:         {self.n_moves} ({self._moves_note()})")
         timings = self.report.get("timings_s")
         if self.created and timings:
             total = self.report.get("total_s", sum(timings.values()))
             lines.append("  time:                " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
                          + f"; total {total:.1f}s ({self.n_frames / max(total, 1e-9):.1f} frames/s)")
         return "\n".join(lines)
+
+    def _moves_note(self) -> str:
+        """Which classifier found the moves and what changed them since, in words."""
+        from moves.classify import RULES_VERSION
+
+        if self.model_version is None:
+            note = "no model moves stored"
+        elif self.model_version == RULES_VERSION:
+            note = f"model {self.model_version}: the built-in rules"
+        else:
+            note = (f"model {self.model_version}: this store's active move model, not the built-in rules "
+                    f"{RULES_VERSION}; `cruxlab moves models` lists them")
+        if self.moves_corrected:
+            note += f"; {self.moves_corrected} corrected by coaches since"
+        return note
 
 
 # ------------------------------------------------------------------------------------------ the cache
@@ -227,56 +245,28 @@ class StageCache:
         p = self.path(stage, key)
         return p is not None and p.is_file()
 
-    def save(self, stage: str, key: str, writer) -> None:
-        """`writer(path)` writes the file; it lands under its final name only when complete."""
+    def load(self, stage: str, key: str) -> Any | None:
+        """The stage's cached output (`reconstruction.artifacts` reads it), or None when there is none."""
+        from reconstruction.artifacts import KINDS
+
+        return KINDS[stage].load(self.path(stage, key)) if self.has(stage, key) else None
+
+    def save(self, stage: str, key: str, value: Any) -> None:
+        """Write the stage's output (`reconstruction.artifacts`); the file lands under its final name only
+        when complete."""
+        from reconstruction.artifacts import KINDS
+
         p = self.path(stage, key)
         if p is None:
             return
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.stem + f".tmp{os.getpid()}.npz")
         try:
-            writer(tmp)
+            KINDS[stage].save(tmp, value)
             os.replace(tmp, p)
         except OSError as exc:  # a full or read-only cache must not fail the analysis
             log.warning("could not write cache file %s: %s", p, exc)
             tmp.unlink(missing_ok=True)
-
-
-def save_dataclass(obj: Any, path: Path) -> Path:
-    """Write a dataclass of arrays, numbers, strings, tuples and dicts (JSON) to an .npz."""
-    payload: dict[str, np.ndarray] = {}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if v is None:
-            continue
-        if isinstance(v, np.ndarray):
-            payload[f.name] = v
-        else:
-            payload["json__" + f.name] = np.array(json.dumps(v, default=_json_default))
-    return write_npz(path, payload)
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, np.generic):
-        return v.item()
-    return str(v)
-
-
-def load_dataclass(cls: type, path: Path) -> Any:
-    with np.load(path, allow_pickle=False) as d:
-        values = {}
-        for k in d.files:
-            if k.startswith("json__"):
-                values[k[6:]] = json.loads(str(d[k]))
-            else:
-                values[k] = d[k]
-    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-    for k, v in values.items():
-        if fields.get(k, "").startswith("tuple") and isinstance(v, list):
-            values[k] = tuple(v)
-    return cls(**{k: v for k, v in values.items() if k in fields})
 
 
 # ------------------------------------------------------------------------------------------ progress
@@ -336,31 +326,12 @@ class _Stages:
 
 
 # ------------------------------------------------------------------------------------------ stages
-def _backend_kwargs(cls_path: str, options: dict, fps: float, masks_wanted: bool) -> dict:
-    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it), and tell
-    those that make person masks for free (`segmentation`) whether anyone will use them."""
-    from importlib import import_module
-
-    module, name = cls_path.split(":")
-    cls = getattr(import_module(module), name)
-    params = inspect.signature(cls.__init__).parameters
-    out = dict(options)
-    if "fps" in params and "fps" not in out:
-        out["fps"] = fps
-    if "segmentation" in params and "segmentation" not in out:
-        out["segmentation"] = masks_wanted
-    return out
-
-
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None) -> tuple[Pose2D, Keyframes]:
-    from reconstruction.backends import POSE_BACKENDS, get_pose_backend
+    from reconstruction.backends import AttemptContext, get_pose_backend
 
-    if options.pose_backend not in POSE_BACKENDS:
-        raise InputError(f"unknown pose backend {options.pose_backend!r}; choose one of {', '.join(POSE_BACKENDS)}")
-    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps,
-                             masks_wanted=options.mask_backend == options.pose_backend)
-    with get_pose_backend(options.pose_backend, **kwargs) as backend:
+    context = AttemptContext(fps=frames.fps, masks_wanted=options.mask_backend == options.pose_backend)
+    with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
                              progress=progress, on_frames=on_frames)
 
@@ -424,7 +395,7 @@ def _existing(con, key: str) -> AnalyzeResult | None:
         frames_detected=int(rep.get("pose", {}).get("frames_detected", 0)),
         frames_with_skeleton=int(rep.get("frames_with_skeleton", 0)), registered=int(rep.get("registered", 0)),
         camera_model=info.camera_model, n_moves=n_moves, model_version=version,
-        report=rep,
+        report=rep, moves_corrected=store.count_corrections(con, attempt_id),
     )
 
 
@@ -537,6 +508,7 @@ class StoreSnapshot:
 def snapshot_store(db_path: str | Path) -> StoreSnapshot:
     """Read the store's keys, names and move model; DatabaseError for a store that cannot be used (the file
     is not created: a failed analysis leaves no empty store behind)."""
+    from db import store
     from db.connection import connect
     from moves.classify import default_classifier
 
@@ -548,9 +520,9 @@ def snapshot_store(db_path: str | Path) -> StoreSnapshot:
     from moves.service import active_classifier
 
     with connect(db_path) as con:
-        rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
+        keys, names = store.ingest_keys_and_names(con)
         clf, version = active_classifier(con)
-    return StoreSnapshot(frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows), MoveModel(clf, version))
+    return StoreSnapshot(keys, names, MoveModel(clf, version))
 
 
 def stored_result(db_path: str | Path, key: str) -> AnalyzeResult | None:
@@ -598,16 +570,17 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
                                       max_count=options.max_keyframes)
 
-    from reconstruction.backends import POSE_BACKENDS
+    from reconstruction.backends import backend_entry
 
     pose_key = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
                     options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist(),
-                    code_version("reconstruction.video", "reconstruction.pose2d", "reconstruction.segment",
-                                 "reconstruction.climber", POSE_BACKENDS.get(options.pose_backend, ":").split(":")[0]))
+                    code_version("reconstruction.artifacts", "reconstruction.video", "reconstruction.pose2d",
+                                 "reconstruction.segment", "reconstruction.climber",
+                                 backend_entry("pose", options.pose_backend).module))
 
     def pose_stage() -> tuple[Pose2D, Keyframes]:
         if cache.has("pose", pose_key) and cache.has("keyframes", pose_key):
-            return Pose2D.load(cache.path("pose", pose_key)), Keyframes.load(cache.path("keyframes", pose_key))
+            return cache.load("pose", pose_key), cache.load("keyframes", pose_key)
         done = 0
 
         def on_frames(n: int) -> None:
@@ -616,8 +589,8 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             stages.report("pose", done / max(frames.count, 1))
 
         pose, keyframes = run_pose(info, frames, options, keyframe_index, progress, on_frames)
-        cache.save("pose", pose_key, pose.save)
-        cache.save("keyframes", pose_key, keyframes.save)
+        cache.save("pose", pose_key, pose)
+        cache.save("keyframes", pose_key, keyframes)
         return pose, keyframes
 
     pose, keyframes = stages.run("pose", cache.has("pose", pose_key), pose_stage)
@@ -628,20 +601,14 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             "or try another --pose-backend; nothing was stored"
         )
 
-    from reconstruction.backends import MASK_BACKENDS
-
     mask_key = _key("masks", pose_key, options.mask_backend, params["mask_options"],
-                    code_version(MASK_BACKENDS.get(options.mask_backend, ":").split(":")[0]))
+                    code_version(backend_entry("mask", options.mask_backend).module))
 
     def mask_stage() -> np.ndarray:
-        p = cache.path("masks", mask_key)
-        if p is not None and p.is_file():
-            with np.load(p) as d:
-                return np.unpackbits(d["masks"], axis=-1, count=int(d["width"])).astype(bool)
-        masks = run_masks(pose, keyframes, options)
-
-        cache.save("masks", mask_key, lambda path: write_npz(
-            path, {"masks": np.packbits(masks, axis=-1), "width": np.int64(masks.shape[-1])}))
+        masks = cache.load("masks", mask_key)
+        if masks is None:
+            masks = run_masks(pose, keyframes, options)
+            cache.save("masks", mask_key, masks)
         return masks
 
     masks = stages.run("masks", cache.has("masks", mask_key), mask_stage)
@@ -655,11 +622,11 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     def cameras_stage() -> CameraSolution:
         # Two runs of one clip share the SfM folder: the second waits, then reads the first one's result.
         with cache.lock("sfm", cameras_key):
-            p = cache.path("cameras", cameras_key)
-            if p is not None and p.is_file():
-                return load_dataclass(CameraSolution, p)
-            cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key), progress)
-            cache.save("cameras", cameras_key, lambda path: save_dataclass(cams, path))
+            cams = cache.load("cameras", cameras_key)
+            if cams is None:
+                cams = run_cameras(keyframes, masks, frames.count, options, cache.workdir("sfm", cameras_key),
+                                   progress)
+                cache.save("cameras", cameras_key, cams)
             return cams
 
     cams = stages.run("cameras", cache.has("cameras", cameras_key), cameras_stage)
@@ -668,11 +635,10 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
                     code_version("reconstruction.wall", "reconstruction.lift"))
 
     def lift_stage() -> WallReconstruction:
-        p = cache.path("lift", lift_key)
-        if p is not None and p.is_file():
-            return load_dataclass(WallReconstruction, p)
-        rec = run_lift(cams, pose, frames.fps, options)
-        cache.save("lift", lift_key, lambda path: save_dataclass(rec, path))
+        rec = cache.load("lift", lift_key)
+        if rec is None:
+            rec = run_lift(cams, pose, frames.fps, options)
+            cache.save("lift", lift_key, rec)
         return rec
 
     geometry = stages.run("lift", cache.has("lift", lift_key), lift_stage)
@@ -698,6 +664,8 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
         found = stages.run("moves", False, moves_stage)
         moves, version, extras = tuple(found.moves), model.version, (found.wall_interval(), found.hold_contacts())
     report = _report(plan, pose, geometry, skeleton, stages)
+    if version is not None:
+        report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
                            moves=moves, model_version=version, report=report, detection_extras=extras)
 
@@ -710,7 +678,7 @@ def _report(plan: AnalysisPlan, pose: Pose2D, geometry, skeleton, stages: _Stage
                   "rotation": info.rotation, "frames": info.n_frames, "codec": info.codec},
         "frames": frames.count, "fps": frames.fps,
         "frames_with_skeleton": int(np.isfinite(skeleton.keypoints).all(-1).any(-1).sum()),
-        "registered": int(np.asarray(geometry.registered).sum()),
+        "registered": int(geometry.cameras.registered.sum()),
         "keyframe_registration_rate": cams.get("keyframes_registered", 0) / max(cams.get("keyframes", 1), 1),
         "camera_model": geometry.camera_model, "pose": pose.report, "geometry": geometry.report,
         "timings_s": {k: round(v, 2) for k, v in stages.timings.items()},
@@ -812,9 +780,7 @@ def store_attempt(db_path: str | Path, computed: ComputedAttempt) -> AnalyzeResu
         video=store.VideoRecord(path=str(info.path), sha256=info.sha256, fps=info.fps, width=info.width,
                                 height=info.height, n_frames=info.n_frames, rotation=info.rotation),
         video_start_frame=frames.start, video_frame_step=frames.step,
-        cameras=store.CameraTrack(K=geometry.K, R=geometry.R, t=geometry.t,
-                                  registered=np.asarray(geometry.registered, dtype=bool)),
-        wall_points=store.WallPoints(xyz=geometry.points, rgb=geometry.rgb, error=geometry.error),
+        cameras=geometry.cameras, wall_points=geometry.wall_points,
         keypoints2d=store.Keypoints2D(keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d,
                                       boxes=pose.boxes),
         camera_model=geometry.camera_model, report=report,

@@ -19,11 +19,9 @@ models on climbers seen from behind:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -33,15 +31,6 @@ from reconstruction.backends.base import PoseBackend
 from reconstruction.video import FrameRange, VideoInfo, iter_batches
 
 log = logging.getLogger(__name__)
-
-
-def write_npz(path: str | Path, payload: dict[str, np.ndarray]) -> Path:
-    """np.savez_compressed to exactly `path` (no ".npz" appended), creating the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, **payload)
-    return path
 
 
 @dataclass(frozen=True)
@@ -76,22 +65,6 @@ class Pose2D:
         """(T,) bool: frames where the climber was found."""
         return np.isfinite(self.keypoints).all(axis=-1).any(axis=-1)
 
-    def save(self, path: str | Path) -> Path:
-        payload = dict(keypoints=self.keypoints, confidence=self.confidence, boxes=self.boxes,
-                       image_size=np.array(self.image_size), fps=np.float64(self.fps), backend=np.array(self.backend),
-                       report=np.array(json.dumps(self.report, default=str)))
-        if self.keypoints3d is not None:
-            payload["keypoints3d"] = self.keypoints3d
-        return write_npz(path, payload)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Pose2D":
-        with np.load(path, allow_pickle=False) as d:
-            return cls(keypoints=d["keypoints"], confidence=d["confidence"],
-                       keypoints3d=d["keypoints3d"] if "keypoints3d" in d.files else None, boxes=d["boxes"],
-                       image_size=tuple(int(v) for v in d["image_size"]), fps=float(d["fps"]),
-                       backend=str(d["backend"]), report=json.loads(str(d["report"])))
-
 
 @dataclass(frozen=True)
 class Keyframes:
@@ -107,21 +80,6 @@ class Keyframes:
     images: np.ndarray
     masks: np.ndarray | None
     scale: float
-
-    def save(self, path: str | Path) -> Path:
-        payload = dict(index=self.index, images=self.images, scale=np.float64(self.scale))
-        if self.masks is not None:
-            payload["masks"] = np.packbits(self.masks, axis=-1)
-            payload["mask_width"] = np.int64(self.masks.shape[-1])
-        return write_npz(path, payload)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Keyframes":
-        with np.load(path, allow_pickle=False) as d:
-            masks = None
-            if "masks" in d.files:
-                masks = np.unpackbits(d["masks"], axis=-1, count=int(d["mask_width"])).astype(bool)
-            return cls(index=d["index"], images=d["images"], masks=masks, scale=float(d["scale"]))
 
 
 def choose_keyframes(n_frames: int, fps: float, *, per_second: float = 1.5, min_count: int = 8,

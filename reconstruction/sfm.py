@@ -64,7 +64,10 @@ class SfmOptions:
     rotation_only_threshold: float = 0.02  # median non-orthogonality of K^-1 H K below this -> fixed camera
     min_rotation_deg: float = 2.0          # below this total rotation the focal length is unobservable
     min_registered_fraction: float = 0.5   # fewer registered keyframes -> fall back to rotation-only
-    num_threads: int = 2
+    # One thread: COLMAP's threads finish matching/verification in varying order, so two runs with 2 threads
+    # differ (~1e-5 rad in R on the bundled clips) and the same video would not give the same skeleton twice;
+    # with one thread (and `seed`) runs are bit-identical, in the same time here (SfM runs beside the pose).
+    num_threads: int = 1
     seed: int = 0
 
 
@@ -319,7 +322,7 @@ def solve_cameras(frames: list[np.ndarray] | np.ndarray, frame_indices: np.ndarr
 
 def _solve(frames, frame_indices, masks, n_frames: int, workdir: Path, scale: float, options: SfmOptions,
            progress: bool) -> CameraSolution:
-    import pycolmap
+    from tqdm import tqdm
 
     t0 = time.perf_counter()
     idx, masks = _check_inputs(frames, frame_indices, masks, n_frames)
@@ -331,6 +334,62 @@ def _solve(frames, frame_indices, masks, n_frames: int, workdir: Path, scale: fl
     database = workdir / "database.db"
     if database.exists():
         database.unlink()
+    bar = tqdm(total=4, desc="cameras", unit="step", disable=not progress, leave=False)
+    stage_t = _extract_and_match(database, img_dir, mask_dir, names, w, h, options, report, bar)
+
+    pairs = _pair_homographies(database, N, options.min_pair_inliers)
+    report["verified_pairs"] = len(pairs)
+    test = _rotation_test(pairs, w, h, options) if pairs else None
+    if test is not None:
+        report["rotation_test"] = test
+    rotation_only = test is None or test["non_orthogonality"] < options.rotation_only_threshold
+    if test is None:
+        reason = "no keyframe pair shares enough wall features; camera assumed fixed"
+    else:
+        reason = (f"pure rotation explains the views (non-orthogonality {test['non_orthogonality']:.4f} < "
+                  f"{options.rotation_only_threshold}): tripod or pan, camera centre fixed")
+    bar.update()
+    keys = None
+    if not rotation_only:
+        s = time.perf_counter()
+        rec = _incremental(database, img_dir, workdir, names, options)
+        stage_t["mapping_s"] = time.perf_counter() - s
+        n_reg = 0 if rec is None else rec.num_reg_images()
+        report["sfm_registered"] = n_reg
+        if n_reg < max(2, options.min_registered_fraction * N):
+            rotation_only = True
+            reason = (f"SfM registered only {n_reg} of {N} keyframes; falling back to a fixed camera centre "
+                      "(add texture to the view or film with more camera motion)")
+        else:
+            keys = _keyframes_from_model(rec, names, w, h, scale)
+            report.update(keys.report)
+    bar.update()
+    if rotation_only:
+        K, Rk, solved, extra = _rotation_only(pairs, N, w, h, options, test, reason)
+        keys = _KeyframeCameras(K, Rk, np.zeros((N, 3)), solved, np.zeros((0, 3)), np.zeros((0, 3), np.uint8),
+                                np.zeros(0), float("nan"), {})
+        report.update({"model": "rotation-only", **extra})
+        log.info("cameras: %s", reason)
+    bar.close()
+    if not keys.solved.any():
+        raise InputError("no keyframe could be given a camera pose; the video shows too little wall texture")
+    R_all, t_all, registered = _every_frame(idx, keys.R, keys.t, keys.solved, n_frames)
+    K_full = keys.K.copy()
+    K_full[:2] *= scale
+    report.update({"keyframes_registered": int(keys.solved.sum()), "focal_px": float(K_full[0, 0]),
+                   "reprojection_error_px": keys.reprojection_error, **{k: round(v, 2) for k, v in stage_t.items()},
+                   "seconds": round(time.perf_counter() - t0, 2)})
+    return CameraSolution(K=K_full, R=R_all, t=t_all, registered=registered, keyframes=idx,
+                          keyframe_registered=keys.solved, model=report["model"], points3d=keys.points, rgb=keys.rgb,
+                          point_error=keys.point_error, reprojection_error=keys.reprojection_error,
+                          image_size=(int(round(w * scale)), int(round(h * scale))), report=report)
+
+
+def _extract_and_match(database: Path, img_dir: Path, mask_dir: Path, names: list[str], w: int, h: int,
+                       options: SfmOptions, report: dict, bar) -> dict[str, float]:
+    """SIFT features of every keyframe (climber masked out) and verified matches between them, in COLMAP's
+    `database` (exhaustive for a few keyframes, sequential otherwise). Returns the seconds of each step."""
+    import pycolmap
 
     f0 = focal_prior(w, h)
     reader = pycolmap.ImageReaderOptions()
@@ -346,9 +405,6 @@ def _solve(frames, frame_indices, masks, n_frames: int, workdir: Path, scale: fl
     verification.min_num_inliers = options.min_pair_inliers
     verification.ransac.random_seed = options.seed
     stage_t = {}
-    from tqdm import tqdm
-
-    bar = tqdm(total=4, desc="cameras", unit="step", disable=not progress, leave=False)
     s = time.perf_counter()
     pycolmap.set_random_seed(options.seed)
     pycolmap.extract_features(str(database), str(img_dir), image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
@@ -356,7 +412,7 @@ def _solve(frames, frame_indices, masks, n_frames: int, workdir: Path, scale: fl
     stage_t["extract_s"] = time.perf_counter() - s
     bar.update()
     s = time.perf_counter()
-    if N <= options.exhaustive_up_to:
+    if len(names) <= options.exhaustive_up_to:
         pycolmap.match_exhaustive(str(database), matching_options=matching, verification_options=verification,
                                   device=pycolmap.Device.cpu)
         report["matching"] = "exhaustive"
@@ -368,80 +424,63 @@ def _solve(frames, frame_indices, masks, n_frames: int, workdir: Path, scale: fl
         report["matching"] = f"sequential (overlap {options.sequential_overlap})"
     stage_t["match_s"] = time.perf_counter() - s
     bar.update()
+    return stage_t
 
-    pairs = _pair_homographies(database, N, options.min_pair_inliers)
-    report["verified_pairs"] = len(pairs)
-    test = _rotation_test(pairs, w, h, options) if pairs else None
-    if test is not None:
-        report["rotation_test"] = test
-    rotation_only = test is None or test["non_orthogonality"] < options.rotation_only_threshold
-    if test is None:
-        reason = "no keyframe pair shares enough wall features; camera assumed fixed"
-    else:
-        reason = (f"pure rotation explains the views (non-orthogonality {test['non_orthogonality']:.4f} < "
-                  f"{options.rotation_only_threshold}): tripod or pan, camera centre fixed")
-    bar.update()
-    points = np.zeros((0, 3))
-    rgb = np.zeros((0, 3), np.uint8)
-    perr = np.zeros(0)
-    mean_err = float("nan")
-    if not rotation_only:
-        s = time.perf_counter()
-        rec = _incremental(database, img_dir, workdir, names, options)
-        stage_t["mapping_s"] = time.perf_counter() - s
-        n_reg = 0 if rec is None else rec.num_reg_images()
-        report["sfm_registered"] = n_reg
-        if n_reg < max(2, options.min_registered_fraction * N):
-            rotation_only = True
-            reason = (f"SfM registered only {n_reg} of {N} keyframes; falling back to a fixed camera centre "
-                      "(add texture to the view or film with more camera motion)")
-        else:
-            cam = next(iter(rec.cameras.values()))
-            fk = float(cam.params[0])
-            K = intrinsics(fk, w, h)
-            K[0, 2], K[1, 2] = float(cam.params[1]), float(cam.params[2])
-            Rk = np.full((N, 3, 3), np.nan)
-            tk = np.full((N, 3), np.nan)
-            solved = np.zeros(N, bool)
-            for img in rec.images.values():
-                if not img.has_pose:
-                    continue
-                k = names.index(img.name)
-                pose = img.cam_from_world()
-                Rk[k], tk[k], solved[k] = pose.rotation.matrix(), pose.translation, True
-            pts = rec.points3D
-            if len(pts):
-                points = np.array([p.xyz for p in pts.values()])
-                rgb = np.array([p.color for p in pts.values()], dtype=np.uint8)
-                perr = np.array([p.error for p in pts.values()]) * scale
-            mean_err = float(rec.compute_mean_reprojection_error()) * scale
-            C = camera_centers(Rk[solved], tk[solved])
-            depth = np.median(np.linalg.norm(points[:, None] - C[None], axis=-1)) if len(points) else np.nan
-            report.update({"model": "sfm", "focal_working_px": fk, "points": int(len(points)),
-                           "baseline_over_depth": float(np.ptp(C, axis=0).max() / depth) if len(points) else None})
-    bar.update()
-    if rotation_only:
-        K, Rk, solved, extra = _rotation_only(pairs, N, w, h, options, test, reason)
-        tk = np.zeros((N, 3))
-        points, rgb, perr = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0)
-        mean_err = float("nan")
-        report.update({"model": "rotation-only", **extra})
-        log.info("cameras: %s", reason)
-    bar.close()
-    if not solved.any():
-        raise InputError("no keyframe could be given a camera pose; the video shows too little wall texture")
-    # Every attempt frame: interpolate between solved keyframes.
+
+@dataclass(frozen=True)
+class _KeyframeCameras:
+    """Cameras of the N keyframes at the working size: K (3, 3); R (N, 3, 3), t (N, 3) world -> camera, NaN
+    where not solved; solved (N,) bool; scene points (P, 3) with rgb, per-point error and the mean
+    reprojection error in full-size pixels; report: what the SfM model says about itself."""
+
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray
+    solved: np.ndarray
+    points: np.ndarray
+    rgb: np.ndarray
+    point_error: np.ndarray
+    reprojection_error: float
+    report: dict
+
+
+def _keyframes_from_model(rec, names: list[str], w: int, h: int, scale: float) -> _KeyframeCameras:
+    """The keyframe cameras and scene points of a pycolmap reconstruction."""
+    N = len(names)
+    cam = next(iter(rec.cameras.values()))
+    fk = float(cam.params[0])
+    K = intrinsics(fk, w, h)
+    K[0, 2], K[1, 2] = float(cam.params[1]), float(cam.params[2])
+    Rk = np.full((N, 3, 3), np.nan)
+    tk = np.full((N, 3), np.nan)
+    solved = np.zeros(N, bool)
+    for img in rec.images.values():
+        if not img.has_pose:
+            continue
+        k = names.index(img.name)
+        pose = img.cam_from_world()
+        Rk[k], tk[k], solved[k] = pose.rotation.matrix(), pose.translation, True
+    points, rgb, perr = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0)
+    pts = rec.points3D
+    if len(pts):
+        points = np.array([p.xyz for p in pts.values()])
+        rgb = np.array([p.color for p in pts.values()], dtype=np.uint8)
+        perr = np.array([p.error for p in pts.values()]) * scale
+    mean_err = float(rec.compute_mean_reprojection_error()) * scale
+    C = camera_centers(Rk[solved], tk[solved])
+    depth = np.median(np.linalg.norm(points[:, None] - C[None], axis=-1)) if len(points) else np.nan
+    report = {"model": "sfm", "focal_working_px": fk, "points": int(len(points)),
+              "baseline_over_depth": float(np.ptp(C, axis=0).max() / depth) if len(points) else None}
+    return _KeyframeCameras(K, Rk, tk, solved, points, rgb, perr, mean_err, report)
+
+
+def _every_frame(idx: np.ndarray, Rk: np.ndarray, tk: np.ndarray, solved: np.ndarray, n_frames: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R (T, 3, 3), t (T, 3) of every attempt frame, interpolated between the solved keyframes, and the
+    (T,) registered mask (True at the solved keyframes)."""
     Ck = camera_centers(Rk[solved], tk[solved])
     R_all, C_all = interpolate_poses(idx[solved], Rk[solved], Ck, n_frames)
     t_all = -np.einsum("tij,tj->ti", R_all, C_all)
     registered = np.zeros(n_frames, bool)
     registered[idx[solved]] = True
-    K_full = K.copy()
-    K_full[:2] *= scale
-    report.update({"keyframes_registered": int(solved.sum()), "focal_px": float(K_full[0, 0]),
-                   "reprojection_error_px": mean_err, **{k: round(v, 2) for k, v in stage_t.items()},
-                   "seconds": round(time.perf_counter() - t0, 2)})
-    return CameraSolution(K=K_full, R=R_all, t=t_all, registered=registered, keyframes=idx,
-                          keyframe_registered=solved, model=report["model"], points3d=points, rgb=rgb,
-                          point_error=perr, reprojection_error=mean_err,
-                          image_size=(int(round(w * scale)), int(round(h * scale))), report=report)
+    return R_all, t_all, registered

@@ -3,7 +3,7 @@ and the climber's skeleton lifted into it.
 
     rec = reconstruct(cameras, pose.keypoints, pose.confidence, fps=25, height_m=1.70,
                       keypoints3d=pose.keypoints3d)
-    rec.keypoints  (T, 21, 3) wall frame;  rec.K, rec.R, rec.t  cameras in the wall frame;  rec.report
+    rec.keypoints  (T, 21, 3) wall frame;  rec.cameras  (K, R, t per frame) in the wall frame;  rec.report
 
 Wall frame (DESIGN.md): metres, right-handed, **y** up against gravity, **x** horizontal along the wall to
 the right seen from behind the climber, **z** horizontal out of the wall toward the viewer; a vertical wall
@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cruxlab.body import DEFAULT_HEIGHT_M
+from cruxlab.cameras import CameraTrack, WallPoints
 from cruxlab.errors import InputError
 from cruxlab.joints import (
     L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER, R_TOE,
@@ -79,21 +80,16 @@ class WallReconstruction:
 
     keypoints: (T, 21, 3) float32, NaN = missing; confidence: (T, 21) float32; contacts: (T, 4) bool
     (left_hand, right_hand, left_foot, right_foot holding still);
-    K: (T, 3, 3) full-size pixels; R: (T, 3, 3), t: (T, 3) wall frame -> camera (OpenCV); registered: (T,) bool;
-    points: (N, 3) float32 wall points; rgb: (N, 3) uint8; error: (N,) float32 reprojection error px;
+    cameras: the T cameras, wall frame -> camera (full-size pixels);
+    wall_points: (N, 3) float32 wall points with rgb (N, 3) uint8 and error (N,) float32 reprojection px;
     wall_normal, wall_point: (3,) the wall plane; camera_model: 'sfm' | 'rotation-only'; report: numbers.
     """
 
     keypoints: np.ndarray
     confidence: np.ndarray
     contacts: np.ndarray
-    K: np.ndarray
-    R: np.ndarray
-    t: np.ndarray
-    registered: np.ndarray
-    points: np.ndarray
-    rgb: np.ndarray
-    error: np.ndarray
+    cameras: CameraTrack
+    wall_points: WallPoints
     wall_normal: np.ndarray
     wall_point: np.ndarray
     camera_model: str
@@ -419,7 +415,8 @@ def reconstruct(cams: CameraSolution, keypoints2d: np.ndarray, confidence: np.nd
                    "height_source": "measured against the wall" if res.report.get("height_estimate_m") is not None
                    else f"prior ({height_m:.2f} m): the wall's scale itself comes from the body"})
     return WallReconstruction(
-        keypoints=Xf, confidence=res.confidence, contacts=res.contacts, K=np.repeat(cams.K[None], T, axis=0),
-        R=R, t=t, registered=cams.registered.copy(), points=pts.astype(np.float32), rgb=cams.rgb,
-        error=cams.point_error.astype(np.float32), wall_normal=wall_normal, wall_point=np.zeros(3),
+        keypoints=Xf, confidence=res.confidence, contacts=res.contacts,
+        cameras=CameraTrack.shared_intrinsics(cams.K, R, t, cams.registered.copy()),
+        wall_points=WallPoints(pts.astype(np.float32), cams.rgb, cams.point_error.astype(np.float32)),
+        wall_normal=wall_normal, wall_point=np.zeros(3),
         camera_model=cams.model, report=report)

@@ -283,6 +283,22 @@ def test_edit_at_the_playhead_then_undo_shows_the_stored_state(server, browser):
     wait(browser, lambda d: next(x for x in player_state(d)["moves"] if x["id"] == move_id)["s"] == m["start_frame"])
     shot(browser, "dashboard_attempt_undone.png")
 
+    # Enter confirms the selected move; the player's review button reviews the whole attempt
+    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    n = len(history(db, aid))
+    press(browser, Keys.ENTER)
+    wait(browser, lambda d: len(history(db, aid)) == n + 1, timeout=20)
+    assert history(db, aid).iloc[0][["action", "move_id"]].tolist() == ["confirm", move_id]
+    wait(browser, lambda d: next(x for x in player_state(d)["moves"] if x["id"] == move_id)["status"] == "confirmed")
+    browser.execute_script(f"{PLAYER}.bReview.click()")
+
+    def reviewed(_):
+        with connect(db, read_only=True) as con:
+            return store.review_state(con, aid).complete
+    wait(browser, reviewed, timeout=20)
+    wait(browser, lambda d: "reviewed by" in d.execute_script(f"return {PLAYER}.reviewEl.textContent"))
+    shot(browser, "dashboard_attempt_reviewed.png")
+
 
 def test_rendered_attempt_plays_on_its_own_clock(server, browser):
     url, db, demo = server

@@ -1,7 +1,8 @@
 """The coach's pages in a real headless Chromium against `cruxlab dashboard` (a copy of the synthetic demo
 store): upload a short real clip, watch the background analysis's progress, open the new attempt; a broken
 video is refused with the analyzer's message and the store unchanged; attempt details edited in the form land
-in DuckDB. Screenshots go to artifacts/.
+in DuckDB; the climber page draws; a move clip and the attempt's data download; two attempts play in sync on
+the compare page. Screenshots go to artifacts/.
 
 Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `make test`)."""
 
@@ -12,11 +13,13 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import table_counts
 from db import connect, store
-from test_dashboard_browser import browser, css, server, shot, wait  # noqa: F401  (shared fixtures, helpers)
+from test_dashboard_browser import (browser, css, player_attr, player_state, server, shot,  # noqa: F401
+                                    wait)  # (shared fixtures and helpers)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = Path(__file__).resolve().parents[1] / "data" / "climbing"
@@ -43,6 +46,21 @@ def short_clip(tmp_path_factory) -> Path:
     rng = select_frames(info, start_s=6.0, end_s=8.0, fps=12.5)
     frames = np.concatenate([b.frames for b in iter_batches(info, rng, max_side=720)])
     return write_video(tmp_path_factory.mktemp("clip") / "IMG_0042 (copy).mp4", list(frames), 12.5)
+
+
+def full_shot(driver, name: str) -> Path:
+    """A screenshot of the whole page (the viewport stretched to the page's height, then put back)."""
+    height = driver.execute_script(
+        "const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
+        "return Math.max(m.scrollHeight, document.body.scrollHeight);")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1600, "height": min(int(height) + 40, 4000), "deviceScaleFactor": 1,
+                            "mobile": False})
+    try:
+        return shot(driver, name)
+    finally:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
 
 
 def choose(box, text: str) -> None:
@@ -97,11 +115,11 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
         except StaleElementReferenceException:
             continue
         for text in bars:
-            match = re.match(r"(.+?) · (\d+) % of this step · (\d+) % overall", text)
+            match = re.match(r"(.+?)(?: \((\d+) %\))? · (\d+) % overall", text)
             if match and (match.group(1), int(match.group(3))) not in seen:
                 seen.append((match.group(1), int(match.group(3))))
-                if match.group(1) == "finding the climber's pose" and int(match.group(2)) > 0:
-                    shot(browser, "dashboard_upload_progress.png")
+                if match.group(1) == "finding the climber's pose" and match.group(2):
+                    browser.save_screenshot(str(artifacts / "dashboard_upload_progress.png"))
         time.sleep(0.2)
     elapsed = time.monotonic() - t0
     assert done is not None, f"not analysed after 240 s; progress seen: {seen}"
@@ -127,8 +145,9 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
     assert after["attempts"] == before["attempts"] + 1 and after["skeleton_frames"] == before["skeleton_frames"] + 25
 
     next(b for b in css(browser, "button") if "Open attempt" in b.text).click()
-    wait(browser, lambda d: any(h.text == row.attempt for h in css(d, "h1")))
-    wait(browser, lambda d: css(d, '[data-testid="stImage"] img') and css(d, ".gl-container canvas"))
+    wait(browser, lambda d: any(h.text == row.attempt for h in css(d, "h1, h2, h3")))
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    assert len(player_state(browser)["moves"]) == row.n_moves, "the player shows the new attempt's moves"
     shot(browser, "dashboard_uploaded_attempt.png")
     print(f"\nupload to analysed (browser clock): {elapsed:.1f} s; status file: "
           f"{status['finished_at']} - {status['submitted_at']}")
@@ -184,3 +203,102 @@ def test_edit_attempt_details_in_the_browser_lands_in_duckdb(server, browser):
     with connect(db, read_only=True) as con:
         row = store.list_attempts(con).set_index("attempt_id").loc[aid]
     assert (row.climber, row.problem, row.grade) == ("Adam Ondra", "Green slab", "V4")
+
+
+def test_climber_page_renders_its_charts(server, browser):
+    url, db, _ = server
+    with connect(db, read_only=True) as con:
+        attempts = store.list_attempts(con)
+    climber = attempts["climber"].value_counts().index[0]
+    browser.get(f"{url}/climber")
+    wait(browser, lambda d: any(h.text == "Climber" for h in css(d, "h1")))
+    pill = wait(browser, lambda d: next((b for b in css(d, '[data-testid="stButtonGroup"] button')
+                                         if b.text.strip() == climber), None))
+    pill.click()
+    charts = '[data-testid="stPlotlyChart"]'
+    n = int((attempts["climber"] == climber).sum())
+    wait(browser, lambda d: len(css(d, charts)) == 4
+         and len(css(css(d, charts)[0], "g.scatterlayer g.trace:first-child path.point")) == n
+         and len(css(css(d, charts)[2], "g.barlayer g.point")) == 2 * n)
+    assert not css(browser, '[data-testid="stException"]')
+    full_shot(browser, "dashboard_climber.png")
+
+
+def test_download_a_clip_of_a_move_and_the_attempts_data(server, browser, tmp_path):
+    """The download buttons make their files when clicked (in a thread of the server): a GIF of the selected
+    move and the attempt's CSV export arrive in the browser's download folder."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    url, db, demo = server
+    aid = demo.attempt_ids[1]
+    with connect(db, read_only=True) as con:
+        info = store.attempt_info(con, aid)
+        move = store.current_moves(con, aid).sort_values("start_frame").iloc[0]
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.get(f"{url}/attempt?attempt={aid}")
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    choose(widget(browser, "stSelectbox", "Selected move"), f"{move['label']} ·")
+    expander = wait(browser, lambda d: next((e for e in css(d, '[data-testid="stExpander"]')
+                                             if "Export: clip of the move" in e.text), None))
+    css(expander, "summary")[0].click()
+    gif = wait(browser, lambda d: next((b for b in css(d, '[data-testid="stDownloadButton"] button')
+                                        if b.text.strip().endswith("GIF")), None))
+    assert wait(browser, lambda d: f"Clip of the selected {move['label']}" in expander.text)
+    full_shot(browser, "dashboard_attempt_export.png")
+    gif.click()
+    got = wait(browser, lambda d: [p for p in downloads.glob("*.gif") if p.stat().st_size], timeout=90)[0]
+    assert got.name.startswith(f"{info.name}-{move['label']}-")
+    im = Image.open(got)
+    assert im.n_frames > 5
+    csv = next(b for b in css(browser, '[data-testid="stDownloadButton"] button') if b.text.strip().endswith("CSV"))
+    csv.click()
+    got = wait(browser, lambda d: [p for p in downloads.glob("*.zip") if p.stat().st_size], timeout=60)[0]
+    assert set(zipfile.ZipFile(io.BytesIO(got.read_bytes())).namelist()) == {
+        "moves.csv", "label_history.csv", "skeletons.csv"}
+
+
+def test_compare_plays_two_attempts_in_sync(server, browser):
+    """The demo's two attempts with videos (two problems), lined up on their first moves: while playing, both
+    videos show the times the offsets promise (B's time - A's time stays = offset A - offset B). (Any two
+    attempts: the AppTest compares different climbers on different problems.)"""
+    from test_dashboard_browser import PLAYER
+
+    url, db, demo = server
+    a, b = sorted(demo.video_paths)[:2]
+    browser.get(f"{url}/compare?a={a}&b={b}")
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=120)
+    offsets = browser.execute_script(f"return {PLAYER}.tracks.map((t) => t.offset);")
+    assert len(offsets) == 2 and max(offsets) > 0, offsets
+    full_shot(browser, "dashboard_compare.png")
+    # start where both are under way (the later one starts max(offsets) s into the shared clock)
+    start = int(round((max(offsets) + 0.5 - offsets[0]) * 25))
+    samples = browser.execute_async_script(f"""
+        const done = arguments[arguments.length - 1];
+        const p = {PLAYER}, out = [];
+        p.seekFrame({start});
+        await new Promise((r) => setTimeout(r, 500));
+        p.togglePlay();
+        const t0 = performance.now();
+        const tick = () => {{
+            out.push(p.tracks.map((t) => [t.frame, t.fps, t.isVideo ? t.media.currentTime : null, t.offset]));
+            if (performance.now() - t0 < 3000) requestAnimationFrame(tick); else {{ p.togglePlay(); done(out); }}
+        }};
+        requestAnimationFrame(tick);
+    """)
+    shot(browser, "dashboard_compare_playing.png")
+    (fa0, fps_a, _, oa), (fb0, fps_b, _, ob) = samples[0]
+    (fa1, *_), (fb1, *_) = samples[-1]
+    assert fa1 > fa0 + 20 and fb1 > fb0 + 20, "both attempts play"
+    late = samples[len(samples) // 4:]   # after the videos got going
+    lag = [sb[2] - sa[2] for sa, sb in late if sa[2] is not None and sb[2] is not None
+           and 0 < sa[0] < 290 and 0 < sb[0] < 290]  # (neither before its start nor at its end)
+    assert lag, "both are videos"
+    drift = np.abs(np.array(lag) - (oa - ob))
+    print(f"\ncompare sync: offsets {oa:.2f}/{ob:.2f} s, video time difference {np.median(lag):.3f} s "
+          f"(max drift {drift.max() * 1000:.0f} ms over {len(lag)} samples)")
+    assert np.median(drift) < 1.5 / fps_a and drift.max() < 0.25, "the two videos stay in sync"

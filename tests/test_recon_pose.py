@@ -9,7 +9,7 @@ import pytest
 
 from cruxlab.errors import BackendUnavailableError
 from cruxlab.joints import L_ANKLE, L_HIP, L_KNEE, NUM_JOINTS, R_ANKLE, R_HIP, R_KNEE
-from reconstruction.pose2d import (_LEG_L, _LEG_R, Keyframes, Pose2D, choose_keyframes, clean_keypoints,
+from reconstruction.pose2d import (_LEG_L, _LEG_R, choose_keyframes, clean_keypoints,
                                    fix_leg_swaps, remove_spikes)
 from reconstruction.backends import get_pose_backend
 from reconstruction.segment import BoxTrack, box_masks, dilate_masks, expand_box, resize_masks, search_window
@@ -162,23 +162,6 @@ def test_clean_keypoints_zeroes_confidence_of_missing_joints():
     kp[5] = np.nan
     _, conf, _, report = clean_keypoints(kp, np.ones(kp.shape[:2]), 25.0)
     assert (conf[5] == 0).all() and report == {"leg_swaps_fixed": 0, "spikes_repaired": 0}
-
-
-def test_pose_and_keyframes_files_round_trip(tmp_path):
-    T = 6
-    kp = np.random.default_rng(0).uniform(0, 100, (T, NUM_JOINTS, 2)).astype(np.float32)
-    kp[2] = np.nan
-    pose = Pose2D(kp, np.ones((T, NUM_JOINTS), np.float32), None, np.zeros((T, 4), np.float32), (640, 480), 12.5,
-                  "mediapipe", {"frames": T})
-    back = Pose2D.load(pose.save(tmp_path / "pose.npz"))
-    np.testing.assert_array_equal(back.keypoints, kp)
-    assert back.detected.tolist() == [True, True, False, True, True, True]
-    assert (back.image_size, back.fps, back.backend, back.report) == ((640, 480), 12.5, "mediapipe", {"frames": T})
-    masks = np.zeros((2, 5, 13), bool)
-    masks[1, 2, 3:9] = True
-    kf = Keyframes(np.array([0, 5]), np.zeros((2, 5, 13, 3), np.uint8), masks, 2.0)
-    kf2 = Keyframes.load(kf.save(tmp_path / "kf.npz"))
-    assert np.array_equal(kf2.masks, masks) and kf2.scale == 2.0 and kf2.index.tolist() == [0, 5]
 
 
 # ------------------------------------------------------------------------------------------ MediaPipe, real

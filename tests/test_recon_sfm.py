@@ -138,7 +138,7 @@ def test_geometry_chain_puts_the_climber_in_the_wall_frame(motion: str) -> None:
     X = rec.keypoints
     # the wall frame's axes: wall normal, gravity and the cameras agree with the truth
     assert rec.wall_normal == pytest.approx([0, 0, 1], abs=0.05)
-    assert rotation_angle_deg(rec.R[rw.frame_indices], rw.R).max() < 3.0
+    assert rotation_angle_deg(rec.cameras.R[rw.frame_indices], rw.R).max() < 3.0
     dy = np.nanmean((X - G)[..., 1])
     if motion == "handheld":
         assert rec.report["plane_source"] == "sfm points" and rec.report["up_source"] == "floor plane"
@@ -151,9 +151,9 @@ def test_geometry_chain_puts_the_climber_in_the_wall_frame(motion: str) -> None:
     print(f"{motion}: W-MPJPE {mpjpe:.0f} mm (y origin aligned by {1000 * dy:.0f} mm)")
     assert mpjpe <= 100
     assert rec.report["height_estimate_m"] is None          # scale came from the body: height not measured
-    assert rec.K.shape == (N_FRAMES, 3, 3) and rec.registered.sum() == len(rw.frame_indices)
+    assert rec.cameras.K.shape == (N_FRAMES, 3, 3) and rec.cameras.registered.sum() == len(rw.frame_indices)
     if motion == "handheld":                         # wall points are on the wall / floor, in metres
-        on = (np.abs(rec.points[:, 2]) < 0.06) | (np.abs(rec.points[:, 1]) < 0.06)
+        on = (np.abs(rec.wall_points.xyz[:, 2]) < 0.06) | (np.abs(rec.wall_points.xyz[:, 1]) < 0.06)
         assert on.mean() > 0.95 and rec.report["plane_residual_m"] < 0.03
 
 

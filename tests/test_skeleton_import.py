@@ -51,6 +51,15 @@ def test_round_trip_keeps_values_and_maps_joints_by_name(tmp_path):
     ("no_coco_body", "lacks the COCO-17 body"),
     ("inf_values", "infinite"),
     ("bad_confidence", "confidence must have shape"),
+    ("fps_huge", "fps 1e+300 is outside the 1..1000 frames per second"),
+    ("fps_tiny", "fps 1e-300 is outside the 1..1000 frames per second"),
+    ("huge_coordinates", "keypoints reach 1e+30 m"),
+    ("negative_confidence", "confidence must lie in 0..1"),
+    ("complex_values", "keypoints must be real numbers"),
+    ("too_short", "is too short: 9 frame(s) at 30 fps = 0.30 s"),
+    ("renamed_npy", "is a single .npy array, not an .npz archive"),
+    ("object_array", "hold Python objects"),
+    ("folder", "is a folder"),
 ])
 def test_bad_files_raise_clear_errors_naming_file(tmp_path, case, expected):
     g = _good()
@@ -83,6 +92,25 @@ def test_bad_files_raise_clear_errors_naming_file(tmp_path, case, expected):
         _write(path, **{**g, "keypoints": kp})
     elif case == "bad_confidence":
         _write(path, **g, confidence=np.ones((3, 21), np.float32))
+    elif case in ("fps_huge", "fps_tiny"):
+        _write(path, **{**g, "fps": 1e300 if case == "fps_huge" else 1e-300})
+    elif case == "huge_coordinates":
+        kp = g["keypoints"].copy()
+        kp[5, 0, 0] = 1e30
+        _write(path, **{**g, "keypoints": kp})
+    elif case == "negative_confidence":
+        _write(path, **g, confidence=-np.ones(g["keypoints"].shape[:2], np.float32))
+    elif case == "complex_values":
+        _write(path, **{**g, "keypoints": g["keypoints"] + 1j})
+    elif case == "too_short":
+        _write(path, **{**g, "keypoints": g["keypoints"][:9]})
+    elif case == "renamed_npy":
+        with open(path, "wb") as fh:
+            np.save(fh, g["keypoints"])
+    elif case == "object_array":
+        _write(path, **{**g, "joint_names": np.array(list(g["joint_names"]), dtype=object)})
+    elif case == "folder":
+        path.mkdir()
     with pytest.raises(InputError) as err:
         load_npz(path)
     assert str(path) in str(err.value)
@@ -166,3 +194,64 @@ def test_ingest_attempt_writes_attempt_and_moves_in_one_transaction(db_path, mon
         assert not again.created and again.attempt_id == done.attempt_id and again.n_moves is None
     after = table_counts(db_path)
     assert after["attempts"] == 1 and after["skeleton_frames"] == sk.n_frames
+
+
+def test_zip_bomb_is_refused_from_its_headers(tmp_path, db_path, skeleton_file):
+    """A 2 MB .npz declaring 8 M frames (1.6 GB of keypoints) is refused before anything is decompressed:
+    the import takes a few MB, not 9 GB, and the database stays byte-identical."""
+    import tracemalloc
+
+    from benchmarks.hostile import zip_bomb
+
+    assert run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")[0] == 0
+    before = db_path.read_bytes()
+    bomb = zip_bomb(tmp_path / "bomb.npz", 8_000_000)
+    assert bomb.stat().st_size < 3_000_000
+    tracemalloc.start()
+    code, _, err = run_cli("--db", str(db_path), "import-skeleton", str(bomb), "--climber", "Janja")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert code == 2 and "holds 8,000,000 frames, more than the import limit of 1,000,000" in err
+    assert "CRUXLAB_MAX_FRAMES" in err and "Traceback" not in err
+    assert peak < 20e6, f"refusing the bomb allocated {peak / 1e6:.0f} MB"
+    assert db_path.read_bytes() == before
+
+
+def test_import_limits_are_configurable(tmp_path, monkeypatch):
+    from benchmarks.hostile import zip_bomb
+
+    bomb = zip_bomb(tmp_path / "zeros.npz", 3000)                 # a genuine (all-zero) 3000-frame file
+    monkeypatch.setenv("CRUXLAB_MAX_FRAMES", "2000")
+    with pytest.raises(InputError, match="3,000 frames, more than the import limit of 2,000"):
+        load_npz(bomb)
+    monkeypatch.setenv("CRUXLAB_MAX_FRAMES", "5000")
+    monkeypatch.setenv("CRUXLAB_MAX_NPZ_MB", "0.5")                # 3000 x 17 x 3 float32 = 0.58 MB
+    with pytest.raises(InputError, match="above the limit of 0.5 MB.*CRUXLAB_MAX_NPZ_MB"):
+        load_npz(bomb)
+    monkeypatch.setenv("CRUXLAB_MAX_NPZ_MB", "1")
+    assert load_npz(bomb).n_frames == 3000
+    monkeypatch.setenv("CRUXLAB_MAX_FRAMES", "lots")
+    with pytest.raises(InputError, match="CRUXLAB_MAX_FRAMES='lots' is not a whole number"):
+        load_npz(bomb)
+
+
+def test_rolled_back_big_import_does_not_grow_the_file(tmp_path, db_path, monkeypatch):
+    """More frames than a DuckDB row group (122,880) in a transaction that fails: the file keeps its size
+    (bulk appends are not written ahead of the commit) and its content."""
+    import moves.service
+
+    sk = synthetic(11, "mild", fps=30, duration_s=30).skeleton
+    kp = np.concatenate([sk.keypoints] * 150)[:130_000]
+    path = _write(tmp_path / "long-session.npz", keypoints=kp, joint_names=np.array(JOINT_NAMES), fps=30.0)
+    with __import__("db").connect(db_path):
+        pass
+    size, before = db_path.stat().st_size, table_counts(db_path)
+
+    def broken(*args, **kwargs):
+        raise InputError("classifier refused")
+
+    monkeypatch.setattr(moves.service, "detect_and_store", broken)
+    code, _, err = run_cli("--db", str(db_path), "import-skeleton", str(path), "--climber", "Janja")
+    assert code == 2 and "classifier refused" in err
+    assert table_counts(db_path) == before
+    assert db_path.stat().st_size == size

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cruxlab.errors import InputError
+from cruxlab.paths import data_path
 
 #: Bump when the playback encoding changes, so old cached files are not reused.
 PLAYBACK_VERSION = 1
@@ -51,7 +52,7 @@ def playback_path(video_path: str | Path, frames: FrameSelection, *, cache_dir: 
     ident = json.dumps([PLAYBACK_VERSION, str(src), st.st_size, st.st_mtime_ns, frames.start, frames.step,
                         frames.n_frames, round(frames.fps, 6), max_side, KEYFRAME_INTERVAL])
     key = hashlib.sha256(ident.encode()).hexdigest()[:16]
-    return Path(cache_dir or cache_root()) / "playback" / f"{src.stem}-{key}.webm"
+    return data_path(Path(cache_dir or cache_root()) / "playback", src.stem, f"-{key}.webm", tag=False)
 
 
 def cached_playback(video_path: str | Path, frames: FrameSelection, *, cache_dir: str | Path | None = None,

@@ -62,10 +62,15 @@ def on_player_event(ev: PlayerEvent) -> None:
         ss["add_attempt-end"] = int(min(ev.frame + round(fps), T - 1))
         ui.flash(f"New move from frame {ev.frame}: choose its label and limb below, then “Add move”.", "info")
         return
+    if ev.kind == "review":
+        ui.review(aid, bool(ev.reviewed))
+        return
     if not ui.need_coach():
         return
     ss["move_id"] = ev.move_id
-    if ev.kind == "retime":
+    if ev.kind == "confirm":
+        ui.confirm(ev.move_id)
+    elif ev.kind == "retime":
         ui.run_edit(lambda: data.edit_move(ev.move_id, ui.coach(), start_frame=ev.start, end_frame=ev.end),
                     f"Saved edit #{{result}}: move #{ev.move_id} now covers frames {ev.start}–{ev.end}.")
     elif ev.kind == "relabel":
@@ -82,8 +87,11 @@ if info.video_path and track.media is None:
         st.info(f"The video `{info.video_path}` {reason}; showing the rendered skeleton on the wall instead. "
                 "Move the file back to see the overlay.", icon=":material/videocam_off:")
 seek = ss.pop("player_seek", None)
+rv = data.review_state(aid)
+review = {"reviewed": rv.reviewed, "complete": rv.complete, "by": rv.reviewed_by, "n_moves": rv.n_moves,
+          "n_labelled": rv.n_labelled}
 player([track], [moves], key=PLAYER_KEY, editable=True, selected_move=ss.get("move_id"), seek=seek,
-       on_event=on_player_event, revision=ss["player_rev"])
+       review=review, on_event=on_player_event, revision=ss["player_rev"])
 with flash_slot:
     ui.show_flash(as_toast=True)  # a toast: a message above the player would push the timeline below the fold
 
@@ -124,3 +132,5 @@ with st.expander("Add a move the model missed", icon=":material/add_circle:", ex
     ui.add_move_form(aid, T, fps, int(ss.get("player_frame", 0)), key="add_attempt")
 with st.expander("Label history of this attempt", icon=":material/history:"):
     ui.history_table(aid)
+with st.expander("Export: clip of the move, the attempt's data", icon=":material/download:"):
+    ui.export_panel(aid, info.name, sel.iloc[0] if len(sel) else None, fps)

@@ -25,8 +25,9 @@ EXAMPLES = {
 }
 
 st.title("SQL")
-st.caption("Ask the store anything with DuckDB SQL. Queries run on a read-only, sandboxed connection: "
-           "whatever is typed, nothing in the database (or on disk) can change.")
+st.caption("Ask the store anything with DuckDB SQL. Queries run on a read-only, sandboxed snapshot of the store: "
+           "whatever is typed, nothing in the database (or on disk) can change, and analyses and label edits "
+           "carry on meanwhile. Each query has a time, memory and row limit (see the README, \"Limits\").")
 ss.setdefault("sql_text", EXAMPLES["Moves per label"])
 
 
@@ -56,7 +57,9 @@ kind, result = ss["sql_result"]
 if kind == "error":
     st.error(result, icon=":material/block:")
 else:
-    st.caption(f"{len(result)} row{'s' if len(result) != 1 else ''}")
-    st.dataframe(result, hide_index=True)
-    st.download_button("Download CSV", result.to_csv(index=False).encode(), file_name="cruxlab-query.csv",
+    rows = result.rows
+    note = " (cut at the row limit: add LIMIT or WHERE to see the rest)" if result.truncated else ""
+    st.caption(f"{len(rows)} row{'s' if len(rows) != 1 else ''}{note} · {result.seconds:.2f} s")
+    st.dataframe(rows, hide_index=True)
+    st.download_button("Download CSV", rows.to_csv(index=False).encode(), file_name="cruxlab-query.csv",
                        mime="text/csv", icon=":material/download:")

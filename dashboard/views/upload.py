@@ -10,7 +10,8 @@ from cruxlab.errors import CruxlabError, InputError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES, check_grade, check_name, check_outcome, check_recorded_at
 from dashboard import components as ui
 from dashboard import data
-from dashboard.jobs import STAGE_TITLES, VIDEO_SUFFIXES, AnalysisRequest, slug
+from cruxlab.paths import safe_filename
+from dashboard.jobs import STAGE_TITLES, VIDEO_SUFFIXES, AnalysisRequest
 
 ss = st.session_state
 FORM = "upload"
@@ -27,7 +28,8 @@ climbers, problems = data.names() if ready else ([], {})
 
 def default_name(climber: str, problem: str | None, day: date | None) -> str:
     """climber-problem-YYYY-MM-DD-N, with N the first number no stored attempt or running upload uses."""
-    base = slug("-".join(filter(None, [climber, problem, f"{day:%Y-%m-%d}" if day else None])), max_len=60)
+    base = safe_filename("-".join(filter(None, [climber, problem, f"{day:%Y-%m-%d}" if day else None])),
+                         lower=True, tag=False, max_bytes=60)
     taken = set(attempts["attempt"]) if attempts is not None else set()
     taken |= {job.request.name for job in data.analysis_jobs() if not job.status.final}
     n = 1
@@ -125,9 +127,10 @@ def progress() -> None:
             head.markdown(f"**{r.name}** — {who} · uploaded {s.submitted_at[:16].replace('T', ' ')} UTC")
             if s.state in ("queued", "running"):
                 stage = STAGE_TITLES.get(s.stage, s.stage)
+                if 0.0 < s.stage_fraction < 1.0:  # stages that count their items (the pose, frame by frame)
+                    stage += f" ({100 * s.stage_fraction:.0f} %)"
                 head.progress(min(max(s.overall, 0.0), 1.0),
-                              text=f"{stage} · {100 * s.stage_fraction:.0f} % of this step · "
-                                   f"{100 * s.overall:.0f} % overall · {s.elapsed_s:.0f} s")
+                              text=f"{stage} · {100 * s.overall:.0f} % overall · {s.elapsed_s:.0f} s")
                 side.button("Cancel", key=f"cancel-{s.job_id}", icon=":material/cancel:",
                             on_click=data.cancel_analysis, args=(job.dir,))
             elif s.state == "done":

@@ -189,6 +189,14 @@ class Player {
     const tlbar = el("div", "cx-tlbar", root);
     this.tlInfo = el("span", "", tlbar, "");
     el("span", "cx-grow", tlbar);
+    this.reviewEl = el("span", "cx-review", tlbar, "");
+    this.bReview = el("button", "cx-review-btn", tlbar, "");
+    this.bReview.type = "button";
+    this.bReview.addEventListener("click", (e) => {
+      e.preventDefault();
+      this.bReview.blur();
+      if (this.review) this.emit("review", { reviewed: !this.review.reviewed || !this.review.complete });
+    });
     const zb = (label, title, fn) => {
       const b = el("button", "", tlbar, label);
       b.type = "button";
@@ -234,10 +242,31 @@ class Player {
       this.applySelection(data);
     }
     for (const b of [this.bStart, this.bEnd, this.bConfirm, this.bAdd]) b.style.display = this.editable ? "" : "none";
+    this.review = this.editable ? data.review || null : null;
+    this.refreshReview();
     this.keysHelp();
     this.tlStatic = null;
     this.layout();
     this.refreshControls();
+  }
+
+  refreshReview() {
+    const r = this.review;
+    this.bReview.style.display = r ? "" : "none";
+    this.reviewEl.style.display = r ? "" : "none";
+    if (!r) return;
+    if (r.reviewed && r.complete) {
+      this.reviewEl.textContent = `✓ reviewed by ${r.by}: all ${r.n_moves} moves are training labels`;
+      this.reviewEl.className = "cx-review cx-done";
+      this.bReview.textContent = "Reopen review";
+      this.bReview.title = "Withdraw the review: only confirmed and corrected moves count as training labels";
+    } else {
+      const stale = r.reviewed ? " (moves changed since the review)" : "";
+      this.reviewEl.textContent = `not reviewed${stale}: ${r.n_labelled} of ${r.n_moves} moves are training labels`;
+      this.reviewEl.className = "cx-review";
+      this.bReview.textContent = "✓ Mark attempt reviewed";
+      this.bReview.title = "Every move is right and none is missing: they all count as training labels";
+    }
   }
 
   applySelection(data) {
@@ -422,7 +451,10 @@ class Player {
       (this.timings[this.pending.kind] || []).push(now - this.pending.t0);
       this.pending = null;
     }
-    if (this.root.dataset.ready !== "1" && this.ready) this.root.dataset.ready = "1";
+    if (this.root.dataset.ready !== "1" && this.ready) {
+      this.root.dataset.ready = "1";
+      this.timings.readyAt = performance.now();  // since the page's navigation started
+    }
   }
 
   show(t, now, frame0) {
@@ -624,7 +656,8 @@ class Player {
       const tr = this.tracks[0];
       const fps = tr ? tr.fps : 25;
       const limb = (this.limbs.find((l) => l.id === m.limb) || { title: m.limb }).title;
-      const status = { edited: "edited", added: "added by a coach", confirmed: "confirmed", model: `model, confidence ${(+m.conf).toFixed(2)}` }[m.status] || m.status;
+      const status = { edited: "edited", added: "added by a coach", confirmed: "confirmed", reviewed: "reviewed with the attempt",
+        model: `model, confidence ${(+m.conf).toFixed(2)}, not confirmed` }[m.status] || m.status;
       this.selEl.textContent = `#${m.id} ${m.label} · ${limb} · frames ${m.s}–${m.e} (${(m.s / fps).toFixed(2)}–${((m.e + 1) / fps).toFixed(2)} s) · ${status}`;
     } else {
       this.selEl.textContent = this.editable ? "click a move in the timeline to select it" : "";
@@ -1183,7 +1216,8 @@ class Player {
     if (!b) { this.tip.style.display = "none"; return; }
     const m = b.m, tr = this.tracks[b.ti];
     const limb = (this.limbs.find((l) => l.id === m.limb) || { title: m.limb }).title;
-    const status = { edited: "edited by a coach", added: "added by a coach", confirmed: "confirmed by a coach" }[m.status]
+    const status = { edited: "edited by a coach", added: "added by a coach", confirmed: "confirmed by a coach",
+      reviewed: "reviewed with the attempt" }[m.status]
       || (m.conf < this.lowConf ? "model, LOW confidence" : "model");
     this.tip.textContent = `${m.label} · ${limb} · frames ${m.s}–${m.e} (${(m.s / tr.fps).toFixed(2)}–${((m.e + 1) / tr.fps).toFixed(2)} s) · confidence ${(+m.conf).toFixed(2)} · ${status}`;
     this.tip.style.display = "block";

@@ -1,4 +1,4 @@
--- Version 6: what move detection sees besides the moves, so coaches can see why (moves.onwall,
+-- Version 8: what move detection sees besides the moves, so coaches can see why (moves.onwall,
 -- cruxlab.contacts). Rewritten with the model's moves on every detection; coach edits are not involved.
 
 -- When the climber is on the wall (inclusive attempt frames) and how the attempt ended.
