@@ -658,8 +658,9 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             model = MoveModel(clf, clf.version)
 
         def moves_stage():  # on the image evidence: the 2D detections through the solved cameras
-            return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, geometry.K,
-                                                  geometry.R, geometry.t), model.classifier)
+            cams = geometry.cameras
+            return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t),
+                                   model.classifier)
 
         found = stages.run("moves", False, moves_stage)
         moves, version, extras = tuple(found.moves), model.version, (found.wall_interval(), found.hold_contacts())
