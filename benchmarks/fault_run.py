@@ -368,8 +368,10 @@ def group_models(run: Run) -> None:
             db = run.fresh_db(name)
             con = duckdb.connect(str(db))
             real = con.execute("SELECT payload FROM move_models WHERE kind = 'learned'").fetchone()[0]
-            data = payload if payload is not None else bytes(real)[:-1] + b"\x00"
-            digest = hashlib.sha256(data if payload is not None else bytes(real)).hexdigest()
+            real = bytes(real)
+            data = payload if payload is not None else (                  # one bit flipped mid-payload
+                real[:len(real) // 2] + bytes([real[len(real) // 2] ^ 1]) + real[len(real) // 2 + 1:])
+            digest = hashlib.sha256(data if payload is not None else real).hexdigest()
             con.execute("UPDATE move_models SET payload = ?, payload_format = ?, payload_sha256 = ? "
                         "WHERE kind = 'learned'", [data, fmt, digest])
             con.close()
@@ -398,7 +400,7 @@ def group_traversal(run: Run) -> None:
             results.append(c)
         written = [p for p in work.rglob("*") if p.is_file()]
         folders = (work / "out", work / "artifacts")
-        outside = [p for p in run.root.rglob("*escaped*") if p.parent not in folders]
+        outside = [p for p in run.root.rglob("*escaped*") if "work" not in p.relative_to(run.root).parts]
         outside += list(Path("/tmp").glob("cruxlab-fault-abs*"))
         inside = all(p.parent in folders for p in written)
         case = Case("traversal", f"name {name[:40]!r}", "safe")

@@ -70,6 +70,7 @@ class AttemptInfo:
     outcome: str | None
     camera_model: str | None
     report: dict
+    video_size: tuple[int, int] | None = None  # (width, height) display pixels of the video, after rotation
 
 
 def ingest_key(source_sha256: str, params: dict | None = None) -> str:
@@ -397,7 +398,7 @@ def resolve_attempts(con: duckdb.DuckDBPyConnection, names: Sequence[str] | None
 def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo:
     rows = con.execute(
         """SELECT a.attempt_id, a.name, c.name, p.name, a.fps, a.n_frames, a.source_kind, a.source_path, v.path,
-                  a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report
+                  a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report, v.width, v.height
            FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
            LEFT JOIN videos v USING (video_id) WHERE a.attempt_id = ?""",
         [attempt_id],
@@ -405,7 +406,8 @@ def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo
     if not rows:
         raise InputError(f"no attempt with id {attempt_id}")
     row = rows[0]
-    return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"))
+    size = None if row[14] is None else (int(row[14]), int(row[15]))
+    return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"), video_size=size)
 
 
 def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -52,6 +52,24 @@ def table_counts(db: Path) -> dict[str, int]:
         con.close()
 
 
+def on_wristband(frame_rgb, uv, tol: float):
+    """For pixels uv (N, 2) of a demo video frame (H, W, 3) RGB: does it show the wristband mark there
+    (colour within `tol` of WRISTBAND_RGB, within a pixel)? NaN points are False."""
+    import numpy as np
+
+    from dashboard.demo_data import WRISTBAND_RGB
+
+    h, w = frame_rgb.shape[:2]
+    ok = np.isfinite(uv).all(axis=1)
+    px = np.clip(np.nan_to_num(uv).round().astype(int), 1, [w - 2, h - 2])
+    best = np.full(len(px), np.inf)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            colours = frame_rgb[px[:, 1] + dy, px[:, 0] + dx].astype(int)
+            best = np.minimum(best, np.linalg.norm(colours - np.array(WRISTBAND_RGB), axis=1))
+    return ok & (best < tol)
+
+
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run the cruxlab CLI in-process; return (exit code, stdout, stderr)."""
     import contextlib

@@ -7,6 +7,7 @@ Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `mak
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -52,8 +53,9 @@ def server(tmp_path_factory):
     port = _free_port()
     log = open(root / "streamlit.log", "w")
     # through the real command line: `cruxlab --db DB dashboard --port N` becomes the server (same PID)
+    env = dict(os.environ, CRUXLAB_CACHE=str(root / "cache"))  # playback videos made here, not in ./cache
     proc = subprocess.Popen([sys.executable, "-m", "cruxlab.cli", "--db", str(db), "dashboard",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -336,7 +338,8 @@ def test_phone_layout_keeps_the_sidebar_out_of_the_way(server, browser):
 def test_pages_render_in_the_browser(server, browser):
     url, db, demo = server
     for path, marker, name in (("", "Climbers & attempts", "dashboard_attempts.png"),
-                               ("statistics", "Statistics", "dashboard_statistics.png")):
+                               ("statistics", "Statistics", "dashboard_statistics.png"),
+                               (f"labels?attempt={demo.attempt_ids[0]}", "Correct labels", "dashboard_labels.png")):
         browser.get(f"{url}/{path}")
         wait(browser, lambda d: any(h.text == marker for h in css(d, "h1")))
         if path == "statistics":

@@ -131,3 +131,15 @@ def test_busy_message_names_a_writer_as_a_writer(store_db):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_snapshot_includes_a_left_over_write_ahead_log(store_db):
+    """A writer that died after COMMIT but before its checkpoint leaves rows only in the .wal file: the snapshot
+    holds them too, as one file (the log folded in)."""
+    code = ("import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); c.execute(\"SET checkpoint_threshold = '1GB'\"); "
+            "c.execute(\"INSERT INTO climbers (name) VALUES ('Shauna')\"); os._exit(0)")
+    subprocess.run([sys.executable, "-c", code, str(store_db)], check=True)
+    assert store_db.with_name(store_db.name + ".wal").is_file()
+    res = run_readonly_query(store_db, "SELECT name FROM climbers ORDER BY name")
+    assert list(res.rows.name) == ["Adam", "Janja", "Shauna"] and res.source == "snapshot"
+    assert sorted(p.name for p in snapshot_dir(store_db.resolve()).iterdir()) == ["lock", "stamp", "store.duckdb"]

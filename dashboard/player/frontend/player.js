@@ -113,7 +113,7 @@ class Player {
     this.playing = false;
     this.rate = 1;
     this.frame = 0;             // track 0 frame on screen
-    this.timings = { step: [], move: [], ready: null };
+    this.timings = { step: [], move: [], ready: null, created: performance.now() };
     this.pending = null;        // {frame, t0, kind}: a key press waiting for its frame on screen
     this.seekTarget = null;     // frame the video was last asked to show
     this.view = { v0: 0, v1: 1 };
@@ -331,6 +331,7 @@ class Player {
     });
     try {
       await Promise.all(loads);
+      this.timings.loaded = performance.now();
     } catch (err) {
       for (const tr of this.tracks) tr.wait.textContent = `could not load the attempt (${err}); reload the page`;
       return;
@@ -558,10 +559,10 @@ class Player {
     else pick = [...ms].reverse().find((m) => m.s < this.frame) || null;
     if (!pick) return;
     this.pending = { frame: pick.s, t0: t0 ?? performance.now(), kind: "move" };
-    this.select(pick.id, true);
+    this.select(pick.id, true, true);
   }
 
-  select(id, seek) {
+  select(id, seek, quiet) {
     this.selected = id;
     this.root.dataset.selected = id === null ? "" : String(id);
     const m = this.moveById(id);
@@ -569,7 +570,12 @@ class Player {
     if (m && seek) this.seekFrame(m.s);
     else this.drawTimeline();
     this.refreshControls();
-    if (id !== null) this.emit("select", { move_id: id });
+    // Python hears the selection (its editor shows the move) once the coach stops hopping between moves:
+    // a page rerun per Shift+arrow would make the browser busy while the next frame should appear
+    clearTimeout(this.selectTimer);
+    if (id === null) return;
+    if (quiet) this.selectTimer = setTimeout(() => this.emit("select", { move_id: id }), 400);
+    else this.emit("select", { move_id: id });
   }
 
   moveById(id) { return (this.moves[0] || []).find((m) => m.id === id) || null; }
@@ -579,6 +585,7 @@ class Player {
   // ----------------------------------------------------------------------------------------- edits
   emit(kind, payload) {
     if (!this.trigger) return;
+    if (kind !== "select") clearTimeout(this.selectTimer);  // an edit names its move itself
     this.trigger("event", { kind, frame: this.frame, ...payload, nonce: `${Date.now()}-${Math.random()}` });
   }
 
