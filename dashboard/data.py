@@ -377,15 +377,15 @@ def update_attempt(attempt_id: int, **fields: Any) -> list[store.MetadataChange]
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _names(path: str, stamp: tuple) -> tuple[list[str], dict[str, str | None]]:
+def _names(path: str, stamp: tuple) -> tuple[dict[str, float | None], dict[str, str | None]]:
     with _ro(path) as con:
-        climbers = [r[0] for r in con.execute("SELECT name FROM climbers ORDER BY name").fetchall()]
+        climbers = dict(con.execute("SELECT name, height_m FROM climbers ORDER BY name").fetchall())
         problems = dict(con.execute("SELECT name, grade FROM problems ORDER BY name").fetchall())
     return climbers, problems
 
 
-def names() -> tuple[list[str], dict[str, str | None]]:
-    """(every climber's name, {problem name: grade or None}) for pickers, sorted by name."""
+def names() -> tuple[dict[str, float | None], dict[str, str | None]]:
+    """({climber: stored height in metres or None}, {problem: grade or None}) for pickers, sorted by name."""
     return _read(_names)
 
 

@@ -153,6 +153,8 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
     assert video.is_file() and video.parent.parent == db.parent / "uploads"
     assert video.name == f"{row.attempt}.mp4" and "IMG" not in str(video), "never the uploaded file's name"
     status = json.loads((video.parent / "status.json").read_text())
+    asked = json.loads((video.parent / "request.json").read_text())["request"]
+    assert (asked["height_m"], asked["fps"], asked["grade"]) == (1.70, 12.5, "6B+"), "a new climber: 1.70 m"
     assert status["state"] == "done" and status["attempt_id"] == int(row.attempt_id)
     after = table_counts(db)
     assert after["attempts"] == before["attempts"] + 1 and after["skeleton_frames"] == before["skeleton_frames"] + 25

@@ -214,11 +214,14 @@ class Player {
   }
 
   keysHelp() {
-    const lab = this.labels.slice(0, 9).map((l, i) => `<kbd>${i + 1}</kbd>&nbsp;${l.name}`).join(" ");
+    const chip = (l) => `<span class="cx-chip" style="background:${l.color}"></span>${l.name}`;
+    const lab = this.labels.slice(0, 9).map((l, i) => (this.editable ? `<kbd>${i + 1}</kbd>` : "") + chip(l)).join(" ");
+    const more = this.labels.slice(9).map(chip).join(" ");
     const edit = this.editable
-      ? ` · <kbd>I</kbd>/<kbd>O</kbd> start/end here · <kbd>Enter</kbd> confirm · <kbd>A</kbd> add · label: ${lab}` : "";
+      ? ` · <kbd>I</kbd>/<kbd>O</kbd> start/end here · <kbd>Enter</kbd> confirm · <kbd>A</kbd> add` : "";
     this.keysEl.innerHTML = `<kbd>Space</kbd> play/pause · <kbd>←</kbd>/<kbd>→</kbd> frame · ` +
-      `<kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> move · <kbd>Ctrl</kbd>+wheel or <kbd>+</kbd>/<kbd>-</kbd> zoom timeline` + edit;
+      `<kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> move · <kbd>Ctrl</kbd>+wheel or <kbd>+</kbd>/<kbd>-</kbd> zoom timeline` + edit +
+      `<br>${this.editable ? "label keys: " : ""}${lab} ${more} · hatched <b>?</b> = the model is unsure`;
   }
 
   // ------------------------------------------------------------------------------------------- data
@@ -884,7 +887,7 @@ class Player {
   tlGeometry() {
     const dpr = window.devicePixelRatio || 1;
     const phone = this.root.clientWidth < 700;
-    const laneH = phone ? 24 : 28;
+    const laneH = this.tracks.length > 1 ? (phone ? 18 : 20) : (phone ? 24 : 28);  // two attempts: both above the fold
     const groups = [];
     let y = 4;
     this.tracks.forEach((tr, ti) => {
@@ -1061,10 +1064,20 @@ class Player {
         const short = mark + (m.label.includes("-") ? m.label.split("-")[0] : m.label.slice(0, 4));
         const room = bx1 - bx0 - 6;
         ctx.font = h < 14 ? "10px sans-serif" : "12px sans-serif";
-        const text = ctx.measureText(full).width <= room ? full : ctx.measureText(short).width <= room ? short : (ctx.measureText(mark.trim() || "·").width <= room ? mark.trim() : "");
+        const text = ctx.measureText(full).width <= room ? full : ctx.measureText(short).width <= room ? short : "";
         if (text) {
           ctx.fillStyle = low ? "#1d1d1d" : textColorFor(color);
           ctx.fillText(text, bx0 + 3, y + h / 2 + 0.5);
+        } else {
+          // too narrow (a short move on a long attempt): the label after the bar, where the lane is free
+          const next = moves.filter((o) => o !== m && o.limb === m.limb && (rows.get(o.id) || 0) === r && o.s > m.e)
+            .reduce((best, o) => Math.min(best, this.tX(o.s / tr.fps)), x1);
+          const free = next - bx1 - 5;
+          const outside = ctx.measureText(full).width <= free ? full : ctx.measureText(short).width <= free ? short : "";
+          if (outside) {
+            ctx.fillStyle = "#333";
+            ctx.fillText(outside, bx1 + 3, y + h / 2 + 0.5);
+          }
         }
         this.bars.push({ ti: grp.ti, m, x0: bx0, x1: bx1, y0: y, y1: y + h });
       }
@@ -1088,7 +1101,8 @@ class Player {
     ctx.textAlign = "left";
     this.tlStatic = cv;
     const full = span >= this.duration0() - 1e-6;
-    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s) · drag a selected move's edges to retime it`
+    const tip = this.editable ? " · drag a selected move's edges to retime it" : "";
+    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s)${tip}`
       : `showing ${this.view.v0.toFixed(1)}–${this.view.v1.toFixed(1)} s of ${this.duration0().toFixed(1)} s · shift+wheel to pan`;
   }
 
