@@ -28,7 +28,8 @@ FRONTEND = Path(__file__).resolve().parent / "frontend"
 COMPONENT_NAME = "cruxlab_player"
 LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
                "right_foot": "Right foot", "body": "Body"}
-#: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label).
+#: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label); the
+#: attempt page passes moves.calibration.SURE (calibrated confidences: at or above it a move is "sure").
 LOW_CONFIDENCE = 0.5
 EVENT_KINDS = ("select", "retime", "relabel", "confirm", "add", "review")
 
