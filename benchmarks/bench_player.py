@@ -97,16 +97,29 @@ def quit_browser(driver) -> None:
     shutil.rmtree(driver._cruxlab_profile, ignore_errors=True)
 
 
+PHASES: list[dict] = []
+
+
 def page_ready(driver, url: str, timeout: float = 120) -> float:
-    """Seconds from navigation start to the player's first complete frame."""
+    """Seconds from navigation start to the player's first complete frame. The phases go to PHASES: the
+    Streamlit page up and the script run until the player is mounted, the attempt's data and video loaded,
+    the first frame drawn."""
     driver.get(url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = driver.execute_script(f"const p = {PLAYER}; return p && p.timings.readyAt ? p.timings.readyAt : null;")
+        got = driver.execute_script(f"const p = {PLAYER}; return p && p.timings.readyAt ? p.timings : null;")
         if got:
-            return got / 1000
+            PHASES.append({"mounted": got["created"] / 1000, "loaded": got["loaded"] / 1000,
+                           "ready": got["readyAt"] / 1000})
+            return got["readyAt"] / 1000
         time.sleep(0.05)
     raise TimeoutError(f"the player at {url} did not get ready in {timeout:.0f} s")
+
+
+def _phases(i: int) -> str:
+    p = PHASES[i]
+    return (f"(player mounted at {p['mounted']:.2f} s, attempt data + video loaded {p['loaded']:.2f} s, first frame "
+            f"{p['ready']:.2f} s)")
 
 
 def key_timings(driver, kind: str, n: int) -> list[float]:
@@ -146,7 +159,8 @@ def playback_rate(driver, seconds: float = 3.0) -> float:
     """)
     fps = driver.execute_script(f"return {PLAYER}.tracks[0].fps;")
     frames = [f for _, f in samples]
-    first = next(i for i, f in enumerate(frames) if f != frames[0])
+    start = next(i for i, f in enumerate(frames) if f < 3)            # the seek to frame 0 is on screen
+    first = next(i for i in range(start, len(frames)) if frames[i] != frames[start])  # playing
     return (frames[-1] - frames[first]) / fps / ((samples[-1][0] - samples[first][0]) / 1000)
 
 
@@ -154,6 +168,53 @@ def _stats(ms: list[float]) -> str:
     ms = sorted(ms)
     p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
     return f"median {statistics.median(ms):.0f} ms, p95 {p95:.0f} ms, max {ms[-1]:.0f} ms (n={len(ms)})"
+
+
+def streamlit_baseline(repeats: int = 3) -> list[float]:
+    """Seconds until a one-line Streamlit page shows its text in a new browser profile: the floor under any
+    Streamlit page on this machine (the frontend's own download, parse and boot)."""
+    folder = Path(tempfile.mkdtemp(prefix="cruxlab-bench-st-"))
+    app = folder / "app.py"
+    app.write_text("import streamlit as st\nst.write('baseline ready')\n")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise RuntimeError("the baseline Streamlit server did not start")
+        out = []
+        for i in range(repeats + 1):
+            driver = browser()
+            try:
+                driver.get(url)
+                ready_script = """const m = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+                    .find(e => e.textContent.includes('baseline ready'));
+                    if (m && !window.__seen) window.__seen = performance.now(); return window.__seen || null;"""
+                t_end = time.monotonic() + 60
+                while time.monotonic() < t_end:
+                    got = driver.execute_script(ready_script)
+                    if got:
+                        break
+                    time.sleep(0.02)
+                if i:  # the first view also warms the server's own imports
+                    out.append(got / 1000)
+            finally:
+                quit_browser(driver)
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -182,18 +243,15 @@ def main(argv: list[str] | None = None) -> None:
         cache_dir = CACHE / "player-cache"
 
     # the one-time transcode (first view of an attempt), outside the page timings
-    os.environ["CRUXLAB_DB"] = str(db.resolve())
-    os.environ["CRUXLAB_CACHE"] = str(cache_dir.resolve())
-    from dashboard import data
-    from dashboard.player.attempts import frame_selection
-    from dashboard.player.media import cached_playback, make_playback
+    from dashboard.player.media import FrameSelection, cached_playback, make_playback
 
-    info = data.attempt_info(aid)
-    if info.video_path and data.video_exists(info.video_path):
-        sel = frame_selection(aid)
-        if cached_playback(info.video_path, sel) is None:
+    with connect(db, read_only=True) as con:
+        info = store.attempt_info(con, aid)
+    if info.video_path and Path(info.video_path).is_file():
+        sel = FrameSelection(info.video_start_frame, info.video_frame_step, info.n_frames, info.fps)
+        if cached_playback(info.video_path, sel, cache_dir=cache_dir) is None:
             t = time.perf_counter()
-            make_playback(info.video_path, sel)
+            make_playback(info.video_path, sel, cache_dir=cache_dir)
             print(f"one-time transcode of {info.n_frames} frames to the playback WebM: {time.perf_counter() - t:.1f} s "
                   f"({info.n_frames / (time.perf_counter() - t):.0f} frames/s)")
         else:
@@ -221,6 +279,9 @@ def main(argv: list[str] | None = None) -> None:
         driver = browser()
         try:
             page_ready(driver, url)
+            shot = Path("artifacts") / "bench_player_attempt.png"
+            shot.parent.mkdir(exist_ok=True)
+            driver.save_screenshot(str(shot))  # the whole attempt's timeline at 1600 x 1000
             steps = key_timings(driver, "step", args.repeats)
             moves = key_timings(driver, "move", args.repeats)
             rate = playback_rate(driver)
@@ -228,13 +289,16 @@ def main(argv: list[str] | None = None) -> None:
             quit_browser(driver)
     finally:
         server.stop()
-    print(f"page ready, cold server (first view, new browser):  {cold_server:.2f} s")
+    print(f"page ready, cold server (first view, new browser):  {cold_server:.2f} s {_phases(0)}")
     print(f"page ready, cold browser (new profile, warm server): median {statistics.median(cold_browser):.2f} s "
-          f"(runs {', '.join(f'{t:.2f}' for t in cold_browser)})")
-    print(f"page ready, warm (reload):                          median {statistics.median(warm):.2f} s")
+          f"(runs {', '.join(f'{t:.2f}' for t in cold_browser)}) {_phases(4)}")
+    print(f"page ready, warm (reload):                          median {statistics.median(warm):.2f} s {_phases(1)}")
     print(f"frame step (arrow key -> frame on screen):          {_stats(steps)}")
     print(f"next move (shift+arrow -> move's frame on screen):  {_stats(moves)}")
     print(f"playback over 3 s:                                  {rate:.2f}x real time")
+    base = streamlit_baseline()
+    print(f"for scale, a one-line Streamlit page in a new profile: median {statistics.median(base):.2f} s "
+          "(Streamlit's own boot, under every page)")
     print("targets: page ready <= 2 s cold; frame step and next move < 150 ms warm; playback >= 0.8x")
 
 

@@ -152,7 +152,7 @@ def metadata_editor(attempt_id: int, key: str) -> None:
     """Edit who climbed, the problem and its grade, the outcome and the date of an attempt. The form always
     starts from the stored values (its key changes with them), errors say what to enter, nothing half-saved."""
     row = data.attempts().set_index("attempt_id").loc[int(attempt_id)]
-    climbers, problems = data.names()
+    climbers, problems = (list(d) for d in data.names())
     problem = row["problem"] if present(row["problem"]) else None
     grade = row["grade"] if present(row["grade"]) else ""
     outcome = row["outcome"] if present(row["outcome"]) else "—"

@@ -352,65 +352,6 @@ def schema() -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ video
-class _VideoReader:
-    """One OpenCV capture per file, read sequentially when frames come in order (playback) and seeking
-    otherwise. OpenCV applies the file's rotation metadata, so frames come in display orientation, the
-    orientation the stored cameras' intrinsics refer to."""
-
-    def __init__(self, path: str) -> None:
-        import cv2
-
-        self._cv2 = cv2
-        self.cap = cv2.VideoCapture(path)
-        self.next_index = 0
-        self.lock = threading.Lock()
-
-    def read(self, index: int) -> np.ndarray | None:
-        cv2 = self._cv2
-        with self.lock:
-            if not self.cap.isOpened():
-                return None
-            ahead = index - self.next_index
-            if self.next_index < 0 or not 0 <= ahead <= 12:  # seek (also after a failed read past the end)
-                self.cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-            else:
-                for _ in range(ahead):
-                    self.cap.grab()
-            ok, frame = self.cap.read()
-            self.next_index = index + 1 if ok else -1
-        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if ok else None
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _video_reader(path: str, mtime_ns: int) -> _VideoReader:
-    return _VideoReader(path)
-
-
-@st.cache_data(show_spinner=False, max_entries=96)
-def _video_frame(path: str, mtime_ns: int, index: int, max_height: int) -> tuple[np.ndarray, float] | None:
-    import cv2
-
-    frame = _video_reader(path, mtime_ns).read(index)
-    if frame is None:
-        return None
-    scale = min(1.0, max_height / frame.shape[0])
-    if scale < 1.0:
-        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return frame, scale
-
-
-def video_frame(video_path: str | None, index: int, max_height: int = 720) -> tuple[np.ndarray, float] | None:
-    """Frame `index` of a video as (RGB (H, W, 3) uint8 downscaled to at most max_height rows, scale factor),
-    or None when the file is gone, unreadable, or shorter than that."""
-    if not video_path:
-        return None
-    try:
-        mtime = Path(video_path).stat().st_mtime_ns
-    except OSError:
-        return None
-    return _video_frame(str(video_path), mtime, int(index), int(max_height))
-
-
 def video_exists(video_path: str | None) -> bool:
     return bool(video_path) and Path(video_path).is_file()
 
@@ -436,15 +377,15 @@ def update_attempt(attempt_id: int, **fields: Any) -> list[store.MetadataChange]
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _names(path: str, stamp: tuple) -> tuple[list[str], dict[str, str | None]]:
+def _names(path: str, stamp: tuple) -> tuple[dict[str, float | None], dict[str, str | None]]:
     with _ro(path) as con:
-        climbers = [r[0] for r in con.execute("SELECT name FROM climbers ORDER BY name").fetchall()]
+        climbers = dict(con.execute("SELECT name, height_m FROM climbers ORDER BY name").fetchall())
         problems = dict(con.execute("SELECT name, grade FROM problems ORDER BY name").fetchall())
     return climbers, problems
 
 
-def names() -> tuple[list[str], dict[str, str | None]]:
-    """(every climber's name, {problem name: grade or None}) for pickers, sorted by name."""
+def names() -> tuple[dict[str, float | None], dict[str, str | None]]:
+    """({climber: stored height in metres or None}, {problem: grade or None}) for pickers, sorted by name."""
     return _read(_names)
 
 

@@ -208,6 +208,17 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextmanager
+def rolled_back(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... ROLLBACK whatever happens: writes made inside show what they would do and leave nothing
+    (dry runs)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    finally:
+        con.execute("ROLLBACK")
+
+
+@contextmanager
 def connect(
     path: str | Path = DEFAULT_DB,
     *,

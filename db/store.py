@@ -70,6 +70,7 @@ class AttemptInfo:
     outcome: str | None
     camera_model: str | None
     report: dict
+    video_size: tuple[int, int] | None = None  # (width, height) display pixels of the video, after rotation
 
 
 def ingest_key(source_sha256: str, params: dict | None = None) -> str:
@@ -376,8 +377,8 @@ def update_attempt(
 
 def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
     """Remove an attempt and everything that hangs off it (moves and their history too). Call in a transaction."""
-    for table in ("attempt_reviews", "label_edits", "moves", "keypoints2d", "wall_points", "cameras",
-                  "skeleton_frames", "attempts"):
+    for table in ("attempt_reviews", "label_edits", "moves", "attempt_wall", "holds", "contact_frames", "keypoints2d",
+                  "wall_points", "cameras", "skeleton_frames", "attempts"):
         con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
 
 
@@ -397,7 +398,7 @@ def resolve_attempts(con: duckdb.DuckDBPyConnection, names: Sequence[str] | None
 def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo:
     rows = con.execute(
         """SELECT a.attempt_id, a.name, c.name, p.name, a.fps, a.n_frames, a.source_kind, a.source_path, v.path,
-                  a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report
+                  a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report, v.width, v.height
            FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
            LEFT JOIN videos v USING (video_id) WHERE a.attempt_id = ?""",
         [attempt_id],
@@ -405,7 +406,8 @@ def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo
     if not rows:
         raise InputError(f"no attempt with id {attempt_id}")
     row = rows[0]
-    return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"))
+    size = None if row[14] is None else (int(row[14]), int(row[15]))
+    return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"), video_size=size)
 
 
 def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -546,6 +548,82 @@ def read_render_data(con: duckdb.DuckDBPyConnection, attempt: int | str) -> Rend
         video_start_frame=int(info.video_start_frame), video_frame_step=int(info.video_frame_step),
         video_size=None if size is None else (int(size[0]), int(size[1])), camera_model=info.camera_model,
     )
+
+
+# ------------------------------------------------------------------------------- on the wall, holds, contacts
+@dataclass(frozen=True)
+class WallInterval:
+    """When the climber was on the wall (inclusive attempt frames) and how the attempt ended (moves.onwall).
+    end_reason: 'top-out' | 'fall' | 'drop-off' | 'video end'; outcome: 'top' | 'fall' | None."""
+
+    start_frame: int
+    end_frame: int
+    start_reason: str
+    end_reason: str
+    outcome: str | None
+    floor_y: float | None = None
+
+
+@dataclass(frozen=True)
+class HoldContacts:
+    """Holds of an attempt and the hold each limb is on per frame.
+
+    holds: (K, 3) float32 wall frame metres; kinds: (K,) str 'hand' | 'foot' | 'floor';
+    hold: (T, 4) int32 hold index per frame for left_hand, right_hand, left_foot, right_foot, -1 = none."""
+
+    holds: np.ndarray
+    kinds: np.ndarray
+    hold: np.ndarray
+
+
+def replace_detection_extras(con: duckdb.DuckDBPyConnection, attempt_id: int, wall: WallInterval | None,
+                             contacts: HoldContacts | None, model_version: str | None = None) -> None:
+    """Replace an attempt's on-the-wall interval, holds and per-frame contacts. Call inside the transaction
+    that replaces its model moves."""
+    for table in ("attempt_wall", "holds", "contact_frames"):
+        con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
+    if wall is not None:
+        con.execute(
+            "INSERT INTO attempt_wall (attempt_id, start_frame, end_frame, start_reason, end_reason, outcome, "
+            "floor_y, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [attempt_id, int(wall.start_frame), int(wall.end_frame), wall.start_reason, wall.end_reason,
+             wall.outcome, None if wall.floor_y is None else float(wall.floor_y), model_version])
+    if contacts is None:
+        return
+    K, T = len(contacts.holds), len(contacts.hold)
+    hold = np.asarray(contacts.hold, dtype=np.int32)
+    if K:
+        used = np.bincount(hold[hold >= 0].ravel(), minlength=K)
+        _insert_arrow(con, "holds", pa.table({
+            "attempt_id": pa.array(np.full(K, attempt_id, dtype=np.int32)),
+            "hold_id": pa.array(np.arange(K, dtype=np.int32)),
+            "kind": pa.array([str(k) for k in contacts.kinds], type=pa.string()),
+            "xyz": _fixed_list(np.asarray(contacts.holds, dtype=np.float32), 3),
+            "n_frames": pa.array(used.astype(np.int32)),
+        }))
+    if T:
+        _insert_arrow(con, "contact_frames", pa.table({**_frame_keys(attempt_id, T),
+                                                       "hold_id": _fixed_list(hold, 4)}))
+
+
+def read_wall_interval(con: duckdb.DuckDBPyConnection, attempt_id: int) -> WallInterval | None:
+    """The stored on-the-wall interval of an attempt (None before detection or for attempts detected before
+    version 6)."""
+    row = con.execute("SELECT start_frame, end_frame, start_reason, end_reason, outcome, floor_y FROM attempt_wall "
+                      "WHERE attempt_id = ?", [attempt_id]).fetchone()
+    return None if row is None else WallInterval(*row)
+
+
+def read_contacts(con: duckdb.DuckDBPyConnection, attempt_id: int) -> HoldContacts | None:
+    """Holds and per-frame contacts of an attempt (None when not stored)."""
+    frames = read_arrow(con, "SELECT hold_id FROM contact_frames WHERE attempt_id = ? ORDER BY frame", [attempt_id])
+    if frames.num_rows == 0:
+        return None
+    holds = read_arrow(con, "SELECT kind, xyz FROM holds WHERE attempt_id = ? ORDER BY hold_id", [attempt_id])
+    xyz = (_arrow_to_numpy(holds.column("xyz"), 3).astype(np.float32) if holds.num_rows
+           else np.zeros((0, 3), np.float32))
+    return HoldContacts(xyz, np.array(holds.column("kind").to_pylist(), dtype=object),
+                        _arrow_to_numpy(frames.column("hold_id"), 4).astype(np.int32))
 
 
 # --------------------------------------------------------------------------------------------------- moves

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cruxlab.errors import BackendUnavailableError, CruxlabError
+from cruxlab.processes import pid_alive, process_runs
 
 log = logging.getLogger(__name__)
 
@@ -153,31 +154,10 @@ def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited child not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def is_our_server(state: ServerState) -> bool:
     """The recorded PID is alive AND is Label Studio serving that data dir (not a process that reused the PID
     after a reboot)."""
-    if not pid_alive(state.pid):
-        return False
-    try:
-        with open(f"/proc/{state.pid}/cmdline", "rb") as fh:
-            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:  # no /proc (not Linux): trust the PID
-        return True
-    return "label-studio" in cmd and state.data_dir in cmd
+    return process_runs(state.pid, "label-studio", state.data_dir)
 
 
 def server_env(data_dir: Path, document_root: Path) -> dict[str, str]:

@@ -555,18 +555,21 @@ def _fill_1d(v: np.ndarray) -> np.ndarray:
 def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray, np.ndarray] | None = None,
                     camera_centers: np.ndarray | None = None, speed: float = 0.12, min_s: float = 0.25,
                     max_wall_m: float = 0.30) -> np.ndarray:
-    """(T, 4) bool: each limb's end-effector (wrist/ankle) holds still.
+    """(T, 4) bool: each limb's end-effector (wrist/ankle) holds still (cruxlab.contacts.detect_contacts, the
+    one contact detector, with the lift's own thresholds).
 
     Still = slower than `speed` m/s after smoothing over ~0.1 s, for at least `min_s` s (gaps under 0.1 s
     closed). Only the motion that depth errors of a single camera barely touch is counted: along the wall
-    plane when `wall` (normal, point) is given (and the effector must be within `max_wall_m` of it), else
+    plane when `wall` (normal, point) is given (and the effector must stay within `max_wall_m` of it), else
     across the viewing ray from `camera_centers` (T, 3); else the full 3D motion. keypoints: (T, 21, 3) m."""
     from scipy.ndimage import gaussian_filter1d
 
+    from cruxlab.contacts import ContactParams
+    from cruxlab.contacts import detect_contacts as detect
+
     T = len(keypoints)
-    out = np.zeros((T, 4), bool)
     if T < 2:
-        return out
+        return np.zeros((T, 4), bool)
     P = keypoints[:, list(_CONTACT_PROBE)]
     P = gaussian_filter1d(P, max(fps * 0.1, 0.5), axis=0, mode="nearest")
     vel = np.gradient(P, axis=0) * fps                              # (T, 4, 3)
@@ -576,19 +579,14 @@ def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray
         ray = P - camera_centers[:, None]
         ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
         vel = vel - (vel * ray).sum(-1, keepdims=True) * ray
-    still = np.linalg.norm(vel, axis=-1) < speed
-    if wall is not None:
-        still &= np.abs((P - wall[1]) @ wall[0]) < max_wall_m
-    min_len, max_hole = max(int(round(min_s * fps)), 2), int(round(0.1 * fps))
-    for li in range(4):
-        s = still[:, li].copy()
-        for a, e in runs(~s):
-            if 0 < a and e < T - 1 and e - a + 1 <= max_hole:
-                s[a:e + 1] = True
-        for a, e in runs(s):
-            if e - a + 1 >= min_len:
-                out[a:e + 1, li] = True
-    return out
+    vel = np.where(np.isnan(vel), 1e6, vel)                         # unknown counts as moving (and far) here
+    P = np.where(np.isnan(P), 1e6, P)
+    params = ContactParams(still_speed=speed, move_speed=speed, still_disp=np.inf, move_disp=np.inf,
+                           hand_near=max_wall_m, foot_near=max_wall_m, hand_trust_s=np.inf, foot_trust_s=np.inf,
+                           min_contact_s=max(min_s, 2 / fps), min_flight_s=0.1 + 0.5 / fps, adaptive=False,
+                           near_per_frame=True, keep_edge_runs=False)
+    return detect(P, fps, wall_normal=None if wall is None else wall[0], wall_point=None if wall is None else wall[1],
+                  params=params, velocity=vel).contact
 
 
 # ------------------------------------------------------------------------------------------------- lifting

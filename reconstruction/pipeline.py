@@ -544,7 +544,8 @@ class ComputedAttempt:
 
     pose: the climber's 2D detections (full-size pixels); geometry: cameras, wall points and the lifted
     skeleton in the wall frame (metres); skeleton: the attempt's skeleton as stored ((T, 21, 3) float32);
-    moves: detected with `model_version`, None with detect_moves off; report: numbers of every stage
+    moves: detected with `model_version` on the image evidence, None with detect_moves off; detection_extras:
+    the on-the-wall interval and holds found with them; report: numbers of every stage
     (timings_s / cpu_s per stage in seconds).
     """
 
@@ -556,6 +557,7 @@ class ComputedAttempt:
     moves: tuple | None
     model_version: str | None
     report: dict
+    detection_extras: tuple | None = None  # (db.store.WallInterval, db.store.HoldContacts) found with the moves
 
 
 def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveModel | None = None,
@@ -646,20 +648,27 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
 
     skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
                         wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
-    moves = version = None
+    moves = version = extras = None
     if options.detect_moves:
-        from moves.classify import default_classifier, detect
+        from moves.classify import default_classifier, detect_features
+        from moves.evidence import video_features
 
         if model is None:
             clf = default_classifier()
             model = MoveModel(clf, clf.version)
-        moves = tuple(stages.run("moves", False, lambda: detect(skeleton, model.classifier)))
-        version = model.version
+
+        def moves_stage():  # on the image evidence: the 2D detections through the solved cameras
+            cams = geometry.cameras
+            return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t),
+                                   model.classifier)
+
+        found = stages.run("moves", False, moves_stage)
+        moves, version, extras = tuple(found.moves), model.version, (found.wall_interval(), found.hold_contacts())
     report = _report(plan, pose, geometry, skeleton, stages)
     if version is not None:
         report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
-                           moves=moves, model_version=version, report=report)
+                           moves=moves, model_version=version, report=report, detection_extras=extras)
 
 
 def _report(plan: AnalysisPlan, pose: Pose2D, geometry, skeleton, stages: _Stages) -> dict:
@@ -784,7 +793,8 @@ def store_attempt(db_path: str | Path, computed: ComputedAttempt) -> AnalyzeResu
             return done
         # the name is chosen again now: another analysis may have taken it while this one ran
         record = dataclasses.replace(record, name=_attempt_name(con, options.name, info.path.stem, plan.key))
-        stored = ingest_attempt(con, record, detect=computed.moves is not None, detected=detected)
+        stored = ingest_attempt(con, record, detect=computed.moves is not None, detected=detected,
+                                extras=computed.detection_extras)
     return AnalyzeResult(
         attempt_id=stored.attempt_id, name=record.name, created=True, n_frames=frames.count, fps=frames.fps,
         frames_detected=int(pose.detected.sum()), frames_with_skeleton=int(report["frames_with_skeleton"]),

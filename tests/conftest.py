@@ -101,3 +101,18 @@ def short_clips(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("short-clips")
     return {name: cut_video(REPO / "data" / "climbing" / clip, out / f"{name}.mp4", start, end, max_side=720)
             for name, clip, start, end in SHORT_CLIPS}
+
+
+@pytest.fixture(scope="session")
+def bundled_store(tmp_path_factory) -> Path:
+    """Both bundled clips analysed whole (native frame rate, default options) into one store, once per
+    session (~1 min on an idle 2-core machine): the real-footage checks of moves, holds and the on-the-wall
+    interval read it (and may add their own attempts beside them)."""
+    from reconstruction.pipeline import AnalyzeOptions, analyze
+
+    tmp = tmp_path_factory.mktemp("bundled")
+    db = tmp / "bundled.duckdb"
+    for clip in ("warp-fixed-input.mp4", "warp-dynamic-input.mp4"):
+        analyze(db, REPO / "data" / "climbing" / clip, AnalyzeOptions(climber="Tommy", cache_dir=tmp / "cache"),
+                progress=False)
+    return db

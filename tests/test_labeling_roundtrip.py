@@ -9,6 +9,7 @@ built from the synthetic climber, moves detected by the rule model), so tests do
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -606,6 +607,29 @@ def test_labelling_page_shows_video_and_predictions(ls, client, db):
     hist = _history(db, attempt_id)
     assert set(hist.action) == {"confirm"} and set(hist.move_id) == set(moves.move_id)
     assert sync.pull(db, client, project="browser").n_written == 0
+
+
+def test_skeleton_task_opens_on_the_whole_attempt(ls, client, db):
+    """Issue 10: tasks opened zoomed in. A skeleton-only task's time series now opens with every frame of the
+    attempt in view (overviewWidth 100 %; Label Studio's default is a quarter). A screenshot goes to artifacts/."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    (attempt_id, name), *_ = _attempts(db, lt.SKELETON)
+    rep = sync.push(db, client, [name], project="whole")
+    (pushed,) = rep.attempts
+    driver = _browser()
+    try:
+        _login(driver, ls)
+        driver.get(f"{ls.url}/projects/{rep.projects[lt.SKELETON]}/data?task={pushed.task_id}")
+        shown = WebDriverWait(driver, 90).until(lambda d: d.execute_script(
+            "const a = window.Htx && window.Htx.annotationStore.selected; const ts = a && a.names.get('ts');"
+            "return ts && ts.brushRange && ts.brushRange.length === 2 && ts.dataObj ? [...ts.brushRange] : null;"))
+        time.sleep(1.0)
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "labelstudio_skeleton_task.png"))
+    finally:
+        driver.quit()
+    assert shown[0] <= 0 and shown[1] >= pushed.frame_map.n_frames - 1, shown
 
 
 # ---------------------------------------------------------------------------------- active learning

@@ -56,7 +56,9 @@ def test_rule_thresholds_are_real_parameters():
     """Mis-set thresholds must cost accuracy where they bite (and a grid could tune them back)."""
     seeds = range(2100, 2106)
     good = run_synthetic_eval(seeds, "mild")
-    bad = run_synthetic_eval(seeds, "mild", rule_params={"flag_lateral": 0.7, "cross_margin": 0.4, "rock_rise": 1.2})
+    # flag_knee 175: no flagging leg is that straight (side and back flags alike); cross_margin and rock_rise
+    # far beyond what the climber does
+    bad = run_synthetic_eval(seeds, "mild", rule_params={"flag_knee": 175.0, "cross_margin": 0.4, "rock_rise": 1.2})
     assert good.per_label["flag"].f1 > 0.9 and bad.per_label["flag"].recall < 0.5
     assert bad.per_label["cross-over"].recall < 0.5 and bad.per_label["rock-over"].recall < 0.5
     assert good.per_label["reach"].f1 > 0.9  # the reach rule does not use those thresholds ...

@@ -15,7 +15,7 @@ ss = st.session_state
 PLAYER_KEY = "attempt_player"
 
 # a tighter top margin: player controls and timeline stay above the fold on a laptop screen
-st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem}</style>")
+st.html("<style>@media (min-width: 700px) {[data-testid='stMainBlockContainer']{padding-top:2.2rem}}</style>")
 df = data.attempts()
 head_l, head_r = st.columns([3, 2], vertical_alignment="bottom")
 with head_r:

@@ -119,8 +119,8 @@ for col, aid, mv in ((k[0], a_id, moves_a), (k[1], b_id, moves_b)):
     m[2].metric("Moving", f"{100 * np.nan_to_num(r['moving_fraction']):.0f} %")
     m[3].metric("Outcome", r["outcome"] if ui.present(r["outcome"]) else "—")
 
-st.markdown(f"**Move by move** · times from the lined-up moment; {len(both)} pairs, "
-            f"{int(pairs['same'].sum())} with the same label")
+st.markdown(f"**Move by move** · times from the lined-up moment; {len(both)} pair{'s' if len(both) != 1 else ''} "
+            f"of moves, {int(pairs['same'].sum())} with the same label")
 def _seconds(values: pd.Series, signed: bool = False) -> list[str]:
     return ["" if pd.isna(v) else (f"{v:+.2f} s" if signed else f"{v:.2f} s") for v in values]
 

@@ -113,7 +113,7 @@ class Player {
     this.playing = false;
     this.rate = 1;
     this.frame = 0;             // track 0 frame on screen
-    this.timings = { step: [], move: [], ready: null };
+    this.timings = { step: [], move: [], ready: null, created: performance.now() };
     this.pending = null;        // {frame, t0, kind}: a key press waiting for its frame on screen
     this.seekTarget = null;     // frame the video was last asked to show
     this.view = { v0: 0, v1: 1 };
@@ -214,11 +214,14 @@ class Player {
   }
 
   keysHelp() {
-    const lab = this.labels.slice(0, 9).map((l, i) => `<kbd>${i + 1}</kbd>&nbsp;${l.name}`).join(" ");
+    const chip = (l) => `<span class="cx-chip" style="background:${l.color}"></span>${l.name}`;
+    const lab = this.labels.slice(0, 9).map((l, i) => (this.editable ? `<kbd>${i + 1}</kbd>` : "") + chip(l)).join(" ");
+    const more = this.labels.slice(9).map(chip).join(" ");
     const edit = this.editable
-      ? ` · <kbd>I</kbd>/<kbd>O</kbd> start/end here · <kbd>Enter</kbd> confirm · <kbd>A</kbd> add · label: ${lab}` : "";
+      ? ` · <kbd>I</kbd>/<kbd>O</kbd> start/end here · <kbd>Enter</kbd> confirm · <kbd>A</kbd> add` : "";
     this.keysEl.innerHTML = `<kbd>Space</kbd> play/pause · <kbd>←</kbd>/<kbd>→</kbd> frame · ` +
-      `<kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> move · <kbd>Ctrl</kbd>+wheel or <kbd>+</kbd>/<kbd>-</kbd> zoom timeline` + edit;
+      `<kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> move · <kbd>Ctrl</kbd>+wheel or <kbd>+</kbd>/<kbd>-</kbd> zoom timeline` + edit +
+      `<br>${this.editable ? "label keys: " : ""}${lab} ${more} · hatched <b>?</b> = the model is unsure`;
   }
 
   // ------------------------------------------------------------------------------------------- data
@@ -331,6 +334,7 @@ class Player {
     });
     try {
       await Promise.all(loads);
+      this.timings.loaded = performance.now();
     } catch (err) {
       for (const tr of this.tracks) tr.wait.textContent = `could not load the attempt (${err}); reload the page`;
       return;
@@ -558,10 +562,10 @@ class Player {
     else pick = [...ms].reverse().find((m) => m.s < this.frame) || null;
     if (!pick) return;
     this.pending = { frame: pick.s, t0: t0 ?? performance.now(), kind: "move" };
-    this.select(pick.id, true);
+    this.select(pick.id, true, true);
   }
 
-  select(id, seek) {
+  select(id, seek, quiet) {
     this.selected = id;
     this.root.dataset.selected = id === null ? "" : String(id);
     const m = this.moveById(id);
@@ -569,7 +573,12 @@ class Player {
     if (m && seek) this.seekFrame(m.s);
     else this.drawTimeline();
     this.refreshControls();
-    if (id !== null) this.emit("select", { move_id: id });
+    // Python hears the selection (its editor shows the move) once the coach stops hopping between moves:
+    // a page rerun per Shift+arrow would make the browser busy while the next frame should appear
+    clearTimeout(this.selectTimer);
+    if (id === null) return;
+    if (quiet) this.selectTimer = setTimeout(() => this.emit("select", { move_id: id }), 400);
+    else this.emit("select", { move_id: id });
   }
 
   moveById(id) { return (this.moves[0] || []).find((m) => m.id === id) || null; }
@@ -579,6 +588,7 @@ class Player {
   // ----------------------------------------------------------------------------------------- edits
   emit(kind, payload) {
     if (!this.trigger) return;
+    if (kind !== "select") clearTimeout(this.selectTimer);  // an edit names its move itself
     this.trigger("event", { kind, frame: this.frame, ...payload, nonce: `${Date.now()}-${Math.random()}` });
   }
 
@@ -877,7 +887,7 @@ class Player {
   tlGeometry() {
     const dpr = window.devicePixelRatio || 1;
     const phone = this.root.clientWidth < 700;
-    const laneH = phone ? 24 : 28;
+    const laneH = this.tracks.length > 1 ? (phone ? 18 : 20) : (phone ? 24 : 28);  // two attempts: both above the fold
     const groups = [];
     let y = 4;
     this.tracks.forEach((tr, ti) => {
@@ -1054,10 +1064,20 @@ class Player {
         const short = mark + (m.label.includes("-") ? m.label.split("-")[0] : m.label.slice(0, 4));
         const room = bx1 - bx0 - 6;
         ctx.font = h < 14 ? "10px sans-serif" : "12px sans-serif";
-        const text = ctx.measureText(full).width <= room ? full : ctx.measureText(short).width <= room ? short : (ctx.measureText(mark.trim() || "·").width <= room ? mark.trim() : "");
+        const text = ctx.measureText(full).width <= room ? full : ctx.measureText(short).width <= room ? short : "";
         if (text) {
           ctx.fillStyle = low ? "#1d1d1d" : textColorFor(color);
           ctx.fillText(text, bx0 + 3, y + h / 2 + 0.5);
+        } else {
+          // too narrow (a short move on a long attempt): the label after the bar, where the lane is free
+          const next = moves.filter((o) => o !== m && o.limb === m.limb && (rows.get(o.id) || 0) === r && o.s > m.e)
+            .reduce((best, o) => Math.min(best, this.tX(o.s / tr.fps)), x1);
+          const free = next - bx1 - 5;
+          const outside = ctx.measureText(full).width <= free ? full : ctx.measureText(short).width <= free ? short : "";
+          if (outside) {
+            ctx.fillStyle = "#333";
+            ctx.fillText(outside, bx1 + 3, y + h / 2 + 0.5);
+          }
         }
         this.bars.push({ ti: grp.ti, m, x0: bx0, x1: bx1, y0: y, y1: y + h });
       }
@@ -1081,7 +1101,8 @@ class Player {
     ctx.textAlign = "left";
     this.tlStatic = cv;
     const full = span >= this.duration0() - 1e-6;
-    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s) · drag a selected move's edges to retime it`
+    const tip = this.editable ? " · drag a selected move's edges to retime it" : "";
+    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s)${tip}`
       : `showing ${this.view.v0.toFixed(1)}–${this.view.v1.toFixed(1)} s of ${this.duration0().toFixed(1)} s · shift+wheel to pan`;
   }
 
