@@ -37,13 +37,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+from cruxlab.body import DEFAULT_HEIGHT_M
 from cruxlab.errors import CruxlabError, InputError
 from cruxlab.paths import data_path
 from cruxlab.processes import process_runs
+from reconstruction.video import VIDEO_SUFFIXES  # the containers the analyzer reads; others are refused
 
 UPLOADS_ENV = "CRUXLAB_UPLOADS"
-#: Video containers the analyzer reads (PyAV/FFmpeg); anything else is refused before it is saved.
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 FINAL_STATES = ("done", "failed", "cancelled")
 STAGE_TITLES = {"queued": "waiting for the analysis before it", "starting": "starting", "video": "reading the video",
                 "pose": "finding the climber's pose", "masks": "masking the climber", "cameras": "solving the cameras",
@@ -69,7 +69,7 @@ class AnalysisRequest:
 
     climber: str
     name: str
-    height_m: float = 1.70
+    height_m: float = DEFAULT_HEIGHT_M
     problem: str | None = None
     grade: str | None = None
     outcome: str | None = None

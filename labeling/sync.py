@@ -583,6 +583,7 @@ def pull(db_path: str | Path, client: LabelStudioClient, *, project: str = DEFAU
     With `dry_run` the same edits are made inside a transaction that is rolled back: the report says what a
     pull would write."""
     from db import connect, transaction
+    from db.connection import rolled_back
 
     report = PullReport(client.url)
     client.whoami()
@@ -593,12 +594,9 @@ def pull(db_path: str | Path, client: LabelStudioClient, *, project: str = DEFAU
         return report
     with connect(db_path, create=False) as con:
         if dry_run:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with rolled_back(con):
                 for tp in fetched:
                     _apply_task(con, tp, report)
-            finally:
-                con.execute("ROLLBACK")
         else:
             for tp in fetched:
                 with transaction(con):

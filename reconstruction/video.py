@@ -32,6 +32,7 @@ from cruxlab.skeleton import file_sha256
 
 log = logging.getLogger(__name__)
 
+#: Video containers the analyzer reads (PyAV/FFmpeg); the upload page and `analyze` inputs refuse others.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 
 

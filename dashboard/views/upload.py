@@ -6,6 +6,7 @@ from datetime import time as dt_time
 
 import streamlit as st
 
+from cruxlab.body import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
 from cruxlab.errors import CruxlabError, InputError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES, check_grade, check_name, check_outcome, check_recorded_at
 from dashboard import components as ui
@@ -25,7 +26,6 @@ ready = status.state == "ready"
 attempts = data.attempts() if ready else None
 heights, problems = data.names() if ready else ({}, {})
 climbers = list(heights)
-DEFAULT_HEIGHT_M = 1.70
 
 
 def default_name(climber: str, problem: str | None, day: date | None) -> str:
@@ -58,7 +58,7 @@ def _submit() -> None:
         start, end = v["start"] or None, v["end"] or None
         if start is not None and end is not None and end <= start:
             raise InputError(f"the end ({end:g} s) must come after the start ({start:g} s); or leave them empty")
-        height = v["height"] or heights.get(climber) or DEFAULT_HEIGHT_M  # as typed, else as stored, else 1.70
+        height = v["height"] or heights.get(climber) or DEFAULT_HEIGHT_M  # as typed, else as stored, else the default
         request = AnalysisRequest(
             climber=climber, name=name, height_m=float(height), problem=problem, grade=grade,
             outcome=check_outcome(None if v["outcome"] == "—" else v["outcome"]),
@@ -88,8 +88,8 @@ with st.form(FORM, clear_on_submit=True):
                   key=f"{FORM}-day", format="YYYY-MM-DD")
     c6.time_input("Time", value=datetime.now().time().replace(second=0, microsecond=0), key=f"{FORM}-time",
                   step=60)
-    c7.number_input("Climber's height (m)", 1.0, 2.3, None, 0.01, key=f"{FORM}-height",
-                    placeholder="stored, else 1.70",
+    c7.number_input("Climber's height (m)", *HEIGHT_RANGE_M, None, 0.01, key=f"{FORM}-height",
+                    placeholder=f"stored, else {DEFAULT_HEIGHT_M:.2f}",
                     help="Sets the metric scale of the skeleton. Empty: the height stored for this climber "
                          f"(from an earlier analysis), else {DEFAULT_HEIGHT_M:.2f} m")
     with st.expander("More options: attempt name, trim, frame rate"):
