@@ -79,12 +79,12 @@ def body_scale(keypoints: np.ndarray) -> float:
     body units (written for a DEFAULT_HEIGHT_M climber) are multiplied by it."""
     from cruxlab.joints import JOINT_INDEX
 
-    kp = np.asarray(keypoints, dtype=np.float64)
-    step = max(1, len(kp) // 5000)
+    step = max(1, len(keypoints) // 5000)
+    kp = np.asarray(keypoints[::step], dtype=np.float64)
     a = np.array([JOINT_INDEX[b[0]] for b in _LIMB_BONES])
     b = np.array([JOINT_INDEX[b[1]] for b in _LIMB_BONES])
     ref = sum(SEGMENT_RATIOS[b[2]] for b in _LIMB_BONES) * DEFAULT_HEIGHT_M
-    total = np.linalg.norm(kp[::step, a] - kp[::step, b], axis=-1).sum(axis=1)     # NaN where a bone is missing
+    total = np.linalg.norm(kp[:, a] - kp[:, b], axis=-1).sum(axis=1)     # NaN where a bone is missing
     with np.errstate(all="ignore"):
         ratio = np.nanmedian(total / ref) if np.isfinite(total).any() else np.nan
     return float(ratio) if np.isfinite(ratio) and ratio > 0.3 else 1.0

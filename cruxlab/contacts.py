@@ -23,9 +23,9 @@ foot: it rests at least a quarter of the time), and the wall-distance scatter of
 depth-noisy lift spreads holds by decimetres around it). An unknown position (NaN: hidden, not detected)
 decides nothing: the last state carries on, so a hand hidden behind the body stays on its hold.
 
-**Holds**: each contact run is summarised by its median position on the wall plane; runs are clustered
-(complete linkage, all members within `hand_hold_radius` / `foot_hold_radius` of each other; hands and feet
-separately), so a contact is "on hold k". A wrist pivots about its grip by up to a hand length, hence the
+**Holds**: each contact run is summarised by its mean position on the wall plane; runs are clustered in
+time order (a run within `hand_hold_radius` / `foot_hold_radius` of a hold's first contact is on that hold;
+hands and feet separately), so a contact is "on hold k". A wrist pivots about its grip by up to a hand length, hence the
 larger hand radius. A move is a change of hold (`flights`); lifting a foot and putting it back on the same
 hold is not one.
 """
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cruxlab.intervals import runs
-from cruxlab.signal import central_difference, drop_short_runs, hysteresis, window_displacement
+from cruxlab.signal import central_difference, drop_short_runs, hysteresis, seg_mean, window_displacement
 
 HANDS, FEET = (0, 1), (2, 3)
 
@@ -111,16 +111,37 @@ def resting_level(x: np.ndarray, q: float = 0.25) -> np.ndarray:
 
 
 def _cluster(centres: np.ndarray, radius: float) -> np.ndarray:
-    """Cluster labels (0..K-1) of (N, D) points: complete linkage, every pair in a cluster within radius."""
-    n = len(centres)
-    if n == 0:
+    """Cluster labels (0..K-1) of (N, D) points in order: a point within `radius` of a cluster's first point
+    joins it (the nearest such cluster), else starts a new one. Neighbours come from one KD-tree query."""
+    if len(centres) == 0:
         return np.zeros(0, dtype=np.int64)
-    if n == 1:
-        return np.zeros(1, dtype=np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage
+    # contacts at the same place (to the centimetre) share a hold: cluster each place once, in order of its
+    # first contact (a long session returns to the same holds thousands of times)
+    _, first, back = np.unique(np.round(centres / 0.01).astype(np.int64), axis=0, return_index=True,
+                               return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    places = centres[first[order]]
+    return _leader(places, radius)[rank[back.reshape(-1)]]
 
-    z = linkage(centres, method="complete")
-    return fcluster(z, t=radius, criterion="distance").astype(np.int64) - 1
+
+def _leader(centres: np.ndarray, radius: float) -> np.ndarray:
+    """Leader clustering of (N, D) points in order (see `_cluster`)."""
+    from scipy.spatial import cKDTree
+
+    n = len(centres)
+    labels = np.full(n, -1, dtype=np.int64)
+    neighbours = cKDTree(centres).query_ball_point(centres, radius)
+    seed_label: dict[int, int] = {}
+    for i in range(n):  # one pass over the contacts (hundreds per attempt), cheap list work each
+        seeds = [j for j in neighbours[i] if j < i and j in seed_label]
+        if seeds:
+            d = np.linalg.norm(centres[seeds] - centres[i], axis=1) if len(seeds) > 1 else None
+            labels[i] = seed_label[seeds[int(np.argmin(d))] if d is not None else seeds[0]]
+        else:
+            labels[i] = seed_label[i] = len(seed_label)
+    return labels
 
 
 def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray | None = None,
@@ -191,14 +212,14 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
         if not p.keep_edge_runs:
             st = _drop_short_edge_runs(st, min_contact)
         if wall_normal is not None and not p.near_per_frame:  # the 3D cue: held off the wall is not on a hold
-            for a, b in runs(st):
-                with warnings.catch_warnings(), np.errstate(all="ignore"):
-                    warnings.simplefilter("ignore", RuntimeWarning)  # all unknown: nothing to veto with
-                    d = np.nanmedian(wall_d[a:b + 1, k])
-                    y = np.nanmedian(pts[a:b + 1, k, 1])
-                on_floor = floor_y is not None and abs(y - floor_y) <= p.floor_tol * s
-                if d > near[k] and b - a + 1 < trust[k] and not on_floor:
-                    st[a:b + 1] = False
+            r = runs(st)
+            if len(r):
+                d = seg_mean(wall_d[:, k], r[:, 0], r[:, 1])            # NaN (all unknown): no veto
+                y = seg_mean(pts[:, k, 1], r[:, 0], r[:, 1])
+                with np.errstate(invalid="ignore"):
+                    on_floor = (np.abs(y - floor_y) <= p.floor_tol * s) if floor_y is not None else np.zeros(len(r), bool)
+                    veto = (d > near[k]) & (r[:, 1] - r[:, 0] + 1 < trust[k]) & ~on_floor
+                st = st & ~_cover(len(st), r[veto])
         state[:, k] = st
     radius = np.array([p.hand_hold_radius, p.hand_hold_radius, p.foot_hold_radius, p.foot_hold_radius]) * s
     hold, holds, kind = _assign_holds(state, plane, (radius[0], radius[2]))
@@ -206,6 +227,14 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
                   "move_speed": move_speed.round(3).tolist(), "move_disp": move_disp.round(3).tolist(),
                   "near": np.round(near, 3).tolist(), "hold_radius": np.round(radius, 3).tolist()}
     return Contacts(state, hold, holds, kind, thresholds)
+
+
+def _cover(T: int, r: np.ndarray) -> np.ndarray:
+    """(T,) bool: True inside the inclusive runs r (R, 2)."""
+    mark = np.zeros(T + 1, dtype=np.int64)
+    np.add.at(mark, r[:, 0], 1)
+    np.add.at(mark, r[:, 1] + 1, -1)
+    return np.cumsum(mark[:-1]) > 0
 
 
 def _drop_short_edge_runs(state: np.ndarray, min_len: int) -> np.ndarray:
@@ -221,12 +250,12 @@ def _near_from_scatter(wall_d: np.ndarray, still: np.ndarray, fps: float, p: Con
     """(4,) nearness thresholds from the clip's own depth noise: the still effectors' wall distance,
     median + near_gain x MAD per group (hands, feet: a plane fitted through holds on volumes, or a roof taken
     for a vertical wall, puts every hold decimetres off it), plus near_gain x the effector's own fluctuation
-    about its 2-second running median (a single camera's depth wobbles while the hand holds still)."""
-    from scipy.ndimage import median_filter
+    about its 2-second running mean (a single camera's depth wobbles while the hand holds still)."""
+    from scipy.ndimage import uniform_filter1d
 
     out = np.zeros(4)
     filled = np.where(np.isfinite(wall_d), wall_d, np.nanmedian(wall_d) if np.isfinite(wall_d).any() else 0.0)
-    trend = median_filter(filled, size=(max(3, int(round(2.0 * fps)) | 1), 1), mode="nearest")
+    trend = uniform_filter1d(filled, max(3, int(round(2.0 * fps)) | 1), axis=0, mode="nearest")
     wobble = np.where(np.isfinite(wall_d), wall_d - trend, np.nan)
     for group in (HANDS, FEET):
         d = wall_d[:, group][still[:, group]]
@@ -252,10 +281,10 @@ def _assign_holds(state: np.ndarray, plane: np.ndarray, radius: tuple[float, flo
     for kind, group in enumerate((HANDS, FEET)):
         rows = []
         for k in group:
-            for a, b in runs(state[:, k]):
-                with np.errstate(all="ignore"):
-                    c = np.nanmedian(plane[a:b + 1, k], axis=0)
-                rows.append((k, a, b, c))
+            r = runs(state[:, k])
+            if len(r):
+                c = seg_mean(plane[:, k], r[:, 0], r[:, 1])             # (R, 3) where each contact rested
+                rows += [(k, int(a), int(b), cc) for (a, b), cc in zip(r, c)]
         if not rows:
             continue
         centres = np.array([r[3] for r in rows], dtype=np.float64)
@@ -268,11 +297,14 @@ def _assign_holds(state: np.ndarray, plane: np.ndarray, radius: tuple[float, flo
             labels[i] = nxt
             nxt += 1
         base = len(holds)
-        for lab in range(labels.max() + 1):
-            members = centres[labels == lab]
-            with np.errstate(all="ignore"):
-                holds.append(np.nanmean(members, axis=0) if np.isfinite(members).any() else np.full(3, np.nan))
-            kinds.append(kind)
+        K = int(labels.max()) + 1
+        total, count = np.zeros((K, 3)), np.zeros((K, 1))
+        ok = np.isfinite(centres).all(axis=1)
+        np.add.at(total, labels[ok], centres[ok])
+        np.add.at(count, labels[ok], 1.0)
+        with np.errstate(all="ignore"):
+            holds += list(np.where(count > 0, total / count, np.nan))     # mean of the contacts on each hold
+        kinds += [kind] * K
         for (k, a, b, _), lab in zip(rows, labels):
             hold[a:b + 1, k] = base + lab
     H = np.array(holds, dtype=np.float64).reshape(-1, 3)

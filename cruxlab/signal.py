@@ -79,3 +79,46 @@ def window_displacement(x: np.ndarray, fps: float, window_s: float) -> np.ndarra
         out[:w] = out[w]
         out[T - w:] = out[T - w - 1]
     return out
+
+
+def segment_frames(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated frame indices of the inclusive segments and each segment's offset in them."""
+    lengths = end - start + 1
+    offsets = np.zeros(len(start), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    idx = np.repeat(start - offsets, lengths) + np.arange(int(lengths.sum()))
+    return idx, offsets
+
+
+def seg_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Sum of values[start_i..end_i] (inclusive) for every i, NaN counted as 0; (T,) or (T, K) values.
+    Touches only the frames inside segments (candidates cover a small part of an attempt)."""
+    if len(start) == 0:
+        return np.zeros((0,) + values.shape[1:])
+    idx, offsets = segment_frames(start, end)
+    v = values[idx].astype(np.float64)
+    v[np.isnan(v)] = 0.0
+    return np.add.reduceat(v, offsets, axis=0)
+
+
+def seg_mean(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Mean of the known (non-NaN) values of each inclusive segment (NaN when none is known)."""
+    if len(start) == 0:
+        return np.zeros((0,) + values.shape[1:])
+    idx, offsets = segment_frames(start, end)
+    v = values[idx].astype(np.float64)
+    known = ~np.isnan(v)
+    v[~known] = 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.add.reduceat(v, offsets, axis=0) / np.add.reduceat(known, offsets, axis=0)
+
+
+def seg_max(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Max over inclusive segments (segments may overlap; NaN ignored; NaN when nothing is known)."""
+    if len(start) == 0:
+        return np.zeros(0)
+    idx, offsets = segment_frames(start, end)
+    v = values[idx].astype(np.float64)
+    v[np.isnan(v)] = -np.inf
+    out = np.maximum.reduceat(v, offsets)
+    return np.where(np.isinf(out), np.nan, out)

@@ -32,6 +32,7 @@ import numpy as np
 
 from cruxlab.contacts import ContactParams
 from cruxlab.intervals import runs
+from cruxlab.signal import seg_mean
 from moves.features import Features
 
 END_REASONS: tuple[str, ...] = ("top-out", "fall", "drop-off", "video end")
@@ -79,21 +80,19 @@ def floor_contacts(f: Features, p: OnWallParams) -> tuple[np.ndarray, float | No
     c = f.contacts
     T = f.n_frames
     s = f.scale
-    rows = []  # (k, a, b, hold, hold_y, hips above the hold)
-    for k in (2, 3):
-        for a, b, h in c.contact_runs(k):
-            hy = float(c.holds[h, 1]) if h >= 0 and np.isfinite(c.holds[h]).all() else np.nan
-            with np.errstate(all="ignore"):
-                above = float(np.nanmedian(f.pelvis[a:b + 1, 1])) - hy
-            rows.append((k, a, b, h, hy, above))
-    on = [r for r in rows if np.isfinite(r[4]) and np.isfinite(r[5]) and r[4] <= p.floor_tol * s
-          and r[5] >= p.floor_below_hips * s]
+    r = np.concatenate([c.contact_runs(2), c.contact_runs(3)])         # (R, 3) start, end, hold of the feet
     floor = np.zeros(T, dtype=bool)
-    if not on:
+    if not len(r) or not len(c.holds):
         return floor, None, ()
-    for _, a, b, _, _, _ in on:
+    hold_y = np.where(r[:, 2] >= 0, c.holds[np.maximum(r[:, 2], 0), 1], np.nan)
+    above = seg_mean(f.pelvis[:, 1], r[:, 0], r[:, 1]) - hold_y      # hips above the foot
+    with np.errstate(invalid="ignore"):
+        on = (hold_y <= p.floor_tol * s) & (above >= p.floor_below_hips * s)
+    if not on.any():
+        return floor, None, ()
+    for a, b in r[on, :2]:  # the few floor contacts
         floor[a:b + 1] = True
-    return floor, float(np.median([r[4] for r in on])), tuple(sorted({int(r[3]) for r in on}))
+    return floor, float(np.median(hold_y[on])), tuple(sorted({int(h) for h in r[on, 2]}))
 
 
 def on_wall(f: Features, p: OnWallParams | None = None) -> OnWall:

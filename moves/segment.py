@@ -1,8 +1,7 @@
 """Candidate move segments and their features, vectorised over frames and candidates.
 
 Candidates (one row each), from the per-frame features:
-- hand / foot: a flight of an end-effector between two holds (contact off -> on), lift-off to arrival,
-  boundaries moved out to where the effector's speed falls below `refine_speed`;
+- hand / foot: a flight of an end-effector between two different holds, lift-off to arrival (by position);
 - posture: a foot off every hold with the leg extended and out to its own side or crossed behind the other
   leg (DESIGN.md's flag posture, thresholds `posture_*`), jitter gaps bridged;
 - rise: a run of the pelvis going up;
@@ -14,14 +13,13 @@ rule classifier with thresholds and a learned classifier read the same table (mo
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from cruxlab.intervals import runs
 from cruxlab.joints import EFFECTOR_LIMBS, L_ANKLE, R_ANKLE
-from cruxlab.signal import bridge  # noqa: F401 (re-exported)
+from cruxlab.signal import bridge, seg_max, seg_mean, seg_sum, segment_frames  # noqa: F401 (re-exported)
 from moves.features import Features
 from moves.onwall import OnWall, on_wall
 
@@ -89,62 +87,6 @@ class Candidates:
 
 
 # ------------------------------------------------------------------------------------ vectorised helpers
-def _segment_frames(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenated frame indices of the inclusive segments and each segment's offset in them."""
-    lengths = end - start + 1
-    offsets = np.zeros(len(start), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    idx = np.repeat(start - offsets, lengths) + np.arange(int(lengths.sum()))
-    return idx, offsets
-
-
-def seg_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Sum of values[start_i..end_i] (inclusive) for every i, NaN counted as 0; (T,) or (T, K) values.
-    Touches only the frames inside segments (candidates cover a small part of an attempt)."""
-    if len(start) == 0:
-        return np.zeros((0,) + values.shape[1:])
-    idx, offsets = _segment_frames(start, end)
-    v = values[idx].astype(np.float64)
-    v[np.isnan(v)] = 0.0
-    return np.add.reduceat(v, offsets, axis=0)
-
-
-def seg_mean(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Mean of the known (non-NaN) values of each inclusive segment (NaN when none is known)."""
-    if len(start) == 0:
-        return np.zeros((0,) + values.shape[1:])
-    idx, offsets = _segment_frames(start, end)
-    v = values[idx].astype(np.float64)
-    known = ~np.isnan(v)
-    v[~known] = 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.add.reduceat(v, offsets, axis=0) / np.add.reduceat(known, offsets, axis=0)
-
-
-def seg_max(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Max over inclusive segments (segments may overlap; NaN ignored; NaN when nothing is known)."""
-    if len(start) == 0:
-        return np.zeros(0)
-    idx, offsets = _segment_frames(start, end)
-    v = values[idx].astype(np.float64)
-    v[np.isnan(v)] = -np.inf
-    out = np.maximum.reduceat(v, offsets)
-    return np.where(np.isinf(out), np.nan, out)
-
-
-def _last_below(speed: np.ndarray, thr: float) -> np.ndarray:
-    """For every frame t, the last frame <= t with speed < thr (or -1)."""
-    idx = np.where(speed < thr, np.arange(len(speed)), -1)
-    return np.maximum.accumulate(idx)
-
-
-def _first_below_after(speed: np.ndarray, thr: float) -> np.ndarray:
-    """For every frame t, the first frame >= t with speed < thr (or T)."""
-    T = len(speed)
-    idx = np.where(speed < thr, np.arange(T), T)
-    return np.minimum.accumulate(idx[::-1])[::-1]
-
-
 def _empty_X(n: int) -> np.ndarray:
     return np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
 
@@ -261,23 +203,36 @@ def _leave_and_land(pos: np.ndarray, fl: np.ndarray, tol: float, reach: int) -> 
     """Move intervals of flights `fl` (frames between two contacts) from positions: lift-off = the first frame
     (from `reach` frames before the flight) farther than `tol` from where the effector rested at the end of
     its contact, arrival = the first frame after which it stays within `tol` of where it rests next (at most
-    `reach` frames after the flight). Smoothed speeds would smear both by a smoothing width."""
+    `reach` frames after the flight). Smoothed speeds would smear both by a smoothing width. Vectorised over
+    flights (one pass over the frames inside them)."""
     T = len(pos)
     start, end = fl[:, 0].copy(), fl[:, 1].copy()
-    for i, (a, b) in enumerate(fl):  # few flights; each looks at its own frames only
-        lo, hi = max(0, a - reach), min(T - 1, b + reach)
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: nothing seen there
-            p_dep = np.nanmedian(pos[max(0, a - reach):a], axis=0) if a > 0 else np.full(pos.shape[1], np.nan)
-            p_arr = np.nanmedian(pos[b + 1:min(T, b + 1 + reach)], axis=0) if b + 1 < T else pos[b]
-        if np.isfinite(p_dep).all():  # (unknown before a flight already under way when the video starts)
-            left = np.flatnonzero(np.linalg.norm(pos[lo:b + 1] - p_dep, axis=1) > tol)
-            if len(left):
-                start[i] = min(lo + left[0], a)
-        d_arr = np.linalg.norm(pos[a:hi + 1] - p_arr, axis=1)
-        away = np.flatnonzero(~(d_arr <= tol))                 # NaN (unknown) counts as not arrived
-        if len(away):
-            end[i] = max(a + away[-1], start[i])
+    if len(fl) == 0:
+        return start, end
+    a, b = fl[:, 0], fl[:, 1]
+    lo, hi = np.maximum(a - reach, 0), np.minimum(b + reach, T - 1)
+    # where it rested: the mean over `reach` frames of contact before and after (NaN: nothing seen there)
+    has_dep, has_arr = a > 0, b + 1 < T
+    p_dep = np.full((len(fl), pos.shape[1]), np.nan)
+    p_arr = np.array(pos[np.minimum(b, T - 1)], dtype=np.float64)
+    p_dep[has_dep] = seg_mean(pos, lo[has_dep], a[has_dep] - 1)
+    p_arr[has_arr] = seg_mean(pos, b[has_arr] + 1, np.minimum(b[has_arr] + reach, T - 1))
+    # lift-off: first frame in [lo, b] farther than tol from p_dep
+    idx, off = segment_frames(lo, b)
+    seg = np.repeat(np.arange(len(fl)), b - lo + 1)
+    with np.errstate(invalid="ignore"):
+        far = np.linalg.norm(pos[idx] - p_dep[seg], axis=1) > tol
+    first = np.minimum.reduceat(np.where(far, idx, T), off)
+    ok = np.isfinite(p_dep).all(axis=1) & (first < T)
+    start[ok] = np.minimum(first[ok], a[ok])
+    # arrival: last frame in [a, hi] not within tol of p_arr (NaN = not arrived)
+    idx, off = segment_frames(a, hi)
+    seg = np.repeat(np.arange(len(fl)), hi - a + 1)
+    with np.errstate(invalid="ignore"):
+        away = ~(np.linalg.norm(pos[idx] - p_arr[seg], axis=1) <= tol)
+    last = np.maximum.reduceat(np.where(away, idx, -1), off)
+    has = last >= 0
+    end[has] = np.maximum(last[has], start[has])
     return start, end
 
 
