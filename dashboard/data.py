@@ -418,6 +418,18 @@ def review_attempt(attempt_id: int, editor: str, reviewed: bool = True) -> int |
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def _wall_interval(path: str, stamp: tuple, attempt_id: int) -> store.WallInterval | None:
+    with _ro(path) as con:
+        return store.read_wall_interval(con, attempt_id)
+
+
+def wall_interval(attempt_id: int) -> store.WallInterval | None:
+    """When the climber was on the wall (frames) and how the attempt ended, as move detection found it; None
+    for attempts detected before it was stored."""
+    return _read(_wall_interval, int(attempt_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
 def _review_state(path: str, stamp: tuple, attempt_id: int) -> store.ReviewState:
     with _ro(path) as con:
         return store.review_state(con, attempt_id)

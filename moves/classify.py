@@ -255,6 +255,10 @@ class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
         from moves.trees import TreeEnsemble
 
         X, y = validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan")
+        # A feature missing in every training row (a candidate kind these attempts never show: one fold of two
+        # attempts, say) makes sklearn's binning crash; as a constant it simply never gets split on, and NaN
+        # there at prediction time takes the same branch as every other value.
+        X = np.where(np.isnan(X).all(axis=0), 0.0, X)
         model = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
             l2_regularization=self.l2_regularization, class_weight=self.class_weight,

@@ -211,6 +211,13 @@ def test_attempt_page_sends_the_player_the_attempt_and_its_moves(demo):
     shown = {r[0]: tuple(r[1:5]) for r in track["moves"]}
     assert shown == {mid: (m["label"], m["limb"], m["start_frame"], m["end_frame"]) for mid, m in moves.iterrows()}
     assert d["editable"] and [lab["name"] for lab in d["labels"]] == list(MOVE_LABELS)
+    with connect(db, read_only=True) as con:
+        wall = store.read_wall_interval(con, video_attempt)
+    assert wall is not None, "the demo's detection stored when the climber was on the wall"
+    assert track["on_wall"] == [wall.start_frame, wall.end_frame, f"{wall.start_reason} → {wall.end_reason}"]
+    from moves.calibration import SURE
+
+    assert d["low_confidence"] == SURE, "unsure = below the calibrated 'sure' threshold"
     assert [limb["id"] for limb in d["limbs"]] == ["left_hand", "right_hand", "left_foot", "right_foot", "body"]
     assert at.subheader[0].value == "janja-pink-roof-traverse-2"
 
@@ -499,7 +506,8 @@ def test_confirm_a_move_and_review_the_attempt(demo):
     """Review state from the dashboard: 'Confirm as is' makes one move a training label, 'Mark attempt
     reviewed' all of them; the labels table says which; reopening takes it back."""
     template, db = demo
-    aid = template.attempt_ids[3]
+    aid = busiest(db, template.attempt_ids)
+    assert len(db_moves(db, aid)) >= 2
     move_id = int(db_moves(db, aid).index[0])
     at = app()
     at.text_input(key="coach").input(COACH).run()

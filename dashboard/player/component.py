@@ -28,7 +28,8 @@ FRONTEND = Path(__file__).resolve().parent / "frontend"
 COMPONENT_NAME = "cruxlab_player"
 LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
                "right_foot": "Right foot", "body": "Body"}
-#: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label).
+#: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label); the
+#: attempt page passes moves.calibration.SURE (calibrated confidences: at or above it a move is "sure").
 LOW_CONFIDENCE = 0.5
 EVENT_KINDS = ("select", "retime", "relabel", "confirm", "add", "review")
 
@@ -133,14 +134,14 @@ def _identity(track: Track) -> str:
 
 
 def _track_spec(track: Track, key: str, i: int, moves: pd.DataFrame | None, offset_s: float,
-                on_wall: tuple[int, int] | None, title: str | None) -> dict:
+                on_wall: tuple | None, title: str | None) -> dict:
     ident = _identity(track)
     spec = {
         "name": track.name, "title": title or f"{track.name} · {track.source}", "fps": track.fps,
         "n_frames": track.n_frames, "offset_s": float(offset_s),
         "payload_url": _media_url(_payload_bytes(track, ident), "application/json", f"{key}.{i}.payload"),
         "moves": moves_rows(moves),
-        "on_wall": None if on_wall is None else [int(on_wall[0]), int(on_wall[1])],
+        "on_wall": None if on_wall is None else [int(on_wall[0]), int(on_wall[1]), *[str(v) for v in on_wall[2:3]]],
     }
     if track.media is not None:
         spec["media_url"] = _media_url(str(track.media), "video/webm", f"{key}.{i}.media")
@@ -158,7 +159,7 @@ def player(
     selected_move: int | None = None,
     seek: tuple[int, int] | None = None,
     offsets_s: Sequence[float] | None = None,
-    on_wall: Sequence[tuple[int, int] | None] | None = None,
+    on_wall: Sequence[tuple[int, int] | tuple[int, int, str] | None] | None = None,
     titles: Sequence[str | None] | None = None,
     review: dict | None = None,
     on_event: Callable[[PlayerEvent], None] | None = None,
@@ -174,7 +175,8 @@ def player(
     selected_move: the move outlined in track 0's timeline; changing it here selects it in the browser.
     seek:          (frame, nonce): move track 0's playhead to `frame` once per new nonce.
     offsets_s:     per track, master time at which its frame 0 shows (default 0 for all).
-    on_wall:       per track, (first, last) frame the climber is on the wall, drawn above the lanes.
+    on_wall:       per track, (first, last) frame the climber is on the wall, drawn above the lanes, with an
+                   optional caption (e.g. "left the floor → top-out").
     review:        track 0's review state for the review button ({"reviewed", "complete", "by", "n_moves",
                    "n_labelled"}), or None for no button.
     on_event:      called with the PlayerEvent from a Streamlit callback, i.e. before the page renders, so

@@ -10,6 +10,7 @@ from dashboard import data
 from dashboard import figures as fg
 from dashboard.figures import LIMB_TITLES
 from dashboard.player import PlayerEvent, attempt_track, player
+from moves.calibration import SURE
 
 ss = st.session_state
 PLAYER_KEY = "attempt_player"
@@ -90,8 +91,10 @@ seek = ss.pop("player_seek", None)
 rv = data.review_state(aid)
 review = {"reviewed": rv.reviewed, "complete": rv.complete, "by": rv.reviewed_by, "n_moves": rv.n_moves,
           "n_labelled": rv.n_labelled}
+wall = data.wall_interval(aid)
+on_wall = None if wall is None else (wall.start_frame, wall.end_frame, f"{wall.start_reason} → {wall.end_reason}")
 player([track], [moves], key=PLAYER_KEY, editable=True, selected_move=ss.get("move_id"), seek=seek,
-       review=review, on_event=on_player_event, revision=ss["player_rev"])
+       review=review, on_wall=[on_wall], low_confidence=SURE, on_event=on_player_event, revision=ss["player_rev"])
 with flash_slot:
     ui.show_flash(as_toast=True)  # a toast: a message above the player would push the timeline below the fold
 

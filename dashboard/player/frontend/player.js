@@ -1019,13 +1019,16 @@ class Player {
       const ow = this.onWall[grp.ti];
       ctx.fillStyle = "#eceef1";
       ctx.fillRect(x0, grp.wallY + 2, x1 - x0, 6);
-      if (ow) {
+      if (ow) {  // [first, last] frame on the wall, and optionally what started and ended it
         const a = clamp(this.tX(ow[0] / tr.fps), x0, x1), b = clamp(this.tX((ow[1] + 1) / tr.fps), x0, x1);
         ctx.fillStyle = "#2e9e5b";
         if (b > a) ctx.fillRect(a, grp.wallY + 2, b - a, 6);
-        ctx.fillStyle = "#2e9e5b";
         ctx.font = "10px sans-serif";
         ctx.fillText("on wall", 4, grp.wallY + 5);
+        if (ow[2] && b - a > ctx.measureText(ow[2]).width + 8) {
+          ctx.fillStyle = "#ffffff";
+          ctx.fillText(ow[2], a + 4, grp.wallY + 5);
+        }
         ctx.font = "12px sans-serif";
       }
       // bars
