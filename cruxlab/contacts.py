@@ -32,7 +32,6 @@ hold is not one.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np

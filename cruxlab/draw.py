@@ -290,3 +290,47 @@ def draw_holds(img: np.ndarray, holds_px: np.ndarray, kinds, on: dict[int, str] 
         cv2.putText(img, str(k), (c[0] + r + 1, c[1] - r), cv2.FONT_HERSHEY_SIMPLEX, max(0.3, r / 14),
                     (255, 255, 255), 1, cv2.LINE_AA)
     return img
+
+
+# ------------------------------------------------------------------------------------------ sheets
+def tile_grid(tiles: list[np.ndarray], cols: int, tile_height: int) -> np.ndarray:
+    """RGB images scaled to `tile_height` rows, padded to the widest, laid out `cols` to a row (the last row
+    filled with black): one (rows * tile_height, cols * width, 3) image."""
+    import cv2
+
+    tiles = [cv2.resize(img, (max(2, round(img.shape[1] * tile_height / img.shape[0])), tile_height),
+                        interpolation=cv2.INTER_AREA) for img in tiles]
+    tw = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, 0), (0, tw - t.shape[1]), (0, 0))) for t in tiles]
+    rows = []
+    for r in range(0, len(tiles), cols):
+        row = tiles[r:r + cols]
+        row += [np.zeros_like(tiles[0])] * (cols - len(row))
+        rows.append(np.concatenate(row, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def title_bar(text: str, width: int, height: int = 44) -> np.ndarray:
+    """A dark (height, width, 3) band with `text` in white, shrunk to fit the width."""
+    import cv2
+
+    bar = np.full((height, width, 3), 30, dtype=np.uint8)
+    fs = min(0.7, 0.7 * (width - 20) / cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)[0][0])
+    cv2.putText(bar, text, (10, 29), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1 if fs < 0.5 else 2,
+                cv2.LINE_AA)
+    return bar
+
+
+def write_png(path, rgb: np.ndarray):
+    """Write an RGB image as PNG (folders created); InputError naming the fix when it cannot be written."""
+    from pathlib import Path
+
+    import cv2
+
+    from cruxlab.errors import InputError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1])):
+        raise InputError(f"could not write {path}; check the folder is writable and the name ends in .png")
+    return path

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.camera import CameraTrack, WallPoints
 from cruxlab.errors import DatabaseBusyError, DatabaseError
 from cruxlab.skeleton import Skeleton
 from db import connect, store, transaction

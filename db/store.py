@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.camera import CameraTrack, WallPoints
 from cruxlab.digest import canonical_json, params_digest
 from cruxlab.errors import DatabaseError, InputError
 from cruxlab.intervals import temporal_iou

@@ -14,8 +14,6 @@ returns the on-the-wall interval and the holds (a `Detection`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 import numpy as np

@@ -32,7 +32,7 @@ from cruxlab.joints import (
     R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.intervals import runs
-from cruxlab.signal import central_difference, drop_short_runs, hysteresis  # noqa: F401 (re-exported)
+from cruxlab.signal import central_difference
 from cruxlab.skeleton import Skeleton
 
 #: End-effector order used by every (T, 4) array: the four limbs of cruxlab.joints.LIMBS.

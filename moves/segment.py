@@ -168,7 +168,7 @@ def flight_intervals(f: Features, p: SegmentParams, k: int, floor_holds: tuple[i
     and whether its departure was seen (False for a flight already under way when the video starts, kept
     with `edges`). A flag that never returns is a posture candidate on its own; a foot lifted and put back
     on the same hold is no move; flights from or to `floor_holds` are stepping on or off, not moves."""
-    T, fps = f.n_frames, f.fps
+    fps = f.fps
     fl = f.contacts.flights(k)
     fl = fl[~np.isin(fl[:, 2], floor_holds) & ~np.isin(fl[:, 3], floor_holds), :2]
     cut = _cut_by_the_video(f, k) if edges else np.zeros((0, 2), np.int64)

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cruxlab.camera import camera_centers, pixel_rays  # noqa: F401 (part of this module's API)
-
 
 # ------------------------------------------------------------------------------------------------- rotations
 def project_to_so3(M: np.ndarray) -> np.ndarray:

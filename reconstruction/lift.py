@@ -61,7 +61,8 @@ from cruxlab.joints import (
     R_HEEL, R_HIP, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.skeleton import Skeleton
-from reconstruction.geometry import is_rotation, pixel_rays
+from cruxlab.camera import camera_centers, pixel_rays
+from reconstruction.geometry import is_rotation
 
 log = logging.getLogger(__name__)
 
@@ -509,8 +510,6 @@ def _fill_time(X: np.ndarray, known: np.ndarray) -> np.ndarray:
 def _initial_guess(kp2d, ok, K, R, t, height_m, wall, mono) -> np.ndarray:
     """Initial X (T, J, 3): rays cut with the wall moved out by each joint's typical offset; or, without a
     wall, at the depth where the torso has its template size (plus monocular depth offsets if given)."""
-    from reconstruction.geometry import camera_centers
-
     T = len(kp2d)
     C = camera_centers(R, t)
     rays = pixel_rays(np.where(ok[..., None], kp2d, np.nan), K, R)     # (T, J, 3)
@@ -646,8 +645,6 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     x = np.concatenate([X0.ravel(), [0.0]])
     x, info1 = _levenberg_marquardt(problem, x, options.max_iterations)
     X1 = x[:problem.nx].reshape(-1, NUM_JOINTS, 3)
-    from reconstruction.geometry import camera_centers
-
     contacts_s = detect_contacts(X1, fps, wall=wall, camera_centers=camera_centers(R[sl], t[sl]),
                                  speed=options.contact_speed, min_s=options.contact_min_s,
                                  max_wall_m=options.contact_max_wall_m)

@@ -45,9 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import BackendUnavailableError, InputError
-from reconstruction.geometry import (
-    Similarity, camera_centers, focal_prior, interpolate_poses, intrinsics, project_to_so3,
-)
+from cruxlab.camera import camera_centers
+from reconstruction.geometry import Similarity, focal_prior, interpolate_poses, intrinsics, project_to_so3
 
 log = logging.getLogger(__name__)
 

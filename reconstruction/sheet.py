@@ -73,9 +73,8 @@ def _effector_points(sk) -> np.ndarray:
 def contact_sheet(db_path, attempt: int | str, out_path: str | Path, *, n: int = 12, cols: int = 4,
                   tile_height: int = 320) -> Path:
     """Write the sheet of `attempt` to `out_path` (PNG); see the module docstring."""
-    import cv2
-
-    from cruxlab.draw import contact_band, draw_holds, project, wall_view_camera
+    from cruxlab.draw import contact_band, draw_holds, project, tile_grid, title_bar, wall_view_camera, write_png
+    from cruxlab.joints import EFFECTOR_LIMBS
     from reconstruction.render import climber_region, iter_overlays
 
     data = read_sheet_data(db_path, attempt)
@@ -109,24 +108,14 @@ def contact_sheet(db_path, attempt: int | str, out_path: str | Path, *, n: int =
     tiles = []
     for i, img in iter_overlays(r, picks, max_side=side, use_video=on_video, crop=crop if on_video else None):
         if holds_px is not None:
-            on = {int(c.hold[i, k]): limb for k, limb in enumerate(("left_hand", "right_hand", "left_foot", "right_foot"))
-                  if c.hold[i, k] >= 0}
-            draw_holds(img, holds_px[i], c.kinds, on,
-                       {limb: limbs_px[i, k] for k, limb in enumerate(("left_hand", "right_hand", "left_foot", "right_foot"))})
-        h, w = img.shape[:2]
-        tiles.append(cv2.resize(img, (max(2, round(w * tile_height / h)), tile_height), interpolation=cv2.INTER_AREA))
-    tw = max(tl.shape[1] for tl in tiles)
-    tiles = [np.pad(tl, ((0, 0), (0, tw - tl.shape[1]), (0, 0))) for tl in tiles]
-    rows = []
-    for k in range(0, len(tiles), cols):
-        row = tiles[k:k + cols] + [np.zeros_like(tiles[0])] * (cols - len(tiles[k:k + cols]))
-        rows.append(np.concatenate(row, axis=1))
-    grid = np.concatenate(rows, axis=0)
+            on = {int(c.hold[i, k]): limb for k, limb in enumerate(EFFECTOR_LIMBS) if c.hold[i, k] >= 0}
+            draw_holds(img, holds_px[i], c.kinds, on, {limb: limbs_px[i, k] for k, limb in enumerate(EFFECTOR_LIMBS)})
+        tiles.append(img)
+    grid = tile_grid(tiles, cols, tile_height)
     band = contact_band(np.zeros((sk.n_frames, 4), np.int64) - 1 if c is None else c.hold, data.moves,
                         width=grid.shape[1], lane_height=max(18, grid.shape[1] // 70),
                         wall=None if data.wall is None else (data.wall.start_frame, data.wall.end_frame),
                         marks=[int(p) for p in picks], fps=sk.fps)
-    title = np.full((44, grid.shape[1], 3), 30, dtype=np.uint8)
     w = data.wall
     text = (f"{r.name} | {r.climber} | {sk.n_frames} frames @ {sk.fps:g} fps | {len(data.moves)} moves, "
             f"{sum(m[4] >= 0.7 for m in data.moves)} sure | "
@@ -134,10 +123,4 @@ def contact_sheet(db_path, attempt: int | str, out_path: str | Path, *, n: int =
                f"on the wall f{w.start_frame}-{w.end_frame} ({w.start_reason} .. {w.end_reason}"
                + (f", outcome {w.outcome})" if w.outcome else ")"))
             + (f" | {len(c.holds)} holds" if c is not None else ""))
-    fs = min(0.7, 0.7 * (grid.shape[1] - 20) / cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)[0][0])
-    cv2.putText(title, text, (10, 29), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1 if fs < 0.5 else 2, cv2.LINE_AA)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out_path), np.concatenate([title, grid, band])[:, :, ::-1]):
-        raise InputError(f"could not write {out_path}; check the folder is writable and the name ends in .png")
-    return out_path
+    return write_png(out_path, np.concatenate([title_bar(text, grid.shape[1]), grid, band]))

@@ -335,7 +335,7 @@ def observe(truth: ClimbSequence, K: np.ndarray, R: np.ndarray, t: np.ndarray, i
     a fraction `dropout` of joints missing, two 0.2-0.5 s limb dropouts and two missing frames. Joints
     projecting outside the image are missing too."""
     from cruxlab.draw import project
-    from reconstruction.geometry import camera_centers
+    from cruxlab.camera import camera_centers
 
     T = len(truth.keypoints)
     fps = truth.fps
