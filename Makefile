@@ -1,5 +1,5 @@
 # The two commands a newcomer runs (README): `make demo` and `make test`.
-.PHONY: demo test setup bench eval clean
+.PHONY: demo test setup bench faults eval clean
 
 DB ?= cruxlab.duckdb
 VIDEO ?= data/climbing/warp-fixed-input.mp4
@@ -17,6 +17,10 @@ setup:
 
 bench:
 	.venv/bin/python -m benchmarks
+
+# Bad inputs, kill -9 points and concurrent writers against a real store (benchmarks/fault_run.py, ~10 min).
+faults:
+	.venv/bin/python -m benchmarks.fault_run
 
 eval:
 	.venv/bin/cruxlab moves eval

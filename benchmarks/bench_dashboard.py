@@ -84,6 +84,8 @@ def build_many_attempts(root: Path, n_attempts: int, n_templates: int = 40) -> P
 def timed_runs(db: Path, page: str, repeats: int) -> tuple[float, list[float]]:
     """(cold, warm runs) seconds of AppTest runs of `page` on `db`: cold = first view with empty data caches."""
     import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
     os.environ["CRUXLAB_DB"] = str(db.resolve())
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()  # registers the navigation (and renders the default page)

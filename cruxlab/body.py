@@ -65,3 +65,26 @@ def two_bone_ik(root: np.ndarray, target: np.ndarray, l1: float, l2: float, pole
     v = pole - np.sum(pole * u, axis=-1, keepdims=True) * u
     v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
     return root + a * u + h * v, root + dist_c * u
+
+
+_LIMB_BONES = (("left_shoulder", "left_elbow", "upper_arm"), ("right_shoulder", "right_elbow", "upper_arm"),
+               ("left_elbow", "left_wrist", "forearm"), ("right_elbow", "right_wrist", "forearm"),
+               ("left_hip", "left_knee", "thigh"), ("right_hip", "right_knee", "thigh"),
+               ("left_knee", "left_ankle", "shank"), ("right_knee", "right_ankle", "shank"))
+
+
+def body_scale(keypoints: np.ndarray) -> float:
+    """Body size of a (T, 21, 3) metric skeleton relative to a DEFAULT_HEIGHT_M climber: the median over frames
+    of its arm and leg bone lengths against SEGMENT_RATIOS (1.0 when nothing is measurable). Thresholds in
+    body units (written for a DEFAULT_HEIGHT_M climber) are multiplied by it."""
+    from cruxlab.joints import JOINT_INDEX
+
+    step = max(1, len(keypoints) // 5000)
+    kp = np.asarray(keypoints[::step], dtype=np.float64)
+    a = np.array([JOINT_INDEX[b[0]] for b in _LIMB_BONES])
+    b = np.array([JOINT_INDEX[b[1]] for b in _LIMB_BONES])
+    ref = sum(SEGMENT_RATIOS[b[2]] for b in _LIMB_BONES) * DEFAULT_HEIGHT_M
+    total = np.linalg.norm(kp[:, a] - kp[:, b], axis=-1).sum(axis=1)     # NaN where a bone is missing
+    with np.errstate(all="ignore"):
+        ratio = np.nanmedian(total / ref) if np.isfinite(total).any() else np.nan
+    return float(ratio) if np.isfinite(ratio) and ratio > 0.3 else 1.0

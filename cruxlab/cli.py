@@ -52,6 +52,12 @@ def add_command(sub: argparse._SubParsersAction, name: str, help: str, descripti
     return sub.add_parser(name, help=help, description=description or help, formatter_class=_Formatter)
 
 
+def add_attempt_names(parser: argparse.ArgumentParser,
+                      help: str = "only these attempts (one or more; repeatable)") -> None:
+    """`--attempt NAME ...`, repeatable: both `--attempt a b` and `--attempt a --attempt b` give [a, b]."""
+    parser.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help=help)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -178,3 +178,159 @@ def wall_background(skeleton: Skeleton, K: np.ndarray, R: np.ndarray, t: np.ndar
         if np.isfinite([x0, y0, x1, y1]).all():
             cv2.line(img, (int(x0), int(y0)), (int(x1), int(y1)), GRID_RGB, 1, cv2.LINE_AA)
     return img
+
+
+# ------------------------------------------------------------------------------- contacts, holds, moves
+#: Lanes of `contact_band`, top to bottom.
+BAND_LANES: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot", "body")
+HOLD_RGB = {"hand": (66, 135, 245), "foot": (84, 162, 75), "floor": (150, 150, 150)}
+_LANE_SHORT = {"left_hand": "LH", "right_hand": "RH", "left_foot": "LF", "right_foot": "RF", "body": "body"}
+
+
+def _hold_rgb(h: int) -> tuple[int, int, int]:
+    """A stable, distinct colour per hold index (golden-angle hues)."""
+    import colorsys
+
+    r, g, b = colorsys.hsv_to_rgb((h * 0.618034) % 1.0, 0.45, 0.85)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def contact_band(hold: np.ndarray, moves: list[tuple[int, int, str, str, float]], *, width: int = 1200,
+                 lane_height: int = 18, wall: tuple[int, int] | None = None, frame: int | None = None,
+                 marks: list[int] | None = None, fps: float | None = None, sure: float = 0.7) -> np.ndarray:
+    """The contact lanes of an attempt as an RGB image (for the dashboard's attempt page, reports, sheets).
+
+    One lane per limb (BAND_LANES): the upper half shows where the limb is on a hold, one colour per hold
+    with its number (`hold`: (T, 4) hold index or -1, db.store.HoldContacts.hold); the lower half the moves
+    (start, end, label, limb, confidence) in their label colours, solid when confidence >= `sure`, hatched
+    when unsure. Frames outside the on-the-wall interval `wall` (start, end) are greyed; `frame` draws the
+    playhead; `marks` draw ticks (e.g. the frames of a contact sheet); `fps` adds a seconds axis.
+    Time runs left to right over the attempt's T frames."""
+    import cv2
+
+    hold = np.asarray(hold)
+    T = max(len(hold), 1)
+    lanes = len(BAND_LANES)
+    axis = 16 if fps else 0
+    img = np.full((lanes * lane_height + axis, width, 3), 248, np.uint8)
+    label_w = 34
+    span = width - label_w - 4
+
+    def x(f: float) -> int:
+        return label_w + int(round(f / T * span))
+
+    if wall is not None:
+        img[:lanes * lane_height, label_w:x(wall[0])] = 215
+        img[:lanes * lane_height, x(wall[1] + 1):] = 215
+    fs = lane_height / 40
+    for li, limb in enumerate(BAND_LANES):
+        y0 = li * lane_height
+        cv2.putText(img, _LANE_SHORT[limb], (3, y0 + int(lane_height * 0.7)), cv2.FONT_HERSHEY_SIMPLEX, fs,
+                    (60, 60, 60), 1, cv2.LINE_AA)
+        cv2.line(img, (label_w, y0 + lane_height - 1), (width - 1, y0 + lane_height - 1), (225, 225, 225), 1)
+        if li < 4 and len(hold):
+            from cruxlab.intervals import runs
+
+            for h in np.unique(hold[:, li][hold[:, li] >= 0]):
+                for a, b in runs(hold[:, li] == h):
+                    cv2.rectangle(img, (x(a), y0 + 1), (max(x(b + 1) - 1, x(a)), y0 + lane_height // 2 - 1),
+                                  _hold_rgb(int(h)), -1)
+                    if x(b + 1) - x(a) > 14:
+                        cv2.putText(img, str(int(h)), (x(a) + 2, y0 + lane_height // 2 - 2), cv2.FONT_HERSHEY_SIMPLEX,
+                                    fs * 0.8, (30, 30, 30), 1, cv2.LINE_AA)
+        for s, e, label, mlimb, conf in moves:
+            if mlimb != limb:
+                continue
+            color = hex_rgb(LABEL_COLORS.get(label, "#888888"))
+            p0, p1 = (x(s), y0 + lane_height // 2), (max(x(e + 1) - 1, x(s) + 1), y0 + lane_height - 2)
+            if conf >= sure:
+                cv2.rectangle(img, p0, p1, color, -1)
+            else:  # unsure: outlined and hatched
+                cv2.rectangle(img, p0, p1, color, 1)
+                for hx in range(p0[0], p1[0], 4):
+                    cv2.line(img, (hx, p1[1]), (min(hx + 4, p1[0]), p0[1]), color, 1)
+    for m in marks or []:
+        cv2.line(img, (x(m), 0), (x(m), 3), (0, 0, 0), 1)
+    if fps:
+        y = lanes * lane_height + axis - 4
+        step = max(1, int(np.ceil(T / fps / 12)))
+        for sec in range(0, int(T / fps) + 1, step):
+            cv2.line(img, (x(sec * fps), lanes * lane_height), (x(sec * fps), lanes * lane_height + 4), (90, 90, 90), 1)
+            cv2.putText(img, f"{sec}s", (x(sec * fps) + 2, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (90, 90, 90), 1,
+                        cv2.LINE_AA)
+    if frame is not None:
+        cv2.line(img, (x(frame), 0), (x(frame), img.shape[0] - 1), (220, 40, 40), 2)
+    return img
+
+
+def draw_holds(img: np.ndarray, holds_px: np.ndarray, kinds, on: dict[int, str] | None = None,
+               limbs_px: dict[str, np.ndarray] | None = None, radius: int | None = None) -> np.ndarray:
+    """Hold markers in place: a ring per hold (HOLD_RGB by kind: hand, foot, floor) with its number, filled
+    and tied by a line to the limb (`limbs_px`: limb -> (2,) pixels) for the holds in `on` (hold -> limb)."""
+    import cv2
+
+    h, w = img.shape[:2]
+    r = radius or max(4, round(min(h, w) / 70))
+    on = on or {}
+    for k, (p, kind) in enumerate(zip(np.asarray(holds_px, float), kinds)):
+        if not np.isfinite(p).all() or not (-r <= p[0] <= w + r and -r <= p[1] <= h + r):
+            continue
+        c = (int(round(p[0])), int(round(p[1])))
+        color = HOLD_RGB.get(str(kind), (200, 200, 200))
+        if k in on:
+            cv2.circle(img, c, r, _hold_rgb(k), -1, cv2.LINE_AA)
+            limb = on[k]
+            if limbs_px and limb in limbs_px and np.isfinite(limbs_px[limb]).all():
+                q = tuple(int(round(v)) for v in limbs_px[limb])
+                cv2.line(img, c, q, (255, 255, 255), max(1, r // 3), cv2.LINE_AA)
+        cv2.circle(img, c, r, (0, 0, 0), max(2, r // 3) + 1, cv2.LINE_AA)
+        cv2.circle(img, c, r, color, max(1, r // 3), cv2.LINE_AA)
+        cv2.putText(img, str(k), (c[0] + r + 1, c[1] - r), cv2.FONT_HERSHEY_SIMPLEX, max(0.3, r / 14), (0, 0, 0), 3,
+                    cv2.LINE_AA)
+        cv2.putText(img, str(k), (c[0] + r + 1, c[1] - r), cv2.FONT_HERSHEY_SIMPLEX, max(0.3, r / 14),
+                    (255, 255, 255), 1, cv2.LINE_AA)
+    return img
+
+
+# ------------------------------------------------------------------------------------------ sheets
+def tile_grid(tiles: list[np.ndarray], cols: int, tile_height: int) -> np.ndarray:
+    """RGB images scaled to `tile_height` rows, padded to the widest, laid out `cols` to a row (the last row
+    filled with black): one (rows * tile_height, cols * width, 3) image."""
+    import cv2
+
+    tiles = [cv2.resize(img, (max(2, round(img.shape[1] * tile_height / img.shape[0])), tile_height),
+                        interpolation=cv2.INTER_AREA) for img in tiles]
+    tw = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, 0), (0, tw - t.shape[1]), (0, 0))) for t in tiles]
+    rows = []
+    for r in range(0, len(tiles), cols):
+        row = tiles[r:r + cols]
+        row += [np.zeros_like(tiles[0])] * (cols - len(row))
+        rows.append(np.concatenate(row, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def title_bar(text: str, width: int, height: int = 44) -> np.ndarray:
+    """A dark (height, width, 3) band with `text` in white, shrunk to fit the width."""
+    import cv2
+
+    bar = np.full((height, width, 3), 30, dtype=np.uint8)
+    fs = min(0.7, 0.7 * (width - 20) / cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)[0][0])
+    cv2.putText(bar, text, (10, 29), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1 if fs < 0.5 else 2,
+                cv2.LINE_AA)
+    return bar
+
+
+def write_png(path, rgb: np.ndarray):
+    """Write an RGB image as PNG (folders created); InputError naming the fix when it cannot be written."""
+    from pathlib import Path
+
+    import cv2
+
+    from cruxlab.errors import InputError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1])):
+        raise InputError(f"could not write {path}; check the folder is writable and the name ends in .png")
+    return path

@@ -197,7 +197,8 @@ def load_npz(path: str | Path) -> Skeleton:
     if fps_raw.size != 1:
         raise fail(f"fps must be one number, got {fps_raw.size} values")
     fps = check_fps(fps_raw[0], f"{path}: fps")
-    kp = kp.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # too large for float32 becomes inf, refused just below
+        kp = kp.astype(np.float32)
     finite = np.isfinite(kp)
     if np.isinf(kp).any():
         raise fail("keypoints contain infinite values (or numbers too large for float32); use NaN for missing "
@@ -217,7 +218,8 @@ def load_npz(path: str | Path) -> Skeleton:
     keypoints[:, order] = kp
     confidence = None
     if "confidence" in arrays:
-        c = arrays["confidence"].astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            c = arrays["confidence"].astype(np.float32)
         given = c[~np.isnan(c)]
         if given.size and not ((given >= 0) & (given <= 1)).all():
             raise fail(f"confidence must lie in 0..1 (NaN = missing), got values from {given.min():.3g} to "

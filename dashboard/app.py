@@ -72,6 +72,7 @@ if status.state == "ready":
         ],
         "Analyse": [
             st.Page(HERE / "views/climber.py", title="Climber", icon=":material/trending_up:", url_path="climber"),
+            st.Page(HERE / "views/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
             st.Page(HERE / "views/statistics.py", title="Statistics", icon=":material/bar_chart:",
                     url_path="statistics"),
             st.Page(HERE / "views/sql.py", title="SQL", icon=":material/database:", url_path="sql"),

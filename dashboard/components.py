@@ -15,6 +15,7 @@ import streamlit as st
 
 from cruxlab.errors import CruxlabError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES
+from cruxlab.paths import safe_filename
 from cruxlab.joints import LIMBS
 from cruxlab.labels import MOVE_LABELS
 from dashboard import data
@@ -151,7 +152,7 @@ def metadata_editor(attempt_id: int, key: str) -> None:
     """Edit who climbed, the problem and its grade, the outcome and the date of an attempt. The form always
     starts from the stored values (its key changes with them), errors say what to enter, nothing half-saved."""
     row = data.attempts().set_index("attempt_id").loc[int(attempt_id)]
-    climbers, problems = data.names()
+    climbers, problems = (list(d) for d in data.names())
     problem = row["problem"] if present(row["problem"]) else None
     grade = row["grade"] if present(row["grade"]) else ""
     outcome = row["outcome"] if present(row["outcome"]) else "—"
@@ -185,11 +186,15 @@ def move_title(m: pd.Series, fps: float) -> str:
 
 
 def move_status(m: pd.Series) -> str:
+    """deleted / added (by a coach) / edited (differs from the model's) / confirmed / reviewed (its attempt
+    was) / model (only the model's word: not a training label)."""
     if m.get("deleted"):
         return "deleted"
     if m["source"] != "model":
         return "added"
-    return "edited" if m["edited"] else "model"
+    if m["corrected"]:
+        return "edited"
+    return "confirmed" if m["confirmed"] else "reviewed" if m["reviewed"] else "model"
 
 
 def need_coach() -> bool:
@@ -228,6 +233,42 @@ def _save(move: dict, form_key: str) -> None:
               "Saved edit #{result}: " + ", ".join(changes))
 
 
+def confirm(move_id: int) -> None:
+    """The coach vouches for the move as it stands (a training label from now on)."""
+    if not need_coach():
+        return
+    run_edit(lambda: data.confirm_move(move_id, coach()),
+             f"Confirmed move #{move_id} (edit #{{result}}): it counts as a training label.",
+             nothing=f"Move #{move_id} was already confirmed.")
+
+
+def review(attempt_id: int, reviewed: bool) -> None:
+    """Mark the attempt reviewed (all its moves right, none missing) or withdraw that."""
+    if not need_coach():
+        return
+    run_edit(lambda: data.review_attempt(attempt_id, coach(), reviewed),
+             "Marked the attempt reviewed: all its moves count as training labels."
+             if reviewed else "Withdrew the review: only confirmed and corrected moves count now.",
+             nothing="Nothing changed: the attempt already is " + ("reviewed." if reviewed else "not reviewed."))
+
+
+def review_control(attempt_id: int, key: str) -> None:
+    """The attempt's review state and the button that marks it reviewed (or reopens it)."""
+    rv = data.review_state(attempt_id)
+    if rv.reviewed and rv.complete:
+        st.caption(f":green[:material/task_alt: Reviewed by {rv.reviewed_by}]: all {rv.n_moves} moves are training "
+                   "labels.")
+        st.button("Reopen review", key=key, on_click=review, args=(attempt_id, False), icon=":material/undo:",
+                  help="Withdraw the review: only confirmed and corrected moves count as training labels")
+    else:
+        stale = " (moves changed since the review)" if rv.reviewed else ""
+        st.caption(f"Not reviewed{stale}: {rv.n_labelled} of {rv.n_moves} moves are training labels (confirmed or "
+                   "corrected).")
+        st.button("Mark attempt reviewed", key=key, on_click=review, args=(attempt_id, True),
+                  icon=":material/task_alt:",
+                  help="Every move is right and none is missing: they all count as training labels")
+
+
 def _delete(move: dict, restore: bool) -> None:
     if not need_coach():
         return
@@ -253,8 +294,12 @@ def move_editor(move: pd.Series, n_frames: int, fps: float, key: str) -> None:
     original = (f"{m['original_label']} · {LIMB_TITLES.get(m['original_limb'], m['original_limb'])} · frames "
                 f"{m['original_start']}–{m['original_end']}")
     source = ("model " + (m["model_version"] or "")).strip() if m["source"] == "model" else f"added in {m['source']}"
+    vouched = {"edited": "corrected", "added": "added by a coach", "confirmed": f"confirmed by {m['last_editor']}",
+               "reviewed": "covered by the attempt's review"}.get(move_status(move))
     st.caption(f"Move #{m['move_id']} · {source} said **{original}** · confidence {m['confidence']:.2f}"
-               + (f" · last edited by {m['last_editor']}" if m["edited"] else ""))
+               + (f" · last edited by {m['last_editor']}" if m["edited"] else "")
+               + (f" · training label ({vouched})" if vouched else " · not yet a training label: confirm or "
+                  "correct it"))
     if m.get("deleted"):
         st.warning("This move is deleted: it no longer counts in statistics or training.", icon=":material/delete:")
         st.button("Restore move", key=f"{form_key}-restore", on_click=_delete, args=(m, True),
@@ -268,10 +313,14 @@ def move_editor(move: pd.Series, n_frames: int, fps: float, key: str) -> None:
         c3.number_input("Start frame", 0, n_frames - 1, key=f"{form_key}-start")
         c4.number_input("End frame", 0, n_frames - 1, key=f"{form_key}-end")
         st.text_input("Note (optional)", key=f"{form_key}-note", placeholder="why the change, for the history")
-        b1, b2 = st.columns([1, 1])
+        b1, b2, b3 = st.columns([1, 1, 1])
         b1.form_submit_button("Save correction", type="primary", on_click=_save, args=(m, form_key),
                               icon=":material/save:")
-        b2.form_submit_button("Delete move", on_click=_delete, args=(m, False), icon=":material/delete:")
+        b2.form_submit_button("Confirm as is", on_click=confirm, args=(m["move_id"],), icon=":material/check:",
+                              disabled=bool(m.get("confirmed")),
+                              help="The move is right as it stands: it counts as a training label (Enter in the "
+                                   "player)")
+        b3.form_submit_button("Delete move", on_click=_delete, args=(m, False), icon=":material/delete:")
 
 
 def _add(attempt_id: int, key: str) -> None:
@@ -335,3 +384,33 @@ def history_table(attempt_id: int | None, height: int | None = None) -> None:
         "when": st.column_config.DatetimeColumn("when (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "move": st.column_config.NumberColumn("move", format="#%d"),
     })
+
+
+# ------------------------------------------------------------------------------------------ exports
+def export_panel(attempt_id: int, attempt: str, move: pd.Series | None, fps: float) -> None:
+    """Download buttons: the selected move as a clip (MP4, GIF: the overlay cut to the move +- half a second)
+    and the attempt's moves, label history and skeleton (db.export). Files are made when clicked."""
+    from dashboard.clips import CLIP_FORMATS, MARGIN_S, clip_name
+
+    if move is not None and not move.get("deleted", False):
+        s, e = int(move["start_frame"]), int(move["end_frame"])
+        st.markdown(f"**Clip of the selected {move['label']}** ({s / fps:.1f}–{(e + 1) / fps:.1f} s, with "
+                    f"{MARGIN_S:g} s before and after)")
+        cols = st.columns(len(CLIP_FORMATS) + 2)
+        for col, (fmt, mime) in zip(cols, CLIP_FORMATS.items()):
+            col.download_button(
+                fmt.upper(), data=lambda fmt=fmt: data.move_clip(attempt_id, s, e, fmt), on_click="ignore",
+                file_name=clip_name(attempt, move["label"], s, fps, fmt), mime=mime, icon=":material/movie:",
+                key=f"clip-{fmt}-{attempt_id}-{s}-{e}", help="The skeleton over the video, cut to this move")
+    else:
+        st.caption("Select a move (click it in the timeline) to download a clip of it.")
+    st.markdown("**This attempt's data** (moves with their original labels, label history, skeleton)")
+    cols = st.columns(4)
+    for col, (fmt, title) in zip(cols, (("csv", "CSV"), ("parquet", "Parquet"), ("npz", "Skeleton .npz"))):
+        col.download_button(title, data=lambda fmt=fmt: data.export_attempt(attempt_id, fmt), on_click="ignore",
+                            file_name=safe_filename(attempt, f"-{fmt}.zip", tag=False), mime="application/zip",
+                            icon=":material/download:", key=f"export-{fmt}-{attempt_id}",
+                            help={"csv": "moves.csv, label_history.csv, skeletons.csv (one row per frame and joint)",
+                                  "parquet": "the same three tables as Parquet files",
+                                  "npz": "the skeleton interchange file (keypoints, joint names, fps)"}[fmt])
+

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.camera import CameraTrack, WallPoints
 from cruxlab.errors import DatabaseBusyError, DatabaseError
 from cruxlab.skeleton import Skeleton
 from db import connect, store, transaction
@@ -123,7 +123,7 @@ class StoreStatus:
     n_climbers: int = 0
     n_problems: int = 0
     n_moves: int = 0
-    n_corrections: int = 0  # moves a coach changed from the model's, net of undos (db.store.CORRECTED_SQL)
+    n_corrections: int = 0  # moves a coach changed from the model's, net of undos (move_state.corrected)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -352,65 +352,6 @@ def schema() -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ video
-class _VideoReader:
-    """One OpenCV capture per file, read sequentially when frames come in order (playback) and seeking
-    otherwise. OpenCV applies the file's rotation metadata, so frames come in display orientation, the
-    orientation the stored cameras' intrinsics refer to."""
-
-    def __init__(self, path: str) -> None:
-        import cv2
-
-        self._cv2 = cv2
-        self.cap = cv2.VideoCapture(path)
-        self.next_index = 0
-        self.lock = threading.Lock()
-
-    def read(self, index: int) -> np.ndarray | None:
-        cv2 = self._cv2
-        with self.lock:
-            if not self.cap.isOpened():
-                return None
-            ahead = index - self.next_index
-            if self.next_index < 0 or not 0 <= ahead <= 12:  # seek (also after a failed read past the end)
-                self.cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-            else:
-                for _ in range(ahead):
-                    self.cap.grab()
-            ok, frame = self.cap.read()
-            self.next_index = index + 1 if ok else -1
-        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if ok else None
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _video_reader(path: str, mtime_ns: int) -> _VideoReader:
-    return _VideoReader(path)
-
-
-@st.cache_data(show_spinner=False, max_entries=96)
-def _video_frame(path: str, mtime_ns: int, index: int, max_height: int) -> tuple[np.ndarray, float] | None:
-    import cv2
-
-    frame = _video_reader(path, mtime_ns).read(index)
-    if frame is None:
-        return None
-    scale = min(1.0, max_height / frame.shape[0])
-    if scale < 1.0:
-        frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    return frame, scale
-
-
-def video_frame(video_path: str | None, index: int, max_height: int = 720) -> tuple[np.ndarray, float] | None:
-    """Frame `index` of a video as (RGB (H, W, 3) uint8 downscaled to at most max_height rows, scale factor),
-    or None when the file is gone, unreadable, or shorter than that."""
-    if not video_path:
-        return None
-    try:
-        mtime = Path(video_path).stat().st_mtime_ns
-    except OSError:
-        return None
-    return _video_frame(str(video_path), mtime, int(index), int(max_height))
-
-
 def video_exists(video_path: str | None) -> bool:
     return bool(video_path) and Path(video_path).is_file()
 
@@ -425,7 +366,7 @@ def _write(fn: Callable[..., T]) -> T:
 
 
 def clear_after_edit() -> None:
-    for fn in (_status, _attempts, _attempt_info, _names, _moves, _history, _views, _move_details):
+    for fn in (_status, _attempts, _attempt_info, _names, _moves, _history, _views, _move_details, _review_state):
         fn.clear()
 
 
@@ -436,15 +377,15 @@ def update_attempt(attempt_id: int, **fields: Any) -> list[store.MetadataChange]
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _names(path: str, stamp: tuple) -> tuple[list[str], dict[str, str | None]]:
+def _names(path: str, stamp: tuple) -> tuple[dict[str, float | None], dict[str, str | None]]:
     with _ro(path) as con:
-        climbers = [r[0] for r in con.execute("SELECT name FROM climbers ORDER BY name").fetchall()]
+        climbers = dict(con.execute("SELECT name, height_m FROM climbers ORDER BY name").fetchall())
         problems = dict(con.execute("SELECT name, grade FROM problems ORDER BY name").fetchall())
     return climbers, problems
 
 
-def names() -> tuple[list[str], dict[str, str | None]]:
-    """(every climber's name, {problem name: grade or None}) for pickers, sorted by name."""
+def names() -> tuple[dict[str, float | None], dict[str, str | None]]:
+    """({climber: stored height in metres or None}, {problem: grade or None}) for pickers, sorted by name."""
     return _read(_names)
 
 
@@ -465,10 +406,90 @@ def add_move(attempt_id: int, editor: str, *, label: str, limb: str, start_frame
         editor=editor, source=EDIT_SOURCE, note=note))
 
 
+def confirm_move(move_id: int, editor: str) -> int | None:
+    """A coach vouches for a move as it stands (db.store.confirm_move); None when it already was confirmed."""
+    return _write(lambda con: store.confirm_move(con, int(move_id), editor=editor, source=EDIT_SOURCE))
+
+
+def review_attempt(attempt_id: int, editor: str, reviewed: bool = True) -> int | None:
+    """Mark an attempt reviewed, or withdraw that (db.store.review_attempt); None when nothing changed."""
+    return _write(lambda con: store.review_attempt(con, int(attempt_id), editor=editor, source=EDIT_SOURCE,
+                                                   reviewed=reviewed))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _wall_interval(path: str, stamp: tuple, attempt_id: int) -> store.WallInterval | None:
+    with _ro(path) as con:
+        return store.read_wall_interval(con, attempt_id)
+
+
+def wall_interval(attempt_id: int) -> store.WallInterval | None:
+    """When the climber was on the wall (frames) and how the attempt ended, as move detection found it; None
+    for attempts detected before it was stored."""
+    return _read(_wall_interval, int(attempt_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _review_state(path: str, stamp: tuple, attempt_id: int) -> store.ReviewState:
+    with _ro(path) as con:
+        return store.review_state(con, attempt_id)
+
+
+def review_state(attempt_id: int) -> store.ReviewState:
+    """Is the attempt reviewed (and by whom), and how many of its moves count as training labels."""
+    return _read(_review_state, int(attempt_id))
+
+
 def undo_last_edit(attempt_id: int, editor: str | None) -> int | None:
     """Undo this coach's latest edit in this attempt (db.store.undo_last_edit); None when nothing to undo."""
     return _write(lambda con: store.undo_last_edit(con, editor=editor or None, attempt_id=int(attempt_id),
                                                    source=EDIT_SOURCE))
+
+
+# ------------------------------------------------------------------------------------------ exports
+@st.cache_data(show_spinner=False, max_entries=4)
+def _render_data(path: str, stamp: tuple, attempt_id: int):
+    with _ro(path) as con:
+        return store.read_render_data(con, attempt_id)
+
+
+def render_data(attempt_id: int):
+    """Everything a render of the attempt needs (db.store.RenderData: skeleton, cameras, 2D detections,
+    current moves, where its video is)."""
+    return _read(_render_data, int(attempt_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _move_clip(path: str, stamp: tuple, attempt_id: int, start: int, end: int, fmt: str) -> bytes:
+    from dashboard.clips import clip_frames, move_clip
+
+    rd = render_data(attempt_id)
+    return move_clip(rd, clip_frames(start, end, rd.skeleton.n_frames, rd.skeleton.fps), fmt)
+
+
+def move_clip(attempt_id: int, start: int, end: int, fmt: str) -> bytes:
+    """The skeleton overlay of frames [start, end] of an attempt with half a second around them, as an MP4 or
+    GIF file's bytes (dashboard.clips); cached until the store changes (the band names the current moves)."""
+    return _read(_move_clip, int(attempt_id), int(start), int(end), str(fmt))
+
+
+def export_attempt(attempt_id: int, fmt: str) -> bytes:
+    """One attempt exported with db.export (fmt 'csv' or 'parquet': moves, label history and the long-form
+    skeleton; 'npz': the skeleton interchange file) and zipped: the bytes of the .zip."""
+    import io
+    import tempfile
+    import zipfile
+
+    from db.export import export
+
+    name = attempt_info(attempt_id).name
+    with tempfile.TemporaryDirectory(prefix="cruxlab-export-") as tmp:
+        files = export(db_path(), Path(tmp), fmt=fmt, attempts=[name])
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
+                zf.write(f, arcname=f.name)
+    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------ uploads

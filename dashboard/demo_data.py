@@ -86,8 +86,8 @@ def follow_cameras(skeleton: Skeleton, width: int, height: int, distance_m: floa
                    focal_px: float | None = None):
     """A camera track panning with the climber: translation only, looking straight at the wall (-z).
 
-    Returns a cruxlab.cameras.CameraTrack (K (T,3,3) pixels, R (T,3,3), t (T,3) world->camera, OpenCV axes)."""
-    from cruxlab.cameras import CameraTrack
+    Returns a cruxlab.camera.CameraTrack (K (T,3,3) pixels, R (T,3,3), t (T,3) world->camera, OpenCV axes)."""
+    from cruxlab.camera import CameraTrack
 
     T = skeleton.n_frames
     f = focal_px or 1.0 * height
@@ -105,7 +105,7 @@ def follow_cameras(skeleton: Skeleton, width: int, height: int, distance_m: floa
 def wall_points_for(holds: np.ndarray, skeleton: Skeleton, seed: int = 0, n_texture: int = 400):
     """Sparse 'reconstructed' wall: the holds (bright colours) plus texture points on the wall plane.
     Returns a db.store.WallPoints (xyz metres, rgb uint8, error pixels)."""
-    from cruxlab.cameras import WallPoints
+    from cruxlab.camera import WallPoints
 
     rng = np.random.default_rng(seed)
     kp = skeleton.keypoints
@@ -214,7 +214,7 @@ def build_demo_db(
     model; the first `n_video` attempts have a rendered video (the second of them samples it with
     video_start_frame=3, video_frame_step=2, as `analyze --fps` would)."""
     from db import connect, store, transaction
-    from cruxlab.cameras import CameraTrack
+    from cruxlab.camera import CameraTrack
     from db.store import AttemptRecord, VideoRecord
     from moves.ingest import ingest_attempt
 

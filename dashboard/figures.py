@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from cruxlab.draw import JOINT_COLORS, draw_skeleton, hex_rgb, project, wall_background, wall_view_camera
-from cruxlab.joints import BONES, JOINT_NAMES, LIMB_EFFECTOR, LIMBS
+from cruxlab.draw import hex_rgb, project, wall_background, wall_view_camera
+from cruxlab.joints import LIMBS
 from cruxlab.labels import LABEL_COLORS
 
 #: Lanes of the move timeline, top to bottom.
@@ -25,10 +25,6 @@ LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot"
                "right_foot": "Right foot", "body": "Body"}
 EFFECTOR_COLORS = {"left_hand": "#1f6fd1", "right_hand": "#f07f1b", "left_foot": "#7aa9ea", "right_foot": "#f6b26b"}
 _FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
-
-
-def _hex(rgb: Sequence[int]) -> str:
-    return "#%02x%02x%02x" % tuple(int(v) for v in rgb)
 
 
 # ------------------------------------------------------------------------------------------------ bounds
@@ -47,85 +43,12 @@ def scene_bounds(keypoints: np.ndarray, wall_xyz: np.ndarray | None = None, marg
 
 
 # ---------------------------------------------------------------------------------------------- 3D view
-def _bone_lines(kp: np.ndarray) -> dict[str, np.ndarray]:
-    """Bone segments (with NaN separators) grouped by drawing colour."""
-    groups: dict[str, list[np.ndarray]] = {}
-    for a, b in BONES:
-        if not (np.isfinite(kp[a]).all() and np.isfinite(kp[b]).all()):
-            continue
-        same_side = JOINT_NAMES[a][:4] == JOINT_NAMES[b][:4]
-        color = _hex(JOINT_COLORS[b] if same_side else JOINT_COLORS[a])
-        groups.setdefault(color, []).append(np.stack([kp[a], kp[b], np.full(3, np.nan)]))
-    return {c: np.concatenate(v) for c, v in groups.items()}
-
-
-def skeleton_3d_figure(
-    kp: np.ndarray,
-    bounds: np.ndarray,
-    *,
-    wall_xyz: np.ndarray | None = None,
-    wall_rgb: np.ndarray | None = None,
-    wall_normal: np.ndarray | None = None,
-    wall_point: np.ndarray | None = None,
-    trails: dict[str, np.ndarray] | None = None,
-    height: int = 460,
-) -> go.Figure:
-    """The climber at one frame in the wall frame: bones, joints, end-effector trails, wall points and the
-    wall plane. kp: (21, 3) metres; bounds: (2, 3) from scene_bounds (fixed per attempt so the view does not
-    jump); trails: limb -> (N, 3) recent effector positions; wall_xyz (N, 3), wall_rgb (N, 3) uint8."""
-    fig = go.Figure()
-    (x0, y0, z0), (x1, y1, z1) = bounds
-    n = np.array([0.0, 0.0, 1.0]) if wall_normal is None else np.asarray(wall_normal, float)
-    p0 = np.zeros(3) if wall_point is None else np.asarray(wall_point, float)
-    if abs(n[2]) > 1e-6:  # wall plane as a translucent quad: z = p0.z - (n.x (x - p0.x) + n.y (y - p0.y)) / n.z
-        xs, ys = np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1])
-        zs = p0[2] - (n[0] * (xs - p0[0]) + n[1] * (ys - p0[1])) / n[2]
-        fig.add_trace(go.Mesh3d(x=xs, y=zs, z=ys, i=[0, 0], j=[1, 2], k=[2, 3], color="#c8b99a", opacity=0.35,
-                                hoverinfo="skip", name="wall", showscale=False))
-    if wall_xyz is not None and len(wall_xyz):
-        keep = np.all((wall_xyz >= bounds[0]) & (wall_xyz <= bounds[1]), axis=1)
-        w = wall_xyz[keep]
-        colors = ([_hex(c) for c in wall_rgb[keep]] if wall_rgb is not None else "#8a8a8a")
-        fig.add_trace(go.Scatter3d(x=w[:, 0], y=w[:, 2], z=w[:, 1], mode="markers", name="wall points",
-                                   marker=dict(size=2.5, color=colors, opacity=0.8), hoverinfo="skip"))
-    for limb, path in (trails or {}).items():
-        if len(path):
-            fig.add_trace(go.Scatter3d(x=path[:, 0], y=path[:, 2], z=path[:, 1], mode="lines",
-                                       name=f"{LIMB_TITLES[limb].lower()} path", hoverinfo="skip",
-                                       line=dict(color=EFFECTOR_COLORS[limb], width=3, dash="dot")))
-    for color, seg in _bone_lines(kp).items():
-        fig.add_trace(go.Scatter3d(x=seg[:, 0], y=seg[:, 2], z=seg[:, 1], mode="lines", showlegend=False,
-                                   line=dict(color=color, width=8), hoverinfo="skip"))
-    ok = np.isfinite(kp).all(axis=1)
-    fig.add_trace(go.Scatter3d(
-        x=kp[ok, 0], y=kp[ok, 2], z=kp[ok, 1], mode="markers", name="joints", showlegend=False,
-        marker=dict(size=4, color=[_hex(c) for c in JOINT_COLORS[ok]], line=dict(color="#222", width=1)),
-        text=[JOINT_NAMES[j].replace("_", " ") for j in np.flatnonzero(ok)],
-        hovertemplate="%{text}<br>x %{x:.2f} m · y %{z:.2f} m · z %{y:.2f} m<extra></extra>",
-    ))
-    span = np.maximum(bounds[1] - bounds[0], 1e-3)
-    ratio = span / span.max()
-    fig.update_layout(
-        height=height, margin=dict(l=0, r=0, t=0, b=0), font=_FONT, showlegend=False,
-        uirevision="wall-frame",  # keep the user's rotation/zoom across frames
-        scene=dict(
-            xaxis=dict(title="x along wall (m)", range=[x0, x1]),
-            yaxis=dict(title="z out of wall (m)", range=[z1, z0]),  # reversed: a rotation, not a mirror
-            zaxis=dict(title="y up (m)", range=[y0, y1]),
-            aspectmode="manual", aspectratio=dict(x=ratio[0], y=max(ratio[2], 0.25), z=ratio[1]),
-            camera=dict(eye=dict(x=0.7, y=-1.6, z=0.4), up=dict(x=0, y=0, z=1)),
-        ),
-    )
-    return fig
-
-
-# -------------------------------------------------------------------------------------------- timeline
 def timeline_figure(
     moves: pd.DataFrame, n_frames: int, fps: float, *, frame: int | None = None,
     selected_move: int | None = None, height: int = 250,
 ) -> go.Figure:
     """One lane per limb, one bar per current move coloured by label; opacity and hover show the model's
-    confidence; edited moves carry a pencil mark. Every bar's customdata is its move_id (for click-to-jump).
+    confidence; corrected moves carry a pencil mark, confirmed ones a tick. Every bar's customdata is its move_id.
     moves: rows of moves_current/move_state (deleted rows are skipped)."""
     fig = go.Figure()
     if "deleted" in moves:
@@ -134,7 +57,9 @@ def timeline_figure(
         start = grp["start_frame"].to_numpy() / fps
         dur = (grp["end_frame"].to_numpy() - grp["start_frame"].to_numpy() + 1) / fps
         conf = grp["confidence"].to_numpy(dtype=float)
-        edited = grp["edited"].to_numpy(dtype=bool) if "edited" in grp else np.zeros(len(grp), bool)
+        col = "corrected" if "corrected" in grp else "edited"  # corrected: differs from the model, net of undos
+        edited = grp[col].to_numpy(dtype=bool) if col in grp else np.zeros(len(grp), bool)
+        confirmed = grp["confirmed"].to_numpy(dtype=bool) if "confirmed" in grp else np.zeros(len(grp), bool)
         sel = grp["move_id"].to_numpy() == selected_move
         fig.add_trace(go.Bar(
             orientation="h", base=start, x=dur, y=[LIMB_TITLES.get(limb, limb) for limb in grp["limb"]],
@@ -143,7 +68,8 @@ def timeline_figure(
                 color=[_with_alpha(LABEL_COLORS.get(label, "#888888"), 0.35 + 0.65 * c) for c in conf],
                 line=dict(color=np.where(sel, "#111", "rgba(0,0,0,0.25)").tolist(),
                           width=np.where(sel, 3, 1).tolist())),
-            text=[("✎ " if e else "") + label for e in edited], textposition="inside", insidetextanchor="middle",
+            text=[("✎ " if e else "✓ " if c else "") + label for e, c in zip(edited, confirmed)],
+            textposition="inside", insidetextanchor="middle",
             textfont=dict(color="white", size=11),
             # plain lists: the browser's click event hands customdata back to Python as it was sent
             customdata=np.stack([grp["move_id"].to_numpy(), grp["start_frame"].to_numpy(),
@@ -172,20 +98,6 @@ def _with_alpha(hex_color: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha:.2f})"
 
 
-def move_from_selection(selection: dict | None) -> tuple[int, int] | None:
-    """(move_id, start_frame) of the bar a user clicked in the timeline, from a plotly selection state
-    ({"points": [{"customdata": [move_id, start, end, conf, edited], ...}]}); None when nothing is selected."""
-    if not selection:
-        return None
-    points = selection.get("points") or []
-    for p in points:
-        cd = p.get("customdata")
-        if isinstance(cd, (list, tuple)) and len(cd) >= 2:
-            return int(cd[0]), int(cd[1])
-    return None
-
-
-# ---------------------------------------------------------------------------------------------- angles
 def angles_figure(
     angles: np.ndarray, names: Sequence[str], fps: float, first: int, *,
     move: tuple[int, int] | None = None, frame: int | None = None, label: str | None = None, height: int = 300,
@@ -216,14 +128,6 @@ def angles_figure(
 
 
 # ---------------------------------------------------------------------------------------------- images
-def overlay_frame(frame_rgb: np.ndarray, kp: np.ndarray, conf: np.ndarray, K: np.ndarray, R: np.ndarray,
-                  t: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """The video frame with the stored wall-frame skeleton projected through that frame's camera and drawn
-    on top. frame_rgb: (H, W, 3) uint8 already downscaled by `scale` from the camera's image size."""
-    uv = project(kp.astype(np.float64), K, R, t) * scale
-    return draw_skeleton(frame_rgb.copy(), uv, conf)
-
-
 @dataclass(frozen=True)
 class WallView:
     """A virtual camera behind the climber looking at the wall (cruxlab.draw.wall_view_camera, framing
@@ -254,30 +158,6 @@ def wall_view(skeleton, height_px: int = 640, wall_xyz: np.ndarray | None = None
     return WallView(K, R, t, size, img)
 
 
-def skeleton_view(view: WallView, kp: np.ndarray, conf: np.ndarray, *,
-                  trails: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """One frame of the rendered view: effector trails and the skeleton (cruxlab.draw) over the wall.
-    kp: (21, 3) wall frame metres; conf: (21,). Returns (H, W, 3) RGB."""
-    import cv2
-
-    img = view.background.copy()
-    for limb, path in (trails or {}).items():
-        puv = project(path.astype(np.float64), view.K, view.R, view.t)
-        puv = puv[np.isfinite(puv).all(axis=1)].round().astype(np.int32)
-        if len(puv) > 1:
-            cv2.polylines(img, [puv], False, hex_rgb(EFFECTOR_COLORS[limb]), 2, cv2.LINE_AA)
-    draw_skeleton(img, project(kp.astype(np.float64), view.K, view.R, view.t), conf,
-                  thickness=max(3, view.size[1] // 160))
-    return img
-
-
-def effector_trails(keypoints: np.ndarray, frame: int, n_back: int) -> dict[str, np.ndarray]:
-    """limb -> (N, 3) positions of each end-effector over the last `n_back` frames up to `frame`."""
-    lo = max(0, frame - n_back)
-    return {limb: keypoints[lo:frame + 1, j] for limb, j in LIMB_EFFECTOR.items()}
-
-
-# ------------------------------------------------------------------------------------------- statistics
 def label_counts_figure(per_label: pd.DataFrame, height: int = 320) -> go.Figure:
     """Bar chart of how many moves each label has (rows of moves_per_label)."""
     df = per_label.sort_values("n_moves", ascending=True)
@@ -328,27 +208,31 @@ def heatmap_figure(df: pd.DataFrame, rows: str, cols: str, value: str, *, fmt: s
     return fig
 
 
-def trajectories_figure(tracks: dict[str, np.ndarray], fps: float, bounds: np.ndarray, *,
+def trajectories_figure(attempts: Sequence[tuple[str, dict[str, np.ndarray], float]], bounds: np.ndarray, *,
                         wall_xyz: np.ndarray | None = None, title: str = "", height: int = 520) -> go.Figure:
-    """Front view of the wall (x along, y up; metres) with the paths of the end-effectors over a whole
-    attempt; markers coloured by time. tracks: limb -> (T, 3)."""
+    """Front view of the wall (x along, y up; metres) with the hand and foot paths of one or more attempts in
+    one wall frame: per attempt (name, {limb: (T, 3) path}, fps); the first solid, the next dashed/dotted,
+    each limb in its colour."""
     fig = go.Figure()
     if wall_xyz is not None and len(wall_xyz):
         fig.add_trace(go.Scattergl(x=wall_xyz[:, 0], y=wall_xyz[:, 1], mode="markers", hoverinfo="skip",
                                    marker=dict(size=3, color="#c9c0ad"), showlegend=False))
-    for limb, path in tracks.items():
-        t = np.arange(len(path)) / fps
-        step = max(1, len(path) // 400)
-        fig.add_trace(go.Scattergl(
-            x=path[::step, 0], y=path[::step, 1], mode="lines+markers", name=LIMB_TITLES[limb],
-            line=dict(color=EFFECTOR_COLORS[limb], width=2), marker=dict(size=4, color=EFFECTOR_COLORS[limb]),
-            customdata=t[::step], hovertemplate=LIMB_TITLES[limb] + " at %{customdata:.1f} s: x %{x:.2f} m, "
-                                                                  "y %{y:.2f} m<extra></extra>",
-        ))
+    for k, (name, tracks, fps) in enumerate(attempts):
+        dash = ("solid", "dash", "dot")[k % 3]
+        for limb, path in tracks.items():
+            t = np.arange(len(path)) / fps
+            step = max(1, len(path) // 400)
+            fig.add_trace(go.Scatter(
+                x=path[::step, 0], y=path[::step, 1], mode="lines", name=f"{name} · {LIMB_TITLES[limb]}",
+                line=dict(color=EFFECTOR_COLORS[limb], width=2.5 if k == 0 else 2, dash=dash),
+                opacity=1.0 if k == 0 else 0.8, customdata=t[::step],
+                hovertemplate=f"{name} · {LIMB_TITLES[limb]} at %{{customdata:.1f}} s: x %{{x:.2f}} m, "
+                              "y %{y:.2f} m<extra></extra>",
+            ))
     (x0, y0, _), (x1, y1, _) = bounds
     fig.update_layout(
         title=dict(text=title, x=0, font=dict(size=14)), height=height, font=_FONT, plot_bgcolor="#f7f3ea",
-        margin=dict(l=8, r=8, t=36, b=30), legend=dict(orientation="h", y=-0.08),
+        margin=dict(l=8, r=8, t=36 if title else 10, b=30), legend=dict(orientation="h", y=-0.1),
         xaxis=dict(range=[x0, x1], title="x along wall (m)", gridcolor="#e6dfcf", zeroline=False),
         yaxis=dict(range=[y0, y1], title="y up (m)", scaleanchor="x", gridcolor="#e6dfcf", zeroline=False),
     )

@@ -3,7 +3,7 @@
     job = submit(upload_root(db), db, uploaded_file, ".mp4", AnalysisRequest(climber="Janja", ...))
     status = read_status(job)          # state, stage, percent, message: what the upload page shows
 
-A job folder `<upload root>/<job id>/` holds the video (`<attempt slug>.<ext>`), `request.json` (what the
+A job folder `<upload root>/<job id>/` holds the video (`<attempt name>.<ext>`, made safe by cruxlab.paths), `request.json` (what the
 coach asked for), `status.json` (written by the job as it goes, atomically) and `log.txt` (the analysis's own
 progress output and any traceback). The job id is a UTC time stamp plus random hex; nothing of the uploaded
 file's name reaches the file system but a whitelisted extension.
@@ -14,7 +14,8 @@ takes `<upload root>/.queue.lock` first, so uploads are analysed one after anoth
 The dashboard only reads the status file and the database (short read-only connections in dashboard.data):
 it never holds the DuckDB file while the job writes. A failed analysis (bad video, nobody in view, ...)
 writes nothing to the database (analyze's contract), records the analyzer's message, and removes its copy of
-the video; a job whose process died without saying so is reported as failed by `read_status`.
+the video; a job whose process died without saying so is reported as failed by `read_status`. After a
+successful analysis the job also makes the attempt's playback file, so the new attempt opens and plays at once.
 """
 
 from __future__ import annotations
@@ -36,15 +37,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+from cruxlab.body import DEFAULT_HEIGHT_M
 from cruxlab.errors import CruxlabError, InputError
+from cruxlab.paths import data_path
+from cruxlab.processes import process_runs
+from reconstruction.video import VIDEO_SUFFIXES  # the containers the analyzer reads; others are refused
 
 UPLOADS_ENV = "CRUXLAB_UPLOADS"
-#: Video containers the analyzer reads (PyAV/FFmpeg); anything else is refused before it is saved.
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 FINAL_STATES = ("done", "failed", "cancelled")
 STAGE_TITLES = {"queued": "waiting for the analysis before it", "starting": "starting", "video": "reading the video",
                 "pose": "finding the climber's pose", "masks": "masking the climber", "cameras": "solving the cameras",
-                "lift": "lifting the skeleton onto the wall", "store": "storing and detecting moves"}
+                "lift": "lifting the skeleton onto the wall", "store": "storing and detecting moves",
+                "playback": "preparing the video for the browser"}
+#: Share of the overall progress bar the analysis takes; the rest is making the browser's playback file.
+ANALYSIS_SHARE = 0.92
 _REQUEST, _STATUS, _LOG = "request.json", "status.json", "log.txt"
 
 
@@ -63,7 +69,7 @@ class AnalysisRequest:
 
     climber: str
     name: str
-    height_m: float = 1.70
+    height_m: float = DEFAULT_HEIGHT_M
     problem: str | None = None
     grade: str | None = None
     outcome: str | None = None
@@ -104,6 +110,8 @@ class JobStatus:
     pid: int | None = None
     submitted_at: str | None = None
     started_at: str | None = None
+    analysis_started_at: str | None = None  # the pipeline imported, analyze() called
+    analysed_at: str | None = None          # analyze() returned (then the playback file is made)
     finished_at: str | None = None
     updated_at: str | None = None
 
@@ -126,12 +134,6 @@ def _now() -> str:
 
 def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp)
-
-
-def slug(text: str, max_len: int = 48) -> str:
-    """A file-system-safe name: lower-case ascii letters, digits and dashes (never empty)."""
-    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_len].strip("-")
-    return s or "clip"
 
 
 def video_suffix(filename: str | None) -> str:
@@ -160,24 +162,7 @@ def write_status(job_dir: Path, status: JobStatus) -> JobStatus:
 
 def _pid_runs_job(pid: int | None, job_dir: Path) -> bool:
     """True when process `pid` is alive and is this job's runner (a recycled PID running something else is not)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return True  # no /proc: trust the PID
-    if not cmdline or not any(arg.decode(errors="replace") == str(job_dir) for arg in cmdline):
-        return False
-    try:  # a finished child that nobody reaped yet (the dashboard started it) is a zombie: not running
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return process_runs(pid, "dashboard.jobs", str(job_dir))
 
 
 def _load_status(job_dir: Path) -> JobStatus:
@@ -259,7 +244,7 @@ def submit(root: str | Path, db_path: str | Path, video: BinaryIO, filename: str
     job_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
     job_dir = root / job_id
     job_dir.mkdir()
-    target = job_dir / f"{slug(request.name)}{suffix}"
+    target = data_path(job_dir, request.name, suffix)  # the attempt's name, made safe; never the upload's
     with open(target, "wb") as out:
         shutil.copyfileobj(video, out, length=4 << 20)
     if target.stat().st_size == 0:
@@ -336,9 +321,10 @@ def _analyse(job_dir: Path, meta: dict, request: AnalysisRequest, video: Path, s
             return
         last[0] = now
         status = write_status(job_dir, dataclasses.replace(status, stage=p.stage, stage_fraction=round(p.fraction, 4),
-                                                           overall=round(p.overall, 4)))
+                                                           overall=round(ANALYSIS_SHARE * p.overall, 4)))
 
     cache = Path(meta["cache_dir"]) if meta.get("cache_dir") else None
+    status = write_status(job_dir, dataclasses.replace(status, analysis_started_at=_now()))
     try:
         result = analyze(meta["db"], video, request.options(cache), progress=True, on_progress=on_progress)
     except CruxlabError as exc:
@@ -359,6 +345,9 @@ def _analyse(job_dir: Path, meta: dict, request: AnalysisRequest, video: Path, s
                     "the details for a bug report"))
         return 1
     print(result.summary(), file=sys.stderr)
+    status = write_status(job_dir, dataclasses.replace(status, analysed_at=_now()))
+    if result.created:
+        status = _prepare_playback(job_dir, meta["db"], result.attempt_id, status)
     if not result.created:
         video.unlink(missing_ok=True)   # the stored attempt keeps pointing at the first copy
         message = (f"this video was analysed before with the same settings, as attempt {result.name!r}; "
@@ -371,6 +360,32 @@ def _analyse(job_dir: Path, meta: dict, request: AnalysisRequest, video: Path, s
         status, state="done", stage="store", stage_fraction=1.0, overall=1.0, finished_at=_now(), message=message,
         attempt_id=result.attempt_id, attempt_name=result.name, created=result.created, n_moves=result.n_moves))
     return 0
+
+
+def _prepare_playback(job_dir: Path, db: str, attempt_id: int, status: JobStatus) -> JobStatus:
+    """Make the attempt's playback WebM now (dashboard.player.media), so opening the new attempt plays at once
+    instead of transcoding then. A failure here is logged, not fatal: the attempt is stored, and the attempt
+    page says why it shows the rendered wall."""
+    from dashboard.player.media import FrameSelection, make_playback
+    from db import connect, store
+
+    with connect(db, read_only=True) as con:
+        info = store.attempt_info(con, attempt_id)
+    status = write_status(job_dir, dataclasses.replace(status, stage="playback", stage_fraction=0.0,
+                                                       overall=ANALYSIS_SHARE))
+
+    def progress(done: int, total: int) -> None:
+        nonlocal status
+        frac = done / max(total, 1)
+        status = write_status(job_dir, dataclasses.replace(
+            status, stage_fraction=round(frac, 4), overall=round(ANALYSIS_SHARE + (1 - ANALYSIS_SHARE) * frac, 4)))
+
+    try:
+        make_playback(info.video_path, FrameSelection(info.video_start_frame, info.video_frame_step, info.n_frames,
+                                                      info.fps), progress=progress)
+    except CruxlabError as exc:
+        print(f"cruxlab: the playback file could not be made ({exc}); the attempt page will say so", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

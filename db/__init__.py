@@ -6,7 +6,7 @@
 """
 
 from db import store
-from db.connection import DEFAULT_DB, SCHEMA_VERSION, connect, migrate, sandboxed_reader, schema_version, transaction
+from db.connection import DEFAULT_DB, SCHEMA_VERSION, connect, migrate, schema_version, transaction
 
-__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "connect", "migrate", "sandboxed_reader", "schema_version", "store",
+__all__ = ["DEFAULT_DB", "SCHEMA_VERSION", "connect", "migrate", "schema_version", "store",
            "transaction"]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cruxlab.cli import add_command
+from cruxlab.cli import add_attempt_names, add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "interchange file per attempt instead.")
     p.add_argument("--out", type=Path, required=True, help="output folder (created)")
     p.add_argument("--format", choices=["parquet", "csv", "npz"], default="parquet")
-    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help="only these attempts (one or more; repeatable)")
+    add_attempt_names(p)
     p.set_defaults(func=cmd_export)
 
     p = add_command(sub, "attempts", "list attempts, or delete one")

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from cruxlab.errors import DatabaseBusyError, DatabaseError
+from cruxlab.processes import describe
 
 DEFAULT_DB = "cruxlab.duckdb"
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
@@ -86,26 +87,6 @@ def lock_holder(path: Path) -> tuple[str, int] | None:
     return ("reading" if kind == fcntl.F_RDLCK else "writing"), pid
 
 
-def describe_process(pid: int) -> str:
-    """A short name of what a process runs ("cruxlab sql", "streamlit run ...", "python3 x.py"), or ''."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            args = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
-    except OSError:
-        return ""
-    names = [Path(a).name for a in args]
-    for i, n in enumerate(names):
-        if n == "cruxlab" or n == "cruxlab.cli":
-            rest = iter(args[i + 1:])
-            for a in rest:
-                if a == "--db":
-                    next(rest, None)
-                elif not a.startswith("-"):
-                    return f"cruxlab {a}"
-            return "cruxlab"
-    return " ".join(names[:3])[:60]
-
-
 def busy_message(path: Path, duckdb_message: str, read_only: bool, timeout_s: float) -> str:
     """Who holds the database and why that stops us, from the lock itself (not guessed from our own role)."""
     if "different configuration" in duckdb_message:
@@ -121,7 +102,7 @@ def busy_message(path: Path, duckdb_message: str, read_only: bool, timeout_s: fl
             who, doing = "another process", "writing to it"
         else:
             kind, pid = holder
-            name = describe_process(pid)
+            name = describe(pid)
             who = f"process {pid}" + (f" ({name})" if name else "")
             doing = "reading it" if kind == "reading" else "writing to it"
     if doing == "reading it":
@@ -208,6 +189,17 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 @contextmanager
+def rolled_back(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... ROLLBACK whatever happens: writes made inside show what they would do and leave nothing
+    (dry runs)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    finally:
+        con.execute("ROLLBACK")
+
+
+@contextmanager
 def connect(
     path: str | Path = DEFAULT_DB,
     *,
@@ -259,13 +251,3 @@ def connect(
         yield con
     finally:
         con.close()
-
-
-@contextmanager
-def sandboxed_reader(path: str | Path, timeout_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection that also cannot touch other files (no COPY TO, ATTACH, INSTALL, read_csv of
-    arbitrary paths): whatever SQL a user types, neither the store nor the disk changes."""
-    with connect(path, read_only=True, timeout_s=timeout_s) as con:
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        yield con

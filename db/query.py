@@ -130,11 +130,10 @@ def snapshot(path: str | Path, timeout_s: float | None = None) -> Path | None:
                 tmp.unlink(missing_ok=True)
                 tmp_wal.unlink(missing_ok=True)
                 return None
-        target_wal = target.with_name(target.name + ".wal")
-        if tmp_wal.is_file():
-            os.replace(tmp_wal, target_wal)
-        else:
-            target_wal.unlink(missing_ok=True)
+        if tmp_wal.is_file():  # fold a left-over log into the private copy: the snapshot is one file, replaced
+            fold = duckdb.connect(str(tmp))  # atomically, never a file and a log a reader could see apart
+            fold.execute("CHECKPOINT")
+            fold.close()
         os.replace(tmp, target)
         stamp_file.write_text(stamp)
     return target

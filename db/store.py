@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.camera import CameraTrack, WallPoints
 from cruxlab.digest import canonical_json, params_digest
 from cruxlab.errors import DatabaseError, InputError
 from cruxlab.intervals import temporal_iou
@@ -70,6 +70,7 @@ class AttemptInfo:
     outcome: str | None
     camera_model: str | None
     report: dict
+    video_size: tuple[int, int] | None = None  # (width, height) display pixels of the video, after rotation
 
 
 def ingest_key(source_sha256: str, params: dict | None = None) -> str:
@@ -158,6 +159,12 @@ def find_attempt(con: duckdb.DuckDBPyConnection, *, key: str | None = None, name
     else:
         rows = con.execute("SELECT attempt_id FROM attempts WHERE name = ?", [name]).fetchall()
     return int(rows[0][0]) if rows else None
+
+
+def ingest_keys_and_names(con: duckdb.DuckDBPyConnection) -> tuple[frozenset[str], frozenset[str]]:
+    """(ingest keys, attempt names) of every stored attempt: what is done already, which names are taken."""
+    rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
+    return frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows)
 
 
 def wall_angle_deg(normal: np.ndarray | None) -> float:
@@ -370,7 +377,8 @@ def update_attempt(
 
 def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
     """Remove an attempt and everything that hangs off it (moves and their history too). Call in a transaction."""
-    for table in ("label_edits", "moves", "keypoints2d", "wall_points", "cameras", "skeleton_frames", "attempts"):
+    for table in ("attempt_reviews", "label_edits", "moves", "attempt_wall", "holds", "contact_frames", "keypoints2d",
+                  "wall_points", "cameras", "skeleton_frames", "attempts"):
         con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
 
 
@@ -390,7 +398,7 @@ def resolve_attempts(con: duckdb.DuckDBPyConnection, names: Sequence[str] | None
 def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo:
     rows = con.execute(
         """SELECT a.attempt_id, a.name, c.name, p.name, a.fps, a.n_frames, a.source_kind, a.source_path, v.path,
-                  a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report
+                  a.video_start_frame, a.video_frame_step, a.outcome, a.camera_model, a.report, v.width, v.height
            FROM attempts a JOIN climbers c USING (climber_id) LEFT JOIN problems p USING (problem_id)
            LEFT JOIN videos v USING (video_id) WHERE a.attempt_id = ?""",
         [attempt_id],
@@ -398,7 +406,8 @@ def attempt_info(con: duckdb.DuckDBPyConnection, attempt_id: int) -> AttemptInfo
     if not rows:
         raise InputError(f"no attempt with id {attempt_id}")
     row = rows[0]
-    return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"))
+    size = None if row[14] is None else (int(row[14]), int(row[15]))
+    return AttemptInfo(*row[:13], report=json.loads(row[13] or "{}"), video_size=size)
 
 
 def list_attempts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -541,20 +550,98 @@ def read_render_data(con: duckdb.DuckDBPyConnection, attempt: int | str) -> Rend
     )
 
 
+# ------------------------------------------------------------------------------- on the wall, holds, contacts
+@dataclass(frozen=True)
+class WallInterval:
+    """When the climber was on the wall (inclusive attempt frames) and how the attempt ended (moves.onwall).
+    end_reason: 'top-out' | 'fall' | 'drop-off' | 'video end'; outcome: 'top' | 'fall' | None."""
+
+    start_frame: int
+    end_frame: int
+    start_reason: str
+    end_reason: str
+    outcome: str | None
+    floor_y: float | None = None
+
+
+@dataclass(frozen=True)
+class HoldContacts:
+    """Holds of an attempt and the hold each limb is on per frame.
+
+    holds: (K, 3) float32 wall frame metres; kinds: (K,) str 'hand' | 'foot' | 'floor';
+    hold: (T, 4) int32 hold index per frame for left_hand, right_hand, left_foot, right_foot, -1 = none."""
+
+    holds: np.ndarray
+    kinds: np.ndarray
+    hold: np.ndarray
+
+
+def replace_detection_extras(con: duckdb.DuckDBPyConnection, attempt_id: int, wall: WallInterval | None,
+                             contacts: HoldContacts | None, model_version: str | None = None) -> None:
+    """Replace an attempt's on-the-wall interval, holds and per-frame contacts. Call inside the transaction
+    that replaces its model moves."""
+    for table in ("attempt_wall", "holds", "contact_frames"):
+        con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
+    if wall is not None:
+        con.execute(
+            "INSERT INTO attempt_wall (attempt_id, start_frame, end_frame, start_reason, end_reason, outcome, "
+            "floor_y, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [attempt_id, int(wall.start_frame), int(wall.end_frame), wall.start_reason, wall.end_reason,
+             wall.outcome, None if wall.floor_y is None else float(wall.floor_y), model_version])
+    if contacts is None:
+        return
+    K, T = len(contacts.holds), len(contacts.hold)
+    hold = np.asarray(contacts.hold, dtype=np.int32)
+    if K:
+        used = np.bincount(hold[hold >= 0].ravel(), minlength=K)
+        _insert_arrow(con, "holds", pa.table({
+            "attempt_id": pa.array(np.full(K, attempt_id, dtype=np.int32)),
+            "hold_id": pa.array(np.arange(K, dtype=np.int32)),
+            "kind": pa.array([str(k) for k in contacts.kinds], type=pa.string()),
+            "xyz": _fixed_list(np.asarray(contacts.holds, dtype=np.float32), 3),
+            "n_frames": pa.array(used.astype(np.int32)),
+        }))
+    if T:
+        _insert_arrow(con, "contact_frames", pa.table({**_frame_keys(attempt_id, T),
+                                                       "hold_id": _fixed_list(hold, 4)}))
+
+
+def read_wall_interval(con: duckdb.DuckDBPyConnection, attempt_id: int) -> WallInterval | None:
+    """The stored on-the-wall interval of an attempt (None before detection or for attempts detected before
+    version 6)."""
+    row = con.execute("SELECT start_frame, end_frame, start_reason, end_reason, outcome, floor_y FROM attempt_wall "
+                      "WHERE attempt_id = ?", [attempt_id]).fetchone()
+    return None if row is None else WallInterval(*row)
+
+
+def read_contacts(con: duckdb.DuckDBPyConnection, attempt_id: int) -> HoldContacts | None:
+    """Holds and per-frame contacts of an attempt (None when not stored)."""
+    frames = read_arrow(con, "SELECT hold_id FROM contact_frames WHERE attempt_id = ? ORDER BY frame", [attempt_id])
+    if frames.num_rows == 0:
+        return None
+    holds = read_arrow(con, "SELECT kind, xyz FROM holds WHERE attempt_id = ? ORDER BY hold_id", [attempt_id])
+    xyz = (_arrow_to_numpy(holds.column("xyz"), 3).astype(np.float32) if holds.num_rows
+           else np.zeros((0, 3), np.float32))
+    return HoldContacts(xyz, np.array(holds.column("kind").to_pylist(), dtype=object),
+                        _arrow_to_numpy(frames.column("hold_id"), 4).astype(np.int32))
+
+
 # --------------------------------------------------------------------------------------------------- moves
 def replace_model_moves(
     con: duckdb.DuckDBPyConnection, attempt_id: int, moves: Iterable[Move], model_version: str
 ) -> int:
     """Replace the model's moves of an attempt with a new detection. Call inside a transaction.
 
-    Moves a coach has touched (edited, deleted, or added) are kept as they are; a new detection of the same
-    limb overlapping one of them (temporal IoU >= 0.5) is dropped so nothing is labelled twice.
+    Moves a coach has touched (edited, confirmed, deleted, or added) or reviewed with the attempt are kept as
+    they are; a new detection of the same limb overlapping one of them (temporal IoU >= 0.5) is dropped so
+    nothing is labelled twice.
     Returns the number of moves inserted.
     """
     con.execute(
         """DELETE FROM moves WHERE attempt_id = ? AND source = 'model'
-           AND move_id NOT IN (SELECT move_id FROM label_edits WHERE attempt_id = ?)""",
-        [attempt_id, attempt_id],
+           AND move_id NOT IN (SELECT move_id FROM label_edits WHERE attempt_id = ?)
+           AND move_id NOT IN (SELECT move_id FROM move_state WHERE attempt_id = ? AND reviewed)""",
+        [attempt_id, attempt_id, attempt_id],
     )
     kept = con.execute(
         "SELECT limb, start_frame, end_frame FROM move_state WHERE attempt_id = ?", [attempt_id]
@@ -582,28 +669,21 @@ def replace_model_moves(
     return n
 
 
-#: A move_state row whose current state differs from what the model said: a model move relabelled, retimed
-#: or deleted, or a move a coach added (and did not delete again). Net of undos: an edit and its undo leave
-#: the move as the model said, so it is not a correction (`edited` stays true: it has history).
-CORRECTED_SQL = """CASE WHEN source = 'model' THEN deleted OR label <> original_label OR limb <> original_limb
-    OR start_frame <> original_start OR end_frame <> original_end ELSE NOT deleted END"""
-
-
 def current_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, include_deleted: bool = False) -> pd.DataFrame:
-    """The moves of an attempt as they stand after every edit (model originals in original_* columns;
-    `corrected` per CORRECTED_SQL)."""
+    """The moves of an attempt as they stand after every edit (move_state: model originals in original_*
+    columns; corrected / confirmed / reviewed / labelled per migration 007)."""
     df = con.execute(
-        f"""SELECT *, {CORRECTED_SQL} AS corrected FROM move_state
-            WHERE attempt_id = ? AND (? OR NOT deleted) ORDER BY start_frame, limb, move_id""",
+        """SELECT * FROM move_state WHERE attempt_id = ? AND (? OR NOT deleted)
+           ORDER BY start_frame, limb, move_id""",
         [attempt_id, include_deleted],
     ).df()
     return df if include_deleted else df.drop(columns="deleted")  # the columns of moves_current
 
 
 def count_corrections(con: duckdb.DuckDBPyConnection, attempt_id: int | None = None) -> int:
-    """Moves whose current state a coach changed from the model's (CORRECTED_SQL), in the whole store or in
-    one attempt."""
-    return int(con.execute(f"SELECT count(*) FILTER (WHERE {CORRECTED_SQL}) FROM move_state "
+    """Moves whose current state a coach changed from the model's (move_state.corrected, net of undos), in the
+    whole store or in one attempt."""
+    return int(con.execute("SELECT count(*) FILTER (WHERE corrected) FROM move_state "
                            "WHERE ? IS NULL OR attempt_id = ?", [attempt_id, attempt_id]).fetchone()[0])
 
 
@@ -735,6 +815,110 @@ def add_move(
     return move_id
 
 
+def confirm_move(
+    con: duckdb.DuckDBPyConnection,
+    move_id: int,
+    *,
+    editor: str,
+    source: str,
+    edited_at: datetime | None = None,
+    external_key: str | None = None,
+    note: str | None = None,
+    expect: tuple[str, str, int, int] | None = None,
+) -> int | None:
+    """A coach says a move is right as it stands: append a 'confirm' entry (same state before and after) to the
+    label history; return its edit_id. None (nothing written) when `external_key` was already recorded, the
+    move's latest entry already is a confirmation, or `expect` (label, limb, start, end: what the coach saw)
+    is not the move's state any more. Raises InputError for a deleted move (restore it first)."""
+    if source not in EDIT_SOURCES:
+        raise ValueError(f"source must be one of {EDIT_SOURCES}")
+    if not editor or not editor.strip():
+        raise InputError("a confirmation needs the editor's name (who made it)")
+    if _external_key_seen(con, external_key):
+        return None
+    cur = con.execute(
+        """SELECT attempt_id, label, limb, start_frame, end_frame, deleted, confirmed FROM move_state
+           WHERE move_id = ?""", [move_id]).fetchone()
+    if cur is None:
+        raise InputError(f"no move with id {move_id}")
+    attempt_id, label, limb, start, end, deleted, confirmed = cur
+    if expect is not None and (tuple(expect) != (label, limb, start, end) or deleted):
+        return None
+    if deleted:
+        raise InputError(f"move {move_id} is deleted: restore it before confirming it")
+    if confirmed:
+        return None
+    state = dict(label=label, limb=limb, start_frame=start, end_frame=end, deleted=False)
+    return _append_edit(con, move_id, attempt_id, "confirm", state, (label, limb, start, end, False), editor, source,
+                        edited_at, external_key, note)
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """An attempt's review (attempt_review_state): reviewed = its latest review stands; complete = reviewed and
+    every current move labelled; n_labelled of n_moves current moves count as training labels."""
+
+    attempt_id: int
+    reviewed: bool
+    complete: bool
+    reviewed_by: str | None
+    review_source: str | None
+    reviewed_at: datetime | None
+    n_moves: int
+    n_labelled: int
+    n_confirmed: int
+
+
+def review_state(con: duckdb.DuckDBPyConnection, attempt_id: int) -> ReviewState:
+    row = con.execute(
+        """SELECT attempt_id, reviewed, complete, reviewed_by, review_source, reviewed_at, n_moves, n_labelled,
+                  n_confirmed FROM attempt_review_state WHERE attempt_id = ?""", [attempt_id]).fetchone()
+    if row is None:
+        raise InputError(f"no attempt with id {attempt_id}")
+    return ReviewState(int(row[0]), bool(row[1]), bool(row[2]), row[3], row[4], row[5], *map(int, row[6:]))
+
+
+def review_attempt(
+    con: duckdb.DuckDBPyConnection,
+    attempt_id: int,
+    *,
+    editor: str,
+    source: str,
+    reviewed: bool = True,
+    reviewed_at: datetime | None = None,
+    external_key: str | None = None,
+    note: str | None = None,
+) -> int | None:
+    """Mark an attempt reviewed (every move it holds now is right, none is missing) or withdraw that
+    (reviewed=False): append to attempt_reviews; return the review_id. The review covers the moves stored now.
+    None (nothing written) when `external_key` was already recorded or nothing would change."""
+    if source not in EDIT_SOURCES:
+        raise ValueError(f"source must be one of {EDIT_SOURCES}")
+    if not editor or not editor.strip():
+        raise InputError("a review needs the reviewer's name (who made it)")
+    if external_key is not None and con.execute(
+            "SELECT 1 FROM attempt_reviews WHERE external_key = ?", [external_key]).fetchone() is not None:
+        return None
+    if con.execute("SELECT 1 FROM attempts WHERE attempt_id = ?", [attempt_id]).fetchone() is None:
+        raise InputError(f"no attempt with id {attempt_id}")
+    max_move = con.execute("SELECT max(move_id) FROM moves WHERE attempt_id = ?", [attempt_id]).fetchone()[0]
+    last = con.execute(
+        """SELECT reviewed, max_move_id FROM attempt_reviews WHERE attempt_id = ?
+           ORDER BY reviewed_at DESC, review_id DESC LIMIT 1""", [attempt_id]).fetchone()
+    if (last is None and not reviewed) or (last is not None and last[0] == reviewed
+                                          and (not reviewed or last[1] == max_move)):
+        return None
+    at = reviewed_at or _now()
+    if last is not None:  # the history stays in order even when clocks disagree
+        at = max(at, con.execute("SELECT max(reviewed_at) FROM attempt_reviews WHERE attempt_id = ?",
+                                 [attempt_id]).fetchone()[0])
+    return int(con.execute(
+        """INSERT INTO attempt_reviews (attempt_id, reviewed, max_move_id, editor, source, reviewed_at,
+               external_key, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING review_id""",
+        [attempt_id, reviewed, max_move, editor.strip(), source, at, external_key, note],
+    ).fetchone()[0])
+
+
 def undo_last_edit(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -808,11 +992,34 @@ def move_summary(con: duckdb.DuckDBPyConnection, attempt_id: int) -> tuple[int, 
     return int(n), version
 
 
-def reviewed_attempts(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
-    """(attempt_id, name) of every attempt a coach has touched (any edit in the label history)."""
-    return [(int(a), str(n)) for a, n in con.execute(
-        """SELECT DISTINCT e.attempt_id, a.name FROM label_edits e JOIN attempts a USING (attempt_id)
-           ORDER BY e.attempt_id""").fetchall()]
+@dataclass(frozen=True)
+class AttemptLabels:
+    """What coaches vouched for in one attempt, for training (migration 007).
+
+    positives: (start_frame, end_frame, label, limb) of moves that are labelled (confirmed, corrected or covered
+               by the attempt's review); negatives: the same of model moves a coach deleted ("no such move");
+    complete:  the attempt is reviewed and every current move labelled, so where no move is, there is none."""
+
+    attempt_id: int
+    name: str
+    complete: bool
+    positives: list[tuple[int, int, str, str]]
+    negatives: list[tuple[int, int, str, str]]
+
+
+def training_labels(con: duckdb.DuckDBPyConnection) -> list[AttemptLabels]:
+    """Every attempt with at least one coach-vouched move or deletion, in attempt order. Unconfirmed, unedited
+    model moves of unreviewed attempts are not labels: they are what the model said, not the truth."""
+    rows = con.execute(
+        """SELECT s.attempt_id, a.name, r.complete, s.start_frame, s.end_frame, s.label, s.limb, s.labelled
+           FROM move_state s JOIN attempts a USING (attempt_id) JOIN attempt_review_state r USING (attempt_id)
+           WHERE s.labelled OR (s.deleted AND s.source = 'model')
+           ORDER BY s.attempt_id, s.start_frame, s.limb, s.move_id""").fetchall()
+    out: dict[int, AttemptLabels] = {}
+    for aid, name, complete, start, end, label, limb, labelled in rows:
+        item = out.setdefault(int(aid), AttemptLabels(int(aid), str(name), bool(complete), [], []))
+        (item.positives if labelled else item.negatives).append((int(start), int(end), str(label), str(limb)))
+    return list(out.values())
 
 
 # -------------------------------------------------------------------------------------------- move models

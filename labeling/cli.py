@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cruxlab.cli import add_command
+from cruxlab.cli import add_attempt_names, add_command
 
 CONNECTION_HELP = (
     "Server: --url/--token, else CRUXLAB_LS_URL + CRUXLAB_LS_TOKEN (+ CRUXLAB_LS_DOCUMENT_ROOT, the folder that\n"
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "One task per attempt: the video with the skeleton drawn over it (WebM) and a timeline of the\n"
                     "moves, or for skeleton-only attempts a joint-angle time series. The moves as they stand now\n"
                     "are the prediction (model version, scores). Pushing again updates the tasks.\n\n" + CONNECTION_HELP)
-    q.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help="only these attempts (one or more; repeatable)")
+    add_attempt_names(q)
     q.add_argument("--reset-config", action="store_true",
                    help="restore cruxlab's labelling config if it was edited by hand in Label Studio")
     common(q)

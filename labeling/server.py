@@ -16,7 +16,9 @@ Traps this module handles (Label Studio 1.23.2, see ../shared/notes/service-stac
   project's local storage must be a sub-directory of that root.
 
 A running server is described by `server.json` in its data dir (url, pid, document root); its admin
-credentials are saved once, readable only by the user, in `<data dir>-credentials.json` beside it.
+credentials are saved once, readable only by the user, in `<data dir>-credentials.json` beside it. Secrets
+never appear on a command line (they reach Label Studio through its environment), and the data dir, whose
+sqlite file holds the API token, is mode 700 (the file 600).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cruxlab.errors import BackendUnavailableError, CruxlabError
+from cruxlab.processes import pid_alive, process_runs
 
 log = logging.getLogger(__name__)
 
@@ -151,31 +154,10 @@ def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited child not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def is_our_server(state: ServerState) -> bool:
     """The recorded PID is alive AND is Label Studio serving that data dir (not a process that reused the PID
     after a reboot)."""
-    if not pid_alive(state.pid):
-        return False
-    try:
-        with open(f"/proc/{state.pid}/cmdline", "rb") as fh:
-            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:  # no /proc (not Linux): trust the PID
-        return True
-    return "label-studio" in cmd and state.data_dir in cmd
+    return process_runs(state.pid, "label-studio", state.data_dir)
 
 
 def server_env(data_dir: Path, document_root: Path) -> dict[str, str]:
@@ -193,9 +175,17 @@ def server_env(data_dir: Path, document_root: Path) -> dict[str, str]:
         "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(document_root),
         "PYTHONUNBUFFERED": "1",
     })
-    for key in ("USERNAME", "PASSWORD", "USER_TOKEN"):  # LS reads these too; ours go through CLI flags
+    for key in ("USERNAME", "PASSWORD", "USER_TOKEN"):  # LS reads these too; ours are set by `launch`
         env.pop(key, None)
     return env
+
+
+def _make_private(data_dir: Path) -> None:
+    """Only the user may enter the data dir (its sqlite file holds the API token) or read that file."""
+    os.chmod(data_dir, 0o700)
+    db = data_dir / "label_studio.sqlite3"
+    if db.is_file():
+        os.chmod(db, 0o600)
 
 
 def _new_credentials() -> tuple[Credentials, bool]:
@@ -240,7 +230,8 @@ def prepare_data_dir(data_dir: Path) -> bool:
     template = template_dir()
     if not (template / ".cruxlab-template").is_file():
         install()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)  # before the token lands in it
     shutil.copytree(template, data_dir, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".cruxlab-template", "migrate.log", ".env"))
     return True
@@ -357,16 +348,19 @@ def launch(data_dir: str | Path | None = None, *, port: int | None = None) -> tu
             f"port {port} on 127.0.0.1 is in use; choose another with --port (or omit it for a free one)"
         )
     url = f"http://127.0.0.1:{port}"
-    # The user flags are passed on every start: the first creates the admin user, its token and (with legacy
-    # tokens enabled) the organization; later ones find the user and change nothing.
+    # The admin user is passed on every start: the first creates it, its token and (with legacy tokens
+    # enabled) the organization; later ones find the user and change nothing. Through the environment, never
+    # the command line: anyone on the machine can read a command line (`ps`), only the user its environment.
     cmd = [str(ls_executable()), "start", "--data-dir", str(data_dir), "--internal-host", "127.0.0.1",
-           "--port", str(port), "--no-browser", "--log-level", "WARNING",
-           "--username", creds.user, "--password", creds.password, "--user-token", creds.token,
-           "--enable-legacy-api-token"]
+           "--port", str(port), "--no-browser", "--log-level", "WARNING", "--enable-legacy-api-token"]
+    env = server_env(data_dir, document_root)
+    env.update({"LABEL_STUDIO_USERNAME": creds.user, "LABEL_STUDIO_PASSWORD": creds.password,
+                "LABEL_STUDIO_USER_TOKEN": creds.token})
+    _make_private(data_dir)
     log_path = data_dir / "server.log"
     with open(log_path, "ab") as log_fh:
-        proc = subprocess.Popen(cmd, cwd=data_dir, env=server_env(data_dir, document_root), stdout=log_fh,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=data_dir, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
     state = ServerState(url, proc.pid, port, str(data_dir), str(document_root), str(log_path))
     # Recorded at once, so `serve --stop` finds the process even if whoever launched it dies while it boots.
     (data_dir / STATE_FILE).write_text(json.dumps(asdict(state), indent=2))

@@ -8,10 +8,12 @@ task (media, snapshot, prediction) instead of adding a second one.
 
 pull: every submitted annotation, region by region, against the last state cruxlab knows for that region
 (its previous pull, else the push snapshot the coach started from):
-  region kept            -> nothing
+  region kept            -> db.store.confirm_move (the annotator vouches for it; once)
   region changed         -> db.store.edit_move   (relabel / retime / edit; restores a deleted move)
   prediction region gone -> edit_move(delete=True)
   new region             -> db.store.add_move
+and, when the annotation accounts for every move the attempt holds, db.store.review_attempt: a submitted task
+is a reviewed attempt (no region = no move there), so its moves count as training labels.
 Every write has source 'label-studio', the annotator's e-mail as editor, the annotation's update time as
 edited_at and an external_key `ls:<project>:<annotation>:<region>#<n>`, so pulling twice adds nothing and a
 later change of the same annotation adds exactly one row. A dashboard edit and a Label Studio edit of the same
@@ -26,6 +28,7 @@ import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -408,6 +411,39 @@ def _known_states(history, prefix: str) -> dict[str, tuple[int, int, RegionState
     return out
 
 
+def _edit_key_prefix(tp: _TaskPull, ann: _Annotation) -> str:
+    """Start of the external_key of every edit one annotation makes: `ls:<project>:<annotation>:`."""
+    return f"ls:{tp.project_key}:{ann.annotation_id}:"
+
+
+@dataclass(frozen=True)
+class _AnnotationPull:
+    """One submitted annotation being written into the label history: its task and attempt, the prefix of
+    its edits' external keys, what cruxlab recorded of its regions before (`known`), the push snapshot the
+    annotator started from (`baseline`), the moves the attempt holds (grows as regions are added)."""
+
+    con: Any
+    task: _TaskPull
+    ann: _Annotation
+    attempt_id: int
+    known: dict[str, tuple[int, int, RegionState | None]]
+    baseline: dict[str, RegionState]
+    existing_moves: set[int]
+    report: PullReport
+
+    @property
+    def prefix(self) -> str:
+        return _edit_key_prefix(self.task, self.ann)
+
+    @property
+    def signed(self) -> dict[str, Any]:
+        """Who and when every edit of this annotation is signed with (keywords of db.store's edit writers)."""
+        return dict(editor=self.ann.editor, source=SOURCE, edited_at=self.ann.edited_at, allow_unknown_label=True)
+
+    def where(self, rid: str) -> str:
+        return f"Label Studio task {self.task.task_id} annotation {self.ann.annotation_id}, region {rid}"
+
+
 def _apply_task(con, tp: _TaskPull, report: PullReport) -> None:
     from db import store
 
@@ -421,12 +457,11 @@ def _apply_task(con, tp: _TaskPull, report: PullReport) -> None:
     existing_moves = set(store.current_moves(con, attempt_id, include_deleted=True)["move_id"].astype(int))
     history = store.label_history(con, attempt_id)
     for ann in tp.annotations:
-        prefix = f"ls:{tp.project_key}:{ann.annotation_id}:"
-        known = _known_states(history, prefix)
-        baseline = _baseline(tp.pushes, ann.created_at)
+        known = _known_states(history, _edit_key_prefix(tp, ann))
+        pull = _AnnotationPull(con, tp, ann, attempt_id, known, _baseline(tp.pushes, ann.created_at), existing_moves,
+                               report)
         regions, notes = lt.parse_result(ann.result, tp.kind, tp.frame_map)
         report.problems += [f"task {tp.task_id} annotation {ann.annotation_id}: {n}" for n in notes]
-        common = dict(editor=ann.editor, source=SOURCE, edited_at=ann.edited_at, allow_unknown_label=True)
         seen: set[str] = set()
         for reg in regions:
             seen.add(reg.region_id)
@@ -434,53 +469,95 @@ def _apply_task(con, tp: _TaskPull, report: PullReport) -> None:
                 report.problems.append(f"task {tp.task_id} annotation {ann.annotation_id}: {reg.problem}; "
                                        "fix it in Label Studio and pull again")
                 continue
-            _apply_region(con, tp, ann, reg, known, baseline, existing_moves, attempt_id, prefix, common, report)
-        for rid in (set(baseline) | set(known)) - seen:
-            n, move_id, last = known.get(rid, (0, lt.move_id_of(rid) or -1, baseline.get(rid)))
-            if last is None:  # already recorded as deleted
-                continue
-            if move_id not in existing_moves:
-                report.problems.append(f"task {tp.task_id}: region {rid} names move {move_id}, which is no longer "
-                                       "stored (moves re-detected?); its deletion was not recorded")
-                continue
-            edit = store.edit_move(con, move_id, delete=True, external_key=f"{prefix}{rid}#{n}",
-                                   note=f"Label Studio task {tp.task_id} annotation {ann.annotation_id}: region "
-                                        "deleted", **common)
-            _count(report, edit, "delete")
+            _apply_region(pull, reg)
+        _apply_deletions(pull, seen)
+        _review(pull, seen, regions)
 
 
-def _apply_region(con, tp: _TaskPull, ann: _Annotation, reg: Region, known, baseline, existing_moves: set[int],
-                  attempt_id: int, prefix: str, common: dict, report: PullReport) -> None:
+def _apply_deletions(pull: _AnnotationPull, seen: set[str]) -> None:
+    """Regions cruxlab knew (pushed or pulled before) that the annotation no longer has: deleted moves."""
     from db import store
 
-    st = reg.state
+    tp, report = pull.task, pull.report
+    for rid in (set(pull.baseline) | set(pull.known)) - seen:
+        n, move_id, last = pull.known.get(rid, (0, lt.move_id_of(rid) or -1, pull.baseline.get(rid)))
+        if last is None:  # already recorded as deleted
+            continue
+        if move_id not in pull.existing_moves:
+            report.problems.append(f"task {tp.task_id}: region {rid} names move {move_id}, which is no longer "
+                                   "stored (moves re-detected?); its deletion was not recorded")
+            continue
+        edit = store.edit_move(pull.con, move_id, delete=True, external_key=f"{pull.prefix}{rid}#{n}",
+                               note=f"Label Studio task {tp.task_id} annotation {pull.ann.annotation_id}: region "
+                                    "deleted", **pull.signed)
+        _count(report, edit, "delete")
+
+
+def _review(pull: _AnnotationPull, seen: set[str], regions: list[Region]) -> None:
+    """A submitted annotation is the annotator's review of the whole attempt (kept = confirmed, removed =
+    deleted, drawn = added, and no region = no move), when it covers every move the attempt holds now."""
+    from db import store
+
+    if any(r.state is None for r in regions):
+        return  # a region could not be read: the annotation is not a complete account of the attempt
+    con, tp, ann, attempt_id = pull.con, pull.task, pull.ann, pull.attempt_id
+    covered = {m for m in (lt.move_id_of(r) for r in seen) if m is not None}
+    history = store.label_history(con, attempt_id)
+    ours = history[history["external_key"].fillna("").str.startswith(pull.prefix) & (history["action"] == "add")]
+    covered |= set(ours["move_id"].astype(int))
+    current = set(store.current_moves(con, attempt_id)["move_id"].astype(int))
+    if not current <= covered:
+        pull.report.notes.append(
+            f"task {tp.task_id}: {len(current - covered)} move(s) of {tp.attempt} were not in the task "
+            "(detected after the push?), so the attempt is not marked reviewed; push it again and submit it")
+        return
+    done = store.review_attempt(con, attempt_id, editor=ann.editor, source=SOURCE, reviewed_at=ann.edited_at,
+                                external_key=f"{pull.prefix}review",
+                                note=f"Label Studio task {tp.task_id} annotation {ann.annotation_id} submitted")
+    if done is not None:
+        pull.report.actions["review"] += 1
+
+
+def _apply_region(pull: _AnnotationPull, reg: Region) -> None:
+    """One region of the annotation against what cruxlab knew of it: kept (confirmed once), changed
+    (edited), or new (added)."""
+    from db import store
+
+    st, rid, report = reg.state, reg.region_id, pull.report
     assert st is not None
-    rid = reg.region_id
     if st.label not in MOVE_LABELS:
         report.unknown_labels[st.label] += 1
-    if rid in known:
-        n, move_id, last = known[rid]
-    elif rid in baseline:
-        n, move_id, last = 0, lt.move_id_of(rid), baseline[rid]
+    if rid in pull.known:
+        n, move_id, last = pull.known[rid]
+    elif rid in pull.baseline:
+        n, move_id, last = 0, lt.move_id_of(rid), pull.baseline[rid]
     else:
         n, move_id, last = 0, None, None
+    key = f"{pull.prefix}{rid}#{n}"
+    note = pull.where(rid)
+    signed = pull.signed
     if move_id is not None and st == last:
         report.unchanged += 1
+        if rid not in pull.known and move_id in pull.existing_moves:
+            # submitted as predicted: the annotator confirms it (when the store still says the same)
+            done = store.confirm_move(pull.con, move_id, editor=signed["editor"], source=SOURCE,
+                                      edited_at=signed["edited_at"], external_key=key, note=note + ": kept",
+                                      expect=(st.label, st.limb, st.start_frame, st.end_frame))
+            if done is not None:
+                report.actions["confirm"] += 1
         return
-    key = f"{prefix}{rid}#{n}"
-    note = f"Label Studio task {tp.task_id} annotation {ann.annotation_id}, region {rid}"
-    if move_id is None or move_id not in existing_moves:
+    if move_id is None or move_id not in pull.existing_moves:
         if move_id is not None:
-            report.notes.append(f"task {tp.task_id}: move {move_id} of region {rid} is no longer stored; the "
-                                "coach's region was added as a new move")
-        new_id = store.add_move(con, attempt_id, label=st.label, limb=st.limb, start_frame=st.start_frame,
-                                end_frame=st.end_frame, external_key=key, note=note, **common)
+            report.notes.append(f"task {pull.task.task_id}: move {move_id} of region {rid} is no longer stored; "
+                                "the coach's region was added as a new move")
+        new_id = store.add_move(pull.con, pull.attempt_id, label=st.label, limb=st.limb, start_frame=st.start_frame,
+                                end_frame=st.end_frame, external_key=key, note=note, **signed)
         if new_id is not None:
-            existing_moves.add(new_id)
+            pull.existing_moves.add(new_id)
         _count(report, new_id, "add")
         return
-    edit = store.edit_move(con, move_id, label=st.label, limb=st.limb, start_frame=st.start_frame,
-                           end_frame=st.end_frame, restore=True, external_key=key, note=note, **common)
+    edit = store.edit_move(pull.con, move_id, label=st.label, limb=st.limb, start_frame=st.start_frame,
+                           end_frame=st.end_frame, restore=True, external_key=key, note=note, **signed)
     _count(report, edit, _action(last, st))
 
 
@@ -506,6 +583,7 @@ def pull(db_path: str | Path, client: LabelStudioClient, *, project: str = DEFAU
     With `dry_run` the same edits are made inside a transaction that is rolled back: the report says what a
     pull would write."""
     from db import connect, transaction
+    from db.connection import rolled_back
 
     report = PullReport(client.url)
     client.whoami()
@@ -516,12 +594,9 @@ def pull(db_path: str | Path, client: LabelStudioClient, *, project: str = DEFAU
         return report
     with connect(db_path, create=False) as con:
         if dry_run:
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with rolled_back(con):
                 for tp in fetched:
                     _apply_task(con, tp, report)
-            finally:
-                con.execute("ROLLBACK")
         else:
             for tp in fetched:
                 with transaction(con):

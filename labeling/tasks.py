@@ -3,7 +3,9 @@
 Two kinds of task, one project each (a project has one labelling config):
 
 - video: the attempt's video with the skeleton drawn over it (WebM). `<Video>` + one `<TimelineLabels>`
-  with every move label. Label Studio 1.23 draws new timeline regions only with the FIRST timeline control
+  with every move label. Label Studio 1.23 draws a video timeline at a fixed 16 px per frame (HtxVideo passes
+  defaultStepSize=16 and no zoom; neither <Video> nor <TimelineLabels> has an attribute for it), so a long
+  attempt's timeline scrolls; its seek bar above the lanes spans the whole attempt. Label Studio 1.23 draws new timeline regions only with the FIRST timeline control
   of a video (Video.timelineControl), so "one lane per limb" cannot be done with several controls; the
   limb is a per-region `<Choices perRegion>` instead (one result item with the region's id).
 - skeleton: attempts without a video, as a joint-angle time series (CSV: one row per attempt frame,
@@ -127,7 +129,8 @@ def label_config(kind: str) -> str:
             "<View>\n"
             '  <Header value="$title"/>\n'
             f'  <TimeSeriesLabels name="{MOVE_CONTROL}" toName="ts">\n{_labels_xml("    ")}\n  </TimeSeriesLabels>\n'
-            '  <TimeSeries name="ts" value="$csv" valueType="url" timeColumn="frame" sep=",">\n'
+            # overviewWidth 100 %: the task opens on the whole attempt (Label Studio's default shows a quarter)
+            '  <TimeSeries name="ts" value="$csv" valueType="url" timeColumn="frame" sep="," overviewWidth="100%">\n'
             f"{channels}\n  </TimeSeries>\n"
             f"{_limb_xml('ts')}\n"
             "</View>\n"

@@ -8,10 +8,13 @@ and predict a label per row, "none" for a candidate that is no move:
 - LearnedMoveClassifier: gradient boosting over the same features, trained from coach labels
   (moves.service.train_from_db). NaN features are handled natively.
 
-`detect(skeleton)` runs features -> candidates -> classifier -> moves.
+`detect(skeleton)` runs features -> candidates -> classifier -> moves; `detect_features(features)` also
+returns the on-the-wall interval and the holds (a `Detection`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -21,7 +24,8 @@ from cruxlab.digest import params_digest
 from cruxlab.errors import InputError
 from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
-from moves.features import FeatureParams, compute_features
+from moves.features import FeatureParams, Features, compute_features
+from moves.onwall import OnWall, on_wall
 from moves.segment import FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, propose
 
 NONE = "none"
@@ -35,7 +39,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rise": (NONE, "rock-over"),
     "air": (NONE, "dyno"),
 }
-RULES_VERSION = "rules-1.0"
+RULES_VERSION = "rules-2.0"
 
 
 def _kind_of(X: np.ndarray) -> np.ndarray:
@@ -54,34 +58,38 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
     """DESIGN.md's move definitions as thresholds over candidate features.
 
     Parameters (metres, degrees, seconds):
-    match_dist: a hand arriving within this of the other hand is a match (8 cm).
+    match_dist: a hand arriving within this of the other hand is a match (12 cm: DESIGN.md's 8 cm between
+        holds, measured at the wrists, which sit up to a hand's breadth apart on one hold).
     cross_margin: a hand arriving beyond the other hand by this along x, having started on its own side, is a
         cross-over (5 cm).
     min_displacement: flights shorter than this are re-grips, not moves.
-    flag_knee, flag_lateral, flag_min_s: flag = foot off every hold, knee above flag_knee, ankle
-        flag_lateral from the pelvis centre to its own side (or crossed behind the other leg), for at least
-        flag_min_s.
+    flag_knee, flag_lateral, flag_min_s, flag_other_on: flag = foot off every hold, knee above flag_knee,
+        ankle flag_lateral from the pelvis centre to its own side (or crossed behind the other leg), for at
+        least flag_min_s, while the other foot stands on a hold for flag_other_on of that time (a flag
+        counterbalances the standing leg; two legs off at once are cut loose, not flagging).
     rock_high, rock_knee_bent, rock_rise, rock_knee_ext: rock-over = a foot on a hold at or above pelvis
         height - rock_high with the knee at most rock_knee_bent, then the pelvis rises rock_rise and shifts
         over the foot while the knee extends to rock_knee_ext.
-    dyno_min_s, dyno_min_speed: dyno = all four limbs off for dyno_min_s with the pelvis leaving upward at
-        dyno_min_speed (m/s).
+    dyno_min_s, dyno_min_speed, dyno_sync_s: dyno = both hands off their holds for dyno_min_s, having let go
+        within dyno_sync_s of each other, with the pelvis leaving upward at dyno_min_speed (m/s).
     """
 
     def __init__(
         self,
-        match_dist: float = 0.08,
+        match_dist: float = 0.12,
         cross_margin: float = 0.05,
         min_displacement: float = 0.05,
         flag_knee: float = 140.0,
         flag_lateral: float = 0.30,
         flag_min_s: float = 0.4,
+        flag_other_on: float = 0.5,
         rock_high: float = 0.15,
         rock_knee_bent: float = 80.0,
         rock_rise: float = 0.20,
         rock_knee_ext: float = 140.0,
         dyno_min_s: float = 0.08,
         dyno_min_speed: float = 0.3,
+        dyno_sync_s: float = 0.25,
     ):
         self.match_dist = match_dist
         self.cross_margin = cross_margin
@@ -89,12 +97,14 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         self.flag_knee = flag_knee
         self.flag_lateral = flag_lateral
         self.flag_min_s = flag_min_s
+        self.flag_other_on = flag_other_on
         self.rock_high = rock_high
         self.rock_knee_bent = rock_knee_bent
         self.rock_rise = rock_rise
         self.rock_knee_ext = rock_knee_ext
         self.dyno_min_s = dyno_min_s
         self.dyno_min_speed = dyno_min_speed
+        self.dyno_sync_s = dyno_sync_s
 
     def fit(self, X=None, y=None):
         """Rules learn nothing; fitting records the feature schema (X may be None)."""
@@ -159,6 +169,7 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
 
         m_flag = np.minimum.reduce([
             _margin(col("duration_s"), self.flag_min_s, 0.2),
+            _margin(col("other_foot_on_frac"), self.flag_other_on, 0.25),
             _margin(col("posture_knee"), self.flag_knee, 10.0),
             np.maximum(_margin(col("posture_lateral"), self.flag_lateral, 0.1),
                        _margin(col("posture_crossed"), 0.5, 0.25)),
@@ -177,8 +188,9 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         is_rock = (kind == KINDS.index("rise")) & (m_rock > 0)
         label[is_rock], margin[is_rock] = ci["rock-over"], m_rock[is_rock]
 
-        m_dyno = np.minimum(_margin(col("duration_s"), self.dyno_min_s, 0.1),
-                            _margin(col("takeoff_speed"), self.dyno_min_speed, 0.5))
+        m_dyno = np.minimum.reduce([_margin(col("duration_s"), self.dyno_min_s, 0.1),
+                                    _margin(col("takeoff_speed"), self.dyno_min_speed, 0.5),
+                                    _margin(col("takeoff_gap_s"), self.dyno_sync_s, 0.1, above=False)])
         is_dyno = (kind == KINDS.index("air")) & (m_dyno > 0)
         label[is_dyno], margin[is_dyno] = ci["dyno"], m_dyno[is_dyno]
 
@@ -243,6 +255,10 @@ class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
         from moves.trees import TreeEnsemble
 
         X, y = validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan")
+        # A feature missing in every training row (a candidate kind these attempts never show: one fold of two
+        # attempts, say) makes sklearn's binning crash; as a constant it simply never gets split on, and NaN
+        # there at prediction time takes the same branch as every other value.
+        X = np.where(np.isnan(X).all(axis=0), 0.0, X)
         model = HistGradientBoostingClassifier(
             max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
             l2_regularization=self.l2_regularization, class_weight=self.class_weight,
@@ -350,6 +366,57 @@ def default_classifier() -> RuleMoveClassifier:
     return RuleMoveClassifier().fit()
 
 
+@dataclass(frozen=True)
+class Detection:
+    """Everything one detection found: the moves, when the climber was on the wall (moves.onwall.OnWall)
+    and the features (contacts, holds) they were read from."""
+
+    moves: list[Move]
+    wall: OnWall
+    features: Features
+    reliability: np.ndarray | None = None     # (len(moves), calibration.FEATURES) behind each confidence
+    raw_confidence: np.ndarray | None = None  # (len(moves),) the classifier's own confidence
+
+    def hold_contacts(self):
+        """The holds and per-frame contacts as the store keeps them (db.store.HoldContacts)."""
+        from db.store import HoldContacts
+
+        c = self.features.contacts
+        kinds = np.where(c.hold_kind == 0, "hand", "foot").astype(object)
+        kinds[list(self.wall.floor_holds)] = "floor"
+        return HoldContacts(c.holds.astype(np.float32), kinds, c.hold.astype(np.int32))
+
+    def wall_interval(self):
+        """The on-the-wall interval as the store keeps it (db.store.WallInterval)."""
+        from db.store import WallInterval
+
+        w = self.wall
+        return WallInterval(w.start_frame, w.end_frame, w.start_reason, w.end_reason, w.outcome, w.floor_y)
+
+
+def detect_features(features: Features, classifier=None, segment_params: SegmentParams | None = None,
+                    calibrator=None) -> Detection:
+    """Moves of one attempt from its features: on-the-wall interval -> candidates -> classifier -> moves,
+    each confidence calibrated (moves.calibration; `calibrator` defaults to the shipped one)."""
+    from moves.calibration import default_calibrator, reliability_features
+
+    wall = on_wall(features)
+    candidates = propose(features, segment_params, wall)
+    labels, raw = classify(candidates, classifier or default_classifier())
+    keep = np.flatnonzero(labels != NONE)
+    order = keep[np.lexsort((candidates.limb[keep].astype(str), labels[keep].astype(str), candidates.end[keep],
+                             candidates.start[keep]))]
+    rel = reliability_features(_rows(candidates, order), features, raw[order])
+    conf = (calibrator or default_calibrator())(rel, raw[order])
+    moves = [Move(int(candidates.start[i]), int(candidates.end[i]), str(labels[i]), str(candidates.limb[i]),
+                  float(round(float(c), 4))) for i, c in zip(order, conf)]
+    return Detection(moves, wall, features, rel, raw[order])
+
+
+def _rows(c: Candidates, idx: np.ndarray) -> Candidates:
+    return Candidates(c.kind[idx], c.limb[idx], c.start[idx], c.end[idx], c.X[idx])
+
+
 def detect(
     skeleton: Skeleton,
     classifier=None,
@@ -357,7 +424,4 @@ def detect(
     segment_params: SegmentParams | None = None,
 ) -> list[Move]:
     """Moves of one attempt: features -> candidates -> classifier (rules by default) -> moves."""
-    features = compute_features(skeleton, feature_params)
-    candidates = propose(features, segment_params)
-    labels, conf = classify(candidates, classifier or default_classifier())
-    return assemble(candidates, labels, conf)
+    return detect_features(compute_features(skeleton, feature_params), classifier, segment_params).moves

@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from cruxlab.cli import add_command
+import numpy as np
+
+from cruxlab.cli import add_attempt_names, add_command
 from cruxlab.errors import InputError
 from cruxlab.metadata import OUTCOMES
 
@@ -58,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(msub, "detect", "(re)detect moves of stored attempts with the active classifier",
                     "Replaces each attempt's model moves; moves a coach corrected or added are kept.")
-    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME", help="only these attempts (one or more; repeatable)")
+    add_attempt_names(p)
     p.set_defaults(func=cmd_detect)
 
     p = add_command(msub, "train", "fit the learned classifier from coach labels and compare it with the rules",
@@ -82,12 +84,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="rule threshold override (repeatable)")
     p.add_argument("--plot", type=Path, metavar="DIR", help="also draw the first attempt of each noise level")
     p.add_argument("--real", type=Path, metavar="DIR", help="score stored attempts against the label files in DIR")
-    p.add_argument("--attempt", action="extend", nargs="+", metavar="NAME",
-                   help="with --real: which stored attempt(s) to score when a video was analysed more than once")
+    add_attempt_names(p, "with --real: which stored attempt(s) to score when a video was analysed more than once")
     p.add_argument("--redetect", action="store_true",
                    help="with --real: score a fresh detection by the active classifier (the store is not changed)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = add_command(msub, "calibrate", "fit the move-confidence calibration and report its reliability",
+                    "Fits moves/calibration.json (a logistic map from how clearly a move meets its rule and how\n"
+                    "well its limb was seen to the chance it is right) on synthetic attempts (seeds --seeds, mild\n"
+                    "and hard noise) and prints its reliability on synthetic attempts it never saw and, with\n"
+                    "--real DIR, on the labelled real clips analysed into --db (never fitted on: two clips hold\n"
+                    "too few moves to fit and check on).")
+    p.add_argument("--real", type=Path, metavar="DIR", help="label files of real clips analysed into --db")
+    p.add_argument("--seeds", type=_seed_range, default=range(0, 30), help="synthetic training seeds FIRST:STOP")
+    p.add_argument("--check-seeds", type=_seed_range, default=range(1000, 1010), help="synthetic seeds to check on")
+    p.add_argument("--out", type=Path, help="where to write the calibration (default: moves/calibration.json)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
 
     p = add_command(msub, "synth", "write synthetic skeleton files with known moves (+ truth JSON and plots)")
     p.add_argument("out", type=Path, help="output folder")
@@ -186,6 +200,39 @@ def _cmd_eval_real(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(report.format(f"== real clips: {args.real} against {args.db} =="))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from moves.calibration import CALIBRATION_FILE, fit_sets, reliability, synthetic_set
+
+    cal = fit_sets(synthetic_set(args.seeds))
+    checks = {"synthetic seeds it never saw": synthetic_set(args.check_seeds)}
+    if args.real is not None:
+        from moves.service import real_labelled
+
+        checks["real clips (never fitted on)"] = real_labelled(args.db, args.real)
+    report = {}
+    for name, sets in checks.items():
+        if sets:
+            X = np.concatenate([c.X for c in sets])
+            report[name] = reliability(cal(X, np.full(len(X), 0.5)), np.concatenate([c.right for c in sets]))
+    report["fitted_on"] = {"synthetic_seeds": f"{args.seeds.start}:{args.seeds.stop}", "noise": ["mild", "hard"]}
+    path = replace(cal, report=report).save(args.out or CALIBRATION_FILE)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for name in checks:
+        r = report.get(name)
+        if not r:
+            continue
+        print(f"== {name}: {r['n']} moves, expected calibration error {r['ece']:.3f}; 'sure' (>= 0.7): "
+              f"{r['sure_n']} moves, {r['sure_precision']} right; unsure: {r['unsure_precision']} right")
+        for b in r["bins"]:
+            print(f"   confidence {b['bin']}: {b['n']:4d} moves, mean {b['mean_confidence']:.2f}, right {b['right']:.2f}")
+    print(f"wrote {path}")
     return 0
 
 

@@ -381,3 +381,10 @@ class RealReport:
             lines.append(f"  {clip}: {mv.label} {mv.limb} f{mv.start_frame}-{mv.end_frame} in "
                          f"f{span.start_frame}-{span.end_frame} ({span.what})")
         return "\n".join(lines)
+
+
+def right_predictions(truth: Sequence[Move], pred: Sequence[Move], min_iou: float = 0.3) -> np.ndarray:
+    """(len(pred),) bool: the prediction matches a true move of the same label and limb (one-to-one, greedy
+    by temporal IoU, as event F1 counts it)."""
+    hits = {id(p) for _, p in _matched_pairs(list(truth), list(pred), same_label=True, min_iou=min_iou)}
+    return np.array([id(p) in hits for p in pred], dtype=bool)

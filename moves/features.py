@@ -9,23 +9,30 @@ seconds, so thresholds do not depend on the frame rate. The pipeline:
    O(T) per coordinate) that removes centimetre jitter without shifting events in time;
 3. kinematics: joint angles, pelvis, centre of mass (segment-mass model), end-effector velocity and speed,
    distance of every joint to the wall plane, hand order along the wall;
-4. contacts: an end-effector is "on a hold" when it is still and near the wall. Hysteresis (enter below
-   `still_speed`, leave above `move_speed` or beyond the wall distance) plus minimum dwell times keep
-   jitter from flickering the state.
+4. contacts (`cruxlab.contacts`, the one contact detector): an end-effector is "on a hold" when it is still
+   along the wall and near it, with hysteresis, minimum dwell and noise-adaptive thresholds in body units;
+   contacts are clustered into holds, so a move is a change of hold.
+
+The skeleton may be a lifted one or, better, its image evidence (`moves.evidence`: joints where the video
+saw them, camera motion and depth noise removed); features do not care which.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
 
+from cruxlab.body import body_scale
+from cruxlab.contacts import ContactParams, Contacts, detect_contacts
 from cruxlab.joints import (
-    L_ANKLE, L_ELBOW, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
-    R_ANKLE, R_ELBOW, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
+    L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
+    R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.intervals import runs
+from cruxlab.signal import central_difference
 from cruxlab.skeleton import Skeleton
 
 #: End-effector order used by every (T, 4) array: the four limbs of cruxlab.joints.LIMBS.
@@ -71,31 +78,22 @@ COM_WEIGHTS = _com_weights()
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """Thresholds of feature extraction and contact detection (metres, seconds, m/s)."""
+    """Smoothing of the skeleton (metres, seconds) and the contact thresholds (`cruxlab.contacts`)."""
 
     max_gap_s: float = 0.6        # interpolate NaN gaps up to this long (a lost wrist for half a second)
     smooth_s: float = 0.2         # width of the triangular smoothing kernel
     velocity_span_s: float = 0.12  # central-difference span of velocities
-    still_speed: float = 0.20     # an effector slower than this may be on a hold
-    move_speed: float = 0.40      # faster than this it has left the hold
-    hand_near: float = 0.16       # wrist within this of the wall plane can hold
-    foot_near: float = 0.16       # foot (toe, else ankle minus a foot length) within this of the wall
-    release_margin: float = 0.06  # leave contact only when this much farther than *_near
-    window_s: float = 0.25        # displacement window: slow but steady moves still leave the hold
-    move_disp: float = 0.06       # travelled more than this within window_s -> off the hold
-    still_disp: float = 0.035     # and less than this -> may be on a hold
-    min_contact_s: float = 0.12   # shorter contacts are jitter
-    min_flight_s: float = 0.10    # shorter flights are jitter
-    refine_speed: float = 0.12    # move boundaries out to where the speed drops below this
-    adaptive: bool = True         # widen smoothing and raise thresholds to the measured jitter
+    adaptive: bool = True         # widen smoothing to the measured jitter
     smooth_per_jitter: float = 8.0  # extra smoothing seconds per metre of jitter (0.03 m -> +0.24 s)
     max_smooth_s: float = 0.45
-    noise_gain_still: float = 2.0   # still below this many times the resting speed / displacement
-    noise_gain_move: float = 3.0    # moving above this many times
+    planar_motion: bool = False   # contacts from motion along the wall only (image evidence: its distance
+                                  # from the wall is a smoothed guess, not a measurement)
+    contact: ContactParams = field(default_factory=ContactParams)
 
 
 #: Joints the rules read on every call; the others are smoothed only when asked for (angles, COM, plots).
-CORE_JOINTS: tuple[int, ...] = (L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_WRIST, R_WRIST, L_TOE, R_TOE)
+CORE_JOINTS: tuple[int, ...] = (L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_WRIST, R_WRIST, L_TOE, R_TOE,
+                                L_HEEL, R_HEEL)
 _CORE_POS = {j: i for i, j in enumerate(CORE_JOINTS)}
 
 
@@ -103,7 +101,7 @@ _CORE_POS = {j: i for i, j in enumerate(CORE_JOINTS)}
 class Features:
     """Per-frame features of one attempt (T frames).
 
-    core:          (T, 10, 3) float32 gap-filled, smoothed CORE_JOINTS, wall frame, NaN where unknown;
+    core:          (T, 12, 3) float32 gap-filled, smoothed CORE_JOINTS, wall frame, NaN where unknown;
                    `joint(j)` reads any joint, `keypoints` (T, 21, 3) all of them (smoothed on first use).
     angles:        (T, 8) float32 joint angles in degrees, columns ANGLE_NAMES (180 = straight); computed
                    on first use, like `com` (T, 3), the whole-body centre of mass (de Leva segment masses).
@@ -116,6 +114,11 @@ class Features:
                    on first use; `joint_wall_distance(j)` for one joint.
     hand_order:    (T,) x of the right hand minus x of the left hand (negative = hands crossed).
     contact:       (T, 4) bool, effector on a hold (still and near the wall, with hysteresis and dwell).
+    contacts:      the detector's full result: hold index per frame and effector, hold positions, thresholds.
+    effector_confidence: (T, 4) the source's confidence in each effector (2D detection confidence for image
+                   evidence, 0 where not seen; 1 for skeletons without confidences).
+    noise_ratio:   (4,) how much the clip's noise raised each effector's stillness threshold (1 = not at all).
+    scale:         body size relative to a 1.70 m climber (body-unit thresholds are multiplied by it).
     """
 
     fps: float
@@ -132,6 +135,10 @@ class Features:
     wall_normal: np.ndarray
     wall_point: np.ndarray
     raw: np.ndarray = field(repr=False)
+    contacts: Contacts | None = field(default=None, repr=False)
+    effector_confidence: np.ndarray | None = field(default=None, repr=False)
+    noise_ratio: np.ndarray | None = None
+    scale: float = 1.0
     smooth_s: float = 0.2
     params: FeatureParams = field(default_factory=FeatureParams)
 
@@ -238,21 +245,6 @@ def smooth(x: np.ndarray, fps: float, width_s: float, max_gap: int = 0) -> np.nd
     return smooth_frames(x, [w, w], max_gap)
 
 
-def central_difference(x: np.ndarray, fps: float, span_s: float) -> np.ndarray:
-    """Velocity (x[t+k] - x[t-k]) / (2k / fps) along axis 0 with k ~ span_s/2 seconds; one-sided at the ends."""
-    T = x.shape[0]
-    if T < 2:
-        return np.zeros_like(x)
-    k = min(max(1, int(round(span_s * fps / 2))), (T - 1) // 2 or 1)
-    out = np.empty_like(x)
-    if T > 2 * k:
-        out[k:T - k] = (x[2 * k:] - x[:T - 2 * k]) * (fps / (2 * k))
-    for t in list(range(min(k, T))) + list(range(max(T - k, k), T)):  # the 2k edge frames
-        hi, lo = min(t + k, T - 1), max(t - k, 0)
-        out[t] = (x[hi] - x[lo]) * (fps / max(hi - lo, 1))
-    return out
-
-
 def joint_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Angle at b (degrees) between b->a and b->c for (..., 3) arrays; NaN where any point is missing."""
     u = a - b
@@ -270,33 +262,6 @@ def joint_angles(keypoints: np.ndarray) -> np.ndarray:
     return joint_angle(keypoints[:, idx[:, 0]], keypoints[:, idx[:, 1]], keypoints[:, idx[:, 2]])
 
 
-def drop_short_runs(mask: np.ndarray, min_len: int, value: bool) -> np.ndarray:
-    """Flip runs equal to `value` that are shorter than `min_len` frames (keeps runs touching the ends)."""
-    m = mask.copy()
-    target = m if value else ~m
-    r = runs(target)
-    if len(r) == 0 or min_len <= 1:
-        return m
-    lengths = r[:, 1] - r[:, 0] + 1
-    short = (lengths < min_len) & (r[:, 0] > 0) & (r[:, 1] < len(m) - 1)
-    for s, e in r[short]:  # loop over short runs only (jitter blips), not frames
-        m[s:e + 1] = not value
-    return m
-
-
-def hysteresis(on: np.ndarray, off: np.ndarray, initial: bool = False) -> np.ndarray:
-    """State that switches on where `on`, off where `off` (off wins ties), else keeps its last value.
-    Vectorised along axis 0 of (T, ...) arrays."""
-    T = on.shape[0]
-    frames = np.arange(T, dtype=np.int32).reshape((T,) + (1,) * (on.ndim - 1))
-    decisive = on | off
-    last = np.maximum.accumulate(np.where(decisive, frames, np.int32(-1)), axis=0)
-    # the state is "on" where the last decisive frame was an on-event (and not also an off-event)
-    state_at = on & ~off
-    taken = np.take_along_axis(state_at, np.maximum(last, 0), axis=0)
-    return np.where(last >= 0, taken, initial)
-
-
 # --------------------------------------------------------------------------------------------- features
 def _wall_frame(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
     return skeleton.normal.astype(np.float32), skeleton.point.astype(np.float32)
@@ -310,13 +275,20 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     raw = skeleton.keypoints
     # one gather straight into (joint, xyz, frame) rows: the layout the temporal filter wants
     rows = np.ascontiguousarray(raw.transpose(1, 2, 0)[list(CORE_JOINTS)], dtype=np.float32).reshape(-1, T)
-    smooth_s = p.smooth_s
+    # per-joint smoothing: each joint's jitter is measured on the clip (a pose model's ankles jump more
+    # than its hips), and its kernel widened to it
+    widths_s = np.full(len(CORE_JOINTS), p.smooth_s)
     if p.adaptive:
-        jitter = estimate_jitter(raw, CORE_JOINTS)
-        smooth_s = float(np.clip(p.smooth_s + p.smooth_per_jitter * max(jitter - 0.005, 0.0), p.smooth_s, p.max_smooth_s))
-    w = max(1, int(round(smooth_s * fps / 2)) | 1)
-    rows = _smooth_rows(rows, [w, w], max(1, int(round(p.max_gap_s * fps))))
-    core = rows.reshape(len(CORE_JOINTS), 3, T).transpose(2, 0, 1)
+        jitter = np.array([estimate_jitter(raw, (j,)) for j in CORE_JOINTS])
+        widths_s = np.clip(p.smooth_s + p.smooth_per_jitter * np.maximum(jitter - 0.005, 0.0), p.smooth_s, p.max_smooth_s)
+    smooth_s = float(np.median(widths_s))
+    widths = np.maximum(1, np.round(widths_s * fps / 2).astype(int)) | 1
+    max_gap = max(1, int(round(p.max_gap_s * fps)))
+    rows = rows.reshape(len(CORE_JOINTS), 3, T)
+    for w in np.unique(widths):  # one filter pass per distinct width (usually one or two)
+        sel = np.flatnonzero(widths == w)
+        rows[sel] = _smooth_rows(rows[sel].reshape(-1, T), [int(w), int(w)], max_gap).reshape(len(sel), 3, T)
+    core = rows.transpose(2, 0, 1)
     c = _CORE_POS
     normal, point = _wall_frame(skeleton)
     offset = np.float32(point @ normal)
@@ -325,44 +297,39 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     knee_angles = joint_angle(core[:, [c[L_HIP], c[R_HIP]]], core[:, [c[L_KNEE], c[R_KNEE]]],
                               core[:, [c[L_ANKLE], c[R_ANKLE]]])
 
-    # Contact points: wrists; for feet the toe where known, else the ankle (its wall distance corrected by
-    # the typical ankle-to-toe depth so one threshold serves both).
+    # Contact points: wrists; for feet the toe, or where it is missing the heel or ankle moved by their
+    # typical offset from the toe (so the point does not jump when the detector loses one of them), averaged
+    # over what is seen (less noise). Skeletons without toes use the ankle, its wall distance corrected by a
+    # typical ankle-to-toe depth so one threshold serves both.
     wrists = core[:, [c[L_WRIST], c[R_WRIST]]]
     ankles = core[:, [c[L_ANKLE], c[R_ANKLE]]]
     toes = core[:, [c[L_TOE], c[R_TOE]]]
-    no_toe = np.isnan(toes[..., 0])
+    heels = core[:, [c[L_HEEL], c[R_HEEL]]]
+    feet, has_toes = foot_points(toes, ankles, heels)
     ankle_wd = ankles @ normal - offset
     toe_wd = toes @ normal - offset
-    foot_depth = _foot_depth(ankle_wd, toe_wd)
-    effectors = np.concatenate([wrists, np.where(no_toe[..., None], ankles, toes)], axis=1)
-    eff_wall = np.concatenate([wrists @ normal - offset, np.where(no_toe, ankle_wd - foot_depth, toe_wd)], axis=1)
+    foot_depth = 0.0 if has_toes else _foot_depth(ankle_wd, toe_wd)
+    effectors = np.concatenate([wrists, feet], axis=1)
+    eff_wall = effectors @ normal - offset
+    eff_wall[:, 2:] -= foot_depth
     velocity = central_difference(effectors, fps, p.velocity_span_s)
     speed = np.sqrt((velocity * velocity).sum(axis=2))
-
-    w = max(1, int(round(p.window_s * fps / 2)))
-    displacement = np.full((T, 4), np.nan, dtype=np.float32)
-    if T > 2 * w:
-        d = effectors[2 * w:] - effectors[:-2 * w]
-        displacement[w:T - w] = np.sqrt((d * d).sum(axis=2))
-        displacement[:w] = displacement[w]
-        displacement[T - w:] = displacement[T - w - 1]
-    if p.adaptive:
-        sample = slice(None, None, max(1, T // 20000))
-        rest_speed = _resting_level(speed[sample])
-        rest_disp = _resting_level(displacement[sample])
-        p = replace(
-            p,
-            still_speed=max(p.still_speed, p.noise_gain_still * rest_speed),
-            move_speed=max(p.move_speed, p.noise_gain_move * rest_speed),
-            still_disp=max(p.still_disp, p.noise_gain_still * rest_disp),
-            move_disp=max(p.move_disp, p.noise_gain_move * rest_disp),
-            smooth_s=smooth_s,
-        )
-    contact = detect_contacts(speed, displacement, eff_wall, fps, p)
+    scale = body_scale(raw)
+    cp = p.contact if p.adaptive else replace(p.contact, adaptive=False)
+    touch = np.concatenate([wrists, feet - foot_depth * normal], axis=1)
+    contacts = detect_contacts(touch, fps, wall_normal=normal, wall_point=point, params=cp, scale=scale,
+                               velocity=velocity, planar=p.planar_motion, floor_y=0.0)  # wall frame: floor at y = 0
+    contact = contacts.contact
+    conf = skeleton.confidence
+    with np.errstate(all="ignore"):
+        feet_conf = np.stack([conf[:, [L_TOE, L_HEEL, L_ANKLE]].mean(axis=1), conf[:, [R_TOE, R_HEEL, R_ANKLE]].mean(axis=1)], 1)
+    effector_confidence = np.concatenate([conf[:, [L_WRIST, R_WRIST]], feet_conf], axis=1).astype(np.float32)
+    noise_ratio = np.asarray(contacts.thresholds["still_disp"]) / (cp.still_disp * scale)
     hand_order = effectors[:, 1, 0] - effectors[:, 0, 0]
     return Features(
         fps=fps, core=core, knee_angles=knee_angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity,
-        effectors=effectors, velocity=velocity, speed=speed, effector_wall_distance=eff_wall,
+        effectors=effectors, velocity=velocity, speed=speed, effector_wall_distance=eff_wall, contacts=contacts,
+        effector_confidence=effector_confidence, noise_ratio=noise_ratio, scale=scale,
         hand_order=hand_order, contact=contact, wall_normal=normal, wall_point=point, raw=raw,
         smooth_s=smooth_s, params=p,
     )
@@ -378,14 +345,6 @@ def centre_of_mass(kp: np.ndarray, valid: np.ndarray) -> np.ndarray:
         return np.einsum("tj,tjk->tk", w, np.where(valid[..., None], kp, 0.0)) / w.sum(axis=1, keepdims=True)
 
 
-def _resting_level(x: np.ndarray) -> float:
-    """Median of (T, 4) effector signals for the stillest effector: the noise floor while holding."""
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(x, axis=0) if np.isfinite(x).any() else np.zeros(1)
-    med = med[np.isfinite(med)]
-    return float(med.min()) if len(med) else 0.0
-
-
 def estimate_jitter(kp: np.ndarray, joints: tuple[int, ...] | None = None) -> float:
     """Per-coordinate jitter (metres) of a (T, J, 3) sequence (optionally only `joints`): robust std of the
     second difference on a few thousand frames, which motion barely touches at video frame rates."""
@@ -399,26 +358,31 @@ def estimate_jitter(kp: np.ndarray, joints: tuple[int, ...] | None = None) -> fl
     return float(1.4826 * np.median(r) / np.sqrt(1.5)) if len(r) else 0.0
 
 
+def foot_points(toes: np.ndarray, ankles: np.ndarray, heels: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(T, 2, 3) contact point of each foot and whether it is toe-based: the mean over the toe, heel and
+    ankle that are known in a frame, each moved by its median offset from the reference joint (the toe, or
+    the ankle for skeletons without toes), so the point stays put when the detector loses one of them."""
+    has_toes = bool(np.isfinite(toes[..., 0]).any())
+    ref = toes if has_toes else ankles
+    parts = [ref]
+    for other in ((ankles, heels) if has_toes else (heels,)):
+        d = (other - ref).reshape(-1, 2, 3)[:: max(1, len(ref) // 20000)]
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)          # a joint the skeleton never has
+            off = np.nanmedian(d, axis=0)                             # (2, 3) per foot
+        if np.isfinite(off).all():
+            parts.append(other - off)
+    stack = np.stack(parts)
+    n = np.isfinite(stack[..., 0]).sum(axis=0)                        # (T, 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.nansum(stack, axis=0) / n[..., None]
+    out[n == 0] = np.nan
+    return out.astype(np.float32), has_toes
+
+
 def _foot_depth(ankle_wd: np.ndarray, toe_wd: np.ndarray) -> float:
     """How much farther from the wall the ankle is than the toe, from frames with both (8 cm when the
     skeleton has no toes)."""
     d = (ankle_wd - toe_wd)[:: max(1, len(ankle_wd) // 20000)].reshape(-1)
     d = d[np.isfinite(d)]
     return float(np.clip(np.median(d), 0.0, 0.2)) if len(d) > 10 else 0.08
-
-
-def detect_contacts(speed: np.ndarray, displacement: np.ndarray, wall_dist: np.ndarray, fps: float,
-                    p: FeatureParams) -> np.ndarray:
-    """(T, 4) bool "on a hold" from effector speed, displacement over `window_s` and wall distance, with
-    hysteresis and minimum dwell."""
-    near = np.array([p.hand_near, p.hand_near, p.foot_near, p.foot_near], dtype=np.float32)
-    unknown = np.isnan(speed) | np.isnan(wall_dist) | np.isnan(displacement)
-    on = (speed < p.still_speed) & (displacement < p.still_disp) & (wall_dist < near)
-    off = (speed > p.move_speed) | (displacement > p.move_disp) | (wall_dist > near + p.release_margin)
-    state = hysteresis(on & ~unknown, off & ~unknown)
-    min_flight = max(1, int(round(p.min_flight_s * fps)))
-    min_contact = max(1, int(round(p.min_contact_s * fps)))
-    for k in range(state.shape[1]):  # four limbs
-        s = drop_short_runs(state[:, k], min_flight, value=False)
-        state[:, k] = drop_short_runs(s, min_contact, value=True)
-    return state

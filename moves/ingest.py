@@ -38,13 +38,15 @@ class Ingested:
 
 
 def ingest_attempt(con: duckdb.DuckDBPyConnection, record: store.AttemptRecord, *, detect: bool = True,
-                   detected: tuple[Sequence[Move], str] | None = None) -> Ingested:
+                   detected: tuple[Sequence[Move], str] | None = None,
+                   extras: tuple[store.WallInterval | None, store.HoldContacts | None] | None = None) -> Ingested:
     """Store one attempt and (with `detect`) its moves from the active classifier, in one transaction that
     this function opens (do not call it inside another). Returns the stored attempt when `record.key` was
     ingested before. Raises InputError when `record.name` belongs to another ingest.
 
     `detected`: (moves, model version) found beforehand, e.g. by a worker process that never opens the
-    store; stored as they are when that version is still the active one, detected afresh otherwise."""
+    store; stored as they are, with `extras` (the on-the-wall interval and the holds found with them), when
+    that version is still the active one, detected afresh otherwise."""
     from moves.service import active_classifier, detect_and_store
 
     with transaction(con):
@@ -57,6 +59,8 @@ def ingest_attempt(con: duckdb.DuckDBPyConnection, record: store.AttemptRecord, 
         classifier, version = active_classifier(con)
         if detected is not None and detected[1] == version:
             n_moves = store.replace_model_moves(con, attempt_id, detected[0], version)
+            if extras is not None:
+                store.replace_detection_extras(con, attempt_id, *extras, model_version=version)
         else:
             n_moves, version = detect_and_store(con, attempt_id, record.skeleton, classifier, version)
     return Ingested(attempt_id, True, n_moves, version)

@@ -1,12 +1,11 @@
 """Candidate move segments and their features, vectorised over frames and candidates.
 
 Candidates (one row each), from the per-frame features:
-- hand / foot: a flight of an end-effector between two holds (contact off -> on), lift-off to arrival,
-  boundaries moved out to where the effector's speed falls below `refine_speed`;
+- hand / foot: a flight of an end-effector between two different holds, lift-off to arrival (by position);
 - posture: a foot off every hold with the leg extended and out to its own side or crossed behind the other
   leg (DESIGN.md's flag posture, thresholds `posture_*`), jitter gaps bridged;
 - rise: a run of the pelvis going up;
-- air: all four limbs off the wall at once.
+- air: both hands off their holds at once (a dyno lets go with both; a one-hand throw is a reach).
 
 Each row gets a fixed-length feature vector (FEATURE_NAMES, NaN where a feature does not apply), so a
 rule classifier with thresholds and a learned classifier read the same table (moves.classify).
@@ -20,7 +19,9 @@ import numpy as np
 
 from cruxlab.intervals import runs
 from cruxlab.joints import EFFECTOR_LIMBS, L_ANKLE, R_ANKLE
+from cruxlab.signal import bridge, seg_max, seg_mean, seg_sum, segment_frames  # noqa: F401 (re-exported)
 from moves.features import Features
+from moves.onwall import OnWall, on_wall
 
 KINDS: tuple[str, ...] = ("hand", "foot", "posture", "rise", "air")
 SIDE = np.array([-1.0, 1.0, -1.0, 1.0])  # own side along x for EFFECTOR_LIMBS
@@ -35,11 +36,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     # feet: the flag posture inside the flight
     "flight_posture_s", "flight_posture_knee", "flight_posture_lateral", "flight_posture_crossed",
     # posture rows
-    "posture_knee", "posture_lateral", "posture_crossed", "posture_wall_dist",
+    "posture_knee", "posture_lateral", "posture_crossed", "posture_wall_dist", "other_foot_on_frac",
     # rises
     "rise_m", "foot_high", "knee_start", "knee_end", "shift_over_foot", "foot_contact_frac",
     # air
-    "air_rise", "takeoff_speed",
+    "air_rise", "takeoff_speed", "takeoff_gap_s",
 )
 F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -48,7 +49,7 @@ F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 class SegmentParams:
     """Thresholds that decide which stretches become candidates (not what they are called)."""
 
-    refine_speed: float = 0.12       # m/s: flight boundaries move out to where the effector is this slow
+    refine_s: float = 0.3            # s: flight boundaries may move this far out of the contact gap
     posture_knee: float = 140.0      # deg: leg extended (DESIGN.md flag)
     posture_lateral: float = 0.30    # m: ankle out to its own side of the pelvis centre
     posture_cross: float = 0.05      # m: ankle beyond the other ankle (crossed behind the other leg)
@@ -86,78 +87,6 @@ class Candidates:
 
 
 # ------------------------------------------------------------------------------------ vectorised helpers
-def _segment_frames(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenated frame indices of the inclusive segments and each segment's offset in them."""
-    lengths = end - start + 1
-    offsets = np.zeros(len(start), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    idx = np.repeat(start - offsets, lengths) + np.arange(int(lengths.sum()))
-    return idx, offsets
-
-
-def seg_sum(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Sum of values[start_i..end_i] (inclusive) for every i, NaN counted as 0; (T,) or (T, K) values.
-    Touches only the frames inside segments (candidates cover a small part of an attempt)."""
-    if len(start) == 0:
-        return np.zeros((0,) + values.shape[1:])
-    idx, offsets = _segment_frames(start, end)
-    v = values[idx].astype(np.float64)
-    v[np.isnan(v)] = 0.0
-    return np.add.reduceat(v, offsets, axis=0)
-
-
-def seg_mean(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Mean of the known (non-NaN) values of each inclusive segment (NaN when none is known)."""
-    if len(start) == 0:
-        return np.zeros((0,) + values.shape[1:])
-    idx, offsets = _segment_frames(start, end)
-    v = values[idx].astype(np.float64)
-    known = ~np.isnan(v)
-    v[~known] = 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.add.reduceat(v, offsets, axis=0) / np.add.reduceat(known, offsets, axis=0)
-
-
-def seg_max(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Max over inclusive segments (segments may overlap; NaN ignored; NaN when nothing is known)."""
-    if len(start) == 0:
-        return np.zeros(0)
-    idx, offsets = _segment_frames(start, end)
-    v = values[idx].astype(np.float64)
-    v[np.isnan(v)] = -np.inf
-    out = np.maximum.reduceat(v, offsets)
-    return np.where(np.isinf(out), np.nan, out)
-
-
-def bridge(mask: np.ndarray, max_gap: int) -> np.ndarray:
-    """Fill False gaps of at most max_gap frames between True runs (1-D)."""
-    r = runs(~mask)
-    if len(r) == 0:
-        return mask
-    lengths = r[:, 1] - r[:, 0] + 1
-    inner = (r[:, 0] > 0) & (r[:, 1] < len(mask) - 1) & (lengths <= max_gap)
-    out = mask.copy()
-    if inner.any():
-        fill = np.zeros(len(mask) + 1, dtype=np.int64)
-        np.add.at(fill, r[inner, 0], 1)
-        np.add.at(fill, r[inner, 1] + 1, -1)
-        out |= np.cumsum(fill[:-1]) > 0
-    return out
-
-
-def _last_below(speed: np.ndarray, thr: float) -> np.ndarray:
-    """For every frame t, the last frame <= t with speed < thr (or -1)."""
-    idx = np.where(speed < thr, np.arange(len(speed)), -1)
-    return np.maximum.accumulate(idx)
-
-
-def _first_below_after(speed: np.ndarray, thr: float) -> np.ndarray:
-    """For every frame t, the first frame >= t with speed < thr (or T)."""
-    T = len(speed)
-    idx = np.where(speed < thr, np.arange(T), T)
-    return np.minimum.accumulate(idx[::-1])[::-1]
-
-
 def _empty_X(n: int) -> np.ndarray:
     return np.full((n, len(FEATURE_NAMES)), np.nan, dtype=np.float32)
 
@@ -183,12 +112,21 @@ def flag_posture(f: Features, p: SegmentParams) -> tuple[np.ndarray, np.ndarray,
     return posture, knee, lateral, crossed
 
 
-def propose(f: Features, p: SegmentParams | None = None) -> Candidates:
-    """All candidate segments of one attempt with their features."""
+def propose(f: Features, p: SegmentParams | None = None, wall: OnWall | None = None) -> Candidates:
+    """All candidate segments of one attempt with their features: only on the wall (`wall`, by default
+    moves.onwall.on_wall(f)), and no flight from or to the floor (stepping on, stepping off)."""
     p = p or SegmentParams()
+    wall = wall if wall is not None else on_wall(f)
     T, fps = f.n_frames, f.fps
-    all_off = ~f.contact.any(axis=1)
-    air_mask = bridge(all_off, 1)
+    flights = [flight_intervals(f, p, k, wall.floor_holds) for k in range(4)]
+    # in the air: both hands in flight between holds at once (the seen part of each flight); the feet may
+    # stay or go
+    in_flight = np.zeros((T, 2), dtype=bool)
+    for k in range(2):
+        _, starts, ends, departed = flights[k]
+        for s, e in zip(starts[departed], ends[departed]):
+            in_flight[s:e + 1, k] = True
+    air_mask = bridge(in_flight.all(axis=1), 1)
     air = runs(air_mask)
     air = air[(air[:, 1] - air[:, 0] + 1) >= max(2, int(round(p.air_min_s * fps)))] if len(air) else air
     in_air = np.zeros(T, dtype=bool)
@@ -208,51 +146,132 @@ def propose(f: Features, p: SegmentParams | None = None) -> Candidates:
         rise_mask[s:e + 1] = True
 
     parts = [
-        _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) for k in range(4)
+        _flights(f, k, flights[k], in_air, rise_mask, posture, knee2, lateral2, crossed2) for k in range(4)
     ]
     parts += [_postures(f, p, k, posture, knee2, lateral2, crossed2) for k in range(2)]
     parts.append(_rises(f, rise, knee2))
     parts.append(_airs(f, air))
-    return Candidates.concat([c for c in parts if len(c)])
+    return _on_the_wall(Candidates.concat([c for c in parts if len(c)]), wall)
 
 
-def _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> Candidates:
-    T, fps = f.n_frames, f.fps
-    c = f.contact[:, k]
-    fl = runs(~c)
+def _on_the_wall(c: Candidates, wall: OnWall) -> Candidates:
+    """Candidates at least half on the wall, cut to the on-the-wall interval."""
+    keep = np.array([wall.contains(int(s), int(e)) for s, e in zip(c.start, c.end)], dtype=bool)
+    return Candidates(c.kind[keep], c.limb[keep], np.maximum(c.start[keep], wall.start_frame),
+                      np.minimum(c.end[keep], wall.end_frame), c.X[keep])
+
+
+def flight_intervals(f: Features, p: SegmentParams, k: int, floor_holds: tuple[int, ...] = (),
+                     edges: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Effector k's flights between two different holds: (F, 2) frames between the contacts, and the move
+    interval (start, end) of each (lift-off to arrival, `_leave_and_land`), cut to the part that was seen,
+    and whether its departure was seen (False for a flight already under way when the video starts, kept
+    with `edges`). A flag that never returns is a posture candidate on its own; a foot lifted and put back
+    on the same hold is no move; flights from or to `floor_holds` are stepping on or off, not moves."""
+    fps = f.fps
+    fl = f.contacts.flights(k)
+    fl = fl[~np.isin(fl[:, 2], floor_holds) & ~np.isin(fl[:, 3], floor_holds), :2]
+    cut = _cut_by_the_video(f, k) if edges else np.zeros((0, 2), np.int64)
+    fl = np.concatenate([cut, fl])
+    if len(fl) == 0 and not edges:
+        return fl, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    pos = f.effectors[:, k]
+    if f.params.planar_motion:  # on the wall plane
+        pos = pos - (pos @ f.wall_normal)[:, None] * f.wall_normal
+    start, end = _leave_and_land(pos, fl, f.contacts.thresholds["still_disp"][k], int(round(p.refine_s * fps)))
+    start, end = _seen_part(np.isnan(f.effectors[:, k, 0]), start, end)
+    return fl, start, end, np.arange(len(fl)) >= len(cut)
+
+
+def _cut_by_the_video(f: Features, k: int) -> np.ndarray:
+    """(0 or 1, 2) the flight of effector k already under way when the video starts: seen moving before its
+    first contact, from farther than two hold radii from where it then holds (its departure is unknown)."""
+    c = f.contacts
+    r = c.contact_runs(k)
+    seen = np.flatnonzero(~np.isnan(f.effectors[:, k, 0]))
+    if len(r) == 0 or len(seen) == 0:
+        return np.zeros((0, 2), np.int64)
+    first, a = int(seen[0]), int(r[0, 0])
+    radius = c.thresholds["hold_radius"][k]
+    if a - first < max(2, int(round(0.1 * f.fps))):
+        return np.zeros((0, 2), np.int64)
+    moved = np.linalg.norm(f.effectors[first, k] - f.effectors[a, k])
+    return np.array([[first, a - 1]], np.int64) if moved > 2 * radius else np.zeros((0, 2), np.int64)
+
+
+def _leave_and_land(pos: np.ndarray, fl: np.ndarray, tol: float, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move intervals of flights `fl` (frames between two contacts) from positions: lift-off = the first frame
+    (from `reach` frames before the flight) farther than `tol` from where the effector rested at the end of
+    its contact, arrival = the first frame after which it stays within `tol` of where it rests next (at most
+    `reach` frames after the flight). Smoothed speeds would smear both by a smoothing width. Vectorised over
+    flights (one pass over the frames inside them)."""
+    T = len(pos)
+    start, end = fl[:, 0].copy(), fl[:, 1].copy()
     if len(fl) == 0:
-        return Candidates.concat([])
-    # only flights between two holds (a flag that never returns is a posture candidate on its own)
-    fl = fl[(fl[:, 0] > 0) & (fl[:, 1] < T - 1)]
+        return start, end
+    a, b = fl[:, 0], fl[:, 1]
+    lo, hi = np.maximum(a - reach, 0), np.minimum(b + reach, T - 1)
+    # where it rested: the mean over `reach` frames of contact before and after (NaN: nothing seen there)
+    has_dep, has_arr = a > 0, b + 1 < T
+    p_dep = np.full((len(fl), pos.shape[1]), np.nan)
+    p_arr = np.array(pos[np.minimum(b, T - 1)], dtype=np.float64)
+    p_dep[has_dep] = seg_mean(pos, lo[has_dep], a[has_dep] - 1)
+    p_arr[has_arr] = seg_mean(pos, b[has_arr] + 1, np.minimum(b[has_arr] + reach, T - 1))
+    # lift-off: first frame in [lo, b] farther than tol from p_dep
+    idx, off = segment_frames(lo, b)
+    seg = np.repeat(np.arange(len(fl)), b - lo + 1)
+    with np.errstate(invalid="ignore"):
+        far = np.linalg.norm(pos[idx] - p_dep[seg], axis=1) > tol
+    first = np.minimum.reduceat(np.where(far, idx, T), off)
+    ok = np.isfinite(p_dep).all(axis=1) & (first < T)
+    start[ok] = np.minimum(first[ok], a[ok])
+    # arrival: last frame in [a, hi] not within tol of p_arr (NaN = not arrived)
+    idx, off = segment_frames(a, hi)
+    seg = np.repeat(np.arange(len(fl)), hi - a + 1)
+    with np.errstate(invalid="ignore"):
+        away = ~(np.linalg.norm(pos[idx] - p_arr[seg], axis=1) <= tol)
+    last = np.maximum.reduceat(np.where(away, idx, -1), off)
+    has = last >= 0
+    end[has] = np.maximum(last[has], start[has])
+    return start, end
+
+
+def _flights(f, k, intervals, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> Candidates:
+    T, fps = f.n_frames, f.fps
+    fl, start, end, _ = intervals
     if len(fl) == 0:
         return Candidates.concat([])
     speed = np.nan_to_num(f.speed[:, k], nan=0.0)
-    lb = _last_below(speed, p.refine_speed)
-    fa = _first_below_after(speed, p.refine_speed)
-    start = np.maximum(lb[fl[:, 0]] + 1, fl[:, 0] - int(0.3 * fps))
-    start = np.clip(np.minimum(start, fl[:, 0]), 0, T - 1)
-    end = np.minimum(fa[np.minimum(fl[:, 1], T - 1)], fl[:, 1] + int(0.3 * fps))
-    end = np.clip(np.maximum(end - 1, fl[:, 1]), 0, T - 1)
     n = len(fl)
     X = _empty_X(n)
     X[:, F["kind_hand" if k < 2 else "kind_foot"]] = 1
     X[:, F["duration_s"]] = (end - start + 1) / fps
     X[:, F["is_left"]] = float(k % 2 == 0)
     eff = f.effectors[:, k]
-    dep = np.minimum(fl[:, 0], T - 1) - 1
+    dep = np.maximum(np.minimum(fl[:, 0], T - 1) - 1, 0)
+    dep = np.where(np.isnan(f.effectors[dep, k, 0]), fl[:, 0], dep)   # a flight under way at the first frame
     arr = np.minimum(fl[:, 1] + 1, T - 1)
-    X[:, F["displacement"]] = np.linalg.norm(eff[arr] - eff[np.maximum(dep, 0)], axis=1)
+    # where the effectors rest before and after: the mean over 0.3 s of contact (a single frame at the edge
+    # of a contact carries the wrist's turn about the grip and the noise)
+    settle = max(1, int(round(0.3 * fps)))
+    before, after = np.maximum(dep - settle + 1, 0), np.minimum(arr + settle - 1, T - 1)
+
+    def rest(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return seg_mean(x, np.minimum(before, dep), dep), seg_mean(x, arr, np.maximum(after, arr))
+
+    eff_dep, eff_arr = rest(eff)
+    X[:, F["displacement"]] = np.linalg.norm(eff_arr - eff_dep, axis=1)
     X[:, F["peak_speed"]] = seg_max(speed, start, end)
     X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(eff[:, 0]))
     early_end = np.minimum(fl[:, 0] + int(round(0.3 * fps)), end)
     X[:, F["start_in_air"]] = (seg_sum(in_air.astype(float), fl[:, 0], early_end) > 0).astype(float)
     X[:, F["rise_overlap"]] = _overlap_frac(start, end, rise_mask)
     if k < 2:
-        other = f.effectors[:, 1 - k]
+        other_dep, other_arr = rest(f.effectors[:, 1 - k])
         s = SIDE[k]
-        X[:, F["other_dist_end"]] = np.linalg.norm(eff[arr] - other[arr], axis=1)
-        X[:, F["cross_beyond"]] = -s * (eff[arr, 0] - other[arr, 0])
-        X[:, F["start_own_side"]] = s * (eff[np.maximum(dep, 0), 0] - other[np.maximum(dep, 0), 0])
+        X[:, F["other_dist_end"]] = np.linalg.norm(eff_arr - other_arr, axis=1)
+        X[:, F["cross_beyond"]] = -s * (eff_arr[:, 0] - other_arr[:, 0])
+        X[:, F["start_own_side"]] = s * (eff_dep[:, 0] - other_dep[:, 0])
         X[:, F["other_moving_frac"]] = _overlap_frac(start, end, ~f.contact[:, 1 - k])
     else:
         j = k - 2
@@ -264,6 +283,20 @@ def _flights(f, p, k, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> 
         X[:, F["flight_posture_crossed"]] = seg_mean(np.where(post, crossed2[:, j].astype(float), np.nan), start, end)
     limb = np.full(n, EFFECTOR_LIMBS[k], dtype=object)
     return Candidates(np.full(n, KINDS.index("hand" if k < 2 else "foot")), limb, start, end, X)
+
+
+def _seen_part(unknown: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flights through a stretch where the effector was not seen (hidden behind the body): only the seen
+    part that moves is timed — after the last hidden stretch (the hand reappears and goes), else before the
+    first (it goes and disappears)."""
+    start, end = start.copy(), end.copy()
+    for i in np.flatnonzero(seg_sum(unknown.astype(float), start, end) > 0):  # few flights
+        hidden = np.flatnonzero(unknown[start[i]:end[i] + 1]) + start[i]
+        if end[i] - hidden[-1] >= 2:
+            start[i] = hidden[-1] + 1
+        elif hidden[0] - start[i] >= 2:
+            end[i] = hidden[0] - 1
+    return start, end
 
 
 def _postures(f, p, j, posture, knee2, lateral2, crossed2) -> Candidates:
@@ -284,6 +317,7 @@ def _postures(f, p, j, posture, knee2, lateral2, crossed2) -> Candidates:
     X[:, F["posture_lateral"]] = seg_mean(lateral2[:, j], start, end)
     X[:, F["posture_crossed"]] = seg_mean(crossed2[:, j].astype(float), start, end)
     X[:, F["posture_wall_dist"]] = seg_mean(f.effector_wall_distance[:, 2 + j], start, end)
+    X[:, F["other_foot_on_frac"]] = _overlap_frac(start, end, f.contact[:, 3 - j])
     X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(f.knee_angles[:, j]))
     return Candidates(np.full(n, KINDS.index("posture")), np.full(n, EFFECTOR_LIMBS[2 + j], dtype=object),
                       start, end, X)
@@ -339,5 +373,10 @@ def _airs(f, air) -> Candidates:
     y = f.pelvis[:, 1]
     X[:, F["air_rise"]] = seg_max(y, start, end) - y[start]
     X[:, F["takeoff_speed"]] = seg_max(f.pelvis_velocity[:, 1], start, start + (end - start) * 2 // 5)
+    # how far apart the two hands let go: the last frame each was on its hold before the take-off
+    frames = np.arange(f.n_frames)
+    last_on = np.maximum.accumulate(np.where(f.contact[:, :2], frames[:, None], -1), axis=0)[start]   # (n, 2)
+    X[:, F["takeoff_gap_s"]] = np.where((last_on >= 0).all(axis=1), np.abs(last_on[:, 0] - last_on[:, 1]) / fps,
+                                        np.nan)
     X[:, F["valid_frac"]] = _overlap_frac(start, end, ~np.isnan(y))
     return Candidates(np.full(n, KINDS.index("air")), np.full(n, "body", dtype=object), start, end, X)

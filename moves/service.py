@@ -2,11 +2,12 @@
 
 The active classifier lives in the `move_models` table (params + metrics; a learned model's trees as plain
 arrays with a SHA-256, never a pickle: see `load_model`). Without an active row the default
-RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the
-candidates of every attempt a coach has reviewed (any coach edit in the label history), labelled by the
-current moves (temporal IoU >= 0.3, same limb; unmatched candidates are "none"), reports cross-validated
-per-label F1 of the learned model against the active rules on the same candidates (folds grouped by
-attempt), and activates the learned model when its macro-F1 is higher.
+RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the candidates coaches vouched for:
+moves they confirmed or corrected, model moves they deleted, and whole attempts they marked reviewed
+(db.store.training_labels; temporal IoU >= 0.3, same limb; in a reviewed attempt unmatched candidates are
+"none"). It reports cross-validated per-label F1 of the learned model against the active rules on those same
+candidates (folds grouped by attempt), so the rules are never scored against their own unconfirmed output, and
+activates the learned model when its macro-F1 is higher.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from cruxlab.skeleton import Skeleton
 from db import store
 from db.connection import connect, transaction
 from moves.classify import (
-    ALLOWED, CLASSES, NONE, LearnedMoveClassifier, RuleMoveClassifier, assemble, classify, classify_rows,
-    default_classifier,
+    ALLOWED, CLASSES, NONE, LearnedMoveClassifier, RuleMoveClassifier, classify_rows, default_classifier,
+    detect_features,
 )
 from moves.features import compute_features
 from moves.segment import KINDS, Candidates, propose
@@ -111,23 +112,37 @@ def activate_model(con: duckdb.DuckDBPyConnection, version: str) -> None:
 # ---------------------------------------------------------------------------------------------- detect
 def detect_and_store(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None,
                      classifier=None, version: str | None = None) -> tuple[int, str]:
-    """Detect an attempt's moves with the active (or given) classifier and replace its model moves.
-    Call inside a transaction. Returns (number of moves stored, model version)."""
+    """Detect an attempt's moves with the active (or given) classifier and replace its model moves, its
+    on-the-wall interval and its holds. Call inside a transaction. Returns (number of moves stored, model
+    version)."""
     if classifier is None:
         classifier, version = active_classifier(con)
     version = version or getattr(classifier, "version", type(classifier).__name__)
-    moves = detect_attempt_moves(con, attempt_id, classifier, skeleton)
-    n = store.replace_model_moves(con, attempt_id, moves, version)
+    found = detect_attempt(con, attempt_id, classifier, skeleton)
+    n = store.replace_model_moves(con, attempt_id, found.moves, version)
+    store.replace_detection_extras(con, attempt_id, found.wall_interval(), found.hold_contacts(), version)
     return n, version
 
 
-def detect_attempt_moves(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier,
-                         skeleton: Skeleton | None = None) -> list:
-    """An attempt's moves by `classifier` (nothing written)."""
+def detect_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier, skeleton: Skeleton | None = None,
+                   calibrator=None):
+    """An attempt's moves, on-the-wall interval and holds by `classifier` (moves.classify.Detection; nothing
+    written)."""
+    return detect_features(attempt_features(con, attempt_id, skeleton), classifier, calibrator=calibrator)
+
+
+def attempt_features(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None):
+    """The features moves are detected on (moves.features.Features). For an analysed video: its image
+    evidence (moves.evidence: joints where the camera saw them, camera motion and depth noise removed),
+    with contacts from motion along the wall; for an imported skeleton: the skeleton itself."""
+    from moves.evidence import video_features
+
     skeleton = skeleton if skeleton is not None else store.read_skeleton(con, attempt_id)
-    candidates = propose(compute_features(skeleton))
-    labels, conf = classify(candidates, classifier)
-    return assemble(candidates, labels, conf)
+    kp = store.read_keypoints2d(con, attempt_id)
+    cams = store.read_cameras(con, attempt_id)
+    if kp is None or cams is None or len(kp.keypoints) != skeleton.n_frames or len(cams.R) != skeleton.n_frames:
+        return compute_features(skeleton)
+    return video_features(skeleton, kp.keypoints, kp.confidence, cams.K, cams.R, cams.t)
 
 
 def detect_attempts(db_path: str | Path, names: Sequence[str] | None = None, progress: bool = True
@@ -174,20 +189,30 @@ class TrainingSet:
     y: np.ndarray
     groups: np.ndarray          # attempt id per row
     attempts: list[str]
-    n_labels: int               # coach-reviewed moves used as truth
+    n_labels: int               # coach-vouched moves (and deletions) used as truth
 
 
 def training_set(con: duckdb.DuckDBPyConnection) -> TrainingSet:
-    """Candidates of every reviewed attempt with labels from its current (coach-corrected) moves."""
+    """Candidates of the attempts coaches vouched for, labelled by the moves they vouched for (db.store.
+    training_labels): in a complete review every candidate counts ("none" where no move is); elsewhere only
+    candidates that match a confirmed/corrected move (its label) or a deleted model move ("none"). The model's
+    unconfirmed word is never truth, so the rules are not scored against their own output."""
     Xs, ys, gs, names, n_labels = [], [], [], [], 0
-    for attempt_id, name in store.reviewed_attempts(con):
-        moves = store.current_move_spans(con, attempt_id)
-        cands = propose(compute_features(store.read_skeleton(con, attempt_id)))
-        Xs.append(cands.X)
-        ys.append(label_candidates(cands, moves))
-        gs.append(np.full(len(cands), attempt_id))
-        names.append(name)
-        n_labels += len(moves)
+    for att in store.training_labels(con):
+        cands = propose(attempt_features(con, att.attempt_id))
+        y = label_candidates(cands, att.positives)
+        if not att.complete:
+            keep = (y != NONE) | (label_candidates(cands, att.negatives) != NONE)
+            cands_X, y = cands.X[keep], y[keep]
+        else:
+            cands_X = cands.X
+        if not len(y):
+            continue
+        Xs.append(cands_X)
+        ys.append(y)
+        gs.append(np.full(len(y), att.attempt_id))
+        names.append(att.name)
+        n_labels += len(att.positives) + len(att.negatives)
     if not Xs:
         return TrainingSet(np.zeros((0, 0)), np.zeros(0, dtype=object), np.zeros(0), [], 0)
     return TrainingSet(np.concatenate(Xs), np.concatenate(ys), np.concatenate(gs), names, n_labels)
@@ -253,8 +278,10 @@ def train_from_db(db_path: str | Path, *, folds: int = 5, activate: bool = True,
     n_attempts = len(data.attempts)
     if n_attempts < min_attempts:
         raise InputError(
-            f"training needs coach labels on at least {min_attempts} attempts, found {n_attempts}; correct or "
-            "confirm moves in the dashboard or pull annotations with `cruxlab label pull` first"
+            f"training needs coach labels on at least {min_attempts} attempts, found {n_attempts}. Only moves a "
+            "coach vouched for count: on the dashboard's Attempt page select a move and press Enter (✓ Confirm) "
+            "or correct it, or mark the whole attempt reviewed; or submit the attempt in Label Studio and run "
+            "`cruxlab label pull`"
         )
     labels = [c for c in CLASSES if c != NONE and np.any(data.y == c)]
     if not labels:
@@ -294,14 +321,16 @@ def _to_video_frames(moves: Sequence, start: int, step: int, n_video: int) -> li
 
 
 def _attempts_of_clip(con: duckdb.DuckDBPyConnection, clip: str) -> list[tuple[int, str]]:
-    rows = con.execute(
-        """SELECT a.attempt_id, a.name, v.path FROM attempts a JOIN videos v USING (video_id)
-           ORDER BY a.attempt_id""").fetchall()
-    return [(int(a), n) for a, n, p in rows if Path(p).name == clip]
+    """(attempt_id, name) of the stored attempts analysed from a video file named `clip`."""
+    df = store.list_attempts(con)
+    return [(int(r.attempt_id), r.attempt) for r in df.itertuples()
+            if isinstance(r.video_path, str) and Path(r.video_path).name == clip]
 
 
 def _on_wall_video(con, attempt_id: int, start: int, step: int) -> tuple[int, int] | None:
-    return None
+    """The stored on-the-wall interval in video frames (None when not stored)."""
+    w = store.read_wall_interval(con, attempt_id)
+    return None if w is None else (start + w.start_frame * step, start + w.end_frame * step + step - 1)
 
 
 def real_eval(db_path: str | Path, label_dir: str | Path, attempts: Sequence[str] | None = None,
@@ -329,23 +358,46 @@ def real_eval(db_path: str | Path, label_dir: str | Path, attempts: Sequence[str
                                  "pick one per clip with --attempt NAME")
             attempt_id, name = found[0]
             info = store.attempt_info(con, attempt_id)
+            step, start = info.video_frame_step, info.video_start_frame
+            wall = _on_wall_video(con, attempt_id, start, step)
             if redetect:
                 classifier, _ = active_classifier(con)
-                pred = detect_attempt_moves(con, attempt_id, classifier)
+                found = detect_attempt(con, attempt_id, classifier)
+                pred = found.moves
+                wall = (start + found.wall.start_frame * step, start + found.wall.end_frame * step + step - 1)
             else:
                 df = store.current_moves(con, attempt_id)
                 pred = [Move(int(r.start_frame), int(r.end_frame), r.label, r.limb, float(r.confidence))
                         for r in df.itertuples()]
-            step, start = info.video_frame_step, info.video_start_frame
             pred = _to_video_frames(pred, start, step, lab.n_frames)
             # only what was analysed can be found: truth and spans outside the attempt's frames are left out
             last = start + info.n_frames * step - 1
             truth = tuple(m for m in lab.events if m.start_frame >= start and m.end_frame <= last)
             spans = tuple(s for s in lab.not_moves if s.end_frame >= start and s.start_frame <= last)
-            clips.append(ClipResult(lab.clip, name, lab.fps, truth, tuple(pred), spans,
-                                    on_wall=_on_wall_video(con, attempt_id, start, step)))
+            clips.append(ClipResult(lab.clip, name, lab.fps, truth, tuple(pred), spans, on_wall=wall))
     if not clips:
         raise InputError(
             f"no stored attempt in {db_path} analyses any clip of {label_dir} ({', '.join(missing)}); analyse them "
             f"first, e.g. `cruxlab --db {db_path} analyze data/climbing/{missing[0]} --climber NAME`")
     return RealReport(tuple(clips), min_iou=min_iou), missing
+
+
+def real_labelled(db_path: str | Path, label_dir: str | Path) -> list:
+    """Predicted moves (raw confidences) of every stored attempt that has a label file, labelled right or
+    wrong against it (moves.calibration.Labelled, one per clip)."""
+    from moves.calibration import Calibrator, Labelled
+    from moves.evaluate import load_label_dir, right_predictions
+
+    out = []
+    with connect(db_path, read_only=True) as con:
+        classifier, _ = active_classifier(con)
+        for lab in load_label_dir(label_dir):
+            found_attempts = _attempts_of_clip(con, lab.clip)
+            if not found_attempts:
+                continue
+            attempt_id, _ = found_attempts[-1]
+            info = store.attempt_info(con, attempt_id)
+            found = detect_attempt(con, attempt_id, classifier, calibrator=Calibrator())
+            pred = _to_video_frames(found.moves, info.video_start_frame, info.video_frame_step, lab.n_frames)
+            out.append(Labelled(found.reliability, right_predictions(lab.events, pred), lab.clip))
+    return out

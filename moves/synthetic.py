@@ -29,6 +29,7 @@ from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
 
 G = 9.81
+FLOOR_CLEARANCE = 0.35  # m: the lowest foot of a synthetic attempt is this far above the floor (y = 0)
 RULE_LABELS = frozenset({"reach", "cross-over", "match", "foot-move", "flag", "rock-over", "dyno"})
 SIDE = {"left_hand": -1.0, "right_hand": 1.0, "left_foot": -1.0, "right_foot": 1.0}  # own side along x
 
@@ -162,6 +163,7 @@ class _Script:
 
     HAND_OFF = 0.06     # wrist distance from the wall when holding
     TOE_OFF = 0.025     # toe distance from the wall when standing on a hold
+    FOOT_MOVE_MIN = 0.16  # a foot-move goes to another hold, farther than a foot hold is wide
 
     def __init__(self, rng: np.random.Generator, body: Body, fps: float, duration_s: float):
         self.rng, self.body, self.fps = rng, body, fps
@@ -336,13 +338,24 @@ class _Script:
         target = np.array([pel[0] + s * rng.uniform(0.08, 0.28), toes[k, 1] + rng.uniform(0.12, 0.40), self.TOE_OFF])
         # stay clearly below "high foot" (rock-over) territory
         target[1] = min(target[1], pel[1] - 0.40)
-        if target[1] <= toes[k, 1] + 0.05:
+        if np.linalg.norm(target[:2] - toes[k, :2]) < self.FOOT_MOVE_MIN:  # a shuffle on the hold, not a move
             return False
         new_toes = toes.copy()
         new_toes[k] = target
         if not self.reachable(pel, hands, new_toes):
             return False
         self.limb_move(limb, target, "foot-move", rng.uniform(0.4, 0.7))
+        return True
+
+    def shuffle(self) -> bool:
+        """Unlabelled nuisance seen on real footage: a foot readjusts on its hold (2-6 cm and settles) while
+        the climber rests."""
+        rng = self.rng
+        k = int(rng.integers(2))
+        _, toes = self.holds()
+        step = np.array([rng.uniform(-0.04, 0.04), rng.uniform(0.0, 0.05), 0.0])
+        step[:2] *= rng.uniform(0.02, 0.06) / max(np.linalg.norm(step[:2]), 1e-6)
+        self.limb_move(FOOT_LIMBS[k], toes[k] + step, None, rng.uniform(0.3, 0.5))
         return True
 
     def try_flag(self) -> bool:
@@ -579,6 +592,9 @@ def _program(rng: np.random.Generator, script: _Script, wall_angle: float, plan:
         if not script.fits(1.5):
             break
         name = queue[0] if queue else names[rng.choice(len(names), p=probs)]
+        if rng.random() < 0.25:
+            script.shuffle()
+            script.rest(0.1, 0.3)
         ok = actions[name]()
         if ok:
             if queue and queue[0] == name:
@@ -645,6 +661,12 @@ def _finish(script: _Script, body: Body, fps: float, wall_angle: float, height: 
     R = rotation_x(wall_angle)
     kp = kp_wall @ R.T
     normal = R @ np.array([0.0, 0.0, 1.0])
+    # the floor is y = 0 (the wall frame's convention): the climb starts on holds, every foot at least
+    # FLOOR_CLEARANCE above the mat (a move along the wall plane keeps the plane through the origin)
+    lift = FLOOR_CLEARANCE - float(np.min(kp[:, [L_TOE, R_TOE, L_HEEL, R_HEEL, L_ANKLE, R_ANKLE], 1]))
+    if lift > 0:
+        up_wall = np.array([0.0, 1.0, 0.0]) - normal[1] * normal
+        kp = kp + lift / max(up_wall[1], 1e-6) * up_wall
     wall_dist = kp_wall[..., 2]
     moves = [m for m in script.moves if m.label != "flag"]
     from moves.features import joint_angle

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.camera import CameraTrack, WallPoints
 
 
 def write_npz(path: str | Path, payload: dict[str, np.ndarray]) -> Path:

@@ -86,7 +86,11 @@ _WORKER_SNAPSHOT: StoreSnapshot | None = None
 def _init_worker(snapshot: StoreSnapshot, threads: int) -> None:
     global _WORKER_SNAPSHOT
     _WORKER_SNAPSHOT = snapshot
+    import signal
+
     import cv2
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
 
     cv2.setNumThreads(threads)  # jobs x threads ~ cores: no oversubscription by OpenCV's pool
     logging.getLogger().setLevel(logging.WARNING)
@@ -138,6 +142,9 @@ def pool_outcomes(tasks: Sequence[VideoTask], snapshot: StoreSnapshot, jobs: int
                     yield TaskOutcome(i, "failed", error=WORKER_DIED)
                 pending.clear()
         finally:
+            if pending:  # interrupted: stop the work in progress instead of finishing it for nobody
+                for process in list((getattr(ex, "_processes", None) or {}).values()):
+                    process.kill()  # no database in a worker, and cache files land atomically: safe to kill
             ex.shutdown(wait=not pending, cancel_futures=True)
 
 
@@ -164,7 +171,9 @@ class BatchReport:
                 f"({self.videos_per_min:.1f} videos/min), {len(self.stored)} already stored, "
                 f"{len(self.failed)} failed")
         if self.failed:
-            text += "\nfailed:\n" + "\n".join(f"  {t.label} ({t.video}): {msg}" for t, msg in self.failed)
+            text += "\nfailed:\n" + "\n".join(
+                f"  {t.label}: {msg}" if str(t.video) in msg else f"  {t.label} ({t.video}): {msg}"
+                for t, msg in self.failed)
         return text
 
 
@@ -173,7 +182,7 @@ def result_line(task: VideoTask, result: AnalyzeResult, seconds: float | None = 
     if not result.created:
         return f"skip  {task.label}: already stored as {result.name!r} (id {result.attempt_id})"
     kr, kn = result.keyframes
-    moves = "" if result.n_moves is None else f", {result.n_moves} moves"
+    moves = "" if result.n_moves is None else f", {result.n_moves} move{'' if result.n_moves == 1 else 's'}"
     took = "" if seconds is None else f", {seconds:.1f} s"
     return (f"ok    {task.label} -> {result.name!r} (id {result.attempt_id}): {result.n_frames} frames @ "
             f"{result.fps:g} fps, skeleton in {result.frames_with_skeleton}, cameras {kr}/{kn} keyframes "
@@ -207,6 +216,7 @@ def analyze_many(db_path: str | Path, tasks: Sequence[VideoTask], *, jobs: int =
     bar = tqdm(total=len(tasks), unit="video", desc="analyze", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
     say = echo or (lambda line: tqdm.write(line, file=sys.stdout))
+    done = 0
     try:
         for outcome in outcomes:
             task = tasks[outcome.index]
@@ -226,7 +236,13 @@ def analyze_many(db_path: str | Path, tasks: Sequence[VideoTask], *, jobs: int =
             except CruxlabError as exc:
                 report.failed.append((task, str(exc)))
                 say(f"FAIL  {task.label}: {exc}")
+            done += 1
             bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        say(f"interrupted after {done} of {len(tasks)} videos: the {len(report.analysed)} analysed are stored; "
+            "run the same command again to go on (stored videos are skipped)")
+        raise
     finally:
         bar.close()
         close = getattr(outcomes, "close", None)

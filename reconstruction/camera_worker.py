@@ -24,6 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class CameraWorkerDied(RuntimeError):
+    """The worker process stopped without a result (killed, out of memory, a crash in a native library)."""
+
 
 @dataclass(frozen=True)
 class CameraJob:
@@ -101,9 +107,19 @@ class CameraWorker:
         import threading
 
         read_fd, write_fd = os.pipe()
-        self._proc = subprocess.Popen([sys.executable, "-m", "reconstruction.camera_worker", str(write_fd)],
-                                      stdin=subprocess.PIPE, pass_fds=(write_fd,))
-        os.close(write_fd)
+        # The child imports this checkout whatever the caller's working directory (a pool or Ray worker, a
+        # script run from elsewhere): it runs in the checkout's root, which also leads its PYTHONPATH.
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "reconstruction.camera_worker", str(write_fd)],
+                                          stdin=subprocess.PIPE, pass_fds=(write_fd,), env=env,
+                                          cwd=ROOT)
+        except OSError:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
         self._out = os.fdopen(read_fd, "rb")
         # A thread writes to the worker, so the pose stage never waits while the worker is busy.
         self._queue: queue.Queue = queue.Queue()
@@ -144,8 +160,8 @@ class CameraWorker:
         try:
             msg = pickle.load(self._out)
         except EOFError:
-            raise RuntimeError(f"the camera worker stopped (exit code {self._proc.wait()}) without a result; "
-                               "run again with `cruxlab -v` to see its messages") from None
+            raise CameraWorkerDied(f"the camera worker stopped (exit code {self._proc.wait()}) without a "
+                                   "result") from None
         if msg[0] == "error":
             raise _rebuild(*msg[1:])
         return np.stack(self.masks), msg[1]

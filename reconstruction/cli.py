@@ -101,6 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--video", type=Path, help="the video, if it moved since the analysis")
     p.add_argument("--no-video", action="store_true", help="draw on a blank wall instead of the video")
     p.add_argument("--vp8", action="store_true", help="WebM with VP8 instead of VP9 (older players; slower)")
+    p.add_argument("--holds", action="store_true",
+                   help="contact sheet of why the moves are what they are: frames in the middle of the moves with "
+                        "the holds used (numbered rings, filled and tied to the limb while it is on them) over "
+                        "the contact lanes of the whole attempt (default --out artifacts/<attempt>-holds.png)")
     p.set_defaults(func=cmd_render)
 
     p = add_command(
@@ -194,6 +198,12 @@ def _render(db, attempt, out: Path, *, frames: int, max_side: int, show_2d: bool
 def cmd_render(args: argparse.Namespace) -> int:
     from cruxlab.paths import data_path
 
+    if args.holds:
+        from reconstruction.sheet import contact_sheet
+
+        out = getattr(args, "out", None) or data_path("artifacts", args.attempt, "-holds.png")
+        print(f"wrote {contact_sheet(args.db, args.attempt, out, n=args.frames)}")
+        return 0
     out = getattr(args, "out", None) or data_path("artifacts", args.attempt, ".webm")
     path = _render(args.db, args.attempt, out, frames=args.frames, max_side=args.max_side, show_2d=not args.no_2d,
                    video=args.video, use_video=not args.no_video, vp8=args.vp8)

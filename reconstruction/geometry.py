@@ -59,11 +59,6 @@ def look_at(center: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0
 
 
 # --------------------------------------------------------------------------------------------------- cameras
-def camera_centers(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Camera centres (..., 3) in world coordinates from world->camera (R, t)."""
-    return -np.einsum("...ji,...j->...i", R, t)
-
-
 def focal_prior(width: int, height: int) -> float:
     """Focal length (pixels) of a typical phone main camera (26 mm equivalent) for a width x height frame,
     used when the video itself cannot tell (tripod footage without rotation)."""
@@ -91,17 +86,6 @@ def interpolate_poses(key_frames: np.ndarray, R_key: np.ndarray, C_key: np.ndarr
     R = Slerp(key_frames.astype(np.float64), Rotation.from_matrix(R_key))(frames).as_matrix()
     C = np.stack([np.interp(frames, key_frames, C_key[:, k]) for k in range(3)], axis=1)
     return R, C
-
-
-def pixel_rays(keypoints2d: np.ndarray, K: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """Unit world-frame ray directions (T, J, 3) through pixels (T, J, 2), intrinsics K (3, 3) or (T, 3, 3),
-    world->camera R (T, 3, 3). NaN pixels give NaN rays."""
-    K = np.broadcast_to(K, R.shape)
-    Kinv = np.linalg.inv(K)
-    uv1 = np.concatenate([keypoints2d, np.ones(keypoints2d.shape[:-1] + (1,))], axis=-1)
-    d_cam = np.einsum("tij,tnj->tni", Kinv, uv1)
-    d = np.einsum("tji,tnj->tni", R, d_cam)               # R.T @ d_cam
-    return d / np.linalg.norm(d, axis=-1, keepdims=True)
 
 
 def intersect_plane(origins: np.ndarray, directions: np.ndarray, normal: np.ndarray, point: np.ndarray

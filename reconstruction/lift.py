@@ -61,7 +61,8 @@ from cruxlab.joints import (
     R_HEEL, R_HIP, R_SHOULDER, R_TOE, R_WRIST,
 )
 from cruxlab.skeleton import Skeleton
-from reconstruction.geometry import is_rotation, pixel_rays
+from cruxlab.camera import camera_centers, pixel_rays
+from reconstruction.geometry import is_rotation
 
 log = logging.getLogger(__name__)
 
@@ -234,16 +235,48 @@ class _Problem:
 
     # ---------------------------------------------------------------------------------------------------
     def residuals(self, x: np.ndarray, jac: bool):
-        """Blocks of (residual, huber_k or None, rows-local COO (r, c, v)) -> stacked r, J, huber k per row."""
-        T, J = self.T, NUM_JOINTS
-        X = x[:self.nx].reshape(T, J, 3)
+        """Every term's residuals stacked: r (m,), Huber k per row (inf = plain least squares), the norm of
+        each row's group (a 2D reprojection error, a 3D acceleration: robust weights act on the group's norm,
+        so the loss does not depend on how the world axes are oriented) and, with `jac`, the sparse
+        Jacobian (m, n)."""
+        X = x[:self.nx].reshape(self.T, NUM_JOINTS, 3)
         log_s = x[self.nx]
-        # blocks: (r (m,), Huber k or None, (rows, cols, vals) or None, group size). Robust weights act on the
-        # norm of each group (a 2D reprojection error, a 3D acceleration), so the loss does not depend on how
-        # the world axes are oriented.
-        blocks = []
+        blocks = [self._reprojection(X, jac), self._bones(X, log_s, jac)]
+        if self.T >= 3:
+            blocks.append(self._smoothness(X, jac))
+        if self.mono is not None:
+            blocks.append(self._mono_shape(X, jac))
+        if self.wall is not None:
+            dist = (X - self.wall[1]) @ self.wall[0]                      # (T, J) signed distance to the wall
+            blocks.append(self._behind_wall(dist, jac))
+            if self.contact_terms is not None:
+                blocks.append(self._contacts_on_wall(dist, jac))
+        if self.contact_terms is not None:
+            blocks.append(self._contacts_still(X, jac))
+        blocks.append(_Block(np.array([log_s / self.scale_sigma]), None,
+                             (np.array([0]), np.array([self.nx]), np.array([1.0 / self.scale_sigma])) if jac else None))
+        r_all = np.concatenate([b.r for b in blocks])
+        k_all = np.concatenate([np.full(len(b.r), np.inf if b.huber is None else b.huber) for b in blocks])
+        a_all = np.concatenate([np.repeat(np.linalg.norm(b.r.reshape(-1, b.group), axis=1), b.group) for b in blocks])
+        if not jac:
+            return r_all, k_all, a_all, None
+        import scipy.sparse as sp
 
-        # 1. reprojection
+        rows, cols, vals, off = [], [], [], 0
+        for b in blocks:
+            rr, cc, vv = b.jac
+            rows.append(rr + off), cols.append(cc), vals.append(vv)
+            off += len(b.r)
+        Jm = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                           shape=(off, self.n))
+        return r_all, k_all, a_all, Jm
+
+    def _xyz_cols(self, tt, jj) -> np.ndarray:
+        """(m, 3) variable columns of the x, y, z of joints jj at frames tt."""
+        return self.var(tt, jj)[:, None] + np.arange(3)
+
+    def _reprojection(self, X: np.ndarray, jac: bool) -> "_Block":
+        """Observed 2D keypoints against the projected joints, in sigma units (pairs u, v)."""
         tt, jj = self.obs_t, self.obs_j
         Rt, Kt = self.R[tt], self.K[tt]
         pc = np.einsum("mij,mj->mi", Rt, X[tt, jj]) + self.t[tt]
@@ -263,14 +296,14 @@ class _Problem:
             dv = Kt[:, 1, 1, None] * dyn
             Ju = np.einsum("mk,mkj->mj", du, Rt) * w[:, None]
             Jv = np.einsum("mk,mkj->mj", dv, Rt) * w[:, None]
-            m = len(tt)
-            rows = np.repeat(np.arange(2 * m), 3)
-            cols = (self.var(tt, jj)[:, None] + np.arange(3)).repeat(2, axis=0).ravel()
-            vals = np.stack([Ju, Jv], 1).ravel()
-            entry = (rows, cols, vals)
-        blocks.append((r, self.opts.huber_px, entry, 2))
+            rows = np.repeat(np.arange(2 * len(tt)), 3)
+            cols = self._xyz_cols(tt, jj).repeat(2, axis=0).ravel()
+            entry = (rows, cols, np.stack([Ju, Jv], 1).ravel())
+        return _Block(r, self.opts.huber_px, entry, 2)
 
-        # 2. bone lengths (times the body scale)
+    def _bones(self, X: np.ndarray, log_s: float, jac: bool) -> "_Block":
+        """Bone lengths against the prior's, times the body scale exp(log_s)."""
+        T = self.T
         a, b = self.pairs[:, 0], self.pairs[:, 1]
         d = X[:, a] - X[:, b]                                           # (T, B, 3)
         ln = np.linalg.norm(d, axis=-1)
@@ -282,103 +315,86 @@ class _Problem:
             nb = len(a)
             tix = np.repeat(np.arange(T), nb)
             rows = np.arange(T * nb)
-            ca = self.var(tix, np.tile(a, T))
-            cb = self.var(tix, np.tile(b, T))
             u3 = unit.reshape(-1, 3)
             rows3 = np.repeat(rows, 3)
-            cols = np.concatenate([(ca[:, None] + np.arange(3)).ravel(), (cb[:, None] + np.arange(3)).ravel(),
-                                   np.full(T * nb, self.nx)])
+            cols = np.concatenate([self._xyz_cols(tix, np.tile(a, T)).ravel(),
+                                   self._xyz_cols(tix, np.tile(b, T)).ravel(), np.full(T * nb, self.nx)])
             vals = np.concatenate([u3.ravel(), -u3.ravel(), np.tile(-s * self.lengths * self.bone_w, T)])
             entry = (np.concatenate([rows3, rows3, rows]), cols, vals)
-        blocks.append((r, None, entry))
+        return _Block(r, None, entry)
 
-        # 3. smoothness: second differences
-        if T >= 3:
-            acc = (X[:-2] - 2 * X[1:-1] + X[2:]) / self.acc_sigma
-            r = acc.ravel()
-            entry = None
-            if jac:
-                m = r.size
-                base = np.arange(m)                                     # index into (T-2, J, 3)
-                cols = np.concatenate([base, base + J * 3, base + 2 * J * 3])
-                vals = np.concatenate([np.full(m, 1.0), np.full(m, -2.0), np.full(m, 1.0)]) / self.acc_sigma
-                entry = (np.tile(base, 3), cols, vals)
-            blocks.append((r, self.opts.huber_accel, entry, 3))
+    def _smoothness(self, X: np.ndarray, jac: bool) -> "_Block":
+        """Second differences (accelerations) of every joint, in sigma units."""
+        r = ((X[:-2] - 2 * X[1:-1] + X[2:]) / self.acc_sigma).ravel()
+        entry = None
+        if jac:
+            m = r.size
+            base = np.arange(m)                                         # index into (T-2, J, 3)
+            cols = np.concatenate([base, base + NUM_JOINTS * 3, base + 2 * NUM_JOINTS * 3])
+            vals = np.concatenate([np.full(m, 1.0), np.full(m, -2.0), np.full(m, 1.0)]) / self.acc_sigma
+            entry = (np.tile(base, 3), cols, vals)
+        return _Block(r, self.opts.huber_accel, entry, 3)
 
-        # 4. monocular 3D shape
-        if self.mono is not None:
-            mt, mj, M, inv_sig = self.mono
-            Rm = self.R[mt]
-            rel = X[mt, mj] - 0.5 * (X[mt, L_HIP] + X[mt, R_HIP])
-            r = ((np.einsum("mij,mj->mi", Rm, rel) - M) * inv_sig).ravel()
-            entry = None
-            if jac:
-                m = len(mt)
-                Rw = Rm * inv_sig[None, :, None]                       # row i scaled by 1/sigma_i
-                rows = np.repeat(np.arange(3 * m), 3)
-                cols_j = (self.var(mt, mj)[:, None, None] + np.arange(3)[None, None, :]).repeat(3, 1).ravel()
-                cols_l = (self.var(mt, L_HIP)[:, None, None] + np.arange(3)[None, None, :]).repeat(3, 1).ravel()
-                cols_r = (self.var(mt, R_HIP)[:, None, None] + np.arange(3)[None, None, :]).repeat(3, 1).ravel()
-                entry = (np.concatenate([rows, rows, rows]), np.concatenate([cols_j, cols_l, cols_r]),
-                         np.concatenate([Rw.ravel(), -0.5 * Rw.ravel(), -0.5 * Rw.ravel()]))
-            blocks.append((r, 2.0, entry, 3))
+    def _mono_shape(self, X: np.ndarray, jac: bool) -> "_Block":
+        """The monocular 3D pose (hip-centred, camera axes) against the joints seen from that camera."""
+        mt, mj, M, inv_sig = self.mono
+        Rm = self.R[mt]
+        rel = X[mt, mj] - 0.5 * (X[mt, L_HIP] + X[mt, R_HIP])
+        r = ((np.einsum("mij,mj->mi", Rm, rel) - M) * inv_sig).ravel()
+        entry = None
+        if jac:
+            Rw = Rm * inv_sig[None, :, None]                           # row i scaled by 1/sigma_i
+            rows = np.repeat(np.arange(3 * len(mt)), 3)
+            cols_j, cols_l, cols_r = (self._xyz_cols(mt, j)[:, None, :].repeat(3, 1).ravel()
+                                      for j in (mj, L_HIP, R_HIP))
+            entry = (np.concatenate([rows, rows, rows]), np.concatenate([cols_j, cols_l, cols_r]),
+                     np.concatenate([Rw.ravel(), -0.5 * Rw.ravel(), -0.5 * Rw.ravel()]))
+        return _Block(r, 2.0, entry, 3)
 
-        # 5. wall: nothing behind it; contact joints at their offset
-        if self.wall is not None:
-            nrm, p0 = self.wall
-            dist = (X - p0) @ nrm                                        # (T, J)
-            behind = dist < 0
-            r = np.where(behind, dist, 0.0).ravel() / self.opts.penetration_m
-            entry = None
-            if jac:
-                idx = np.flatnonzero(behind.ravel())
-                rows = np.repeat(idx, 3)
-                cols = (idx[:, None] * 3 + np.arange(3)).ravel()
-                entry = (rows, cols, np.tile(nrm / self.opts.penetration_m, len(idx)))
-            blocks.append((r, None, entry))
-            if self.contact_terms is not None:
-                _, _, wt, wj, woff, wsig = self.contact_terms
-                r = (dist[wt, wj] - woff) / wsig
-                entry = None
-                if jac:
-                    rows = np.repeat(np.arange(len(wt)), 3)
-                    cols = (self.var(wt, wj)[:, None] + np.arange(3)).ravel()
-                    entry = (rows, cols, (nrm[None, :] / wsig[:, None]).ravel())
-                blocks.append((r, None, entry))
+    def _behind_wall(self, dist: np.ndarray, jac: bool) -> "_Block":
+        """Nothing behind the wall plane."""
+        behind = dist < 0
+        r = np.where(behind, dist, 0.0).ravel() / self.opts.penetration_m
+        entry = None
+        if jac:
+            idx = np.flatnonzero(behind.ravel())
+            entry = (np.repeat(idx, 3), (idx[:, None] * 3 + np.arange(3)).ravel(),
+                     np.tile(self.wall[0] / self.opts.penetration_m, len(idx)))
+        return _Block(r, None, entry)
 
-        # 6. contacts hold still
-        if self.contact_terms is not None:
-            st, sj = self.contact_terms[:2]
-            r = ((X[st + 1, sj] - X[st, sj]) / self.opts.still_m).ravel()
-            entry = None
-            if jac:
-                m = len(st)
-                rows = np.arange(3 * m)
-                c0 = (self.var(st, sj)[:, None] + np.arange(3)).ravel()
-                c1 = (self.var(st + 1, sj)[:, None] + np.arange(3)).ravel()
-                entry = (np.concatenate([rows, rows]), np.concatenate([c1, c0]),
-                         np.concatenate([np.full(3 * m, 1.0), np.full(3 * m, -1.0)]) / self.opts.still_m)
-            blocks.append((r, 3.0, entry, 3))
+    def _contacts_on_wall(self, dist: np.ndarray, jac: bool) -> "_Block":
+        """Contact joints at their offset from the wall."""
+        _, _, wt, wj, woff, wsig = self.contact_terms
+        r = (dist[wt, wj] - woff) / wsig
+        entry = None
+        if jac:
+            entry = (np.repeat(np.arange(len(wt)), 3), self._xyz_cols(wt, wj).ravel(),
+                     (self.wall[0][None, :] / wsig[:, None]).ravel())
+        return _Block(r, None, entry)
 
-        # 7. body scale prior
-        blocks.append((np.array([log_s / self.scale_sigma]), None,
-                       (np.array([0]), np.array([self.nx]), np.array([1.0 / self.scale_sigma])) if jac else None))
+    def _contacts_still(self, X: np.ndarray, jac: bool) -> "_Block":
+        """Contact joints hold still from one frame to the next."""
+        st, sj = self.contact_terms[:2]
+        r = ((X[st + 1, sj] - X[st, sj]) / self.opts.still_m).ravel()
+        entry = None
+        if jac:
+            m = len(st)
+            rows = np.arange(3 * m)
+            c0, c1 = self._xyz_cols(st, sj).ravel(), self._xyz_cols(st + 1, sj).ravel()
+            entry = (np.concatenate([rows, rows]), np.concatenate([c1, c0]),
+                     np.concatenate([np.full(3 * m, 1.0), np.full(3 * m, -1.0)]) / self.opts.still_m)
+        return _Block(r, 3.0, entry, 3)
 
-        blocks = [b if len(b) == 4 else (*b, 1) for b in blocks]
-        r_all = np.concatenate([b[0] for b in blocks])
-        k_all = np.concatenate([np.full(len(b[0]), np.inf if b[1] is None else b[1]) for b in blocks])
-        a_all = np.concatenate([np.repeat(np.linalg.norm(b[0].reshape(-1, b[3]), axis=1), b[3]) for b in blocks])
-        if not jac:
-            return r_all, k_all, a_all, None
-        import scipy.sparse as sp
 
-        rows, cols, vals, off = [], [], [], 0
-        for r_b, _, (rr, cc, vv), _ in blocks:
-            rows.append(rr + off), cols.append(cc), vals.append(vv)
-            off += len(r_b)
-        Jm = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(off, self.n))
-        return r_all, k_all, a_all, Jm
+@dataclass(frozen=True)
+class _Block:
+    """One term of the lifting problem: residuals r (m,), its Huber k (None: plain least squares), the
+    Jacobian entries (rows local to the block, columns, values) or None, and the rows per robust group."""
+
+    r: np.ndarray
+    huber: float | None
+    jac: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    group: int = 1
 
 
 def _huber_cost(r: np.ndarray, k: np.ndarray, a: np.ndarray) -> float:
@@ -498,8 +514,6 @@ def _fill_time(X: np.ndarray, known: np.ndarray) -> np.ndarray:
 def _initial_guess(kp2d, ok, K, R, t, height_m, wall, mono) -> np.ndarray:
     """Initial X (T, J, 3): rays cut with the wall moved out by each joint's typical offset; or, without a
     wall, at the depth where the torso has its template size (plus monocular depth offsets if given)."""
-    from reconstruction.geometry import camera_centers
-
     T = len(kp2d)
     C = camera_centers(R, t)
     rays = pixel_rays(np.where(ok[..., None], kp2d, np.nan), K, R)     # (T, J, 3)
@@ -544,18 +558,21 @@ def _fill_1d(v: np.ndarray) -> np.ndarray:
 def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray, np.ndarray] | None = None,
                     camera_centers: np.ndarray | None = None, speed: float = 0.12, min_s: float = 0.25,
                     max_wall_m: float = 0.30) -> np.ndarray:
-    """(T, 4) bool: each limb's end-effector (wrist/ankle) holds still.
+    """(T, 4) bool: each limb's end-effector (wrist/ankle) holds still (cruxlab.contacts.detect_contacts, the
+    one contact detector, with the lift's own thresholds).
 
     Still = slower than `speed` m/s after smoothing over ~0.1 s, for at least `min_s` s (gaps under 0.1 s
     closed). Only the motion that depth errors of a single camera barely touch is counted: along the wall
-    plane when `wall` (normal, point) is given (and the effector must be within `max_wall_m` of it), else
+    plane when `wall` (normal, point) is given (and the effector must stay within `max_wall_m` of it), else
     across the viewing ray from `camera_centers` (T, 3); else the full 3D motion. keypoints: (T, 21, 3) m."""
     from scipy.ndimage import gaussian_filter1d
 
+    from cruxlab.contacts import ContactParams
+    from cruxlab.contacts import detect_contacts as detect
+
     T = len(keypoints)
-    out = np.zeros((T, 4), bool)
     if T < 2:
-        return out
+        return np.zeros((T, 4), bool)
     P = keypoints[:, list(_CONTACT_PROBE)]
     P = gaussian_filter1d(P, max(fps * 0.1, 0.5), axis=0, mode="nearest")
     vel = np.gradient(P, axis=0) * fps                              # (T, 4, 3)
@@ -565,19 +582,14 @@ def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray
         ray = P - camera_centers[:, None]
         ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
         vel = vel - (vel * ray).sum(-1, keepdims=True) * ray
-    still = np.linalg.norm(vel, axis=-1) < speed
-    if wall is not None:
-        still &= np.abs((P - wall[1]) @ wall[0]) < max_wall_m
-    min_len, max_hole = max(int(round(min_s * fps)), 2), int(round(0.1 * fps))
-    for li in range(4):
-        s = still[:, li].copy()
-        for a, e in runs(~s):
-            if 0 < a and e < T - 1 and e - a + 1 <= max_hole:
-                s[a:e + 1] = True
-        for a, e in runs(s):
-            if e - a + 1 >= min_len:
-                out[a:e + 1, li] = True
-    return out
+    vel = np.where(np.isnan(vel), 1e6, vel)                         # unknown counts as moving (and far) here
+    P = np.where(np.isnan(P), 1e6, P)
+    params = ContactParams(still_speed=speed, move_speed=speed, still_disp=np.inf, move_disp=np.inf,
+                           hand_near=max_wall_m, foot_near=max_wall_m, hand_trust_s=np.inf, foot_trust_s=np.inf,
+                           min_contact_s=max(min_s, 2 / fps), min_flight_s=0.1 + 0.5 / fps, adaptive=False,
+                           near_per_frame=True, keep_edge_runs=False)
+    return detect(P, fps, wall_normal=None if wall is None else wall[0], wall_point=None if wall is None else wall[1],
+                  params=params, velocity=vel).contact
 
 
 # ------------------------------------------------------------------------------------------------- lifting
@@ -637,8 +649,6 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     x = np.concatenate([X0.ravel(), [0.0]])
     x, info1 = _levenberg_marquardt(problem, x, options.max_iterations)
     X1 = x[:problem.nx].reshape(-1, NUM_JOINTS, 3)
-    from reconstruction.geometry import camera_centers
-
     contacts_s = detect_contacts(X1, fps, wall=wall, camera_centers=camera_centers(R[sl], t[sl]),
                                  speed=options.contact_speed, min_s=options.contact_min_s,
                                  max_wall_m=options.contact_max_wall_m)

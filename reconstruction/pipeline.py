@@ -36,7 +36,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import inspect
 import logging
 import os
 import sys
@@ -327,35 +326,20 @@ class _Stages:
 
 
 # ------------------------------------------------------------------------------------------ stages
-def _backend_kwargs(cls_path: str, options: dict, fps: float) -> dict:
-    """Pass the attempt's frame rate to backends whose constructor takes `fps` (trackers need it), and turn
-    off the person masks of those that make them on every frame (`segmentation`): SfM needs masks on the
-    keyframes only, which the mask stage makes (MediaPipe's video segmentation cost 25 % more CPU per frame)."""
-    from importlib import import_module
-
-    module, name = cls_path.split(":")
-    cls = getattr(import_module(module), name)
-    params = inspect.signature(cls.__init__).parameters
-    out = dict(options)
-    if "fps" in params and "fps" not in out:
-        out["fps"] = fps
-    if "segmentation" in params and "segmentation" not in out:
-        out["segmentation"] = False
-    return out
-
-
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None,
              on_keyframe: Callable[[np.ndarray, np.ndarray, Any], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """2D pose of the attempt's frames with the chosen backend (one decoding pass). `on_keyframe(image, box,
     masker)` hears each keyframe (see `pose2d.estimate_pose`) with an object whose `segment` masks it like
-    the mask stage, or None."""
-    from reconstruction.backends import POSE_BACKENDS, get_pose_backend
+    the mask stage, or None.
 
-    if options.pose_backend not in POSE_BACKENDS:
-        raise InputError(f"unknown pose backend {options.pose_backend!r}; choose one of {', '.join(POSE_BACKENDS)}")
-    kwargs = _backend_kwargs(POSE_BACKENDS[options.pose_backend], options.pose_options, frames.fps)
-    with get_pose_backend(options.pose_backend, **kwargs) as backend:
+    The pose backend makes no person masks on every frame (`masks_wanted=False`; MediaPipe's video
+    segmentation cost 25 % more CPU per frame): SfM needs masks on the keyframes only, made by the mask
+    stage's model, the same whether the camera worker or the mask stage makes them."""
+    from reconstruction.backends import AttemptContext, get_pose_backend
+
+    context = AttemptContext(fps=frames.fps, masks_wanted=False)
+    with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
         masker = _keyframe_masker(backend, options)
         hook = on_keyframe if on_keyframe is None else (lambda image, box: on_keyframe(image, box, masker))
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
@@ -510,26 +494,10 @@ def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPl
 
 @dataclass(frozen=True)
 class MoveModel:
-    """The move classifier new attempts are labelled with: the store's active model row (`db.store.
-    StoredModel`, plain data) or None for the built-in rules. The estimator is built when moves are
-    detected, after the pose and SfM stages: scikit-learn is not in memory (~70 MB) while MediaPipe runs."""
+    """The move classifier new attempts are labelled with (a fitted estimator, picklable) and its version."""
 
-    stored: Any = None
-
-    @property
-    def version(self) -> str:
-        if self.stored is not None:
-            return self.stored.version
-        from moves.classify import RULES_VERSION
-
-        return RULES_VERSION
-
-    def classifier(self):
-        """The fitted estimator (DatabaseError naming the fix for an unusable stored model)."""
-        from moves.classify import default_classifier
-        from moves.service import load_model
-
-        return default_classifier() if self.stored is None else load_model(self.stored)
+    classifier: Any
+    version: str
 
 
 @dataclass(frozen=True)
@@ -557,15 +525,19 @@ def snapshot_store(db_path: str | Path) -> StoreSnapshot:
     is not created: a failed analysis leaves no empty store behind)."""
     from db import store
     from db.connection import connect
+    from moves.classify import default_classifier
 
     db_path = Path(db_path)
     if not db_path.exists():
         _check_creatable(db_path)
-        return StoreSnapshot(frozenset(), frozenset(), MoveModel())
+        clf = default_classifier()
+        return StoreSnapshot(frozenset(), frozenset(), MoveModel(clf, clf.version))
+    from moves.service import active_classifier
+
     with connect(db_path) as con:
-        rows = con.execute("SELECT ingest_key, name FROM attempts").fetchall()
-        model = MoveModel(store.active_model(con))
-    return StoreSnapshot(frozenset(k for k, _ in rows if k), frozenset(n for _, n in rows), model)
+        keys, names = store.ingest_keys_and_names(con)
+        clf, version = active_classifier(con)
+    return StoreSnapshot(keys, names, MoveModel(clf, version))
 
 
 def stored_result(db_path: str | Path, key: str) -> AnalyzeResult | None:
@@ -587,7 +559,8 @@ class ComputedAttempt:
 
     pose: the climber's 2D detections (full-size pixels); geometry: cameras, wall points and the lifted
     skeleton in the wall frame (metres); skeleton: the attempt's skeleton as stored ((T, 21, 3) float32);
-    moves: detected with `model_version`, None with detect_moves off; report: numbers of every stage
+    moves: detected with `model_version` on the image evidence, None with detect_moves off; detection_extras:
+    the on-the-wall interval and holds found with them; report: numbers of every stage
     (timings_s / cpu_s per stage in seconds).
     """
 
@@ -599,6 +572,7 @@ class ComputedAttempt:
     moves: tuple | None
     model_version: str | None
     report: dict
+    detection_extras: tuple | None = None  # (db.store.WallInterval, db.store.HoldContacts) found with the moves
 
 
 @dataclass(frozen=True)
@@ -612,16 +586,16 @@ class _StageKeys:
 
 
 def _stage_keys(plan: AnalysisPlan, options: AnalyzeOptions, keyframe_index: np.ndarray) -> _StageKeys:
-    from reconstruction.backends import MASK_BACKENDS, POSE_BACKENDS
+    from reconstruction.backends import backend_entry
 
     params = plan.params
     pose = _key("pose", params["version"], params["start_frame"], params["frame_step"], params["n_frames"],
                 options.pose_backend, params["pose_options"], options.max_side, keyframe_index.tolist(),
                 code_version("reconstruction.artifacts", "reconstruction.video", "reconstruction.pose2d",
                              "reconstruction.segment", "reconstruction.climber",
-                             POSE_BACKENDS.get(options.pose_backend, ":").split(":")[0]))
+                             backend_entry("pose", options.pose_backend).module))
     masks = _key("masks", pose, options.mask_backend, params["mask_options"],
-                 code_version(MASK_BACKENDS.get(options.mask_backend, ":").split(":")[0]))
+                 code_version(backend_entry("mask", options.mask_backend).module))
     cameras = _key("cameras", masks, options.sfm_max_side, options.sfm_features,
                    code_version("reconstruction.sfm", "reconstruction.geometry"))
     lift = _key("lift", cameras, params["height_m"], params.get("wall_angle_deg"),
@@ -647,12 +621,14 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
 
     skeleton = Skeleton(keypoints=geometry.keypoints, fps=plan.frames.fps, confidence=geometry.confidence,
                         wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
-    moves, version = _detect_moves(skeleton, model, run.stages) if options.detect_moves else (None, None)
+    moves = version = extras = None
+    if options.detect_moves:
+        moves, version, extras = _detect_moves(skeleton, pose, geometry, model, run.stages)
     report = _report(plan, pose, geometry, skeleton, run.stages)
     if version is not None:
         report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
-                           moves=moves, model_version=version, report=report)
+                           moves=moves, model_version=version, report=report, detection_extras=extras)
 
 
 def _require_climber(pose: Pose2D, plan: AnalysisPlan, options: AnalyzeOptions) -> None:
@@ -664,11 +640,23 @@ def _require_climber(pose: Pose2D, plan: AnalysisPlan, options: AnalyzeOptions) 
         )
 
 
-def _detect_moves(skeleton, model: MoveModel | None, stages: _Stages) -> tuple[tuple, str]:
-    from moves.classify import detect
+def _detect_moves(skeleton, pose: Pose2D, geometry, model: MoveModel | None, stages: _Stages) -> tuple[tuple, str, tuple]:
+    """(moves, classifier version, (wall interval, hold contacts)) found on the image evidence: the 2D
+    detections through the solved cameras."""
+    from moves.classify import default_classifier, detect_features
+    from moves.evidence import video_features
 
-    model = model or MoveModel()
-    return tuple(stages.run("moves", False, lambda: detect(skeleton, model.classifier()))), model.version
+    if model is None:
+        clf = default_classifier()
+        model = MoveModel(clf, clf.version)
+
+    def moves_stage():
+        cams = geometry.cameras
+        return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t),
+                               model.classifier)
+
+    found = stages.run("moves", False, moves_stage)
+    return tuple(found.moves), model.version, (found.wall_interval(), found.hold_contacts())
 
 
 class _Run:
@@ -708,7 +696,12 @@ class _Run:
             job = CameraJob(mask_options=dict(o.mask_options), sfm_max_side=o.sfm_max_side,
                             scale=working_size(self.plan.video, o.max_side)[2],
                             sfm=SfmOptions(max_features=o.sfm_features), workdir=Path(workdir))
-            with CameraWorker(len(self.keyframe_index), job) as worker:
+            try:
+                worker = CameraWorker(len(self.keyframe_index), job)
+            except OSError as exc:  # no process to spare (limits of a pool or Ray worker): one after another
+                log.warning("cameras: no worker process (%s); masks and SfM run after the pose stage", exc)
+                worker = None
+            with worker or contextlib.nullcontext():
                 yield worker
 
     def pose(self, worker) -> tuple[Pose2D, Keyframes]:
@@ -732,9 +725,14 @@ class _Run:
         masks = self.cache.load("masks", self.keys.masks)
         if masks is None:
             if worker is not None:  # the worker made masks and cameras meanwhile: wait for both
-                self.worker_result = worker.result(keyframes.index, self.plan.frames.count)
-                masks = self.worker_result[0]
-            else:
+                from reconstruction.camera_worker import CameraWorkerDied
+
+                try:
+                    self.worker_result = worker.result(keyframes.index, self.plan.frames.count)
+                    masks = self.worker_result[0]
+                except CameraWorkerDied as exc:  # the same stages in this process give the same result
+                    log.warning("cameras: %s; masks and SfM run in this process instead", exc)
+            if masks is None:
                 masks = run_masks(pose, keyframes, self.options)
             self.cache.save("masks", self.keys.masks, masks)
         return masks
@@ -880,7 +878,8 @@ def store_attempt(db_path: str | Path, computed: ComputedAttempt) -> AnalyzeResu
             return done
         # the name is chosen again now: another analysis may have taken it while this one ran
         record = dataclasses.replace(record, name=_attempt_name(con, options.name, info.path.stem, plan.key))
-        stored = ingest_attempt(con, record, detect=computed.moves is not None, detected=detected)
+        stored = ingest_attempt(con, record, detect=computed.moves is not None, detected=detected,
+                                extras=computed.detection_extras)
     return AnalyzeResult(
         attempt_id=stored.attempt_id, name=record.name, created=True, n_frames=frames.count, fps=frames.fps,
         frames_detected=int(pose.detected.sum()), frames_with_skeleton=int(report["frames_with_skeleton"]),

@@ -40,6 +40,8 @@ def _ray():
 def connect(address: str, cpus: int | None = None):
     """ray.init for `address` ('local' = a private instance on 127.0.0.1 with `cpus` CPUs, no dashboard);
     CruxlabError naming the fix when no cluster answers."""
+    if address != "local":
+        _use_token_if_there_is_one()  # read by Ray when it is imported
     ray = _ray()
     if ray.is_initialized():
         return ray
@@ -55,9 +57,21 @@ def connect(address: str, cpus: int | None = None):
         raise CruxlabError(
             f"cannot reach a Ray cluster at {address!r} ({why}). "
             "Start one with `ray start --head` on the head machine and `ray start --address HEAD:6379` on the "
-            "others (see the README), pass its address, or use --ray local / --jobs N on this machine"
+            "others, with the same token in ~/.ray/auth_token on every machine when the cluster uses token "
+            "authentication (see the README); pass its address, or use --ray local / --jobs N on this machine"
         ) from None
     return ray
+
+
+def _use_token_if_there_is_one() -> None:
+    """Send this machine's Ray token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) when joining a
+    cluster: `ray start --head` enables token authentication when a token exists, but a driver that is not
+    told RAY_AUTH_MODE=token connects without one and is refused. A cluster without authentication ignores it."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(path):
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _ray_task(index: int, task: VideoTask, snapshot: StoreSnapshot) -> TaskOutcome:

@@ -24,7 +24,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cruxlab.draw import draw_band, draw_detections, draw_skeleton, project, wall_background, wall_view_camera
+from cruxlab.draw import (
+    draw_band, draw_detections, draw_skeleton, project, tile_grid, title_bar, wall_background, wall_view_camera,
+    write_png,
+)
 from cruxlab.errors import InputError
 
 if TYPE_CHECKING:
@@ -144,8 +147,6 @@ def contact_sheet(data: RenderData, out_path: str | Path, *, n: int = 12, cols: 
                   video_path: str | Path | None = None, zoom: bool = True) -> Path:
     """A PNG grid of `n` evenly spaced frames (among those with a skeleton) with the overlay and a title.
     `zoom`: cut every tile to the region the climber moves through (`climber_region`), same for all tiles."""
-    import cv2
-
     sk = data.skeleton
     has = np.flatnonzero(np.isfinite(sk.keypoints).all(axis=-1).any(axis=-1))
     pool = has if len(has) else np.arange(sk.n_frames)
@@ -154,27 +155,9 @@ def contact_sheet(data: RenderData, out_path: str | Path, *, n: int = 12, cols: 
     side = max(tile_height * 2, 480)
     if crop is not None and data.video_size:  # decode at a size where the crop has ~tile_height * 2 rows
         side = int(min(max(data.video_size), side * max(data.video_size) / max(crop[3] - crop[1], 1.0)))
-    tiles = []
-    for _, img in iter_overlays(data, picks, max_side=side, show_2d=show_2d, use_video=use_video,
-                                video_path=video_path, crop=crop):
-        h, w = img.shape[:2]
-        tiles.append(cv2.resize(img, (max(2, round(w * tile_height / h)), tile_height), interpolation=cv2.INTER_AREA))
-    tw = max(t.shape[1] for t in tiles)
-    tiles = [np.pad(t, ((0, 0), (0, tw - t.shape[1]), (0, 0))) for t in tiles]
-    rows = []
-    for r in range(0, len(tiles), cols):
-        row = tiles[r:r + cols]
-        row += [np.zeros_like(tiles[0])] * (cols - len(row))
-        rows.append(np.concatenate(row, axis=1))
-    grid = np.concatenate(rows, axis=0)
-    title = np.full((44, grid.shape[1], 3), 30, dtype=np.uint8)
+    tiles = [img for _, img in iter_overlays(data, picks, max_side=side, show_2d=show_2d, use_video=use_video,
+                                             video_path=video_path, crop=crop)]
+    grid = tile_grid(tiles, cols, tile_height)
     text = (f"{data.name} | {data.climber} | {sk.n_frames} frames @ {sk.fps:g} fps | skeleton in {len(has)} | "
             f"camera {data.camera_model or 'none (blank wall view)'}")
-    fs = min(0.7, 0.7 * (grid.shape[1] - 20) / cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.7, 2)[0][0])
-    cv2.putText(title, text, (10, 29), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), 1 if fs < 0.5 else 2,
-                cv2.LINE_AA)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out_path), np.concatenate([title, grid])[:, :, ::-1]):
-        raise InputError(f"could not write {out_path}; check the folder is writable and the name ends in .png")
-    return out_path
+    return write_png(out_path, np.concatenate([title_bar(text, grid.shape[1]), grid]))

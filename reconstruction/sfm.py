@@ -46,9 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from cruxlab.errors import BackendUnavailableError, InputError
-from reconstruction.geometry import (
-    Similarity, camera_centers, focal_prior, interpolate_poses, intrinsics, project_to_so3,
-)
+from cruxlab.camera import camera_centers
+from reconstruction.geometry import Similarity, focal_prior, interpolate_poses, intrinsics, project_to_so3
 
 log = logging.getLogger(__name__)
 
@@ -329,9 +328,10 @@ def _quiet_colmap():
 
 class KeyframeSolver:
     """`solve_cameras` one keyframe at a time: `add` writes a keyframe, extracts its SIFT features and matches
-    them with the keyframes before it (COLMAP skips pairs matched already), so the work can run while the
+    them with the keyframes before it (COLMAP skips pairs it matched already), so the work can run while the
     video is still being decoded (`reconstruction.camera_worker`); `solve` then tests for a fixed camera,
-    maps, and gives every attempt frame a pose. Same results as adding all keyframes at once.
+    maps, and gives every attempt frame a pose. The same result as adding all keyframes at once (one thread,
+    seeded RANSAC per pair).
 
     workdir: COLMAP's folder (cleaned); n_keyframes: how many `add` calls will come (exhaustive or
     sequential matching); size: (w, h) of the keyframe images; scale: full-size pixels per image pixel.
@@ -345,7 +345,7 @@ class KeyframeSolver:
             raise BackendUnavailableError(f"pycolmap is missing ({exc}); run scripts/setup.sh") from None
         self.t0 = time.perf_counter()
         self.workdir, self.n_keyframes, self.size, self.scale, self.options = (
-            Path(workdir), n_keyframes, size, scale, options)
+            Path(workdir), n_keyframes, (int(size[0]), int(size[1])), scale, options)
         self.img_dir, self.mask_dir, self.database = (self.workdir / "images", self.workdir / "masks",
                                                       self.workdir / "database.db")
         for d in (self.img_dir, self.mask_dir):
@@ -355,7 +355,7 @@ class KeyframeSolver:
         self.database.unlink(missing_ok=True)
         self.names: list[str] = []
         self.stage_t = {"extract_s": 0.0, "match_s": 0.0}
-        w, h = size
+        w, h = self.size
         self.reader = pycolmap.ImageReaderOptions()
         self.reader.camera_model = "SIMPLE_PINHOLE"
         self.reader.camera_params = f"{focal_prior(w, h)},{w / 2},{h / 2}"
@@ -379,8 +379,10 @@ class KeyframeSolver:
         import pycolmap
 
         image = np.asarray(image)
-        if image.shape[1::-1] != tuple(self.size):
-            raise InputError(f"keyframes must be RGB images of one size {self.size}, got {image.shape}")
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[1::-1] != self.size:
+            raise InputError(f"keyframes must be RGB images of one size {self.size}, got shape {image.shape}")
+        if len(self.names) >= self.n_keyframes:
+            raise InputError(f"{self.n_keyframes} keyframes were announced; this is one more")
         name = f"kf_{len(self.names):04d}.png"
         mask = np.zeros(image.shape[:2], bool) if mask is None else np.asarray(mask, bool)
         _write_keyframe(image, mask, name, self.img_dir, self.mask_dir, self.options.mask_dilate_px)
@@ -418,102 +420,110 @@ class KeyframeSolver:
             return self._finish(idx, n_frames)
 
     def _finish(self, idx: np.ndarray, n_frames: int) -> CameraSolution:
-        N, (w, h), opts = len(idx), self.size, self.options
-        report: dict = {"keyframes": N, "working_size": [int(w), int(h)], "scale": float(self.scale),
+        N, (w, h), options = len(idx), self.size, self.options
+        report: dict = {"keyframes": N, "working_size": [w, h], "scale": float(self.scale),
                         "matching": "exhaustive" if self.exhaustive
-                        else f"sequential (overlap {opts.sequential_overlap})"}
-        pairs = _pair_homographies(self.database, N, opts.min_pair_inliers)
+                        else f"sequential (overlap {options.sequential_overlap})"}
+        pairs = _pair_homographies(self.database, N, options.min_pair_inliers)
         report["verified_pairs"] = len(pairs)
-        test = _rotation_test(pairs, w, h, opts) if pairs else None
+        test = _rotation_test(pairs, w, h, options) if pairs else None
+        if test is not None:
+            report["rotation_test"] = test
+        rotation_only = test is None or test["non_orthogonality"] < options.rotation_only_threshold
         if test is None:
             reason = "no keyframe pair shares enough wall features; camera assumed fixed"
         else:
-            report["rotation_test"] = test
             reason = (f"pure rotation explains the views (non-orthogonality {test['non_orthogonality']:.4f} < "
-                      f"{opts.rotation_only_threshold}): tripod or pan, camera centre fixed")
-        keyed = None
-        if test is not None and test["non_orthogonality"] >= opts.rotation_only_threshold:
-            keyed, reason = self._map(N, report)
-        if keyed is None:
-            K, R, solved, extra = _rotation_only(pairs, N, w, h, opts, test, reason)
-            keyed = _KeyPoses(K, R, np.zeros((N, 3)), solved)
+                      f"{options.rotation_only_threshold}): tripod or pan, camera centre fixed")
+        keys = None
+        if not rotation_only:
+            s = time.perf_counter()
+            rec = _incremental(self.database, self.img_dir, self.workdir, self.names, options)
+            self.stage_t["mapping_s"] = time.perf_counter() - s
+            n_reg = 0 if rec is None else rec.num_reg_images()
+            report["sfm_registered"] = n_reg
+            if n_reg < max(2, options.min_registered_fraction * N):
+                rotation_only = True
+                reason = (f"SfM registered only {n_reg} of {N} keyframes; falling back to a fixed camera centre "
+                          "(add texture to the view or film with more camera motion)")
+            else:
+                keys = _keyframes_from_model(rec, self.names, w, h, self.scale)
+                report.update(keys.report)
+        if rotation_only:
+            K, Rk, solved, extra = _rotation_only(pairs, N, w, h, options, test, reason)
+            keys = _KeyframeCameras(K, Rk, np.zeros((N, 3)), solved, np.zeros((0, 3)), np.zeros((0, 3), np.uint8),
+                                    np.zeros(0), float("nan"), {})
             report.update({"model": "rotation-only", **extra})
             log.info("cameras: %s", reason)
-        report.update({k: round(v, 2) for k, v in self.stage_t.items()})
-        return _every_frame(keyed, idx, n_frames, self.scale, self.size, report, self.t0)
-
-    def _map(self, N: int, report: dict) -> tuple["_KeyPoses | None", str]:
-        """Incremental mapping of a moving camera: keyframe poses and wall points, or None (and why) when too
-        few keyframes register."""
-        s = time.perf_counter()
-        rec = _incremental(self.database, self.img_dir, self.workdir, self.names, self.options)
-        self.stage_t["mapping_s"] = time.perf_counter() - s
-        n_reg = 0 if rec is None else rec.num_reg_images()
-        report["sfm_registered"] = n_reg
-        if n_reg < max(2, self.options.min_registered_fraction * N):
-            return None, (f"SfM registered only {n_reg} of {N} keyframes; falling back to a fixed camera centre "
-                          "(add texture to the view or film with more camera motion)")
-        keyed = _keyframe_poses(rec, self.names, self.size, self.scale)
-        C = camera_centers(keyed.R[keyed.solved], keyed.t[keyed.solved])
-        depth = np.median(np.linalg.norm(keyed.points[:, None] - C[None], axis=-1)) if len(keyed.points) else np.nan
-        report.update({"model": "sfm", "focal_working_px": float(keyed.K[0, 0]), "points": int(len(keyed.points)),
-                       "baseline_over_depth": float(np.ptp(C, axis=0).max() / depth) if len(keyed.points) else None})
-        return keyed, ""
+        if not keys.solved.any():
+            raise InputError("no keyframe could be given a camera pose; the video shows too little wall texture")
+        R_all, t_all, registered = _every_frame(idx, keys.R, keys.t, keys.solved, n_frames)
+        K_full = keys.K.copy()
+        K_full[:2] *= self.scale
+        report.update({"keyframes_registered": int(keys.solved.sum()), "focal_px": float(K_full[0, 0]),
+                       "reprojection_error_px": keys.reprojection_error,
+                       **{k: round(v, 2) for k, v in self.stage_t.items()},
+                       "seconds": round(time.perf_counter() - self.t0, 2)})
+        return CameraSolution(K=K_full, R=R_all, t=t_all, registered=registered, keyframes=idx,
+                              keyframe_registered=keys.solved, model=report["model"], points3d=keys.points,
+                              rgb=keys.rgb, point_error=keys.point_error, reprojection_error=keys.reprojection_error,
+                              image_size=(int(round(w * self.scale)), int(round(h * self.scale))), report=report)
 
 
 @dataclass(frozen=True)
-class _KeyPoses:
-    """Keyframe cameras at working size: K (3, 3); R (N, 3, 3), t (N, 3) world -> camera; solved (N,) bool;
-    wall points (P, 3) with colours and reprojection errors (full-size pixels), mean error."""
+class _KeyframeCameras:
+    """Cameras of the N keyframes at the working size: K (3, 3); R (N, 3, 3), t (N, 3) world -> camera, NaN
+    where not solved; solved (N,) bool; scene points (P, 3) with rgb, per-point error and the mean
+    reprojection error in full-size pixels; report: what the SfM model says about itself."""
 
     K: np.ndarray
     R: np.ndarray
     t: np.ndarray
     solved: np.ndarray
-    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    rgb: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.uint8))
-    point_error: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    mean_error: float = float("nan")
+    points: np.ndarray
+    rgb: np.ndarray
+    point_error: np.ndarray
+    reprojection_error: float
+    report: dict
 
 
-def _keyframe_poses(rec, names: list[str], size: tuple[int, int], scale: float) -> _KeyPoses:
-    """Keyframe poses and points of a pycolmap reconstruction (images named as `names`)."""
-    N, (w, h) = len(names), size
+def _keyframes_from_model(rec, names: list[str], w: int, h: int, scale: float) -> _KeyframeCameras:
+    """The keyframe cameras and scene points of a pycolmap reconstruction."""
+    N = len(names)
     cam = next(iter(rec.cameras.values()))
-    K = intrinsics(float(cam.params[0]), w, h)
+    fk = float(cam.params[0])
+    K = intrinsics(fk, w, h)
     K[0, 2], K[1, 2] = float(cam.params[1]), float(cam.params[2])
-    R, t, solved = np.full((N, 3, 3), np.nan), np.full((N, 3), np.nan), np.zeros(N, bool)
+    Rk = np.full((N, 3, 3), np.nan)
+    tk = np.full((N, 3), np.nan)
+    solved = np.zeros(N, bool)
     for img in rec.images.values():
-        if img.has_pose:
-            k = names.index(img.name)
-            pose = img.cam_from_world()
-            R[k], t[k], solved[k] = pose.rotation.matrix(), pose.translation, True
+        if not img.has_pose:
+            continue
+        k = names.index(img.name)
+        pose = img.cam_from_world()
+        Rk[k], tk[k], solved[k] = pose.rotation.matrix(), pose.translation, True
+    points, rgb, perr = np.zeros((0, 3)), np.zeros((0, 3), np.uint8), np.zeros(0)
     pts = rec.points3D
-    if not len(pts):
-        return _KeyPoses(K, R, t, solved, mean_error=float(rec.compute_mean_reprojection_error()) * scale)
-    return _KeyPoses(K, R, t, solved, np.array([p.xyz for p in pts.values()]),
-                     np.array([p.color for p in pts.values()], dtype=np.uint8),
-                     np.array([p.error for p in pts.values()]) * scale,
-                     float(rec.compute_mean_reprojection_error()) * scale)
+    if len(pts):
+        points = np.array([p.xyz for p in pts.values()])
+        rgb = np.array([p.color for p in pts.values()], dtype=np.uint8)
+        perr = np.array([p.error for p in pts.values()]) * scale
+    mean_err = float(rec.compute_mean_reprojection_error()) * scale
+    C = camera_centers(Rk[solved], tk[solved])
+    depth = np.median(np.linalg.norm(points[:, None] - C[None], axis=-1)) if len(points) else np.nan
+    report = {"model": "sfm", "focal_working_px": fk, "points": int(len(points)),
+              "baseline_over_depth": float(np.ptp(C, axis=0).max() / depth) if len(points) else None}
+    return _KeyframeCameras(K, Rk, tk, solved, points, rgb, perr, mean_err, report)
 
 
-def _every_frame(keyed: _KeyPoses, idx: np.ndarray, n_frames: int, scale: float, size: tuple[int, int],
-                 report: dict, t0: float) -> CameraSolution:
-    """Every attempt frame's camera: keyframe poses slerped / interpolated in between, K at full size."""
-    solved = keyed.solved
-    if not solved.any():
-        raise InputError("no keyframe could be given a camera pose; the video shows too little wall texture")
-    Ck = camera_centers(keyed.R[solved], keyed.t[solved])
-    R_all, C_all = interpolate_poses(idx[solved], keyed.R[solved], Ck, n_frames)
+def _every_frame(idx: np.ndarray, Rk: np.ndarray, tk: np.ndarray, solved: np.ndarray, n_frames: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R (T, 3, 3), t (T, 3) of every attempt frame, interpolated between the solved keyframes, and the
+    (T,) registered mask (True at the solved keyframes)."""
+    Ck = camera_centers(Rk[solved], tk[solved])
+    R_all, C_all = interpolate_poses(idx[solved], Rk[solved], Ck, n_frames)
     t_all = -np.einsum("tij,tj->ti", R_all, C_all)
     registered = np.zeros(n_frames, bool)
     registered[idx[solved]] = True
-    K_full = keyed.K.copy()
-    K_full[:2] *= scale
-    report.update({"keyframes_registered": int(solved.sum()), "focal_px": float(K_full[0, 0]),
-                   "reprojection_error_px": keyed.mean_error, "seconds": round(time.perf_counter() - t0, 2)})
-    w, h = size
-    return CameraSolution(K=K_full, R=R_all, t=t_all, registered=registered, keyframes=idx,
-                          keyframe_registered=solved, model=report["model"], points3d=keyed.points, rgb=keyed.rgb,
-                          point_error=keyed.point_error, reprojection_error=keyed.mean_error,
-                          image_size=(int(round(w * scale)), int(round(h * scale))), report=report)
+    return R_all, t_all, registered

@@ -27,8 +27,8 @@ import numpy as np
 
 from cruxlab.body import DEFAULT_HEIGHT_M, HEAD_TEMPLATE, SEGMENT_RATIOS, min_jerk, two_bone_ik
 from cruxlab.joints import (
-    EFFECTOR_LIMBS, JOINT_INDEX, JOINT_NAMES, L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS,
-    R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
+    EFFECTOR_LIMBS, JOINT_INDEX, JOINT_NAMES, L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST,
+    NUM_JOINTS, R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
 )
 from reconstruction.geometry import focal_prior, intrinsics, look_at
 
@@ -105,6 +105,25 @@ def _smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma_frames, axis=0, mode="nearest") if sigma_frames > 0 else x
 
 
+@dataclass(frozen=True)
+class _WallAxes:
+    """A planar wall through the origin: n out of it, ev up along it, ex along it to the right (unit vectors)."""
+
+    n: np.ndarray
+    ev: np.ndarray
+    ex: np.ndarray
+
+    @classmethod
+    def at_angle(cls, wall_angle_deg: float) -> "_WallAxes":
+        a = np.radians(wall_angle_deg)
+        return cls(np.array([0.0, -np.sin(a), np.cos(a)]), np.array([0.0, np.cos(a), np.sin(a)]),
+                   np.array([1.0, 0.0, 0.0]))
+
+    def point(self, u, v) -> np.ndarray:
+        """Wall coordinates (u along, v up; metres) -> world points (..., 3)."""
+        return np.asarray(u)[..., None] * self.ex + np.asarray(v)[..., None] * self.ev
+
+
 def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = DEFAULT_HEIGHT_M, *,
                       wall_angle_deg: float = 0.0, seed: int = 0) -> ClimbSequence:
     """A climber moving up a route one limb at a time (foot, hand, foot, hand ...).
@@ -113,21 +132,25 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
     arcs 10-15 cm away from the wall. The wall is the plane through the origin with angle `wall_angle_deg`
     past vertical (overhang > 0: z = y tan a)."""
     rng = np.random.default_rng(seed)
-    H = height_m
-    a = np.radians(wall_angle_deg)
-    n = np.array([0.0, -np.sin(a), np.cos(a)])        # out of the wall
-    ev = np.array([0.0, np.cos(a), np.sin(a)])        # up along the wall
-    ex = np.array([1.0, 0.0, 0.0])
+    wall = _WallAxes.at_angle(wall_angle_deg)
     # Segment lengths: template ratios, each perturbed by up to +-6 % (left and right alike).
-    seg = {k: v * H * (1 + rng.uniform(-0.06, 0.06)) for k, v in SEGMENT_RATIOS.items()}
+    seg = {k: v * height_m * (1 + rng.uniform(-0.06, 0.06)) for k, v in SEGMENT_RATIOS.items()}
+    timeline, holds = _route(rng, n_frames, fps)
+    eff, contacts = _effector_paths(rng, timeline, holds, n_frames, wall, seg)
+    pelvis = _pelvis(eff, seg, wall, fps)
+    kp = _skeleton(rng, pelvis, eff, seg, wall, fps, height_m)
+    return ClimbSequence(keypoints=kp, contacts=contacts, holds=wall.point(*np.asarray(holds).T),
+                         wall_normal=wall.n, fps=float(fps), height_m=float(height_m))
 
-    def wall(u, v):
-        return np.asarray(u)[..., None] * ex + np.asarray(v)[..., None] * ev
 
-    # ---- route: limb order RF, RH, LF, LH, ...
+_Move = tuple[str, tuple[float, float], tuple[float, float], int, int]   # limb, from (u, v), to, frames [f0, f1)
+
+
+def _route(rng: np.random.Generator, n_frames: int, fps: float) -> tuple[list[_Move], list[tuple[float, float]]]:
+    """The limbs' moves in the order RF, RH, LF, LH, ... and every hold (the four start holds first)."""
     pos = {"left_hand": (-0.22, 1.78), "right_hand": (0.22, 1.72), "left_foot": (-0.18, 0.42),
            "right_foot": (0.2, 0.45)}
-    timeline: list[tuple[str, tuple[float, float], tuple[float, float], int, int]] = []
+    timeline: list[_Move] = []
     holds = [pos[k] for k in EFFECTOR_LIMBS]
     frame = int(rng.integers(int(0.3 * fps), int(0.6 * fps)))
     order = ("right_foot", "right_hand", "left_foot", "left_hand")
@@ -150,17 +173,20 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
         pos[limb] = (u1, v1)
         holds.append((u1, v1))
         frame += travel + int(rng.uniform(0.2, 0.5) * fps)
+    return timeline, holds
 
+
+def _effector_paths(rng: np.random.Generator, timeline: list[_Move], holds, n_frames: int, wall: _WallAxes,
+                    seg: dict[str, float]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """limb -> (T, 3) wrist / ankle path (min-jerk between holds, arcing off the wall), and the (T, 4) contacts."""
     T = n_frames
     tt = np.arange(T)
     eff = {}
     contacts = np.ones((T, 4), bool)
     for li, limb in enumerate(EFFECTOR_LIMBS):
-        moves = [m for m in timeline if m[0] == limb]
-        start = holds[li]
-        uv = np.tile(np.asarray(start, float), (T, 1))
+        uv = np.tile(np.asarray(holds[li], float), (T, 1))
         arc = np.zeros(T)
-        for _, p0, p1, f0, f1 in moves:
+        for _, p0, p1, f0, f1 in (m for m in timeline if m[0] == limb):
             s = np.clip((tt - f0) / max(f1 - f0, 1), 0, 1)
             m = min_jerk(s)
             during = (tt >= f0)
@@ -168,34 +194,40 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
             moving = (tt >= f0) & (tt < f1)
             arc[moving] = rng.uniform(0.10, 0.15) * np.sin(np.pi * s[moving])
             contacts[moving, li] = False
-        eff[limb] = wall(uv[:, 0], uv[:, 1]) + arc[:, None] * n
-
-    foot_len, heel_len = seg["foot"], seg["heel"]
-    toe_dir = -0.94 * n - 0.34 * ev
+        eff[limb] = wall.point(uv[:, 0], uv[:, 1]) + arc[:, None] * wall.n
     for limb in ("left_hand", "right_hand"):
-        eff[limb] = eff[limb] + 0.05 * n - 0.03 * ev          # wrist sits off the hold surface
+        eff[limb] = eff[limb] + 0.05 * wall.n - 0.03 * wall.ev            # wrist sits off the hold surface
     for limb in ("left_foot", "right_foot"):
-        eff[limb] = eff[limb] + 0.02 * n - foot_len * toe_dir  # ankle behind the toe on the hold
+        eff[limb] = eff[limb] + 0.02 * wall.n - seg["foot"] * _toe_dir(wall)  # ankle behind the toe on the hold
+    return eff, contacts
 
-    # ---- pelvis from the limbs, smoothed, then pushed until every limb can reach its target
+
+def _toe_dir(wall: _WallAxes) -> np.ndarray:
+    return -0.94 * wall.n - 0.34 * wall.ev
+
+
+def _body_frame(pelvis: np.ndarray, hands: np.ndarray, wall: _WallAxes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T, 3) up, side (to the climber's right) and facing (toward the wall) of a body leaning to its hands."""
+    lean = np.clip(0.5 * ((hands - pelvis) @ wall.ex), -0.3, 0.3)
+    up = wall.ev[None] + lean[:, None] * wall.ex[None]
+    up /= np.linalg.norm(up, axis=1, keepdims=True)
+    side = np.cross(up, wall.n)
+    side /= np.linalg.norm(side, axis=1, keepdims=True)
+    return up, side, np.cross(up, side)
+
+
+def _pelvis(eff: dict[str, np.ndarray], seg: dict[str, float], wall: _WallAxes, fps: float) -> np.ndarray:
+    """(T, 3) pelvis between the hands and feet, smoothed, then pushed until every limb can reach its target."""
     hands = 0.5 * (eff["left_hand"] + eff["right_hand"])
     feet = 0.5 * (eff["left_foot"] + eff["right_foot"])
-    hv, fv = hands @ ev, feet @ ev
-    pu = 0.5 * (hands @ ex) + 0.5 * (feet @ ex)
-    pv = 0.5 * (fv + seg["thigh"] + seg["shank"] * 0.8) + 0.5 * (hv - seg["torso"] - 0.75 * (seg["upper_arm"] + seg["forearm"]))
-    pelvis = _smooth(wall(pu, pv) + 0.28 * n, 0.2 * fps)
+    hv, fv = hands @ wall.ev, feet @ wall.ev
+    pu = 0.5 * (hands @ wall.ex) + 0.5 * (feet @ wall.ex)
+    pv = (0.5 * (fv + seg["thigh"] + seg["shank"] * 0.8)
+          + 0.5 * (hv - seg["torso"] - 0.75 * (seg["upper_arm"] + seg["forearm"])))
+    pelvis = _smooth(wall.point(pu, pv) + 0.28 * wall.n, 0.2 * fps)
     reach_arm, reach_leg = 0.97 * (seg["upper_arm"] + seg["forearm"]), 0.97 * (seg["thigh"] + seg["shank"])
-
-    def body_frame(pelvis):
-        lean = np.clip(0.5 * ((hands - pelvis) @ ex), -0.3, 0.3)
-        up = ev[None] + lean[:, None] * ex[None]
-        up /= np.linalg.norm(up, axis=1, keepdims=True)
-        side = np.cross(up, n)
-        side /= np.linalg.norm(side, axis=1, keepdims=True)
-        return up, side, np.cross(up, side)          # facing: toward the wall
-
     for _ in range(30):
-        up, side, _ = body_frame(pelvis)
+        up, side, _ = _body_frame(pelvis, hands, wall)
         sh_mid = pelvis + seg["torso"] * up
         push = np.zeros_like(pelvis)
         for limb, root, reach in (
@@ -210,15 +242,22 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
         if np.abs(push).max() < 1e-4:
             break
         pelvis = pelvis + 0.6 * push
-        pelvis += (0.28 - (pelvis @ n))[:, None] * n   # keep the hips off the wall
-    up, side, facing = body_frame(pelvis)
+        pelvis += (0.28 - (pelvis @ wall.n))[:, None] * wall.n   # keep the hips off the wall
+    return pelvis
 
+
+def _skeleton(rng: np.random.Generator, pelvis: np.ndarray, eff: dict[str, np.ndarray], seg: dict[str, float],
+              wall: _WallAxes, fps: float, height_m: float) -> np.ndarray:
+    """(T, 21, 3) joints around the pelvis and the effector paths: two-bone IK limbs, a head looking around."""
+    T = len(pelvis)
+    up, side, facing = _body_frame(pelvis, 0.5 * (eff["left_hand"] + eff["right_hand"]), wall)
     kp = np.full((T, NUM_JOINTS, 3), np.nan)
     sh_mid = pelvis + seg["torso"] * up
     kp[:, L_SHOULDER] = sh_mid - 0.5 * seg["shoulder_width"] * side
     kp[:, R_SHOULDER] = sh_mid + 0.5 * seg["shoulder_width"] * side
     kp[:, L_HIP] = pelvis - 0.5 * seg["hip_width"] * side
     kp[:, R_HIP] = pelvis + 0.5 * seg["hip_width"] * side
+    n, ev = wall.n, wall.ev
     for sgn, sh, el, wr, limb in ((-1, L_SHOULDER, L_ELBOW, L_WRIST, "left_hand"),
                                   (1, R_SHOULDER, R_ELBOW, R_WRIST, "right_hand")):
         pole = -up + 0.6 * sgn * side + 0.5 * n
@@ -227,17 +266,16 @@ def climbing_sequence(n_frames: int = 200, fps: float = 25.0, height_m: float = 
                                           (1, R_HIP, R_KNEE, R_ANKLE, R_HEEL, R_TOE, "right_foot")):
         pole = 1.0 * sgn * side + 0.8 * n + 0.3 * up
         kp[:, kn], kp[:, an] = two_bone_ik(kp[:, hp], eff[limb], seg["thigh"], seg["shank"], pole)
-        kp[:, to] = kp[:, an] + foot_len * toe_dir
-        kp[:, he] = kp[:, an] + heel_len * (0.6 * n - 0.8 * ev)
+        kp[:, to] = kp[:, an] + seg["foot"] * _toe_dir(wall)
+        kp[:, he] = kp[:, an] + seg["heel"] * (0.6 * n - 0.8 * ev)
     # Head: template offsets from the shoulder centre, turned by a slowly varying yaw (looking around).
     yaw = _smooth(rng.normal(0, 0.5, T), 0.5 * fps) * 2.0
     c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
     side_h, face_h = c * side + s * facing, c * facing - s * side
-    head_scale = H * (1 + rng.uniform(-0.06, 0.06))
+    head_scale = height_m * (1 + rng.uniform(-0.06, 0.06))
     for name, (dx, dy, dz) in HEAD_TEMPLATE.items():
         kp[:, JOINT_INDEX[name]] = sh_mid + head_scale * (dx * side_h + dy * up + dz * face_h)
-    return ClimbSequence(keypoints=kp, contacts=contacts, holds=wall(*np.asarray(holds).T), wall_normal=n,
-                         fps=float(fps), height_m=float(H))
+    return kp
 
 
 # ------------------------------------------------------------------------------------------------- the cameras
@@ -297,7 +335,7 @@ def observe(truth: ClimbSequence, K: np.ndarray, R: np.ndarray, t: np.ndarray, i
     a fraction `dropout` of joints missing, two 0.2-0.5 s limb dropouts and two missing frames. Joints
     projecting outside the image are missing too."""
     from cruxlab.draw import project
-    from reconstruction.geometry import camera_centers
+    from cruxlab.camera import camera_centers
 
     T = len(truth.keypoints)
     fps = truth.fps

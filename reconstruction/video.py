@@ -32,6 +32,7 @@ from cruxlab.skeleton import file_sha256
 
 log = logging.getLogger(__name__)
 
+#: Video containers the analyzer reads (PyAV/FFmpeg); the upload page and `analyze` inputs refuse others.
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
 
 
@@ -160,7 +161,9 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
             fps = claimed / float(stream.duration * stream.time_base)
         if not (np.isfinite(fps) and fps > 0):
             raise InputError(f"{path}: the video stream has no frame rate; re-encode it (any phone/ffmpeg mp4 works)")
-        check_fps(fps, f"{path}: the video's frame rate")
+        if stream.codec_context is None:  # e.g. an mp4 cut before its index: the stream cannot be decoded
+            raise InputError(f"{path} has no decodable video (an interrupted copy or recording?); copy or export "
+                             "the clip again")
         codec = stream.codec_context.name
         w, h = int(stream.codec_context.width), int(stream.codec_context.height)
         n_packets = 0
@@ -174,6 +177,7 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
         container.close()
     if n_packets == 0:
         raise InputError(f"{path} has zero video frames; record or export the clip again")
+    check_fps(fps, f"{path}: the video's frame rate")
     container = _open(path)
     try:
         rotation = _rotation_of(container)

@@ -45,13 +45,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cruxlab.body import DEFAULT_HEIGHT_M
-from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.camera import CameraTrack, WallPoints, pixel_rays
 from cruxlab.errors import InputError
 from cruxlab.joints import (
     L_ANKLE, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE, R_HIP, R_KNEE, R_SHOULDER, R_TOE,
     R_WRIST,
 )
-from reconstruction.geometry import PlaneFit, Similarity, fit_plane_ransac, pixel_rays
+from reconstruction.geometry import PlaneFit, Similarity, fit_plane_ransac
 from reconstruction.lift import LiftOptions, bone_prior, lift
 from reconstruction.sfm import CameraSolution
 

@@ -52,6 +52,24 @@ def table_counts(db: Path) -> dict[str, int]:
         con.close()
 
 
+def on_wristband(frame_rgb, uv, tol: float):
+    """For pixels uv (N, 2) of a demo video frame (H, W, 3) RGB: does it show the wristband mark there
+    (colour within `tol` of WRISTBAND_RGB, within a pixel)? NaN points are False."""
+    import numpy as np
+
+    from dashboard.demo_data import WRISTBAND_RGB
+
+    h, w = frame_rgb.shape[:2]
+    ok = np.isfinite(uv).all(axis=1)
+    px = np.clip(np.nan_to_num(uv).round().astype(int), 1, [w - 2, h - 2])
+    best = np.full(len(px), np.inf)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            colours = frame_rgb[px[:, 1] + dy, px[:, 0] + dx].astype(int)
+            best = np.minimum(best, np.linalg.norm(colours - np.array(WRISTBAND_RGB), axis=1))
+    return ok & (best < tol)
+
+
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run the cruxlab CLI in-process; return (exit code, stdout, stderr)."""
     import contextlib
@@ -83,3 +101,18 @@ def short_clips(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("short-clips")
     return {name: cut_video(REPO / "data" / "climbing" / clip, out / f"{name}.mp4", start, end, max_side=720)
             for name, clip, start, end in SHORT_CLIPS}
+
+
+@pytest.fixture(scope="session")
+def bundled_store(tmp_path_factory) -> Path:
+    """Both bundled clips analysed whole (native frame rate, default options) into one store, once per
+    session (~1 min on an idle 2-core machine): the real-footage checks of moves, holds and the on-the-wall
+    interval read it (and may add their own attempts beside them)."""
+    from reconstruction.pipeline import AnalyzeOptions, analyze
+
+    tmp = tmp_path_factory.mktemp("bundled")
+    db = tmp / "bundled.duckdb"
+    for clip in ("warp-fixed-input.mp4", "warp-dynamic-input.mp4"):
+        analyze(db, REPO / "data" / "climbing" / clip, AnalyzeOptions(climber="Tommy", cache_dir=tmp / "cache"),
+                progress=False)
+    return db

@@ -335,6 +335,11 @@ def test_folder_short_clips_and_absurd_fps_fail_early_naming_the_file(tmp_path, 
     for video, what in ((one, "0.04 s"), (short, "0.32 s")):
         with pytest.raises(InputError, match=rf"{video.name}: .*too short: {what}.*at least 1 s"):
             analyze(db, video, AnalyzeOptions(climber="A"), progress=False)
+    whole = write_video(tmp_path / "whole.mp4", [frame] * 40, 25)          # index at the end of the file ...
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])   # ... lost with the last third
+    with pytest.raises(InputError, match="cut.mp4 has no decodable video"):
+        analyze(db, cut, AnalyzeOptions(climber="A"), progress=False)
     for fps in ("1e300", "1e-300", "nan", "-5"):
         assert cli(["--db", str(db), "analyze", str(FIXED), "--climber", "A", "--fps", fps, "-q"]) == 2
         err = capsys.readouterr().err

@@ -211,6 +211,13 @@ def test_attempt_page_sends_the_player_the_attempt_and_its_moves(demo):
     shown = {r[0]: tuple(r[1:5]) for r in track["moves"]}
     assert shown == {mid: (m["label"], m["limb"], m["start_frame"], m["end_frame"]) for mid, m in moves.iterrows()}
     assert d["editable"] and [lab["name"] for lab in d["labels"]] == list(MOVE_LABELS)
+    with connect(db, read_only=True) as con:
+        wall = store.read_wall_interval(con, video_attempt)
+    assert wall is not None, "the demo's detection stored when the climber was on the wall"
+    assert track["on_wall"] == [wall.start_frame, wall.end_frame, f"{wall.start_reason} → {wall.end_reason}"]
+    from moves.calibration import SURE
+
+    assert d["low_confidence"] == SURE, "unsure = below the calibrated 'sure' threshold"
     assert [limb["id"] for limb in d["limbs"]] == ["left_hand", "right_hand", "left_foot", "right_foot", "body"]
     assert at.subheader[0].value == "janja-pink-roof-traverse-2"
 
@@ -432,16 +439,7 @@ def test_statistics_page_matches_the_views(demo):
     at.run()
     heat = chart(at, "stat_problem_counts").data[0]
     assert sorted(heat.y) == ["Blue crimps", "Pink roof traverse"]
-    at.session_state["stats_tab"] = "Compare two attempts"
-    at.run()
-    a, b = at.selectbox(key="compare_a").value, at.selectbox(key="compare_b").value
-    assert a != b
-    traj = chart(at, "compare_traj_a")
-    sk = template_skeleton(db, a)
-    assert np.allclose(trace(traj, "Left hand").x[:5], sk.keypoints[:5, 9, 0], atol=1e-4, equal_nan=True)
-    assert {tr.name for tr in chart(at, "compare_durations").data} == {
-        at.selectbox(key="compare_a").format_func(a).split(" — ")[0],
-        at.selectbox(key="compare_b").format_func(b).split(" — ")[0]}
+    # (two attempts side by side: the Compare page, tests/test_dashboard_compare.py)
 
 
 # ------------------------------------------------------------------------------------------- SQL
@@ -502,3 +500,38 @@ def test_busy_database_shows_last_data_or_says_busy(demo, tmp_path):
     assert not any("Showing the data as last read" in i.value for i in at.info)
     assert "visitor" not in at.dataframe[0].value["climber"].tolist()  # the visitor has no attempt
     assert at.sidebar and any("4 climbers" in c.value for c in at.sidebar.caption)
+
+
+def test_confirm_a_move_and_review_the_attempt(demo):
+    """Review state from the dashboard: 'Confirm as is' makes one move a training label, 'Mark attempt
+    reviewed' all of them; the labels table says which; reopening takes it back."""
+    template, db = demo
+    aid = busiest(db, template.attempt_ids)
+    assert len(db_moves(db, aid)) >= 2
+    move_id = int(db_moves(db, aid).index[0])
+    at = app()
+    at.text_input(key="coach").input(COACH).run()
+    _pick_move(at, aid, move_id)
+    assert any("Not reviewed" in c.value and "0 of" in c.value for c in at.caption)
+    at.button(key=f"FormSubmitter:edit_labels-{move_id}-Confirm as is").click().run()
+    assert not at.exception
+    m = db_moves(db, aid)
+    assert m.loc[move_id, "confirmed"] and m["labelled"].sum() == 1
+    assert at.dataframe[0].value.set_index("move").loc[move_id, "status"] == "confirmed"
+    assert any("1 of" in c.value for c in at.caption)
+    with connect(db, read_only=True) as con:
+        assert store.label_history(con, attempt_id=aid).iloc[0][["action", "editor"]].tolist() == ["confirm", COACH]
+
+    at.button(key="review_labels").click().run()
+    assert not at.exception
+    with connect(db, read_only=True) as con:
+        rv = store.review_state(con, aid)
+    assert rv.reviewed and rv.complete and rv.reviewed_by == COACH
+    assert db_moves(db, aid).query("not deleted")["labelled"].all()
+    statuses = set(at.dataframe[0].value["status"])
+    assert statuses == {"confirmed", "reviewed"}, statuses
+    assert any("Reviewed by" in c.value for c in at.caption)
+    at.button(key="review_labels").click().run()  # reopen
+    with connect(db, read_only=True) as con:
+        assert not store.review_state(con, aid).reviewed
+    assert db_moves(db, aid)["labelled"].sum() == 1, "the confirmation stays"

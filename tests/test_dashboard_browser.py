@@ -7,6 +7,7 @@ Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `mak
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -52,8 +53,9 @@ def server(tmp_path_factory):
     port = _free_port()
     log = open(root / "streamlit.log", "w")
     # through the real command line: `cruxlab --db DB dashboard --port N` becomes the server (same PID)
+    env = dict(os.environ, CRUXLAB_CACHE=str(root / "cache"))  # playback videos made here, not in ./cache
     proc = subprocess.Popen([sys.executable, "-m", "cruxlab.cli", "--db", str(db), "dashboard",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -283,6 +285,52 @@ def test_edit_at_the_playhead_then_undo_shows_the_stored_state(server, browser):
     wait(browser, lambda d: next(x for x in player_state(d)["moves"] if x["id"] == move_id)["s"] == m["start_frame"])
     shot(browser, "dashboard_attempt_undone.png")
 
+    # Enter confirms the selected move; the player's review button reviews the whole attempt
+    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    n = len(history(db, aid))
+    press(browser, Keys.ENTER)
+    wait(browser, lambda d: len(history(db, aid)) == n + 1, timeout=20)
+    assert history(db, aid).iloc[0][["action", "move_id"]].tolist() == ["confirm", move_id]
+    wait(browser, lambda d: next(x for x in player_state(d)["moves"] if x["id"] == move_id)["status"] == "confirmed")
+    browser.execute_script(f"{PLAYER}.bReview.click()")
+
+    def reviewed(_):
+        with connect(db, read_only=True) as con:
+            return store.review_state(con, aid).complete
+    wait(browser, reviewed, timeout=20)
+    wait(browser, lambda d: "reviewed by" in d.execute_script(f"return {PLAYER}.reviewEl.textContent"))
+    shot(browser, "dashboard_attempt_reviewed.png")
+
+
+def test_dragging_a_move_edge_on_the_timeline_retimes_it(server, browser):
+    url, db, demo = server
+    aid = demo.attempt_ids[2]  # skeleton only: the rendered wall, the same timeline
+    open_attempt(browser, url, aid)
+    coach = css(browser, 'input[aria-label="Coach"]')[0]
+    coach.clear()
+    coach.send_keys(COACH + Keys.ENTER)
+    time.sleep(1.0)
+    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    press(browser, Keys.HOME)
+    press(browser, Keys.ARROW_RIGHT, shift=True)
+    wait(browser, lambda d: player_state(d)["selected"] is not None)
+    move_id = player_state(browser)["selected"]
+    with connect(db, read_only=True) as con:
+        before = store.current_moves(con, aid).set_index("move_id").loc[move_id]
+    bar = browser.execute_script(f"""const p = {PLAYER}; const b = p.bars.find(b => b.m.id === arguments[0]);
+        const r = p.tlCanvas.getBoundingClientRect();
+        return {{x1: b.x1, y: (b.y0 + b.y1) / 2, w: r.width, h: r.height, pxPerFrame: (p.tX(1) - p.tX(0)) / p.tracks[0].fps}};""",
+                                 move_id)
+    canvas = browser.execute_script(f"return {PLAYER}.tlCanvas;")
+    dx = max(12, round(6 * bar["pxPerFrame"]))  # about six frames later
+    ActionChains(browser).move_to_element_with_offset(canvas, bar["x1"] - bar["w"] / 2, bar["y"] - bar["h"] / 2) \
+        .click_and_hold().move_by_offset(dx // 2, 0).move_by_offset(dx - dx // 2, 0).release().perform()
+    wait(browser, lambda d: len(history(db, aid)) == 1, timeout=20)
+    row = history(db, aid).iloc[0]
+    assert (row["move_id"], row["action"], row["start_frame"]) == (move_id, "retime", before["start_frame"])
+    assert row["end_frame"] > before["end_frame"], (row["end_frame"], before["end_frame"])
+    assert abs(row["end_frame"] - before["end_frame"] - dx / bar["pxPerFrame"]) <= 2, "the edge went where dropped"
+
 
 def test_rendered_attempt_plays_on_its_own_clock(server, browser):
     url, db, demo = server
@@ -320,7 +368,8 @@ def test_phone_layout_keeps_the_sidebar_out_of_the_way(server, browser):
 def test_pages_render_in_the_browser(server, browser):
     url, db, demo = server
     for path, marker, name in (("", "Climbers & attempts", "dashboard_attempts.png"),
-                               ("statistics", "Statistics", "dashboard_statistics.png")):
+                               ("statistics", "Statistics", "dashboard_statistics.png"),
+                               (f"labels?attempt={demo.attempt_ids[0]}", "Correct labels", "dashboard_labels.png")):
         browser.get(f"{url}/{path}")
         wait(browser, lambda d: any(h.text == marker for h in css(d, "h1")))
         if path == "statistics":

@@ -1,7 +1,8 @@
 """The coach's pages in a real headless Chromium against `cruxlab dashboard` (a copy of the synthetic demo
 store): upload a short real clip, watch the background analysis's progress, open the new attempt; a broken
 video is refused with the analyzer's message and the store unchanged; attempt details edited in the form land
-in DuckDB. Screenshots go to artifacts/.
+in DuckDB; the climber page draws; a move clip and the attempt's data download; two attempts play in sync on
+the compare page. Screenshots go to artifacts/.
 
 Needs Debian's chromium + chromium-driver (scripts/setup_browser.sh, run by `make test`)."""
 
@@ -12,6 +13,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import table_counts
@@ -35,15 +37,12 @@ def fresh_stage_cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def short_clip(tmp_path_factory) -> Path:
-    """2 s of the tripod clip (6-8 s) at 12.5 fps, 720 px: 25 frames, analysed in ~20 s on 2 cores."""
-    import numpy as np
+    """2 s of the tripod clip (6-8 s, every frame, 720 px), under a phone-like name; uploaded with "analyse
+    ~12.5 frames/s": 25 frames, analysed in ~20 s on 2 cores."""
+    from reconstruction.video import cut_video
 
-    from reconstruction.video import iter_batches, probe, select_frames, write_video
-
-    info = probe(DATA / "warp-fixed-input.mp4")
-    rng = select_frames(info, start_s=6.0, end_s=8.0, fps=12.5)
-    frames = np.concatenate([b.frames for b in iter_batches(info, rng, max_side=720)])
-    return write_video(tmp_path_factory.mktemp("clip") / "IMG_0042 (copy).mp4", list(frames), 12.5)
+    return cut_video(DATA / "warp-fixed-input.mp4", tmp_path_factory.mktemp("clip") / "IMG_0042 (copy).mp4",
+                     6.0, 8.0, max_side=720)
 
 
 def full_shot(driver, name: str) -> Path:
@@ -59,6 +58,20 @@ def full_shot(driver, name: str) -> Path:
     finally:
         driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+
+
+def open_expander(driver, title: str):
+    """Open the expander with this title (again, if a rerun of the page closed it meanwhile); return it."""
+    def opened(d):
+        exp = next((e for e in css(d, '[data-testid="stExpander"]') if title in e.text), None)
+        if exp is None:
+            return None
+        if css(exp, "details[open]") or exp.find_elements("xpath", "./details[@open]"):
+            return exp
+        css(exp, "summary")[0].click()
+        time.sleep(0.5)
+        return None
+    return wait(driver, opened)
 
 
 def choose(box, text: str) -> None:
@@ -98,6 +111,8 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
     choose(widget(browser, "stSelectbox", "Problem"), "Red 5")
     css(widget(browser, "stTextInput", "Grade"), "input")[0].send_keys("6b+")
     choose(widget(browser, "stSelectbox", "Outcome"), "top")
+    open_expander(browser, "More options")
+    choose(widget(browser, "stSelectbox", "Analyse"), "12.5")
     shot(browser, "dashboard_upload_form.png")
     t0 = time.monotonic()
     next(b for b in css(browser, "button") if "Upload and analyse" in b.text).click()
@@ -138,6 +153,8 @@ def test_upload_a_video_see_it_analysed_and_open_it(server, browser, short_clip,
     assert video.is_file() and video.parent.parent == db.parent / "uploads"
     assert video.name == f"{row.attempt}.mp4" and "IMG" not in str(video), "never the uploaded file's name"
     status = json.loads((video.parent / "status.json").read_text())
+    asked = json.loads((video.parent / "request.json").read_text())["request"]
+    assert (asked["height_m"], asked["fps"], asked["grade"]) == (1.70, 12.5, "6B+"), "a new climber: 1.70 m"
     assert status["state"] == "done" and status["attempt_id"] == int(row.attempt_id)
     after = table_counts(db)
     assert after["attempts"] == before["attempts"] + 1 and after["skeleton_frames"] == before["skeleton_frames"] + 25
@@ -178,9 +195,7 @@ def test_edit_attempt_details_in_the_browser_lands_in_duckdb(server, browser):
     with connect(db, read_only=True) as con:
         name = store.attempt_info(con, aid).name
     choose(widget(browser, "stSelectbox", "Selected attempt"), name)
-    expander = wait(browser, lambda d: next((e for e in css(d, '[data-testid="stExpander"]')
-                                             if f"Edit the details of {name}" in e.text), None))
-    css(expander, "summary")[0].click()
+    open_expander(browser, f"Edit the details of {name}")
     form = wait(browser, lambda d: next((f for f in css(d, '[data-testid="stForm"]') if "Save details" in f.text),
                                         None))
     choose(widget(form, "stSelectbox", "Climber"), "Adam Ondra")       # a new climber, typed in
@@ -220,3 +235,99 @@ def test_climber_page_renders_its_charts(server, browser):
          and len(css(css(d, charts)[2], "g.barlayer g.point")) == 2 * n)
     assert not css(browser, '[data-testid="stException"]')
     full_shot(browser, "dashboard_climber.png")
+
+    # a click on the newest attempt's row opens it; coming back stays on the climber page
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    newest = attempts[attempts["climber"] == climber].sort_values("date").iloc[-1]["attempt"]
+    grid = css(browser, '[data-testid="stDataFrame"]')[-1]
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", grid)
+    time.sleep(0.5)
+    w, h = grid.size["width"], grid.size["height"]
+    ActionChains(browser).move_to_element_with_offset(grid, -w // 2 + 14, -h // 2 + 35 + 17).click().perform()
+    wait(browser, lambda d: any(x.text == newest for x in css(d, "h1, h2, h3")))
+    wait(browser, lambda d: next((a for a in css(d, '[data-testid="stSidebar"] a')
+                                  if a.text.strip().endswith("Climber")), None)).click()
+    wait(browser, lambda d: any(h.text == "Climber" for h in css(d, "h1")))   # same session, via the sidebar
+    time.sleep(3)
+    assert any(h.text == "Climber" for h in css(browser, "h1")), "the old selection does not open it again"
+
+
+def test_download_a_clip_of_a_move_and_the_attempts_data(server, browser, tmp_path):
+    """The download buttons make their files when clicked (in a thread of the server): a GIF of the selected
+    move and the attempt's CSV export arrive in the browser's download folder."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    url, db, demo = server
+    aid = demo.attempt_ids[1]
+    with connect(db, read_only=True) as con:
+        info = store.attempt_info(con, aid)
+        move = store.current_moves(con, aid).sort_values("start_frame").iloc[0]
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.get(f"{url}/attempt?attempt={aid}")
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    choose(widget(browser, "stSelectbox", "Selected move"), f"{move['label']} ·")
+    wait(browser, lambda d: any(f"Move #{move['move_id']} " in c.text
+                                for c in css(d, '[data-testid="stCaptionContainer"]')))
+    expander = open_expander(browser, "Export: clip of the move")
+    gif = wait(browser, lambda d: next((b for b in css(d, '[data-testid="stDownloadButton"] button')
+                                        if b.text.strip().endswith("GIF")), None))
+    assert wait(browser, lambda d: f"Clip of the selected {move['label']}" in expander.text)
+    full_shot(browser, "dashboard_attempt_export.png")
+    gif.click()
+    got = wait(browser, lambda d: [p for p in downloads.glob("*.gif") if p.stat().st_size], timeout=90)[0]
+    assert got.name.startswith(f"{info.name}-{move['label']}-")
+    im = Image.open(got)
+    assert im.n_frames > 5
+    csv = next(b for b in css(browser, '[data-testid="stDownloadButton"] button') if b.text.strip().endswith("CSV"))
+    csv.click()
+    got = wait(browser, lambda d: [p for p in downloads.glob("*.zip") if p.stat().st_size], timeout=60)[0]
+    assert set(zipfile.ZipFile(io.BytesIO(got.read_bytes())).namelist()) == {
+        "moves.csv", "label_history.csv", "skeletons.csv"}
+
+
+def test_compare_plays_two_attempts_in_sync(server, browser):
+    """The demo's two attempts with videos (two problems), lined up on their first moves: while playing, both
+    videos show the times the offsets promise (B's time - A's time stays = offset A - offset B). (Any two
+    attempts: the AppTest compares different climbers on different problems.)"""
+    from test_dashboard_browser import PLAYER
+
+    url, db, demo = server
+    a, b = sorted(demo.video_paths)[:2]
+    browser.get(f"{url}/compare?a={a}&b={b}")
+    wait(browser, lambda d: player_attr(d, "ready") == "1", timeout=120)
+    offsets = browser.execute_script(f"return {PLAYER}.tracks.map((t) => t.offset);")
+    assert len(offsets) == 2 and max(offsets) > 0, offsets
+    full_shot(browser, "dashboard_compare.png")
+    # start where both are under way (the later one starts max(offsets) s into the shared clock)
+    start = int(round((max(offsets) + 0.5 - offsets[0]) * 25))
+    samples = browser.execute_async_script(f"""
+        const done = arguments[arguments.length - 1];
+        const p = {PLAYER}, out = [];
+        p.seekFrame({start});
+        await new Promise((r) => setTimeout(r, 500));
+        p.togglePlay();
+        const t0 = performance.now();
+        const tick = () => {{
+            out.push(p.tracks.map((t) => [t.frame, t.fps, t.isVideo ? t.media.currentTime : null, t.offset]));
+            if (performance.now() - t0 < 3000) requestAnimationFrame(tick); else {{ p.togglePlay(); done(out); }}
+        }};
+        requestAnimationFrame(tick);
+    """)
+    shot(browser, "dashboard_compare_playing.png")
+    (fa0, fps_a, _, oa), (fb0, fps_b, _, ob) = samples[0]
+    (fa1, *_), (fb1, *_) = samples[-1]
+    assert fa1 > fa0 + 20 and fb1 > fb0 + 20, "both attempts play"
+    late = samples[len(samples) // 4:]   # after the videos got going
+    lag = [sb[2] - sa[2] for sa, sb in late if sa[2] is not None and sb[2] is not None
+           and 0 < sa[0] < 290 and 0 < sb[0] < 290]  # (neither before its start nor at its end)
+    assert lag, "both are videos"
+    drift = np.abs(np.array(lag) - (oa - ob))
+    print(f"\ncompare sync: offsets {oa:.2f}/{ob:.2f} s, video time difference {np.median(lag):.3f} s "
+          f"(max drift {drift.max() * 1000:.0f} ms over {len(lag)} samples)")
+    assert np.median(drift) < 1.5 / fps_a and drift.max() < 0.25, "the two videos stay in sync"

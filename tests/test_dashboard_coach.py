@@ -227,3 +227,22 @@ def test_climber_page_follows_the_current_attempt(demo):
     at.session_state["attempt_id"] = aid
     at.switch_page("views/climber.py").run()
     assert at.button_group(key="climber_page").value == climber
+
+
+# ------------------------------------------------------------------------------------------- export
+def test_attempt_page_offers_clip_and_data_downloads(demo):
+    template, db = demo
+    aid = template.attempt_ids[1]
+    with connect(db, read_only=True) as con:
+        move = store.current_moves(con, aid).iloc[0]
+    at = app()
+    at.session_state["attempt_id"] = aid
+    at.switch_page("views/attempt.py").run()
+    names = lambda: {b.proto.label: b for b in at.get("download_button")}  # noqa: E731
+    assert {"CSV", "Parquet", "Skeleton .npz"} <= set(names()) and "MP4" not in names()
+    assert "Select a move" in texts(at)
+    at.selectbox(key="move_pick").set_value(int(move["move_id"])).run()
+    assert not at.exception
+    buttons = names()
+    assert {"MP4", "GIF"} <= set(buttons)
+    assert f"Clip of the selected {move['label']}" in texts(at)

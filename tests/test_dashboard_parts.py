@@ -1,5 +1,6 @@
 """The dashboard's building blocks without a page: the demo store, the data module's caching and edit
-rules, the drawing (overlay on the video, rendered view, timeline), and the command line."""
+rules, the drawing (scene bounds, timeline, joint angles), and the command line. The overlay on the video and
+the rendered wall are the player's (tests/test_dashboard_player.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cruxlab.draw import JOINT_COLORS, project
-from cruxlab.joints import L_WRIST, NUM_JOINTS, R_WRIST
+from cruxlab.joints import L_WRIST, NUM_JOINTS
 from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
 from dashboard import figures as fg
-from dashboard.demo_data import WRISTBAND_RGB, cached_demo_db, holds_of, synth_attempt
+from dashboard.demo_data import cached_demo_db, holds_of, synth_attempt
 from db import connect, store
 
 
@@ -63,70 +63,7 @@ def test_holds_are_where_the_climber_holds_on():
     assert d.max() < 0.05 and len(holds) >= 4
 
 
-# ---------------------------------------------------------------------------------- overlay / video
-def _on_wristband(frame_rgb: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """For pixels uv (N, 2): does the video show the wristband mark there (within a pixel)?"""
-    h, w = frame_rgb.shape[:2]
-    ok = np.isfinite(uv).all(axis=1)
-    px = np.clip(np.nan_to_num(uv).round().astype(int), 1, [w - 2, h - 2])
-    best = np.full(len(px), np.inf)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            colours = frame_rgb[px[:, 1] + dy, px[:, 0] + dx].astype(int)
-            best = np.minimum(best, np.linalg.norm(colours - np.array(WRISTBAND_RGB), axis=1))
-    return ok & (best < 60)
-
-
-def test_overlay_lands_on_the_climber_in_the_video(demo, data):
-    """Project the stored skeleton through the stored cameras onto the decoded frame video_start + i * step:
-    the wrists land on the wristband marks the video shows there. Ignoring the frame mapping misses them
-    often enough to tell."""
-    aid = demo.attempt_ids[1]
-    info = data.attempt_info(aid)
-    assert (info.video_start_frame, info.video_frame_step) == (3, 2)
-    sk, cams = data.skeleton(aid), data.cameras(aid)
-
-    def hit_rate(video_index) -> float:
-        hits = []
-        for i in range(0, sk.n_frames, 2):
-            frame, scale = data.video_frame(info.video_path, video_index(i))
-            uv = project(sk.keypoints[i, [L_WRIST, R_WRIST]].astype(float), cams.K[i], cams.R[i], cams.t[i]) * scale
-            hits.append(_on_wristband(frame, uv))
-        return float(np.mean(hits))
-
-    right = hit_rate(lambda i: info.video_start_frame + i * info.video_frame_step)
-    wrong = hit_rate(lambda i: i)
-    assert right > 0.97, right
-    assert wrong < right - 0.1, (right, wrong)
-
-    frame, scale = data.video_frame(info.video_path, 3)
-    drawn = fg.overlay_frame(frame, sk.keypoints[0], sk.confidence[0], cams.K[0], cams.R[0], cams.t[0], scale)
-    ok = np.isfinite(sk.keypoints[0]).all(axis=1) & (sk.confidence[0] >= 0.2)
-    ok[:5] = False  # face joints overlap at this scale
-    uv = (project(sk.keypoints[0, ok].astype(float), cams.K[0], cams.R[0], cams.t[0]) * scale).round().astype(int)
-    got = drawn[uv[:, 1], uv[:, 0]].astype(int)
-    assert np.abs(got - JOINT_COLORS[ok].astype(int)).max() < 40, "joint dots drawn where the joints project"
-    assert data.video_frame(info.video_path, 10_000) is None
-    assert data.video_frame("/no/such/video.mp4", 0) is None
-
-
-def test_rendered_wall_view_draws_the_skeleton_where_it_is(demo, data):
-    aid = demo.attempt_ids[-1]
-    sk, wall = data.skeleton(aid), data.wall_points(aid)
-    view = fg.wall_view(sk, 400, wall.xyz, wall.rgb)
-    w, h = view.size
-    img = fg.skeleton_view(view, sk.keypoints[20], sk.confidence[20], trails=fg.effector_trails(sk.keypoints, 20, 10))
-    assert img.shape == (h, w, 3) and img.dtype == np.uint8 and h == 400
-    ok = np.isfinite(sk.keypoints[20]).all(axis=1) & (sk.confidence[20] >= 0.2)
-    ok[:5] = False  # face joints overlap at this scale
-    uv = project(sk.keypoints[20, ok].astype(float), view.K, view.R, view.t).round().astype(int)
-    assert ((uv >= 0) & (uv < [w, h])).all(), "the whole climber is in view"
-    got = img[uv[:, 1], uv[:, 0]].astype(int)
-    assert np.abs(got - JOINT_COLORS[ok].astype(int)).max() < 40
-    assert (view.background != img).any(axis=2).sum() > 200, "the frame is drawn on a copy of the background"
-    assert not (view.background == fg.skeleton_view(view, sk.keypoints[21], sk.confidence[21])).all()
-
-
+# ------------------------------------------------------------------------------------------ views
 def test_scene_bounds_ignore_wall_point_outliers():
     kp = np.zeros((5, NUM_JOINTS, 3))
     kp[:, :, 1] = np.linspace(0, 2, NUM_JOINTS)
@@ -157,14 +94,6 @@ def test_timeline_lanes_colours_confidence_and_cursor():
     assert bars[2][0].text[bars[2][1]].startswith("✎"), "coach-edited moves are marked"
     assert fig.layout.shapes[0].x0 == pytest.approx(2.5), "cursor at frame 25 / 10 fps"
     assert list(fig.layout.yaxis.categoryarray)[::-1][:2] == ["Left hand", "Right hand"]
-
-
-def test_move_from_selection():
-    assert fg.move_from_selection(None) is None
-    assert fg.move_from_selection({"points": []}) is None
-    assert fg.move_from_selection({"points": [{"customdata": [7, 42, 60, 0.9, 0]}]}) == (7, 42)
-    assert fg.move_from_selection({"points": [{"x": 1.0}, {"customdata": [3.0, 5.0]}]}) == (3, 5)
-    assert fg.move_from_selection({"points": [{"customdata": {"dtype": "f8"}}]}) is None
 
 
 def test_angles_figure_shades_the_move():

@@ -11,10 +11,11 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import on_wristband
 
 from cruxlab.errors import InputError
 from cruxlab.joints import L_WRIST, R_WRIST
-from dashboard.demo_data import WRISTBAND_RGB, cached_demo_db
+from dashboard.demo_data import cached_demo_db
 from dashboard.player import Track, moves_rows, payload
 from dashboard.player.media import KEYFRAME_INTERVAL, FrameSelection, cached_playback, make_playback
 
@@ -46,18 +47,6 @@ def _decode(path) -> tuple[list[np.ndarray], list[float], list[bool]]:
     return frames, times, key
 
 
-def _on_wristband(frame_rgb: np.ndarray, uv: np.ndarray, tol: float = 70) -> np.ndarray:
-    h, w = frame_rgb.shape[:2]
-    ok = np.isfinite(uv).all(axis=1)
-    px = np.clip(np.nan_to_num(uv).round().astype(int), 1, [w - 2, h - 2])
-    best = np.full(len(px), np.inf)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            colours = frame_rgb[px[:, 1] + dy, px[:, 0] + dx].astype(int)
-            best = np.minimum(best, np.linalg.norm(colours - np.array(WRISTBAND_RGB), axis=1))
-    return ok & (best < tol)
-
-
 def test_playback_video_holds_exactly_the_attempt_frames_and_the_overlay_lands_on_them(demo, data):
     """The subsampled attempt (video frames 3 + 2 i): the playback file's frame i at time i / fps is attempt
     frame i, so the projected wrists land on the wristband marks of that frame; shifted by one attempt frame
@@ -77,7 +66,7 @@ def test_playback_video_holds_exactly_the_attempt_frames_and_the_overlay_lands_o
     assert abs(h / track.size[1] - scale) < 0.02, "aspect kept"
 
     def hit_rate(shift: int) -> float:
-        hits = [_on_wristband(frames[min(i + shift, 299)], track.points2d[i, [L_WRIST, R_WRIST]] * scale)
+        hits = [on_wristband(frames[min(i + shift, 299)], track.points2d[i, [L_WRIST, R_WRIST]] * scale, tol=70)
                 for i in range(0, 300, 3)]
         return float(np.mean(hits))
 

@@ -353,3 +353,20 @@ def test_update_attempt_metadata_validates_everything_before_writing(db_path):
     for bad in ("V18", "6", "6D", "10A", "A6", "hard"):
         with pytest.raises(InputError):
             check_grade(bad)
+
+
+def test_rolled_back_writes_leave_nothing(db_path):
+    """Dry runs (`cruxlab label status`) write inside db.connection.rolled_back: nothing stays, even on error."""
+    from db.connection import rolled_back
+
+    with connect(db_path) as con:
+        _attempt(con)
+    before = table_counts(db_path)
+    with connect(db_path) as con:
+        with rolled_back(con):
+            store.upsert_climber(con, "Dry Run")
+            assert con.execute("SELECT count(*) FROM climbers WHERE name = 'Dry Run'").fetchone()[0] == 1
+        with pytest.raises(RuntimeError), rolled_back(con):
+            store.upsert_climber(con, "Also Dry")
+            raise RuntimeError("stop")
+    assert table_counts(db_path) == before

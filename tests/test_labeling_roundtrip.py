@@ -9,6 +9,7 @@ built from the synthetic climber, moves detected by the rule model), so tests do
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -84,6 +85,24 @@ def db(ls_and_store, tmp_path):
 @pytest.fixture
 def client(ls):
     return LabelStudioClient(Connection(ls.url, ls.token, ls.document_root, "test"))
+
+
+def test_secrets_stay_off_the_command_line_and_the_data_dir_is_private(ls):
+    """`ps` shows every user's command lines: neither the password nor the API token may be on one, and the
+    data dir holding the token in its sqlite file is the user's alone."""
+    import subprocess
+
+    table = subprocess.run(["ps", "-eww", "-o", "sid=,args="], capture_output=True, text=True, check=True).stdout
+    # the server and its children (it runs in a session of its own; other sessions on a shared machine may run
+    # older code with the same test credentials)
+    ours = [line for line in table.splitlines() if line.split(None, 1)[0] == str(ls.state.pid)]
+    assert any("label-studio" in line for line in ours)             # the server is in the listing ...
+    for secret in (ls.credentials.password, ls.credentials.token):
+        assert not any(secret in line for line in ours)             # ... but no secret of it
+    data_dir = Path(ls.state.data_dir)
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert (data_dir / "label_studio.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert ls.credentials.token not in (data_dir / "server.log").read_text(errors="replace")
 
 
 # ------------------------------------------------------------------------------------------- test data
@@ -248,7 +267,8 @@ def test_skeleton_attempt_round_trip(ls, client, db):
 
     rep = sync.pull(db, client, project="skel")
     assert rep.n_annotations == 1
-    assert rep.actions == {"edit": 1, "delete": 1, "add": 1}
+    # kept regions are the annotator's confirmations; the submitted task reviews the attempt
+    assert rep.actions == {"edit": 1, "delete": 1, "add": 1, "confirm": len(before) - 2, "review": 1}
     assert rep.unchanged == len(before) - 2 and not rep.problems and not rep.unknown_labels
     after = _moves(db, attempt_id).set_index("move_id")
     assert second.move_id not in after.index
@@ -260,8 +280,15 @@ def test_skeleton_attempt_round_trip(ls, client, db):
     assert (added.label.iloc[0], added.limb.iloc[0], added.start_frame.iloc[0], added.end_frame.iloc[0]) == (
         "heel-hook", "right_foot", 81, 90)  # 80.4..90.6 covers frames 81..90
     hist = _history(db, attempt_id)
-    assert len(hist) == 3
+    assert len(hist) == 3 + len(before) - 2
+    assert sorted(hist.action.unique()) == ["add", "confirm", "delete", "edit"]
     assert set(hist.source) == {"label-studio"} and set(hist.editor) == {COACH}
+    from db import connect, store
+
+    with connect(db, read_only=True) as con:
+        review = store.review_state(con, attempt_id)
+    assert review.reviewed and review.complete and review.reviewed_by == COACH and review.review_source == "label-studio"
+    assert review.n_labelled == review.n_moves == len(after), "every move of the submitted task is a label"
     from labeling.client import parse_time
 
     assert set(hist.edited_at) == {parse_time(ann["updated_at"])}
@@ -269,7 +296,7 @@ def test_skeleton_attempt_round_trip(ls, client, db):
 
     # Pulling again adds nothing; pushing again updates the same task (no duplicate).
     again = sync.pull(db, client, project="skel")
-    assert again.n_written == 0 and len(_history(db, attempt_id)) == 3
+    assert again.n_written == 0 and len(_history(db, attempt_id)) == len(hist)
     re = sync.push(db, client, [name], project="skel")
     assert [(a.task_id, a.created) for a in re.attempts] == [(pushed.task_id, False)]
     assert len(client.tasks(report.projects[lt.SKELETON])) == 1
@@ -304,7 +331,7 @@ def test_later_annotation_change_adds_one_row_and_dashboard_conflicts_resolve_by
         store.edit_move(con, int(m1.move_id), label="match", editor="dashboard-user", source="dashboard",
                         edited_at=coach_time - timedelta(minutes=5))
     rep = sync.pull(db, client, project="conflict")
-    assert rep.actions == {"relabel": 2}
+    assert rep.actions == {"relabel": 2, "confirm": len(before) - 2, "review": 1}
     now = _moves(db, attempt_id).set_index("move_id")
     assert now.loc[m0.move_id, "label"] == "reach"       # dashboard edit is later: it wins
     assert now.loc[m1.move_id, "label"] == "deadpoint"   # coach edit is later: it wins
@@ -437,7 +464,7 @@ def test_video_frames_are_exact_from_source_to_label_studio_and_back(ls, client,
     ]
     client.create_annotation(pushed.task_id, coach)
     pulled = sync.pull(db, client, project="coded")
-    assert pulled.actions == {"add": 1} and pulled.unchanged == len(moves)
+    assert pulled.actions == {"add": 1, "confirm": len(moves), "review": 1} and pulled.unchanged == len(moves)
     added = _moves(db, attempt_id).query("label == 'drop-knee'")
     assert (int(added.start_frame.iloc[0]), int(added.end_frame.iloc[0]), added.limb.iloc[0]) == (11, 24, "left_foot")
 
@@ -490,7 +517,7 @@ def test_labelling_page_shows_video_and_predictions(ls, client, db):
     """The labelling page in headless Chromium: the overlay video plays, Label Studio's frame N shows attempt
     frame N - 1 (read off the pixels), the predicted regions are there with their cruxlab ids; a screenshot
     with a region selected goes to artifacts/; submitting the predictions unchanged in the UI pulls as
-    'nothing changed'."""
+    confirmations of every move and a review of the attempt."""
     import base64
     import io
     import re as _re
@@ -574,8 +601,35 @@ def test_labelling_page_shows_video_and_predictions(ls, client, db):
     ann = _task(client, pid, pushed.task_id)["annotations"][0]
     assert {r["id"] for r in ann["result"]} == set(want)   # the UI keeps the prediction region ids
     pulled = sync.pull(db, client, project="browser")
-    assert pulled.n_annotations == 1 and pulled.n_written == 0 and pulled.unchanged == len(moves)
-    assert _history(db, attempt_id).empty
+    # an unchanged submission confirms every move it kept and reviews the attempt: they become training labels
+    assert pulled.n_annotations == 1 and pulled.unchanged == len(moves)
+    assert pulled.actions == {"confirm": len(moves), "review": 1}
+    hist = _history(db, attempt_id)
+    assert set(hist.action) == {"confirm"} and set(hist.move_id) == set(moves.move_id)
+    assert sync.pull(db, client, project="browser").n_written == 0
+
+
+def test_skeleton_task_opens_on_the_whole_attempt(ls, client, db):
+    """Issue 10: tasks opened zoomed in. A skeleton-only task's time series now opens with every frame of the
+    attempt in view (overviewWidth 100 %; Label Studio's default is a quarter). A screenshot goes to artifacts/."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    (attempt_id, name), *_ = _attempts(db, lt.SKELETON)
+    rep = sync.push(db, client, [name], project="whole")
+    (pushed,) = rep.attempts
+    driver = _browser()
+    try:
+        _login(driver, ls)
+        driver.get(f"{ls.url}/projects/{rep.projects[lt.SKELETON]}/data?task={pushed.task_id}")
+        shown = WebDriverWait(driver, 90).until(lambda d: d.execute_script(
+            "const a = window.Htx && window.Htx.annotationStore.selected; const ts = a && a.names.get('ts');"
+            "return ts && ts.brushRange && ts.brushRange.length === 2 && ts.dataObj ? [...ts.brushRange] : null;"))
+        time.sleep(1.0)
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "labelstudio_skeleton_task.png"))
+    finally:
+        driver.quit()
+    assert shown[0] <= 0 and shown[1] >= pushed.frame_map.n_frames - 1, shown
 
 
 # ---------------------------------------------------------------------------------- active learning

@@ -56,7 +56,9 @@ def test_rule_thresholds_are_real_parameters():
     """Mis-set thresholds must cost accuracy where they bite (and a grid could tune them back)."""
     seeds = range(2100, 2106)
     good = run_synthetic_eval(seeds, "mild")
-    bad = run_synthetic_eval(seeds, "mild", rule_params={"flag_lateral": 0.7, "cross_margin": 0.4, "rock_rise": 1.2})
+    # flag_knee 175: no flagging leg is that straight (side and back flags alike); cross_margin and rock_rise
+    # far beyond what the climber does
+    bad = run_synthetic_eval(seeds, "mild", rule_params={"flag_knee": 175.0, "cross_margin": 0.4, "rock_rise": 1.2})
     assert good.per_label["flag"].f1 > 0.9 and bad.per_label["flag"].recall < 0.5
     assert bad.per_label["cross-over"].recall < 0.5 and bad.per_label["rock-over"].recall < 0.5
     assert good.per_label["reach"].f1 > 0.9  # the reach rule does not use those thresholds ...
@@ -122,13 +124,15 @@ def test_label_candidates_matches_by_limb_kind_and_overlap():
 
 
 def _coach_labels_everything(con, attempt_id, truth):
-    """A coach who deletes every predicted move and enters the true ones."""
+    """A coach who deletes every predicted move, enters the true ones and marks the attempt reviewed (nothing
+    else happens in it: training may take every other candidate as 'none')."""
     with transaction(con):
         for mid in store.current_moves(con, attempt_id).move_id:
             store.edit_move(con, int(mid), editor="coach", source="dashboard", delete=True)
         for m in truth:
             store.add_move(con, attempt_id, label=m.label, limb=m.limb, start_frame=m.start_frame,
                            end_frame=m.end_frame, editor="coach", source="dashboard")
+        store.review_attempt(con, attempt_id, editor="coach", source="dashboard")
 
 
 @pytest.mark.slow
@@ -161,7 +165,7 @@ def test_training_from_coach_labels_beats_mis_set_rules(db_path):
 def test_training_needs_reviewed_attempts(db_path, skeleton_file):
     run_cli("--db", str(db_path), "import-skeleton", str(skeleton_file), "--climber", "Janja")
     code, _, err = run_cli("--db", str(db_path), "moves", "train")
-    assert code == 2 and "label pull" in err and "dashboard" in err
+    assert code == 2 and "label pull" in err and "Attempt page" in err and "reviewed" in err
 
 
 def test_classify_respects_candidate_kinds():

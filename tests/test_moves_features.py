@@ -9,10 +9,8 @@ from conftest import synthetic
 from cruxlab.intervals import runs
 from cruxlab.joints import JOINT_INDEX, L_WRIST, NUM_JOINTS
 from cruxlab.skeleton import Skeleton
-from moves.features import (
-    ANGLE_NAMES, FeatureParams, compute_features, drop_short_runs, estimate_jitter, hysteresis, joint_angle,
-    smooth,
-)
+from cruxlab.signal import drop_short_runs, hysteresis
+from moves.features import ANGLE_NAMES, FeatureParams, compute_features, estimate_jitter, joint_angle, smooth
 
 
 def test_joint_angle_known_values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cruxlab.cameras import CameraTrack, WallPoints
+from cruxlab.camera import CameraTrack, WallPoints
 from cruxlab.joints import NUM_JOINTS
 from reconstruction.artifacts import KINDS
 from reconstruction.pipeline import StageCache

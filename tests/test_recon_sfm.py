@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from cruxlab.errors import InputError
-from reconstruction.geometry import camera_centers, interpolate_poses, is_rotation, rotation_angle_deg, umeyama
+from cruxlab.camera import camera_centers
+from reconstruction.geometry import interpolate_poses, is_rotation, rotation_angle_deg, umeyama
 from reconstruction.sfm import CameraSolution, SfmOptions, solve_cameras
 from reconstruction.synthetic import RenderedWall, climbing_sequence, observe, render_wall_views
 

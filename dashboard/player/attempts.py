@@ -39,16 +39,13 @@ def _track(db: str, attempt_id: int, identity: tuple, playback: str | None) -> T
                else "rendered view of the wall (video not on disk)" if not data.video_exists(info.video_path)
                else "rendered view of the wall (no cameras stored)")
         return _rendered_track(info.name, sk, wall, why)
-    from reconstruction.video import probe
-
-    src = probe(info.video_path, with_hash=False)
     uv = points_in_view(sk.keypoints, sk.confidence, cams.K, cams.R, cams.t)
     xyz, rgb = wall_subset(np.zeros((0, 3)) if wall is None else wall.xyz, None if wall is None else wall.rgb)
     interpolated = int((~cams.registered).sum())
     source = (f"video frames {info.video_start_frame}+{info.video_frame_step}·i of {Path(info.video_path).name}"
               + (f" · {interpolated} cameras interpolated" if interpolated else ""))
     return Track(name=info.name, fps=sk.fps, n_frames=sk.n_frames, media=Path(playback), background=None,
-                 size=(src.width, src.height), points2d=uv, keypoints3d=sk.keypoints, wall_xyz=xyz,
+                 size=info.video_size, points2d=uv, keypoints3d=sk.keypoints, wall_xyz=xyz,
                  wall_rgb=rgb, wall_normal=sk.normal, wall_point=sk.point, source=source)
 
 

@@ -28,9 +28,10 @@ FRONTEND = Path(__file__).resolve().parent / "frontend"
 COMPONENT_NAME = "cruxlab_player"
 LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
                "right_foot": "Right foot", "body": "Body"}
-#: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label).
+#: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label); the
+#: attempt page passes moves.calibration.SURE (calibrated confidences: at or above it a move is "sure").
 LOW_CONFIDENCE = 0.5
-EVENT_KINDS = ("select", "retime", "relabel", "confirm", "add")
+EVENT_KINDS = ("select", "retime", "relabel", "confirm", "add", "review")
 
 _component = st.components.v2.component(
     COMPONENT_NAME,
@@ -46,7 +47,8 @@ class PlayerEvent:
 
     kind:    'select' (move clicked or reached with shift+arrows), 'retime' (set start/end here, dragged
              edge: start/end are the new frames), 'relabel' (number key: label), 'confirm' (Enter / button),
-             'add' (A / button: a new move starting at `frame`).
+             'add' (A / button: a new move starting at `frame`), 'review' (the attempt's review button:
+             `reviewed` says mark or withdraw).
     frame:   the playhead when it happened.
     """
 
@@ -56,6 +58,7 @@ class PlayerEvent:
     start: int | None = None
     end: int | None = None
     label: str | None = None
+    reviewed: bool | None = None
     nonce: str = ""
 
     @classmethod
@@ -70,18 +73,22 @@ class PlayerEvent:
         return cls(kind=str(value["kind"]), frame=int(value.get("frame") or 0), move_id=opt_int("move_id"),
                    start=opt_int("start"), end=opt_int("end"),
                    label=None if value.get("label") is None else str(value["label"]),
+                   reviewed=None if value.get("reviewed") is None else bool(value["reviewed"]),
                    nonce=str(value.get("nonce", "")))
 
 
 def move_status(moves: pd.DataFrame) -> pd.Series:
     """Per move: 'added' (by a coach), 'edited' (differs from what the model said), 'confirmed' (a coach said
-    it is right), else 'model'. Columns of db.store.current_moves; corrected and confirmed are optional."""
+    it is right), 'reviewed' (its attempt's review covers it), else 'model' (only the model's word).
+    Columns of db.store.current_moves; corrected, confirmed and reviewed are optional."""
     added = moves["source"] != "model"
-    # `corrected` (db.store.CORRECTED_SQL): differs from the model's word now, net of undos
+    # `corrected` (move_state, migration 007): differs from the model's word now, net of undos
     col = "corrected" if "corrected" in moves else "edited"
     edited = moves[col].astype(bool) if col in moves else pd.Series(False, index=moves.index)
     confirmed = moves["confirmed"].astype(bool) if "confirmed" in moves else pd.Series(False, index=moves.index)
+    reviewed = moves["reviewed"].astype(bool) if "reviewed" in moves else pd.Series(False, index=moves.index)
     out = pd.Series("model", index=moves.index, dtype=object)
+    out[reviewed] = "reviewed"
     out[confirmed] = "confirmed"
     out[edited] = "edited"
     out[added] = "added"
@@ -127,14 +134,14 @@ def _identity(track: Track) -> str:
 
 
 def _track_spec(track: Track, key: str, i: int, moves: pd.DataFrame | None, offset_s: float,
-                on_wall: tuple[int, int] | None, title: str | None) -> dict:
+                on_wall: tuple | None, title: str | None) -> dict:
     ident = _identity(track)
     spec = {
         "name": track.name, "title": title or f"{track.name} · {track.source}", "fps": track.fps,
         "n_frames": track.n_frames, "offset_s": float(offset_s),
         "payload_url": _media_url(_payload_bytes(track, ident), "application/json", f"{key}.{i}.payload"),
         "moves": moves_rows(moves),
-        "on_wall": None if on_wall is None else [int(on_wall[0]), int(on_wall[1])],
+        "on_wall": None if on_wall is None else [int(on_wall[0]), int(on_wall[1]), *[str(v) for v in on_wall[2:3]]],
     }
     if track.media is not None:
         spec["media_url"] = _media_url(str(track.media), "video/webm", f"{key}.{i}.media")
@@ -152,8 +159,9 @@ def player(
     selected_move: int | None = None,
     seek: tuple[int, int] | None = None,
     offsets_s: Sequence[float] | None = None,
-    on_wall: Sequence[tuple[int, int] | None] | None = None,
+    on_wall: Sequence[tuple[int, int] | tuple[int, int, str] | None] | None = None,
     titles: Sequence[str | None] | None = None,
+    review: dict | None = None,
     on_event: Callable[[PlayerEvent], None] | None = None,
     revision: int = 0,
     stage_height: str = "clamp(240px, calc(100vh - 450px), 640px)",
@@ -167,7 +175,10 @@ def player(
     selected_move: the move outlined in track 0's timeline; changing it here selects it in the browser.
     seek:          (frame, nonce): move track 0's playhead to `frame` once per new nonce.
     offsets_s:     per track, master time at which its frame 0 shows (default 0 for all).
-    on_wall:       per track, (first, last) frame the climber is on the wall, drawn above the lanes.
+    on_wall:       per track, (first, last) frame the climber is on the wall, drawn above the lanes, with an
+                   optional caption (e.g. "left the floor → top-out").
+    review:        track 0's review state for the review button ({"reviewed", "complete", "by", "n_moves",
+                   "n_labelled"}), or None for no button.
     on_event:      called with the PlayerEvent from a Streamlit callback, i.e. before the page renders, so
                    what it changes (an edit in the store) is already on the page that follows.
     revision:      bump after handling an event so the browser re-reads the moves even when they are equal
@@ -193,6 +204,7 @@ def player(
         "low_confidence": float(low_confidence),
         "stage_height": stage_height,
         "session_key": key,
+        "review": review,
         "revision": int(revision),
     }
 

@@ -10,12 +10,13 @@ from dashboard import data
 from dashboard import figures as fg
 from dashboard.figures import LIMB_TITLES
 from dashboard.player import PlayerEvent, attempt_track, player
+from moves.calibration import SURE
 
 ss = st.session_state
 PLAYER_KEY = "attempt_player"
 
 # a tighter top margin: player controls and timeline stay above the fold on a laptop screen
-st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem}</style>")
+st.html("<style>@media (min-width: 700px) {[data-testid='stMainBlockContainer']{padding-top:2.2rem}}</style>")
 df = data.attempts()
 head_l, head_r = st.columns([3, 2], vertical_alignment="bottom")
 with head_r:
@@ -62,10 +63,15 @@ def on_player_event(ev: PlayerEvent) -> None:
         ss["add_attempt-end"] = int(min(ev.frame + round(fps), T - 1))
         ui.flash(f"New move from frame {ev.frame}: choose its label and limb below, then “Add move”.", "info")
         return
+    if ev.kind == "review":
+        ui.review(aid, bool(ev.reviewed))
+        return
     if not ui.need_coach():
         return
     ss["move_id"] = ev.move_id
-    if ev.kind == "retime":
+    if ev.kind == "confirm":
+        ui.confirm(ev.move_id)
+    elif ev.kind == "retime":
         ui.run_edit(lambda: data.edit_move(ev.move_id, ui.coach(), start_frame=ev.start, end_frame=ev.end),
                     f"Saved edit #{{result}}: move #{ev.move_id} now covers frames {ev.start}–{ev.end}.")
     elif ev.kind == "relabel":
@@ -82,8 +88,13 @@ if info.video_path and track.media is None:
         st.info(f"The video `{info.video_path}` {reason}; showing the rendered skeleton on the wall instead. "
                 "Move the file back to see the overlay.", icon=":material/videocam_off:")
 seek = ss.pop("player_seek", None)
+rv = data.review_state(aid)
+review = {"reviewed": rv.reviewed, "complete": rv.complete, "by": rv.reviewed_by, "n_moves": rv.n_moves,
+          "n_labelled": rv.n_labelled}
+wall = data.wall_interval(aid)
+on_wall = None if wall is None else (wall.start_frame, wall.end_frame, f"{wall.start_reason} → {wall.end_reason}")
 player([track], [moves], key=PLAYER_KEY, editable=True, selected_move=ss.get("move_id"), seek=seek,
-       on_event=on_player_event, revision=ss["player_rev"])
+       review=review, on_wall=[on_wall], low_confidence=SURE, on_event=on_player_event, revision=ss["player_rev"])
 with flash_slot:
     ui.show_flash(as_toast=True)  # a toast: a message above the player would push the timeline below the fold
 
@@ -124,3 +135,5 @@ with st.expander("Add a move the model missed", icon=":material/add_circle:", ex
     ui.add_move_form(aid, T, fps, int(ss.get("player_frame", 0)), key="add_attempt")
 with st.expander("Label history of this attempt", icon=":material/history:"):
     ui.history_table(aid)
+with st.expander("Export: clip of the move, the attempt's data", icon=":material/download:"):
+    ui.export_panel(aid, info.name, sel.iloc[0] if len(sel) else None, fps)

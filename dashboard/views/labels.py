@@ -12,9 +12,11 @@ from dashboard.figures import LIMB_TITLES
 ss = st.session_state
 df = data.attempts()
 st.title("Correct labels")
-top_l, top_r = st.columns([3, 1], vertical_alignment="bottom")
+top_l, top_m, top_r = st.columns([3, 2, 1], vertical_alignment="bottom")
 with top_l:
     aid = ui.attempt_picker(df, key="attempt_pick_labels")
+with top_m:
+    ui.review_control(aid, key="review_labels")
 with top_r:
     ui.undo_button(aid, key="undo_labels")
 if not ui.coach():

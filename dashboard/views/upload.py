@@ -6,11 +6,13 @@ from datetime import time as dt_time
 
 import streamlit as st
 
+from cruxlab.body import DEFAULT_HEIGHT_M, HEIGHT_RANGE_M
 from cruxlab.errors import CruxlabError, InputError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES, check_grade, check_name, check_outcome, check_recorded_at
 from dashboard import components as ui
 from dashboard import data
-from dashboard.jobs import STAGE_TITLES, VIDEO_SUFFIXES, AnalysisRequest, slug
+from cruxlab.paths import safe_filename
+from dashboard.jobs import STAGE_TITLES, VIDEO_SUFFIXES, AnalysisRequest
 
 ss = st.session_state
 FORM = "upload"
@@ -22,12 +24,14 @@ st.caption("Film the whole problem with the wall in view (tripod or a steady han
 status = data.status()
 ready = status.state == "ready"
 attempts = data.attempts() if ready else None
-climbers, problems = data.names() if ready else ([], {})
+heights, problems = data.names() if ready else ({}, {})
+climbers = list(heights)
 
 
 def default_name(climber: str, problem: str | None, day: date | None) -> str:
     """climber-problem-YYYY-MM-DD-N, with N the first number no stored attempt or running upload uses."""
-    base = slug("-".join(filter(None, [climber, problem, f"{day:%Y-%m-%d}" if day else None])), max_len=60)
+    base = safe_filename("-".join(filter(None, [climber, problem, f"{day:%Y-%m-%d}" if day else None])),
+                         lower=True, tag=False, max_bytes=60)
     taken = set(attempts["attempt"]) if attempts is not None else set()
     taken |= {job.request.name for job in data.analysis_jobs() if not job.status.final}
     n = 1
@@ -54,8 +58,9 @@ def _submit() -> None:
         start, end = v["start"] or None, v["end"] or None
         if start is not None and end is not None and end <= start:
             raise InputError(f"the end ({end:g} s) must come after the start ({start:g} s); or leave them empty")
+        height = v["height"] or heights.get(climber) or DEFAULT_HEIGHT_M  # as typed, else as stored, else the default
         request = AnalysisRequest(
-            climber=climber, name=name, height_m=float(v["height"]), problem=problem, grade=grade,
+            climber=climber, name=name, height_m=float(height), problem=problem, grade=grade,
             outcome=check_outcome(None if v["outcome"] == "—" else v["outcome"]),
             recorded_at=None if when is None else when.isoformat(), start_s=start, end_s=end,
             fps=None if v["fps"] == "every frame" else float(v["fps"]))
@@ -83,8 +88,10 @@ with st.form(FORM, clear_on_submit=True):
                   key=f"{FORM}-day", format="YYYY-MM-DD")
     c6.time_input("Time", value=datetime.now().time().replace(second=0, microsecond=0), key=f"{FORM}-time",
                   step=60)
-    c7.number_input("Climber's height (m)", 1.0, 2.3, 1.70, 0.01, key=f"{FORM}-height",
-                    help="Sets the metric scale of the skeleton")
+    c7.number_input("Climber's height (m)", *HEIGHT_RANGE_M, None, 0.01, key=f"{FORM}-height",
+                    placeholder=f"stored, else {DEFAULT_HEIGHT_M:.2f}",
+                    help="Sets the metric scale of the skeleton. Empty: the height stored for this climber "
+                         f"(from an earlier analysis), else {DEFAULT_HEIGHT_M:.2f} m")
     with st.expander("More options: attempt name, trim, frame rate"):
         a1, a2, a3, a4 = st.columns([3, 1, 1, 1.4])
         a1.text_input("Attempt name", key=f"{FORM}-name", placeholder="default: climber-problem-date-N")

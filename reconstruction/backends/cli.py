@@ -133,9 +133,30 @@ def _torch_device(requested: str, backend: str) -> tuple[str, str | None]:
 def diagnose_backend(name: str, overrides: dict[str, Any] | None = None, config_file: str | Path | None = None,
                      load: bool = False) -> BackendReport:
     """Check one backend: packages import, weight files configured and found, device usable; optionally load it."""
-    from reconstruction.backends.config import FLAGS, env_name, resolve
+    from reconstruction.backends.config import resolve
 
     report = BackendReport(name, "ready")
+    _check_packages(name, report)
+    try:
+        resolved = resolve(name, overrides or {}, config_file)
+    except CruxlabError as exc:
+        report.status, report.error = "error", str(exc)
+        report.fixes.append(str(exc))
+        return report
+    _check_files(name, resolved, report)
+    _check_device(name, getattr(resolved.options, "device", "cpu"), report)
+    if load and report.status == "ready":
+        _check_load(name, overrides, config_file, report)
+    return report
+
+
+def _fail(report: BackendReport, problem: str) -> None:
+    report.status, report.error = "error", problem
+    report.fixes.append(problem)
+
+
+def _check_packages(name: str, report: BackendReport) -> None:
+    """Versions of the backend's packages, whether they import, and what else its stack needs."""
     for dist, module in PACKAGES[name]:
         report.packages[dist] = _version(dist)
         problem = _try_import(module)
@@ -169,21 +190,20 @@ def diagnose_backend(name: str, overrides: dict[str, Any] | None = None, config_
     if missing_pkgs:
         report.status = "missing-packages"
         report.fixes.append(f"install {', '.join(missing_pkgs)}: {INSTALL[name]}")
-    try:
-        resolved = resolve(name, overrides or {}, config_file)
-    except CruxlabError as exc:
-        report.status, report.error = "error", str(exc)
-        report.fixes.append(str(exc))
-        return report
+
+
+def _check_files(name: str, resolved, report: BackendReport) -> None:
+    """The weight/config files the resolved options name: configured, found, and how to set the missing ones."""
+    from reconstruction.backends.config import FLAGS, env_name
+
     report.files = _files(name, resolved)
-    if name == "sam2" and not missing_pkgs:
+    if name == "sam2" and all(v is not None for v in report.packages.values()):
         from reconstruction.backends.sam2_backend import config_path
 
         try:
             report.facts["config"] = f"{resolved.options.config} -> {config_path(resolved.options.config)}"
         except CruxlabError as exc:
-            report.status, report.error = "error", str(exc)
-            report.fixes.append(str(exc))
+            _fail(report, str(exc))
     required = _required(name, resolved.options)
     for f in report.files:
         if f.option in required and not f.found:
@@ -195,7 +215,10 @@ def diagnose_backend(name: str, overrides: dict[str, Any] | None = None, config_
                 report.status = "missing-weights"
     if any(f.option in required and not f.found for f in report.files):
         report.fixes.append(f"weights: {WEIGHTS_HINT[name]}")
-    requested = getattr(resolved.options, "device", "cpu")
+
+
+def _check_device(name: str, requested: str, report: BackendReport) -> None:
+    """The device the backend would run on (torch or onnxruntime's view of it)."""
     if name in ("openmmlab", "sam2") and report.packages.get("torch"):
         report.device, problem = _torch_device(requested, name)
         import torch
@@ -204,8 +227,7 @@ def diagnose_backend(name: str, overrides: dict[str, Any] | None = None, config_
                                  (f"{torch.version.cuda}, {torch.cuda.device_count()} GPU(s)"
                                   if torch.cuda.is_available() else "not available"))
         if problem:
-            report.status, report.error = "error", problem
-            report.fixes.append(problem)
+            _fail(report, problem)
     elif name == "onnx" and report.packages.get("onnxruntime"):
         from reconstruction.backends.onnx_rtmpose import providers_for
 
@@ -215,21 +237,23 @@ def diagnose_backend(name: str, overrides: dict[str, Any] | None = None, config_
         try:
             report.device = providers_for(requested)[0]
         except CruxlabError as exc:
-            report.device, report.error, report.status = requested, str(exc), "error"
-            report.fixes.append(str(exc))
+            report.device = requested
+            _fail(report, str(exc))
     else:
         report.device = requested
-    if load and report.status == "ready":
-        from reconstruction.backends import MASK_BACKENDS, get_mask_backend, get_pose_backend
 
-        make = get_mask_backend if name in MASK_BACKENDS and name != "mediapipe" else get_pose_backend
-        try:
-            with make(name, config_file=config_file, **(overrides or {})):
-                report.facts["load"] = "weights loaded (strict)"
-        except CruxlabError as exc:
-            report.status, report.error = "error", str(exc)
-            report.fixes.append(str(exc))
-    return report
+
+def _check_load(name: str, overrides: dict[str, Any] | None, config_file: str | Path | None,
+                report: BackendReport) -> None:
+    """Build the backend (weights loaded strictly) and close it again."""
+    from reconstruction.backends import MASK_BACKENDS, get_mask_backend, get_pose_backend
+
+    make = get_mask_backend if name in MASK_BACKENDS and name != "mediapipe" else get_pose_backend
+    try:
+        with make(name, config_file=config_file, **(overrides or {})):
+            report.facts["load"] = "weights loaded (strict)"
+    except CruxlabError as exc:
+        _fail(report, str(exc))
 
 
 def diagnose(overrides: dict[str, dict[str, Any]] | None = None, config_file: str | Path | None = None,

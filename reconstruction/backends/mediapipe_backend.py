@@ -6,19 +6,19 @@ camera axes) and the person segmentation mask, for free, as `masks`.
 
 MediaPipe Pose sees one person. To make that person the climber and keep it so:
 1. Acquisition (first frame, or after the climber was lost for `lost_after_s`): people in a few frames of
-   the current batch are enumerated with the single-image model (detection threshold `search_confidence`;
-   detect, blank that person out, detect again, up to `max_people`), and `climber.pick_climber` chooses the climber track (on the wall, off the
+   the current batch are enumerated with the single-image model (detect, blank that person out, detect
+   again, up to `max_people`), and `climber.pick_climber` chooses the climber track (on the wall, off the
    floor, moving up; not the largest). A climber too small for the detector in the whole frame (~120 px in
    a 480x854 board video) is looked for in overlapping tiles scaled up to `crop_size`; only people found in
    two tiles count (holds and shadows fool it once). After a loss, only people near where the climber was
-   are candidates, also searched in a scaled-up window there, so a spectator is not picked up while the
-   climber is out of view.
+   are candidates, also searched in a scaled-up window there with the lower `search_confidence`, so a
+   spectator is not picked up while the climber is out of view.
 2. Tracking: the video-mode model runs on a search window around the climber's track (`segment.
    search_window`, with hysteresis), so people elsewhere cannot steal it. The track follows the box of all
    landmarks with a slowly changing size, so an occluder or a few unsure joints do not shrink it. When the
    result still jumps to someone else (`BoxTrack.matches` on the joints MediaPipe is sure of fails), the
    tracking model is restarted after a few such frames, and the single-image model searches a tight and
-   then a wider window around the predicted box, scaled up; only a whole person (sure
+   then a wider window around the predicted box with the lower threshold; only a whole person (sure
    enough, confident joints spanning half the climber) who continues the track is taken. Otherwise the
    frame is missing (NaN), not someone else's pose.
 
@@ -97,7 +97,8 @@ def _check_device(device: str | None, config_file: str | Path | None) -> None:
         )
 
 
-#: Detection threshold of the single-image model that searches for a lost climber and masks keyframes.
+#: Detection threshold of the single-image model that searches for a lost climber and masks keyframes (the
+#: MediaPipe mask backend's default, so both make the same masks).
 SEARCH_CONFIDENCE = 0.3
 
 
@@ -248,9 +249,8 @@ def _stack_people(dets: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray, 
 class MediaPipePose(PoseBackend):
     """Climber pose with MediaPipe Pose (model_complexity 1 = the bundled full model), tracked over a video.
 
-    Options: min_detection_confidence / min_tracking_confidence (MediaPipe's, of the tracking model),
-    search_confidence (detection threshold of the single-image model that finds people, searches for a lost
-    climber and masks keyframes), segmentation (the tracking model also returns person masks),
+    Options: min_detection_confidence / min_tracking_confidence (MediaPipe's), search_confidence (the
+    detection threshold while searching for a lost climber), segmentation (also return person masks),
     max_people (people enumerated at acquisition), lost_after_s (seconds without the climber before
     re-acquiring), fps (of the frames handed in, for lost_after_s), crop_size (pixels the search windows are
     scaled to), device (cpu only).
@@ -261,7 +261,8 @@ class MediaPipePose(PoseBackend):
 
     def __init__(self, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, search_confidence: float = SEARCH_CONFIDENCE,
-                 segmentation: bool = True, max_people: int = 3, acquisition_frames: int = 4, lost_after_s: float = 1.0, fps: float = 25.0,
+                 segmentation: bool = True, max_people: int = 3, acquisition_frames: int = 4, lost_after_s: float = 1.0,
+                 fps: float = 25.0,
                  crop_size: int = 448, device: str | None = None, config_file: str | Path | None = None):
         _check_device(device, config_file)
         model_complexity, max_people, acquisition_frames, crop_size = (
@@ -282,11 +283,12 @@ class MediaPipePose(PoseBackend):
                                        enable_segmentation=segmentation, smooth_segmentation=segmentation,
                                        min_detection_confidence=min_detection_confidence,
                                        min_tracking_confidence=min_tracking_confidence)
-            # One single-image model for finding people, searching for a lost climber and masking keyframes
-            # (each MediaPipe graph holds ~110 MB): the lower search threshold, so a small or partly hidden
-            # climber is found; false people are dropped by their landmark visibility (`min_person_score`).
-            self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
-                                       min_detection_confidence=search_confidence)
+            self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1,
+                                       min_detection_confidence=min_detection_confidence)
+            # Segmentation on (the landmarks are the same with it): `segment` masks keyframes with this model
+            # as `MediaPipeMasks` would, without a fourth graph in memory (~110 MB each).
+            self._search = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
+                                        min_detection_confidence=search_confidence)
         self.search_confidence = search_confidence
         self.segmentation = segmentation
         self.max_people = max_people
@@ -309,13 +311,13 @@ class MediaPipePose(PoseBackend):
 
     def segment(self, frames: list[np.ndarray], boxes: np.ndarray, keypoints: np.ndarray | None = None,
                 margin: float = 0.3) -> np.ndarray:
-        """Climber masks of frames, as `MediaPipeMasks` makes them (the same model and settings), with this
-        backend's single-image model: keyframes are masked while the video is decoded (`camera_worker`)."""
+        """(N, H, W) bool climber masks of frames as `MediaPipeMasks` makes them (the same model settings), with
+        this backend's search model: keyframes are masked while the video is decoded (`camera_worker`)."""
         with _quiet_native_stderr():
-            return segment_in_boxes(self._image, list(frames), boxes, margin)[0]
+            return segment_in_boxes(self._search, list(frames), boxes, margin)[0]
 
     # ------------------------------------------------------------------------------------------ people
-    def people(self, image: np.ndarray, window: np.ndarray | None = None) -> list[Detection]:
+    def people(self, image: np.ndarray, window: np.ndarray | None = None, model=None) -> list[Detection]:
         """Everyone MediaPipe finds in one image, or in a square `window` of it scaled to `crop_size` (a
         small person looks big): detect, blank the person's box, detect again. Results in `image` pixels."""
         crop, scale, origin = _crop(image, window, None if window is None else self.crop_size)
@@ -324,7 +326,7 @@ class MediaPipePose(PoseBackend):
         fill = img.reshape(-1, 3).mean(axis=0).astype(np.uint8)
         found: list[Detection] = []
         for _ in range(self.max_people):
-            det = _detect(self._image, img)
+            det = _detect(model or self._image, img)
             if det is None:
                 break
             if found and box_iou(det.box[None], np.stack([d.box for d in found])).max() > 0.5:
@@ -344,7 +346,7 @@ class MediaPipePose(PoseBackend):
             side = 3.0 * float(np.max(self.last_box[2:] - self.last_box[:2]))
             centre = (self.last_box[:2] + self.last_box[2:]) / 2
             window = np.concatenate([centre - side / 2, centre + side / 2])
-            found = _merge(found, self.people(frame, window))
+            found = _merge(found, self.people(frame, window, self._search))
         elif tiled and not any(d.score >= self.min_person_score for d in found):
             found = _merge(found, self._tiled_people(frame))
         return found
@@ -399,12 +401,8 @@ class MediaPipePose(PoseBackend):
 
     # ------------------------------------------------------------------------------------------ tracking
     def _follows(self, det: Detection | None) -> bool:
-        """`det` continues the track (see `BoxTrack.matches`). A track not yet confirmed by the tracking model
-        is matched by its box only: the single-image model may have found a fragment of the person (the
-        legs of a small climber) whose joints the whole person's do not match."""
-        if det is None:
-            return False
-        return self.track.matches(det.extent, self.frame_no, det.sure if self.track.hits > 1 else None)
+        """`det` continues the track (see `BoxTrack.matches`)."""
+        return det is not None and self.track.matches(det.extent, self.frame_no, det.sure)
 
     def _whole(self, det: Detection) -> bool:
         """A searched detection is a whole person: as sure as acquisition asks, and its confident joints span
@@ -444,7 +442,7 @@ class MediaPipePose(PoseBackend):
         h, w = frame.shape[:2]
         for margin in (0.25, 0.75):
             window = expand_box(pred, margin, (w, h), square=True, clip=False)
-            det = _detect(self._image, frame, window, self.crop_size)
+            det = _detect(self._search, frame, window, self.crop_size)
             if det is not None and self._whole(det) and self._follows(det):
                 self.stats["redetected"] += 1
                 if self.segmentation:
@@ -513,7 +511,7 @@ class MediaPipePose(PoseBackend):
         return PoseBatch(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=boxes, masks=masks)
 
     def close(self) -> None:
-        for model in (self._video, self._image):
+        for model in (self._video, self._image, self._search):
             model.close()
 
 

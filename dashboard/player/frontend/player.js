@@ -113,7 +113,7 @@ class Player {
     this.playing = false;
     this.rate = 1;
     this.frame = 0;             // track 0 frame on screen
-    this.timings = { step: [], move: [], ready: null };
+    this.timings = { step: [], move: [], ready: null, created: performance.now() };
     this.pending = null;        // {frame, t0, kind}: a key press waiting for its frame on screen
     this.seekTarget = null;     // frame the video was last asked to show
     this.view = { v0: 0, v1: 1 };
@@ -189,6 +189,14 @@ class Player {
     const tlbar = el("div", "cx-tlbar", root);
     this.tlInfo = el("span", "", tlbar, "");
     el("span", "cx-grow", tlbar);
+    this.reviewEl = el("span", "cx-review", tlbar, "");
+    this.bReview = el("button", "cx-review-btn", tlbar, "");
+    this.bReview.type = "button";
+    this.bReview.addEventListener("click", (e) => {
+      e.preventDefault();
+      this.bReview.blur();
+      if (this.review) this.emit("review", { reviewed: !this.review.reviewed || !this.review.complete });
+    });
     const zb = (label, title, fn) => {
       const b = el("button", "", tlbar, label);
       b.type = "button";
@@ -206,11 +214,14 @@ class Player {
   }
 
   keysHelp() {
-    const lab = this.labels.slice(0, 9).map((l, i) => `<kbd>${i + 1}</kbd>&nbsp;${l.name}`).join(" ");
+    const chip = (l) => `<span class="cx-chip" style="background:${l.color}"></span>${l.name}`;
+    const lab = this.labels.slice(0, 9).map((l, i) => (this.editable ? `<kbd>${i + 1}</kbd>` : "") + chip(l)).join(" ");
+    const more = this.labels.slice(9).map(chip).join(" ");
     const edit = this.editable
-      ? ` · <kbd>I</kbd>/<kbd>O</kbd> start/end here · <kbd>Enter</kbd> confirm · <kbd>A</kbd> add · label: ${lab}` : "";
+      ? ` · <kbd>I</kbd>/<kbd>O</kbd> start/end here · <kbd>Enter</kbd> confirm · <kbd>A</kbd> add` : "";
     this.keysEl.innerHTML = `<kbd>Space</kbd> play/pause · <kbd>←</kbd>/<kbd>→</kbd> frame · ` +
-      `<kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> move · <kbd>Ctrl</kbd>+wheel or <kbd>+</kbd>/<kbd>-</kbd> zoom timeline` + edit;
+      `<kbd>Shift</kbd>+<kbd>←</kbd>/<kbd>→</kbd> move · <kbd>Ctrl</kbd>+wheel or <kbd>+</kbd>/<kbd>-</kbd> zoom timeline` + edit +
+      `<br>${this.editable ? "label keys: " : ""}${lab} ${more} · hatched <b>?</b> = the model is unsure`;
   }
 
   // ------------------------------------------------------------------------------------------- data
@@ -234,10 +245,31 @@ class Player {
       this.applySelection(data);
     }
     for (const b of [this.bStart, this.bEnd, this.bConfirm, this.bAdd]) b.style.display = this.editable ? "" : "none";
+    this.review = this.editable ? data.review || null : null;
+    this.refreshReview();
     this.keysHelp();
     this.tlStatic = null;
     this.layout();
     this.refreshControls();
+  }
+
+  refreshReview() {
+    const r = this.review;
+    this.bReview.style.display = r ? "" : "none";
+    this.reviewEl.style.display = r ? "" : "none";
+    if (!r) return;
+    if (r.reviewed && r.complete) {
+      this.reviewEl.textContent = `✓ reviewed by ${r.by}: all ${r.n_moves} moves are training labels`;
+      this.reviewEl.className = "cx-review cx-done";
+      this.bReview.textContent = "Reopen review";
+      this.bReview.title = "Withdraw the review: only confirmed and corrected moves count as training labels";
+    } else {
+      const stale = r.reviewed ? " (moves changed since the review)" : "";
+      this.reviewEl.textContent = `not reviewed${stale}: ${r.n_labelled} of ${r.n_moves} moves are training labels`;
+      this.reviewEl.className = "cx-review";
+      this.bReview.textContent = "✓ Mark attempt reviewed";
+      this.bReview.title = "Every move is right and none is missing: they all count as training labels";
+    }
   }
 
   applySelection(data) {
@@ -302,6 +334,7 @@ class Player {
     });
     try {
       await Promise.all(loads);
+      this.timings.loaded = performance.now();
     } catch (err) {
       for (const tr of this.tracks) tr.wait.textContent = `could not load the attempt (${err}); reload the page`;
       return;
@@ -422,7 +455,10 @@ class Player {
       (this.timings[this.pending.kind] || []).push(now - this.pending.t0);
       this.pending = null;
     }
-    if (this.root.dataset.ready !== "1" && this.ready) this.root.dataset.ready = "1";
+    if (this.root.dataset.ready !== "1" && this.ready) {
+      this.root.dataset.ready = "1";
+      this.timings.readyAt = performance.now();  // since the page's navigation started
+    }
   }
 
   show(t, now, frame0) {
@@ -526,10 +562,10 @@ class Player {
     else pick = [...ms].reverse().find((m) => m.s < this.frame) || null;
     if (!pick) return;
     this.pending = { frame: pick.s, t0: t0 ?? performance.now(), kind: "move" };
-    this.select(pick.id, true);
+    this.select(pick.id, true, true);
   }
 
-  select(id, seek) {
+  select(id, seek, quiet) {
     this.selected = id;
     this.root.dataset.selected = id === null ? "" : String(id);
     const m = this.moveById(id);
@@ -537,7 +573,12 @@ class Player {
     if (m && seek) this.seekFrame(m.s);
     else this.drawTimeline();
     this.refreshControls();
-    if (id !== null) this.emit("select", { move_id: id });
+    // Python hears the selection (its editor shows the move) once the coach stops hopping between moves:
+    // a page rerun per Shift+arrow would make the browser busy while the next frame should appear
+    clearTimeout(this.selectTimer);
+    if (id === null) return;
+    if (quiet) this.selectTimer = setTimeout(() => this.emit("select", { move_id: id }), 400);
+    else this.emit("select", { move_id: id });
   }
 
   moveById(id) { return (this.moves[0] || []).find((m) => m.id === id) || null; }
@@ -547,6 +588,7 @@ class Player {
   // ----------------------------------------------------------------------------------------- edits
   emit(kind, payload) {
     if (!this.trigger) return;
+    if (kind !== "select") clearTimeout(this.selectTimer);  // an edit names its move itself
     this.trigger("event", { kind, frame: this.frame, ...payload, nonce: `${Date.now()}-${Math.random()}` });
   }
 
@@ -624,7 +666,8 @@ class Player {
       const tr = this.tracks[0];
       const fps = tr ? tr.fps : 25;
       const limb = (this.limbs.find((l) => l.id === m.limb) || { title: m.limb }).title;
-      const status = { edited: "edited", added: "added by a coach", confirmed: "confirmed", model: `model, confidence ${(+m.conf).toFixed(2)}` }[m.status] || m.status;
+      const status = { edited: "edited", added: "added by a coach", confirmed: "confirmed", reviewed: "reviewed with the attempt",
+        model: `model, confidence ${(+m.conf).toFixed(2)}, not confirmed` }[m.status] || m.status;
       this.selEl.textContent = `#${m.id} ${m.label} · ${limb} · frames ${m.s}–${m.e} (${(m.s / fps).toFixed(2)}–${((m.e + 1) / fps).toFixed(2)} s) · ${status}`;
     } else {
       this.selEl.textContent = this.editable ? "click a move in the timeline to select it" : "";
@@ -844,13 +887,13 @@ class Player {
   tlGeometry() {
     const dpr = window.devicePixelRatio || 1;
     const phone = this.root.clientWidth < 700;
-    const laneH = phone ? 24 : 28;
+    const laneH = this.tracks.length > 1 ? (phone ? 18 : 20) : (phone ? 24 : 28);  // two attempts: both above the fold
     const groups = [];
     let y = 4;
     this.tracks.forEach((tr, ti) => {
       const g = { ti, titleY: null, wallY: y, lanesY: 0 };
       if (this.tracks.length > 1) { g.titleY = y; y += 16; g.wallY = y; }
-      y += 10;              // on-wall band
+      y += 14;              // on-wall band
       g.lanesY = y;
       y += laneH * this.limbs.length;
       y += 4;
@@ -975,14 +1018,17 @@ class Player {
       // on the wall: the band above the lanes
       const ow = this.onWall[grp.ti];
       ctx.fillStyle = "#eceef1";
-      ctx.fillRect(x0, grp.wallY + 2, x1 - x0, 6);
-      if (ow) {
+      ctx.fillRect(x0, grp.wallY + 1, x1 - x0, 11);
+      if (ow) {  // [first, last] frame on the wall, and optionally what started and ended it
         const a = clamp(this.tX(ow[0] / tr.fps), x0, x1), b = clamp(this.tX((ow[1] + 1) / tr.fps), x0, x1);
         ctx.fillStyle = "#2e9e5b";
-        if (b > a) ctx.fillRect(a, grp.wallY + 2, b - a, 6);
-        ctx.fillStyle = "#2e9e5b";
+        if (b > a) ctx.fillRect(a, grp.wallY + 1, b - a, 11);
         ctx.font = "10px sans-serif";
-        ctx.fillText("on wall", 4, grp.wallY + 5);
+        ctx.fillText("on wall", 4, grp.wallY + 7);
+        if (ow[2] && b - a > ctx.measureText(ow[2]).width + 8) {
+          ctx.fillStyle = "#ffffff";
+          ctx.fillText(ow[2], a + 4, grp.wallY + 7);
+        }
         ctx.font = "12px sans-serif";
       }
       // bars
@@ -1021,10 +1067,20 @@ class Player {
         const short = mark + (m.label.includes("-") ? m.label.split("-")[0] : m.label.slice(0, 4));
         const room = bx1 - bx0 - 6;
         ctx.font = h < 14 ? "10px sans-serif" : "12px sans-serif";
-        const text = ctx.measureText(full).width <= room ? full : ctx.measureText(short).width <= room ? short : (ctx.measureText(mark.trim() || "·").width <= room ? mark.trim() : "");
+        const text = ctx.measureText(full).width <= room ? full : ctx.measureText(short).width <= room ? short : "";
         if (text) {
           ctx.fillStyle = low ? "#1d1d1d" : textColorFor(color);
           ctx.fillText(text, bx0 + 3, y + h / 2 + 0.5);
+        } else {
+          // too narrow (a short move on a long attempt): the label after the bar, where the lane is free
+          const next = moves.filter((o) => o !== m && o.limb === m.limb && (rows.get(o.id) || 0) === r && o.s > m.e)
+            .reduce((best, o) => Math.min(best, this.tX(o.s / tr.fps)), x1);
+          const free = next - bx1 - 5;
+          const outside = ctx.measureText(full).width <= free ? full : ctx.measureText(short).width <= free ? short : "";
+          if (outside) {
+            ctx.fillStyle = "#333";
+            ctx.fillText(outside, bx1 + 3, y + h / 2 + 0.5);
+          }
         }
         this.bars.push({ ti: grp.ti, m, x0: bx0, x1: bx1, y0: y, y1: y + h });
       }
@@ -1048,7 +1104,8 @@ class Player {
     ctx.textAlign = "left";
     this.tlStatic = cv;
     const full = span >= this.duration0() - 1e-6;
-    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s) · drag a selected move's edges to retime it`
+    const tip = this.editable ? " · drag a selected move's edges to retime it" : "";
+    this.tlInfo.textContent = full ? `whole attempt (${this.duration0().toFixed(1)} s)${tip}`
       : `showing ${this.view.v0.toFixed(1)}–${this.view.v1.toFixed(1)} s of ${this.duration0().toFixed(1)} s · shift+wheel to pan`;
   }
 
@@ -1183,7 +1240,8 @@ class Player {
     if (!b) { this.tip.style.display = "none"; return; }
     const m = b.m, tr = this.tracks[b.ti];
     const limb = (this.limbs.find((l) => l.id === m.limb) || { title: m.limb }).title;
-    const status = { edited: "edited by a coach", added: "added by a coach", confirmed: "confirmed by a coach" }[m.status]
+    const status = { edited: "edited by a coach", added: "added by a coach", confirmed: "confirmed by a coach",
+      reviewed: "reviewed with the attempt" }[m.status]
       || (m.conf < this.lowConf ? "model, LOW confidence" : "model");
     this.tip.textContent = `${m.label} · ${limb} · frames ${m.s}–${m.e} (${(m.s / tr.fps).toFixed(2)}–${((m.e + 1) / tr.fps).toFixed(2)} s) · confidence ${(+m.conf).toFixed(2)} · ${status}`;
     this.tip.style.display = "block";

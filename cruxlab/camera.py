@@ -1,14 +1,29 @@
-"""Per-frame cameras and sparse wall points: the one type of each, shared by the wall-frame reconstruction
-(`reconstruction.wall`), the store (`db.store`), renders and the dashboard.
-
-Cameras follow OpenCV (x right, y down, z forward); `R, t` map world to camera: x_cam = R x_world + t.
-"""
+"""Pinhole cameras (OpenCV convention: x right, y down, z forward; R, t map world to camera,
+x_cam = R x_world + t): camera centres and viewing rays as array functions, shared by reconstruction (lifting,
+the wall) and moves (image evidence), and the one per-frame camera track and wall-point types, shared by the
+wall-frame reconstruction, the store, renders and the dashboard."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def camera_centers(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Camera centres (..., 3) in world coordinates from world->camera (R, t)."""
+    return -np.einsum("...ji,...j->...i", R, t)
+
+
+def pixel_rays(keypoints2d: np.ndarray, K: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Unit world-frame ray directions (T, J, 3) through pixels (T, J, 2), intrinsics K (3, 3) or (T, 3, 3),
+    world->camera R (T, 3, 3). NaN pixels give NaN rays."""
+    K = np.broadcast_to(K, R.shape)
+    Kinv = np.linalg.inv(K)
+    uv1 = np.concatenate([keypoints2d, np.ones(keypoints2d.shape[:-1] + (1,))], axis=-1)
+    d_cam = np.einsum("tij,tnj->tni", Kinv, uv1)
+    d = np.einsum("tji,tnj->tni", R, d_cam)               # R.T @ d_cam
+    return d / np.linalg.norm(d, axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True)
