@@ -1,15 +1,15 @@
 """Keyframe SfM in a child process, fed while the pose stage decodes the video.
 
-The pose stage reaches keyframe k a second of video after keyframe k-1; `CameraWorker.add` masks it here
-(MediaPipe segmentation in a crop around the climber's box: MediaPipe is loaded in this process already)
-and hands image and mask to the worker, which extracts the SIFT features and matches them with the keyframes
-before (`sfm.KeyframeSolver`) meanwhile. When the last frame is decoded only that keyframe and the
-fixed-camera test / mapping remain. The video is decoded once, by the pose stage; the worker loads pycolmap
-only (~250 MB at its peak).
+The pose stage reaches keyframe k a second of video after keyframe k-1; `CameraWorker.add` takes its climber
+mask (MediaPipe's own person mask from the tracker, exactly what the mask stage would use; with another pose
+backend the MediaPipe mask backend segments it here) and hands image and mask to the worker, which extracts
+the SIFT features and matches them with the keyframes before (`sfm.KeyframeSolver`) meanwhile. When the last
+frame is decoded only that keyframe and the fixed-camera test / mapping remain. The video is decoded once, by
+the pose stage; the worker loads pycolmap and OpenCV only (~100 MB, ~300 MB at its peak).
 
     with CameraWorker(len(keyframe_index), job) as worker:
         ...                                            # pose stage
-        worker.add(image, box)                         # each keyframe, in order, working-size pixels
+        worker.add(image, box, mask)                   # each keyframe, in order, working-size pixels
         masks, cams = worker.result(keyframe_index, n_frames)
 
 A failure in the worker (an InputError such as too little wall texture) is raised again by `result`.
@@ -44,12 +44,12 @@ class CameraJob:
     workdir: Path
 
 
-def keyframe_mask(masker, image: np.ndarray, box: np.ndarray) -> np.ndarray:
+def keyframe_mask(mask: np.ndarray, box: np.ndarray) -> np.ndarray:
     """(h, w) bool climber mask of one keyframe; the filled box where the segmenter found nobody but the
-    pose found the climber (SfM must not use the climber's features either way)."""
+    pose found the climber (SfM must not use the climber's features either way), as `run_masks` does."""
     from reconstruction.segment import fill_empty_masks
 
-    return fill_empty_masks(np.asarray(masker.segment([image], box[None]), dtype=bool), box[None])[0]
+    return fill_empty_masks(np.array(mask, dtype=bool)[None], box[None])[0]
 
 
 def sfm_keyframe(image: np.ndarray, mask: np.ndarray, max_side: int, scale: float
@@ -141,17 +141,18 @@ class CameraWorker:
             except (BrokenPipeError, ValueError):
                 return  # the worker stopped early; `result` reports what it said
 
-    def add(self, image: np.ndarray, box: np.ndarray, masker=None) -> None:
-        """The next keyframe (h, w, 3) uint8 RGB at working size and the climber's box there (4,), NaN = none:
-        masked here (by `masker.segment` when given, e.g. the pose backend: no second model in memory; else
-        by the MediaPipe mask backend), solved in the worker."""
-        if masker is None:
+    def add(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """The next keyframe (h, w, 3) uint8 RGB at working size, the climber's box there (4,), NaN = none, and
+        the pose backend's person mask (h, w) bool when it makes them (MediaPipe: as the mask stage would use
+        it); else the keyframe is masked here by the MediaPipe mask backend. Solved in the worker."""
+        box = np.asarray(box, dtype=np.float64)
+        if mask is None:
             if self._masker is None:
                 from reconstruction.backends import get_mask_backend
 
                 self._masker = get_mask_backend("mediapipe", **self.job.mask_options)
-            masker = self._masker
-        self.masks.append(keyframe_mask(masker, image, np.asarray(box, dtype=np.float64)))
+            mask = self._masker.segment([image], box[None])[0]
+        self.masks.append(keyframe_mask(mask, box))
         self._send(("add", np.ascontiguousarray(image), self.masks[-1]))
 
     def result(self, frame_indices: np.ndarray, n_frames: int):

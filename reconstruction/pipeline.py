@@ -328,32 +328,16 @@ class _Stages:
 # ------------------------------------------------------------------------------------------ stages
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None,
-             on_keyframe: Callable[[np.ndarray, np.ndarray, Any], None] | None = None) -> tuple[Pose2D, Keyframes]:
-    """2D pose of the attempt's frames with the chosen backend (one decoding pass). `on_keyframe(image, box,
-    masker)` hears each keyframe (see `pose2d.estimate_pose`) with an object whose `segment` masks it like
-    the mask stage, or None.
-
-    The pose backend makes no person masks on every frame (`masks_wanted=False`; MediaPipe's video
-    segmentation cost 25 % more CPU per frame): SfM needs masks on the keyframes only, made by the mask
-    stage's model, the same whether the camera worker or the mask stage makes them."""
+             on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None
+             ) -> tuple[Pose2D, Keyframes]:
+    """2D pose of the attempt's frames with the chosen backend (one decoding pass); `on_keyframe(image, box,
+    mask)` hears each keyframe as it is decoded (see `pose2d.estimate_pose`)."""
     from reconstruction.backends import AttemptContext, get_pose_backend
 
-    context = AttemptContext(fps=frames.fps, masks_wanted=False)
+    context = AttemptContext(fps=frames.fps, masks_wanted=options.mask_backend == options.pose_backend)
     with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
-        masker = _keyframe_masker(backend, options)
-        hook = on_keyframe if on_keyframe is None else (lambda image, box: on_keyframe(image, box, masker))
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
-                             progress=progress, on_frames=on_frames, on_keyframe=hook)
-
-
-def _keyframe_masker(backend, options: AnalyzeOptions):
-    """The pose backend, when it makes exactly the masks the mask stage would (MediaPipe's search model is
-    the default MediaPipe mask model): keyframes are then masked without loading a second model."""
-    if options.mask_backend != "mediapipe" or options.mask_options or not hasattr(backend, "segment"):
-        return None
-    from reconstruction.backends.mediapipe_backend import SEARCH_CONFIDENCE
-
-    return backend if getattr(backend, "search_confidence", None) == SEARCH_CONFIDENCE else None
+                             progress=progress, on_frames=on_frames, on_keyframe=on_keyframe)
 
 
 def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:
@@ -494,10 +478,30 @@ def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPl
 
 @dataclass(frozen=True)
 class MoveModel:
-    """The move classifier new attempts are labelled with (a fitted estimator, picklable) and its version."""
+    """The move classifier new attempts are labelled with: the store's active model row (`db.store.
+    StoredModel`, plain data, picklable) or None for the built-in rules. The estimator is built when moves
+    are detected, after the pose and camera stages: the classifiers' packages (scikit-learn, pandas: ~150 MB)
+    are then not in memory while MediaPipe runs."""
 
-    classifier: Any
-    version: str
+    stored: Any = None
+
+    def classifier(self):
+        """The fitted estimator (DatabaseError naming the fix for an unusable stored model)."""
+        from moves.classify import default_classifier
+
+        if self.stored is None:
+            return default_classifier()
+        from moves.service import load_model
+
+        return load_model(self.stored)
+
+    @property
+    def version(self) -> str:
+        if self.stored is not None:
+            return self.stored.version
+        from moves.classify import RULES_VERSION
+
+        return RULES_VERSION
 
 
 @dataclass(frozen=True)
@@ -521,23 +525,23 @@ class StoreSnapshot:
 
 
 def snapshot_store(db_path: str | Path) -> StoreSnapshot:
-    """Read the store's keys, names and move model; DatabaseError for a store that cannot be used (the file
-    is not created: a failed analysis leaves no empty store behind)."""
+    """Read the store's keys, names and move model; DatabaseError for a store that cannot be used, or whose
+    active move model cannot be loaded, before any work (the file is not created: a failed analysis leaves
+    no empty store behind)."""
     from db import store
     from db.connection import connect
-    from moves.classify import default_classifier
 
     db_path = Path(db_path)
     if not db_path.exists():
         _check_creatable(db_path)
-        clf = default_classifier()
-        return StoreSnapshot(frozenset(), frozenset(), MoveModel(clf, clf.version))
-    from moves.service import active_classifier
-
+        return StoreSnapshot(frozenset(), frozenset(), MoveModel())
     with connect(db_path) as con:
         keys, names = store.ingest_keys_and_names(con)
-        clf, version = active_classifier(con)
-    return StoreSnapshot(keys, names, MoveModel(clf, version))
+        row = store.active_model(con)
+    model = MoveModel(row)
+    if row is not None:
+        model.classifier()  # a stored model that cannot be used fails now, not after the video's analysis
+    return StoreSnapshot(keys, names, model)
 
 
 def stored_result(db_path: str | Path, key: str) -> AnalyzeResult | None:
@@ -643,17 +647,15 @@ def _require_climber(pose: Pose2D, plan: AnalysisPlan, options: AnalyzeOptions) 
 def _detect_moves(skeleton, pose: Pose2D, geometry, model: MoveModel | None, stages: _Stages) -> tuple[tuple, str, tuple]:
     """(moves, classifier version, (wall interval, hold contacts)) found on the image evidence: the 2D
     detections through the solved cameras."""
-    from moves.classify import default_classifier, detect_features
+    from moves.classify import detect_features
     from moves.evidence import video_features
 
-    if model is None:
-        clf = default_classifier()
-        model = MoveModel(clf, clf.version)
+    model = model or MoveModel()
 
     def moves_stage():
         cams = geometry.cameras
         return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t),
-                               model.classifier)
+                               model.classifier())
 
     found = stages.run("moves", False, moves_stage)
     return tuple(found.moves), model.version, (found.wall_interval(), found.hold_contacts())

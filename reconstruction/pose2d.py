@@ -128,8 +128,8 @@ def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyf
             raw.key_index.append(int(sl[b]))
             raw.key_images.append(batch.frames[b].copy())
             raw.key_masks.append(None if out.masks is None else out.masks[b].copy())
-            if on_keyframe is not None:
-                on_keyframe(raw.key_images[-1], out.boxes[b])
+            if on_keyframe is not None:  # the box as the mask stage reads it back from Pose2D
+                on_keyframe(raw.key_images[-1], raw.boxes[sl[b]] / batch.scale, raw.key_masks[-1])
         on_batch(len(sl))
     stats = getattr(backend, "stats", None)
     raw.stats = dict(stats) if isinstance(stats, dict) else {}
@@ -155,11 +155,13 @@ def _finish(info: VideoInfo, frames: FrameRange, raw: _RawPose, backend_name: st
 def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, keyframe_index: np.ndarray,
                   max_side: int | None = 960, batch_size: int = 16, progress: bool = True,
                   on_frames: Callable[[int], None] | None = None,
-                  on_keyframe: Callable[[np.ndarray, np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
+                  on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None
+                  ) -> tuple[Pose2D, Keyframes]:
     """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side.
     `on_frames(n)` is called after each batch with the number of frames it held (e.g. a status file);
-    `on_keyframe(image, box)` as each keyframe is reached, with its working-size image (h, w, 3) and the
-    climber's box there (4,), NaN = not found (e.g. to start SfM on it while the video is still decoded)."""
+    `on_keyframe(image, box, mask)` as each keyframe is reached, with its working-size image (h, w, 3), the
+    climber's box there (4,), NaN = not found, and the backend's person mask (h, w) bool or None (e.g. to
+    start SfM on it while the video is still decoded)."""
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)

@@ -97,11 +97,6 @@ def _check_device(device: str | None, config_file: str | Path | None) -> None:
         )
 
 
-#: Detection threshold of the single-image model that searches for a lost climber and masks keyframes (the
-#: MediaPipe mask backend's default, so both make the same masks).
-SEARCH_CONFIDENCE = 0.3
-
-
 def _typed(value, default):
     """Options may arrive as text (`--model-option mediapipe.max_people=4`): convert to the default's type."""
     if isinstance(value, str) and not isinstance(default, str):
@@ -260,16 +255,14 @@ class MediaPipePose(PoseBackend):
     provides_3d: ClassVar[bool] = True
 
     def __init__(self, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, search_confidence: float = SEARCH_CONFIDENCE,
-                 segmentation: bool = True, max_people: int = 3, acquisition_frames: int = 4, lost_after_s: float = 1.0,
-                 fps: float = 25.0,
+                 min_tracking_confidence: float = 0.5, search_confidence: float = 0.3, segmentation: bool = True,
+                 max_people: int = 3, acquisition_frames: int = 4, lost_after_s: float = 1.0, fps: float = 25.0,
                  crop_size: int = 448, device: str | None = None, config_file: str | Path | None = None):
         _check_device(device, config_file)
         model_complexity, max_people, acquisition_frames, crop_size = (
             _typed(model_complexity, 1), _typed(max_people, 3), _typed(acquisition_frames, 4), _typed(crop_size, 448))
         min_detection_confidence, min_tracking_confidence, search_confidence = (
-            _typed(min_detection_confidence, 0.5), _typed(min_tracking_confidence, 0.5),
-            _typed(search_confidence, SEARCH_CONFIDENCE))
+            _typed(min_detection_confidence, 0.5), _typed(min_tracking_confidence, 0.5), _typed(search_confidence, 0.3))
         segmentation, lost_after_s, fps = _typed(segmentation, True), _typed(lost_after_s, 1.0), _typed(fps, 25.0)
         if model_complexity != 1:
             raise BackendUnavailableError(
@@ -285,11 +278,8 @@ class MediaPipePose(PoseBackend):
                                        min_tracking_confidence=min_tracking_confidence)
             self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1,
                                        min_detection_confidence=min_detection_confidence)
-            # Segmentation on (the landmarks are the same with it): `segment` masks keyframes with this model
-            # as `MediaPipeMasks` would, without a fourth graph in memory (~110 MB each).
-            self._search = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
+            self._search = mp_pose.Pose(static_image_mode=True, model_complexity=1,
                                         min_detection_confidence=search_confidence)
-        self.search_confidence = search_confidence
         self.segmentation = segmentation
         self.max_people = max_people
         self.min_person_score = 0.55  # mean landmark visibility below this is a false person (a hold, a shadow)
@@ -308,13 +298,6 @@ class MediaPipePose(PoseBackend):
         self.rejected_run = 0  # consecutive frames the tracking model followed someone else
         self.stats = {"frames": 0, "detected": 0, "acquisitions": 0, "jumps_rejected": 0, "redetected": 0,
                       "tracker_resets": 0}
-
-    def segment(self, frames: list[np.ndarray], boxes: np.ndarray, keypoints: np.ndarray | None = None,
-                margin: float = 0.3) -> np.ndarray:
-        """(N, H, W) bool climber masks of frames as `MediaPipeMasks` makes them (the same model settings), with
-        this backend's search model: keyframes are masked while the video is decoded (`camera_worker`)."""
-        with _quiet_native_stderr():
-            return segment_in_boxes(self._search, list(frames), boxes, margin)[0]
 
     # ------------------------------------------------------------------------------------------ people
     def people(self, image: np.ndarray, window: np.ndarray | None = None, model=None) -> list[Detection]:
@@ -515,29 +498,6 @@ class MediaPipePose(PoseBackend):
             model.close()
 
 
-def segment_in_boxes(model, frames: list[np.ndarray], boxes: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
-    """(N, H, W) bool person masks from a single-image MediaPipe Pose object with segmentation on, each run on
-    a square crop around the box grown by `margin` (the whole frame for a NaN box); the filled box where it
-    finds nobody. Returns the masks and how many were such fallbacks."""
-    h, w = frames[0].shape[:2]
-    out = np.zeros((len(frames), h, w), dtype=bool)
-    fallbacks = 0
-    for i, (img, box) in enumerate(zip(frames, np.asarray(boxes, dtype=np.float64))):
-        if not np.isfinite(box).all():
-            det = _detect(model, img, with_mask=True)
-            if det is not None and det.mask is not None:
-                out[i] = det.mask
-            continue
-        window = expand_box(box, margin, (w, h), square=True, clip=False)
-        det = _detect(model, img, window, with_mask=True)
-        if det is not None and det.mask is not None and det.mask.any():
-            out[i] = det.mask
-        else:
-            fallbacks += 1
-            out[i] = box_masks(box[None], h, w)[0]
-    return out, fallbacks
-
-
 class MediaPipeMasks(MaskBackend):
     """Climber masks from MediaPipe Pose's segmentation, run on a crop around each climber box.
 
@@ -547,10 +507,10 @@ class MediaPipeMasks(MaskBackend):
 
     name: ClassVar[str] = "mediapipe"
 
-    def __init__(self, *, margin: float = 0.3, min_detection_confidence: float = SEARCH_CONFIDENCE,
-                 device: str | None = None, config_file: str | Path | None = None):
+    def __init__(self, *, margin: float = 0.3, min_detection_confidence: float = 0.3, device: str | None = None,
+                 config_file: str | Path | None = None):
         _check_device(device, config_file)
-        margin, min_detection_confidence = _typed(margin, 0.3), _typed(min_detection_confidence, SEARCH_CONFIDENCE)
+        margin, min_detection_confidence = _typed(margin, 0.3), _typed(min_detection_confidence, 0.3)
         with _quiet_native_stderr():
             self._model = _pose_module().Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
                                               min_detection_confidence=min_detection_confidence)
@@ -570,9 +530,22 @@ class MediaPipeMasks(MaskBackend):
         return self._segment(frames, boxes)
 
     def _segment(self, frames: list[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        masks, fallbacks = segment_in_boxes(self._model, frames, boxes, self.margin)
-        self.fallback_frames += fallbacks
-        return masks
+        h, w = frames[0].shape[:2]
+        out = np.zeros((len(frames), h, w), dtype=bool)
+        for i, (img, box) in enumerate(zip(frames, np.asarray(boxes, dtype=np.float64))):
+            if not np.isfinite(box).all():
+                det = _detect(self._model, img, with_mask=True)
+                if det is not None and det.mask is not None:
+                    out[i] = det.mask
+                continue
+            window = expand_box(box, self.margin, (w, h), square=True, clip=False)
+            det = _detect(self._model, img, window, with_mask=True)
+            if det is not None and det.mask is not None and det.mask.any():
+                out[i] = det.mask
+            else:
+                self.fallback_frames += 1
+                out[i] = box_masks(box[None], h, w)[0]
+        return out
 
     def close(self) -> None:
         self._model.close()
