@@ -39,11 +39,6 @@ for e in "${extras[@]}"; do
         openmmlab) scripts/install_openmmlab.sh ;;
     esac
 done
-# Bytecode for everything installed, now: uv installs sources only, and where PYTHONDONTWRITEBYTECODE is set
-# (as on this machine) every command would compile sklearn/scipy/pandas/mediapipe again at start (measured:
-# importing them took 6.0 CPU-s from source, 2.1 s from bytecode). Up-to-date files are skipped on re-runs.
-.venv/bin/python -m compileall -q -j 0 "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
-    > /dev/null 2>&1 || true
 .venv/bin/python - <<'PY'
 import cv2, duckdb, mediapipe as mp, numpy
 from mediapipe.python.solutions import pose  # noqa: F401  (fails loudly if the wheel is broken)
