@@ -474,3 +474,36 @@ def test_cameras_solved_beside_the_pose_equal_the_stage_run_after_it(short_fixed
             np.testing.assert_array_equal(x.K, y.K)
             np.testing.assert_array_equal(x.R, y.R)
             assert x.K[0, 2] == pytest.approx(1080 / 2, rel=0.05)      # principal point in full-size pixels
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", ["cannot start", "dies"])
+def test_without_a_camera_worker_the_cameras_are_solved_here_alike(short_fixed, monkeypatch, failure):
+    """Issue 12: where the worker process cannot start (process limits of a pool or Ray worker) or dies
+    before its result (killed, out of memory), masks and SfM run in this process after the pose stage: the
+    analysis still succeeds, with the same skeleton as the fixture's run with the worker."""
+    from reconstruction import camera_worker
+    from reconstruction.pipeline import compute_attempt, plan_analysis
+
+    db, opts, first = short_fixed
+    if failure == "cannot start":
+        def refuse(self, *args, **kwargs):
+            raise OSError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(camera_worker.CameraWorker, "__init__", refuse)
+    else:
+        result = camera_worker.CameraWorker.result
+
+        def killed(self, *args):
+            self._proc.kill()
+            self._proc.wait()
+            return result(self, *args)
+
+        monkeypatch.setattr(camera_worker.CameraWorker, "result", killed)
+    options = AnalyzeOptions(**{**opts.__dict__, "cache_dir": None})
+    computed = compute_attempt(plan_analysis(FIXED, options), options, progress=False)
+    assert "masks+cameras (worker process)" not in computed.report["cpu_s"]
+    assert "masks+cameras (worker process)" in first.report["cpu_s"]
+    with connect(db, read_only=True) as con:
+        stored = store.read_skeleton(con, first.attempt_id).keypoints
+    np.testing.assert_allclose(computed.skeleton.keypoints, stored, atol=1e-4)   # metres: the same skeleton
