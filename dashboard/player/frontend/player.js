@@ -893,7 +893,7 @@ class Player {
     this.tracks.forEach((tr, ti) => {
       const g = { ti, titleY: null, wallY: y, lanesY: 0 };
       if (this.tracks.length > 1) { g.titleY = y; y += 16; g.wallY = y; }
-      y += 10;              // on-wall band
+      y += 14;              // on-wall band
       g.lanesY = y;
       y += laneH * this.limbs.length;
       y += 4;
@@ -1018,16 +1018,16 @@ class Player {
       // on the wall: the band above the lanes
       const ow = this.onWall[grp.ti];
       ctx.fillStyle = "#eceef1";
-      ctx.fillRect(x0, grp.wallY + 2, x1 - x0, 6);
+      ctx.fillRect(x0, grp.wallY + 1, x1 - x0, 11);
       if (ow) {  // [first, last] frame on the wall, and optionally what started and ended it
         const a = clamp(this.tX(ow[0] / tr.fps), x0, x1), b = clamp(this.tX((ow[1] + 1) / tr.fps), x0, x1);
         ctx.fillStyle = "#2e9e5b";
-        if (b > a) ctx.fillRect(a, grp.wallY + 2, b - a, 6);
+        if (b > a) ctx.fillRect(a, grp.wallY + 1, b - a, 11);
         ctx.font = "10px sans-serif";
-        ctx.fillText("on wall", 4, grp.wallY + 5);
+        ctx.fillText("on wall", 4, grp.wallY + 7);
         if (ow[2] && b - a > ctx.measureText(ow[2]).width + 8) {
           ctx.fillStyle = "#ffffff";
-          ctx.fillText(ow[2], a + 4, grp.wallY + 5);
+          ctx.fillText(ow[2], a + 4, grp.wallY + 7);
         }
         ctx.font = "12px sans-serif";
       }
