@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from cruxlab.processes import free_port
+from dashboard.cli import wait_healthy
 from dashboard.demo_data import cached_demo_db
 from db import connect, store
 
@@ -37,12 +37,6 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The dashboard server (subprocess, stopped by PID) on a synthetic store; yields (url, db, demo)."""
@@ -50,7 +44,7 @@ def server(tmp_path_factory):
     demo = cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
     db = root / "demo.duckdb"
     shutil.copy(demo.db_path, db)
-    port = _free_port()
+    port = free_port()
     log = open(root / "streamlit.log", "w")
     # through the real command line: `cruxlab --db DB dashboard --port N` becomes the server (same PID)
     env = dict(os.environ, CRUXLAB_CACHE=str(root / "cache"))  # playback videos made here, not in ./cache
@@ -58,16 +52,8 @@ def server(tmp_path_factory):
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, (root / "streamlit.log").read_text()
-            assert time.monotonic() < deadline, "dashboard server did not become healthy in 60 s"
-            time.sleep(0.3)
+        assert wait_healthy(url, proc, timeout_s=60), (
+            f"the dashboard server did not become healthy in 60 s:\n{(root / 'streamlit.log').read_text()}")
         yield url, db, demo
     finally:
         proc.terminate()
