@@ -121,6 +121,16 @@ def open_attempt(driver, url: str, attempt_id: int) -> dict:
     return player_state(driver)
 
 
+def sign_in(driver, name: str = COACH) -> None:
+    """Type the coach's name into the sidebar (edits are recorded under it), then leave the field so the
+    player gets the keys again."""
+    coach = css(driver, 'input[aria-label="Coach"]')[0]
+    coach.clear()
+    coach.send_keys(name + Keys.ENTER)
+    time.sleep(1.0)
+    driver.execute_script("document.activeElement && document.activeElement.blur()")
+
+
 def press(driver, *keys, shift: bool = False) -> None:
     chain = ActionChains(driver)
     if shift:
@@ -223,11 +233,7 @@ def test_edit_at_the_playhead_then_undo_shows_the_stored_state(server, browser):
     aid = demo.attempt_ids[0]
     before_history = len(history(db, aid))
     open_attempt(browser, url, aid)
-    coach = css(browser, 'input[aria-label="Coach"]')[0]
-    coach.clear()
-    coach.send_keys(COACH + Keys.ENTER)
-    time.sleep(1.0)
-    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    sign_in(browser)
     with connect(db, read_only=True) as con:
         moves = store.current_moves(con, aid).set_index("move_id")
 
@@ -292,11 +298,7 @@ def test_dragging_a_move_edge_on_the_timeline_retimes_it(server, browser):
     url, db, demo = server
     aid = demo.attempt_ids[2]  # skeleton only: the rendered wall, the same timeline
     open_attempt(browser, url, aid)
-    coach = css(browser, 'input[aria-label="Coach"]')[0]
-    coach.clear()
-    coach.send_keys(COACH + Keys.ENTER)
-    time.sleep(1.0)
-    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    sign_in(browser)
     press(browser, Keys.HOME)
     press(browser, Keys.ARROW_RIGHT, shift=True)
     wait(browser, lambda d: player_state(d)["selected"] is not None)
