@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from cruxlab.camera import CameraTrack, WallPoints
@@ -25,6 +25,9 @@ from cruxlab.intervals import temporal_iou
 from cruxlab.joints import LIMBS, NUM_JOINTS
 from cruxlab.labels import MOVE_LABELS, Move
 from cruxlab.skeleton import Skeleton
+
+if TYPE_CHECKING:  # the DataFrames come from DuckDB's .df(); importing pandas costs ~45 MB in every analysis
+    import pandas as pd
 
 EDIT_SOURCES = ("dashboard", "label-studio", "cli")
 

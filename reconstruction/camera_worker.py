@@ -111,6 +111,9 @@ class CameraWorker:
         # script run from elsewhere): it runs in the checkout's root, which also leads its PYTHONPATH.
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        # COLMAP's thread pools each get a glibc malloc arena: two arenas keep the worker's peak at ~200 MB
+        # instead of ~300 MB (the tripod clip's 15 keyframes; CPU time the same within noise).
+        env.setdefault("MALLOC_ARENA_MAX", "2")
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", "reconstruction.camera_worker", str(write_fd)],
                                           stdin=subprocess.PIPE, pass_fds=(write_fd,), env=env,
