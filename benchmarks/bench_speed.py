@@ -1,12 +1,13 @@
 """`cruxlab analyze` end to end against MediaPipe Pose alone on the same clip, in the same run (issue 12).
 
-    .venv/bin/python -m benchmarks.bench_speed [--clip PATH ...] [--minute] [--repeat N]
+    .venv/bin/python -m benchmarks.bench_speed [--clip PATH ...] [--minute]
 
 For each clip, two fresh processes one after the other: MediaPipe Pose alone (decode at 960 px + the
 video-mode tracking model on every frame, what a 2D-pose-only tool does) and `analyze` (every stage, no
 cache, a fresh store). Printed: frames per second of both and their ratio (goal >= 0.7), the CPU seconds
 of both process trees (robust to other load: the ratio of work done), the peak memory of the analyze
-process tree (sampled every 50 ms, worker included) and analyze's per-stage seconds. `--minute` adds a
+process tree (sampled every 50 ms, camera worker included; RSS counts the libraries both processes map
+twice, PSS once) and analyze's per-stage seconds. `--minute` adds a
 60 s 1080x1440 clip (the tripod clip looped) for the memory goal (< 1 GB). The load average is printed: on a
 shared machine the wall-clock ratio moves with the others' work, the CPU ratio much less.
 """
@@ -54,32 +55,40 @@ def _analyze(clip: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ in the parent
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, MB."""
-    total, todo = 0, [pid]
+def _tree_memory_mb(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of a process and all its descendants, MB. RSS counts the libraries both processes map
+    (Python, NumPy, OpenCV) twice; PSS shares them out: what the tree really occupies."""
+    rss = pss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
         try:
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()[1:3]:
+                name, kb = line.split()[:2]
+                if name == "Rss:":
+                    rss += int(kb)
+                elif name == "Pss:":
+                    pss += int(kb)
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
+        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
             continue
-    return total / 2**20
+    return rss / 1024, pss / 1024
 
 
 def _measure(what: str, clip: Path) -> dict:
-    """Run one measurement in a fresh process: wall seconds, CPU seconds of its process tree, peak RSS."""
+    """Run one measurement in a fresh process: wall seconds, CPU seconds of its process tree, peak RSS/PSS."""
     before = os.times()
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_speed", "--child", what, str(clip)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak = 0.0
+    peak = peak_pss = 0.0
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while proc.poll() is None:
-            peak = max(peak, _tree_rss_mb(proc.pid))
+            rss, pss = _tree_memory_mb(proc.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -92,7 +101,7 @@ def _measure(what: str, clip: Path) -> dict:
         raise SystemExit(f"{what} on {clip.name} failed (exit {proc.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {**result, "wall_s": wall, "cpu_s_total": cpu, "peak_mb": peak}
+    return {**result, "wall_s": wall, "cpu_s_total": cpu, "peak_mb": peak, "peak_pss_mb": peak_pss}
 
 
 def _minute_clip(folder: Path) -> Path:
@@ -125,7 +134,7 @@ def _report(clip: Path, alone: dict, full: dict) -> None:
     print(f"  MediaPipe alone  {fps_alone:6.1f} frames/s  ({alone['wall_s']:.1f} s wall, {alone['cpu_s_total']:.1f} "
           f"CPU-s, peak {alone['peak_mb']:.0f} MB)")
     print(f"  cruxlab analyze  {fps_full:6.1f} frames/s  ({full['wall_s']:.1f} s wall, {full['cpu_s_total']:.1f} "
-          f"CPU-s, peak {full['peak_mb']:.0f} MB for the process tree)")
+          f"CPU-s, peak {full['peak_mb']:.0f} MB RSS / {full['peak_pss_mb']:.0f} MB PSS for the process tree)")
     print(f"  ratio            {fps_full / fps_alone:6.2f}  wall-clock (goal >= 0.7);  "
           f"{alone['cpu_s_total'] / full['cpu_s_total']:.2f} in CPU-seconds")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in full["timings_s"].items())
