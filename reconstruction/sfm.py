@@ -10,7 +10,8 @@ Steps (pycolmap 4.2.1 on the CPU):
    features): the climber mask dilated by `mask_dilate_px`, so features come from the wall only.
 2. SIFT (`extract_features`, one shared SIMPLE_PINHOLE camera seeded with a phone-like focal length),
    exhaustive matching for up to 40 keyframes, sequential matching beyond (`match_exhaustive` /
-   `match_sequential`), geometric verification.
+   `match_sequential`), geometric verification. `KeyframeSolver` does this one keyframe at a time (each new
+   one matched with those before it), so it can run while the video is still decoded (camera_worker).
 3. **Baseline test** before mapping: for every verified pair a RANSAC homography H is fitted to the
    inlier matches. A camera that only rotates sees every pair related by H = K R K^-1, so K^-1 H K is a
    rotation (all singular values equal) for the true focal length; a translating camera adds t n^T / d and
