@@ -86,10 +86,15 @@ def _serve(inbox, outbox) -> None:
         cams = solver.solve(msg[1], msg[2])
         cams.report["worker_cpu_s"] = round(time.process_time() - t_cpu, 2)
         reply = ("ok", cams)
+    except EOFError:  # the caller went away without asking for the result
+        return
     except Exception as exc:  # noqa: BLE001 - every failure travels back to the caller
         reply = ("error", type(exc).__module__, type(exc).__name__, str(exc))
-    pickle.dump(reply, outbox, protocol=pickle.HIGHEST_PROTOCOL)
-    outbox.flush()
+    try:
+        pickle.dump(reply, outbox, protocol=pickle.HIGHEST_PROTOCOL)
+        outbox.flush()
+    except BrokenPipeError:  # the caller went away meanwhile
+        pass
 
 
 class CameraWorker:
@@ -208,7 +213,10 @@ def _rebuild(module: str, name: str, message: str) -> Exception:
 
 def _main(argv: list[str]) -> None:
     import os
+    import signal
     import sys
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes the pipe, the worker stops
 
     out = os.fdopen(int(argv[0]), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the reply pipe
