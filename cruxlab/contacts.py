@@ -20,7 +20,10 @@ Every threshold is in body units: metres for a 1.70 m climber, multiplied by `sc
 With `adaptive`, thresholds also grow with the noise measured on the clip itself, per kind of effector: the
 resting level of the hands' (feet's) speed and displacement (the 25th percentile of the stiller hand or
 foot: it rests at least a quarter of the time), and the wall-distance scatter of still effectors (a badly fitted wall plane or a
-depth-noisy lift spreads holds by decimetres around it). An unknown position (NaN: hidden, not detected)
+depth-noisy lift spreads holds by decimetres around it). Where a separate `motion` measures how the
+effectors move (moves.evidence: their image patches' flow relative to the wall, fused with their positions),
+speed and displacement come from it, and with `noise_per_effector` each effector's own resting level counts
+(a foot that smears and pivots on every placement rests at a higher level than one standing on a jug). An unknown position (NaN: hidden, not detected)
 decides nothing: the last state carries on, so a hand hidden behind the body stays on its hold.
 
 **Holds**: each contact run is summarised by its mean position on the wall plane; runs are clustered in

@@ -652,7 +652,14 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     def flow_stage():
         flow = cache.load("flow", flow_key)
         if flow is None:
-            flow = run_flow(info, frames, pose, options, lambda n: stages.report("flow", n / max(frames.count, 1)))
+            done = 0
+
+            def on_frames(n: int) -> None:
+                nonlocal done
+                done += n
+                stages.report("flow", done / max(frames.count, 1))
+
+            flow = run_flow(info, frames, pose, options, on_frames)
             cache.save("flow", flow_key, flow)
         return flow
 
