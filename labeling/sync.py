@@ -143,12 +143,30 @@ def _content_hash(a: _AttemptData, per_cell: int = 1) -> str:
     return h.hexdigest()[:12]
 
 
-def _write_media(db_path: str | Path, a: _AttemptData, folder: Path,
-                 frame_exact: bool = False) -> tuple[Path, FrameMap, float]:
+def _timeline_step(a: _AttemptData, old_task: dict | None, frame_exact: bool, notes: list[str]) -> int:
+    """Attempt frames per Label Studio frame for a video task: the whole attempt on the timeline
+    (`lt.timeline_cell`), 1 with `frame_exact` - unless the task already holds annotations or drafts: their
+    ranges are in the Label Studio frames of the step it was pushed with, so that step is kept."""
+    if a.kind == lt.SKELETON:
+        return 1
+    want = 1 if frame_exact else lt.timeline_cell(a.n_frames, a.fps)
+    meta = ((old_task or {}).get("data") or {}).get("cruxlab") or {}
+    if not meta.get("frame_map") or int(meta.get("attempt_id", -1)) != a.attempt_id:
+        return want
+    have = FrameMap.from_dict(meta["frame_map"]).per_cell
+    worked_on = any(x.get("result") for x in (old_task.get("annotations") or []) + (old_task.get("drafts") or []))
+    if have != want and worked_on:
+        notes.append(f"{a.name}: task {old_task['id']} keeps its timeline step of {have} frame(s) (wanted {want}): "
+                     "it holds annotations made in those steps. For the new step, pull them, then push into a new "
+                     "project (`--project NAME`)")
+        return have
+    return want
+
+
+def _write_media(db_path: str | Path, a: _AttemptData, folder: Path, k: int = 1) -> tuple[Path, FrameMap, float]:
     """Write (or reuse) the file a task shows; returns it, the frame map and the frame rate Label Studio
-    plays it at (a video: fps / k with k attempt frames per timeline cell, 1 when `frame_exact`)."""
+    plays it at (a video: fps / k with k attempt frames per Label Studio frame, see `_timeline_step`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    k = 1 if frame_exact or a.kind == lt.SKELETON else lt.timeline_cell(a.n_frames, a.fps)
     stem = f"{a.attempt_id:05d}-{_slug(a.name)}-{_content_hash(a, k)}"
     if a.kind == lt.SKELETON:
         path = folder / f"{stem}.csv"
@@ -277,12 +295,12 @@ def push(
         except ImportError:  # pragma: no cover - tqdm is a dependency
             iterator = group
         for a in iterator:
-            media, fmap, fps = _write_media(db_path, a, folder, frame_exact)
+            old = existing.get(a.name)
+            media, fmap, fps = _write_media(db_path, a, folder, _timeline_step(a, old, frame_exact, report.notes))
             rel = media.relative_to(client.conn.document_root).as_posix()
             url = f"/data/local-files/?d={rel}"
             key = "video" if kind == lt.VIDEO else "csv"
             result, version, score = _prediction(a, fmap)
-            old = existing.get(a.name)
             old_meta = ((old or {}).get("data") or {}).get("cruxlab") or {}
             if old is not None and int(old_meta.get("attempt_id", -1)) != a.attempt_id:
                 report.notes.append(f"{a.name}: task {old['id']} belonged to an earlier attempt of that name "

@@ -32,6 +32,7 @@ from cruxlab.camera import camera_centers, pixel_rays
 from cruxlab.joints import (
     L_ANKLE, L_HEEL, L_HIP, L_KNEE, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE, R_HEEL, R_HIP, R_KNEE, R_TOE, R_WRIST,
 )
+from cruxlab.signal import fill_gaps
 from cruxlab.skeleton import Skeleton
 from db.store import EffectorFlow
 
@@ -59,15 +60,7 @@ def _smooth_fill(x: np.ndarray, fps: float, width_s: float) -> np.ndarray:
     """(T, J) series: NaN gaps interpolated per column (edges held), then a Gaussian of sigma width_s / 4."""
     from scipy.ndimage import gaussian_filter1d
 
-    out = np.array(x, dtype=np.float64)
-    T = len(out)
-    t = np.arange(T)
-    for j in range(out.shape[1]):  # per joint (21 columns), vectorised over frames
-        ok = np.isfinite(out[:, j])
-        if ok.sum() == 0:
-            continue
-        out[:, j] = np.interp(t, np.flatnonzero(ok), out[ok, j])
-    return gaussian_filter1d(out, max(width_s * fps / 4, 0.5), axis=0, mode="nearest")
+    return gaussian_filter1d(fill_gaps(x), max(width_s * fps / 4, 0.5), axis=0, mode="nearest")
 
 
 def despike(kp2d: np.ndarray, gain: float) -> np.ndarray:
@@ -78,12 +71,7 @@ def despike(kp2d: np.ndarray, gain: float) -> np.ndarray:
     T = len(kp2d)
     if T < 5:
         return kp2d
-    ok = np.isfinite(kp2d).all(-1)
-    t = np.arange(T)
-    filled = kp2d.copy()
-    for j in np.flatnonzero(ok.any(0) & ~ok.all(0)):  # joints with gaps: interpolate for the median only
-        for c in range(2):
-            filled[:, j, c] = np.interp(t, np.flatnonzero(ok[:, j]), kp2d[ok[:, j], j, c])
+    filled = fill_gaps(kp2d, np.isfinite(kp2d).all(-1)).astype(kp2d.dtype)  # gaps interpolated, for the median only
     med = median_filter(filled, size=(5, 1, 1), mode="nearest")
     dev = np.linalg.norm(kp2d - med, axis=-1)                                      # (T, J), NaN where missing
     with np.errstate(all="ignore"):

@@ -739,6 +739,35 @@ def load_view(path: str | Path) -> View:
         raise fail(f"confidence must have shape (T, J) = {(T, J)}, got {conf.shape}")
     if np.isinf(kp).any():
         raise fail("keypoints2d contains infinite values; use NaN for missing joints")
+    K, R, tv = _view_cameras(arrays, T, fail)
+    size = arrays["image_size"].reshape(-1)
+    if size.shape != (2,) or not np.isfinite(size).all() or (size <= 0).any():
+        raise fail(f"image_size must be (w, h) > 0 pixels, got {arrays['image_size'].tolist()}")
+    fps = np.asarray(arrays["fps"], dtype=np.float64).reshape(-1)
+    if fps.size != 1 or not np.isfinite(fps[0]) or fps[0] <= 0:
+        raise fail(f"fps must be one number > 0, got {arrays['fps'].tolist()}")
+    extras = plane_vectors(arrays, fail)
+    if "wall_normal" in extras:
+        nn = np.linalg.norm(extras["wall_normal"])
+        if nn < 1e-9:
+            raise fail("wall_normal must not be the zero vector")
+        extras["wall_normal"] = extras["wall_normal"] / nn
+    height = _view_height(arrays, fail)
+    kp21 = np.full((T, NUM_JOINTS, 2), np.nan)
+    c21 = np.zeros((T, NUM_JOINTS))
+    kp21[:, order] = kp
+    c21[:, order] = np.nan_to_num(conf)
+    c21[~np.isfinite(kp21).all(-1)] = 0.0
+    if not (c21 > 0).any():
+        raise fail("no keypoint is present (all NaN or zero confidence); there is nothing to lift")
+    return View(kp21, c21, K, R, tv, (int(size[0]), int(size[1])), float(fps[0]),
+                extras.get("wall_normal", np.array([0.0, 0.0, 1.0])), extras.get("wall_point", np.zeros(3)),
+                height)
+
+
+def _view_cameras(arrays: dict, T: int, fail) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """K (3, 3), R (T, 3, 3), t (T, 3) of a VIEW file, checked: a pinhole K, one finite world->camera
+    rotation and translation per frame. `fail(problem)` builds the error."""
     K = arrays["K"].astype(np.float64)
     if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0 or abs(K[2, 2] - 1) > 1e-6:
         raise fail(f"K must be a finite (3, 3) pinhole matrix [[fx,0,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0, "
@@ -757,34 +786,18 @@ def load_view(path: str | Path) -> View:
         f = int(np.flatnonzero(not_rot)[0])
         raise fail(f"R of {int(not_rot.sum())} frame(s) is not a rotation (first: frame {f}, det "
                    f"{np.linalg.det(R[f]):.4f}); R must be orthonormal with det +1 (world->camera, OpenCV)")
-    size = arrays["image_size"].reshape(-1)
-    if size.shape != (2,) or not np.isfinite(size).all() or (size <= 0).any():
-        raise fail(f"image_size must be (w, h) > 0 pixels, got {arrays['image_size'].tolist()}")
-    fps = np.asarray(arrays["fps"], dtype=np.float64).reshape(-1)
-    if fps.size != 1 or not np.isfinite(fps[0]) or fps[0] <= 0:
-        raise fail(f"fps must be one number > 0, got {arrays['fps'].tolist()}")
-    extras = plane_vectors(arrays, fail)
-    if "wall_normal" in extras:
-        nn = np.linalg.norm(extras["wall_normal"])
-        if nn < 1e-9:
-            raise fail("wall_normal must not be the zero vector")
-        extras["wall_normal"] = extras["wall_normal"] / nn
-    height = DEFAULT_HEIGHT_M
-    if "climber_height_m" in arrays:
-        height = float(np.asarray(arrays["climber_height_m"]).reshape(-1)[0])
-        lo, hi = HEIGHT_RANGE_M
-        if not (np.isfinite(height) and lo <= height <= hi):
-            raise fail(f"climber_height_m must be a height in metres between {lo:g} and {hi:g}, got {height}")
-    kp21 = np.full((T, NUM_JOINTS, 2), np.nan)
-    c21 = np.zeros((T, NUM_JOINTS))
-    kp21[:, order] = kp
-    c21[:, order] = np.nan_to_num(conf)
-    c21[~np.isfinite(kp21).all(-1)] = 0.0
-    if not (c21 > 0).any():
-        raise fail("no keypoint is present (all NaN or zero confidence); there is nothing to lift")
-    return View(kp21, c21, K, R, tv, (int(size[0]), int(size[1])), float(fps[0]),
-                extras.get("wall_normal", np.array([0.0, 0.0, 1.0])), extras.get("wall_point", np.zeros(3)),
-                height)
+    return K, R, tv
+
+
+def _view_height(arrays: dict, fail) -> float:
+    """The VIEW file's climber_height_m (metres, within HEIGHT_RANGE_M), DEFAULT_HEIGHT_M when it has none."""
+    if "climber_height_m" not in arrays:
+        return DEFAULT_HEIGHT_M
+    height = float(np.asarray(arrays["climber_height_m"]).reshape(-1)[0])
+    lo, hi = HEIGHT_RANGE_M
+    if not (np.isfinite(height) and lo <= height <= hi):
+        raise fail(f"climber_height_m must be a height in metres between {lo:g} and {hi:g}, got {height}")
+    return height
 
 
 def lift_view(view: View, options: LiftOptions = LiftOptions()) -> tuple[Skeleton, LiftResult]:

@@ -424,9 +424,14 @@ def test_cli_uses_the_local_server_record(ls, db, monkeypatch, capsys):
     monkeypatch.delenv("CRUXLAB_LS_TOKEN", raising=False)
     monkeypatch.setenv("CRUXLAB_LS_DATA_DIR", ls.state.data_dir)
     (_, name), *_ = _attempts(db, lt.SKELETON)
+    pushes, real_push = [], sync.push
+    monkeypatch.setattr(sync, "push", lambda *a, **kw: pushes.append(kw) or real_push(*a, **kw))
     assert main(["--db", str(db), "label", "push", "--attempt", name, "--project", "cli"]) == 0
     out = capsys.readouterr().out
     assert f"{name}: task" in out and "created" in out
+    assert main(["--db", str(db), "label", "push", "--attempt", name, "--project", "cli", "--frame-exact"]) == 0
+    assert "updated" in capsys.readouterr().out
+    assert [kw["frame_exact"] for kw in pushes] == [False, True]
     assert main(["--db", str(db), "label", "status", "--project", "cli"]) == 0
     out = capsys.readouterr().out
     assert "cli · skeletons" in out and "1 task(s), 0 annotated" in out and ls.url in out
@@ -471,6 +476,13 @@ def test_video_frames_are_exact_from_source_to_label_studio_and_back(ls, client,
     assert pulled.actions == {"add": 1, "confirm": len(moves), "review": 1} and pulled.unchanged == len(moves)
     added = _moves(db, attempt_id).query("label == 'drop-knee'")
     assert (int(added.start_frame.iloc[0]), int(added.end_frame.iloc[0]), added.limb.iloc[0]) == (11, 24, "left_foot")
+    # A push without --frame-exact would fit the timeline in steps of k frames, but this task holds an annotation
+    # in single frames: it keeps them (or the pull would read 12..25 as steps) and says so
+    again = sync.push(db, client, [name], project="coded")
+    assert again.attempts[0].frame_map.per_cell == 1 and lt.timeline_cell(T, 25.0) > 1
+    assert any("keeps its timeline step of 1 frame" in note for note in again.notes), again.notes
+    assert _task(client, rep.projects[lt.VIDEO], pushed.task_id)["data"]["fps"] == 25.0
+    assert sync.pull(db, client, project="coded").n_written == 0
 
 
 def _browser():
