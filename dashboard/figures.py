@@ -22,6 +22,8 @@ from cruxlab.labels import LABEL_COLORS
 #: Lanes of the move timeline, top to bottom.
 LANES: tuple[str, ...] = LIMBS
 _FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
+#: `st.plotly_chart(..., config=STATIC)`: a chart to read, without Plotly's toolbar.
+STATIC = {"displayModeBar": False}
 
 
 # ------------------------------------------------------------------------------------------------ bounds

@@ -167,5 +167,5 @@ with left:
 with right:
     st.markdown("**Mean duration per label**")
     st.plotly_chart(fg.duration_comparison_figure(moves_a, moves_b, "A", "B"), key="compare_durations",
-                    config={"displayModeBar": False})
+                    config=fg.STATIC)
 
