@@ -6,11 +6,15 @@
 Stages (each a function of the previous stage's output and its own parameters):
     video    probe + frame selection (`reconstruction.video`)          -> VideoInfo, FrameRange
     pose     2D pose of the climber + keyframes, one decoding pass    -> Pose2D, Keyframes
+    flow     a second decoding pass: the hands' and feet's image patches tracked against the wall
+             (optical flow minus the wall's homography, `moves.evidence.effector_flow`)
     masks    climber masks on the keyframes (free from MediaPipe pose, or the mask backend, e.g. SAM2)
     cameras  keyframe SfM with the masks, every frame gets K, R, t    (`reconstruction.sfm`)
     lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
-    moves    the skeleton's moves by the store's active move model
-    store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, report, moves
+    moves    the skeleton's moves by the store's active move model (on the image evidence and the flow)
+    store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, flow, report, moves
+Masks and cameras are made in a worker process (`reconstruction.camera_worker`) from the keyframes the pose
+stage hands it as it decodes, while this process runs the pose and flow stages.
 
 Three steps, so many videos can be analysed at once while one process writes the store (DuckDB allows one
 writer; `reconstruction.batch` runs them in a process pool or on Ray):
@@ -52,7 +56,7 @@ from cruxlab.body import DEFAULT_HEIGHT_M, check_height
 from cruxlab.digest import params_digest
 from cruxlab.errors import InputError
 from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose
-from reconstruction.video import FrameRange, VideoInfo, probe, select_frames
+from reconstruction.video import FrameRange, VideoInfo, iter_batches, probe, select_frames
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +276,8 @@ class StageCache:
 # ------------------------------------------------------------------------------------------ progress
 #: Share of a typical analysis's wall time per stage (2 s and 12 s trims of the bundled clips at 12.5-29 fps
 #: on 2 CPU cores: pose about half, SfM about a third), so `StageProgress.overall` moves about evenly in time.
-STAGE_WEIGHTS = {"video": 0.03, "pose": 0.50, "masks": 0.02, "cameras": 0.33, "lift": 0.04, "moves": 0.01,
-                 "store": 0.07}
+STAGE_WEIGHTS = {"video": 0.03, "pose": 0.48, "flow": 0.03, "masks": 0.02, "cameras": 0.32, "lift": 0.04,
+                 "moves": 0.01, "store": 0.07}
 
 
 @dataclass(frozen=True)
@@ -577,6 +581,7 @@ class ComputedAttempt:
     model_version: str | None
     report: dict
     detection_extras: tuple | None = None  # (db.store.WallInterval, db.store.HoldContacts) found with the moves
+    flow: Any = None  # db.store.EffectorFlow: the hands' and feet's image motion relative to the wall
 
 
 @dataclass(frozen=True)
@@ -587,6 +592,7 @@ class _StageKeys:
     masks: str
     cameras: str
     lift: str
+    flow: str
 
 
 def _stage_keys(plan: AnalysisPlan, options: AnalyzeOptions, keyframe_index: np.ndarray) -> _StageKeys:
@@ -604,19 +610,21 @@ def _stage_keys(plan: AnalysisPlan, options: AnalyzeOptions, keyframe_index: np.
                    code_version("reconstruction.sfm", "reconstruction.geometry"))
     lift = _key("lift", cameras, params["height_m"], params.get("wall_angle_deg"),
                 code_version("reconstruction.wall", "reconstruction.lift"))
-    return _StageKeys(pose, masks, cameras, lift)
+    flow = _key("flow", pose, code_version("moves.evidence"))
+    return _StageKeys(pose, masks, cameras, lift, flow)
 
 
 def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveModel | None = None,
                     progress: bool = True, stages: _Stages | None = None) -> ComputedAttempt:
     """Video -> 2D pose -> masks -> cameras -> lift -> moves for a planned analysis, without the database.
     Masks and SfM of the keyframes run in a worker process while the pose stage decodes (`camera_worker`)
-    unless they are cached. `model`: the move classifier (default: the built-in rules). Raises CruxlabError
-    subclasses naming the fix."""
-    run = _Run(plan, options, stages or _Stages(5 if options.detect_moves else 4, progress), progress)
+    and the flow stage decodes again, unless they are cached. `model`: the move classifier (default: the
+    built-in rules). Raises CruxlabError subclasses naming the fix."""
+    run = _Run(plan, options, stages or _Stages(6 if options.detect_moves else 5, progress), progress)
     with run.camera_worker() as worker:
         pose, keyframes = run.stages.run("pose", run.cached("pose"), lambda: run.pose(worker))
         _require_climber(pose, plan, options)
+        flow = run.stages.run("flow", run.cached("flow"), lambda: run.flow(pose))  # needs the pose only
         masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
         cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
     geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
@@ -627,12 +635,12 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
                         wall_normal=geometry.wall_normal, wall_point=geometry.wall_point)
     moves = version = extras = None
     if options.detect_moves:
-        moves, version, extras = _detect_moves(skeleton, pose, geometry, model, run.stages)
+        moves, version, extras = _detect_moves(skeleton, pose, geometry, flow, model, run.stages)
     report = _report(plan, pose, geometry, skeleton, run.stages)
     if version is not None:
         report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
-                           moves=moves, model_version=version, report=report, detection_extras=extras)
+                           moves=moves, model_version=version, report=report, detection_extras=extras, flow=flow)
 
 
 def _require_climber(pose: Pose2D, plan: AnalysisPlan, options: AnalyzeOptions) -> None:
@@ -644,9 +652,10 @@ def _require_climber(pose: Pose2D, plan: AnalysisPlan, options: AnalyzeOptions) 
         )
 
 
-def _detect_moves(skeleton, pose: Pose2D, geometry, model: MoveModel | None, stages: _Stages) -> tuple[tuple, str, tuple]:
+def _detect_moves(skeleton, pose: Pose2D, geometry, flow, model: MoveModel | None, stages: _Stages
+                  ) -> tuple[tuple, str, tuple]:
     """(moves, classifier version, (wall interval, hold contacts)) found on the image evidence: the 2D
-    detections through the solved cameras."""
+    detections through the solved cameras, and the hands' and feet's flow."""
     from moves.classify import detect_features
     from moves.evidence import video_features
 
@@ -654,8 +663,8 @@ def _detect_moves(skeleton, pose: Pose2D, geometry, model: MoveModel | None, sta
 
     def moves_stage():
         cams = geometry.cameras
-        return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t),
-                               model.classifier())
+        return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t,
+                                              flow=flow), model.classifier())
 
     found = stages.run("moves", False, moves_stage)
     return tuple(found.moves), model.version, (found.wall_interval(), found.hold_contacts())
@@ -762,6 +771,20 @@ class _Run:
             self.cache.save("lift", self.keys.lift, rec)
         return rec
 
+    def flow(self, pose: Pose2D):
+        flow = self.cache.load("flow", self.keys.flow)
+        if flow is None:
+            frames, done = self.plan.frames, 0
+
+            def on_frames(n: int) -> None:
+                nonlocal done
+                done += n
+                self.stages.report("flow", done / max(frames.count, 1))
+
+            flow = run_flow(self.plan.video, frames, pose, self.options, on_frames)
+            self.cache.save("flow", self.keys.flow, flow)
+        return flow
+
 
 def _report(plan: AnalysisPlan, pose: Pose2D, geometry, skeleton, stages: _Stages) -> dict:
     info, frames = plan.video, plan.frames
@@ -788,7 +811,7 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     `on_progress` hears every stage start and end and the pose stage's frames as they are done."""
     t_start = time.perf_counter()
     options = checked_options(options)
-    stages = _Stages(6 if options.detect_moves else 5, progress, on_progress)
+    stages = _Stages(7 if options.detect_moves else 6, progress, on_progress)
     stages.report("video", 0.0)
     plan = plan_analysis(video_path, options)
     snapshot = snapshot_store(db_path)
@@ -840,6 +863,71 @@ def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options:
                          options=SfmOptions(max_features=options.sfm_features), progress=progress)
 
 
+def run_flow(info: VideoInfo, frames: FrameRange, pose: Pose2D, options: AnalyzeOptions,
+             on_frames: Callable[[int], None] | None = None):
+    """One decoding pass at the working size: how each hand's and foot's image patch moves relative to the
+    wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow). About 8 ms per frame on one core at
+    480x854 (tracking ~450 points forward and back, a homography per frame), plus decoding."""
+    from moves.evidence import effector_flow
+
+    batches = ((b.scale, b.frames) for b in iter_batches(info, frames, max_side=options.max_side))
+    return effector_flow(batches, pose.keypoints, pose.confidence, pose.boxes, progress=on_frames)
+
+
+def track_stored(db_path: str | Path, names: list[str] | None = None, *, video: str | Path | None = None,
+                 redo: bool = False, progress: bool = True) -> list[tuple[str, str]]:
+    """The flow stage for attempts already in the store (analysed before it existed, or all with `redo`):
+    each attempt's video is decoded again (the stored path, or `video` for one attempt whose file moved; it
+    must be the analysed file, by sha256), its stored 2D detections place the patches (`run_flow`), and the
+    flow and the moves detected with it (the active model) are written in one transaction per attempt.
+    Returns (attempt name, what happened) per attempt; skeleton imports have no video and are skipped."""
+    from db import store
+    from db.connection import connect, transaction
+    from moves.evidence import effector_flow
+    from moves.service import detect_and_store
+
+    out = []
+    with connect(db_path, create=False) as con:
+        chosen = store.resolve_attempts(con, names)
+        if video is not None and len(chosen) != 1:
+            raise InputError(f"--video is the file of one attempt; name exactly one (got {len(chosen)})")
+        for attempt_id, name in chosen:
+            info = store.attempt_info(con, attempt_id)
+            if info.source_kind != "video":
+                out.append((name, "skipped: a skeleton import has no video"))
+                continue
+            if not redo and store.read_effector_flow(con, attempt_id) is not None:
+                out.append((name, "skipped: tracked already (--redo to track again)"))
+                continue
+            sha, params = store.attempt_video(con, attempt_id)
+            path = Path(video) if video is not None else Path(info.video_path or "")
+            if not path.is_file():
+                raise InputError(f"attempt {name!r}: its video {str(path)!r} is not there; pass the file with "
+                                 f"--video PATH (one attempt at a time)")
+            vinfo = probe(path)
+            if vinfo.sha256 != sha:
+                raise InputError(f"attempt {name!r}: {path} is not the video it was analysed from (another sha256); "
+                                 "pass the analysed file with --video PATH")
+            frames = FrameRange(start=info.video_start_frame, step=info.video_frame_step, count=info.n_frames,
+                                fps=info.fps)
+            kp = store.read_keypoints2d(con, attempt_id)
+            if kp is None:
+                out.append((name, "skipped: no stored 2D detections (analysed before version 4): analyse it again"))
+                continue
+            t0 = time.perf_counter()
+            max_side = int(params.get("max_side", AnalyzeOptions.max_side))
+            batches = ((b.scale, b.frames) for b in iter_batches(vinfo, frames, max_side=max_side))
+            flow = effector_flow(batches, kp.keypoints, kp.confidence, kp.boxes)
+            with transaction(con):
+                store.replace_effector_flow(con, attempt_id, flow)
+                n, version = detect_and_store(con, attempt_id)
+            out.append((name, f"tracked {info.n_frames} frames in {time.perf_counter() - t0:.1f} s; "
+                              f"{n} moves by {version}"))
+            if progress:
+                print(f"{name}: {out[-1][1]}", file=sys.stderr, flush=True)
+    return out
+
+
 def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
     """Wall frame + lifted skeleton -> `wall.WallReconstruction` (cameras and points in the wall frame)."""
     from reconstruction.wall import reconstruct
@@ -871,6 +959,7 @@ def store_attempt(db_path: str | Path, computed: ComputedAttempt) -> AnalyzeResu
         cameras=geometry.cameras, wall_points=geometry.wall_points,
         keypoints2d=store.Keypoints2D(keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d,
                                       boxes=pose.boxes),
+        effector_flow=computed.flow,
         camera_model=geometry.camera_model, report=report,
     )
     detected = None if computed.moves is None else (computed.moves, computed.model_version)

@@ -26,8 +26,9 @@ def test_real_clip_accuracy_and_nothing_in_not_move_spans(bundled_store, artifac
     assert {c["clip"] for c in r["clips"]} == {"warp-fixed-input.mp4", "warp-dynamic-input.mp4"}
     assert r["not_move_predictions"] == 0                 # standing on the mat, stepping on, dropping off
     assert r["hand_move_f1"] >= 0.85                      # reached 1.00 (4 of 4 hand moves, no false one)
-    assert r["micro_f1"] >= 0.40                          # reached 0.50 (before this work: 0.11)
+    assert r["micro_f1"] >= 0.45                          # reached 0.55 (0.50 before the image flow, 0.11 before that)
     assert r["per_label"]["reach"]["f1"] >= 0.8
+    assert r["per_label"]["foot-move"]["f1"] >= 0.45      # reached 0.55 with the feet's image flow (0.40 without)
     assert r["per_label"]["dyno"]["fp"] == 0              # one-hand throws are no dynos
     # the same numbers, printed for people
     code, text, _ = run_cli("--db", str(bundled_store), "moves", "eval", "--real", str(LABELS))
@@ -45,7 +46,9 @@ def test_on_the_wall_interval_and_outcome(bundled_store):
     # tripod clip: the right foot leaves the mat f29-41, the first move starts f50; the feet drop to the mat
     # from f328 and touch it by f345, after the last move (f318)
     assert 29 <= wf.start_frame <= first and wf.start_reason == "left the floor"
-    assert last <= wf.end_frame <= 345 and wf.end_reason == "drop-off" and wf.outcome == "fall"
+    # (within the 0.25 s boundary tolerance: the feet shuffle on the mat for ~0.2 s after touching it, and a
+    # contact needs the foot's image patch still too)
+    assert last <= wf.end_frame <= 345 + 6 and wf.end_reason == "drop-off" and wf.outcome == "fall"
     # handheld roof clip: starts and ends mid-climb
     assert wd.start_frame <= 5 and (wd.start_reason, wd.end_reason, wd.outcome) == ("video start", "video end", None)
     assert ("warp-fixed-input", "drop-off", "fall") in view
@@ -86,3 +89,31 @@ def test_holds_contact_sheet(bundled_store, artifacts):
         assert img is not None and img.shape[0] > 600 and img.shape[1] > 800
         band = img[-120:]                                   # the contact lanes: coloured, not blank
         assert len(np.unique(band.reshape(-1, 3), axis=0)) > 20
+
+
+def test_attempts_stored_before_the_flow_stage_are_tracked_and_redetected(bundled_store, tmp_path):
+    import shutil
+
+    db = tmp_path / "old.duckdb"
+    shutil.copy(bundled_store, db)
+    with connect(db) as con:
+        (aid, _), = store.resolve_attempts(con, ["warp-dynamic-input"])
+        analysed = store.read_effector_flow(con, aid)
+        moves = store.current_moves(con, aid)[["start_frame", "end_frame", "label", "limb"]].values.tolist()
+        con.execute("DELETE FROM effector_flow WHERE attempt_id = ?", [aid])   # as if stored before version 9
+        con.execute("DELETE FROM moves WHERE attempt_id = ?", [aid])
+    code, out, err = run_cli("--db", str(db), "track")
+    assert code == 0, err
+    assert "warp-fixed-input: skipped: tracked already" in out and "warp-dynamic-input: tracked 180 frames" in out
+    with connect(db, read_only=True) as con:
+        tracked = store.read_effector_flow(con, aid)
+        again = store.current_moves(con, aid)[["start_frame", "end_frame", "label", "limb"]].values.tolist()
+    # the same flow and the same moves as the analysis found
+    np.testing.assert_array_equal(tracked.rel, analysed.rel)
+    np.testing.assert_array_equal(tracked.wall, analysed.wall)
+    assert again == moves and len(moves) > 0
+    # a file that is not the analysed video is refused, and nothing changes
+    other = tmp_path / "other.mp4"
+    shutil.copy(LABELS.parents[0] / "warp-fixed-input.mp4", other)
+    code, _, err = run_cli("--db", str(db), "track", "warp-dynamic-input", "--redo", "--video", str(other))
+    assert code == 2 and "is not the video it was analysed from" in err and "--video" in err
