@@ -336,6 +336,9 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
     minus the wall's is the effector's motion relative to the wall. `progress(n)` hears frames done."""
     import cv2
 
+    # RANSAC draws from OpenCV's per-thread RNG: seeded here, the flow does not depend on what ran before it in
+    # this thread (the SfM stage's homographies, another video in a pool worker).
+    cv2.setRNGSeed(0)
     p = params or FlowParams()
     kp = np.asarray(keypoints2d, dtype=np.float64)
     T = len(kp)
