@@ -283,7 +283,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     with connect(args.db, read_only=True) as con:
         df = store.list_models(con)
     if df.empty or not df.active.any():
-        print("active: built-in rules (rules-1.0)")
+        from moves.classify import RULES_VERSION
+
+        print(f"active: built-in rules ({RULES_VERSION})")
     print_frame(df.drop(columns=["metrics"]), "table")
     return 0
 
