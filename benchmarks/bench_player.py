@@ -23,48 +23,33 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 CACHE = Path("cache/bench_dashboard")
 PLAYER = "(window.__cruxlabPlayers || []).find((p) => p.root.isConnected)"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """`cruxlab dashboard` for `db` on a free port; stop() ends it by PID."""
 
     def __init__(self, db: Path, cache_dir: Path) -> None:
-        from dashboard.cli import streamlit_command
+        from cruxlab.processes import free_port
+        from dashboard.cli import streamlit_command, wait_healthy
 
-        self.port = _free_port()
+        self.port = free_port()
         env = dict(os.environ, CRUXLAB_DB=str(db.resolve()), CRUXLAB_CACHE=str(cache_dir.resolve()))
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(streamlit_command(db, self.port), env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the dashboard server did not start")
-            time.sleep(0.2)
+        if not wait_healthy(self.url, self.proc, timeout_s=90):
+            self.stop()
+            raise RuntimeError("the dashboard server did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -176,22 +161,18 @@ def streamlit_baseline(repeats: int = 3) -> list[float]:
     folder = Path(tempfile.mkdtemp(prefix="cruxlab-bench-st-"))
     app = folder / "app.py"
     app.write_text("import streamlit as st\nst.write('baseline ready')\n")
-    port = _free_port()
+    from cruxlab.processes import free_port
+    from dashboard.cli import wait_healthy
+
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-            if time.monotonic() > deadline:
-                raise RuntimeError("the baseline Streamlit server did not start")
+        if not wait_healthy(url, proc, timeout_s=60):
+            raise RuntimeError("the baseline Streamlit server did not start")
         out = []
         for i in range(repeats + 1):
             driver = browser()

@@ -1,10 +1,19 @@
 """Is a recorded process still ours? For anything that writes a PID down and later looks at it again (the Label
 Studio server, background analyses): the PID must be alive, not a zombie, and still run what we started
-(after a reboot or a long time the number may belong to another program)."""
+(after a reboot or a long time the number may belong to another program). And a free port for a server
+started next."""
 
 from __future__ import annotations
 
 import os
+import socket
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on now (the OS picks it), for a server started next."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -53,6 +53,25 @@ def hysteresis(on: np.ndarray, off: np.ndarray, initial: bool = False) -> np.nda
     return np.where(last >= 0, taken, initial)
 
 
+def fill_gaps(x: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """(T, ...) series with every entry where `known` is False filled by linear interpolation over time (axis 0)
+    between the known entries, held constant before the first and after the last; a series never known is
+    left as it is. `known` (default: where x is finite) has x's shape or drops its trailing axes ((T, J) for
+    (T, J, 3) points: one flag for all of a point's coordinates). Loops over series (joints x coordinates),
+    never over frames."""
+    x = np.asarray(x, dtype=np.float64)
+    known = np.isfinite(x) if known is None else np.asarray(known, dtype=bool)
+    T = len(x)
+    k = np.broadcast_to(known.reshape(known.shape + (1,) * (x.ndim - known.ndim)), x.shape).reshape(T, -1)
+    flat = x.reshape(T, -1)
+    out = flat.copy()
+    t = np.arange(T)
+    for c in np.flatnonzero(k.any(0) & ~k.all(0)):
+        kt = np.flatnonzero(k[:, c])
+        out[:, c] = np.interp(t, kt, flat[kt, c])
+    return out.reshape(x.shape)
+
+
 def central_difference(x: np.ndarray, fps: float, span_s: float) -> np.ndarray:
     """Velocity (x[t+k] - x[t-k]) / (2k / fps) along axis 0 with k ~ span_s/2 seconds; one-sided at the ends."""
     T = x.shape[0]

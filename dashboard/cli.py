@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cruxlab.cli import add_command
@@ -29,6 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"show synthetic demo attempts ({DEMO_DB}, built when missing) instead of --db")
     p.add_argument("--open", action="store_true", help="also open a browser window")
     p.set_defaults(func=cmd_dashboard)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> bool:
+    """Poll the Streamlit server at `url` (its /_stcore/health answers "ok" once it serves) until it is up
+    (True), or until `proc` (the server process) exits or `timeout_s` pass (False)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return True
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
 
 
 def streamlit_command(db: str | Path, port: int, headless: bool = True) -> list[str]:

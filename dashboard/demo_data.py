@@ -214,8 +214,7 @@ def build_demo_db(
     model; the first `n_video` attempts have a rendered video (the second of them samples it with
     video_start_frame=3, video_frame_step=2, as `analyze --fps` would)."""
     from db import connect, store, transaction
-    from cruxlab.camera import CameraTrack
-    from db.store import AttemptRecord, VideoRecord
+    from db.store import AttemptRecord
     from moves.ingest import ingest_attempt
 
     media_dir = Path(media_dir)
@@ -241,18 +240,9 @@ def build_demo_db(
                 wall = wall_points_for(holds_of(synth), synth.clean, seed=k)
                 attempt_name = f"{climber.lower()}-{problem.lower().replace(' ', '-')}-{a_i + 1}"
                 if with_video:
-                    w, h = video_size
-                    cams = follow_cameras(synth.clean, w, h)
-                    vpath = render_video(media_dir / f"{attempt_name}.mp4", synth.clean, cams, wall, w, h)
-                    sha = file_sha256(vpath)
-                    sel = slice(start, start + step * n_frames, step)
-                    source = dict(
-                        video=VideoRecord(str(vpath.resolve()), sha, synth.clean.fps, w, h, full_frames),
-                        video_start_frame=start, video_frame_step=step,
-                        cameras=CameraTrack(cams.K[sel], cams.R[sel], cams.t[sel], cams.registered[sel]),
-                        camera_model="sfm", source_kind="video", source_path=str(vpath.resolve()),
-                        key=store.ingest_key(sha, {"demo": k}),
-                    )
+                    vpath = media_dir / f"{attempt_name}.mp4"
+                    source = _video_source(vpath, synth, wall, slice(start, start + step * n_frames, step),
+                                           video_size, k)
                 else:
                     source = dict(source_kind="skeleton", source_path=f"synthetic://{attempt_name}",
                                   key=store.ingest_key(f"synthetic-{seed}-{k}", {"demo": k}))
@@ -269,6 +259,28 @@ def build_demo_db(
                     videos[attempt_id] = vpath
                 k += 1
     return DemoDb(Path(db_path), ids, videos, truth, version)
+
+
+def _video_source(path: Path, synth, wall, frames: slice, size: tuple[int, int], k: int) -> dict:
+    """AttemptRecord fields of a demo attempt filmed on video: `synth` (every frame) rendered to `path` as
+    seen by a following camera of `size` (w, h) px over the WallPoints `wall`; the attempt is the video
+    frames `frames` (start, stop, step), as `analyze --fps` samples them. `k`: the attempt's number (its
+    ingest key)."""
+    from cruxlab.camera import CameraTrack
+    from db import store
+    from db.store import VideoRecord
+
+    w, h = size
+    cams = follow_cameras(synth.clean, w, h)
+    vpath = render_video(path, synth.clean, cams, wall, w, h)
+    sha = file_sha256(vpath)
+    return dict(
+        video=VideoRecord(str(vpath.resolve()), sha, synth.clean.fps, w, h, len(synth.clean.keypoints)),
+        video_start_frame=frames.start, video_frame_step=frames.step,
+        cameras=CameraTrack(cams.K[frames], cams.R[frames], cams.t[frames], cams.registered[frames]),
+        camera_model="sfm", source_kind="video", source_path=str(vpath.resolve()),
+        key=store.ingest_key(sha, {"demo": k}),
+    )
 
 
 def cached_demo_db(cache_root: str | Path, **kwargs) -> DemoDb:

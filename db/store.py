@@ -702,10 +702,19 @@ def _check_edit(con, attempt_id: int, label: str, limb: str, start: int, end: in
         )
 
 
-def _external_key_seen(con, external_key: str | None) -> bool:
-    return external_key is not None and con.execute(
-        "SELECT 1 FROM label_edits WHERE external_key = ?", [external_key]
-    ).fetchone() is not None
+_KEY_SEEN = {table: f"SELECT 1 FROM {table} WHERE external_key = ?" for table in ("label_edits", "attempt_reviews")}
+
+
+def _check_author(con, source: str, editor: str, who: str, external_key: str | None = None,
+                  table: str = "label_edits") -> bool:
+    """Validate who makes a label-history entry (source one of EDIT_SOURCES, a non-empty editor name; `who`
+    says what needs it in the error) and return True when `external_key` is already recorded in `table`
+    (the entry was imported before: write nothing)."""
+    if source not in EDIT_SOURCES:
+        raise ValueError(f"source must be one of {EDIT_SOURCES}")
+    if not editor or not editor.strip():
+        raise InputError(f"{who} (who made it)")
+    return external_key is not None and con.execute(_KEY_SEEN[table], [external_key]).fetchone() is not None
 
 
 def edit_move(
@@ -730,11 +739,7 @@ def edit_move(
     Unchanged fields keep their current value. Returns None (and writes nothing) when `external_key` was
     already recorded, or when the edit would change nothing.
     """
-    if source not in EDIT_SOURCES:
-        raise ValueError(f"source must be one of {EDIT_SOURCES}")
-    if not editor or not editor.strip():
-        raise InputError("an edit needs the editor's name (who made it)")
-    if _external_key_seen(con, external_key):
+    if _check_author(con, source, editor, "an edit needs the editor's name", external_key):
         return None
     cur = con.execute(
         "SELECT attempt_id, label, limb, start_frame, end_frame, deleted FROM move_state WHERE move_id = ?",
@@ -797,11 +802,7 @@ def add_move(
 ) -> int | None:
     """A move the model missed, added by a coach: a `moves` row (source = the editing tool) plus an 'add' edit.
     Returns the new move_id, or None when `external_key` was already recorded."""
-    if source not in EDIT_SOURCES:
-        raise ValueError(f"source must be one of {EDIT_SOURCES}")
-    if not editor or not editor.strip():
-        raise InputError("an edit needs the editor's name (who made it)")
-    if _external_key_seen(con, external_key):
+    if _check_author(con, source, editor, "an edit needs the editor's name", external_key):
         return None
     _check_edit(con, attempt_id, label, limb, int(start_frame), int(end_frame), allow_unknown_label)
     move_source = "label-studio" if source == "label-studio" else "dashboard"
@@ -830,11 +831,7 @@ def confirm_move(
     label history; return its edit_id. None (nothing written) when `external_key` was already recorded, the
     move's latest entry already is a confirmation, or `expect` (label, limb, start, end: what the coach saw)
     is not the move's state any more. Raises InputError for a deleted move (restore it first)."""
-    if source not in EDIT_SOURCES:
-        raise ValueError(f"source must be one of {EDIT_SOURCES}")
-    if not editor or not editor.strip():
-        raise InputError("a confirmation needs the editor's name (who made it)")
-    if _external_key_seen(con, external_key):
+    if _check_author(con, source, editor, "a confirmation needs the editor's name", external_key):
         return None
     cur = con.execute(
         """SELECT attempt_id, label, limb, start_frame, end_frame, deleted, confirmed FROM move_state
@@ -892,12 +889,7 @@ def review_attempt(
     """Mark an attempt reviewed (every move it holds now is right, none is missing) or withdraw that
     (reviewed=False): append to attempt_reviews; return the review_id. The review covers the moves stored now.
     None (nothing written) when `external_key` was already recorded or nothing would change."""
-    if source not in EDIT_SOURCES:
-        raise ValueError(f"source must be one of {EDIT_SOURCES}")
-    if not editor or not editor.strip():
-        raise InputError("a review needs the reviewer's name (who made it)")
-    if external_key is not None and con.execute(
-            "SELECT 1 FROM attempt_reviews WHERE external_key = ?", [external_key]).fetchone() is not None:
+    if _check_author(con, source, editor, "a review needs the reviewer's name", external_key, "attempt_reviews"):
         return None
     if con.execute("SELECT 1 FROM attempts WHERE attempt_id = ?", [attempt_id]).fetchone() is None:
         raise InputError(f"no attempt with id {attempt_id}")

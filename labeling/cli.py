@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_attempt_names(q)
     q.add_argument("--reset-config", action="store_true",
                    help="restore cruxlab's labelling config if it was edited by hand in Label Studio")
+    q.add_argument("--frame-exact", action="store_true",
+                   help="one Label Studio frame per video frame: frame-by-frame stepping and smooth playback, "
+                        "but the timeline scrolls (~2 s in view in a 1600 px window). Default: the whole attempt "
+                        "fits the timeline, one step = k frames; edges left untouched keep their exact frames")
     common(q)
     q.set_defaults(func=cmd_push)
 
@@ -127,10 +131,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_push(args: argparse.Namespace) -> int:
     from labeling.sync import push
 
-    report = push(args.db, _client(args), args.attempt, project=args.project, reset_config=args.reset_config)
+    report = push(args.db, _client(args), args.attempt, project=args.project, reset_config=args.reset_config,
+                  frame_exact=args.frame_exact)
     for a in report.attempts:
         verb = "created" if a.created else "updated"
-        print(f"{a.attempt}: task {a.task_id} {verb} ({a.kind}, {a.n_moves} predicted moves) "
+        cell = f", timeline step {a.frame_map.per_cell} frames" if a.frame_map.per_cell > 1 else ""
+        print(f"{a.attempt}: task {a.task_id} {verb} ({a.kind}, {a.n_moves} predicted moves{cell}) "
               f"{report.url}/projects/{report.projects[a.kind]}/data?task={a.task_id}")
     for note in report.notes:
         print(f"note: {note}")

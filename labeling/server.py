@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cruxlab.errors import BackendUnavailableError, CruxlabError
-from cruxlab.processes import pid_alive, process_runs
+from cruxlab.processes import free_port, pid_alive, process_runs
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,6 @@ def install(quiet: bool = False) -> None:
             f"installing Label Studio failed (scripts/setup_labelstudio.sh exit {proc.returncode}):\n"
             f"{(proc.stderr or proc.stdout)[-2000:]}\nFix the error above and run `cruxlab label serve` again"
         )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

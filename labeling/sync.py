@@ -128,10 +128,13 @@ def _read_attempts(db_path: str | Path, names: list[str] | None) -> tuple[list[_
     return out, notes
 
 
-def _content_hash(a: _AttemptData) -> str:
-    """Identity of what the pushed file shows (the overlay's top band names the current moves too)."""
+def _content_hash(a: _AttemptData, per_cell: int = 1) -> str:
+    """Identity of what the pushed file shows (the overlay's top band names the current moves too; a video
+    is padded to whole timeline cells)."""
     h = hashlib.sha256()
     h.update(f"{RENDER_VERSION}|{a.kind}|{a.video_path}|{a.video_start_frame}|{a.video_frame_step}|{a.fps}".encode())
+    if per_cell != 1:
+        h.update(f"|cell {per_cell}".encode())
     h.update(repr([(mid, st.as_list()) for mid, st, _ in a.moves]).encode())
     h.update(np.ascontiguousarray(a.skeleton.keypoints).tobytes())
     if a.cameras is not None:
@@ -140,10 +143,31 @@ def _content_hash(a: _AttemptData) -> str:
     return h.hexdigest()[:12]
 
 
-def _write_media(db_path: str | Path, a: _AttemptData, folder: Path) -> tuple[Path, FrameMap, float]:
-    """Write (or reuse) the file a task shows; returns it, the frame map and the frame rate it plays at."""
+def _timeline_step(a: _AttemptData, old_task: dict | None, frame_exact: bool, notes: list[str]) -> int:
+    """Attempt frames per Label Studio frame for a video task: the whole attempt on the timeline
+    (`lt.timeline_cell`), 1 with `frame_exact` - unless the task already holds annotations or drafts: their
+    ranges are in the Label Studio frames of the step it was pushed with, so that step is kept."""
+    if a.kind == lt.SKELETON:
+        return 1
+    want = 1 if frame_exact else lt.timeline_cell(a.n_frames, a.fps)
+    meta = ((old_task or {}).get("data") or {}).get("cruxlab") or {}
+    if not meta.get("frame_map") or int(meta.get("attempt_id", -1)) != a.attempt_id:
+        return want
+    have = FrameMap.from_dict(meta["frame_map"]).per_cell
+    worked_on = any(x.get("result") for x in (old_task.get("annotations") or []) + (old_task.get("drafts") or []))
+    if have != want and worked_on:
+        notes.append(f"{a.name}: task {old_task['id']} keeps its timeline step of {have} frame(s) (wanted {want}): "
+                     "it holds annotations made in those steps. For the new step, pull them, then push into a new "
+                     "project (`--project NAME`)")
+        return have
+    return want
+
+
+def _write_media(db_path: str | Path, a: _AttemptData, folder: Path, k: int = 1) -> tuple[Path, FrameMap, float]:
+    """Write (or reuse) the file a task shows; returns it, the frame map and the frame rate Label Studio
+    plays it at (a video: fps / k with k attempt frames per Label Studio frame, see `_timeline_step`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{a.attempt_id:05d}-{_slug(a.name)}-{_content_hash(a)}"
+    stem = f"{a.attempt_id:05d}-{_slug(a.name)}-{_content_hash(a, k)}"
     if a.kind == lt.SKELETON:
         path = folder / f"{stem}.csv"
         if not path.is_file():
@@ -151,6 +175,7 @@ def _write_media(db_path: str | Path, a: _AttemptData, folder: Path) -> tuple[Pa
             tmp.write_text(lt.series_csv(a.skeleton))
             tmp.replace(path)
         return path, lt.series_frame_map(a.n_frames), a.fps
+    fmap = lt.video_frame_map(a.n_frames, per_cell=k)
     path = folder / f"{stem}.webm"
     if not path.is_file():
         from db import connect, store
@@ -159,12 +184,14 @@ def _write_media(db_path: str | Path, a: _AttemptData, folder: Path) -> tuple[Pa
         with connect(db_path, read_only=True) as con:
             data = store.read_render_data(con, a.attempt_id)
         tmp = path.with_name(path.stem + ".tmp.webm")
-        # VP8: measured to play in Label Studio's player (Chromium).
-        write_overlay_video(data, tmp, codec="libvpx", progress=True)
+        # VP8: measured to play in Label Studio's player (Chromium). Padded to whole cells (the last frame held)
+        # so that Label Studio, which counts round(duration * frameRate) frames, shows the last partial cell.
+        write_overlay_video(data, tmp, codec="libvpx", progress=True,
+                            hold_last=fmap.n_cells * k - a.n_frames)
         tmp.replace(path)
     # The overlay holds one frame per attempt frame (the renderer decodes video frame start + i * step for
-    # attempt frame i): its frame i shows attempt frame i, which Label Studio calls frame i + 1.
-    return path, lt.video_frame_map(a.n_frames), a.fps
+    # attempt frame i): its frame i shows attempt frame i, which Label Studio calls frame i // k + 1.
+    return path, fmap, a.fps / k
 
 
 def _ensure_project(client: LabelStudioClient, title: str, kind: str, reset_config: bool,
@@ -202,8 +229,10 @@ def _task_data(a: _AttemptData, media_url_key: str, media_url: str, fmap: FrameM
         "at": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds"),
         "moves": {lt.region_id(mid): st.as_list() for mid, st, _ in a.moves},
     })
-    title = (f"{a.name}: {a.n_frames} frames at {fps:g} fps, {len(a.moves)} predicted moves "
+    title = (f"{a.name}: {a.n_frames} frames at {a.fps:g} fps, {len(a.moves)} predicted moves "
              f"({', '.join(a.model_versions) or 'no model'})")
+    if fmap.per_cell > 1:
+        title += f"; timeline: 1 step = {fmap.per_cell} frames ({fmap.per_cell / a.fps:.2f} s)"
     return {
         media_url_key: media_url,
         "fps": fps,
@@ -228,8 +257,12 @@ def push(
     *,
     project: str = DEFAULT_PROJECT,
     reset_config: bool = False,
+    frame_exact: bool = False,
 ) -> PushReport:
-    """Push attempts (all when `attempts` is None) as tasks with their current moves as predictions."""
+    """Push attempts (all when `attempts` is None) as tasks with their current moves as predictions.
+    A video task's timeline fits the screen (one Label Studio frame = k attempt frames, see
+    labeling.tasks.timeline_cell); `frame_exact` keeps one Label Studio frame per attempt frame (the
+    timeline then scrolls)."""
     report = PushReport(client.url)
     if client.conn.document_root is None:
         raise InputError(
@@ -262,12 +295,12 @@ def push(
         except ImportError:  # pragma: no cover - tqdm is a dependency
             iterator = group
         for a in iterator:
-            media, fmap, fps = _write_media(db_path, a, folder)
+            old = existing.get(a.name)
+            media, fmap, fps = _write_media(db_path, a, folder, _timeline_step(a, old, frame_exact, report.notes))
             rel = media.relative_to(client.conn.document_root).as_posix()
             url = f"/data/local-files/?d={rel}"
             key = "video" if kind == lt.VIDEO else "csv"
             result, version, score = _prediction(a, fmap)
-            old = existing.get(a.name)
             old_meta = ((old or {}).get("data") or {}).get("cruxlab") or {}
             if old is not None and int(old_meta.get("attempt_id", -1)) != a.attempt_id:
                 report.notes.append(f"{a.name}: task {old['id']} belonged to an earlier attempt of that name "
@@ -440,6 +473,21 @@ class _AnnotationPull:
         """Who and when every edit of this annotation is signed with (keywords of db.store's edit writers)."""
         return dict(editor=self.ann.editor, source=SOURCE, edited_at=self.ann.edited_at, allow_unknown_label=True)
 
+    def last_state(self, rid: str) -> RegionState | None:
+        """What cruxlab last knew of a region: this annotation's previous pull of it, else the push snapshot."""
+        if rid in self.known:
+            return self.known[rid][2]
+        return self.baseline.get(rid)
+
+    def reference_frames(self) -> dict[str, tuple[int, int]]:
+        """region id -> (start, end) attempt frames last known: edges left there pull back exactly."""
+        out = {}
+        for rid in set(self.known) | set(self.baseline):
+            st = self.last_state(rid)
+            if st is not None:
+                out[rid] = (st.start_frame, st.end_frame)
+        return out
+
     def where(self, rid: str) -> str:
         return f"Label Studio task {self.task.task_id} annotation {self.ann.annotation_id}, region {rid}"
 
@@ -460,7 +508,7 @@ def _apply_task(con, tp: _TaskPull, report: PullReport) -> None:
         known = _known_states(history, _edit_key_prefix(tp, ann))
         pull = _AnnotationPull(con, tp, ann, attempt_id, known, _baseline(tp.pushes, ann.created_at), existing_moves,
                                report)
-        regions, notes = lt.parse_result(ann.result, tp.kind, tp.frame_map)
+        regions, notes = lt.parse_result(ann.result, tp.kind, tp.frame_map, pull.reference_frames())
         report.problems += [f"task {tp.task_id} annotation {ann.annotation_id}: {n}" for n in notes]
         seen: set[str] = set()
         for reg in regions:

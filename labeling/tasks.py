@@ -4,8 +4,11 @@ Two kinds of task, one project each (a project has one labelling config):
 
 - video: the attempt's video with the skeleton drawn over it (WebM). `<Video>` + one `<TimelineLabels>`
   with every move label. Label Studio 1.23 draws a video timeline at a fixed 16 px per frame (HtxVideo passes
-  defaultStepSize=16 and no zoom; neither <Video> nor <TimelineLabels> has an attribute for it), so a long
-  attempt's timeline scrolls; its seek bar above the lanes spans the whole attempt. Label Studio 1.23 draws new timeline regions only with the FIRST timeline control
+  defaultStepSize=16 and no zoom; neither <Video> nor <TimelineLabels> has an attribute for it), so a 376-frame
+  attempt would be 6000 px wide with ~2 s in view. So that a task opens on the whole attempt, the video plays
+  at frameRate = fps / k (`timeline_cell`): one Label Studio frame - a timeline cell - covers k attempt frames
+  and the attempt fits TIMELINE_PX. Label Studio then counts, steps and redraws its canvas per cell (fps / k
+  while playing); `cruxlab label push --frame-exact` keeps k = 1. Label Studio 1.23 draws new timeline regions only with the FIRST timeline control
   of a video (Video.timelineControl), so "one lane per limb" cannot be done with several controls; the
   limb is a per-region `<Choices perRegion>` instead (one result item with the region's id).
 - skeleton: attempts without a video, as a joint-angle time series (CSV: one row per attempt frame,
@@ -13,9 +16,13 @@ Two kinds of task, one project each (a project has one labelling config):
 
 Frame numbering, exactly:
 - Label Studio's video frames are 1-based: frame 1 is shown at time 0 (Video.fullFrameRange = {1, length},
-  and a timeline region [start, end] is inclusive). A pushed video whose frame k (0-based, decode order)
-  shows attempt frame i = (k - first) / step gives Label Studio frame k + 1, i.e. `base + i * step` with
-  base = first + 1.
+  and a timeline region [start, end] is inclusive). A pushed video whose frame j (0-based, decode order)
+  shows attempt frame i = (j - first) / step gives Label Studio frame j + 1, i.e. `base + i * step` with
+  base = first + 1. With cells of k frames, Label Studio frame c + 1 covers attempt frames [c k, (c + 1) k)
+  (it seeks to time c k / fps and counts ceil(time * fps / k)); the overlay is padded to whole cells.
+  Pushed regions keep their exact frames: each push stores them in the task (`pushes`), and an edge the
+  annotator left where cruxlab put it pulls back to that frame; a moved edge gets its cell's first (start)
+  or last (end) frame, i.e. it is exact to within k - 1 frames.
 - A time series' positions are the values of its time column: we write the attempt frame itself
   (0-based), so base = 0 and step = 1; regions snap to whole frames on the way back.
 `FrameMap` holds (base, step) and is stored in each task, so pulling uses exactly what pushing used.
@@ -29,7 +36,7 @@ from __future__ import annotations
 import io
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
@@ -52,46 +59,90 @@ REGION_PREFIX = "m"
 
 
 # ------------------------------------------------------------------------------------------ frame numbers
+#: Label Studio 1.23 draws a video timeline at 16 px per Label Studio frame (HtxVideo: defaultStepSize=16, no
+#: zoom, no config attribute for it).
+LS_FRAME_PX = 16
+#: Width a pushed video's whole timeline must fit: the frame lanes of the labelling page in a 1600 px wide
+#: browser window with Label Studio's task list and side panels open measure ~850 px.
+TIMELINE_PX = 800
+
+
 @dataclass(frozen=True)
 class FrameMap:
-    """Attempt frame i (0-based) <-> Label Studio position `base + i * step`; n_frames attempt frames."""
+    """Attempt frame i (0-based) <-> Label Studio position `base + (i // per_cell) * step`; n_frames attempt
+    frames.
+
+    per_cell > 1: one Label Studio position (a timeline cell) covers attempt frames [c * per_cell,
+    (c + 1) * per_cell) - a video task plays at frameRate = fps / per_cell so its whole timeline fits the
+    screen. Edges map back exactly when they are where cruxlab put them (`near`), else with the cell's
+    resolution: a start to the cell's first frame, an end to its last.
+    """
 
     base: int
     step: int
     n_frames: int
+    per_cell: int = 1
 
     def __post_init__(self) -> None:
-        if self.step < 1 or self.n_frames < 1:
+        if self.step < 1 or self.n_frames < 1 or self.per_cell < 1:
             raise ValueError(f"bad frame map {self}")
 
-    def to_ls(self, frame: int) -> int:
-        return self.base + int(frame) * self.step
+    @property
+    def n_cells(self) -> int:
+        """Label Studio positions the attempt spans (the last cell may hold fewer than per_cell frames)."""
+        return -(-self.n_frames // self.per_cell)
 
-    def from_ls(self, start: float, end: float) -> tuple[int, int] | None:
+    def to_ls(self, frame: int) -> int:
+        return self.base + (int(frame) // self.per_cell) * self.step
+
+    def from_ls(self, start: float, end: float,
+                near: tuple[int, int] | None = None) -> tuple[int, int] | None:
         """A Label Studio interval [start, end] (inclusive) as attempt frames: the attempt frames it covers,
-        clipped to the attempt; None when it covers none (a region outside the attempt)."""
+        clipped to the attempt; None when it covers none (a region outside the attempt). `near`: the region's
+        frames as cruxlab last knew them - an edge still on that frame's position comes back as that frame."""
         if not (math.isfinite(start) and math.isfinite(end)):
             return None
         lo, hi = min(start, end), max(start, end)
-        s = max(0, math.ceil((lo - self.base) / self.step - 1e-9))
-        e = min(self.n_frames - 1, math.floor((hi - self.base) / self.step + 1e-9))
+        c_lo = math.ceil((lo - self.base) / self.step - 1e-9)
+        c_hi = math.floor((hi - self.base) / self.step + 1e-9)
+        s = max(0, c_lo * self.per_cell)
+        e = min(self.n_frames - 1, c_hi * self.per_cell + self.per_cell - 1)
+        if near is not None:
+            s0, e0 = (int(v) for v in near)
+            if 0 <= s0 < self.n_frames and abs(self.to_ls(s0) - lo) < 1e-6:
+                s = s0
+            if 0 <= e0 < self.n_frames and abs(self.to_ls(e0) - hi) < 1e-6:
+                e = e0
         return (s, e) if s <= e else None
 
     def as_dict(self) -> dict:
-        return {"base": self.base, "step": self.step, "n_frames": self.n_frames}
+        return {"base": self.base, "step": self.step, "n_frames": self.n_frames, "per_cell": self.per_cell}
 
     @classmethod
     def from_dict(cls, d: dict) -> FrameMap:
-        return cls(int(d["base"]), int(d["step"]), int(d["n_frames"]))
+        # tasks pushed before timeline cells existed have no per_cell: one attempt frame per position
+        return cls(int(d["base"]), int(d["step"]), int(d["n_frames"]), int(d.get("per_cell", 1)))
 
 
-def video_frame_map(n_frames: int, first_frame: int = 0, step: int = 1) -> FrameMap:
-    """Frames of a pushed video: its (0-based) frame `first_frame + i * step` shows attempt frame i."""
-    return FrameMap(first_frame + 1, step, n_frames)
+def video_frame_map(n_frames: int, first_frame: int = 0, step: int = 1, per_cell: int = 1) -> FrameMap:
+    """Frames of a pushed video: its (0-based) frame `first_frame + i * step` shows attempt frame i; played
+    at fps / per_cell in Label Studio, one Label Studio frame covers per_cell attempt frames."""
+    return FrameMap(first_frame + 1, step, n_frames, per_cell)
 
 
 def series_frame_map(n_frames: int) -> FrameMap:
     return FrameMap(0, 1, n_frames)
+
+
+def timeline_cell(n_frames: int, fps: float, width_px: int = TIMELINE_PX) -> int:
+    """Attempt frames per Label Studio timeline cell so that a video of n_frames fits width_px at
+    LS_FRAME_PX per cell: ceil(n_frames * 16 / width_px), at least 1. Capped at floor(fps) because Label
+    Studio reads a frameRate below 1 as its inverse; an attempt longer than width_px / 16 seconds
+    (50 s at 800 px) therefore still scrolls."""
+    if n_frames < 1 or not (fps > 0):
+        raise ValueError(f"timeline_cell needs n_frames >= 1 and fps > 0, got {n_frames}, {fps}")
+    k = max(1, math.ceil(n_frames * LS_FRAME_PX / max(int(width_px), LS_FRAME_PX)))
+    return int(min(k, max(1, math.floor(fps))))
 
 
 # --------------------------------------------------------------------------------------------- configs
@@ -273,9 +324,11 @@ def moves_to_result(moves: Iterable[tuple[int, RegionState, float]], kind: str, 
     return out
 
 
-def parse_result(result: Sequence[dict], kind: str, fmap: FrameMap) -> tuple[list[Region], list[str]]:
+def parse_result(result: Sequence[dict], kind: str, fmap: FrameMap,
+                 near: Mapping[str, tuple[int, int]] | None = None) -> tuple[list[Region], list[str]]:
     """The regions of an annotation's result, in attempt frames, and notes about items that were skipped
-    (other controls, regions without a label)."""
+    (other controls, regions without a label). `near`: region id -> (start, end) attempt frames cruxlab last
+    knew for it; edges still at those frames' positions come back exactly (see FrameMap.from_ls)."""
     rtype = RESULT_TYPE[kind]
     labels_key = rtype
     spans: dict[str, tuple[list[str], float, float]] = {}
@@ -313,7 +366,7 @@ def parse_result(result: Sequence[dict], kind: str, fmap: FrameMap) -> tuple[lis
             notes.append(f"result of control {item.get('from_name')!r} ({item.get('type')}) is not cruxlab's; ignored")
     regions: list[Region] = []
     for rid, (labels, start, end) in spans.items():
-        frames = fmap.from_ls(start, end)
+        frames = fmap.from_ls(start, end, (near or {}).get(rid))
         problem = None
         if not labels:
             problem = f"region {rid} at {start:g}-{end:g} has no move label"

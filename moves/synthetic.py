@@ -57,15 +57,9 @@ NOISE: dict[str, NoiseProfile] = {
 }
 
 
-#: This climber's hips are narrower than the lifting prior's (0.110 vs SEGMENT_RATIOS["hip_width"] 0.120 of
-#: height). Kept while the move rules are tuned on this data: with 0.120 the 40-seed eval is the same within
-#: 0.007 F1 per label, but the scripted programmes (and so the ground truth) of some seeds change.
-HIP_WIDTH_RATIO = 0.110
-
-
 @dataclass(frozen=True)
 class Body:
-    """Segment lengths (metres) of a climber `height` m tall (`cruxlab.body.SEGMENT_RATIOS`, hips: HIP_WIDTH_RATIO)."""
+    """Segment lengths (metres) of a climber `height` m tall (`cruxlab.body.SEGMENT_RATIOS`)."""
 
     height: float
 
@@ -83,7 +77,7 @@ class Body:
     @property
     def torso(self) -> float: return self._len("torso")      # mid-hip to mid-shoulder
     @property
-    def hip_half(self) -> float: return HIP_WIDTH_RATIO / 2 * self.height
+    def hip_half(self) -> float: return self._len("hip_width") / 2
     @property
     def shoulder_half(self) -> float: return self._len("shoulder_width") / 2
     @property

@@ -12,12 +12,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the `cruxlab` parser."""
     from dataclasses import fields
 
-    from cruxlab.metadata import OUTCOMES
-    from reconstruction.backends.config import add_model_arguments
-    from reconstruction.inputs import MANIFEST_COLUMNS
     from reconstruction.pipeline import AnalyzeOptions
 
     default = {f.name: f.default for f in fields(AnalyzeOptions)}  # one place for every analysis default
+    _add_analyze(sub, default)
+    _add_render(sub)
+    _add_lift(sub, default)
+
+
+def _add_analyze(sub: argparse._SubParsersAction, default: dict) -> None:
+    """`cruxlab analyze`; `default`: AnalyzeOptions' field defaults by name."""
+    from cruxlab.metadata import OUTCOMES
+    from reconstruction.backends.config import add_model_arguments
+    from reconstruction.inputs import MANIFEST_COLUMNS
 
     p = add_command(
         sub, "analyze", "analyse a climbing video: cameras, wall, 3D skeleton and moves into the store",
@@ -85,6 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_arguments(p)
     p.set_defaults(func=cmd_analyze)
 
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub, "render", "draw an attempt's skeleton over its video: overlay video or contact sheet",
         "Project the stored wall-frame skeleton through the stored cameras onto the video frames (white dots:\n"
@@ -107,6 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the contact lanes of the whole attempt (default --out artifacts/<attempt>-holds.png)")
     p.set_defaults(func=cmd_render)
 
+
+def _add_lift(sub: argparse._SubParsersAction, default: dict) -> None:
     p = add_command(
         sub, "lift", "lift 2D keypoints seen by known cameras to a metric 3D skeleton file",
         "The lifting stage on its own, for keypoints that came from elsewhere. VIEW.npz holds keypoints2d\n"

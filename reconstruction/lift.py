@@ -55,6 +55,7 @@ import numpy as np
 
 from cruxlab.errors import InputError
 from cruxlab.intervals import runs
+from cruxlab.signal import fill_gaps
 from cruxlab.body import DEFAULT_HEIGHT_M, HEAD_TEMPLATE, HEIGHT_RANGE_M, segment_lengths
 from cruxlab.joints import (
     JOINT_INDEX, L_ANKLE, L_HEEL, L_HIP, L_SHOULDER, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE,
@@ -494,19 +495,6 @@ def _mono_scale(mono: np.ndarray, pairs: np.ndarray, lengths: np.ndarray) -> flo
 
 
 # ---------------------------------------------------------------------------------------- initialisation
-def _fill_time(X: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Linear interpolation over time of X (T, J, 3) where `known` (T, J) is False; nearest at the ends.
-    Joints never known are left NaN."""
-    T, J, _ = X.shape
-    out = X.copy()
-    tt = np.arange(T)
-    for j in np.flatnonzero(known.any(0)):                       # loop over joints only (<= 21)
-        kt = np.flatnonzero(known[:, j])
-        for c in range(3):
-            out[:, j, c] = np.interp(tt, kt, X[kt, j, c])
-    return out
-
-
 def _initial_guess(kp2d, ok, K, R, t, height_m, wall, mono) -> np.ndarray:
     """Initial X (T, J, 3): rays cut with the wall moved out by each joint's typical offset; or, without a
     wall, at the depth where the torso has its template size (plus monocular depth offsets if given)."""
@@ -533,7 +521,7 @@ def _initial_guess(kp2d, ok, K, R, t, height_m, wall, mono) -> np.ndarray:
         seen = np.isfinite(cand).any(1)
         depth = np.full(T, np.nan)
         depth[seen] = np.nanmedian(cand[seen], axis=1)
-        depth = _fill_1d(depth)
+        depth = fill_gaps(depth)
         if not np.isfinite(depth).any():
             depth = np.full(T, 4.0)
         cam_dirs = np.einsum("tij,tnj->tni", R, rays)                    # rays in camera axes
@@ -542,13 +530,6 @@ def _initial_guess(kp2d, ok, K, R, t, height_m, wall, mono) -> np.ndarray:
         Xs = C[:, None] + lam[..., None] * rays
         X = np.where(missing[..., None], Xs, X)
     return X
-
-
-def _fill_1d(v: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(v)
-    if not ok.any():
-        return v
-    return np.interp(np.arange(len(v)), np.flatnonzero(ok), v[ok])
 
 
 def detect_contacts(keypoints: np.ndarray, fps: float, *, wall: tuple[np.ndarray, np.ndarray] | None = None,
@@ -637,7 +618,7 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
 
     X0 = _initial_guess(kp2d[sl], ok[sl], Ks, R[sl], t[sl], height_m, wall, mono)
     known = np.isfinite(X0).all(-1)
-    X0 = _fill_time(X0, known)
+    X0 = fill_gaps(X0, known)
     # joints never seen: park them on the pelvis so the solver has finite numbers (they are NaN on output)
     pelvis = np.nanmean(X0[:, [L_HIP, R_HIP, L_SHOULDER, R_SHOULDER]], axis=1)
     X0 = np.where(np.isfinite(X0), X0, pelvis[:, None])
@@ -651,27 +632,9 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     problem.set_contacts(contacts_s)
     x, info2 = _levenberg_marquardt(problem, x, options.max_iterations)
     X = x[:problem.nx].reshape(-1, NUM_JOINTS, 3)
-    scale = float(np.exp(x[problem.nx]))
 
-    # quality numbers
-    r, _, _, _ = problem.residuals(x, jac=False)
-    nrep = 2 * len(problem.obs_t)
-    reproj_px = r[:nrep].reshape(-1, 2) / problem.obs_w[:, None]
-    bone_len = np.linalg.norm(X[:, problem.pairs[:, 0]] - X[:, problem.pairs[:, 1]], axis=-1)
-
-    # Missing: joints never seen, gaps longer than max_gap (half that before the first / after the last
-    # sighting, where the solver extrapolates), and stretches of frames without a body.
-    max_gap = int(round(options.max_gap_s * fps))
     obs = ok[sl]
-    valid = np.repeat(obs.any(0, keepdims=True), len(obs), axis=0)
-    for j in np.flatnonzero(obs.any(0)):
-        for a, e in runs(~obs[:, j]):
-            at_end = a == 0 or e == len(obs) - 1
-            if e - a + 1 > (max_gap // 2 if at_end else max_gap):
-                valid[a:e + 1, j] = False
-    for a, e in runs(obs.sum(1) < 4):
-        if e - a + 1 > max_gap:
-            valid[a:e + 1] = False
+    valid = _kept(obs, int(round(options.max_gap_s * fps)))
     out = np.full((T, NUM_JOINTS, 3), np.nan, np.float32)
     out[sl] = np.where(valid[..., None], X, np.nan)
     c_out = np.zeros((T, NUM_JOINTS), np.float32)
@@ -682,16 +645,48 @@ def lift(keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray, R: np.n
     report = {
         "frames": T, "frames_with_skeleton": int(np.isfinite(out).all(-1).any(-1).sum()),
         "iterations": info1["iterations"] + info2["iterations"],
-        "reprojection_median_px": float(np.median(np.linalg.norm(reproj_px, axis=-1))) if len(reproj_px) else float("nan"),
-        "reprojection_rms_px": float(np.sqrt(np.mean(np.sum(reproj_px**2, -1)))) if len(reproj_px) else float("nan"),
-        "bone_length_rms_m": float(np.sqrt(np.mean((bone_len - scale * problem.lengths) ** 2))),
-        "body_scale": scale,
-        "height_estimate_m": scale * height_m if problem.scale_sigma > 1e-3 else None,
+        **_fit_quality(problem, x, height_m),
         "contact_fraction": float(contacts_s.mean()), "wall": wall is not None, "monocular_3d": mono is not None,
         "seconds": time.perf_counter() - t0,
     }
     log.info("lift: %s", report)
     return LiftResult(out, c_out, contacts, report)
+
+
+def _kept(obs: np.ndarray, max_gap: int) -> np.ndarray:
+    """(T, J) bool: which solved joints `lift` outputs, given where they were observed (`obs`, (T, J) bool).
+    Dropped: joints never seen, gaps longer than `max_gap` frames (half that before the first / after the
+    last sighting, where the solver extrapolates), and stretches of frames without a body (< 4 joints seen)
+    longer than `max_gap`."""
+    valid = np.repeat(obs.any(0, keepdims=True), len(obs), axis=0)
+    for j in np.flatnonzero(obs.any(0)):
+        for a, e in runs(~obs[:, j]):
+            at_end = a == 0 or e == len(obs) - 1
+            if e - a + 1 > (max_gap // 2 if at_end else max_gap):
+                valid[a:e + 1, j] = False
+    for a, e in runs(obs.sum(1) < 4):
+        if e - a + 1 > max_gap:
+            valid[a:e + 1] = False
+    return valid
+
+
+def _fit_quality(problem: _Problem, x: np.ndarray, height_m: float) -> dict:
+    """The solution's quality numbers for the lift report: reprojection error (px) of the observations,
+    bone-length RMS (m) against the scaled template, the body scale and, when the scale was free, the
+    height it implies."""
+    X = x[:problem.nx].reshape(-1, NUM_JOINTS, 3)
+    scale = float(np.exp(x[problem.nx]))
+    r, _, _, _ = problem.residuals(x, jac=False)
+    reproj_px = r[:2 * len(problem.obs_t)].reshape(-1, 2) / problem.obs_w[:, None]
+    bone_len = np.linalg.norm(X[:, problem.pairs[:, 0]] - X[:, problem.pairs[:, 1]], axis=-1)
+    nan = float("nan")
+    return {
+        "reprojection_median_px": float(np.median(np.linalg.norm(reproj_px, axis=-1))) if len(reproj_px) else nan,
+        "reprojection_rms_px": float(np.sqrt(np.mean(np.sum(reproj_px**2, -1)))) if len(reproj_px) else nan,
+        "bone_length_rms_m": float(np.sqrt(np.mean((bone_len - scale * problem.lengths) ** 2))),
+        "body_scale": scale,
+        "height_estimate_m": scale * height_m if problem.scale_sigma > 1e-3 else None,
+    }
 
 
 # --------------------------------------------------------------------------------------- VIEW.npz files
@@ -744,6 +739,35 @@ def load_view(path: str | Path) -> View:
         raise fail(f"confidence must have shape (T, J) = {(T, J)}, got {conf.shape}")
     if np.isinf(kp).any():
         raise fail("keypoints2d contains infinite values; use NaN for missing joints")
+    K, R, tv = _view_cameras(arrays, T, fail)
+    size = arrays["image_size"].reshape(-1)
+    if size.shape != (2,) or not np.isfinite(size).all() or (size <= 0).any():
+        raise fail(f"image_size must be (w, h) > 0 pixels, got {arrays['image_size'].tolist()}")
+    fps = np.asarray(arrays["fps"], dtype=np.float64).reshape(-1)
+    if fps.size != 1 or not np.isfinite(fps[0]) or fps[0] <= 0:
+        raise fail(f"fps must be one number > 0, got {arrays['fps'].tolist()}")
+    extras = plane_vectors(arrays, fail)
+    if "wall_normal" in extras:
+        nn = np.linalg.norm(extras["wall_normal"])
+        if nn < 1e-9:
+            raise fail("wall_normal must not be the zero vector")
+        extras["wall_normal"] = extras["wall_normal"] / nn
+    height = _view_height(arrays, fail)
+    kp21 = np.full((T, NUM_JOINTS, 2), np.nan)
+    c21 = np.zeros((T, NUM_JOINTS))
+    kp21[:, order] = kp
+    c21[:, order] = np.nan_to_num(conf)
+    c21[~np.isfinite(kp21).all(-1)] = 0.0
+    if not (c21 > 0).any():
+        raise fail("no keypoint is present (all NaN or zero confidence); there is nothing to lift")
+    return View(kp21, c21, K, R, tv, (int(size[0]), int(size[1])), float(fps[0]),
+                extras.get("wall_normal", np.array([0.0, 0.0, 1.0])), extras.get("wall_point", np.zeros(3)),
+                height)
+
+
+def _view_cameras(arrays: dict, T: int, fail) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """K (3, 3), R (T, 3, 3), t (T, 3) of a VIEW file, checked: a pinhole K, one finite world->camera
+    rotation and translation per frame. `fail(problem)` builds the error."""
     K = arrays["K"].astype(np.float64)
     if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0 or abs(K[2, 2] - 1) > 1e-6:
         raise fail(f"K must be a finite (3, 3) pinhole matrix [[fx,0,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0, "
@@ -762,34 +786,18 @@ def load_view(path: str | Path) -> View:
         f = int(np.flatnonzero(not_rot)[0])
         raise fail(f"R of {int(not_rot.sum())} frame(s) is not a rotation (first: frame {f}, det "
                    f"{np.linalg.det(R[f]):.4f}); R must be orthonormal with det +1 (world->camera, OpenCV)")
-    size = arrays["image_size"].reshape(-1)
-    if size.shape != (2,) or not np.isfinite(size).all() or (size <= 0).any():
-        raise fail(f"image_size must be (w, h) > 0 pixels, got {arrays['image_size'].tolist()}")
-    fps = np.asarray(arrays["fps"], dtype=np.float64).reshape(-1)
-    if fps.size != 1 or not np.isfinite(fps[0]) or fps[0] <= 0:
-        raise fail(f"fps must be one number > 0, got {arrays['fps'].tolist()}")
-    extras = plane_vectors(arrays, fail)
-    if "wall_normal" in extras:
-        nn = np.linalg.norm(extras["wall_normal"])
-        if nn < 1e-9:
-            raise fail("wall_normal must not be the zero vector")
-        extras["wall_normal"] = extras["wall_normal"] / nn
-    height = DEFAULT_HEIGHT_M
-    if "climber_height_m" in arrays:
-        height = float(np.asarray(arrays["climber_height_m"]).reshape(-1)[0])
-        lo, hi = HEIGHT_RANGE_M
-        if not (np.isfinite(height) and lo <= height <= hi):
-            raise fail(f"climber_height_m must be a height in metres between {lo:g} and {hi:g}, got {height}")
-    kp21 = np.full((T, NUM_JOINTS, 2), np.nan)
-    c21 = np.zeros((T, NUM_JOINTS))
-    kp21[:, order] = kp
-    c21[:, order] = np.nan_to_num(conf)
-    c21[~np.isfinite(kp21).all(-1)] = 0.0
-    if not (c21 > 0).any():
-        raise fail("no keypoint is present (all NaN or zero confidence); there is nothing to lift")
-    return View(kp21, c21, K, R, tv, (int(size[0]), int(size[1])), float(fps[0]),
-                extras.get("wall_normal", np.array([0.0, 0.0, 1.0])), extras.get("wall_point", np.zeros(3)),
-                height)
+    return K, R, tv
+
+
+def _view_height(arrays: dict, fail) -> float:
+    """The VIEW file's climber_height_m (metres, within HEIGHT_RANGE_M), DEFAULT_HEIGHT_M when it has none."""
+    if "climber_height_m" not in arrays:
+        return DEFAULT_HEIGHT_M
+    height = float(np.asarray(arrays["climber_height_m"]).reshape(-1)[0])
+    lo, hi = HEIGHT_RANGE_M
+    if not (np.isfinite(height) and lo <= height <= hi):
+        raise fail(f"climber_height_m must be a height in metres between {lo:g} and {hi:g}, got {height}")
+    return height
 
 
 def lift_view(view: View, options: LiftOptions = LiftOptions()) -> tuple[Skeleton, LiftResult]:

@@ -121,9 +121,10 @@ def iter_overlays(data: RenderData, frames: np.ndarray | None = None, *, max_sid
 # ------------------------------------------------------------------------------------------ outputs
 def write_overlay_video(data: RenderData, out_path: str | Path, *, max_side: int | None = 720,
                         show_2d: bool = False, use_video: bool = True, video_path: str | Path | None = None,
-                        codec: str | None = None, progress: bool = False) -> Path:
+                        codec: str | None = None, progress: bool = False, hold_last: int = 0) -> Path:
     """Render the attempt's overlay to a video file: .webm = VP9 (`codec="libvpx"` for VP8, the one verified
-    in Label Studio), .mp4 = H.264."""
+    in Label Studio), .mp4 = H.264. `hold_last`: the last frame is repeated that many more times (padding to a
+    whole number of Label Studio timeline cells); frame i still shows attempt frame i."""
     from tqdm.auto import tqdm
 
     from reconstruction.video import write_video
@@ -131,9 +132,12 @@ def write_overlay_video(data: RenderData, out_path: str | Path, *, max_side: int
     bar = tqdm(total=data.skeleton.n_frames, desc="render", unit="frame", disable=not progress, leave=False)
 
     def images():
+        img = None
         for _, img in iter_overlays(data, max_side=max_side, show_2d=show_2d, use_video=use_video,
                                     video_path=video_path):
             bar.update()
+            yield img
+        for _ in range(max(0, int(hold_last)) if img is not None else 0):
             yield img
 
     try:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from cruxlab.processes import free_port
+from dashboard.cli import wait_healthy
 from dashboard.demo_data import cached_demo_db
 from db import connect, store
 
@@ -37,12 +37,6 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The dashboard server (subprocess, stopped by PID) on a synthetic store; yields (url, db, demo)."""
@@ -50,7 +44,7 @@ def server(tmp_path_factory):
     demo = cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
     db = root / "demo.duckdb"
     shutil.copy(demo.db_path, db)
-    port = _free_port()
+    port = free_port()
     log = open(root / "streamlit.log", "w")
     # through the real command line: `cruxlab --db DB dashboard --port N` becomes the server (same PID)
     env = dict(os.environ, CRUXLAB_CACHE=str(root / "cache"))  # playback videos made here, not in ./cache
@@ -58,16 +52,8 @@ def server(tmp_path_factory):
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, (root / "streamlit.log").read_text()
-            assert time.monotonic() < deadline, "dashboard server did not become healthy in 60 s"
-            time.sleep(0.3)
+        assert wait_healthy(url, proc, timeout_s=60), (
+            f"the dashboard server did not become healthy in 60 s:\n{(root / 'streamlit.log').read_text()}")
         yield url, db, demo
     finally:
         proc.terminate()
@@ -133,6 +119,16 @@ def open_attempt(driver, url: str, attempt_id: int) -> dict:
     driver.get(f"{url}/attempt?attempt={attempt_id}")
     wait(driver, lambda d: player_attr(d, "ready") == "1", timeout=90)
     return player_state(driver)
+
+
+def sign_in(driver, name: str = COACH) -> None:
+    """Type the coach's name into the sidebar (edits are recorded under it), then leave the field so the
+    player gets the keys again."""
+    coach = css(driver, 'input[aria-label="Coach"]')[0]
+    coach.clear()
+    coach.send_keys(name + Keys.ENTER)
+    time.sleep(1.0)
+    driver.execute_script("document.activeElement && document.activeElement.blur()")
 
 
 def press(driver, *keys, shift: bool = False) -> None:
@@ -237,11 +233,7 @@ def test_edit_at_the_playhead_then_undo_shows_the_stored_state(server, browser):
     aid = demo.attempt_ids[0]
     before_history = len(history(db, aid))
     open_attempt(browser, url, aid)
-    coach = css(browser, 'input[aria-label="Coach"]')[0]
-    coach.clear()
-    coach.send_keys(COACH + Keys.ENTER)
-    time.sleep(1.0)
-    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    sign_in(browser)
     with connect(db, read_only=True) as con:
         moves = store.current_moves(con, aid).set_index("move_id")
 
@@ -306,11 +298,7 @@ def test_dragging_a_move_edge_on_the_timeline_retimes_it(server, browser):
     url, db, demo = server
     aid = demo.attempt_ids[2]  # skeleton only: the rendered wall, the same timeline
     open_attempt(browser, url, aid)
-    coach = css(browser, 'input[aria-label="Coach"]')[0]
-    coach.clear()
-    coach.send_keys(COACH + Keys.ENTER)
-    time.sleep(1.0)
-    browser.execute_script("document.activeElement && document.activeElement.blur()")
+    sign_in(browser)
     press(browser, Keys.HOME)
     press(browser, Keys.ARROW_RIGHT, shift=True)
     wait(browser, lambda d: player_state(d)["selected"] is not None)

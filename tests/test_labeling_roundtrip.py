@@ -436,14 +436,15 @@ def test_cli_uses_the_local_server_record(ls, db, monkeypatch, capsys):
 
 # ------------------------------------------------------------------------------------- video tasks
 def test_video_frames_are_exact_from_source_to_label_studio_and_back(ls, client, db):
-    """Attempt frame i = source video frame start + i*step = pushed WebM frame i = Label Studio frame i + 1:
-    checked on the pixels of a video whose frames show their own number, then a coach region comes back."""
+    """`push --frame-exact`: attempt frame i = source video frame start + i*step = pushed WebM frame i = Label
+    Studio frame i + 1: checked on the pixels of a video whose frames show their own number, then a coach
+    region comes back - also from a task pushed before timeline cells existed (no per_cell in its frame map)."""
     import av
 
     ((attempt_id, name),) = _attempts(db, lt.VIDEO)
-    rep = sync.push(db, client, [name], project="coded")
+    rep = sync.push(db, client, [name], project="coded", frame_exact=True)
     (pushed,) = rep.attempts
-    assert pushed.kind == lt.VIDEO and pushed.media_path.suffix == ".webm"
+    assert pushed.kind == lt.VIDEO and pushed.media_path.suffix == ".webm" and pushed.frame_map.per_cell == 1
     T = pushed.frame_map.n_frames
     with av.open(str(pushed.media_path)) as c:
         assert c.streams.video[0].codec_context.name == "vp8"
@@ -463,10 +464,20 @@ def test_video_frames_are_exact_from_source_to_label_studio_and_back(ls, client,
         {"id": "dk", "from_name": "limb", "to_name": "video", "type": "choices", "value": {"choices": ["left_foot"]}},
     ]
     client.create_annotation(pushed.task_id, coach)
+    old_style = dict(task["data"])
+    old_style["cruxlab"] = dict(old_style["cruxlab"], frame_map={"base": 1, "step": 1, "n_frames": T})
+    client.update_task_data(pushed.task_id, old_style)
     pulled = sync.pull(db, client, project="coded")
     assert pulled.actions == {"add": 1, "confirm": len(moves), "review": 1} and pulled.unchanged == len(moves)
     added = _moves(db, attempt_id).query("label == 'drop-knee'")
     assert (int(added.start_frame.iloc[0]), int(added.end_frame.iloc[0]), added.limb.iloc[0]) == (11, 24, "left_foot")
+    # A push without --frame-exact would fit the timeline in steps of k frames, but this task holds an annotation
+    # in single frames: it keeps them (or the pull would read 12..25 as steps) and says so
+    again = sync.push(db, client, [name], project="coded")
+    assert again.attempts[0].frame_map.per_cell == 1 and lt.timeline_cell(T, 25.0) > 1
+    assert any("keeps its timeline step of 1 frame" in note for note in again.notes), again.notes
+    assert _task(client, rep.projects[lt.VIDEO], pushed.task_id)["data"]["fps"] == 25.0
+    assert sync.pull(db, client, project="coded").n_written == 0
 
 
 def _browser():
@@ -513,99 +524,151 @@ return [document.querySelector('.lsf-frames-control').textContent, c.toDataURL('
 """
 
 
-def test_labelling_page_shows_video_and_predictions(ls, client, db):
-    """The labelling page in headless Chromium: the overlay video plays, Label Studio's frame N shows attempt
-    frame N - 1 (read off the pixels), the predicted regions are there with their cruxlab ids; a screenshot
-    with a region selected goes to artifacts/; submitting the predictions unchanged in the UI pulls as
-    confirmations of every move and a review of the attempt."""
+TIMELINE = """
+const scroll = document.querySelector('.lsf-timeline-frames__scroll');
+const view = document.querySelector('.lsf-timeline-frames');
+const labels = parseFloat(getComputedStyle(view).getPropertyValue('--offset'));
+const cell = parseFloat(getComputedStyle(view).getPropertyValue('--frame-size'));
+const box = scroll.getBoundingClientRect();
+const spans = [...document.querySelectorAll('.lsf-keypoints__lifespan')].map(e => e.getBoundingClientRect().right);
+return {lanes_px: scroll.clientWidth - labels, cell_px: cell, scroll_px: scroll.scrollWidth - scroll.clientWidth,
+        right: box.right, last_region_right: Math.max(...spans), n_regions: spans.length,
+        length: window.Htx.annotationStore.selected.names.get('video').length};
+"""
+
+
+def test_labelling_page_shows_the_whole_timeline_and_round_trips_exactly(ls, client, db):
+    """Issue 10: Label Studio opened a video task on ~2 s of timeline. The labelling page in headless Chromium
+    (1600 x 1150): a `--frame-exact` task measured as before, then the default task - one Label Studio frame
+    per k attempt frames - whose whole attempt is in the lanes without scrolling, the last move's region
+    included. Label Studio's frame N shows attempt frame (N - 1) k (read off the pixels, stepping and seeking by
+    typing a frame number), the predicted regions are there with their cruxlab ids, a screenshot with a region
+    selected goes to artifacts/. The coach moves that region's end two steps later in the side panel and
+    submits: the pull confirms every other move with its exact frames and retimes the edited one, keeping its
+    untouched start exactly and ending on the last frame of the chosen step."""
     import base64
     import io
+    import json
     import re as _re
-    import time
 
     import numpy as np
     from PIL import Image
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     ((attempt_id, name),) = _attempts(db, lt.VIDEO)
+    exact_rep = sync.push(db, client, [name], project="browser-exact", frame_exact=True)
+    (exact,) = exact_rep.attempts
     rep = sync.push(db, client, [name], project="browser")
     (pushed,) = rep.attempts
-    pid = rep.projects[lt.VIDEO]
+    fm, pid = pushed.frame_map, rep.projects[lt.VIDEO]
+    k, n, fps = fm.per_cell, fm.n_frames, 25.0
+    assert k == lt.timeline_cell(n, fps) > 1 and exact.frame_map.per_cell == 1
+    assert _task(client, pid, pushed.task_id)["data"]["fps"] == pytest.approx(fps / k)
     moves = _moves(db, attempt_id)
 
-    def ls_frame() -> int:
-        return int(_re.match(r"\s*(\d+)", driver.find_element(By.CSS_SELECTOR, ".lsf-frames-control").text).group(1))
+    def grab() -> tuple[int, int]:
+        """(Label Studio frame, attempt frame the player shows, read off its pixels)"""
+        counter, data_url = driver.execute_script(GRAB_VIDEO_FRAME)
+        img = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"))
+        return int(_re.match(r"\s*(\d+)", counter).group(1)), (_read_code(img) - VIDEO_START) // VIDEO_STEP
 
     driver = _browser()
     try:
         _login(driver, ls)
+        # 0. before: one Label Studio frame per attempt frame, 16 px each
+        _open_task(driver, ls, exact_rep.projects[lt.VIDEO], exact.task_id)
+        before = driver.execute_script(TIMELINE)
         _open_task(driver, ls, pid, pushed.task_id)
-        # 1. frame numbering, read off the pixels the player shows
+        after = driver.execute_script(TIMELINE)
+        assert before["length"] == n and after["length"] == fm.n_cells
+        in_view = {name: min(m["length"], m["lanes_px"] // m["cell_px"]) * per_cell / fps
+                   for name, m, per_cell in (("before", before, 1), ("after", after, k))}
+        numbers = {"window": [1600, 1150], "attempt_s": n / fps, "frames": n, "frames_per_step": k,
+                   "lanes_px": after["lanes_px"], "visible_s": in_view}
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "labelstudio_timeline.json").write_text(json.dumps(numbers, indent=1))
+        print("Label Studio timeline:", numbers)
+        assert before["scroll_px"] > 0 and in_view["before"] < 0.5 * n / fps            # the issue, measured
+        assert after["scroll_px"] <= 0 and in_view["after"] == pytest.approx(n / fps)   # the whole attempt
+        assert after["n_regions"] == len(moves) and after["last_region_right"] <= after["right"]
+
+        # 1. frame numbering, read off the pixels the player shows: stepping, playing, seeking
         step_btn = driver.find_element(By.CSS_SELECTOR, "button[aria-label='Step forward']")
-        seen = []
-        for _ in range(3):
-            counter, data_url = driver.execute_script(GRAB_VIDEO_FRAME)
-            frame = int(_re.match(r"\s*(\d+)", counter).group(1))
-            img = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"))
-            seen.append((frame, _read_code(img)))
+        seen = [grab()]
+        for _ in range(2):
             step_btn.click()
             time.sleep(0.7)
+            seen.append(grab())
         assert seen[0][0] == 1 and len({f for f, _ in seen}) == 3
-        # LS frame N shows attempt frame N - 1, i.e. source video frame start + (N - 1) * step
-        assert all(code == VIDEO_START + (f - 1) * VIDEO_STEP for f, code in seen), seen
+        assert all(shown == (f - 1) * k for f, shown in seen), seen      # LS frame N = attempt frames (N-1)k ...
+        edited = next(m for m in moves.itertuples() if fm.to_ls(m.end_frame) + 2 <= fm.n_cells)
+        control = driver.find_element(By.CSS_SELECTOR, ".lsf-frames-control")
+        control.click()
+        box = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.CSS_SELECTOR, ".lsf-frames-control input"))
+        target = fm.to_ls((edited.start_frame + edited.end_frame) // 2)    # inside the move edited below
+        driver.execute_script("arguments[0].select()", box)
+        box.send_keys(str(target), Keys.ENTER)
+        WebDriverWait(driver, 10).until(lambda d: grab()[0] == target)
+        assert grab() == (target, (target - 1) * k)
 
-        # 2. the video and the predicted regions with their cruxlab ids
+        # 2. the video and the predicted regions with their cruxlab ids, on Label Studio frames of k
         info = driver.execute_script("""
             const v = document.querySelector('video');
             const ann = window.Htx.annotationStore.selected;
             return {duration: v.duration,
                     regions: ann.regionStore.regions.map(r => [r.cleanId || r.id.split('#')[0],
-                        r.labeling ? r.labeling.selectedLabels.map(l => l.value) : [], r.ranges[0].start])};""")
-        assert info["duration"] == pytest.approx(pushed.frame_map.n_frames / 25.0, abs=0.1)
-        got = {rid: (labels, start) for rid, labels, start in info["regions"]}
-        want = {lt.region_id(m.move_id): ([m.label], m.start_frame + 1) for m in moves.itertuples()}
+                        r.labeling ? r.labeling.selectedLabels.map(l => l.value) : [], r.ranges[0].start,
+                        r.ranges[0].end])};""")
+        assert info["duration"] == pytest.approx(fm.n_cells * k / fps, abs=0.1)
+        got = {rid: (labels, start, end) for rid, labels, start, end in info["regions"]}
+        want = {lt.region_id(m.move_id): ([m.label], fm.to_ls(m.start_frame), fm.to_ls(m.end_frame))
+                for m in moves.itertuples()}
         assert got == want and len(want) >= 3
 
-        # 3. a screenshot inside a move with its region selected (limb and frames in the side panel)
-        def under_cursor():
-            f = ls_frame()
-            return next((m for m in moves.itertuples() if m.start_frame + 1 <= f <= m.end_frame + 1), None)
-
-        for _ in range(25):
-            if under_cursor() is not None:
-                break
-            step_btn.click()
-            time.sleep(0.3)
-        shown = under_cursor()
-        assert shown is not None
+        # 3. a screenshot with a region selected (limb and steps in the side panel); then the coach moves its
+        #    end two steps later in the side panel and submits
+        rid = lt.region_id(edited.move_id)
         selected = driver.execute_script("""
             const ann = window.Htx.annotationStore.selected;
             ann.selectArea(ann.regionStore.regions.find(r => r.cleanId === arguments[0]));
-            return ann.selectedRegions.map(r => r.cleanId);""", lt.region_id(shown.move_id))
-        assert selected == [lt.region_id(shown.move_id)]
-        from selenium.webdriver.common.action_chains import ActionChains
-
+            return ann.selectedRegions.map(r => r.cleanId);""", rid)
+        assert selected == [rid]
         ActionChains(driver).move_to_element(driver.find_element(By.CSS_SELECTOR, ".lsf-frames-control")).perform()
         time.sleep(1.0)
-        ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "labelstudio_video_task.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 50_000
-
-        # 4. the coach accepts the predictions as they are: Submit in the UI
+        end_box = driver.find_element(By.XPATH, "//label[.//span[normalize-space()='End frame']]//input")
+        new_end = fm.to_ls(edited.end_frame) + 2
+        driver.execute_script("arguments[0].select()", end_box)
+        end_box.send_keys(str(new_end), Keys.ENTER)
         driver.find_element(By.XPATH, "//button[normalize-space()='Submit']").click()
         WebDriverWait(driver, 30).until(lambda d: _task(client, pid, pushed.task_id)["annotations"])
     finally:
         driver.quit()
     ann = _task(client, pid, pushed.task_id)["annotations"][0]
     assert {r["id"] for r in ann["result"]} == set(want)   # the UI keeps the prediction region ids
+    ranges = {r["id"]: r["value"]["ranges"] for r in ann["result"] if r["from_name"] == lt.MOVE_CONTROL}
+    assert ranges[rid] == [{"start": fm.to_ls(edited.start_frame), "end": new_end}]
     pulled = sync.pull(db, client, project="browser")
-    # an unchanged submission confirms every move it kept and reviews the attempt: they become training labels
-    assert pulled.n_annotations == 1 and pulled.unchanged == len(moves)
-    assert pulled.actions == {"confirm": len(moves), "review": 1}
+    # every region kept is confirmed with its exact frames; the edited one is retimed; the attempt is reviewed
+    assert pulled.n_annotations == 1 and pulled.unchanged == len(moves) - 1
+    assert pulled.actions == {"confirm": len(moves) - 1, "retime": 1, "review": 1}
+    after_pull = _moves(db, attempt_id).set_index("move_id")
+    for m in moves.itertuples():
+        row = after_pull.loc[m.move_id]
+        if m.move_id != edited.move_id:
+            assert (row.start_frame, row.end_frame) == (m.start_frame, m.end_frame)
+    row = after_pull.loc[edited.move_id]
+    assert row.start_frame == edited.start_frame                 # the edge left alone: exact
+    assert row.end_frame == new_end * k - 1                      # the moved edge: last frame of its step
+    assert fm.to_ls(row.end_frame) == new_end and row.end_frame - edited.end_frame < 3 * k
     hist = _history(db, attempt_id)
-    assert set(hist.action) == {"confirm"} and set(hist.move_id) == set(moves.move_id)
+    assert len(hist) == len(moves) and (hist.action == "confirm").sum() == len(moves) - 1
+    assert list(hist[hist.action != "confirm"].move_id) == [edited.move_id]
     assert sync.pull(db, client, project="browser").n_written == 0
 
 

@@ -36,6 +36,59 @@ def test_frame_map_snaps_clips_and_rejects_outside():
     assert lt.series_frame_map(10).from_ls(2.4, 6.6) == (3, 6)
 
 
+def test_timeline_cells_fit_the_attempt_into_the_timeline_width():
+    # 376 frames at 30 fps at 16 px per Label Studio frame: 6016 px; in cells of 8 frames: 47 cells = 752 px
+    assert lt.timeline_cell(376, 30.0) == 8
+    assert lt.timeline_cell(376, 30.0) * lt.LS_FRAME_PX >= 376 * lt.LS_FRAME_PX / lt.TIMELINE_PX
+    for n, fps in [(1, 25.0), (40, 25.0), (50, 30.0), (51, 30.0), (200, 25.0), (1400, 29.97)]:
+        k = lt.timeline_cell(n, fps)
+        fm = lt.video_frame_map(n, per_cell=k)
+        assert fm.n_cells * lt.LS_FRAME_PX <= lt.TIMELINE_PX            # the whole attempt is in view
+        assert k == 1 or -(-n // (k - 1)) * lt.LS_FRAME_PX > lt.TIMELINE_PX  # the finest cell that fits
+        assert fps / k >= 1.0                                            # LS inverts a frameRate below 1
+    assert lt.timeline_cell(50, 30.0) == 1                               # short attempts stay frame-exact
+    # longer than 800 / 16 = 50 s: Label Studio cannot play below 1 cell/s, the timeline scrolls
+    assert lt.timeline_cell(30 * 120, 30.0) == 30
+    with pytest.raises(ValueError):
+        lt.timeline_cell(0, 25.0)
+
+
+def test_cells_map_edges_exactly_when_untouched_and_to_the_cell_when_moved():
+    fm = lt.video_frame_map(103, per_cell=5)        # LS frame c + 1 covers attempt frames 5c .. 5c + 4
+    assert fm.n_cells == 21 and fm.to_ls(0) == 1 and fm.to_ls(4) == 1 and fm.to_ls(5) == 2 and fm.to_ls(102) == 21
+    assert fm.from_ls(3, 4) == (10, 19)              # an edited region: whole cells
+    assert fm.from_ls(21, 21) == (100, 102)          # the last, partial cell is clipped to the attempt
+    assert fm.from_ls(22, 30) is None
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        s, e = np.sort(rng.integers(0, 103, 2))
+        ls_s, ls_e = fm.to_ls(s), fm.to_ls(e)
+        assert fm.from_ls(ls_s, ls_e, near=(s, e)) == (s, e)               # untouched: exact
+        moved = fm.from_ls(ls_s, ls_e + 1, near=(s, e))                      # end dragged one cell later
+        if ls_e + 1 <= fm.n_cells:
+            assert moved[0] == s and moved[1] == min(102, (ls_e + 1) * 5 - 1)
+            assert 0 < moved[1] - e <= 2 * 5 - 1
+        start_moved = fm.from_ls(ls_s - 1, ls_e, near=(s, e)) if ls_s > 1 else None
+        if start_moved is not None:
+            assert start_moved == ((ls_s - 2) * 5, e)
+    # tasks pushed before cells existed store no per_cell: one attempt frame per Label Studio frame
+    old = FrameMap.from_dict({"base": 1, "step": 1, "n_frames": 40})
+    assert old.per_cell == 1 and old.from_ls(3, 7) == (2, 6) and FrameMap.from_dict(fm.as_dict()) == fm
+
+
+def test_cell_predictions_parse_back_exactly_with_the_push_snapshot():
+    fm = lt.video_frame_map(120, per_cell=6)
+    moves = [(7, RegionState("reach", "left_hand", 1, 13), 0.9), (8, RegionState("flag", "right_foot", 31, 55), 0.6),
+             (12, RegionState("dyno", "body", 119, 119), 0.75)]
+    result = lt.moves_to_result(moves, lt.VIDEO, fm)
+    assert result[0]["value"]["ranges"] == [{"start": 1, "end": 3}]
+    snapshot = {lt.region_id(mid): (st.start_frame, st.end_frame) for mid, st, _ in moves}
+    regions, _ = lt.parse_result(result, lt.VIDEO, fm, snapshot)
+    assert {r.region_id: r.state for r in regions} == {lt.region_id(mid): st for mid, st, _ in moves}
+    without, _ = lt.parse_result(result, lt.VIDEO, fm)   # no snapshot: cell resolution
+    assert [(r.state.start_frame, r.state.end_frame) for r in without] == [(0, 17), (30, 59), (114, 119)]
+
+
 @pytest.mark.parametrize("kind", lt.KINDS)
 def test_config_has_every_label_and_limb(kind):
     root = ET.fromstring(lt.label_config(kind))

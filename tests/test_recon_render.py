@@ -117,6 +117,20 @@ def test_overlay_video_is_webm_with_every_frame(db, tmp_path, codec, name):
     assert info.fps == pytest.approx(FPS)
 
 
+def test_overlay_video_can_hold_its_last_frame(db, tmp_path):
+    """Label Studio pushes pad the overlay to whole timeline cells: frames T.. repeat frame T - 1."""
+    import av
+
+    path, _, _ = db
+    out = write_overlay_video(load_render_data(path, "on-video"), tmp_path / "held.webm", max_side=160,
+                              codec="libvpx", hold_last=3)
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
+    assert len(frames) == T + 3
+    assert all(np.abs(f - frames[T - 1]).mean() < 1.0 for f in frames[T:])     # held (up to VP8 noise)
+    assert np.abs(frames[T - 2] - frames[T - 1]).mean() > 1.0                  # the climber still moved before
+
+
 def test_skeleton_only_attempt_renders_on_a_blank_wall(db, tmp_path):
     path, _, _ = db
     data = load_render_data(path, "imported")

@@ -13,6 +13,7 @@ from cruxlab.body import check_height, min_jerk, two_bone_ik
 from cruxlab.digest import params_digest
 from cruxlab.errors import InputError
 from cruxlab.intervals import runs, temporal_iou
+from cruxlab.signal import fill_gaps
 
 
 def test_runs_are_inclusive_start_end_pairs():
@@ -35,6 +36,20 @@ def test_temporal_iou_counts_inclusive_frames_and_broadcasts():
     iou = temporal_iou(cand[:, :1], cand[:, 1:], moves[:, 0], moves[:, 1])
     assert iou.shape == (2, 3)
     np.testing.assert_allclose(iou, [[5 / 15, 0, 0], [0, 0.5, 0]])
+
+
+def test_fill_gaps_interpolates_over_time_holds_the_ends_and_leaves_unseen_series():
+    v = np.array([np.nan, 1.0, np.nan, np.nan, 4.0, np.nan])
+    np.testing.assert_array_equal(fill_gaps(v), [1, 1, 2, 3, 4, 4])
+    assert np.isnan(fill_gaps(np.full(3, np.nan))).all()
+    # points (T, J, 3) with one flag per point: an unknown point's finite values are replaced too
+    X = np.zeros((3, 2, 3))
+    X[:, 0] = [[0, 0, 0], [9, 9, 9], [2, 4, 6]]
+    X[:, 1] = np.nan
+    known = np.array([[True, False], [False, False], [True, False]])
+    out = fill_gaps(X, known)
+    np.testing.assert_array_equal(out[:, 0], [[0, 0, 0], [1, 2, 3], [2, 4, 6]])
+    assert np.isnan(out[:, 1]).all()                                   # never known: left as it was
 
 
 def test_params_digest_is_order_free_and_matches_the_stored_keys():
