@@ -20,7 +20,10 @@ Every threshold is in body units: metres for a 1.70 m climber, multiplied by `sc
 With `adaptive`, thresholds also grow with the noise measured on the clip itself, per kind of effector: the
 resting level of the hands' (feet's) speed and displacement (the 25th percentile of the stiller hand or
 foot: it rests at least a quarter of the time), and the wall-distance scatter of still effectors (a badly fitted wall plane or a
-depth-noisy lift spreads holds by decimetres around it). An unknown position (NaN: hidden, not detected)
+depth-noisy lift spreads holds by decimetres around it). Where a separate `motion` measures how the
+effectors move (moves.evidence: their image patches' flow relative to the wall, fused with their positions),
+speed and displacement come from it, and with `noise_per_effector` each effector's own resting level counts
+(a foot that smears and pivots on every placement rests at a higher level than one standing on a jug). An unknown position (NaN: hidden, not detected)
 decides nothing: the last state carries on, so a hand hidden behind the body stays on its hold.
 
 **Holds**: each contact run is summarised by its mean position on the wall plane; runs are clustered in
@@ -62,6 +65,7 @@ class ContactParams:
     min_contact_s: float = 0.12    # shorter contacts are jitter
     min_flight_s: float = 0.10     # shorter flights are jitter
     adaptive: bool = True          # raise thresholds to the noise measured on the clip
+    noise_per_effector: bool = True  # measured motion (image flow): each effector's own resting level
     noise_gain_still: float = 2.0  # still below this many times an effector's resting speed / displacement
     noise_gain_move: float = 3.0   # moving above this many times
     near_gain: float = 3.0         # near widened to median + near_gain x MAD of still effectors' wall distance
@@ -146,7 +150,7 @@ def _leader(centres: np.ndarray, radius: float) -> np.ndarray:
 def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray | None = None,
                     wall_point: np.ndarray | None = None, params: ContactParams | None = None,
                     scale: float = 1.0, velocity: np.ndarray | None = None, planar: bool = False,
-                    floor_y: float | None = None) -> Contacts:
+                    floor_y: float | None = None, motion: np.ndarray | None = None) -> Contacts:
     """Contacts of the four effectors (see the module docstring).
 
     points: (T, 4, 3) effector positions (cruxlab.joints.EFFECTOR_LIMBS order), metres, a frame fixed to the wall; NaN = unknown.
@@ -155,7 +159,9 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
     caller has it (else a central difference over `velocity_span_s`). planar: measure motion along the wall
     only (for points whose distance from the wall is a smoothed guess, like image evidence); else in 3D.
     floor_y: the floor's height (y, the wall frame's up) if known: standing there is a contact wherever the
-    wall plane is."""
+    wall plane is. motion: (T, 4, 3) trajectories whose changes are the effectors' motion when it is measured
+    better than their positions (image flow relative to the wall: moves.evidence), else `points`; speed and
+    displacement are taken from it, where the effectors rest (holds, the wall distance) from `points`."""
     p = params or ContactParams()
     pts = np.asarray(points, dtype=np.float32)
     T = pts.shape[0]
@@ -169,6 +175,10 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
         wall_d = np.full((T, 4), np.nan, np.float32)
         plane = pts
     moving = plane if planar else pts
+    if motion is not None:
+        moving = np.asarray(motion, dtype=np.float32)
+        if planar and wall_normal is not None:
+            moving = moving - (moving @ n)[..., None] * n
     vel = central_difference(moving, fps, p.velocity_span_s) if velocity is None else np.asarray(velocity)
     if planar and wall_normal is not None and velocity is not None:
         vel = vel - (vel @ n)[..., None] * n                            # motion along the wall only
@@ -187,7 +197,8 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
         # and the stiller of the two tells its resting level even when the other one hardly ever rests
         rest_speed, rest_disp = resting_level(speed[sample]), resting_level(disp[sample])
         for g in (list(HANDS), list(FEET)):
-            rest_speed[g], rest_disp[g] = rest_speed[g].min(), rest_disp[g].min()
+            if not (p.noise_per_effector and motion is not None and np.isfinite(motion[:, g]).any()):
+                rest_speed[g], rest_disp[g] = rest_speed[g].min(), rest_disp[g].min()
         still_speed = np.maximum(still_speed, p.noise_gain_still * rest_speed)
         move_speed = np.maximum(move_speed, p.noise_gain_move * rest_speed)
         still_disp = np.maximum(still_disp, p.noise_gain_still * rest_disp)

@@ -19,6 +19,8 @@ JOINT_COLORS = np.array(
      else SIDE_COLORS["centre"] for n in JOINT_NAMES],
     dtype=np.uint8,
 )
+#: Hand and foot paths (the dashboard's trajectory charts and the player's 3D trails): hands strong, feet light.
+EFFECTOR_COLORS = {"left_hand": "#1f6fd1", "right_hand": "#f07f1b", "left_foot": "#7aa9ea", "right_foot": "#f6b26b"}
 WALL_RGB = (232, 222, 204)
 GRID_RGB = (200, 188, 168)
 DETECTION_RGB = (255, 255, 255)

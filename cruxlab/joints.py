@@ -37,6 +37,9 @@ LIMBS: tuple[str, ...] = ("left_hand", "right_hand", "left_foot", "right_foot", 
 EFFECTOR_LIMBS: tuple[str, ...] = LIMBS[:4]
 HAND_LIMBS: tuple[str, ...] = LIMBS[:2]
 FOOT_LIMBS: tuple[str, ...] = LIMBS[2:4]
+#: How pages and pictures name a limb.
+LIMB_TITLES: dict[str, str] = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
+                               "right_foot": "Right foot", "body": "Body"}
 
 #: Joint that represents each limb's end-effector (the point that touches a hold).
 LIMB_EFFECTOR: dict[str, int] = {

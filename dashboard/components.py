@@ -16,10 +16,9 @@ import streamlit as st
 from cruxlab.errors import CruxlabError
 from cruxlab.metadata import EARLIEST_DATE, OUTCOMES
 from cruxlab.paths import safe_filename
-from cruxlab.joints import LIMBS
+from cruxlab.joints import LIMB_TITLES, LIMBS
 from cruxlab.labels import MOVE_LABELS
 from dashboard import data
-from dashboard.figures import LIMB_TITLES
 
 ss = st.session_state
 COACH_KEY = "coach"

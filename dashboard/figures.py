@@ -15,16 +15,15 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from cruxlab.draw import hex_rgb, project, wall_background, wall_view_camera
-from cruxlab.joints import LIMBS
+from cruxlab.draw import EFFECTOR_COLORS, hex_rgb, project, wall_background, wall_view_camera
+from cruxlab.joints import LIMB_TITLES, LIMBS
 from cruxlab.labels import LABEL_COLORS
 
 #: Lanes of the move timeline, top to bottom.
 LANES: tuple[str, ...] = LIMBS
-LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
-               "right_foot": "Right foot", "body": "Body"}
-EFFECTOR_COLORS = {"left_hand": "#1f6fd1", "right_hand": "#f07f1b", "left_foot": "#7aa9ea", "right_foot": "#f6b26b"}
 _FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
+#: `st.plotly_chart(..., config=STATIC)`: a chart to read, without Plotly's toolbar.
+STATIC = {"displayModeBar": False}
 
 
 # ------------------------------------------------------------------------------------------------ bounds

@@ -47,7 +47,8 @@ UPLOADS_ENV = "CRUXLAB_UPLOADS"
 FINAL_STATES = ("done", "failed", "cancelled")
 STAGE_TITLES = {"queued": "waiting for the analysis before it", "starting": "starting", "video": "reading the video",
                 "pose": "finding the climber's pose", "masks": "masking the climber", "cameras": "solving the cameras",
-                "lift": "lifting the skeleton onto the wall", "store": "storing and detecting moves",
+                "lift": "lifting the skeleton onto the wall",
+                "flow": "tracking hands and feet against the wall", "store": "storing and detecting moves",
                 "playback": "preparing the video for the browser"}
 #: Share of the overall progress bar the analysis takes; the rest is making the browser's playback file.
 ANALYSIS_SHARE = 0.92

@@ -44,6 +44,22 @@ class VideoRecord:
 
 
 @dataclass(frozen=True)
+class EffectorFlow:
+    """How each effector's image patch moved relative to the wall, frame t -> t+1 (moves.evidence.effector_flow).
+
+    rel: (T, 4, 2) full-size pixels, cruxlab.joints.EFFECTOR_LIMBS order: the motion of the moving part of
+    the patch minus the wall's motion there; wall: (T, 4, 2) the wall's (camera's) image motion at the patch
+    centre; both NaN where unknown (effector not seen, too few trusted points, the last frame)."""
+
+    rel: np.ndarray
+    wall: np.ndarray
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.rel)
+
+
+@dataclass(frozen=True)
 class Keypoints2D:
     """Raw 2D detections of an analysed video. keypoints: (T, 21, 2) full-size display pixels, NaN = missing;
     confidence: (T, 21); body3d: (T, 21, 3) metres, mid-hip origin, camera axes, or None; boxes: (T, 4) px."""
@@ -205,6 +221,7 @@ class AttemptRecord:
     cameras: CameraTrack | None = None
     wall_points: WallPoints | None = None
     keypoints2d: Keypoints2D | None = None
+    effector_flow: EffectorFlow | None = None
     camera_model: str | None = None
     report: dict | None = None
     recorded_at: datetime | None = None
@@ -218,6 +235,8 @@ class AttemptRecord:
             raise ValueError(f"{len(self.cameras.R)} cameras for {T} skeleton frames")
         if self.keypoints2d is not None and len(self.keypoints2d.keypoints) != T:
             raise ValueError(f"{len(self.keypoints2d.keypoints)} frames of 2D detections for {T} skeleton frames")
+        if self.effector_flow is not None and self.effector_flow.n_frames != T:
+            raise ValueError(f"{self.effector_flow.n_frames} frames of effector flow for {T} skeleton frames")
 
 
 def insert_attempt(con: duckdb.DuckDBPyConnection, record: AttemptRecord) -> int:
@@ -239,6 +258,8 @@ def insert_attempt(con: duckdb.DuckDBPyConnection, record: AttemptRecord) -> int
         _insert_wall_points(con, attempt_id, record.wall_points)
     if record.keypoints2d is not None:
         insert_keypoints2d(con, attempt_id, record.keypoints2d)
+    if record.effector_flow is not None:
+        insert_effector_flow(con, attempt_id, record.effector_flow)
     return attempt_id
 
 
@@ -378,7 +399,7 @@ def update_attempt(
 def delete_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int) -> None:
     """Remove an attempt and everything that hangs off it (moves and their history too). Call in a transaction."""
     for table in ("attempt_reviews", "label_edits", "moves", "attempt_wall", "holds", "contact_frames", "keypoints2d",
-                  "wall_points", "cameras", "skeleton_frames", "attempts"):
+                  "effector_flow", "wall_points", "cameras", "skeleton_frames", "attempts"):
         con.execute(f"DELETE FROM {table} WHERE attempt_id = ?", [attempt_id])
 
 
@@ -491,6 +512,24 @@ def read_keypoints2d(con: duckdb.DuckDBPyConnection, attempt_id: int) -> Keypoin
         body3d=None if body.null_count else _arrow_to_numpy(body, NUM_JOINTS, 3).astype(np.float32),
         boxes=_arrow_to_numpy(tbl.column("box"), 4).astype(np.float32),
     )
+
+
+def insert_effector_flow(con: duckdb.DuckDBPyConnection, attempt_id: int, flow: EffectorFlow) -> None:
+    """Store an attempt's effector flow (one row per frame, Arrow batch). Call inside the attempt's transaction."""
+    _insert_arrow(con, "effector_flow", pa.table({
+        **_frame_keys(attempt_id, flow.n_frames),
+        "rel": _fixed_list(np.asarray(flow.rel, dtype=np.float32), 4, 2),
+        "wall": _fixed_list(np.asarray(flow.wall, dtype=np.float32), 4, 2),
+    }))
+
+
+def read_effector_flow(con: duckdb.DuckDBPyConnection, attempt_id: int) -> EffectorFlow | None:
+    """An attempt's stored effector flow, or None (skeleton imports, attempts analysed before version 9)."""
+    tbl = read_arrow(con, "SELECT rel, wall FROM effector_flow WHERE attempt_id = ? ORDER BY frame", [attempt_id])
+    if tbl.num_rows == 0:
+        return None
+    return EffectorFlow(rel=_arrow_to_numpy(tbl.column("rel"), 4, 2).astype(np.float32),
+                        wall=_arrow_to_numpy(tbl.column("wall"), 4, 2).astype(np.float32))
 
 
 @dataclass(frozen=True)

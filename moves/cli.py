@@ -40,6 +40,16 @@ def _rule_params(items: list[str] | None) -> dict:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    _add_import_skeleton(sub)
+    moves = add_command(sub, "moves", "detect, train and evaluate move classification",
+                        "Cut attempts into moves and name them; train the learned classifier from coach labels.")
+    msub = moves.add_subparsers(dest="moves_command", metavar="ACTION", required=True)
+    _add_detect_train(msub)
+    _add_eval_calibrate(msub)
+    _add_data_and_models(msub)
+
+
+def _add_import_skeleton(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub, "import-skeleton", "import skeleton .npz files (one attempt each) and detect their moves",
         "Import wall-frame skeleton files (the interchange .npz: keypoints, joint_names, fps, ...). Each file\n"
@@ -54,10 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-detect", action="store_true", help="store the skeleton only; run `moves detect` later")
     p.set_defaults(func=cmd_import_skeleton)
 
-    moves = add_command(sub, "moves", "detect, train and evaluate move classification",
-                        "Cut attempts into moves and name them; train the learned classifier from coach labels.")
-    msub = moves.add_subparsers(dest="moves_command", metavar="ACTION", required=True)
 
+def _add_detect_train(msub: argparse._SubParsersAction) -> None:
     p = add_command(msub, "detect", "(re)detect moves of stored attempts with the active classifier",
                     "Replaces each attempt's model moves; moves a coach corrected or added are kept.")
     add_attempt_names(p)
@@ -72,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_train)
 
+
+def _add_eval_calibrate(msub: argparse._SubParsersAction) -> None:
     p = add_command(msub, "eval", "accuracy on synthetic attempts with known moves, or on labelled real clips",
                     "Generates attempts the rules were never tuned on (default seeds 1000:1040) at each noise\n"
                     "level and prints per-label event F1 (temporal IoU >= 0.3), macro-F1 over flag, cross-over,\n"
@@ -104,6 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
+
+def _add_data_and_models(msub: argparse._SubParsersAction) -> None:
     p = add_command(msub, "synth", "write synthetic skeleton files with known moves (+ truth JSON and plots)")
     p.add_argument("out", type=Path, help="output folder")
     p.add_argument("--n", type=int, default=3, help="number of attempts")

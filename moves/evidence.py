@@ -29,8 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from cruxlab.camera import camera_centers, pixel_rays
-from cruxlab.joints import L_WRIST, NUM_JOINTS, R_WRIST
+from cruxlab.joints import (
+    L_ANKLE, L_HEEL, L_HIP, L_KNEE, L_TOE, L_WRIST, NUM_JOINTS, R_ANKLE, R_HEEL, R_HIP, R_KNEE, R_TOE, R_WRIST,
+)
+from cruxlab.signal import fill_gaps
 from cruxlab.skeleton import Skeleton
+from db.store import EffectorFlow
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,7 @@ def _smooth_fill(x: np.ndarray, fps: float, width_s: float) -> np.ndarray:
     """(T, J) series: NaN gaps interpolated per column (edges held), then a Gaussian of sigma width_s / 4."""
     from scipy.ndimage import gaussian_filter1d
 
-    out = np.array(x, dtype=np.float64)
-    T = len(out)
-    t = np.arange(T)
-    for j in range(out.shape[1]):  # per joint (21 columns), vectorised over frames
-        ok = np.isfinite(out[:, j])
-        if ok.sum() == 0:
-            continue
-        out[:, j] = np.interp(t, np.flatnonzero(ok), out[ok, j])
-    return gaussian_filter1d(out, max(width_s * fps / 4, 0.5), axis=0, mode="nearest")
+    return gaussian_filter1d(fill_gaps(x), max(width_s * fps / 4, 0.5), axis=0, mode="nearest")
 
 
 def despike(kp2d: np.ndarray, gain: float) -> np.ndarray:
@@ -75,12 +71,7 @@ def despike(kp2d: np.ndarray, gain: float) -> np.ndarray:
     T = len(kp2d)
     if T < 5:
         return kp2d
-    ok = np.isfinite(kp2d).all(-1)
-    t = np.arange(T)
-    filled = kp2d.copy()
-    for j in np.flatnonzero(ok.any(0) & ~ok.all(0)):  # joints with gaps: interpolate for the median only
-        for c in range(2):
-            filled[:, j, c] = np.interp(t, np.flatnonzero(ok[:, j]), kp2d[ok[:, j], j, c])
+    filled = fill_gaps(kp2d, np.isfinite(kp2d).all(-1)).astype(kp2d.dtype)  # gaps interpolated, for the median only
     med = median_filter(filled, size=(5, 1, 1), mode="nearest")
     dev = np.linalg.norm(kp2d - med, axis=-1)                                      # (T, J), NaN where missing
     with np.errstate(all="ignore"):
@@ -152,10 +143,254 @@ def image_evidence(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
 
 
 def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray,
-                   R: np.ndarray, t: np.ndarray, params: EvidenceParams | None = None):
+                   R: np.ndarray, t: np.ndarray, params: EvidenceParams | None = None,
+                   flow: EffectorFlow | None = None):
     """The features moves are detected on for an analysed video (moves.features.Features): its image
-    evidence, with contacts from motion along the wall (its distance from the wall is a smoothed guess)."""
+    evidence, with contacts from motion along the wall (its distance from the wall is a smoothed guess);
+    with `flow` (the attempt's `effector_flow`), the feet's motion is their image patches' flow relative
+    to the wall (`flow_motion`) instead of their keypoints' wandering."""
     from moves.features import FeatureParams, compute_features
 
-    evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, params)
-    return compute_features(evidence, FeatureParams(planar_motion=True))
+    p = params or EvidenceParams()
+    evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, p)
+    motion = None
+    if flow is not None and flow.n_frames == skeleton.n_frames:
+        motion = flow_motion(skeleton, keypoints2d, confidence, K, R, t, flow, p)
+    return compute_features(evidence, FeatureParams(planar_motion=True), motion=motion)
+
+
+def _plane_hits(uv: np.ndarray, K: np.ndarray, R: np.ndarray, C: np.ndarray, n: np.ndarray, offset: np.ndarray
+                ) -> np.ndarray:
+    """(T, N, 3) where the viewing rays through pixels uv (T, N, 2) meet the planes n . X = offset (N,)
+    (NaN where they graze or point away)."""
+    rays = pixel_rays(uv, K, R)
+    cos = rays @ n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lam = (offset[None] - (C @ n)[:, None]) / cos
+    return np.where(((lam > 0) & (np.abs(cos) > 1e-3))[..., None], C[:, None] + lam[..., None] * rays, np.nan)
+
+
+def flow_motion(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.ndarray, K: np.ndarray,
+                R: np.ndarray, t: np.ndarray, flow: EffectorFlow, params: EvidenceParams | None = None,
+                effectors: tuple[int, ...] = (0, 1, 2, 3)) -> np.ndarray:
+    """(T, 4, 3) wall-frame motion trajectories of `effectors` (other columns NaN = not measured): each
+    frame's step is the patch's image motion relative to the wall (`EffectorFlow.rel`) carried onto the
+    effector's plane parallel to the wall through that frame's camera, P(u + rel) - P(u) at the patch centre
+    u. NaN where the flow is unknown (not seen, too few trusted points). The steps are summed, so the
+    trajectory drifts slowly: only its changes over a fraction of a second are read (speed, stillness,
+    lift-off and arrival; moves.features.measured_motion fuses them with the detected positions)."""
+    p = params or EvidenceParams()
+    T = skeleton.n_frames
+    n, w0 = skeleton.normal.astype(np.float64), skeleton.point.astype(np.float64)
+    raw_d = (skeleton.keypoints.astype(np.float64) - w0) @ n
+    offset = np.zeros(4)
+    for k, joints in enumerate(PATCH_JOINTS):
+        with np.errstate(all="ignore"):
+            d = np.nanmedian(raw_d[:, list(joints)])
+        offset[k] = (d if np.isfinite(d) else 0.0) + w0 @ n
+    K, R, t = np.asarray(K, float), np.asarray(R, float), np.asarray(t, float)
+    C = camera_centers(R, t)
+    u = patch_centres(keypoints2d, confidence, p.min_confidence)                      # (T, 4, 2) full px
+    rel = np.asarray(flow.rel, dtype=np.float64)
+    step = _plane_hits(u + rel, K, R, C, n, offset) - _plane_hits(u, K, R, C, n, offset)   # (T, 4, 3) t -> t+1
+    here = _plane_hits(u, K, R, C, n, offset)                                         # where the patch is seen
+    out = np.full((T, 4, 3), np.nan)
+    for k in effectors:
+        known = np.isfinite(step[:-1, k]).all(-1)
+        if not known.any():
+            continue
+        q = np.concatenate([np.zeros((1, 3)), np.cumsum(np.where(known[:, None], step[:-1, k], 0.0), axis=0)])
+        seen = np.isfinite(here[:, k]).all(-1)
+        q += np.nanmedian(here[seen, k] - q[seen], axis=0) if seen.any() else 0.0     # anchored near the effector
+        # a frame is measured when the flow into or out of it is known
+        into = np.r_[False, known]
+        out_of = np.r_[known, False]
+        out[:, k] = np.where((into | out_of)[:, None], q, np.nan)
+    return out.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------- image flow
+#: The joints whose 2D detections centre each effector's image patch (EFFECTOR_LIMBS order): the wrist for
+#: a hand; the shoe (toe, heel, ankle: the mean of those seen) for a foot.
+PATCH_JOINTS: tuple[tuple[int, ...], ...] = ((L_WRIST,), (R_WRIST,), (L_TOE, L_HEEL, L_ANKLE), (R_TOE, R_HEEL, R_ANKLE))
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """The image-flow pass (`effector_flow`). Sizes in body units: metres for a 1.70 m climber, turned into
+    pixels by the climber's leg length in the image (hip-knee-ankle, 90th percentile over the clip: the
+    least foreshortened), which is 0.49 of the body height.
+
+    patch_m: half-width of the square patch around an effector (a shoe is ~0.26 m long); grid: points per
+    side of the patch that are tracked; window_m: Lucas-Kanade window; levels: pyramid levels (fast feet);
+    fb_max_px: a point whose backward track misses its start by more than this is not trusted;
+    min_points: fewer trusted points in a patch = unknown; background: grid of wall points (rows, columns)
+    tracked outside the climber's box to fit the wall's image motion (a homography, RANSAC with
+    ransac_px); min_confidence: a joint below this visibility does not place a patch."""
+
+    patch_m: float = 0.12
+    grid: int = 5
+    window_m: float = 0.12
+    levels: int = 3
+    fb_max_px: float = 1.0
+    min_points: int = 6
+    background: tuple[int, int] = (24, 14)
+    ransac_px: float = 1.5
+    min_confidence: float = 0.5
+
+
+def patch_centres(keypoints2d: np.ndarray, confidence: np.ndarray, min_confidence: float = 0.5) -> np.ndarray:
+    """(T, 4, 2) pixel centre of each effector's patch (PATCH_JOINTS: the mean of the confidently seen
+    joints), NaN where none is seen."""
+    kp = np.asarray(keypoints2d, dtype=np.float64)
+    seen = (np.nan_to_num(np.asarray(confidence, dtype=np.float64)) >= min_confidence) & np.isfinite(kp).all(-1)
+    out = np.full((len(kp), 4, 2), np.nan)
+    for k, joints in enumerate(PATCH_JOINTS):  # four effectors, vectorised over frames
+        w = seen[:, list(joints)].astype(np.float64)
+        s = (np.nan_to_num(kp[:, list(joints)]) * w[..., None]).sum(1)
+        n = w.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, k] = np.where(n[:, None] > 0, s / n[:, None], np.nan)
+    return out
+
+
+def leg_length_px(keypoints2d: np.ndarray, confidence: np.ndarray, min_confidence: float = 0.5) -> float:
+    """The climber's leg length in pixels (hip-knee + knee-ankle, 90th percentile over frames and legs: the
+    least foreshortened), NaN when no leg is seen."""
+    kp = np.asarray(keypoints2d, dtype=np.float64)
+    conf = np.nan_to_num(np.asarray(confidence, dtype=np.float64))
+    legs = []
+    for hip, knee, ankle in ((L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE, R_ANKLE)):
+        ok = (conf[:, [hip, knee, ankle]] >= min_confidence).all(1)
+        length = np.linalg.norm(kp[:, hip] - kp[:, knee], axis=-1) + np.linalg.norm(kp[:, knee] - kp[:, ankle], axis=-1)
+        legs.append(length[ok & np.isfinite(length)])
+    legs = np.concatenate(legs)
+    return float(np.quantile(legs, 0.9)) if len(legs) >= 5 else float("nan")
+
+
+def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes: np.ndarray | None = None,
+                  params: FlowParams | None = None, progress=None) -> EffectorFlow:
+    """One pass over an attempt's frames: how each effector's image patch moves relative to the wall.
+
+    frames: iterable of (scale, (N, h, w, 3) uint8 RGB) batches in attempt order, `scale` = full-size pixels
+    per working pixel (reconstruction.video.iter_batches' batches); keypoints2d (T, 21, 2) full-size pixels,
+    confidence (T, 21); boxes (T, 4) the climber's box in full-size pixels (kept out of the wall fit) or None.
+    Per frame pair: a grid of wall points is tracked (pyramidal Lucas-Kanade, forward-backward checked) and
+    a homography fitted to it (RANSAC; the climber, a passer-by, a swinging rope are outliers): the wall's
+    image motion, i.e. the camera's. A grid over each effector's patch is tracked the same way; its motion
+    minus the wall's is the effector's motion relative to the wall. `progress(n)` hears frames done."""
+    import cv2
+
+    p = params or FlowParams()
+    kp = np.asarray(keypoints2d, dtype=np.float64)
+    T = len(kp)
+    centres = patch_centres(kp, confidence, p.min_confidence)                          # (T, 4, 2) full px
+    leg = leg_length_px(kp, confidence, p.min_confidence)
+    rel = np.full((T, 4, 2), np.nan)
+    wall = np.full((T, 4, 2), np.nan)
+    if not np.isfinite(leg):  # no leg seen well enough to size the patches: no image evidence of motion
+        return EffectorFlow(rel.astype(np.float32), wall.astype(np.float32))
+    px_per_m = leg / (0.49 * 1.70)
+    box = np.full((T, 4), np.nan) if boxes is None else np.asarray(boxes, dtype=np.float64)
+    offsets = np.linspace(-1.0, 1.0, p.grid)
+    unit = np.stack(np.meshgrid(offsets, offsets), -1).reshape(-1, 2)                  # (G, 2) in [-1, 1]
+    G = len(unit)
+    prev = None
+    t = -1
+    for scale, batch in frames:
+        r = max(2.0, p.patch_m * px_per_m / scale)                                         # working pixels
+        win = int(max(7, round(p.window_m * px_per_m / scale)) | 1)
+        lk = dict(winSize=(win, win), maxLevel=p.levels,
+                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+        for img in batch:
+            t += 1
+            grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+            if prev is not None:
+                a = t - 1
+                h, w = grey.shape
+                bg = _background_grid(w, h, p.background, box[a] / scale)
+                c = centres[a] / scale                                                     # (4, 2) working px
+                pts = np.concatenate([bg, (c[:, None] + r * unit[None]).reshape(-1, 2)]).astype(np.float32)
+                ok = np.isfinite(pts).all(1)
+                moved = np.full_like(pts, np.nan)
+                if ok.any():
+                    moved[ok] = _track(prev, grey, pts[ok], lk, p.fb_max_px)
+                d = moved - pts
+                H = _wall_homography(pts[:len(bg)], moved[:len(bg)], p.ransac_px)
+                if H is not None:
+                    eff = pts[len(bg):].reshape(4, G, 2).astype(np.float64)
+                    wall_d = _apply_h(H, eff) - eff                                         # (4, G, 2)
+                    rel_d = d[len(bg):].reshape(4, G, 2) - wall_d
+                    rel[a] = _moving_part(rel_d, p.min_points) * scale
+                    wall[a] = _apply_h(H, c[:, None])[:, 0] - c
+                    wall[a] *= scale
+            prev = grey
+        if progress is not None:
+            progress(len(batch))
+    if t + 1 != T:
+        raise ValueError(f"effector_flow read {t + 1} frames for {T} frames of 2D detections")
+    return EffectorFlow(rel.astype(np.float32), wall.astype(np.float32))
+
+
+def _background_grid(w: int, h: int, shape: tuple[int, int], box: np.ndarray) -> np.ndarray:
+    """(N, 2) a regular grid of wall points over the frame, without those in the climber's box (grown by a
+    quarter of its size; no box: all)."""
+    cols, rows = shape
+    xs = (np.arange(cols) + 0.5) * w / cols
+    ys = (np.arange(rows) + 0.5) * h / rows
+    g = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)
+    if np.isfinite(box).all():
+        x0, y0, x1, y1 = box
+        mx, my = 0.25 * (x1 - x0), 0.25 * (y1 - y0)
+        inside = (g[:, 0] > x0 - mx) & (g[:, 0] < x1 + mx) & (g[:, 1] > y0 - my) & (g[:, 1] < y1 + my)
+        g = g[~inside]
+    return g
+
+
+def _track(img0, img1, pts: np.ndarray, lk: dict, fb_max: float) -> np.ndarray:
+    """(N, 2) where pts of the first image went in the second (NaN where the track failed or its
+    backward track misses the start by more than fb_max pixels)."""
+    import cv2
+
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(img0, img1, pts.reshape(-1, 1, 2), None, **lk)
+    p0, st0, _ = cv2.calcOpticalFlowPyrLK(img1, img0, p1, None, **lk)
+    p1, p0 = p1.reshape(-1, 2), p0.reshape(-1, 2)
+    good = (st1.ravel() == 1) & (st0.ravel() == 1) & (np.linalg.norm(p0 - pts, axis=1) <= fb_max)
+    return np.where(good[:, None], p1, np.nan)
+
+
+def _wall_homography(src: np.ndarray, dst: np.ndarray, ransac_px: float) -> np.ndarray | None:
+    """The homography that maps the wall grid's tracked points (RANSAC), or the median translation when
+    there are too few for one, or None when nothing was tracked."""
+    import cv2
+
+    ok = np.isfinite(dst).all(1)
+    if ok.sum() >= 12:
+        H, _ = cv2.findHomography(src[ok].astype(np.float32), dst[ok].astype(np.float32), cv2.RANSAC, ransac_px)
+        if H is not None:
+            return H
+    if ok.sum() >= 3:
+        H = np.eye(3)
+        H[:2, 2] = np.median(dst[ok] - src[ok], axis=0)
+        return H
+    return None
+
+
+def _apply_h(H: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(..., 2) points mapped by the homography H."""
+    y = x @ H[:2, :2].T + H[:2, 2]
+    return y / (x @ H[2, :2] + H[2, 2])[..., None]
+
+
+def _moving_part(rel: np.ndarray, min_points: int) -> np.ndarray:
+    """(4, 2) from (4, G, 2) per-point relative motions (NaN = untrusted): the median vector of the half of
+    each patch's trusted points that moved most (a shoe covers part of its patch; the wall around it is
+    still), NaN with fewer than min_points trusted ones."""
+    mag = np.linalg.norm(rel, axis=-1)                                                     # (4, G) NaN untrusted
+    n = np.isfinite(mag).sum(1)
+    order = np.argsort(np.where(np.isfinite(mag), -mag, np.inf), axis=1)               # most moved first
+    out = np.full((len(rel), 2), np.nan)
+    for k in np.flatnonzero(n >= min_points):  # four patches
+        top = order[k, : (n[k] + 1) // 2]
+        out[k] = np.median(rel[k, top], axis=0)
+    return out

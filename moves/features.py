@@ -118,6 +118,9 @@ class Features:
     effector_confidence: (T, 4) the source's confidence in each effector (2D detection confidence for image
                    evidence, 0 where not seen; 1 for skeletons without confidences).
     noise_ratio:   (4,) how much the clip's noise raised each effector's stillness threshold (1 = not at all).
+    motion:        (T, 4, 3) the trajectories `velocity` and the contacts' stillness come from: `effectors`,
+                   or for effectors whose image patch was tracked, their flow relative to the wall
+                   integrated (moves.evidence; drifts slowly, so only its changes mean anything).
     scale:         body size relative to a 1.70 m climber (body-unit thresholds are multiplied by it).
     """
 
@@ -138,6 +141,7 @@ class Features:
     contacts: Contacts | None = field(default=None, repr=False)
     effector_confidence: np.ndarray | None = field(default=None, repr=False)
     noise_ratio: np.ndarray | None = None
+    motion: np.ndarray | None = field(default=None, repr=False)
     scale: float = 1.0
     smooth_s: float = 0.2
     params: FeatureParams = field(default_factory=FeatureParams)
@@ -267,8 +271,15 @@ def _wall_frame(skeleton: Skeleton) -> tuple[np.ndarray, np.ndarray]:
     return skeleton.normal.astype(np.float32), skeleton.point.astype(np.float32)
 
 
-def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) -> Features:
-    """All per-frame features of a skeleton sequence (see module docstring)."""
+def compute_features(skeleton: Skeleton, params: FeatureParams | None = None, motion: np.ndarray | None = None
+                     ) -> Features:
+    """All per-frame features of a skeleton sequence (see module docstring).
+
+    motion: (T, 4, 3) wall-frame trajectories of the effectors (EFFECTOR_LIMBS order) whose changes are their
+    motion, where it is measured better than by their positions (moves.evidence: the image patch's flow
+    relative to the wall); an all-NaN column = not measured (that effector's motion comes from its smoothed
+    position), a NaN frame in a measured column = unknown. Velocity, speed and the contacts' stillness
+    tests read it; where the effectors rest (holds, wall distance) still comes from the skeleton."""
     p = params or FeatureParams()
     fps = skeleton.fps
     T = skeleton.n_frames
@@ -312,13 +323,15 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
     effectors = np.concatenate([wrists, feet], axis=1)
     eff_wall = effectors @ normal - offset
     eff_wall[:, 2:] -= foot_depth
-    velocity = central_difference(effectors, fps, p.velocity_span_s)
+    moving = effectors if motion is None else measured_motion(effectors, motion)
+    velocity = central_difference(moving, fps, p.velocity_span_s)
     speed = np.sqrt((velocity * velocity).sum(axis=2))
     scale = body_scale(raw)
     cp = p.contact if p.adaptive else replace(p.contact, adaptive=False)
     touch = np.concatenate([wrists, feet - foot_depth * normal], axis=1)
     contacts = detect_contacts(touch, fps, wall_normal=normal, wall_point=point, params=cp, scale=scale,
-                               velocity=velocity, planar=p.planar_motion, floor_y=0.0)  # wall frame: floor at y = 0
+                               velocity=velocity, planar=p.planar_motion, floor_y=0.0,  # wall frame: floor at y = 0
+                               motion=None if motion is None else moving)
     contact = contacts.contact
     conf = skeleton.confidence
     with np.errstate(all="ignore"):
@@ -330,9 +343,34 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None) ->
         fps=fps, core=core, knee_angles=knee_angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity,
         effectors=effectors, velocity=velocity, speed=speed, effector_wall_distance=eff_wall, contacts=contacts,
         effector_confidence=effector_confidence, noise_ratio=noise_ratio, scale=scale,
-        hand_order=hand_order, contact=contact, wall_normal=normal, wall_point=point, raw=raw,
+        hand_order=hand_order, contact=contact, wall_normal=normal, wall_point=point, raw=raw, motion=moving,
         smooth_s=smooth_s, params=p,
     )
+
+
+def measured_motion(effectors: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """(T, 4, 3) the effectors' motion trajectories, both cues fused: in a column `motion` measures (any finite
+    frame), each frame's step is the larger of its step and the (smoothed) effector's step, so an effector
+    counts as still only when its image patch AND its detected position are still (a placed foot pivots and
+    smears, a detector's foot point wanders: each cue alone takes the other's noise for a contact or a move);
+    where one cue is unknown the other decides. Unmeasured columns are the effectors' positions. The
+    trajectory starts where the effector is first seen and is NaN where the effector is not seen."""
+    eff = np.asarray(effectors, dtype=np.float64)
+    m = np.asarray(motion, dtype=np.float64)
+    measured = np.isfinite(m[..., 0]).any(axis=0)                                       # (4,)
+    out = eff.copy()
+    if len(eff) < 2 or not measured.any():
+        return out.astype(np.float32)
+    a, b = np.diff(eff, axis=0), np.diff(m, axis=0)                                     # (T-1, 4, 3) steps
+    na, nb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+    step = np.where((np.nan_to_num(nb, nan=-1.0) > np.nan_to_num(na, nan=-1.0))[..., None], b, a)
+    track = np.concatenate([np.zeros((1, 4, 3)), np.cumsum(np.nan_to_num(step), axis=0)])
+    seen = np.isfinite(eff[..., 0])
+    first = np.argmax(seen, axis=0)                                                     # (4,) first seen frame
+    for k in np.flatnonzero(measured & seen.any(axis=0)):  # four columns
+        q = track[:, k] - track[first[k], k] + eff[first[k], k]
+        out[:, k] = np.where(seen[:, k, None], q, np.nan)
+    return out.astype(np.float32)
 
 
 def centre_of_mass(kp: np.ndarray, valid: np.ndarray) -> np.ndarray:

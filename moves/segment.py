@@ -176,10 +176,11 @@ def flight_intervals(f: Features, p: SegmentParams, k: int, floor_holds: tuple[i
     fl = np.concatenate([cut, fl])
     if len(fl) == 0 and not edges:
         return fl, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
-    pos = f.effectors[:, k]
+    pos = (f.effectors if f.motion is None else f.motion)[:, k]   # how it moved (image flow where tracked)
     if f.params.planar_motion:  # on the wall plane
         pos = pos - (pos @ f.wall_normal)[:, None] * f.wall_normal
-    start, end = _leave_and_land(pos, fl, f.contacts.thresholds["still_disp"][k], int(round(p.refine_s * fps)))
+    start, end = _leave_and_land(pos, fl, f.contacts.thresholds["still_disp"][k], int(round(p.refine_s * fps)),
+                                 f.contact[:, k])
     start, end = _seen_part(np.isnan(f.effectors[:, k, 0]), start, end)
     return fl, start, end, np.arange(len(fl)) >= len(cut)
 
@@ -200,24 +201,36 @@ def _cut_by_the_video(f: Features, k: int) -> np.ndarray:
     return np.array([[first, a - 1]], np.int64) if moved > 2 * radius else np.zeros((0, 2), np.int64)
 
 
-def _leave_and_land(pos: np.ndarray, fl: np.ndarray, tol: float, reach: int) -> tuple[np.ndarray, np.ndarray]:
+def _leave_and_land(pos: np.ndarray, fl: np.ndarray, tol: float, reach: int, contact: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Move intervals of flights `fl` (frames between two contacts) from positions: lift-off = the first frame
     (from `reach` frames before the flight) farther than `tol` from where the effector rested at the end of
     its contact, arrival = the first frame after which it stays within `tol` of where it rests next (at most
-    `reach` frames after the flight). Smoothed speeds would smear both by a smoothing width. Vectorised over
-    flights (one pass over the frames inside them)."""
+    `reach` frames after the flight). Smoothed speeds would smear both by a smoothing width. With the
+    effector's `contact` mask (T,), both searches stay inside the contacts next to the flight (a foot that
+    rests three frames between two moves rests there, not in the moves around it). Vectorised over flights
+    (one pass over the frames inside them)."""
     T = len(pos)
     start, end = fl[:, 0].copy(), fl[:, 1].copy()
     if len(fl) == 0:
         return start, end
     a, b = fl[:, 0], fl[:, 1]
     lo, hi = np.maximum(a - reach, 0), np.minimum(b + reach, T - 1)
+    if contact is not None:
+        frames = np.arange(T)
+        c = np.asarray(contact, dtype=bool)
+        # first frame of the contact run each frame is in (-1 outside contacts), last frame likewise
+        run_start = np.maximum.accumulate(np.where(c & ~np.r_[False, c[:-1]], frames, -1))
+        run_end = np.minimum.accumulate(np.where(c & ~np.r_[c[1:], False], frames, T)[::-1])[::-1]
+        before, after = np.maximum(a - 1, 0), np.minimum(b + 1, T - 1)
+        lo = np.where((a > 0) & c[before], np.maximum(lo, run_start[before]), lo)
+        hi = np.where((b + 1 < T) & c[after], np.minimum(hi, run_end[after]), hi)
     # where it rested: the mean over `reach` frames of contact before and after (NaN: nothing seen there)
     has_dep, has_arr = a > 0, b + 1 < T
     p_dep = np.full((len(fl), pos.shape[1]), np.nan)
     p_arr = np.array(pos[np.minimum(b, T - 1)], dtype=np.float64)
     p_dep[has_dep] = seg_mean(pos, lo[has_dep], a[has_dep] - 1)
-    p_arr[has_arr] = seg_mean(pos, b[has_arr] + 1, np.minimum(b[has_arr] + reach, T - 1))
+    p_arr[has_arr] = seg_mean(pos, b[has_arr] + 1, np.maximum(hi[has_arr], b[has_arr] + 1))
     # lift-off: first frame in [lo, b] farther than tol from p_dep
     idx, off = segment_frames(lo, b)
     seg = np.repeat(np.arange(len(fl)), b - lo + 1)

@@ -134,7 +134,8 @@ def detect_attempt(con: duckdb.DuckDBPyConnection, attempt_id: int, classifier, 
 def attempt_features(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton | None = None):
     """The features moves are detected on (moves.features.Features). For an analysed video: its image
     evidence (moves.evidence: joints where the camera saw them, camera motion and depth noise removed),
-    with contacts from motion along the wall; for an imported skeleton: the skeleton itself."""
+    with contacts from motion along the wall and, where stored, the hands' and feet's image flow relative to
+    the wall; for an imported skeleton: the skeleton itself."""
     from moves.evidence import video_features
 
     skeleton = skeleton if skeleton is not None else store.read_skeleton(con, attempt_id)
@@ -142,7 +143,8 @@ def attempt_features(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: 
     cams = store.read_cameras(con, attempt_id)
     if kp is None or cams is None or len(kp.keypoints) != skeleton.n_frames or len(cams.R) != skeleton.n_frames:
         return compute_features(skeleton)
-    return video_features(skeleton, kp.keypoints, kp.confidence, cams.K, cams.R, cams.t)
+    return video_features(skeleton, kp.keypoints, kp.confidence, cams.K, cams.R, cams.t,
+                          flow=store.read_effector_flow(con, attempt_id))
 
 
 def detect_attempts(db_path: str | Path, names: Sequence[str] | None = None, progress: bool = True

@@ -2,7 +2,7 @@
 
     KINDS["pose"].save(path, pose)          KINDS["pose"].load(path) -> Pose2D
     kinds: pose (Pose2D), keyframes (Keyframes), masks ((N, h, w) bool), cameras (sfm.CameraSolution),
-           lift (wall.WallReconstruction)
+           lift (wall.WallReconstruction), flow (db.store.EffectorFlow)
 
 Every file is an .npz of named arrays, written with `write_npz`. Bool masks are packed 8 per byte along the
 last axis next to their width (`pack_masks` / `unpack_masks`: one spelling for keyframe and mask files).
@@ -125,6 +125,17 @@ def load_cameras(path: Path):
             image_size=tuple(int(v) for v in meta["image_size"]), report=meta["report"])
 
 
+def save_flow(path: Path, flow) -> Path:
+    return write_npz(path, dict(rel=flow.rel, wall=flow.wall))
+
+
+def load_flow(path: Path):
+    from db.store import EffectorFlow
+
+    with np.load(path, allow_pickle=False) as d:
+        return EffectorFlow(rel=d["rel"], wall=d["wall"])
+
+
 def save_geometry(path: Path, rec) -> Path:
     cams, pts = rec.cameras, rec.wall_points
     payload = dict(keypoints=rec.keypoints, confidence=rec.confidence, contacts=rec.contacts, K=cams.K, R=cams.R,
@@ -162,4 +173,5 @@ KINDS: dict[str, ArtifactKind] = {
     "masks": ArtifactKind(save_masks, load_masks),
     "cameras": ArtifactKind(save_cameras, load_cameras),
     "lift": ArtifactKind(save_geometry, load_geometry),
+    "flow": ArtifactKind(save_flow, load_flow),
 }

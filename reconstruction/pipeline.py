@@ -9,8 +9,10 @@ Stages (each a function of the previous stage's output and its own parameters):
     masks    climber masks on the keyframes (free from MediaPipe pose, or the mask backend, e.g. SAM2)
     cameras  keyframe SfM with the masks, every frame gets K, R, t    (`reconstruction.sfm`)
     lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
-    moves    the skeleton's moves by the store's active move model
-    store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, report, moves
+    flow     a second decoding pass: the hands' and feet's image patches tracked against the wall
+             (optical flow minus the wall's homography, `moves.evidence.effector_flow`)
+    moves    the skeleton's moves by the store's active move model (on the image evidence and the flow)
+    store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, flow, report, moves
 
 Three steps, so many videos can be analysed at once while one process writes the store (DuckDB allows one
 writer; `reconstruction.batch` runs them in a process pool or on Ray):
@@ -52,7 +54,7 @@ from cruxlab.body import DEFAULT_HEIGHT_M, check_height
 from cruxlab.digest import params_digest
 from cruxlab.errors import InputError
 from reconstruction.pose2d import Keyframes, Pose2D, choose_keyframes, estimate_pose
-from reconstruction.video import FrameRange, VideoInfo, probe, select_frames
+from reconstruction.video import FrameRange, VideoInfo, iter_batches, probe, select_frames
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +274,8 @@ class StageCache:
 # ------------------------------------------------------------------------------------------ progress
 #: Share of a typical analysis's wall time per stage (2 s and 12 s trims of the bundled clips at 12.5-29 fps
 #: on 2 CPU cores: pose about half, SfM about a third), so `StageProgress.overall` moves about evenly in time.
-STAGE_WEIGHTS = {"video": 0.03, "pose": 0.50, "masks": 0.02, "cameras": 0.33, "lift": 0.04, "moves": 0.01,
-                 "store": 0.07}
+STAGE_WEIGHTS = {"video": 0.03, "pose": 0.48, "masks": 0.02, "cameras": 0.32, "lift": 0.04, "flow": 0.03,
+                 "moves": 0.01, "store": 0.07}
 
 
 @dataclass(frozen=True)
@@ -558,6 +560,7 @@ class ComputedAttempt:
     model_version: str | None
     report: dict
     detection_extras: tuple | None = None  # (db.store.WallInterval, db.store.HoldContacts) found with the moves
+    flow: Any = None  # db.store.EffectorFlow: the hands' and feet's image motion relative to the wall
 
 
 def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveModel | None = None,
@@ -566,7 +569,7 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     `model`: the move classifier (default: the built-in rules). Raises CruxlabError subclasses naming the fix."""
     info, frames, params = plan.video, plan.frames, plan.params
     cache = StageCache(options.cache_dir, info.sha256)
-    stages = stages or _Stages(5 if options.detect_moves else 4, progress)
+    stages = stages or _Stages(6 if options.detect_moves else 5, progress)
     keyframe_index = choose_keyframes(frames.count, frames.fps, per_second=options.keyframes_per_s,
                                       max_count=options.max_keyframes)
 
@@ -644,6 +647,24 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     geometry = stages.run("lift", cache.has("lift", lift_key), lift_stage)
     geometry.report.setdefault("cameras", cams.report)
 
+    flow_key = _key("flow", pose_key, code_version("moves.evidence"))
+
+    def flow_stage():
+        flow = cache.load("flow", flow_key)
+        if flow is None:
+            done = 0
+
+            def on_frames(n: int) -> None:
+                nonlocal done
+                done += n
+                stages.report("flow", done / max(frames.count, 1))
+
+            flow = run_flow(info, frames, pose, options, on_frames)
+            cache.save("flow", flow_key, flow)
+        return flow
+
+    flow = stages.run("flow", cache.has("flow", flow_key), flow_stage)
+
     from cruxlab.skeleton import Skeleton
 
     skeleton = Skeleton(keypoints=geometry.keypoints, fps=frames.fps, confidence=geometry.confidence,
@@ -659,8 +680,8 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
 
         def moves_stage():  # on the image evidence: the 2D detections through the solved cameras
             cams = geometry.cameras
-            return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t),
-                                   model.classifier)
+            return detect_features(video_features(skeleton, pose.keypoints, pose.confidence, cams.K, cams.R, cams.t,
+                                                  flow=flow), model.classifier)
 
         found = stages.run("moves", False, moves_stage)
         moves, version, extras = tuple(found.moves), model.version, (found.wall_interval(), found.hold_contacts())
@@ -668,7 +689,7 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     if version is not None:
         report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
-                           moves=moves, model_version=version, report=report, detection_extras=extras)
+                           moves=moves, model_version=version, report=report, detection_extras=extras, flow=flow)
 
 
 def _report(plan: AnalysisPlan, pose: Pose2D, geometry, skeleton, stages: _Stages) -> dict:
@@ -696,7 +717,7 @@ def analyze(db_path: str | Path, video_path: str | Path, options: AnalyzeOptions
     `on_progress` hears every stage start and end and the pose stage's frames as they are done."""
     t_start = time.perf_counter()
     options = checked_options(options)
-    stages = _Stages(6 if options.detect_moves else 5, progress, on_progress)
+    stages = _Stages(7 if options.detect_moves else 6, progress, on_progress)
     stages.report("video", 0.0)
     plan = plan_analysis(video_path, options)
     snapshot = snapshot_store(db_path)
@@ -753,6 +774,17 @@ def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options:
                          options=SfmOptions(max_features=options.sfm_features), progress=progress)
 
 
+def run_flow(info: VideoInfo, frames: FrameRange, pose: Pose2D, options: AnalyzeOptions,
+             on_frames: Callable[[int], None] | None = None):
+    """One decoding pass at the working size: how each hand's and foot's image patch moves relative to the
+    wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow). About 8 ms per frame on one core at
+    480x854 (tracking ~450 points forward and back, a homography per frame), plus decoding."""
+    from moves.evidence import effector_flow
+
+    batches = ((b.scale, b.frames) for b in iter_batches(info, frames, max_side=options.max_side))
+    return effector_flow(batches, pose.keypoints, pose.confidence, pose.boxes, progress=on_frames)
+
+
 def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
     """Wall frame + lifted skeleton -> `wall.WallReconstruction` (cameras and points in the wall frame)."""
     from reconstruction.wall import reconstruct
@@ -784,6 +816,7 @@ def store_attempt(db_path: str | Path, computed: ComputedAttempt) -> AnalyzeResu
         cameras=geometry.cameras, wall_points=geometry.wall_points,
         keypoints2d=store.Keypoints2D(keypoints=pose.keypoints, confidence=pose.confidence, body3d=pose.keypoints3d,
                                       boxes=pose.boxes),
+        effector_flow=computed.flow,
         camera_model=geometry.camera_model, report=report,
     )
     detected = None if computed.moves is None else (computed.moves, computed.model_version)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from cruxlab.draw import EFFECTOR_COLORS, hex_rgb
+from cruxlab.joints import EFFECTOR_LIMBS
 from cruxlab.processes import free_port
 from dashboard.cli import wait_healthy
 from dashboard.demo_data import cached_demo_db
@@ -195,6 +197,16 @@ def test_attempt_player_plays_in_real_time_above_the_fold(server, browser):
     assert not paused["playing"]
     time.sleep(0.5)
     assert player_state(browser)["frame"] == paused["frame"], "pause holds at once"
+    # the 3D view's hand and foot trails take their colours from the page data (cruxlab.draw.EFFECTOR_COLORS)
+    limbs = browser.execute_script(f"return {PLAYER}.limbs.map((l) => [l.id, l.color]);")
+    assert limbs[:4] == [[limb, EFFECTOR_COLORS[limb]] for limb in EFFECTOR_LIMBS]
+    trail_pixels = browser.execute_script(f"""
+        const c = {PLAYER}.canvas3d, d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        const want = {[list(hex_rgb(EFFECTOR_COLORS[limb])) for limb in EFFECTOR_LIMBS]}, n = want.map(() => 0);
+        for (let i = 0; i < d.length; i += 4) want.forEach((w, k) => {{
+            if (Math.abs(d[i] - w[0]) + Math.abs(d[i + 1] - w[1]) + Math.abs(d[i + 2] - w[2]) < 6) n[k]++; }});
+        return n;""")
+    assert max(trail_pixels) > 0, trail_pixels  # (11, 6, 1, 17 pixels on this attempt after 3 s of play)
 
 
 def test_keyboard_steps_frames_and_moves(server, browser):

@@ -29,6 +29,18 @@ def _attempt(con, name="a1", seed=11, climber="Janja"):
     return aid, sk
 
 
+MODEL_MOVES = (Move(10, 30, "reach", "left_hand", 0.9), Move(40, 60, "foot-move", "left_foot", 0.8),
+               Move(70, 90, "match", "right_hand", 0.8))
+
+
+def _attempt_with_moves(con, n: int, version: str = "v1") -> tuple[int, list[int]]:
+    """An attempt whose model (`version`) stored the first n of MODEL_MOVES: (attempt_id, their move ids)."""
+    aid, _ = _attempt(con)
+    with transaction(con):
+        store.replace_model_moves(con, aid, list(MODEL_MOVES[:n]), version)
+    return aid, store.current_moves(con, aid).move_id.tolist()
+
+
 def test_migrations_apply_once_each_and_are_recorded(db_path):
     with connect(db_path) as con:
         rows = con.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
@@ -76,11 +88,7 @@ def test_skeleton_round_trip_through_arrow(db_path):
 
 def test_edit_history_is_append_only_and_current_state_is_latest_edit(db_path):
     with connect(db_path) as con:
-        aid, _ = _attempt(con)
-        with transaction(con):
-            store.replace_model_moves(con, aid, [Move(10, 30, "reach", "left_hand", 0.9),
-                                                 Move(40, 60, "foot-move", "left_foot", 0.8)], "rules-test")
-        m1, m2 = store.current_moves(con, aid).move_id.tolist()
+        aid, (m1, m2) = _attempt_with_moves(con, 2, "rules-test")
         with transaction(con):
             e1 = store.edit_move(con, m1, editor="coach A", source="dashboard", label="cross-over")
             e2 = store.edit_move(con, m1, editor="coach A", source="dashboard", start_frame=12, end_frame=33)
@@ -112,12 +120,7 @@ def test_corrections_count_net_of_undos(db_path):
     """A relabel and its undo is no correction; a delete of a model move is one; an added move is one until it
     is undone; a retime back to the model's frames is none (the move has history, but says what the model said)."""
     with connect(db_path) as con:
-        aid, _ = _attempt(con)
-        with transaction(con):
-            store.replace_model_moves(con, aid, [Move(10, 30, "reach", "left_hand", 0.9),
-                                                 Move(40, 60, "foot-move", "left_foot", 0.8),
-                                                 Move(70, 90, "match", "right_hand", 0.8)], "v1")
-        m1, m2, m3 = store.current_moves(con, aid).move_id.tolist()
+        aid, (m1, m2, m3) = _attempt_with_moves(con, 3)
 
         def corrected() -> tuple[int, list[int]]:
             cur = store.current_moves(con, aid, include_deleted=True)
@@ -169,11 +172,7 @@ def test_bad_edits_are_refused_without_writing(db_path):
 
 def test_redetection_keeps_coach_touched_moves(db_path):
     with connect(db_path) as con:
-        aid, _ = _attempt(con)
-        with transaction(con):
-            store.replace_model_moves(con, aid, [Move(10, 30, "reach", "left_hand", 0.9),
-                                                 Move(40, 60, "foot-move", "left_foot", 0.8)], "v1")
-        m1 = int(store.current_moves(con, aid).move_id[0])
+        aid, (m1, _) = _attempt_with_moves(con, 2)
         with transaction(con):
             store.edit_move(con, m1, editor="coach", source="dashboard", label="match")
         with transaction(con):

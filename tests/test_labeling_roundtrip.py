@@ -424,9 +424,14 @@ def test_cli_uses_the_local_server_record(ls, db, monkeypatch, capsys):
     monkeypatch.delenv("CRUXLAB_LS_TOKEN", raising=False)
     monkeypatch.setenv("CRUXLAB_LS_DATA_DIR", ls.state.data_dir)
     (_, name), *_ = _attempts(db, lt.SKELETON)
+    pushes, real_push = [], sync.push
+    monkeypatch.setattr(sync, "push", lambda *a, **kw: pushes.append(kw) or real_push(*a, **kw))
     assert main(["--db", str(db), "label", "push", "--attempt", name, "--project", "cli"]) == 0
     out = capsys.readouterr().out
     assert f"{name}: task" in out and "created" in out
+    assert main(["--db", str(db), "label", "push", "--attempt", name, "--project", "cli", "--frame-exact"]) == 0
+    assert "updated" in capsys.readouterr().out
+    assert [kw["frame_exact"] for kw in pushes] == [False, True]
     assert main(["--db", str(db), "label", "status", "--project", "cli"]) == 0
     out = capsys.readouterr().out
     assert "cli · skeletons" in out and "1 task(s), 0 annotated" in out and ls.url in out

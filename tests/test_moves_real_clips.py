@@ -26,8 +26,10 @@ def test_real_clip_accuracy_and_nothing_in_not_move_spans(bundled_store, artifac
     assert {c["clip"] for c in r["clips"]} == {"warp-fixed-input.mp4", "warp-dynamic-input.mp4"}
     assert r["not_move_predictions"] == 0                 # standing on the mat, stepping on, dropping off
     assert r["hand_move_f1"] >= 0.85                      # reached 1.00 (4 of 4 hand moves, no false one)
-    assert r["micro_f1"] >= 0.55                          # reached 0.61 (0.50 before rock-over and match
-    assert r["per_label"]["reach"]["f1"] >= 0.8           # fired on real footage; 0.11 before this issue)
+    assert r["micro_f1"] >= 0.55                          # reached 0.63 (0.55 before rock-over and match,
+                                                          # 0.50 before the image flow, 0.11 before that)
+    assert r["per_label"]["reach"]["f1"] >= 0.8
+    assert r["per_label"]["foot-move"]["f1"] >= 0.45      # reached 0.55 with the feet's image flow (0.40 without)
     # the sit start's stand-up onto the tucked right foot, and the roof clip's right hand matching onto the
     # left hand's hold (wrists 13 cm apart along the wall)
     assert (r["per_label"]["rock-over"]["tp"], r["per_label"]["rock-over"]["fp"]) == (1, 0)
@@ -49,7 +51,9 @@ def test_on_the_wall_interval_and_outcome(bundled_store):
     # tripod clip: the right foot leaves the mat f29-41, the first move starts f50; the feet drop to the mat
     # from f328 and touch it by f345, after the last move (f318)
     assert 29 <= wf.start_frame <= first and wf.start_reason == "left the floor"
-    assert last <= wf.end_frame <= 345 and wf.end_reason == "drop-off" and wf.outcome == "fall"
+    # (within the 0.25 s boundary tolerance: the feet shuffle on the mat for ~0.2 s after touching it, and a
+    # contact needs the foot's image patch still too)
+    assert last <= wf.end_frame <= 345 + 6 and wf.end_reason == "drop-off" and wf.outcome == "fall"
     # handheld roof clip: starts and ends mid-climb
     assert wd.start_frame <= 5 and (wd.start_reason, wd.end_reason, wd.outcome) == ("video start", "video end", None)
     assert ("warp-fixed-input", "drop-off", "fall") in view

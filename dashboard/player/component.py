@@ -20,14 +20,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from cruxlab.joints import LIMBS
+from cruxlab.draw import EFFECTOR_COLORS
+from cruxlab.joints import LIMB_TITLES, LIMBS
 from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
 from dashboard.player.track import Track, background_png, payload
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 COMPONENT_NAME = "cruxlab_player"
-LIMB_TITLES = {"left_hand": "Left hand", "right_hand": "Right hand", "left_foot": "Left foot",
-               "right_foot": "Right foot", "body": "Body"}
 #: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label); the
 #: attempt page passes moves.calibration.SURE (calibrated confidences: at or above it a move is "sure").
 LOW_CONFIDENCE = 0.5
@@ -197,7 +196,7 @@ def player(
         "tracks": [_track_spec(t, key, i, m, o, w, ti)
                    for i, (t, m, o, w, ti) in enumerate(zip(tracks, moves, offsets_s, on_wall, titles))],
         "labels": [{"name": lab, "color": LABEL_COLORS.get(lab, "#888888")} for lab in MOVE_LABELS],
-        "limbs": [{"id": limb, "title": LIMB_TITLES[limb]} for limb in LIMBS],
+        "limbs": [{"id": limb, "title": LIMB_TITLES[limb], "color": EFFECTOR_COLORS.get(limb)} for limb in LIMBS],
         "editable": bool(editable),
         "selected": None if selected_move is None else int(selected_move),
         "seek": None if seek is None else {"frame": int(seek[0]), "nonce": str(seek[1])},

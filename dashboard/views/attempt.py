@@ -5,10 +5,10 @@ correction form, joint angles and history below."""
 import numpy as np
 import streamlit as st
 
+from cruxlab.joints import LIMB_TITLES
 from dashboard import components as ui
 from dashboard import data
 from dashboard import figures as fg
-from dashboard.figures import LIMB_TITLES
 from dashboard.player import PlayerEvent, attempt_track, player
 from moves.calibration import SURE
 

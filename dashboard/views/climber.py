@@ -9,7 +9,6 @@ from dashboard import data
 from dashboard import figures as fg
 
 ss = st.session_state
-STATIC = {"displayModeBar": False}
 df = data.attempts()
 climbers = sorted(df["climber"].unique())
 st.title("Climber")
@@ -31,7 +30,7 @@ k[5].metric("Moving", f"{100 * mine['moving_s'].sum() / on_wall:.0f} %" if on_wa
             help="Share of the time on the wall spent in moves (held positions like flags count as still)")
 
 st.markdown("**Attempts over time** · one row per problem; ★ top, ✕ fall; bigger = more moves")
-st.plotly_chart(fg.attempts_over_time_figure(mine), key="climber_timeline", config=STATIC)
+st.plotly_chart(fg.attempts_over_time_figure(mine), key="climber_timeline", config=fg.STATIC)
 
 left, right = st.columns(2)
 (labels,) = data.views("labels_per_climber")
@@ -40,9 +39,9 @@ left.markdown("**Moves per label**")
 if labels.empty:
     left.info("No moves detected or labelled yet.", icon=":material/info:")
 else:
-    left.plotly_chart(fg.label_counts_figure(labels), key="climber_labels", config=STATIC)
+    left.plotly_chart(fg.label_counts_figure(labels), key="climber_labels", config=fg.STATIC)
 right.markdown("**Time on the wall: moving vs still**")
-right.plotly_chart(fg.activity_figure(mine), key="climber_activity", config=STATIC)
+right.plotly_chart(fg.activity_figure(mine), key="climber_activity", config=fg.STATIC)
 
 st.markdown("**Progress**")
 c1, c2 = st.columns([3, 2])
@@ -52,7 +51,7 @@ problems = sorted(mine["problem"].dropna().unique())
 focus = c2.multiselect("Problems", problems, placeholder="all problems", key="climber_problems",
                        label_visibility="collapsed")
 shown = mine[mine["problem"].isin(focus)] if focus else mine
-st.plotly_chart(fg.progress_figure(shown, measure or "moves_per_minute"), key="climber_progress", config=STATIC)
+st.plotly_chart(fg.progress_figure(shown, measure or "moves_per_minute"), key="climber_progress", config=fg.STATIC)
 
 st.markdown("**Attempts**")
 table = pd.DataFrame({

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cruxlab.joints import LIMB_EFFECTOR
+from cruxlab.joints import LIMB_EFFECTOR, LIMB_TITLES
 from cruxlab.labels import LABEL_COLORS
 from dashboard import components as ui
 from dashboard import data
 from dashboard import figures as fg
 from dashboard.compare import line_up, pair_moves, pelvis_shift
-from dashboard.figures import LIMB_TITLES
 from dashboard.player import attempt_track, player
 
 ss = st.session_state
@@ -168,5 +167,5 @@ with left:
 with right:
     st.markdown("**Mean duration per label**")
     st.plotly_chart(fg.duration_comparison_figure(moves_a, moves_b, "A", "B"), key="compare_durations",
-                    config={"displayModeBar": False})
+                    config=fg.STATIC)
 

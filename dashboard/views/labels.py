@@ -4,10 +4,10 @@ restore, add, undo, and the full append-only history."""
 import pandas as pd
 import streamlit as st
 
+from cruxlab.joints import LIMB_TITLES
 from dashboard import components as ui
 from dashboard import data
 from dashboard import figures as fg
-from dashboard.figures import LIMB_TITLES
 
 ss = st.session_state
 df = data.attempts()

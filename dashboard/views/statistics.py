@@ -6,7 +6,6 @@ import streamlit as st
 from dashboard import data
 from dashboard import figures as fg
 
-STATIC = {"displayModeBar": False}
 status = data.status()
 st.title("Statistics")
 c = st.columns(5)
@@ -30,9 +29,9 @@ if tab_label.open:
         per_label, quantiles, corrections = data.views("moves_per_label", "duration_quantiles", "corrections")
         left, right = st.columns(2)
         left.markdown("**How many moves of each kind**")
-        left.plotly_chart(fg.label_counts_figure(per_label), key="stat_counts", config=STATIC)
+        left.plotly_chart(fg.label_counts_figure(per_label), key="stat_counts", config=fg.STATIC)
         right.markdown("**How long they take** (box: middle half; whiskers: shortest and longest)")
-        right.plotly_chart(fg.duration_box_figure(quantiles), key="stat_durations", config=STATIC)
+        right.plotly_chart(fg.duration_box_figure(quantiles), key="stat_durations", config=fg.STATIC)
         if len(corrections):
             st.markdown("**What coaches corrected** (model label → coach label)")
             st.dataframe(corrections.rename(columns={"original_label": "model said", "label": "coach says",

@@ -12,7 +12,6 @@
 
 const INSTANCES = new WeakMap();
 const SIDE_COLORS = { l: "#4287f5", r: "#f58c28", c: "#d8d8d8" };
-const EFFECTOR_COLORS = { left_hand: "#1f6fd1", right_hand: "#f07f1b", left_foot: "#7aa9ea", right_foot: "#f6b26b" };
 const TRAIL_S = 1.0;
 const SPEEDS = [0.25, 0.5, 0.75, 1, 1.5, 2];
 
@@ -851,7 +850,7 @@ class Player {
       ctx.setLineDash([3, 3]);
       ctx.lineWidth = Math.max(1.5, lw / 2);
       for (const [limb, j] of Object.entries(d.effectors)) {
-        ctx.strokeStyle = EFFECTOR_COLORS[limb] || "#888";
+        ctx.strokeStyle = (this.limbs.find((l) => l.id === limb) || {}).color || "#888";
         ctx.beginPath();
         let started = false;
         for (let f = Math.max(0, tr.frame - back); f <= tr.frame; f++) {

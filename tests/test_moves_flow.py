@@ -1,0 +1,176 @@
+"""Contacts from image evidence: the optical-flow pass on a synthetic image sequence (a foot still on a panning
+wall vs a foot sliding along it), the fusion of flow and detected positions in the one contact detector, brief
+placements between two moves, and the flow's round trip through the store. Fast: synthetic only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import synthetic
+
+from cruxlab.contacts import detect_contacts
+from cruxlab.joints import (
+    L_ANKLE, L_HEEL, L_HIP, L_KNEE, L_TOE, NUM_JOINTS, R_ANKLE, R_HEEL, R_HIP, R_KNEE, R_TOE,
+)
+from db import connect, store, transaction
+from moves.evidence import effector_flow, leg_length_px, patch_centres
+from moves.features import measured_motion
+from moves.segment import _leave_and_land
+
+T, H, W = 12, 240, 320
+PAN = np.array([2.0, 1.0])          # px/frame: the camera pans, so the whole wall slides in the image
+SLIDE = np.array([3.0, 0.0])        # px/frame: the right foot slides along the wall
+
+
+def _texture(h: int, w: int, seed: int) -> np.ndarray:
+    """Smooth random texture (blobs of ~4 px): what Lucas-Kanade tracks on a climbing wall or a shoe."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    t = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 1.5)
+    return cv2.normalize(t, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+
+
+def _scene() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """T RGB frames of a panning wall with two shoes (30 px squares of their own texture): the left one
+    stays on its spot of the wall, the right one slides along the wall; and the 2D detections of both feet
+    and legs (hip-knee-ankle 100 px, so the patches are ~14 px in half-width)."""
+    wall = _texture(H + 60, W + 60, 1)
+    shoe_l, shoe_r = _texture(30, 30, 2), _texture(30, 30, 3)
+    frames = []
+    kp = np.full((T, NUM_JOINTS, 2), np.nan)
+    conf = np.zeros((T, NUM_JOINTS))
+    for t in range(T):
+        off = 30 + PAN * t                                  # where the wall's origin sits in the image
+        img = np.zeros((H, W), np.float32)
+        # sub-pixel pan by resampling the wall
+        import cv2
+
+        M = np.float32([[1, 0, off[0] - 30], [0, 1, off[1] - 30]])
+        img = cv2.warpAffine(wall, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        feet = {"l": np.array([110.0, 150.0]) + PAN * t, "r": np.array([200.0, 150.0]) + (PAN + SLIDE) * t}
+        for shoe, c in ((shoe_l, feet["l"]), (shoe_r, feet["r"])):
+            Ms = np.float32([[1, 0, c[0] - 15], [0, 1, c[1] - 15]])
+            mask = cv2.warpAffine(np.ones((30, 30), np.uint8), Ms, (W, H))
+            pasted = cv2.warpAffine(shoe, Ms, (W, H), flags=cv2.INTER_LINEAR)
+            img = np.where(mask > 0, pasted, img)
+        frames.append(np.repeat(img[..., None], 3, axis=2).astype(np.uint8))
+        for (toe, heel, ankle, knee, hip), c in (((L_TOE, L_HEEL, L_ANKLE, L_KNEE, L_HIP), feet["l"]),
+                                                 ((R_TOE, R_HEEL, R_ANKLE, R_KNEE, R_HIP), feet["r"])):
+            kp[t, toe], kp[t, heel], kp[t, ankle] = c + (-6, 4), c + (6, 4), c + (0, -8)
+            kp[t, knee], kp[t, hip] = c + (0, -58), c + (0, -108)
+            conf[t, [toe, heel, ankle, knee, hip]] = 0.9
+    return frames, kp, conf
+
+
+def test_flow_tells_a_foot_still_on_a_panning_wall_from_one_sliding_along_it():
+    frames, kp, conf = _scene()
+    assert leg_length_px(kp, conf) == pytest.approx(100.0, abs=0.5)
+    box = np.array([[90.0, 30.0, 240.0, 170.0]]).repeat(T, axis=0) + np.tile(PAN, 2) * np.arange(T)[:, None]
+    flow = effector_flow([(1.0, np.stack(frames))], kp, conf, box)
+    assert flow.rel.shape == (T, 4, 2) and np.isnan(flow.rel[-1]).all()       # no motion after the last frame
+    assert np.isnan(flow.rel[:, :2]).all()                                      # hands never seen: unknown
+    # the camera's motion is measured at the feet and removed from theirs
+    assert np.nanmedian(flow.wall[:-1, 2:], axis=(0, 1)) == pytest.approx(PAN, abs=0.15)
+    still, sliding = flow.rel[:-1, 2], flow.rel[:-1, 3]
+    assert np.isfinite(still).all() and np.isfinite(sliding).all()
+    assert np.abs(still).max() < 0.3                                             # still relative to the wall
+    assert np.median(sliding, axis=0) == pytest.approx(SLIDE, abs=0.3)          # its own motion, pan removed
+    # the same scene through a half-size working image (scale 2): the same full-size pixels come out
+    half = [(2.0, np.stack([f[::2, ::2] for f in frames]))]
+    flow2 = effector_flow(half, kp, conf, box)
+    assert np.median(flow2.rel[:-1, 3], axis=0) == pytest.approx(SLIDE, abs=0.6)
+    assert np.abs(flow2.rel[:-1, 2]).max() < 0.6
+
+
+def test_patch_centres_average_the_seen_shoe_joints():
+    kp = np.zeros((2, NUM_JOINTS, 2))
+    kp[:, L_TOE], kp[:, L_HEEL], kp[:, L_ANKLE] = (0, 0), (10, 0), (5, 30)
+    conf = np.ones((2, NUM_JOINTS))
+    conf[1, L_ANKLE] = 0.1                                            # hidden ankle: not part of the shoe
+    c = patch_centres(kp, conf)
+    assert c[0, 2] == pytest.approx((5, 10)) and c[1, 2] == pytest.approx((5, 0))
+    conf[1, [L_TOE, L_HEEL]] = 0.0
+    assert np.isnan(patch_centres(kp, conf)[1, 2]).all()
+
+
+def test_fused_motion_is_still_only_when_flow_and_position_both_are():
+    t = np.arange(40)
+    eff = np.zeros((40, 4, 3), np.float32)
+    eff[:, 1, 0] = 0.01 * t                                           # the detected hand drifts 25 cm/s...
+    motion = np.full((40, 4, 3), np.nan, np.float32)
+    motion[:, 1] = 0.0                                                # ...while its patch is still: moving
+    motion[:, 2] = 0.0
+    motion[:, 2, 0] = 0.02 * t                                        # a foot's patch moves, its keypoint not
+    motion[10:15, 2] = np.nan                                         # flow unknown: the position decides
+    fused = measured_motion(eff, motion)
+    step = np.linalg.norm(np.diff(fused, axis=0), axis=-1)
+    assert np.allclose(step[:, 1], 0.01, atol=1e-6)                   # the larger of the two steps
+    assert np.allclose(step[np.r_[0:9, 15:39], 2], 0.02, atol=1e-6) and np.allclose(step[9:15, 2], 0.0)
+    assert np.allclose(fused[:, [0, 3]], eff[:, [0, 3]])              # not measured: the positions themselves
+    eff[5:8, 3] = np.nan                                              # not seen: unknown in the fused track too
+    motion[:, 3] = 0.0
+    assert np.isnan(measured_motion(eff, motion)[5:8, 3]).all()
+
+
+def test_contacts_read_stillness_from_the_motion_and_holds_from_the_positions():
+    T_ = 100
+    pts = np.zeros((T_, 4, 3))
+    pts[:, :, 2] = 0.05
+    pts[:, :, 0] = [-0.3, 0.3, -0.3, 0.3]
+    pts[60:, 3, 0] = 0.6                                              # the right foot rests on a second hold
+    motion = pts.copy()
+    motion[40:60, 3, 0] = 0.3 + np.linspace(0, 0.3, 20)               # moving there: only the motion says so
+    wall = dict(wall_normal=np.array([0, 0, 1.0]), wall_point=np.zeros(3))
+    c = detect_contacts(pts, 25.0, **wall, motion=motion)
+    assert c.contact[:, :3].all()
+    off = np.flatnonzero(~c.contact[:, 3])
+    assert 38 <= off.min() <= 42 and 57 <= off.max() <= 62                # off its hold while it moves
+    r = c.contact_runs(3)
+    assert len(r) == 2 and r[0, 2] != r[1, 2]                          # a change of hold: a move
+    assert c.holds[r[1, 2], 0] == pytest.approx(0.6, abs=0.01)         # where it rests: from the positions
+    # without the motion, the positions alone (which jump from one hold to the other) see no move here
+    assert len(detect_contacts(pts, 25.0, **wall).contact_runs(3)) == 2
+
+
+def test_a_brief_placement_between_two_moves_keeps_the_moves_apart():
+    # rest at 0 (f0-19), move to 0.3 (f20-29), rest there only 3 frames (f30-32), move to 0.6 (f33-42), rest
+    T_ = 60
+    x = np.zeros(T_)
+    x[20:30] = np.linspace(0, 0.3, 11)[1:]
+    x[30:33] = 0.3
+    x[33:43] = np.linspace(0.3, 0.6, 11)[1:]
+    x[43:] = 0.6
+    pos = np.stack([x, np.zeros(T_), np.zeros(T_)], 1)
+    contact = np.zeros(T_, bool)
+    contact[:20] = contact[30:33] = contact[43:] = True
+    fl = np.array([[20, 29], [33, 42]])
+    start, end = _leave_and_land(pos, fl, 0.03, 7, contact)
+    assert list(start) == [20, 33] and 26 <= end[0] <= 30 and end[1] >= 39   # within 3 cm = arrived
+    assert end[0] < start[1]                                           # two moves, not overlapping
+    # without the contacts, where it rested before the second move blurs into the first one
+    s2, _ = _leave_and_land(pos, fl, 0.03, 7)
+    assert s2[1] < 30
+
+
+def test_effector_flow_round_trip_and_delete(db_path):
+    a = synthetic(11)
+    rng = np.random.default_rng(0)
+    T_ = a.skeleton.n_frames
+    rel = rng.normal(size=(T_, 4, 2)).astype(np.float32)
+    rel[-1] = np.nan
+    flow = store.EffectorFlow(rel=rel, wall=rng.normal(size=(T_, 4, 2)).astype(np.float32))
+    with connect(db_path) as con, transaction(con):
+        rec = store.AttemptRecord(name="a", climber="Janja", skeleton=a.skeleton, source_kind="video",
+                                  source_path="x.mp4", key="k", effector_flow=flow)
+        aid = store.insert_attempt(con, rec)
+    with connect(db_path, read_only=True) as con:
+        back = store.read_effector_flow(con, aid)
+    np.testing.assert_array_equal(back.rel, rel)                      # NaN kept as unknown
+    np.testing.assert_array_equal(back.wall, flow.wall)
+    with connect(db_path) as con, transaction(con):
+        store.delete_attempt(con, aid)
+        assert store.read_effector_flow(con, aid) is None
+    with pytest.raises(ValueError, match="frames of effector flow"):
+        store.AttemptRecord(name="b", climber="J", skeleton=a.skeleton, source_kind="video", source_path="x",
+                            key="k2", effector_flow=store.EffectorFlow(rel[:5], rel[:5]))
