@@ -12,10 +12,10 @@ a logistic regression (`cruxlab moves calibrate`). Synthetic attempts (known mov
 seeds the accuracy report never uses) teach how margins and noise relate to rightness, but their evidence
 is never as poor as a phone video's: MediaPipe's ankles on a 180 px climber wander by 5-10 cm and swap
 sides, and a synthetic foot-move is right 97 times in 100 where a real one is right about half the time.
-So with `--real DIR` the labelled real clips join the fit (each clip weighing as much as all synthetic
-attempts together), and the image-evidence terms learn what real footage does to a move of each kind. How
-well that carries to footage it never saw is measured leave-one-clip-out: fitted on synthetic attempts and
-every other clip, scored on the clip left out. The coefficients and those reliabilities (unseen synthetic
+So moves read from a video get their own map, fitted with `--real DIR` on the labelled real clips: the
+real-footage rate of being right of a foot-move and of any other move (`fit_sets`); imported skeletons keep
+the synthetic map. How well that carries to footage it never saw is measured leave-one-clip-out: fitted on
+synthetic attempts and every other clip, scored on the clip left out. The coefficients and those reliabilities (unseen synthetic
 seeds, real clips left out, and the synthetic-only fit on the real clips for comparison) live in
 `moves/calibration.json`.
 Moves at or above SURE (0.7) are "sure" (`move_certainty` view); the dashboard shows the others as unsure.
