@@ -23,8 +23,9 @@ foot: it rests at least a quarter of the time), and the wall-distance scatter of
 depth-noisy lift spreads holds by decimetres around it). Where a separate `motion` measures how the
 effectors move (moves.evidence: their image patches' flow relative to the wall, fused with their positions),
 speed and displacement come from it, and with `noise_per_effector` each effector's own resting level counts
-(a foot that smears and pivots on every placement rests at a higher level than one standing on a jug). An unknown position (NaN: hidden, not detected)
-decides nothing: the last state carries on, so a hand hidden behind the body stays on its hold.
+(a foot that smears and pivots on every placement rests at a higher level than one standing on a jug).
+An unknown position (NaN: hidden, not detected) decides nothing: the last state carries on, so a hand
+hidden behind the body stays on its hold.
 
 **Holds**: each contact run is summarised by its mean position on the wall plane; runs are clustered in
 time order (a run within `hand_hold_radius` / `foot_hold_radius` of a hold's first contact is on that hold;

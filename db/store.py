@@ -523,6 +523,25 @@ def insert_effector_flow(con: duckdb.DuckDBPyConnection, attempt_id: int, flow: 
     }))
 
 
+def replace_effector_flow(con: duckdb.DuckDBPyConnection, attempt_id: int, flow: EffectorFlow) -> None:
+    """Store an attempt's effector flow in place of the one it had (if any). Call inside a transaction."""
+    n = con.execute("SELECT n_frames FROM attempts WHERE attempt_id = ?", [attempt_id]).fetchone()
+    if n is None or int(n[0]) != flow.n_frames:
+        raise ValueError(f"{flow.n_frames} frames of effector flow for attempt {attempt_id} "
+                         f"({'unknown' if n is None else int(n[0])} frames)")
+    con.execute("DELETE FROM effector_flow WHERE attempt_id = ?", [attempt_id])
+    insert_effector_flow(con, attempt_id, flow)
+
+
+def attempt_video(con: duckdb.DuckDBPyConnection, attempt_id: int) -> tuple[str | None, dict]:
+    """(sha256 of the analysed video or None for imports, the parameters the attempt was analysed with)."""
+    row = con.execute("SELECT v.sha256, a.params FROM attempts a LEFT JOIN videos v USING (video_id) "
+                      "WHERE a.attempt_id = ?", [attempt_id]).fetchone()
+    if row is None:
+        raise InputError(f"no attempt with id {attempt_id}")
+    return row[0], json.loads(row[1] or "{}")
+
+
 def read_effector_flow(con: duckdb.DuckDBPyConnection, attempt_id: int) -> EffectorFlow | None:
     """An attempt's stored effector flow, or None (skeleton imports, attempts analysed before version 9)."""
     tbl = read_arrow(con, "SELECT rel, wall FROM effector_flow WHERE attempt_id = ? ORDER BY frame", [attempt_id])

@@ -147,16 +147,75 @@ def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
                    flow: EffectorFlow | None = None):
     """The features moves are detected on for an analysed video (moves.features.Features): its image
     evidence, with contacts from motion along the wall (its distance from the wall is a smoothed guess);
-    with `flow` (the attempt's `effector_flow`), the feet's motion is their image patches' flow relative
-    to the wall (`flow_motion`) instead of their keypoints' wandering."""
+    with `flow` (the attempt's `effector_flow`), feet whose detections swapped sides are put back
+    (`unswap_feet`) and each limb's motion fuses its image patch's flow relative to the wall (`flow_motion`)
+    with its detected position (moves.features.measured_motion)."""
     from moves.features import FeatureParams, compute_features
 
     p = params or EvidenceParams()
-    evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, p)
     motion = None
     if flow is not None and flow.n_frames == skeleton.n_frames:
+        swapped = swapped_feet(keypoints2d, confidence, flow, fps=skeleton.fps)
+        if swapped.any():
+            keypoints2d, confidence, flow, skeleton = _swap_feet(swapped, keypoints2d, confidence, flow, skeleton)
         motion = flow_motion(skeleton, keypoints2d, confidence, K, R, t, flow, p)
+    evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, p)
     return compute_features(evidence, FeatureParams(planar_motion=True), motion=motion)
+
+
+#: The joints of each foot that a pose model swaps when the legs cross (left, right).
+FOOT_JOINTS: tuple[tuple[int, ...], tuple[int, ...]] = ((L_ANKLE, L_HEEL, L_TOE), (R_ANKLE, R_HEEL, R_TOE))
+
+
+def swapped_feet(keypoints2d: np.ndarray, confidence: np.ndarray, flow: EffectorFlow, margin_m: float = 0.10,
+                 max_s: float = 1.0, fps: float = 25.0, min_confidence: float = 0.5) -> np.ndarray:
+    """(T,) bool: frames whose left and right foot detections are swapped. Each shoe's image patch is carried
+    to the next frame by its flow (`EffectorFlow.rel + wall`); a swap starts where the next frame's detections
+    fit the carried shoes crosswise better, by `margin_m` (body units, in pixels by the leg length), than
+    straight, and ends at the next such frame (the detections swapping back), if that comes within `max_s`
+    (a longer stretch is more likely the flow losing a shoe than a swap: left alone)."""
+    c = patch_centres(keypoints2d, confidence, min_confidence)[:, 2:]                    # (T, 2, 2)
+    T = len(c)
+    out = np.zeros(T, dtype=bool)
+    leg = leg_length_px(keypoints2d, confidence, min_confidence)
+    if T < 3 or not np.isfinite(leg):
+        return out
+    rel, wall = np.asarray(flow.rel, np.float64)[:, 2:], np.asarray(flow.wall, np.float64)[:, 2:]
+    carried = c[:-1] + rel[:-1] + wall[:-1]                                              # where each shoe went
+    nxt = c[1:]
+    straight = np.linalg.norm(nxt - carried, axis=-1).sum(-1)
+    crossed = np.linalg.norm(nxt[:, ::-1] - carried, axis=-1).sum(-1)
+    with np.errstate(invalid="ignore"):
+        events = np.flatnonzero(crossed + margin_m * leg / (0.49 * 1.70) < straight) + 1   # frames that flip
+    longest = max(1, int(round(max_s * fps)))
+    i = 0
+    while i + 1 < len(events):  # pair each flip with the next one (a handful of events per attempt)
+        a, b = events[i], events[i + 1]
+        if b - a <= longest:
+            out[a:b] = True
+            i += 2
+        else:
+            i += 1
+    return out
+
+
+def _swap_feet(swapped: np.ndarray, keypoints2d: np.ndarray, confidence: np.ndarray, flow: EffectorFlow,
+               skeleton: Skeleton):
+    """The detections, flow and lifted skeleton with the two feet exchanged in the `swapped` frames."""
+    left, right = list(FOOT_JOINTS[0]), list(FOOT_JOINTS[1])
+    kp, conf = np.array(keypoints2d, copy=True), np.array(confidence, copy=True)
+    X = np.array(skeleton.keypoints, copy=True)
+    for arr in (kp, conf, X):
+        arr[np.ix_(swapped, left + right)] = arr[np.ix_(swapped, right + left)]
+    rel, wall = np.array(flow.rel, copy=True), np.array(flow.wall, copy=True)
+    for arr in (rel, wall):
+        arr[np.ix_(swapped, [2, 3])] = arr[np.ix_(swapped, [3, 2])]
+    sk_conf = skeleton.confidence
+    if sk_conf is not None:
+        sk_conf = np.array(sk_conf, copy=True)
+        sk_conf[np.ix_(swapped, left + right)] = sk_conf[np.ix_(swapped, right + left)]
+    return kp, conf, EffectorFlow(rel, wall), Skeleton(X, skeleton.fps, sk_conf, skeleton.wall_normal,
+                                                       skeleton.wall_point)
 
 
 def _plane_hits(uv: np.ndarray, K: np.ndarray, R: np.ndarray, C: np.ndarray, n: np.ndarray, offset: np.ndarray

@@ -119,8 +119,8 @@ class Features:
                    evidence, 0 where not seen; 1 for skeletons without confidences).
     noise_ratio:   (4,) how much the clip's noise raised each effector's stillness threshold (1 = not at all).
     motion:        (T, 4, 3) the trajectories `velocity` and the contacts' stillness come from: `effectors`,
-                   or for effectors whose image patch was tracked, their flow relative to the wall
-                   integrated (moves.evidence; drifts slowly, so only its changes mean anything).
+                   or for effectors whose image patch was tracked, that flow relative to the wall fused with
+                   their positions (`measured_motion`; drifts slowly, so only its changes mean anything).
     scale:         body size relative to a 1.70 m climber (body-unit thresholds are multiplied by it).
     """
 
@@ -343,8 +343,8 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None, mo
         fps=fps, core=core, knee_angles=knee_angles, pelvis=pelvis, pelvis_velocity=pelvis_velocity,
         effectors=effectors, velocity=velocity, speed=speed, effector_wall_distance=eff_wall, contacts=contacts,
         effector_confidence=effector_confidence, noise_ratio=noise_ratio, scale=scale,
-        hand_order=hand_order, contact=contact, wall_normal=normal, wall_point=point, raw=raw, motion=moving,
-        smooth_s=smooth_s, params=p,
+        hand_order=hand_order, contact=contact, wall_normal=normal, wall_point=point, raw=raw,
+        motion=moving, smooth_s=smooth_s, params=p,
     )
 
 

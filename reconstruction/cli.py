@@ -1,4 +1,4 @@
-"""`cruxlab` subcommands of the reconstruction package: analyze, render."""
+"""`cruxlab` subcommands of the reconstruction package: analyze, render, lift, track."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_analyze(sub, default)
     _add_render(sub)
     _add_lift(sub, default)
+    _add_track(sub)
 
 
 def _add_analyze(sub: argparse._SubParsersAction, default: dict) -> None:
@@ -133,6 +134,31 @@ def _add_lift(sub: argparse._SubParsersAction, default: dict) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="SKELETON.npz", help="skeleton file to write")
     p.add_argument("--height-m", type=float, help="climber's height in metres (overrides climber_height_m)")
     p.set_defaults(func=cmd_lift)
+
+
+def _add_track(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "track", "track stored attempts' hands and feet against the wall (the flow stage), then redetect",
+        "The analysis's flow stage for attempts stored before it existed: each attempt's video is decoded\n"
+        "again and every hand's and foot's image patch is tracked against the wall (optical flow minus the\n"
+        "wall's homography), then its moves are detected again with the active model (coach edits kept).\n"
+        "Attempts tracked already are skipped (--redo tracks them again).\n\n"
+        "  cruxlab track                                   # every attempt without it\n"
+        "  cruxlab track climb-03 --video /mnt/new/climb-03.mp4",
+    )
+    p.add_argument("attempts", nargs="*", metavar="ATTEMPT", help="attempt names (default: all)")
+    p.add_argument("--video", type=Path, help="the video of the one named attempt, if it moved since the analysis")
+    p.add_argument("--redo", action="store_true", help="track attempts that have the flow already, too")
+    p.set_defaults(func=cmd_track)
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from reconstruction.pipeline import track_stored
+
+    for name, what in track_stored(args.db, args.attempts or None, video=args.video, redo=args.redo,
+                                   progress=False):
+        print(f"{name}: {what}")
+    return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

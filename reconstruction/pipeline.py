@@ -785,6 +785,60 @@ def run_flow(info: VideoInfo, frames: FrameRange, pose: Pose2D, options: Analyze
     return effector_flow(batches, pose.keypoints, pose.confidence, pose.boxes, progress=on_frames)
 
 
+def track_stored(db_path: str | Path, names: list[str] | None = None, *, video: str | Path | None = None,
+                 redo: bool = False, progress: bool = True) -> list[tuple[str, str]]:
+    """The flow stage for attempts already in the store (analysed before it existed, or all with `redo`):
+    each attempt's video is decoded again (the stored path, or `video` for one attempt whose file moved; it
+    must be the analysed file, by sha256), its stored 2D detections place the patches (`run_flow`), and the
+    flow and the moves detected with it (the active model) are written in one transaction per attempt.
+    Returns (attempt name, what happened) per attempt; skeleton imports have no video and are skipped."""
+    from db import store
+    from db.connection import connect, transaction
+    from moves.evidence import effector_flow
+    from moves.service import detect_and_store
+
+    out = []
+    with connect(db_path, create=False) as con:
+        chosen = store.resolve_attempts(con, names)
+        if video is not None and len(chosen) != 1:
+            raise InputError(f"--video is the file of one attempt; name exactly one (got {len(chosen)})")
+        for attempt_id, name in chosen:
+            info = store.attempt_info(con, attempt_id)
+            if info.source_kind != "video":
+                out.append((name, "skipped: a skeleton import has no video"))
+                continue
+            if not redo and store.read_effector_flow(con, attempt_id) is not None:
+                out.append((name, "skipped: tracked already (--redo to track again)"))
+                continue
+            sha, params = store.attempt_video(con, attempt_id)
+            path = Path(video) if video is not None else Path(info.video_path or "")
+            if not path.is_file():
+                raise InputError(f"attempt {name!r}: its video {str(path)!r} is not there; pass the file with "
+                                 f"--video PATH (one attempt at a time)")
+            vinfo = probe(path)
+            if vinfo.sha256 != sha:
+                raise InputError(f"attempt {name!r}: {path} is not the video it was analysed from (another sha256); "
+                                 "pass the analysed file with --video PATH")
+            frames = FrameRange(start=info.video_start_frame, step=info.video_frame_step, count=info.n_frames,
+                                fps=info.fps)
+            kp = store.read_keypoints2d(con, attempt_id)
+            if kp is None:
+                out.append((name, "skipped: no stored 2D detections (analysed before version 4): analyse it again"))
+                continue
+            t0 = time.perf_counter()
+            max_side = int(params.get("max_side", AnalyzeOptions.max_side))
+            batches = ((b.scale, b.frames) for b in iter_batches(vinfo, frames, max_side=max_side))
+            flow = effector_flow(batches, kp.keypoints, kp.confidence, kp.boxes)
+            with transaction(con):
+                store.replace_effector_flow(con, attempt_id, flow)
+                n, version = detect_and_store(con, attempt_id)
+            out.append((name, f"tracked {info.n_frames} frames in {time.perf_counter() - t0:.1f} s; "
+                              f"{n} moves by {version}"))
+            if progress:
+                print(f"{name}: {out[-1][1]}", file=sys.stderr, flush=True)
+    return out
+
+
 def run_lift(cams, pose: Pose2D, fps: float, options: AnalyzeOptions):
     """Wall frame + lifted skeleton -> `wall.WallReconstruction` (cameras and points in the wall frame)."""
     from reconstruction.wall import reconstruct

@@ -116,3 +116,24 @@ def bundled_store(tmp_path_factory) -> Path:
         analyze(db, REPO / "data" / "climbing" / clip, AnalyzeOptions(climber="Tommy", cache_dir=tmp / "cache"),
                 progress=False)
     return db
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory):
+    """The dashboard's demo store (dashboard.demo_data: 6 attempts, 3 climbers, 2 problems, 2 with rendered
+    videos; 300 frames each), built once per session. Read it only: tests that edit take `demo`."""
+    from dashboard.demo_data import cached_demo_db
+
+    return cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
+
+
+@pytest.fixture
+def demo(template, tmp_path, monkeypatch):
+    """A private copy of the template store (tests edit it), shown by the dashboard: (template, db path)."""
+    import shutil
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(template.db_path, db)
+    monkeypatch.setenv("CRUXLAB_DB", str(db))
+    monkeypatch.setenv("CRUXLAB_DASHBOARD_READ_TIMEOUT", "0.5")
+    return template, db

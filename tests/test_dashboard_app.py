@@ -17,32 +17,14 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import plotly.graph_objects as go
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from cruxlab.labels import MOVE_LABELS
-from dashboard.demo_data import cached_demo_db
 from db import connect, store
 from db.connection import SCHEMA_VERSION, migrations
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 COACH = "Coach Kim"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """A populated store (6 attempts, 3 climbers, 2 problems; 2 with rendered videos), built once."""
-    return cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
-
-
-@pytest.fixture
-def demo(template, tmp_path, monkeypatch):
-    """A private copy of the template store (tests edit it), shown by the dashboard."""
-    db = tmp_path / "demo.duckdb"
-    shutil.copy(template.db_path, db)
-    monkeypatch.setenv("CRUXLAB_DB", str(db))
-    monkeypatch.setenv("CRUXLAB_DASHBOARD_READ_TIMEOUT", "0.5")
-    return template, db
 
 
 def app(page: str | None = None) -> AppTest:

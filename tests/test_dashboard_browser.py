@@ -20,7 +20,6 @@ from cruxlab.draw import EFFECTOR_COLORS, hex_rgb
 from cruxlab.joints import EFFECTOR_LIMBS
 from cruxlab.processes import free_port
 from dashboard.cli import wait_healthy
-from dashboard.demo_data import cached_demo_db
 from db import connect, store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,10 +39,10 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, template):
     """The dashboard server (subprocess, stopped by PID) on a synthetic store; yields (url, db, demo)."""
     root = tmp_path_factory.mktemp("dash_e2e")
-    demo = cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
+    demo = template
     db = root / "demo.duckdb"
     shutil.copy(demo.db_path, db)
     port = free_port()

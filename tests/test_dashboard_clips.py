@@ -12,7 +12,6 @@ import pytest
 from cruxlab.errors import InputError
 from dashboard.clips import GIF_MAX_FPS, GIF_MAX_HEIGHT, clip_frames, clip_name, move_clip
 from db import connect, store
-from test_dashboard_app import demo, template  # noqa: F401  (shared fixtures)
 
 
 def test_clip_frames_keep_a_margin_inside_the_attempt():

@@ -8,7 +8,7 @@ from datetime import date, datetime, time as dt_time
 import pandas as pd
 
 from db import connect, store
-from test_dashboard_app import COACH, app, demo, template, texts  # noqa: F401  (shared fixtures)
+from test_dashboard_app import COACH, app, texts
 
 
 def listed(db, attempt_id: int) -> pd.Series:

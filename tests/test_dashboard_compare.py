@@ -10,7 +10,7 @@ import pytest
 from cruxlab.joints import L_HIP, R_HIP
 from dashboard.compare import line_up, pair_moves, pelvis_at, pelvis_shift
 from db import connect, store
-from test_dashboard_app import app, demo, player_data, template, texts  # noqa: F401  (shared fixtures/helpers)
+from test_dashboard_app import app, player_data, texts
 
 
 def moves(*rows) -> pd.DataFrame:

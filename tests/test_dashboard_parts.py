@@ -11,47 +11,40 @@ import pytest
 from cruxlab.joints import L_WRIST, NUM_JOINTS
 from cruxlab.labels import LABEL_COLORS, MOVE_LABELS
 from dashboard import figures as fg
-from dashboard.demo_data import cached_demo_db, holds_of, synth_attempt
+from dashboard.demo_data import holds_of, synth_attempt
 from db import connect, store
 
 
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
-
-
 @pytest.fixture
-def data(demo, monkeypatch):
+def data(template, monkeypatch):
     from dashboard import data as data_module
 
-    monkeypatch.setenv("CRUXLAB_DB", str(demo.db_path))
+    monkeypatch.setenv("CRUXLAB_DB", str(template.db_path))
     data_module.refresh()
     return data_module
 
 
 # ------------------------------------------------------------------------------------------- demo
-def test_demo_store_is_consistent(demo):
-    with connect(demo.db_path, read_only=True) as con:
+def test_demo_store_is_consistent(template):
+    with connect(template.db_path, read_only=True) as con:
         attempts = store.list_attempts(con).set_index("attempt_id")
-        for aid in demo.attempt_ids:
+        for aid in template.attempt_ids:
             moves = store.current_moves(con, aid)
             n = int(attempts.loc[aid, "n_frames"])
             assert len(moves) >= 1
             assert (moves["start_frame"] >= 0).all() and (moves["end_frame"] < n).all()
             assert set(moves["label"]) <= set(MOVE_LABELS)
             cams = store.read_cameras(con, aid)
-            assert (cams is not None) == (aid in demo.video_paths)
-    assert all(p.is_file() for p in demo.video_paths.values())
+            assert (cams is not None) == (aid in template.video_paths)
+    assert all(p.is_file() for p in template.video_paths.values())
 
 
-def test_demo_moves_are_rule_model_detections_near_the_truth(demo):
-    assert demo.model_version.startswith("rules")
-    with connect(demo.db_path, read_only=True) as con:
-        found = pd.concat([store.current_moves(con, aid) for aid in demo.attempt_ids])
-    assert set(found["model_version"]) == {demo.model_version} and (found["source"] == "model").all()
-    truth = [m for aid in demo.attempt_ids for m in demo.truth[aid]]
+def test_demo_moves_are_rule_model_detections_near_the_truth(template):
+    assert template.model_version.startswith("rules")
+    with connect(template.db_path, read_only=True) as con:
+        found = pd.concat([store.current_moves(con, aid) for aid in template.attempt_ids])
+    assert set(found["model_version"]) == {template.model_version} and (found["source"] == "model").all()
+    truth = [m for aid in template.attempt_ids for m in template.truth[aid]]
     assert abs(len(found) - len(truth)) <= max(3, len(truth) // 3), (len(found), len(truth))
 
 
@@ -106,13 +99,13 @@ def test_angles_figure_shades_the_move():
 
 
 # -------------------------------------------------------------------------------- data + caching
-def test_reads_follow_edits_here_and_writes_from_elsewhere(demo, data, tmp_path, monkeypatch):
+def test_reads_follow_edits_here_and_writes_from_elsewhere(template, data, tmp_path, monkeypatch):
     import shutil
 
     db = tmp_path / "copy.duckdb"
-    shutil.copy(demo.db_path, db)
+    shutil.copy(template.db_path, db)
     monkeypatch.setenv("CRUXLAB_DB", str(db))
-    aid = demo.attempt_ids[0]
+    aid = template.attempt_ids[0]
     moves = data.moves(aid)
     move_id = int(moves["move_id"].iloc[0])
     old = moves.set_index("move_id").loc[move_id, "label"]
@@ -133,16 +126,16 @@ def test_reads_follow_edits_here_and_writes_from_elsewhere(demo, data, tmp_path,
     assert data.undo_last_edit(aid, "Nobody") is None
 
 
-def test_status_of_missing_empty_and_ready_stores(demo, data, tmp_path, monkeypatch):
+def test_status_of_missing_empty_and_ready_stores(template, data, tmp_path, monkeypatch):
     monkeypatch.setenv("CRUXLAB_DB", str(tmp_path / "none.duckdb"))
     assert data.status().state == "missing"
     with connect(tmp_path / "empty.duckdb"):
         pass
     monkeypatch.setenv("CRUXLAB_DB", str(tmp_path / "empty.duckdb"))
     assert data.status().state == "empty"
-    monkeypatch.setenv("CRUXLAB_DB", str(demo.db_path))
+    monkeypatch.setenv("CRUXLAB_DB", str(template.db_path))
     s = data.status()
-    assert (s.state, s.n_attempts, s.n_climbers) == ("ready", len(demo.attempt_ids), 3)
+    assert (s.state, s.n_attempts, s.n_climbers) == ("ready", len(template.attempt_ids), 3)
     assert data.database_free()
 
 

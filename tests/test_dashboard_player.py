@@ -15,21 +15,16 @@ from conftest import on_wristband
 
 from cruxlab.errors import InputError
 from cruxlab.joints import L_WRIST, R_WRIST
-from dashboard.demo_data import cached_demo_db
 from dashboard.player import Track, moves_rows, payload
 from dashboard.player.media import KEYFRAME_INTERVAL, FrameSelection, cached_playback, make_playback
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return cached_demo_db(tmp_path_factory.getbasetemp(), n_frames=300)
-
 
 @pytest.fixture
-def data(demo, monkeypatch, tmp_path):
+def data(template, monkeypatch, tmp_path):
     from dashboard import data as data_module
 
-    monkeypatch.setenv("CRUXLAB_DB", str(demo.db_path))
+    monkeypatch.setenv("CRUXLAB_DB", str(template.db_path))
     monkeypatch.setenv("CRUXLAB_CACHE", str(tmp_path / "cache"))
     data_module.refresh()
     return data_module
@@ -47,13 +42,13 @@ def _decode(path) -> tuple[list[np.ndarray], list[float], list[bool]]:
     return frames, times, key
 
 
-def test_playback_video_holds_exactly_the_attempt_frames_and_the_overlay_lands_on_them(demo, data):
+def test_playback_video_holds_exactly_the_attempt_frames_and_the_overlay_lands_on_them(template, data):
     """The subsampled attempt (video frames 3 + 2 i): the playback file's frame i at time i / fps is attempt
     frame i, so the projected wrists land on the wristband marks of that frame; shifted by one attempt frame
     they do not. Keyframes are close together so seeking stays cheap."""
     from dashboard.player import attempt_track
 
-    aid = demo.attempt_ids[1]
+    aid = template.attempt_ids[1]
     track = attempt_track(aid, show_progress=False)
     assert track.media is not None and track.media.suffix == ".webm"
     frames, times, key = _decode(track.media)
@@ -75,8 +70,8 @@ def test_playback_video_holds_exactly_the_attempt_frames_and_the_overlay_lands_o
     assert shifted < right - 0.1, (right, shifted)
 
 
-def test_playback_is_made_once_and_bad_video_caches_nothing(demo, tmp_path):
-    src = demo.video_paths[demo.attempt_ids[0]]
+def test_playback_is_made_once_and_bad_video_caches_nothing(template, tmp_path):
+    src = template.video_paths[template.attempt_ids[0]]
     sel = FrameSelection(start=0, step=1, n_frames=40, fps=25.0)
     cache = tmp_path / "c"
     assert cached_playback(src, sel, cache_dir=cache) is None
@@ -150,10 +145,10 @@ def test_moves_rows_mark_status_and_skip_deleted():
     assert rows[1][1:6] == ["flag", "left_foot", 10, 15, 0.3]
 
 
-def test_missing_or_unreadable_video_gives_the_rendered_wall(demo, data, tmp_path):
+def test_missing_or_unreadable_video_gives_the_rendered_wall(template, data, tmp_path):
     from dashboard.player import attempt_track
 
-    skeleton_only = demo.attempt_ids[-1]
+    skeleton_only = template.attempt_ids[-1]
     t = attempt_track(skeleton_only, show_progress=False)
     assert t.media is None and t.background is not None and "no video" in t.source
     assert np.isfinite(t.points2d).any(axis=(1, 2)).mean() > 0.9, "the skeleton is drawn on the rendered wall"
@@ -161,8 +156,8 @@ def test_missing_or_unreadable_video_gives_the_rendered_wall(demo, data, tmp_pat
     uv = t.points2d[np.isfinite(t.points2d).all(axis=2)]
     assert (uv[:, 0] >= 0).all() and (uv[:, 0] < w).all() and (uv[:, 1] >= 0).all() and (uv[:, 1] < h).all()
 
-    aid = demo.attempt_ids[0]
-    video = demo.video_paths[aid]
+    aid = template.attempt_ids[0]
+    video = template.video_paths[aid]
     moved = tmp_path / "moved.mp4"
     shutil.move(video, moved)
     try:

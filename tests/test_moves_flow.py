@@ -174,3 +174,45 @@ def test_effector_flow_round_trip_and_delete(db_path):
     with pytest.raises(ValueError, match="frames of effector flow"):
         store.AttemptRecord(name="b", climber="J", skeleton=a.skeleton, source_kind="video", source_path="x",
                             key="k2", effector_flow=store.EffectorFlow(rel[:5], rel[:5]))
+
+
+def _two_shoes(T_: int, swap: slice | None):
+    """Detections of two shoes walking apart along the wall (left +2 px/frame, right -1 px/frame) whose left
+    and right detections are exchanged in the `swap` frames, and the flow their patches would measure (the
+    patch sits on whichever shoe its detection is on)."""
+    t = np.arange(T_)[:, None]
+    true = np.stack([np.c_[100 + 2.0 * t, 150 + 0 * t], np.c_[220 - 1.0 * t, 150 + 0 * t]], 1)    # (T, 2, 2)
+    det = true.copy()
+    if swap is not None:
+        det[swap] = det[swap][:, ::-1]
+    kp = np.full((T_, NUM_JOINTS, 2), np.nan)
+    conf = np.zeros((T_, NUM_JOINTS))
+    for j, (toe, heel, ankle, knee, hip) in enumerate(((L_TOE, L_HEEL, L_ANKLE, L_KNEE, L_HIP),
+                                                       (R_TOE, R_HEEL, R_ANKLE, R_KNEE, R_HIP))):
+        c = det[:, j]
+        kp[:, toe], kp[:, heel], kp[:, ankle] = c + (-6, 4), c + (6, 4), c + (0, -8)
+        kp[:, knee], kp[:, hip] = true[:, j] + (0, -58), true[:, j] + (0, -108)
+        conf[:, [toe, heel, ankle, knee, hip]] = 0.9
+    rel = np.full((T_, 4, 2), np.nan, np.float32)
+    under = np.linalg.norm(det[:, :, None] - true[:, None], axis=-1).argmin(-1)           # which shoe each is on
+    velocity = np.array([[2.0, 0.0], [-1.0, 0.0]])
+    rel[:-1, 2:] = velocity[under[:-1]]
+    return kp, conf, store.EffectorFlow(rel=rel, wall=np.zeros_like(rel)), true
+
+
+def test_feet_whose_detections_swap_sides_are_put_back():
+    from moves.evidence import _swap_feet, swapped_feet
+    from cruxlab.skeleton import Skeleton
+
+    kp, conf, flow, true = _two_shoes(40, slice(10, 15))
+    sw = swapped_feet(kp, conf, flow)
+    assert np.flatnonzero(sw).tolist() == [10, 11, 12, 13, 14]
+    sk = Skeleton(np.zeros((40, NUM_JOINTS, 3)), 25.0)
+    kp2, conf2, flow2, _ = _swap_feet(sw, kp, conf, flow, sk)
+    assert np.allclose(patch_centres(kp2, conf2)[:, 2:], true + (0, 0))                # every frame right again
+    assert np.allclose(flow2.rel[:-1, 2], (2, 0)) and np.allclose(flow2.rel[:-1, 3], (-1, 0))
+    # detections that never swap are left alone, and a "swap" that never swaps back within a second is not one
+    kp, conf, flow, _ = _two_shoes(40, None)
+    assert not swapped_feet(kp, conf, flow).any()
+    kp, conf, flow, _ = _two_shoes(80, slice(10, 80))
+    assert not swapped_feet(kp, conf, flow).any()

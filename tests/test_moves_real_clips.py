@@ -134,3 +134,31 @@ def test_same_clip_same_moves_in_an_empty_and_a_populated_store(bundled_store, t
         empty = con.execute(query).fetchall()
     assert r.created and others >= 1 and len(populated) >= 3
     assert empty == populated
+
+
+def test_attempts_stored_before_the_flow_stage_are_tracked_and_redetected(bundled_store, tmp_path):
+    import shutil
+
+    db = tmp_path / "old.duckdb"
+    shutil.copy(bundled_store, db)
+    with connect(db) as con:
+        (aid, _), = store.resolve_attempts(con, ["warp-dynamic-input"])
+        analysed = store.read_effector_flow(con, aid)
+        moves = store.current_moves(con, aid)[["start_frame", "end_frame", "label", "limb"]].values.tolist()
+        con.execute("DELETE FROM effector_flow WHERE attempt_id = ?", [aid])   # as if stored before version 9
+        con.execute("DELETE FROM moves WHERE attempt_id = ?", [aid])
+    code, out, err = run_cli("--db", str(db), "track")
+    assert code == 0, err
+    assert "warp-fixed-input: skipped: tracked already" in out and "warp-dynamic-input: tracked 180 frames" in out
+    with connect(db, read_only=True) as con:
+        tracked = store.read_effector_flow(con, aid)
+        again = store.current_moves(con, aid)[["start_frame", "end_frame", "label", "limb"]].values.tolist()
+    # the same flow and the same moves as the analysis found
+    np.testing.assert_array_equal(tracked.rel, analysed.rel)
+    np.testing.assert_array_equal(tracked.wall, analysed.wall)
+    assert again == moves and len(moves) > 0
+    # a file that is not the analysed video is refused, and nothing changes
+    other = tmp_path / "other.mp4"
+    shutil.copy(LABELS.parents[0] / "warp-fixed-input.mp4", other)
+    code, _, err = run_cli("--db", str(db), "track", "warp-dynamic-input", "--redo", "--video", str(other))
+    assert code == 2 and "is not the video it was analysed from" in err and "--video" in err
