@@ -1,13 +1,13 @@
 """The player as a Streamlit custom component (components v2: inline JS/CSS, no iframe, no build step).
 
-    from dashboard.player import attempt_track, player
-    event = player([attempt_track(aid)], [moves_df], key="attempt_player", editable=True,
+    from dashboard.player import TrackView, attempt_track, player
+    event = player([TrackView(attempt_track(aid), moves_df)], key="attempt_player", editable=True,
                    on_event=handle)           # handle(PlayerEvent) runs before the page renders
 
 Python sends each track once (media + per-frame JSON through Streamlit's media endpoint, fetched by URL) and
 the moves whenever they change; the browser plays, steps and draws on its own. Discrete actions come back as
 a `PlayerEvent`: select, retime, relabel, confirm, add. Several tracks play in sync on one clock (the compare
-page): track i shows its own time = master time - offsets_s[i].
+page): track i shows its own time = master time - views[i].offset_s.
 """
 
 from __future__ import annotations
@@ -132,14 +132,32 @@ def _identity(track: Track) -> str:
     return h.hexdigest()[:16]
 
 
-def _track_spec(track: Track, key: str, i: int, moves: pd.DataFrame | None, offset_s: float,
-                on_wall: tuple | None, title: str | None) -> dict:
+@dataclass(frozen=True)
+class TrackView:
+    """One attempt as a player shows it: its Track and what is drawn with it.
+
+    moves:    its moves (rows of moves_current / move_state), or None.
+    offset_s: master time at which its frame 0 shows (several tracks play on one clock: the compare page).
+    on_wall:  (first, last) frame the climber is on the wall, drawn above the lanes, with an optional caption
+              as a third item (e.g. "left the floor → top-out"); None = no band.
+    title:    the caption over its view (default: the track's name and source).
+    """
+
+    track: Track
+    moves: pd.DataFrame | None = None
+    offset_s: float = 0.0
+    on_wall: tuple[int, int] | tuple[int, int, str] | None = None
+    title: str | None = None
+
+
+def _track_spec(view: TrackView, key: str, i: int) -> dict:
+    track, on_wall = view.track, view.on_wall
     ident = _identity(track)
     spec = {
-        "name": track.name, "title": title or f"{track.name} · {track.source}", "fps": track.fps,
-        "n_frames": track.n_frames, "offset_s": float(offset_s),
+        "name": track.name, "title": view.title or f"{track.name} · {track.source}", "fps": track.fps,
+        "n_frames": track.n_frames, "offset_s": float(view.offset_s),
         "payload_url": _media_url(_payload_bytes(track, ident), "application/json", f"{key}.{i}.payload"),
-        "moves": moves_rows(moves),
+        "moves": moves_rows(view.moves),
         "on_wall": None if on_wall is None else [int(on_wall[0]), int(on_wall[1]), *[str(v) for v in on_wall[2:3]]],
     }
     if track.media is not None:
@@ -150,16 +168,12 @@ def _track_spec(track: Track, key: str, i: int, moves: pd.DataFrame | None, offs
 
 
 def player(
-    tracks: Sequence[Track],
-    moves: Sequence[pd.DataFrame | None] | None = None,
+    views: Sequence[TrackView],
     *,
     key: str,
     editable: bool = False,
     selected_move: int | None = None,
     seek: tuple[int, int] | None = None,
-    offsets_s: Sequence[float] | None = None,
-    on_wall: Sequence[tuple[int, int] | tuple[int, int, str] | None] | None = None,
-    titles: Sequence[str | None] | None = None,
     review: dict | None = None,
     on_event: Callable[[PlayerEvent], None] | None = None,
     revision: int = 0,
@@ -168,14 +182,11 @@ def player(
 ) -> PlayerEvent | None:
     """Mount the player; returns the event of this run (None when the run was not caused by the player).
 
-    tracks:        one or more Tracks (dashboard.player.attempt_track); several play side by side in sync.
-    moves:         per track, its moves (rows of moves_current / move_state), or None.
+    views:         one or more TrackViews (a dashboard.player.attempt_track with its moves, offset, on-the-wall
+                   band, title); several play side by side in sync.
     editable:      show the edit controls (set start/end here, confirm, add, number keys relabel) for track 0.
     selected_move: the move outlined in track 0's timeline; changing it here selects it in the browser.
     seek:          (frame, nonce): move track 0's playhead to `frame` once per new nonce.
-    offsets_s:     per track, master time at which its frame 0 shows (default 0 for all).
-    on_wall:       per track, (first, last) frame the climber is on the wall, drawn above the lanes, with an
-                   optional caption (e.g. "left the floor → top-out").
     review:        track 0's review state for the review button ({"reviewed", "complete", "by", "n_moves",
                    "n_labelled"}), or None for no button.
     on_event:      called with the PlayerEvent from a Streamlit callback, i.e. before the page renders, so
@@ -183,18 +194,11 @@ def player(
     revision:      bump after handling an event so the browser re-reads the moves even when they are equal
                    (an edit the store refused then snaps back).
     """
-    tracks = list(tracks)
-    if not tracks:
+    views = list(views)
+    if not views:
         raise ValueError("player() needs at least one track")
-    moves = list(moves) if moves is not None else [None] * len(tracks)
-    offsets_s = list(offsets_s) if offsets_s is not None else [0.0] * len(tracks)
-    on_wall = list(on_wall) if on_wall is not None else [None] * len(tracks)
-    titles = list(titles) if titles is not None else [None] * len(tracks)
-    if not (len(moves) == len(offsets_s) == len(on_wall) == len(titles) == len(tracks)):
-        raise ValueError("moves, offsets_s, on_wall and titles need one entry per track")
     data = {
-        "tracks": [_track_spec(t, key, i, m, o, w, ti)
-                   for i, (t, m, o, w, ti) in enumerate(zip(tracks, moves, offsets_s, on_wall, titles))],
+        "tracks": [_track_spec(view, key, i) for i, view in enumerate(views)],
         "labels": [{"name": lab, "color": LABEL_COLORS.get(lab, "#888888")} for lab in MOVE_LABELS],
         "limbs": [{"id": limb, "title": LIMB_TITLES[limb], "color": EFFECTOR_COLORS.get(limb)} for limb in LIMBS],
         "editable": bool(editable),

@@ -9,7 +9,7 @@ from cruxlab.joints import LIMB_TITLES
 from dashboard import components as ui
 from dashboard import data
 from dashboard import figures as fg
-from dashboard.player import PlayerEvent, attempt_track, player
+from dashboard.player import PlayerEvent, TrackView, attempt_track, player
 from moves.calibration import SURE
 
 ss = st.session_state
@@ -93,8 +93,8 @@ review = {"reviewed": rv.reviewed, "complete": rv.complete, "by": rv.reviewed_by
           "n_labelled": rv.n_labelled}
 wall = data.wall_interval(aid)
 on_wall = None if wall is None else (wall.start_frame, wall.end_frame, f"{wall.start_reason} → {wall.end_reason}")
-player([track], [moves], key=PLAYER_KEY, editable=True, selected_move=ss.get("move_id"), seek=seek,
-       review=review, on_wall=[on_wall], low_confidence=SURE, on_event=on_player_event, revision=ss["player_rev"])
+player([TrackView(track, moves, on_wall=on_wall)], key=PLAYER_KEY, editable=True, selected_move=ss.get("move_id"),
+       seek=seek, review=review, low_confidence=SURE, on_event=on_player_event, revision=ss["player_rev"])
 with flash_slot:
     ui.show_flash(as_toast=True)  # a toast: a message above the player would push the timeline below the fold
 

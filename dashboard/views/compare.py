@@ -14,7 +14,7 @@ from dashboard import components as ui
 from dashboard import data
 from dashboard import figures as fg
 from dashboard.compare import line_up, pair_moves, pelvis_shift
-from dashboard.player import attempt_track, player
+from dashboard.player import TrackView, attempt_track, player
 
 ss = st.session_state
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem}</style>")
@@ -99,8 +99,8 @@ def title(tag: str, aid: int) -> str:
     return f"{tag} · {r['attempt']} · {r['climber']} · {ui.problem_title(r['problem'], r['grade'])}"
 
 
-player([track_a, track_b], [data.moves(a_id), data.moves(b_id)], key=f"compare_player_{a_id}_{b_id}",
-       offsets_s=list(offsets), titles=[title("A", a_id), title("B", b_id)],
+player([TrackView(track_a, data.moves(a_id), offsets[0], title=title("A", a_id)),
+        TrackView(track_b, data.moves(b_id), offsets[1], title=title("B", b_id))], key=f"compare_player_{a_id}_{b_id}",
        stage_height="clamp(220px, calc(100vh - 520px), 560px)")
 lag = offsets[1] - offsets[0]
 st.caption(f"One clock for both: A's {t_a:.1f} s and B's {t_b:.1f} s show together"
