@@ -101,12 +101,14 @@ def _add_eval_calibrate(msub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = add_command(msub, "calibrate", "fit the move-confidence calibration and report its reliability",
-                    "Fits moves/calibration.json (a logistic map from how clearly a move meets its rule, how well\n"
-                    "its limb was seen and whether it was read from a video, to the chance it is right) on\n"
-                    "synthetic attempts (seeds --seeds, mild and hard noise) and, with --real DIR, on the labelled\n"
-                    "real clips analysed into --db (each clip weighing as much as all synthetic attempts). Prints\n"
-                    "its reliability on synthetic attempts it never saw and, with --real, leave-one-clip-out on the\n"
-                    "real clips (each scored by a fit without it) next to a synthetic-only fit.")
+                    "Fits moves/calibration.json: for imported skeletons a logistic map from how clearly a move\n"
+                    "meets its rule and how well its limb was seen to the chance it is right, fitted on synthetic\n"
+                    "attempts (seeds --seeds, mild and hard noise); for moves read from videos, with --real DIR,\n"
+                    "the rate at which foot-moves and other moves are right on the labelled real clips analysed\n"
+                    "into --db. Prints its reliability on synthetic attempts it never saw and, with --real,\n"
+                    "leave-one-clip-out on the real clips (each scored by a fit without it) next to a synthetic-\n"
+                    "only fit. Without real clips, video moves get the synthetic map (over-confident on phone\n"
+                    "footage): `cruxlab --db cruxlab.duckdb moves calibrate --real data/climbing/labels`.")
     p.add_argument("--real", type=Path, metavar="DIR", help="label files of real clips analysed into --db")
     p.add_argument("--seeds", type=_seed_range, default=range(0, 30), help="synthetic training seeds FIRST:STOP")
     p.add_argument("--check-seeds", type=_seed_range, default=range(1000, 1010), help="synthetic seeds to check on")
@@ -229,6 +231,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from moves.service import real_labelled
 
         real = real_labelled(args.db, args.real)
+    if not real:
+        import sys
+
+        print(f"note: no labelled real clip in {args.db}: moves read from videos get the synthetic map, which is "
+              f"over-confident on phone footage; analyse the clips of a label folder into --db and pass it, e.g. "
+              f"`cruxlab --db {args.db} moves calibrate --real data/climbing/labels`", file=sys.stderr)
     cal = fit_sets([*syn, *real])
     report = {"synthetic seeds it never saw": reliability(*scored(cal, synthetic_set(args.check_seeds)))}
     if real:

@@ -150,3 +150,16 @@ def test_leave_one_clip_out_scores_each_clip_by_a_fit_without_it():
     assert set(per_clip) == {"good.mp4", "bad.mp4"} and len(p) == len(right) == 80
     in_sample = reliability(*scored(fit_sets([*syn, good, bad]), [bad]))
     assert per_clip["bad.mp4"]["ece"] > in_sample["ece"] + 0.1 and per_clip["bad.mp4"]["ece"] > 0.35
+
+
+def test_calibrating_without_real_clips_says_video_moves_stay_over_confident(tmp_path):
+    import json
+
+    from conftest import run_cli
+
+    out = tmp_path / "c.json"
+    code, _, err = run_cli("--db", str(tmp_path / "empty.duckdb"), "moves", "calibrate", "--seeds", "0:1",
+                           "--check-seeds", "1000:1001", "--out", str(out))
+    assert code == 0 and "over-confident on phone footage" in err and "--real data/climbing/labels" in err
+    saved = json.loads(out.read_text())
+    assert saved["video_coef"] == [] and "real clips, each left out of the fit" not in saved["report"]
