@@ -39,7 +39,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rise": (NONE, "rock-over"),
     "air": (NONE, "dyno"),
 }
-RULES_VERSION = "rules-2.0"
+RULES_VERSION = "rules-2.1"
 
 
 def _kind_of(X: np.ndarray) -> np.ndarray:
@@ -58,8 +58,9 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
     """DESIGN.md's move definitions as thresholds over candidate features.
 
     Parameters (metres, degrees, seconds):
-    match_dist: a hand arriving within this of the other hand is a match (12 cm: DESIGN.md's 8 cm between
-        holds, measured at the wrists, which sit up to a hand's breadth apart on one hold).
+    match_dist: a hand arriving within this of the other hand, along the wall for image evidence, in body units
+        (metres for a 1.70 m climber), is a match: 0.14, halfway between the widest synthetic match (0.09: the
+        wrists sit up to a hand's breadth apart on one hold) and the closest synthetic reach (0.19).
     cross_margin: a hand arriving beyond the other hand by this along x, having started on its own side, is a
         cross-over (5 cm).
     min_displacement: flights shorter than this are re-grips, not moves.
@@ -76,7 +77,7 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        match_dist: float = 0.12,
+        match_dist: float = 0.14,
         cross_margin: float = 0.05,
         min_displacement: float = 0.05,
         flag_knee: float = 140.0,

@@ -101,11 +101,14 @@ def _add_eval_calibrate(msub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = add_command(msub, "calibrate", "fit the move-confidence calibration and report its reliability",
-                    "Fits moves/calibration.json (a logistic map from how clearly a move meets its rule and how\n"
-                    "well its limb was seen to the chance it is right) on synthetic attempts (seeds --seeds, mild\n"
-                    "and hard noise) and prints its reliability on synthetic attempts it never saw and, with\n"
-                    "--real DIR, on the labelled real clips analysed into --db (never fitted on: two clips hold\n"
-                    "too few moves to fit and check on).")
+                    "Fits moves/calibration.json: for imported skeletons a logistic map from how clearly a move\n"
+                    "meets its rule and how well its limb was seen to the chance it is right, fitted on synthetic\n"
+                    "attempts (seeds --seeds, mild and hard noise); for moves read from videos, with --real DIR,\n"
+                    "the rate at which foot-moves and other moves are right on the labelled real clips analysed\n"
+                    "into --db. Prints its reliability on synthetic attempts it never saw and, with --real,\n"
+                    "leave-one-clip-out on the real clips (each scored by a fit without it) next to a synthetic-\n"
+                    "only fit. Without real clips, video moves get the synthetic map (over-confident on phone\n"
+                    "footage): `cruxlab --db cruxlab.duckdb moves calibrate --real data/climbing/labels`.")
     p.add_argument("--real", type=Path, metavar="DIR", help="label files of real clips analysed into --db")
     p.add_argument("--seeds", type=_seed_range, default=range(0, 30), help="synthetic training seeds FIRST:STOP")
     p.add_argument("--check-seeds", type=_seed_range, default=range(1000, 1010), help="synthetic seeds to check on")
@@ -218,32 +221,44 @@ def _cmd_eval_real(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from moves.calibration import CALIBRATION_FILE, fit_sets, reliability, synthetic_set
+    from moves.calibration import (
+        CALIBRATION_FILE, fit_sets, leave_one_clip_out, reliability, scored, synthetic_set,
+    )
 
-    cal = fit_sets(synthetic_set(args.seeds))
-    checks = {"synthetic seeds it never saw": synthetic_set(args.check_seeds)}
+    syn = synthetic_set(args.seeds)
+    real = []
     if args.real is not None:
         from moves.service import real_labelled
 
-        checks["real clips (never fitted on)"] = real_labelled(args.db, args.real)
-    report = {}
-    for name, sets in checks.items():
-        if sets:
-            X = np.concatenate([c.X for c in sets])
-            report[name] = reliability(cal(X, np.full(len(X), 0.5)), np.concatenate([c.right for c in sets]))
-    report["fitted_on"] = {"synthetic_seeds": f"{args.seeds.start}:{args.seeds.stop}", "noise": ["mild", "hard"]}
+        real = real_labelled(args.db, args.real)
+    if not real:
+        import sys
+
+        print(f"note: no labelled real clip in {args.db}: moves read from videos get the synthetic map, which is "
+              f"over-confident on phone footage; analyse the clips of a label folder into --db and pass it, e.g. "
+              f"`cruxlab --db {args.db} moves calibrate --real data/climbing/labels`", file=sys.stderr)
+    cal = fit_sets([*syn, *real])
+    report = {"synthetic seeds it never saw": reliability(*scored(cal, synthetic_set(args.check_seeds)))}
+    if real:
+        p, right, per_clip = leave_one_clip_out(syn, real)
+        report["real clips, each left out of the fit"] = {**reliability(p, right), "per_clip": per_clip}
+        report["real clips, fitted on synthetic attempts only"] = reliability(*scored(fit_sets(syn), real))
+    report["fitted_on"] = {"synthetic_seeds": f"{args.seeds.start}:{args.seeds.stop}", "noise": ["mild", "hard"],
+                           "real_clips": sorted({s.group for s in real})}
     path = replace(cal, report=report).save(args.out or CALIBRATION_FILE)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    for name in checks:
-        r = report.get(name)
-        if not r:
+    for name, r in report.items():
+        if name == "fitted_on" or not r.get("n"):
             continue
         print(f"== {name}: {r['n']} moves, expected calibration error {r['ece']:.3f}; 'sure' (>= 0.7): "
               f"{r['sure_n']} moves, {r['sure_precision']} right; unsure: {r['unsure_precision']} right")
         for b in r["bins"]:
             print(f"   confidence {b['bin']}: {b['n']:4d} moves, mean {b['mean_confidence']:.2f}, right {b['right']:.2f}")
+        for clip, c in r.get("per_clip", {}).items():
+            print(f"   left out {clip}: {c['n']} moves, ECE {c['ece']:.3f}, sure {c['sure_n']} "
+                  f"({c['sure_precision']} right), unsure {c['n'] - c['sure_n']} ({c['unsure_precision']} right)")
     print(f"wrote {path}")
     return 0
 
@@ -295,7 +310,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     with connect(args.db, read_only=True) as con:
         df = store.list_models(con)
     if df.empty or not df.active.any():
-        print("active: built-in rules (rules-1.0)")
+        from moves.classify import RULES_VERSION
+
+        print(f"active: built-in rules ({RULES_VERSION})")
     print_frame(df.drop(columns=["metrics"]), "table")
     return 0
 

@@ -10,7 +10,7 @@ inferred one by a slowly varying guess:
 
 where ray_t,j is the joint's viewing ray through its 2D detection (camera motion removed: the ray is in the
 wall frame, built from the per-frame rotation of the solved camera), C_t the camera centre, D_j the joint's
-median distance from the wall over the attempt, and d_j(t) its distance from the wall smoothed over
+median distance from the wall over the attempt (one median for both wrists), and d_j(t) its distance from the wall smoothed over
 `depth_smooth_s`. Along the wall the joint is where its ray meets a fixed plane parallel to the wall, so a
 hold seen from a panning or shaking phone keeps one position and a hand that does not move in the image does
 not move in the evidence, whatever the lift's depth does; out of the wall it keeps the 3D cue, stripped of
@@ -119,6 +119,10 @@ def image_evidence(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
     wall_d = _smooth_fill(raw_d, skeleton.fps, p.depth_smooth_s)                  # (T, 21) 3D cue, smoothed
     with np.errstate(all="ignore"):
         plane_d = np.nanmedian(raw_d, axis=0)                                      # (21,) one plane per joint
+        # the two wrists share one plane: both hands hold the same wall, and a wrist hidden most of the clip
+        # has its median from a few frames of wandering depth (the roof clip's: 0.28 m against the seen
+        # wrist's 0.80 m put two hands on one hold 21 cm apart along the wall)
+        plane_d[[L_WRIST, R_WRIST]] = np.nanmedian(raw_d[:, [L_WRIST, R_WRIST]])
     plane_d = np.where(np.isfinite(plane_d), plane_d, 0.0)
     C = camera_centers(np.asarray(R, float), np.asarray(t, float))                 # (T, 3)
     rays = pixel_rays(kp2d, np.asarray(K, float), np.asarray(R, float))            # (T, 21, 3)

@@ -59,6 +59,7 @@ class SegmentParams:
     rise_min_m: float = 0.08         # smaller rises are not candidates
     rise_bridge_s: float = 0.15
     air_min_s: float = 0.06          # all limbs off at least this long
+    seen_confidence: float = 0.5     # an effector detected below this is not seen (moves.evidence's line)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ def propose(f: Features, p: SegmentParams | None = None, wall: OnWall | None = N
         _flights(f, k, flights[k], in_air, rise_mask, posture, knee2, lateral2, crossed2) for k in range(4)
     ]
     parts += [_postures(f, p, k, posture, knee2, lateral2, crossed2) for k in range(2)]
-    parts.append(_rises(f, rise, knee2))
+    parts.append(_rises(f, p, rise, knee2))
     parts.append(_airs(f, air))
     return _on_the_wall(Candidates.concat([c for c in parts if len(c)]), wall)
 
@@ -282,7 +283,10 @@ def _flights(f, k, intervals, in_air, rise_mask, posture, knee2, lateral2, cross
     if k < 2:
         other_dep, other_arr = rest(f.effectors[:, 1 - k])
         s = SIDE[k]
-        X[:, F["other_dist_end"]] = np.linalg.norm(eff_arr - other_arr, axis=1)
+        gap = eff_arr - other_arr
+        if f.params.planar_motion:  # image evidence: along the wall (out of it is a smoothed guess)
+            gap = gap - (gap @ f.wall_normal)[:, None] * f.wall_normal
+        X[:, F["other_dist_end"]] = np.linalg.norm(gap, axis=1) / f.scale   # body units
         X[:, F["cross_beyond"]] = -s * (eff_arr[:, 0] - other_arr[:, 0])
         X[:, F["start_own_side"]] = s * (eff_dep[:, 0] - other_dep[:, 0])
         X[:, F["other_moving_frac"]] = _overlap_frac(start, end, ~f.contact[:, 1 - k])
@@ -336,7 +340,7 @@ def _postures(f, p, j, posture, knee2, lateral2, crossed2) -> Candidates:
                       start, end, X)
 
 
-def _rises(f, rise, knee2) -> Candidates:
+def _rises(f, p, rise, knee2) -> Candidates:
     if len(rise) == 0:
         return Candidates.concat([])
     T, fps = f.n_frames, f.fps
@@ -345,8 +349,12 @@ def _rises(f, rise, knee2) -> Candidates:
     pel = f.pelvis
     feet = f.effectors[:, 2:]
     ankles = np.stack([f.joint(L_ANKLE), f.joint(R_ANKLE)], axis=1)
-    # the rocking foot: in contact through most of the rise, the higher one relative to the pelvis
-    contact_frac = np.stack([_overlap_frac(start, end, f.contact[:, 2 + j]) for j in range(2)], axis=1)
+    # the rocking foot: bearing weight through most of the rise (on a hold, or not confidently seen: a foot
+    # tucked under the hips is hidden by them, and a hidden limb keeps its hold), the higher one relative to
+    # the pelvis
+    conf = f.effector_confidence[:, 2:] if f.effector_confidence is not None else np.ones((T, 2))
+    bearing = f.contact[:, 2:] | (conf < p.seen_confidence)
+    contact_frac = np.stack([_overlap_frac(start, end, bearing[:, j]) for j in range(2)], axis=1)
     rel = feet[start, :, 1] - pel[start, 1:2]
     score = np.where(contact_frac >= 0.6, np.nan_to_num(rel, nan=-9.0), -9.0)
     j = np.argmax(score, axis=1)

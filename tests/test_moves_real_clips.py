@@ -26,9 +26,14 @@ def test_real_clip_accuracy_and_nothing_in_not_move_spans(bundled_store, artifac
     assert {c["clip"] for c in r["clips"]} == {"warp-fixed-input.mp4", "warp-dynamic-input.mp4"}
     assert r["not_move_predictions"] == 0                 # standing on the mat, stepping on, dropping off
     assert r["hand_move_f1"] >= 0.85                      # reached 1.00 (4 of 4 hand moves, no false one)
-    assert r["micro_f1"] >= 0.45                          # reached 0.55 (0.50 before the image flow, 0.11 before that)
+    assert r["micro_f1"] >= 0.55                          # reached 0.63 (0.55 before rock-over and match,
+                                                          # 0.50 before the image flow, 0.11 before that)
     assert r["per_label"]["reach"]["f1"] >= 0.8
     assert r["per_label"]["foot-move"]["f1"] >= 0.45      # reached 0.55 with the feet's image flow (0.40 without)
+    # the sit start's stand-up onto the tucked right foot, and the roof clip's right hand matching onto the
+    # left hand's hold (wrists 13 cm apart along the wall)
+    assert (r["per_label"]["rock-over"]["tp"], r["per_label"]["rock-over"]["fp"]) == (1, 0)
+    assert (r["per_label"]["match"]["tp"], r["per_label"]["match"]["fp"]) == (1, 0)
     assert r["per_label"]["dyno"]["fp"] == 0              # one-hand throws are no dynos
     # the same numbers, printed for people
     code, text, _ = run_cli("--db", str(bundled_store), "moves", "eval", "--real", str(LABELS))
@@ -76,6 +81,25 @@ def test_sure_moves_can_be_filtered(bundled_store):
     assert rows["sure"]["lo"] >= 0.7 and rows["sure"]["n"] >= 3
     if "unsure" in rows:
         assert rows["unsure"]["hi"] < 0.7
+    # on a phone video a foot-move is right about half the time (MediaPipe's ankles wander): never 'sure'
+    code, out, _ = run_cli("--db", str(bundled_store), "sql",
+                           "SELECT label, max(confidence) AS hi FROM move_certainty GROUP BY label", "--format", "json")
+    hi = {r["label"]: r["hi"] for r in json.loads(out)}
+    assert hi["foot-move"] < 0.7 and hi["reach"] >= 0.7
+
+
+def test_calibration_is_checked_leaving_each_real_clip_out(bundled_store, tmp_path):
+    code, out, err = run_cli("--db", str(bundled_store), "moves", "calibrate", "--real", str(LABELS),
+                             "--seeds", "0:2", "--check-seeds", "1000:1001", "--out", str(tmp_path / "c.json"),
+                             "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    loco = r["real clips, each left out of the fit"]
+    assert set(loco["per_clip"]) == {"warp-fixed-input.mp4", "warp-dynamic-input.mp4"}
+    assert loco["n"] == sum(c["n"] for c in loco["per_clip"].values()) >= 10
+    assert r["fitted_on"]["real_clips"] == ["warp-dynamic-input.mp4", "warp-fixed-input.mp4"]
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert len(saved["video_coef"]) == 2 and saved["report"] == r
 
 
 def test_holds_contact_sheet(bundled_store, artifacts):
@@ -89,6 +113,27 @@ def test_holds_contact_sheet(bundled_store, artifacts):
         assert img is not None and img.shape[0] > 600 and img.shape[1] > 800
         band = img[-120:]                                   # the contact lanes: coloured, not blank
         assert len(np.unique(band.reshape(-1, 3), axis=0)) > 20
+
+
+def test_same_clip_same_moves_in_an_empty_and_a_populated_store(bundled_store, tmp_path):
+    """Issue 9: the same video gave 7 moves in a store holding other attempts and 9 in a fresh one. The roof
+    clip went into bundled_store after the tripod clip; analysed again into an empty store (the session's
+    cached pose and cameras, so only lifting and detection run again), its moves are the same rows."""
+    from reconstruction.pipeline import AnalyzeOptions, analyze
+
+    clip = Path(__file__).resolve().parents[1] / "data" / "climbing" / "warp-dynamic-input.mp4"
+    fresh = tmp_path / "fresh.duckdb"
+    r = analyze(fresh, clip, AnalyzeOptions(climber="Tommy", cache_dir=bundled_store.parent / "cache"),
+                progress=False)
+    query = ("SELECT start_frame, end_frame, label, limb, confidence, model_version FROM moves m "
+             "JOIN attempts a USING (attempt_id) WHERE a.name = 'warp-dynamic-input' ORDER BY ALL")
+    with connect(bundled_store, read_only=True) as con:
+        populated = con.execute(query).fetchall()
+        others = con.execute("SELECT count(*) FROM attempts WHERE name <> 'warp-dynamic-input'").fetchone()[0]
+    with connect(fresh, read_only=True) as con:
+        empty = con.execute(query).fetchall()
+    assert r.created and others >= 1 and len(populated) >= 3
+    assert empty == populated
 
 
 def test_attempts_stored_before_the_flow_stage_are_tracked_and_redetected(bundled_store, tmp_path):
