@@ -507,3 +507,33 @@ def test_without_a_camera_worker_the_cameras_are_solved_here_alike(short_fixed, 
     with connect(db, read_only=True) as con:
         stored = store.read_skeleton(con, first.attempt_id).keypoints
     np.testing.assert_allclose(computed.skeleton.keypoints, stored, atol=1e-4)   # metres: the same skeleton
+
+
+def test_camera_worker_masks_keyframes_itself_for_a_pose_backend_without_masks(short_fixed, tmp_path):
+    """A pose backend that makes no person masks (ONNX, OpenMMLab) hands the camera worker keyframes alone:
+    it masks them with the MediaPipe mask backend, as the mask stage would, and solves the same cameras."""
+    import dataclasses
+
+    from reconstruction.artifacts import KINDS
+    from reconstruction.camera_worker import CameraJob, CameraWorker
+    from reconstruction.pipeline import run_cameras, run_masks
+    from reconstruction.sfm import SfmOptions
+
+    db, opts, first = short_fixed
+    src = next(opts.cache_dir.iterdir())
+    (pose_file,), (key_file,) = list(src.glob("pose-*.npz")), list(src.glob("keyframes-*.npz"))
+    pose, keyframes = KINDS["pose"].load(pose_file), KINDS["keyframes"].load(key_file)
+    keyframes = dataclasses.replace(keyframes, masks=None)             # as from a backend without masks
+    boxes = pose.boxes[keyframes.index] / keyframes.scale
+    job = CameraJob(mask_options={}, sfm_max_side=opts.sfm_max_side, scale=keyframes.scale,
+                    sfm=SfmOptions(max_features=opts.sfm_features), workdir=tmp_path / "worker")
+    with CameraWorker(len(keyframes.index), job) as worker:
+        for image, box in zip(keyframes.images, boxes):
+            worker.add(image, box)
+        masks, cams = worker.result(keyframes.index, len(pose.keypoints))
+    here = run_masks(pose, keyframes, opts)
+    np.testing.assert_array_equal(masks, here)
+    assert here.any(axis=(1, 2)).all()                                 # every keyframe has its climber masked
+    alike = run_cameras(keyframes, here, len(pose.keypoints), opts, tmp_path / "here", False)
+    np.testing.assert_array_equal(cams.K, alike.K)
+    np.testing.assert_array_equal(cams.R, alike.R)
