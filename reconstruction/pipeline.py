@@ -332,16 +332,18 @@ class _Stages:
 # ------------------------------------------------------------------------------------------ stages
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None,
-             on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None
-             ) -> tuple[Pose2D, Keyframes]:
+             on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
+             on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """2D pose of the attempt's frames with the chosen backend (one decoding pass); `on_keyframe(image, box,
-    mask)` hears each keyframe as it is decoded (see `pose2d.estimate_pose`)."""
+    mask)` hears each keyframe as it is decoded, `on_decoded(frames)` every decoded batch (see
+    `pose2d.estimate_pose`)."""
     from reconstruction.backends import AttemptContext, get_pose_backend
 
     context = AttemptContext(fps=frames.fps, masks_wanted=options.mask_backend == options.pose_backend)
     with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
-                             progress=progress, on_frames=on_frames, on_keyframe=on_keyframe)
+                             progress=progress, on_frames=on_frames, on_keyframe=on_keyframe,
+                             on_decoded=on_decoded)
 
 
 def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:
@@ -621,10 +623,11 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     and the flow stage decodes again, unless they are cached. `model`: the move classifier (default: the
     built-in rules). Raises CruxlabError subclasses naming the fix."""
     run = _Run(plan, options, stages or _Stages(6 if options.detect_moves else 5, progress), progress)
-    with run.camera_worker() as worker:
+    with contextlib.closing(run), run.camera_worker() as worker:
         pose, keyframes = run.stages.run("pose", run.cached("pose"), lambda: run.pose(worker))
         _require_climber(pose, plan, options)
         flow = run.stages.run("flow", run.cached("flow"), lambda: run.flow(pose))  # needs the pose only
+        run.close()  # the grey frames' file
         masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
         cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
     geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
@@ -681,6 +684,12 @@ class _Run:
                                                max_count=options.max_keyframes)
         self.keys = _stage_keys(plan, options, self.keyframe_index)
         self.worker_result = None
+        self.grey = None  # video.GreyFrames: the pose stage's frames, kept for the flow stage
+
+    def close(self) -> None:
+        if self.grey is not None:
+            self.grey.close()
+            self.grey = None
 
     def cached(self, stage: str) -> bool:
         if stage == "pose":
@@ -726,8 +735,15 @@ class _Run:
             done += n
             self.stages.report("pose", done / max(frames.count, 1))
 
+        # The flow stage reads the frames decoded here, kept in grey, instead of decoding the video again.
+        if not self.cached("flow"):
+            from reconstruction.video import GreyFrames, working_size
+
+            w, h, scale = working_size(self.plan.video, self.options.max_side)
+            self.grey = GreyFrames.open(frames.count, w, h, scale)
         pose, keyframes = run_pose(self.plan.video, frames, self.options, self.keyframe_index, self.progress,
-                                   on_frames, None if worker is None else worker.add)
+                                   on_frames, None if worker is None else worker.add,
+                                   None if self.grey is None else self.grey.write)
         self.cache.save("pose", key, pose)
         self.cache.save("keyframes", key, keyframes)
         return pose, keyframes
@@ -781,7 +797,7 @@ class _Run:
                 done += n
                 self.stages.report("flow", done / max(frames.count, 1))
 
-            flow = run_flow(self.plan.video, frames, pose, self.options, on_frames)
+            flow = run_flow(self.plan.video, frames, pose, self.options, on_frames, self.grey)
             self.cache.save("flow", self.keys.flow, flow)
         return flow
 
@@ -864,13 +880,18 @@ def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options:
 
 
 def run_flow(info: VideoInfo, frames: FrameRange, pose: Pose2D, options: AnalyzeOptions,
-             on_frames: Callable[[int], None] | None = None):
-    """One decoding pass at the working size: how each hand's and foot's image patch moves relative to the
-    wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow). About 8 ms per frame on one core at
-    480x854 (tracking ~450 points forward and back, a homography per frame), plus decoding."""
+             on_frames: Callable[[int], None] | None = None, grey=None):
+    """A pass over the attempt's frames at the working size: how each hand's and foot's image patch moves
+    relative to the wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow). About 8 ms per frame on
+    one core at 480x854 (tracking ~450 points forward and back, a homography per frame). The frames are
+    `grey` (`video.GreyFrames`, all written by the pose stage's decoding: the same pixels) or else decoded
+    again."""
     from moves.evidence import effector_flow
 
-    batches = ((b.scale, b.frames) for b in iter_batches(info, frames, max_side=options.max_side))
+    if grey is not None and grey.complete:
+        batches = grey.batches()
+    else:
+        batches = ((b.scale, b.frames) for b in iter_batches(info, frames, max_side=options.max_side))
     return effector_flow(batches, pose.keypoints, pose.confidence, pose.boxes, progress=on_frames)
 
 
