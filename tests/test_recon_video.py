@@ -169,3 +169,30 @@ def test_frame_range_indices():
     rng = FrameRange(start=3, step=4, count=5, fps=6.25)
     assert rng.video_indices.tolist() == [3, 7, 11, 15, 19]
     assert rng.stop == 20
+
+
+def test_grey_frames_read_back_what_was_decoded_once(clip, tmp_path):
+    """Issue 12 (decode once): the pose stage's decoded batches, kept in grey, read back in order are
+    pixel for pixel OpenCV's grey of each decoded frame, in batches of any size."""
+    import cv2
+
+    from reconstruction.video import GreyFrames
+
+    info = probe(clip)
+    frames = select_frames(info, fps=12.5)
+    decoded = [b.frames for b in iter_batches(info, frames, max_side=80, batch_size=5)]
+    w, h, scale = working_size(info, 80)
+    with GreyFrames.open(frames.count, w, h, scale, tmp_path, spare_bytes=0) as grey:
+        assert not grey.complete
+        for batch in decoded:
+            grey.write(batch)
+        assert grey.complete
+        back = list(grey.batches(batch_size=4))
+        with pytest.raises(ValueError, match="expected"):
+            grey.write(decoded[0])                                        # more frames than the attempt has
+    assert [len(b) for _, b in back] == [4, 4, 4] and {s for s, _ in back} == {scale}
+    want = np.stack([cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) for batch in decoded for img in batch])
+    np.testing.assert_array_equal(np.concatenate([b for _, b in back]), want)
+    assert [frame_number(np.repeat(g[..., None], 3, -1)) for g in want] == list(range(0, 24, 2))
+    # no room for them in the folder: no grey frames (the flow stage decodes the video again)
+    assert GreyFrames.open(frames.count, w, h, scale, tmp_path, spare_bytes=1 << 60) is None
