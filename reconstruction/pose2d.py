@@ -3,8 +3,8 @@
     pose, keyframes = estimate_pose(info, frames, backend, keyframe_index=choose_keyframes(...))
 
 One decoding pass: every attempt frame is decoded once at the working size, handed to the pose backend in
-batches (the backend tracks the climber across them), and the keyframes' images and masks are kept on the
-side. Keypoints come back in full-size display pixels whatever the working size.
+batches (the backend tracks the climber across them; the next batch is decoded meanwhile, in a thread), and
+the keyframes' images and masks are kept on the side. Keypoints come back in full-size display pixels whatever the working size.
 
 Then a cheap, vectorised temporal clean-up (`clean_keypoints`) for the known failure of single-frame pose
 models on climbers seen from behind:
@@ -28,7 +28,7 @@ import numpy as np
 from cruxlab.joints import (L_ANKLE, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, NUM_JOINTS, R_ANKLE, R_HEEL, R_HIP,
                             R_KNEE, R_SHOULDER, R_TOE)
 from reconstruction.backends.base import PoseBackend
-from reconstruction.video import FrameRange, VideoInfo, iter_batches
+from reconstruction.video import FrameRange, VideoInfo, iter_batches, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyf
     T = frames.count
     raw = _RawPose(np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((T, NUM_JOINTS), np.float32),
                    None, np.full((T, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
-    for batch in iter_batches(info, frames, max_side=max_side, batch_size=batch_size):
+    # the next batch is decoded while the backend works on this one (same frames, same order)
+    for batch in read_ahead(iter_batches(info, frames, max_side=max_side, batch_size=batch_size)):
         raw.scale = batch.scale
         if on_decoded is not None:
             on_decoded(batch.frames)

@@ -308,6 +308,55 @@ def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 
         )
 
 
+def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """`items` (e.g. `iter_batches`) produced by a thread of their own, up to `depth` ahead of the consumer:
+    the next batch is decoded (FFmpeg and its scaler run without the GIL) while the caller works on this one
+    (the pose model, which also releases it). The same items in the same order; an error while producing is
+    raised here at its place in the sequence. Leaving early stops the thread and closes `items`."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
+            put((end, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="cruxlab-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def read_frames(info: VideoInfo, frames: FrameRange, attempt_indices: np.ndarray, *,
                 max_side: int | None = None) -> np.ndarray:
     """Decode only the given attempt frames (sorted, unique) -> (N, h, w, 3) uint8 RGB (renders, keyframes)."""

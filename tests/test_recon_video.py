@@ -196,3 +196,47 @@ def test_grey_frames_read_back_what_was_decoded_once(clip, tmp_path):
     assert [frame_number(np.repeat(g[..., None], 3, -1)) for g in want] == list(range(0, 24, 2))
     # no room for them in the folder: no grey frames (the flow stage decodes the video again)
     assert GreyFrames.open(frames.count, w, h, scale, tmp_path, spare_bytes=1 << 60) is None
+
+
+def test_read_ahead_gives_the_same_batches_and_raises_where_decoding_failed(clip):
+    """Issue 12: the pose stage decodes the next batch in a thread while the model works on this one: the
+    same frames in the same order, an error at its place in the sequence, and leaving early stops it."""
+    from reconstruction.video import read_ahead
+
+    info = probe(clip)
+    frames = select_frames(info)
+    plain = [b.frames for b in iter_batches(info, frames, batch_size=5)]
+    ahead = [b.frames for b in read_ahead(iter_batches(info, frames, batch_size=5), depth=2)]
+    assert [len(b) for b in ahead] == [5, 5, 5, 5, 4]
+    for a, b in zip(ahead, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    closed = []
+
+    def failing():
+        try:
+            yield 1
+            yield 2
+            raise InputError("corrupt packet")
+        finally:
+            closed.append(True)
+
+    got = []
+    with pytest.raises(InputError, match="corrupt packet"):
+        for item in read_ahead(failing()):
+            got.append(item)
+    assert got == [1, 2] and closed == [True]
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield n
+        finally:
+            closed.append("stopped")
+
+    for item in read_ahead(endless()):
+        if item == 3:
+            break
+    assert closed[-1] == "stopped"
