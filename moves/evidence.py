@@ -150,6 +150,7 @@ def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
     with `flow` (the attempt's `effector_flow`), feet whose detections swapped sides are put back
     (`unswap_feet`) and each limb's motion fuses its image patch's flow relative to the wall (`flow_motion`)
     with its detected position (moves.features.measured_motion)."""
+    from cruxlab.contacts import ContactParams
     from moves.features import FeatureParams, compute_features
 
     p = params or EvidenceParams()
@@ -160,7 +161,10 @@ def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
             keypoints2d, confidence, flow, skeleton = _swap_feet(swapped, keypoints2d, confidence, flow, skeleton)
         motion = flow_motion(skeleton, keypoints2d, confidence, K, R, t, flow, p)
     evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, p)
-    return compute_features(evidence, FeatureParams(planar_motion=True), motion=motion)
+    # a foot's distance from the wall is a guess here, and kickers and volumes stand decimetres off the wall
+    # plane: it vetoes no foot contact (a flag held still is told by the leg's shape: moves.segment)
+    return compute_features(evidence, FeatureParams(planar_motion=True, contact=ContactParams(veto_feet=False)),
+                            motion=motion)
 
 
 #: The joints of each foot that a pose model swaps when the legs cross (left, right).
