@@ -14,7 +14,7 @@ moves.evidence (camera motion removed, depth noise removed). An effector is **on
 3. the 3D cue does not veto it: a still stretch whose median distance from the wall plane is beyond `near`
    is an effector held off the wall (a flag), unless it lasts `hand_trust_s` / `foot_trust_s` (a single
    camera's depth wobbles by decimetres while a hand holds still; nobody holds a hand still in the air for
-   a second). Skipped when no wall is known.
+   a second). Skipped when no wall is known, and for feet without `veto_feet`.
 
 Every threshold is in body units: metres for a 1.70 m climber, multiplied by `scale` (climber height / 1.70).
 With `adaptive`, thresholds also grow with the noise measured on the clip itself, per kind of effector: the
@@ -63,6 +63,8 @@ class ContactParams:
     floor_tol: float = 0.15        # within this of floor_y a foot stands on the floor, off the wall or not
     hand_trust_s: float = 1.0      # a hand still this long is on a hold whatever the depth says (nobody
     foot_trust_s: float = 2.0      # holds a hand still in the air that long; a flag is held < 2 s)
+    veto_feet: bool = True         # the 3D cue may veto a foot's contact (off for image evidence, whose foot
+                                   # depth is a guess that kickers and volumes put decimetres off the plane)
     min_contact_s: float = 0.12    # shorter contacts are jitter
     min_flight_s: float = 0.10     # shorter flights are jitter
     adaptive: bool = True          # raise thresholds to the noise measured on the clip
@@ -222,7 +224,8 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
         st = drop_short_runs(st, min_contact, value=True)
         if not p.keep_edge_runs:
             st = _drop_short_edge_runs(st, min_contact)
-        if wall_normal is not None and not p.near_per_frame:  # the 3D cue: held off the wall is not on a hold
+        if wall_normal is not None and not p.near_per_frame and (k in HANDS or p.veto_feet):
+            # the 3D cue: held off the wall is not on a hold
             r = runs(st)
             if len(r):
                 d = seg_mean(wall_d[:, k], r[:, 0], r[:, 1])            # NaN (all unknown): no veto

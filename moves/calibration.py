@@ -11,7 +11,7 @@ to the probability that the move is right (same label and limb as a true move, t
 a logistic regression (`cruxlab moves calibrate`). Synthetic attempts (known moves, mild and hard noise,
 seeds the accuracy report never uses) teach how margins and noise relate to rightness, but their evidence
 is never as poor as a phone video's: MediaPipe's ankles on a 180 px climber wander by 5-10 cm and swap
-sides, and a synthetic foot-move is right 97 times in 100 where a real one is right about half the time.
+sides, and a synthetic foot-move is right 97 times in 100 where a real one is right one to three times in four.
 So moves read from a video get their own map, fitted with `--real DIR` on the labelled real clips: the
 real-footage rate of being right of a foot-move and of any other move (`fit_sets`); imported skeletons keep
 the synthetic map. How well that carries to footage it never saw is measured leave-one-clip-out: fitted on

@@ -39,7 +39,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rise": (NONE, "rock-over"),
     "air": (NONE, "dyno"),
 }
-RULES_VERSION = "rules-2.1"
+RULES_VERSION = "rules-2.2"
 
 
 def _kind_of(X: np.ndarray) -> np.ndarray:
@@ -64,6 +64,10 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
     cross_margin: a hand arriving beyond the other hand by this along x, having started on its own side, is a
         cross-over (5 cm).
     min_displacement: flights shorter than this are re-grips, not moves.
+    foot_min_displacement: a foot-move covers at least this (the contact detector's foot hold radius: contacts
+        closer than it are on one hold, so a shorter flight is a foot settling on its hold).
+    min_move_s: a hand or foot move lasts at least this from lift-off to arrival (the contact detector's
+        shortest flight: anything quicker is a jump of the detected point, not a limb travelling).
     flag_knee, flag_lateral, flag_min_s, flag_other_on: flag = foot off every hold, knee above flag_knee,
         ankle flag_lateral from the pelvis centre to its own side (or crossed behind the other leg), for at
         least flag_min_s, while the other foot stands on a hold for flag_other_on of that time (a flag
@@ -80,6 +84,8 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         match_dist: float = 0.14,
         cross_margin: float = 0.05,
         min_displacement: float = 0.05,
+        foot_min_displacement: float = 0.12,
+        min_move_s: float = 0.10,
         flag_knee: float = 140.0,
         flag_lateral: float = 0.30,
         flag_min_s: float = 0.4,
@@ -95,6 +101,8 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         self.match_dist = match_dist
         self.cross_margin = cross_margin
         self.min_displacement = min_displacement
+        self.foot_min_displacement = foot_min_displacement
+        self.min_move_s = min_move_s
         self.flag_knee = flag_knee
         self.flag_lateral = flag_lateral
         self.flag_min_s = flag_min_s
@@ -143,8 +151,9 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         ci = {c: i for i, c in enumerate(CLASSES)}
 
         # hands: match beats cross-over beats reach
-        flight_ok = np.minimum(_margin(col("displacement"), self.min_displacement, 0.05),
-                               _margin(col("start_in_air"), 0.5, 0.5, above=False))
+        flight_ok = np.minimum.reduce([_margin(col("displacement"), self.min_displacement, 0.05),
+                                       _margin(col("start_in_air"), 0.5, 0.5, above=False),
+                                       _margin(col("duration_s"), self.min_move_s, 0.1)])
         m_match = _margin(col("other_dist_end"), self.match_dist, 0.04, above=False)
         m_cross = np.minimum(_margin(col("cross_beyond"), self.cross_margin, 0.05),
                              _margin(col("start_own_side"), 0.0, 0.05))
@@ -165,8 +174,9 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
                        _margin(col("flight_posture_crossed"), 0.5, 0.25)),
         ])
         foot = kind == KINDS.index("foot")
-        is_fm = foot & (flight_ok > 0) & (m_flight_flag <= 0)
-        label[is_fm], margin[is_fm] = ci["foot-move"], np.minimum(flight_ok, -m_flight_flag)[is_fm]
+        foot_ok = np.minimum(flight_ok, _margin(col("displacement"), self.foot_min_displacement, 0.05))
+        is_fm = foot & (foot_ok > 0) & (m_flight_flag <= 0)
+        label[is_fm], margin[is_fm] = ci["foot-move"], np.minimum(foot_ok, -m_flight_flag)[is_fm]
 
         m_flag = np.minimum.reduce([
             _margin(col("duration_s"), self.flag_min_s, 0.2),
@@ -404,6 +414,7 @@ def detect_features(features: Features, classifier=None, segment_params: Segment
     wall = on_wall(features)
     candidates = propose(features, segment_params, wall)
     labels, raw = classify(candidates, classifier or default_classifier())
+    labels = rocking_foot_stays(candidates, labels)
     keep = np.flatnonzero(labels != NONE)
     order = keep[np.lexsort((candidates.limb[keep].astype(str), labels[keep].astype(str), candidates.end[keep],
                              candidates.start[keep]))]
@@ -412,6 +423,24 @@ def detect_features(features: Features, classifier=None, segment_params: Segment
     moves = [Move(int(candidates.start[i]), int(candidates.end[i]), str(labels[i]), str(candidates.limb[i]),
                   float(round(float(c), 4))) for i, c in zip(order, conf)]
     return Detection(moves, wall, features, rel, raw[order])
+
+
+def rocking_foot_stays(candidates: Candidates, labels: np.ndarray) -> np.ndarray:
+    """Labels with every foot-move of a rock-over's foot that lies mostly (over half its frames) inside that
+    rock-over dropped: the rocking foot bears the body's weight through the rise (the rule asks it to be on
+    its hold for most of it), so its detected point sliding meanwhile (the hips hide a tucked foot) is no
+    move."""
+    rock = np.flatnonzero(labels == "rock-over")
+    fm = np.flatnonzero(labels == "foot-move")
+    if len(rock) == 0 or len(fm) == 0:
+        return labels
+    s, e = candidates.start, candidates.end
+    inside = (np.minimum(e[fm, None], e[None, rock]) - np.maximum(s[fm, None], s[None, rock]) + 1)   # (M, R)
+    same = candidates.limb[fm, None] == candidates.limb[None, rock]
+    mostly = (same & (2 * inside > (e[fm] - s[fm] + 1)[:, None])).any(axis=1)
+    out = labels.copy()
+    out[fm[mostly]] = NONE
+    return out
 
 
 def _rows(c: Candidates, idx: np.ndarray) -> Candidates:

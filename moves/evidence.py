@@ -150,6 +150,7 @@ def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
     with `flow` (the attempt's `effector_flow`), feet whose detections swapped sides are put back
     (`unswap_feet`) and each limb's motion fuses its image patch's flow relative to the wall (`flow_motion`)
     with its detected position (moves.features.measured_motion)."""
+    from cruxlab.contacts import ContactParams
     from moves.features import FeatureParams, compute_features
 
     p = params or EvidenceParams()
@@ -160,7 +161,10 @@ def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
             keypoints2d, confidence, flow, skeleton = _swap_feet(swapped, keypoints2d, confidence, flow, skeleton)
         motion = flow_motion(skeleton, keypoints2d, confidence, K, R, t, flow, p)
     evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, p)
-    return compute_features(evidence, FeatureParams(planar_motion=True), motion=motion)
+    # a foot's distance from the wall is a guess here, and kickers and volumes stand decimetres off the wall
+    # plane: it vetoes no foot contact (a flag held still is told by the leg's shape: moves.segment)
+    return compute_features(evidence, FeatureParams(planar_motion=True, contact=ContactParams(veto_feet=False)),
+                            motion=motion)
 
 
 #: The joints of each foot that a pose model swaps when the legs cross (left, right).
@@ -331,8 +335,9 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
                   params: FlowParams | None = None, progress=None) -> EffectorFlow:
     """One pass over an attempt's frames: how each effector's image patch moves relative to the wall.
 
-    frames: iterable of (scale, (N, h, w, 3) uint8 RGB) batches in attempt order, `scale` = full-size pixels
-    per working pixel (reconstruction.video.iter_batches' batches); keypoints2d (T, 21, 2) full-size pixels,
+    frames: iterable of (scale, (N, h, w, 3) uint8 RGB or (N, h, w) uint8 grey) batches in attempt order,
+    `scale` = full-size pixels per working pixel (reconstruction.video.iter_batches' batches, or the grey
+    frames `reconstruction.video.GreyFrames` kept from the pose stage's decoding); keypoints2d (T, 21, 2) full-size pixels,
     confidence (T, 21); boxes (T, 4) the climber's box in full-size pixels (kept out of the wall fit) or None.
     Per frame pair: a grid of wall points is tracked (pyramidal Lucas-Kanade, forward-backward checked) and
     a homography fitted to it (RANSAC; the climber, a passer-by, a swinging rope are outliers): the wall's
@@ -366,7 +371,7 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
                   criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
         for img in batch:
             t += 1
-            grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+            grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             if prev is not None:
                 a = t - 1
                 h, w = grey.shape

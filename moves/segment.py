@@ -55,6 +55,9 @@ class SegmentParams:
     posture_cross: float = 0.05      # m: ankle beyond the other ankle (crossed behind the other leg)
     posture_min_s: float = 0.15      # shorter posture runs are not candidates
     posture_bridge_s: float = 0.12   # gaps this short inside a posture are jitter
+    flag_still_s: float = 0.2        # a foot "contact" this brief while the leg stays extended and out in the
+                                     # flag posture is the flag held still, not a foothold (standing on a hold
+                                     # takes longer; image flow sees a held-out foot as still as a placed one)
     rise_speed: float = 0.06         # m/s: the pelvis is rising
     rise_min_m: float = 0.08         # smaller rises are not candidates
     rise_bridge_s: float = 0.15
@@ -97,9 +100,12 @@ def _overlap_frac(start: np.ndarray, end: np.ndarray, mask: np.ndarray) -> np.nd
 
 
 # --------------------------------------------------------------------------------------- candidates
-def flag_posture(f: Features, p: SegmentParams) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def flag_posture(f: Features, p: SegmentParams
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per foot (T, 2): posture mask (foot off every hold, knee extended, out to its side or crossed behind),
-    knee angle, lateral offset of the ankle from the pelvis centre (own side positive), crossed flag."""
+    knee angle, lateral offset of the ankle from the pelvis centre (own side positive), crossed flag, and the
+    contacts that are a flag held still: shorter than `flag_still_s`, the leg keeping that shape throughout
+    (`flag_still_contacts`); they count as off."""
     ankles = np.stack([f.joint(L_ANKLE), f.joint(R_ANKLE)], axis=1)
     side = SIDE[2:]
     lateral = side * (ankles[:, :, 0] - f.pelvis[:, 0:1])
@@ -107,10 +113,40 @@ def flag_posture(f: Features, p: SegmentParams) -> tuple[np.ndarray, np.ndarray,
     wd = np.stack([f.joint_wall_distance(L_ANKLE), f.joint_wall_distance(R_ANKLE)], axis=1)
     crossed = (side * (ankles[:, :, 0] - other_x) < -p.posture_cross) & (wd > wd[:, ::-1] + 0.05)
     knee = f.knee_angles
-    off = ~f.contact[:, 2:]
     with np.errstate(invalid="ignore"):
-        posture = off & (knee > p.posture_knee) & ((lateral >= p.posture_lateral) | crossed)
-    return posture, knee, lateral, crossed
+        shape = (knee > p.posture_knee) & ((lateral >= p.posture_lateral) | crossed)
+    still = flag_still_contacts(f.contact[:, 2:], shape, max(1, int(round(p.flag_still_s * f.fps))))
+    return (~f.contact[:, 2:] | still) & shape, knee, lateral, crossed, still
+
+
+def flag_still_contacts(contact: np.ndarray, shape: np.ndarray, max_frames: int) -> np.ndarray:
+    """(T, 2) bool: the frames of foot contacts (T, 2) of at most `max_frames` whose every frame holds the flag
+    shape (`shape` (T, 2): leg extended, out to its side or crossed behind) while the other foot stands on a
+    hold, and that touch a frame of the shape off any hold: a flag held still for a moment, which the contact
+    detector cannot tell from a placement (stillness along the wall is all it sees), not a foothold. With the
+    other foot off its hold, the brief contact may be the only foot bearing weight (a foot crossed through
+    onto a hold): it stays a contact."""
+    out = np.zeros(contact.shape, dtype=bool)
+    T = len(contact)
+    free = shape & ~contact                                   # the flag shape, off any hold
+    for j in range(contact.shape[1]):  # two feet, vectorised over their contact runs
+        r = runs(contact[:, j])
+        if len(r) == 0:
+            continue
+        a, b = r[:, 0], r[:, 1]
+        unshaped = seg_sum((~shape[:, j] | ~contact[:, 1 - j]).astype(np.float64), a, b)
+        touches = free[np.maximum(a - 1, 0), j] & (a > 0) | free[np.minimum(b + 1, T - 1), j] & (b + 1 < T)
+        keep = (b - a + 1 <= max_frames) & (unshaped == 0) & touches
+        out[:, j] = _cover(T, r[keep])
+    return out
+
+
+def _cover(T: int, r: np.ndarray) -> np.ndarray:
+    """(T,) bool: True inside the inclusive runs r (R, 2)."""
+    mark = np.zeros(T + 1, dtype=np.int64)
+    np.add.at(mark, r[:, 0], 1)
+    np.add.at(mark, r[:, 1] + 1, -1)
+    return np.cumsum(mark[:-1]) > 0
 
 
 def propose(f: Features, p: SegmentParams | None = None, wall: OnWall | None = None) -> Candidates:
@@ -119,7 +155,11 @@ def propose(f: Features, p: SegmentParams | None = None, wall: OnWall | None = N
     p = p or SegmentParams()
     wall = wall if wall is not None else on_wall(f)
     T, fps = f.n_frames, f.fps
-    flights = [flight_intervals(f, p, k, wall.floor_holds) for k in range(4)]
+    posture, knee2, lateral2, crossed2, flag_still = flag_posture(f, p)
+    # a foot that flies into a flag and holds it still there for a moment moved into the flag (the flag is
+    # the move), not onto a hold: no flight ends on such a moment (the flight out of it to a hold is a move)
+    flights = [flight_intervals(f, p, k, wall.floor_holds, into=None if k < 2 else flag_still[:, k - 2])
+               for k in range(4)]
     # in the air: both hands in flight between holds at once (the seen part of each flight); the feet may
     # stay or go
     in_flight = np.zeros((T, 2), dtype=bool)
@@ -133,7 +173,6 @@ def propose(f: Features, p: SegmentParams | None = None, wall: OnWall | None = N
     in_air = np.zeros(T, dtype=bool)
     for s, e in air:  # few runs
         in_air[max(0, s - 2):e + 1] = True
-    posture, knee2, lateral2, crossed2 = flag_posture(f, p)
 
     # pelvis rises
     vy = f.pelvis_velocity[:, 1]
@@ -147,7 +186,8 @@ def propose(f: Features, p: SegmentParams | None = None, wall: OnWall | None = N
         rise_mask[s:e + 1] = True
 
     parts = [
-        _flights(f, k, flights[k], in_air, rise_mask, posture, knee2, lateral2, crossed2) for k in range(4)
+        _flights(f, k, flights[k], in_air, rise_mask, posture, knee2, lateral2, crossed2,
+                 max(1, int(round(p.posture_bridge_s * fps)))) for k in range(4)
     ]
     parts += [_postures(f, p, k, posture, knee2, lateral2, crossed2) for k in range(2)]
     parts.append(_rises(f, p, rise, knee2))
@@ -163,15 +203,19 @@ def _on_the_wall(c: Candidates, wall: OnWall) -> Candidates:
 
 
 def flight_intervals(f: Features, p: SegmentParams, k: int, floor_holds: tuple[int, ...] = (),
-                     edges: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     edges: bool = True, into: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Effector k's flights between two different holds: (F, 2) frames between the contacts, and the move
     interval (start, end) of each (lift-off to arrival, `_leave_and_land`), cut to the part that was seen,
     and whether its departure was seen (False for a flight already under way when the video starts, kept
     with `edges`). A flag that never returns is a posture candidate on its own; a foot lifted and put back
-    on the same hold is no move; flights from or to `floor_holds` are stepping on or off, not moves."""
+    on the same hold is no move; flights from or to `floor_holds` are stepping on or off, not moves; flights
+    that arrive on a frame of `into` (T,) bool (a flag held still: `flag_still_contacts`) are no moves."""
     fps = f.fps
     fl = f.contacts.flights(k)
     fl = fl[~np.isin(fl[:, 2], floor_holds) & ~np.isin(fl[:, 3], floor_holds), :2]
+    if into is not None and len(fl):
+        fl = fl[~into[np.minimum(fl[:, 1] + 1, f.n_frames - 1)]]
     cut = _cut_by_the_video(f, k) if edges else np.zeros((0, 2), np.int64)
     fl = np.concatenate([cut, fl])
     if len(fl) == 0 and not edges:
@@ -250,7 +294,22 @@ def _leave_and_land(pos: np.ndarray, fl: np.ndarray, tol: float, reach: int, con
     return start, end
 
 
-def _flights(f, k, intervals, in_air, rise_mask, posture, knee2, lateral2, crossed2) -> Candidates:
+def held_postures(posture: np.ndarray, bridge_frames: int) -> np.ndarray:
+    """(R, 2) runs of a posture mask (T,) with jitter gaps of at most `bridge_frames` bridged."""
+    return runs(bridge(posture, bridge_frames))
+
+
+def longest_inside(r: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(N,) frames of the longest run of `r` (R, 2) inside each interval [start, end] (N,): a flag is one
+    posture held, not the sum of the moments a sweeping leg passes through it."""
+    if len(r) == 0 or len(start) == 0:
+        return np.zeros(len(start))
+    overlap = np.minimum(end[:, None], r[None, :, 1]) - np.maximum(start[:, None], r[None, :, 0]) + 1
+    return np.maximum(overlap, 0).max(axis=1).astype(np.float64)
+
+
+def _flights(f, k, intervals, in_air, rise_mask, posture, knee2, lateral2, crossed2, posture_bridge=1
+             ) -> Candidates:
     T, fps = f.n_frames, f.fps
     fl, start, end, _ = intervals
     if len(fl) == 0:
@@ -293,7 +352,7 @@ def _flights(f, k, intervals, in_air, rise_mask, posture, knee2, lateral2, cross
     else:
         j = k - 2
         post = posture[:, j]
-        X[:, F["flight_posture_s"]] = seg_sum(post.astype(float), start, end) / fps
+        X[:, F["flight_posture_s"]] = longest_inside(held_postures(post, posture_bridge), start, end) / fps
         pk = np.where(post, knee2[:, j], np.nan)
         X[:, F["flight_posture_knee"]] = seg_mean(pk, start, end)
         X[:, F["flight_posture_lateral"]] = seg_mean(np.where(post, lateral2[:, j], np.nan), start, end)

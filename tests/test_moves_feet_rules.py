@@ -1,0 +1,157 @@
+"""The foot rules real footage needed: a flag held still for a moment is still one flag (and the foot flew into
+it, not onto a hold), a flag is one posture held (not a leg sweeping through it twice), a foot-move covers at
+least a foot hold, the rocking foot of a rock-over stays on its hold, and image evidence's guessed foot depth
+vetoes no foot contact."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from conftest import synthetic
+
+from cruxlab.contacts import ContactParams, Contacts, detect_contacts
+from cruxlab.intervals import temporal_iou
+from moves.classify import NONE, RuleMoveClassifier, classify, detect_features, rocking_foot_stays
+from moves.features import compute_features
+from moves.segment import FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, flag_still_contacts, longest_inside, propose
+
+FEET = ("left_foot", "right_foot")
+
+
+# ----------------------------------------------------------------------------------- a flag held still
+def test_a_brief_still_moment_in_the_flag_shape_is_no_foothold_only_with_the_other_foot_standing():
+    T = 40
+    shape = np.zeros((T, 2), bool)
+    shape[10:30, 1] = True                       # right leg extended and out, f10-29
+    contact = np.zeros((T, 2), bool)
+    contact[:, 0] = True                         # the left foot stands throughout
+    contact[18:22, 1] = True                     # the right foot "still" for 4 frames inside the flag
+    contact[34:38, 1] = True                     # ... and for 4 frames after it, leg no longer in the shape
+    still = flag_still_contacts(contact, shape, max_frames=5)
+    assert still[18:22, 1].all() and not still[34:38, 1].any() and not still[:, 0].any()
+    # longer than a moment: a placement
+    assert not flag_still_contacts(contact, shape, max_frames=3)[:, 1].any()
+    # the shape broken for one frame of the contact: a placement
+    broken = shape.copy()
+    broken[20, 1] = False
+    assert not flag_still_contacts(contact, broken, max_frames=5)[:, 1].any()
+    # the other foot off its hold meanwhile: the brief contact may be the only foot bearing weight
+    alone = contact.copy()
+    alone[19, 0] = False
+    assert not flag_still_contacts(alone, shape, max_frames=5)[:, 1].any()
+
+
+def _flag_attempt():
+    """A clean synthetic attempt with a flag whose other foot stands throughout, its features and that flag."""
+    for seed in range(100, 140):
+        a = synthetic(seed, "clean")
+        f = compute_features(a.skeleton)
+        for m in a.moves:
+            k = 2 + FEET.index(m.limb) if m.label == "flag" else None
+            if k is not None and m.end_frame - m.start_frame + 1 >= f.fps and f.contact[m.start_frame:m.end_frame + 1, 5 - k].all():
+                return a, f, m, k
+    raise AssertionError("no synthetic flag with the other foot standing in seeds 100-139")
+
+
+def _with_blip(f, k: int, a: int, b: int):
+    """Features f with effector k on a new hold (where it is) for frames a..b."""
+    c = f.contacts
+    contact, hold = c.contact.copy(), c.hold.copy()
+    contact[a:b + 1, k] = True
+    hold[a:b + 1, k] = len(c.holds)
+    holds = np.vstack([c.holds, f.effectors[(a + b) // 2, k][None]])
+    cc = Contacts(contact, hold, holds, np.append(c.hold_kind, 1), c.thresholds)
+    return replace(f, contact=contact, contacts=cc)
+
+
+def _moves(f, sp: SegmentParams):
+    cands = propose(f, sp)
+    labels, _ = classify(cands, RuleMoveClassifier().fit())
+    keep = labels != NONE
+    return [(int(s), int(e), str(lab), str(limb)) for s, e, lab, limb
+            in zip(cands.start[keep], cands.end[keep], labels[keep], cands.limb[keep])]
+
+
+def test_a_flag_with_a_brief_contact_blip_is_one_flag_and_the_foot_flew_into_it_not_onto_a_hold():
+    a, f, flag, k = _flag_attempt()
+    mid = (flag.start_frame + flag.end_frame) // 2
+    n = int(round(0.16 * f.fps))                        # still for 0.16 s in the flag: longer than a jitter gap
+    blip = _with_blip(f, k, mid - n // 2, mid - n // 2 + n - 1)
+    limb = FEET[k - 2]
+
+    def flags(moves):
+        return [m for m in moves if m[2] == "flag" and m[3] == limb
+                and temporal_iou(m[0], m[1], flag.start_frame, flag.end_frame) >= 0.3]
+
+    def into_blip(moves):
+        return [m for m in moves if m[2] == "foot-move" and m[3] == limb and flag.start_frame - 10 <= m[1] <= mid]
+
+    assert len(flags(_moves(f, SegmentParams()))) == 1                 # the flag without the blip
+    found = _moves(blip, SegmentParams())
+    assert len(flags(found)) == 1, found
+    assert temporal_iou(flags(found)[0][0], flags(found)[0][1], flag.start_frame, flag.end_frame) >= 0.8, found
+    assert not into_blip(found), found                 # the foot flew into the flag, not onto a hold
+    # without the rule (no contact counts as a flag held still) the blip cuts the flag in two and a foot-move
+    # lands in it
+    off = _moves(blip, SegmentParams(flag_still_s=0.0))
+    assert len(flags(off)) == 2 and into_blip(off), off
+
+
+# ------------------------------------------------------------------------------------ one posture held
+def _foot_row(**values) -> np.ndarray:
+    X = np.full((1, len(FEATURE_NAMES)), np.nan, np.float32)
+    X[:, :len(KINDS)] = 0
+    X[:, F["kind_foot"]] = 1
+    base = dict(duration_s=0.6, valid_frac=1.0, displacement=0.4, start_in_air=0.0, flight_posture_s=0.0,
+                flight_posture_knee=160.0, flight_posture_lateral=0.5, flight_posture_crossed=0.0)
+    for name, v in {**base, **values}.items():
+        X[:, F[name]] = v
+    return X
+
+
+def test_a_flag_is_one_posture_held_not_a_leg_sweeping_through_it_twice():
+    r = np.array([[10, 15], [22, 28]])                          # two 6-7 frame posture stretches
+    assert list(longest_inside(r, np.array([8, 8, 12]), np.array([30, 14, 30]))) == [7.0, 5.0, 7.0]
+    assert list(longest_inside(np.zeros((0, 2), np.int64), np.array([0]), np.array([9]))) == [0.0]
+    clf = RuleMoveClassifier().fit()
+    assert clf.predict(_foot_row(flight_posture_s=0.28))[0] == "foot-move"      # the longest held run
+    assert clf.predict(_foot_row(flight_posture_s=0.6))[0] == "none"            # a flag held in the flight
+
+
+def test_a_foot_move_covers_a_foot_hold_and_lasts_a_flight():
+    clf = RuleMoveClassifier().fit()
+    assert clf.predict(_foot_row(displacement=0.07))[0] == "none"       # settling within one hold's radius
+    assert clf.predict(_foot_row(displacement=0.20))[0] == "foot-move"
+    assert clf.predict(_foot_row(duration_s=0.04))[0] == "none"         # a one-frame jump of the point
+    assert RuleMoveClassifier(foot_min_displacement=0.05).fit().predict(_foot_row(displacement=0.07))[0] == "foot-move"
+
+
+# --------------------------------------------------------------------------------------- rock-overs
+def test_the_rocking_foot_stays_on_its_hold_through_the_rock_over():
+    n = 4
+    c = Candidates(np.array([KINDS.index(k) for k in ("rise", "foot", "foot", "foot")]),
+                   np.array(["right_foot", "right_foot", "left_foot", "right_foot"], dtype=object),
+                   np.array([50, 52, 52, 60]), np.array([64, 58, 58, 75]), np.zeros((n, len(FEATURE_NAMES)), np.float32))
+    labels = np.array(["rock-over", "foot-move", "foot-move", "foot-move"], dtype=object)
+    out = rocking_foot_stays(c, labels)
+    # inside the rise, same foot: dropped; the other foot, and a move mostly after the rise, stay
+    assert list(out) == ["rock-over", NONE, "foot-move", "foot-move"]
+    assert list(rocking_foot_stays(c, np.array(["none", "foot-move", "foot-move", "foot-move"], dtype=object))) == \
+        [NONE, "foot-move", "foot-move", "foot-move"]
+
+
+# ------------------------------------------------------------------------------ guessed foot depth
+def test_without_the_foot_veto_a_foot_still_off_the_wall_plane_is_on_a_hold_a_hand_still_is_not():
+    T = 60
+    pts = np.zeros((T, 4, 3))
+    pts[:, :, 2] = 0.05
+    pts[:, 0, :2], pts[:, 1, :2], pts[:, 2, :2], pts[:, 3, :2] = (-0.3, 2.0), (0.3, 2.0), (-0.3, 0.5), (0.3, 0.5)
+    pts[:, 0, 2] = pts[:, 2, 2] = 0.05 + np.r_[np.full(20, 0.0), np.full(20, 0.45), np.full(20, 0.0)]
+    pts[18:22, [0, 2], 0] += np.linspace(0, 0.3, 4)[:, None]     # each moves there, stays 0.8 s and back
+    pts[22:40, [0, 2], 0] += 0.3
+    n, p0 = np.array([0, 0, 1.0]), np.zeros(3)
+    veto = detect_contacts(pts, 25.0, wall_normal=n, wall_point=p0, params=ContactParams(adaptive=False))
+    trust = detect_contacts(pts, 25.0, wall_normal=n, wall_point=p0, params=ContactParams(adaptive=False, veto_feet=False))
+    assert not veto.contact[26:36, 2].any() and not veto.contact[26:36, 0].any()   # 45 cm off the plane
+    assert trust.contact[26:36, 2].all() and not trust.contact[26:36, 0].any()     # feet only
