@@ -10,6 +10,12 @@ process tree (sampled every 50 ms, camera worker included; RSS counts the librar
 twice, PSS once) and analyze's per-stage seconds. `--minute` adds a
 60 s 1080x1440 clip (the tripod clip looped) for the memory goal (< 1 GB). The load average is printed: on a
 shared machine the wall-clock ratio moves with the others' work, the CPU ratio much less.
+
+Both run with compiled bytecode, as any installation does after its first run: a warm-up analysis of a 2 s
+trim first fills a private bytecode folder (PYTHONPYCACHEPREFIX in a temporary folder; nothing is written to
+the checkout or the venv). Where PYTHONDONTWRITEBYTECODE is set (as on this machine) every run would otherwise
+compile the modules it imports again: ~2.6 CPU-s for analyze (scikit-learn, pandas, SciPy, DuckDB...), ~0.8
+for MediaPipe alone. `--cold` measures that way instead.
 """
 
 from __future__ import annotations
@@ -44,11 +50,11 @@ def _mediapipe_alone(clip: str) -> dict:
     return {"frames": frames.count, "found": found}
 
 
-def _analyze(clip: str) -> dict:
+def _analyze(clip: str, end_s: float | None = None) -> dict:
     from reconstruction.pipeline import AnalyzeOptions, analyze
 
     with tempfile.TemporaryDirectory() as tmp:
-        r = analyze(Path(tmp) / "bench.duckdb", clip, AnalyzeOptions(climber="bench", cache_dir=None),
+        r = analyze(Path(tmp) / "bench.duckdb", clip, AnalyzeOptions(climber="bench", cache_dir=None, end_s=end_s),
                     progress=False)
     return {"frames": r.n_frames, "found": r.frames_detected, "timings_s": r.report["timings_s"],
             "cpu_s": r.report["cpu_s"], "camera_model": r.camera_model, "moves": r.n_moves}
@@ -76,12 +82,12 @@ def _tree_memory_mb(pid: int) -> tuple[float, float]:
     return rss / 1024, pss / 1024
 
 
-def _measure(what: str, clip: Path) -> dict:
+def _measure(what: str, clip: Path, env: dict | None = None) -> dict:
     """Run one measurement in a fresh process: wall seconds, CPU seconds of its process tree, peak RSS/PSS."""
     before = os.times()
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_speed", "--child", what, str(clip)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     peak = peak_pss = 0.0
 
     def sample() -> None:
@@ -146,18 +152,32 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, action="append", help="default: both bundled clips")
     ap.add_argument("--minute", action="store_true", help="also a 60 s 1080x1440 clip (memory goal)")
+    ap.add_argument("--cold", action="store_true",
+                    help="keep this environment's bytecode setting (no warm-up; with PYTHONDONTWRITEBYTECODE every "
+                         "run compiles its imports)")
     ap.add_argument("--child", nargs=2, metavar=("WHAT", "CLIP"), help=argparse.SUPPRESS)
     args = ap.parse_args([] if argv is None else argv)
     if args.child:
         what, clip = args.child
-        print(json.dumps(_mediapipe_alone(clip) if what == "mediapipe" else _analyze(clip)))
+        if what == "warm-up":
+            _mediapipe_alone(clip)
+            _analyze(clip, end_s=2.0)
+            print("{}")
+        else:
+            print(json.dumps(_mediapipe_alone(clip) if what == "mediapipe" else _analyze(clip)))
         return
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        env = None
+        if not args.cold:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "bytecode")
+            _measure("warm-up", CLIPS[0], env)
+            print("bytecode compiled by a warm-up run (--cold: without)", flush=True)
         clips = list(args.clip or CLIPS) + ([_minute_clip(Path(tmp))] if args.minute else [])
         for clip in clips:
-            alone = _measure("mediapipe", clip)
-            full = _measure("analyze", clip)
+            alone = _measure("mediapipe", clip, env)
+            full = _measure("analyze", clip, env)
             _report(clip, alone, full)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 

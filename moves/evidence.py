@@ -335,8 +335,9 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
                   params: FlowParams | None = None, progress=None) -> EffectorFlow:
     """One pass over an attempt's frames: how each effector's image patch moves relative to the wall.
 
-    frames: iterable of (scale, (N, h, w, 3) uint8 RGB) batches in attempt order, `scale` = full-size pixels
-    per working pixel (reconstruction.video.iter_batches' batches); keypoints2d (T, 21, 2) full-size pixels,
+    frames: iterable of (scale, (N, h, w, 3) uint8 RGB or (N, h, w) uint8 grey) batches in attempt order,
+    `scale` = full-size pixels per working pixel (reconstruction.video.iter_batches' batches, or the grey
+    frames `reconstruction.video.GreyFrames` kept from the pose stage's decoding); keypoints2d (T, 21, 2) full-size pixels,
     confidence (T, 21); boxes (T, 4) the climber's box in full-size pixels (kept out of the wall fit) or None.
     Per frame pair: a grid of wall points is tracked (pyramidal Lucas-Kanade, forward-backward checked) and
     a homography fitted to it (RANSAC; the climber, a passer-by, a swinging rope are outliers): the wall's
@@ -370,7 +371,7 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
                   criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
         for img in batch:
             t += 1
-            grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+            grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
             if prev is not None:
                 a = t - 1
                 h, w = grey.shape

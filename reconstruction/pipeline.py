@@ -6,15 +6,17 @@
 Stages (each a function of the previous stage's output and its own parameters):
     video    probe + frame selection (`reconstruction.video`)          -> VideoInfo, FrameRange
     pose     2D pose of the climber + keyframes, one decoding pass    -> Pose2D, Keyframes
-    flow     a second decoding pass: the hands' and feet's image patches tracked against the wall
-             (optical flow minus the wall's homography, `moves.evidence.effector_flow`)
     masks    climber masks on the keyframes (free from MediaPipe pose, or the mask backend, e.g. SAM2)
     cameras  keyframe SfM with the masks, every frame gets K, R, t    (`reconstruction.sfm`)
     lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
+    flow     a second pass over the frames the pose stage decoded (kept in grey, `video.GreyFrames`): the
+             hands' and feet's image patches tracked against the wall (optical flow minus the wall's
+             homography, `moves.evidence.effector_flow`); it needs the pose only and runs in a thread
+             beside masks, cameras and lift
     moves    the skeleton's moves by the store's active move model (on the image evidence and the flow)
     store    one transaction: attempt, skeleton, cameras, wall points, 2D detections, flow, report, moves
 Masks and cameras are made in a worker process (`reconstruction.camera_worker`) from the keyframes the pose
-stage hands it as it decodes, while this process runs the pose and flow stages.
+stage hands it as it decodes, while this process runs the pose stage, then the flow stage beside the lift.
 
 Three steps, so many videos can be analysed at once while one process writes the store (DuckDB allows one
 writer; `reconstruction.batch` runs them in a process pool or on Ray):
@@ -43,6 +45,7 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -276,7 +279,8 @@ class StageCache:
 # ------------------------------------------------------------------------------------------ progress
 #: Share of a typical analysis's wall time per stage (2 s and 12 s trims of the bundled clips at 12.5-29 fps
 #: on 2 CPU cores: pose about half, SfM about a third), so `StageProgress.overall` moves about evenly in time.
-STAGE_WEIGHTS = {"video": 0.03, "pose": 0.48, "flow": 0.03, "masks": 0.02, "cameras": 0.32, "lift": 0.04,
+#: The flow stage runs in a thread beside masks, cameras and lift and is reported after them (`_BackgroundStage`).
+STAGE_WEIGHTS = {"video": 0.03, "pose": 0.48, "masks": 0.02, "cameras": 0.32, "lift": 0.04, "flow": 0.03,
                  "moves": 0.01, "store": 0.07}
 
 
@@ -308,7 +312,24 @@ class _Stages:
         self.total, self.enabled, self.n = total, enabled, 0
         self.on_progress = on_progress
         self.timings: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}  # CPU seconds of this process (all its threads) per stage
+        # CPU seconds of this process (all its threads) per stage, without those of a background stage's thread
+        self.cpu: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._background_done = 0.0                 # CPU seconds of finished background stages' threads
+        self._background_running: dict[int, int] = {}  # thread ident -> its CPU clock
+
+    def background_cpu(self) -> float:
+        """CPU seconds the background stages' threads have used so far."""
+        with self._lock:
+            return self._background_done + sum(time.clock_gettime(c) for c in self._background_running.values())
+
+    def background(self, name: str, cached: bool, fn) -> "_BackgroundStage":
+        """Start `fn(stage)` in a thread of its own (see `_BackgroundStage`)."""
+        self.n += 1
+        if self.enabled:
+            print(f"[{self.n}/{self.total}] {name}{' (cached)' if cached else ''} (beside the next stages) ...",
+                  file=sys.stderr, flush=True)
+        return _BackgroundStage(self, name, cached, self.n, fn)
 
     def report(self, name: str, fraction: float, cached: bool = False) -> None:
         if self.on_progress is not None:
@@ -319,29 +340,94 @@ class _Stages:
         if self.enabled:
             print(f"[{self.n}/{self.total}] {name}{' (cached)' if cached else ''} ...", file=sys.stderr, flush=True)
         self.report(name, 0.0, cached)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.process_time() - self.background_cpu()
         out = fn()
         self.report(name, 1.0, cached)
         self.timings[name] = time.perf_counter() - t0
-        self.cpu[name] = time.process_time() - c0
+        self.cpu[name] = time.process_time() - self.background_cpu() - c0
         if self.enabled:
             print(f"[{self.n}/{self.total}] {name} done in {self.timings[name]:.1f} s", file=sys.stderr, flush=True)
         return out
 
 
+class _Stopped(Exception):
+    """A background stage was asked to stop (the analysis failed or was interrupted meanwhile)."""
+
+
+class _BackgroundStage:
+    """A stage computed in a thread while this thread runs the next ones: the flow stage (it needs the pose
+    only; its optical flow runs in OpenCV without the GIL) beside masks, cameras and lift. The work calls
+    `advance(fraction)` as it goes, which raises `_Stopped` once `stop()` was called. `wait()` reports it
+    to `on_progress` in stage order (from 0 to 1, after the stages before it in STAGE_WEIGHTS), records its
+    thread's wall and CPU seconds, and returns its result or raises its error."""
+
+    def __init__(self, stages: _Stages, name: str, cached: bool, n: int, fn):
+        self.stages, self.name, self.cached, self.n, self.fn = stages, name, cached, n, fn
+        self.fraction = 0.0
+        self.result = self.error = None
+        self.wall = self.cpu = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"cruxlab-{name}", daemon=True)
+        self._thread.start()
+
+    def advance(self, fraction: float) -> None:
+        if self._stop.is_set():
+            raise _Stopped(self.name)
+        self.fraction = fraction
+
+    def _main(self) -> None:
+        s, ident = self.stages, threading.get_ident()
+        with s._lock:
+            s._background_running[ident] = time.pthread_getcpuclockid(ident)
+        t0 = time.perf_counter()
+        try:
+            self.result = self.fn(self)
+        except BaseException as exc:  # noqa: BLE001 - raised again by wait()
+            self.error = exc
+        finally:
+            self.wall = time.perf_counter() - t0
+            with s._lock:
+                self.cpu = time.thread_time()
+                s._background_done += self.cpu
+                del s._background_running[ident]
+
+    def wait(self):
+        s, last = self.stages, 0.0
+        s.report(self.name, 0.0, self.cached)
+        while self._thread.is_alive():
+            self._thread.join(0.2)
+            if last < self.fraction < 1.0:
+                last = self.fraction
+                s.report(self.name, last, self.cached)
+        if self.error is not None:
+            raise self.error
+        s.report(self.name, 1.0, self.cached)
+        s.timings[self.name], s.cpu[self.name] = self.wall, self.cpu
+        if s.enabled:
+            print(f"[{self.n}/{s.total}] {self.name} done in {self.wall:.1f} s", file=sys.stderr, flush=True)
+        return self.result
+
+    def stop(self) -> None:
+        """Ask the work to stop and wait for its thread (its result is not needed any more)."""
+        self._stop.set()
+        self._thread.join()
+
+
 # ------------------------------------------------------------------------------------------ stages
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None,
-             on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None
-             ) -> tuple[Pose2D, Keyframes]:
+             on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
+             on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """2D pose of the attempt's frames with the chosen backend (one decoding pass); `on_keyframe(image, box,
-    mask)` hears each keyframe as it is decoded (see `pose2d.estimate_pose`)."""
+    mask)` hears each keyframe as it is decoded, `on_decoded(frames)` every decoded batch (see
+    `pose2d.estimate_pose`)."""
     from reconstruction.backends import AttemptContext, get_pose_backend
 
     context = AttemptContext(fps=frames.fps, masks_wanted=options.mask_backend == options.pose_backend)
     with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
         return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
-                             progress=progress, on_frames=on_frames, on_keyframe=on_keyframe)
+                             progress=progress, on_frames=on_frames, on_keyframe=on_keyframe,
+                             on_decoded=on_decoded)
 
 
 def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:
@@ -618,16 +704,20 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
                     progress: bool = True, stages: _Stages | None = None) -> ComputedAttempt:
     """Video -> 2D pose -> masks -> cameras -> lift -> moves for a planned analysis, without the database.
     Masks and SfM of the keyframes run in a worker process while the pose stage decodes (`camera_worker`)
-    and the flow stage decodes again, unless they are cached. `model`: the move classifier (default: the
-    built-in rules). Raises CruxlabError subclasses naming the fix."""
+    and the flow stage reads the decoded frames again in a thread beside masks, cameras and lift, unless they
+    are cached. `model`: the move classifier (default: the built-in rules). Raises CruxlabError subclasses
+    naming the fix."""
     run = _Run(plan, options, stages or _Stages(6 if options.detect_moves else 5, progress), progress)
-    with run.camera_worker() as worker:
-        pose, keyframes = run.stages.run("pose", run.cached("pose"), lambda: run.pose(worker))
-        _require_climber(pose, plan, options)
-        flow = run.stages.run("flow", run.cached("flow"), lambda: run.flow(pose))  # needs the pose only
-        masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
-        cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
-    geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
+    with contextlib.closing(run):
+        with run.camera_worker() as worker:
+            pose, keyframes = run.stages.run("pose", run.cached("pose"), lambda: run.pose(worker))
+            _require_climber(pose, plan, options)
+            # the flow needs the pose only: it runs in a thread beside masks, cameras and lift
+            run.flow_stage = run.stages.background("flow", run.cached("flow"), lambda stage: run.flow(pose, stage))
+            masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
+            cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
+        geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
+        flow = run.flow_stage.wait()
     geometry.report.setdefault("cameras", cams.report)
     from cruxlab.skeleton import Skeleton
 
@@ -681,6 +771,17 @@ class _Run:
                                                max_count=options.max_keyframes)
         self.keys = _stage_keys(plan, options, self.keyframe_index)
         self.worker_result = None
+        self.grey = None  # video.GreyFrames: the pose stage's frames, kept for the flow stage
+        self.flow_stage: _BackgroundStage | None = None
+
+    def close(self) -> None:
+        """Stop the flow stage's thread if it still runs (an error elsewhere), delete the grey frames."""
+        if self.flow_stage is not None:
+            self.flow_stage.stop()
+            self.flow_stage = None
+        if self.grey is not None:
+            self.grey.close()
+            self.grey = None
 
     def cached(self, stage: str) -> bool:
         if stage == "pose":
@@ -726,8 +827,15 @@ class _Run:
             done += n
             self.stages.report("pose", done / max(frames.count, 1))
 
+        # The flow stage reads the frames decoded here, kept in grey, instead of decoding the video again.
+        if not self.cached("flow"):
+            from reconstruction.video import GreyFrames, working_size
+
+            w, h, scale = working_size(self.plan.video, self.options.max_side)
+            self.grey = GreyFrames.open(frames.count, w, h, scale)
         pose, keyframes = run_pose(self.plan.video, frames, self.options, self.keyframe_index, self.progress,
-                                   on_frames, None if worker is None else worker.add)
+                                   on_frames, None if worker is None else worker.add,
+                                   None if self.grey is None else self.grey.write)
         self.cache.save("pose", key, pose)
         self.cache.save("keyframes", key, keyframes)
         return pose, keyframes
@@ -771,7 +879,7 @@ class _Run:
             self.cache.save("lift", self.keys.lift, rec)
         return rec
 
-    def flow(self, pose: Pose2D):
+    def flow(self, pose: Pose2D, stage: _BackgroundStage):
         flow = self.cache.load("flow", self.keys.flow)
         if flow is None:
             frames, done = self.plan.frames, 0
@@ -779,9 +887,9 @@ class _Run:
             def on_frames(n: int) -> None:
                 nonlocal done
                 done += n
-                self.stages.report("flow", done / max(frames.count, 1))
+                stage.advance(done / max(frames.count, 1))
 
-            flow = run_flow(self.plan.video, frames, pose, self.options, on_frames)
+            flow = run_flow(self.plan.video, frames, pose, self.options, on_frames, self.grey)
             self.cache.save("flow", self.keys.flow, flow)
         return flow
 
@@ -864,13 +972,18 @@ def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options:
 
 
 def run_flow(info: VideoInfo, frames: FrameRange, pose: Pose2D, options: AnalyzeOptions,
-             on_frames: Callable[[int], None] | None = None):
-    """One decoding pass at the working size: how each hand's and foot's image patch moves relative to the
-    wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow). About 8 ms per frame on one core at
-    480x854 (tracking ~450 points forward and back, a homography per frame), plus decoding."""
+             on_frames: Callable[[int], None] | None = None, grey=None):
+    """A pass over the attempt's frames at the working size: how each hand's and foot's image patch moves
+    relative to the wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow). About 8 ms per frame on
+    one core at 480x854 (tracking ~450 points forward and back, a homography per frame). The frames are
+    `grey` (`video.GreyFrames`, all written by the pose stage's decoding: the same pixels) or else decoded
+    again."""
     from moves.evidence import effector_flow
 
-    batches = ((b.scale, b.frames) for b in iter_batches(info, frames, max_side=options.max_side))
+    if grey is not None and grey.complete:
+        batches = grey.batches()
+    else:
+        batches = ((b.scale, b.frames) for b in iter_batches(info, frames, max_side=options.max_side))
     return effector_flow(batches, pose.keypoints, pose.confidence, pose.boxes, progress=on_frames)
 
 

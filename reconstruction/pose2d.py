@@ -3,8 +3,8 @@
     pose, keyframes = estimate_pose(info, frames, backend, keyframe_index=choose_keyframes(...))
 
 One decoding pass: every attempt frame is decoded once at the working size, handed to the pose backend in
-batches (the backend tracks the climber across them), and the keyframes' images and masks are kept on the
-side. Keypoints come back in full-size display pixels whatever the working size.
+batches (the backend tracks the climber across them; the next batch is decoded meanwhile, in a thread), and
+the keyframes' images and masks are kept on the side. Keypoints come back in full-size display pixels whatever the working size.
 
 Then a cheap, vectorised temporal clean-up (`clean_keypoints`) for the known failure of single-frame pose
 models on climbers seen from behind:
@@ -28,7 +28,7 @@ import numpy as np
 from cruxlab.joints import (L_ANKLE, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, NUM_JOINTS, R_ANKLE, R_HEEL, R_HIP,
                             R_KNEE, R_SHOULDER, R_TOE)
 from reconstruction.backends.base import PoseBackend
-from reconstruction.video import FrameRange, VideoInfo, iter_batches
+from reconstruction.video import FrameRange, VideoInfo, iter_batches, read_ahead
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +109,15 @@ class _RawPose:
 
 
 def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyframe_index: np.ndarray,
-                 max_side: int | None, batch_size: int, on_batch, on_keyframe) -> _RawPose:
+                 max_side: int | None, batch_size: int, on_batch, on_keyframe, on_decoded) -> _RawPose:
     T = frames.count
     raw = _RawPose(np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((T, NUM_JOINTS), np.float32),
                    None, np.full((T, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
-    for batch in iter_batches(info, frames, max_side=max_side, batch_size=batch_size):
+    # the next batch is decoded while the backend works on this one (same frames, same order)
+    for batch in read_ahead(iter_batches(info, frames, max_side=max_side, batch_size=batch_size)):
         raw.scale = batch.scale
+        if on_decoded is not None:
+            on_decoded(batch.frames)
         out = backend.process(batch.frames)
         sl = batch.index
         raw.keypoints[sl] = out.keypoints * batch.scale
@@ -155,13 +158,14 @@ def _finish(info: VideoInfo, frames: FrameRange, raw: _RawPose, backend_name: st
 def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, keyframe_index: np.ndarray,
                   max_side: int | None = 960, batch_size: int = 16, progress: bool = True,
                   on_frames: Callable[[int], None] | None = None,
-                  on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None
-                  ) -> tuple[Pose2D, Keyframes]:
+                  on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
+                  on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side.
     `on_frames(n)` is called after each batch with the number of frames it held (e.g. a status file);
     `on_keyframe(image, box, mask)` as each keyframe is reached, with its working-size image (h, w, 3), the
     climber's box there (4,), NaN = not found, and the backend's person mask (h, w) bool or None (e.g. to
-    start SfM on it while the video is still decoded)."""
+    start SfM on it while the video is still decoded); `on_decoded(frames)` with every decoded (B, h, w, 3)
+    batch, in order (e.g. to keep them for another pass without decoding again)."""
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
@@ -172,7 +176,8 @@ def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, 
             if on_frames is not None:
                 on_frames(n)
 
-        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, on_batch, on_keyframe)
+        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, on_batch, on_keyframe,
+                           on_decoded)
     return _finish(info, frames, raw, backend.name)
 
 

@@ -308,6 +308,55 @@ def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 
         )
 
 
+def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
+    """`items` (e.g. `iter_batches`) produced by a thread of their own, up to `depth` ahead of the consumer:
+    the next batch is decoded (FFmpeg and its scaler run without the GIL) while the caller works on this one
+    (the pose model, which also releases it). The same items in the same order; an error while producing is
+    raised here at its place in the sequence. Leaving early stops the thread and closes `items`."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
+            put((end, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="cruxlab-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def read_frames(info: VideoInfo, frames: FrameRange, attempt_indices: np.ndarray, *,
                 max_side: int | None = None) -> np.ndarray:
     """Decode only the given attempt frames (sorted, unique) -> (N, h, w, 3) uint8 RGB (renders, keyframes)."""
@@ -391,3 +440,89 @@ def cut_video(src: str | Path, dst: str | Path, start_s: float | None = None, en
     frames = select_frames(info, start_s, end_s)
     images = (img for batch in iter_batches(info, frames, max_side=max_side) for img in batch.frames)
     return write_video(dst, images, info.fps)
+
+
+class GreyFrames:
+    """The attempt's frames in grey at the working size, written as one decoding pass reads them and read
+    back in order later: a second pass over the video without decoding it again (the flow stage reads the
+    frames the pose stage decoded). They live in an unnamed temporary file (the operating system's page
+    cache, written back to disk under memory pressure), not in the process: a 1080p minute at 960 px is
+    ~1.2 GB. `GreyFrames.open` returns None when the temporary folder lacks the room; the caller then decodes
+    again. Grey is OpenCV's RGB -> GRAY, pixel for pixel what `cv2.cvtColor(frame, COLOR_RGB2GRAY)` gives.
+
+        grey = GreyFrames.open(frames.count, w, h, scale)
+        grey.write(batch.frames)                          # each decoded (B, h, w, 3) batch, in order
+        for scale, batch in grey.batches():               # (B, h, w) uint8, once all frames are written
+            ...
+    """
+
+    def __init__(self, fh, count: int, w: int, h: int, scale: float):
+        self._fh, self.count, self.w, self.h, self.scale = fh, count, w, h, scale
+        self.written = 0
+
+    @classmethod
+    def open(cls, count: int, w: int, h: int, scale: float, folder: str | Path | None = None,
+             spare_bytes: int = 1 << 30) -> "GreyFrames | None":
+        """A spill file for `count` (h, w) frames, or None when its folder (default: the temporary folder)
+        would keep less than `spare_bytes` free with it."""
+        import shutil
+        import tempfile
+
+        folder = Path(folder or tempfile.gettempdir())
+        try:
+            if shutil.disk_usage(folder).free < count * w * h + spare_bytes:
+                log.info("no room for %d grey frames in %s: the flow stage decodes the video again", count, folder)
+                return None
+            fh = tempfile.TemporaryFile(prefix="cruxlab-grey-", dir=folder)
+        except OSError as exc:
+            log.info("no grey frame file in %s (%s): the flow stage decodes the video again", folder, exc)
+            return None
+        return cls(fh, count, w, h, scale)
+
+    @property
+    def complete(self) -> bool:
+        return self._fh is not None and self.written == self.count
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Append a batch of (B, h, w, 3) uint8 RGB frames (the next B attempt frames)."""
+        import cv2
+
+        if self._fh is None:
+            return
+        B, h, w = rgb.shape[:3]
+        if (h, w) != (self.h, self.w) or self.written + B > self.count:
+            raise ValueError(f"grey frames: got {B} frames of {w}x{h} after {self.written}, expected {self.count} "
+                             f"of {self.w}x{self.h}")
+        # one call for the batch (a per-pixel conversion: the same values as frame by frame)
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb).reshape(B * h, w, 3), cv2.COLOR_RGB2GRAY)
+        try:
+            self._fh.write(grey.data)
+        except OSError as exc:  # the disk filled up meanwhile: decode again instead
+            log.warning("grey frames could not be written (%s): the flow stage decodes the video again", exc)
+            self.close()
+            return
+        self.written += B
+
+    def batches(self, batch_size: int = 16) -> Iterator[tuple[float, np.ndarray]]:
+        """(scale, (B, h, w) uint8 grey) batches of all frames in order (`write` finished)."""
+        if not self.complete:
+            raise ValueError(f"grey frames: {self.written} of {self.count} written")
+        self._fh.seek(0)
+        frame_bytes = self.h * self.w
+        for start in range(0, self.count, batch_size):
+            n = min(batch_size, self.count - start)
+            buf = np.empty((n, self.h, self.w), dtype=np.uint8)
+            if self._fh.readinto(memoryview(buf).cast("B")) != n * frame_bytes:
+                raise OSError("grey frames: the temporary file ended early")
+            yield self.scale, buf
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "GreyFrames":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -169,3 +169,74 @@ def test_frame_range_indices():
     rng = FrameRange(start=3, step=4, count=5, fps=6.25)
     assert rng.video_indices.tolist() == [3, 7, 11, 15, 19]
     assert rng.stop == 20
+
+
+def test_grey_frames_read_back_what_was_decoded_once(clip, tmp_path):
+    """Issue 12 (decode once): the pose stage's decoded batches, kept in grey, read back in order are
+    pixel for pixel OpenCV's grey of each decoded frame, in batches of any size."""
+    import cv2
+
+    from reconstruction.video import GreyFrames
+
+    info = probe(clip)
+    frames = select_frames(info, fps=12.5)
+    decoded = [b.frames for b in iter_batches(info, frames, max_side=80, batch_size=5)]
+    w, h, scale = working_size(info, 80)
+    with GreyFrames.open(frames.count, w, h, scale, tmp_path, spare_bytes=0) as grey:
+        assert not grey.complete
+        for batch in decoded:
+            grey.write(batch)
+        assert grey.complete
+        back = list(grey.batches(batch_size=4))
+        with pytest.raises(ValueError, match="expected"):
+            grey.write(decoded[0])                                        # more frames than the attempt has
+    assert [len(b) for _, b in back] == [4, 4, 4] and {s for s, _ in back} == {scale}
+    want = np.stack([cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) for batch in decoded for img in batch])
+    np.testing.assert_array_equal(np.concatenate([b for _, b in back]), want)
+    assert [frame_number(np.repeat(g[..., None], 3, -1)) for g in want] == list(range(0, 24, 2))
+    # no room for them in the folder: no grey frames (the flow stage decodes the video again)
+    assert GreyFrames.open(frames.count, w, h, scale, tmp_path, spare_bytes=1 << 60) is None
+
+
+def test_read_ahead_gives_the_same_batches_and_raises_where_decoding_failed(clip):
+    """Issue 12: the pose stage decodes the next batch in a thread while the model works on this one: the
+    same frames in the same order, an error at its place in the sequence, and leaving early stops it."""
+    from reconstruction.video import read_ahead
+
+    info = probe(clip)
+    frames = select_frames(info)
+    plain = [b.frames for b in iter_batches(info, frames, batch_size=5)]
+    ahead = [b.frames for b in read_ahead(iter_batches(info, frames, batch_size=5), depth=2)]
+    assert [len(b) for b in ahead] == [5, 5, 5, 5, 4]
+    for a, b in zip(ahead, plain, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    closed = []
+
+    def failing():
+        try:
+            yield 1
+            yield 2
+            raise InputError("corrupt packet")
+        finally:
+            closed.append(True)
+
+    got = []
+    with pytest.raises(InputError, match="corrupt packet"):
+        for item in read_ahead(failing()):
+            got.append(item)
+    assert got == [1, 2] and closed == [True]
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield n
+        finally:
+            closed.append("stopped")
+
+    for item in read_ahead(endless()):
+        if item == 3:
+            break
+    assert closed[-1] == "stopped"
