@@ -14,7 +14,10 @@ from cruxlab.contacts import ContactParams, Contacts, detect_contacts
 from cruxlab.intervals import temporal_iou
 from moves.classify import NONE, RuleMoveClassifier, classify, detect_features, rocking_foot_stays
 from moves.features import compute_features
-from moves.segment import FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, flag_still_contacts, longest_inside, propose
+from moves.segment import (
+    FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, dabs, flag_still_contacts, flight_intervals, longest_inside,
+    propose,
+)
 
 FEET = ("left_foot", "right_foot")
 
@@ -93,9 +96,45 @@ def test_a_flag_with_a_brief_contact_blip_is_one_flag_and_the_foot_flew_into_it_
     assert temporal_iou(flags(found)[0][0], flags(found)[0][1], flag.start_frame, flag.end_frame) >= 0.8, found
     assert not into_blip(found), found                 # the foot flew into the flag, not onto a hold
     # without the rule (no contact counts as a flag held still) the blip cuts the flag in two and a foot-move
-    # lands in it
-    off = _moves(blip, SegmentParams(flag_still_s=0.0))
+    # lands in it (when the foot returns to the hold it left, the flights around the blip also make it a dab:
+    # that rule is off here too)
+    assert into_blip(_moves(blip, SegmentParams(dab_s=0.0))) == []
+    off = _moves(blip, SegmentParams(flag_still_s=0.0, dab_s=0.0))
     assert len(flags(off)) == 2 and into_blip(off), off
+
+
+# -------------------------------------------------------------------------------------------- dabs
+def test_a_dab_is_a_brief_touch_between_two_contacts_on_the_hold_it_left():
+    r = np.array([[0, 20, 1], [25, 28, 2], [33, 60, 1],      # 1 -> touch 2 for 4 frames -> back on 1: a dab
+                  [70, 73, 3], [80, 99, 4],                  # 1 -> 3 briefly -> 4: a placement between two moves
+                  [105, 140, 5], [150, 153, 4], [160, 170, 5]])   # 5 -> 4 -> 5 again: a dab
+    assert dabs(r, 5).tolist() == [[25, 28], [150, 153]]
+    assert dabs(r, 3).tolist() == []                           # longer than a moment: weight went on it
+    assert dabs(r[:2], 5).tolist() == []
+
+
+def test_no_foot_flight_to_or_from_a_dab():
+    a = synthetic(11, "mild", fps=30, duration_s=30)
+    f = compute_features(a.skeleton)
+    k = 2
+    r = f.contacts.contact_runs(k)
+    a0, b0, hold = max(r.tolist(), key=lambda x: x[1] - x[0])   # the foot's longest stay on one hold
+    assert b0 - a0 > 40
+    m = (a0 + b0) // 2
+    c = f.contacts
+    contact, holds_of = c.contact.copy(), c.hold.copy()
+    contact[m - 8:m + 9, k], holds_of[m - 8:m + 9, k] = False, -1       # off for 8 frames on each side ...
+    contact[m - 2:m + 2, k], holds_of[m - 2:m + 2, k] = True, len(c.holds)   # ... of a 4-frame touch elsewhere
+    g = replace(f, contact=contact, contacts=Contacts(contact, holds_of, np.vstack([c.holds, c.holds[hold][None] + 0.3]),
+                                                      np.append(c.hold_kind, 1), c.thresholds))
+    assert len(g.contacts.flights(k)) == len(f.contacts.flights(k)) + 2   # the detector sees two flights ...
+
+    def around(p):
+        fl = flight_intervals(g, p, k)[0]
+        return fl[(fl[:, 1] >= m - 10) & (fl[:, 0] <= m + 10)].tolist()
+
+    assert around(SegmentParams()) == []                                 # ... neither a move
+    assert len(around(SegmentParams(dab_s=0.01))) == 2                   # a 4-frame touch counted as a hold
 
 
 # ------------------------------------------------------------------------------------ one posture held
