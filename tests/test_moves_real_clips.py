@@ -85,7 +85,7 @@ def test_sure_moves_can_be_filtered(bundled_store):
     assert rows["sure"]["lo"] >= 0.7 and rows["sure"]["n"] >= 3
     if "unsure" in rows:
         assert rows["unsure"]["hi"] < 0.7
-    # on a phone video a foot-move is right less often than a hand move (MediaPipe's ankles wander: 10 of 14 on
+    # on a phone video a foot-move is right less often than a hand move (MediaPipe's ankles wander: 11 of 14 on
     # the bundled clips with rules-2.2, 6 of 6 hand moves, rock-overs and flags): less sure, by the real-footage
     # rate of its kind (the synthetic map would call both ~1.0)
     code, out, _ = run_cli("--db", str(bundled_store), "sql",
