@@ -194,3 +194,45 @@ def test_without_the_foot_veto_a_foot_still_off_the_wall_plane_is_on_a_hold_a_ha
     trust = detect_contacts(pts, 25.0, wall_normal=n, wall_point=p0, params=ContactParams(adaptive=False, veto_feet=False))
     assert not veto.contact[26:36, 2].any() and not veto.contact[26:36, 0].any()   # 45 cm off the plane
     assert trust.contact[26:36, 2].all() and not trust.contact[26:36, 0].any()     # feet only
+
+
+# ------------------------------------------------------------------------- feet handed over where they met
+def _feet_skeleton(left: np.ndarray, right: np.ndarray, fps: float = 25.0):
+    """An evidence skeleton whose only joints are the two feet (toe, ankle and heel around the given (T, 3)
+    foot points), as the pose model labelled them."""
+    from cruxlab.joints import L_ANKLE, L_HEEL, L_TOE, NUM_JOINTS, R_ANKLE, R_HEEL, R_TOE
+    from cruxlab.skeleton import Skeleton
+
+    kp = np.full((len(left), NUM_JOINTS, 3), np.nan, np.float32)
+    for (toe, ankle, heel), p in (((L_TOE, L_ANKLE, L_HEEL), left), ((R_TOE, R_ANKLE, R_HEEL), right)):
+        kp[:, toe], kp[:, ankle], kp[:, heel] = p, p + [0.0, 0.08, 0.05], p + [0.0, 0.05, 0.10]
+    return Skeleton(kp, fps)
+
+
+def _meeting(T: int, a: int, b: int, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(T, 3) a point resting at `start`, moving in a straight line to `end` over frames a..b, resting there."""
+    w = np.clip((np.arange(T) - a) / (b - a), 0.0, 1.0)[:, None]
+    return ((1 - w) * start + w * end).astype(np.float32)
+
+
+def test_feet_whose_labels_the_pose_model_handed_over_where_they_met_are_given_back():
+    from moves.evidence import feet_handed_over
+
+    T = 100
+    A, B = np.array([-0.2, 0.6, 0.05]), np.array([0.25, 0.6, 0.05])
+    # both labels slide onto the other shoe over f40-60 (they meet at f50) and stay there: a hand-over
+    handed = feet_handed_over(_feet_skeleton(_meeting(T, 40, 60, A, B), _meeting(T, 40, 60, B, A)))
+    assert not handed[:48].any() and handed[52:].all()
+    # the feet meet (matched on one hold) and go back where they were: nothing handed over
+    mid = (A + B) / 2
+    back = np.where((np.arange(T) < 50)[:, None], _meeting(T, 40, 50, A, mid), _meeting(T, 50, 60, mid, A))
+    back_r = np.where((np.arange(T) < 50)[:, None], _meeting(T, 40, 50, B, mid), _meeting(T, 50, 60, mid, B))
+    assert not feet_handed_over(_feet_skeleton(back, back_r)).any()
+    # they never meet (a real foot-move of each beside the other): nothing handed over
+    far = _meeting(T, 40, 60, A, A + [0.0, 0.4, 0.0])
+    assert not feet_handed_over(_feet_skeleton(far, _meeting(T, 40, 60, B, B + [0.0, 0.4, 0.0]))).any()
+    # handed over and handed back at a second meeting
+    twice = np.concatenate([_meeting(60, 20, 40, A, B), _meeting(60, 20, 40, B, A)])
+    twice_r = np.concatenate([_meeting(60, 20, 40, B, A), _meeting(60, 20, 40, A, B)])
+    h = feet_handed_over(_feet_skeleton(twice, twice_r))
+    assert h[35:75].all() and not h[:25].any() and not h[95:].any()
