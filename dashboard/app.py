@@ -59,7 +59,6 @@ except DatabaseBusyError as exc:
     busy_page(exc)
     st.stop()
 
-sidebar(status)
 UPLOAD = st.Page(HERE / "views/upload.py", title="Upload a video", icon=":material/upload:", url_path="upload")
 if status.state == "ready":
     pages = {
@@ -84,11 +83,21 @@ else:
     pages = [st.Page(HERE / "views/start.py", title="Welcome", icon=":material/waving_hand:", default=True)]
 
 page = st.navigation(pages)
+# The attempt page draws the sidebar after itself: the browser fetches each kind of widget's code on first use
+# (a dozen small files for the coach's text box) and, in a new browser, the player's code, data and video then
+# come first instead of queueing behind them (benchmarks/bench_player.py: page ready). The sidebar keeps its
+# place on screen. Pages that may st.stop() draw it first (nothing is drawn after a stop).
+SIDEBAR_LAST = {"attempt"}
+if page.url_path not in SIDEBAR_LAST:
+    sidebar(status)
 banner = st.container()
 try:
     page.run()
 except DatabaseBusyError as exc:
     busy_page(exc)
+finally:
+    if page.url_path in SIDEBAR_LAST:
+        sidebar(status)
 message = data.busy_message()
 if message:
     banner.info(f"Showing the data as last read: {message}", icon=":material/hourglass_top:")

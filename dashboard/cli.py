@@ -51,9 +51,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> b
 
 
 def streamlit_command(db: str | Path, port: int, headless: bool = True) -> list[str]:
-    """The command line that serves the dashboard for `db` on 127.0.0.1:port."""
+    """The command line that serves the dashboard for `db` on 127.0.0.1:port: `streamlit run` through
+    dashboard.serve, which imports the pages' heavy modules while the server starts."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP),
+        sys.executable, "-m", "dashboard.serve", "run", str(APP),
         "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.headless", "true" if headless else "false",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",

@@ -148,19 +148,27 @@ def video_features(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.n
     """The features moves are detected on for an analysed video (moves.features.Features): its image
     evidence, with contacts from motion along the wall (its distance from the wall is a smoothed guess);
     with `flow` (the attempt's `effector_flow`), feet whose detections swapped sides are put back
-    (`unswap_feet`) and each limb's motion fuses its image patch's flow relative to the wall (`flow_motion`)
-    with its detected position (moves.features.measured_motion)."""
+    (`swapped_feet`) and each limb's motion fuses its image patch's flow relative to the wall (`flow_motion`)
+    with its detected position (moves.features.measured_motion); feet whose labels the pose model handed over
+    where the two met are given back (`feet_handed_over`)."""
     from cruxlab.contacts import ContactParams
     from moves.features import FeatureParams, compute_features
 
     p = params or EvidenceParams()
     motion = None
-    if flow is not None and flow.n_frames == skeleton.n_frames:
+    if flow is not None and flow.n_frames != skeleton.n_frames:
+        flow = None
+    if flow is not None:
         swapped = swapped_feet(keypoints2d, confidence, flow, fps=skeleton.fps)
         if swapped.any():
             keypoints2d, confidence, flow, skeleton = _swap_feet(swapped, keypoints2d, confidence, flow, skeleton)
-        motion = flow_motion(skeleton, keypoints2d, confidence, K, R, t, flow, p)
     evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, p)
+    handed = feet_handed_over(evidence)
+    if handed.any():
+        keypoints2d, confidence, flow, skeleton = _swap_feet(handed, keypoints2d, confidence, flow, skeleton)
+        evidence = image_evidence(skeleton, keypoints2d, confidence, K, R, t, p)
+    if flow is not None:
+        motion = flow_motion(skeleton, keypoints2d, confidence, K, R, t, flow, p)
     # a foot's distance from the wall is a guess here, and kickers and volumes stand decimetres off the wall
     # plane: it vetoes no foot contact (a flag held still is told by the leg's shape: moves.segment)
     return compute_features(evidence, FeatureParams(planar_motion=True, contact=ContactParams(veto_feet=False)),
@@ -203,23 +211,64 @@ def swapped_feet(keypoints2d: np.ndarray, confidence: np.ndarray, flow: Effector
     return out
 
 
-def _swap_feet(swapped: np.ndarray, keypoints2d: np.ndarray, confidence: np.ndarray, flow: EffectorFlow,
+def feet_handed_over(evidence: Skeleton, touch_m: float = 0.13, margin_m: float = 0.10, window_s: float = 0.3
+                     ) -> np.ndarray:
+    """(T,) bool: frames whose left and right foot labels are exchanged after the two feet met. A pose model
+    that puts both feet on one shoe (their points closer than half a shoe, `touch_m` in body units) may hand
+    each label to the other shoe as they part, gradually, which the frame-to-frame flow check (`swapped_feet`)
+    does not see. Feet mostly stay on their holds, so at each meeting the labelling that keeps each foot nearer
+    where a foot rested just before (mean over `window_s` either side, crosswise better than straight by
+    `margin_m` body units, `swapped_feet`'s margin) is the right one: from the middle of the meeting on the
+    labels are exchanged, until a later meeting hands them back. `evidence`: the image evidence skeleton (wall
+    frame, metres)."""
+    from cruxlab.body import body_scale
+    from cruxlab.intervals import runs
+    from cruxlab.signal import seg_mean
+    from moves.features import foot_points, smooth
+
+    kp = evidence.keypoints
+    T, fps = len(kp), evidence.fps
+    out = np.zeros(T, dtype=bool)
+    feet, _ = foot_points(kp[:, [L_TOE, R_TOE]], kp[:, [L_ANKLE, R_ANKLE]], kp[:, [L_HEEL, R_HEEL]])
+    feet = smooth(feet, fps, 0.2).astype(np.float64)                         # (T, 2, 3) jitter removed
+    scale = body_scale(kp)
+    with np.errstate(invalid="ignore"):
+        r = runs(np.linalg.norm(feet[:, 0] - feet[:, 1], axis=-1) < touch_m * scale)
+    r = r[(r[:, 0] > 0) & (r[:, 1] < T - 1)] if len(r) else r
+    if len(r) == 0:
+        return out
+    w = max(1, int(round(window_s * fps)))
+    flat = feet.reshape(T, 6)
+    before = seg_mean(flat, np.maximum(r[:, 0] - w, 0), r[:, 0] - 1).reshape(-1, 2, 3)
+    after = seg_mean(flat, r[:, 1] + 1, np.minimum(r[:, 1] + w, T - 1)).reshape(-1, 2, 3)
+    straight = np.linalg.norm(after - before, axis=-1).sum(-1)
+    crossed = np.linalg.norm(after[:, ::-1] - before, axis=-1).sum(-1)
+    with np.errstate(invalid="ignore"):
+        handed = crossed + margin_m * scale < straight
+    at = (r[handed, 0] + r[handed, 1]) // 2 + 1
+    mark = np.zeros(T + 1, dtype=np.int64)
+    np.add.at(mark, at, 1)
+    return (np.cumsum(mark[:-1]) % 2) == 1
+
+
+def _swap_feet(swapped: np.ndarray, keypoints2d: np.ndarray, confidence: np.ndarray, flow: EffectorFlow | None,
                skeleton: Skeleton):
-    """The detections, flow and lifted skeleton with the two feet exchanged in the `swapped` frames."""
+    """The detections, flow (if any) and lifted skeleton with the two feet exchanged in the `swapped` frames."""
     left, right = list(FOOT_JOINTS[0]), list(FOOT_JOINTS[1])
     kp, conf = np.array(keypoints2d, copy=True), np.array(confidence, copy=True)
     X = np.array(skeleton.keypoints, copy=True)
     for arr in (kp, conf, X):
         arr[np.ix_(swapped, left + right)] = arr[np.ix_(swapped, right + left)]
-    rel, wall = np.array(flow.rel, copy=True), np.array(flow.wall, copy=True)
-    for arr in (rel, wall):
-        arr[np.ix_(swapped, [2, 3])] = arr[np.ix_(swapped, [3, 2])]
+    if flow is not None:
+        rel, wall = np.array(flow.rel, copy=True), np.array(flow.wall, copy=True)
+        for arr in (rel, wall):
+            arr[np.ix_(swapped, [2, 3])] = arr[np.ix_(swapped, [3, 2])]
+        flow = EffectorFlow(rel, wall)
     sk_conf = skeleton.confidence
     if sk_conf is not None:
         sk_conf = np.array(sk_conf, copy=True)
         sk_conf[np.ix_(swapped, left + right)] = sk_conf[np.ix_(swapped, right + left)]
-    return kp, conf, EffectorFlow(rel, wall), Skeleton(X, skeleton.fps, sk_conf, skeleton.wall_normal,
-                                                       skeleton.wall_point)
+    return kp, conf, flow, Skeleton(X, skeleton.fps, sk_conf, skeleton.wall_normal, skeleton.wall_point)
 
 
 def _plane_hits(uv: np.ndarray, K: np.ndarray, R: np.ndarray, C: np.ndarray, n: np.ndarray, offset: np.ndarray

@@ -58,6 +58,8 @@ class SegmentParams:
     flag_still_s: float = 0.2        # a foot "contact" this brief while the leg stays extended and out in the
                                      # flag posture is the flag held still, not a foothold (standing on a hold
                                      # takes longer; image flow sees a held-out foot as still as a placed one)
+    dab_s: float = 0.2               # a foot touching another hold this briefly and returning to the one it
+                                     # left put no weight there (a dab, a readjustment): no move either way
     rise_speed: float = 0.06         # m/s: the pelvis is rising
     rise_min_m: float = 0.08         # smaller rises are not candidates
     rise_bridge_s: float = 0.15
@@ -210,12 +212,16 @@ def flight_intervals(f: Features, p: SegmentParams, k: int, floor_holds: tuple[i
     and whether its departure was seen (False for a flight already under way when the video starts, kept
     with `edges`). A flag that never returns is a posture candidate on its own; a foot lifted and put back
     on the same hold is no move; flights from or to `floor_holds` are stepping on or off, not moves; flights
-    that arrive on a frame of `into` (T,) bool (a flag held still: `flag_still_contacts`) are no moves."""
+    that arrive on a frame of `into` (T,) bool (a flag held still: `flag_still_contacts`) are no moves, and a
+    foot's flights to and from a dab (`dabs`) neither."""
     fps = f.fps
     fl = f.contacts.flights(k)
     fl = fl[~np.isin(fl[:, 2], floor_holds) & ~np.isin(fl[:, 3], floor_holds), :2]
     if into is not None and len(fl):
         fl = fl[~into[np.minimum(fl[:, 1] + 1, f.n_frames - 1)]]
+    if k >= 2 and len(fl):
+        d = dabs(f.contacts.contact_runs(k), max(1, int(round(p.dab_s * fps))))
+        fl = fl[~np.isin(fl[:, 1], d[:, 0] - 1) & ~np.isin(fl[:, 0], d[:, 1] + 1)]
     cut = _cut_by_the_video(f, k) if edges else np.zeros((0, 2), np.int64)
     fl = np.concatenate([cut, fl])
     if len(fl) == 0 and not edges:
@@ -227,6 +233,18 @@ def flight_intervals(f: Features, p: SegmentParams, k: int, floor_holds: tuple[i
                                  f.contact[:, k])
     start, end = _seen_part(np.isnan(f.effectors[:, k, 0]), start, end)
     return fl, start, end, np.arange(len(fl)) >= len(cut)
+
+
+def dabs(r: np.ndarray, max_frames: int) -> np.ndarray:
+    """(D, 2) the contact runs among `r` (R, 3: start, end, hold) of at most `max_frames` on another hold than
+    the runs before and after, which share one: the foot touched a hold for a moment and went back to the
+    one it left, so neither flight moved it (like a foot lifted and put back, which is no flight at all)."""
+    if len(r) < 3:
+        return np.zeros((0, 2), np.int64)
+    h = r[:, 2]
+    mid = np.arange(1, len(r) - 1)
+    dab = (h[mid] != h[mid - 1]) & (h[mid - 1] == h[mid + 1]) & (r[mid, 1] - r[mid, 0] + 1 <= max_frames)
+    return r[mid[dab], :2]
 
 
 def _cut_by_the_video(f: Features, k: int) -> np.ndarray:

@@ -160,6 +160,17 @@ def form_value(driver, label: str) -> str | None:
     return field[0].get_attribute("value") if field else None
 
 
+def add_form_value(driver, label: str) -> str | None:
+    form = next((f for f in css(driver, '[data-testid="stForm"]') if "Add move" in f.text), None)
+    field = css(form, f'input[aria-label="{label}"]') if form is not None else []
+    return field[0].get_attribute("value") if field else None
+
+
+def demo_frames(db, attempt_id) -> int:
+    with connect(db, read_only=True) as con:
+        return store.attempt_info(con, attempt_id).n_frames
+
+
 def test_attempt_player_plays_in_real_time_above_the_fold(server, browser):
     url, db, demo = server
     aid = demo.attempt_ids[1]  # video sampled at video frames 3 + 2 i, 25 fps
@@ -237,6 +248,11 @@ def test_keyboard_steps_frames_and_moves(server, browser):
     timings = player_state(browser)["timings"]
     assert timings["step"] and timings["move"], "the page timed its own key presses"
     print("step ms", [round(t) for t in timings["step"]], "move ms", [round(t) for t in timings["move"]])
+    # A adds a move at the playhead: the (closed, not yet drawn) form opens with the playhead's frame as start
+    here = int(player_attr(browser, "frame"))
+    press(browser, "a")
+    assert wait(browser, lambda d: add_form_value(d, "Start frame") == str(here), timeout=20)
+    assert add_form_value(browser, "End frame") == str(min(here + 25, demo_frames(db, aid) - 1)), "one second"
 
 
 def test_edit_at_the_playhead_then_undo_shows_the_stored_state(server, browser):

@@ -239,6 +239,9 @@ def test_attempt_page_offers_clip_and_data_downloads(demo):
     at.session_state["attempt_id"] = aid
     at.switch_page("views/attempt.py").run()
     names = lambda: {b.proto.label: b for b in at.get("download_button")}  # noqa: E731
+    assert not names(), "a closed export panel sends nothing (a cold page loads no download-button code)"
+    at.session_state["attempt_export_box"] = True  # the coach opens it
+    at.run()
     assert {"CSV", "Parquet", "Skeleton .npz"} <= set(names()) and "MP4" not in names()
     assert "Select a move" in texts(at)
     at.selectbox(key="move_pick").set_value(int(move["move_id"])).run()

@@ -14,7 +14,10 @@ from cruxlab.contacts import ContactParams, Contacts, detect_contacts
 from cruxlab.intervals import temporal_iou
 from moves.classify import NONE, RuleMoveClassifier, classify, detect_features, rocking_foot_stays
 from moves.features import compute_features
-from moves.segment import FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, flag_still_contacts, longest_inside, propose
+from moves.segment import (
+    FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, dabs, flag_still_contacts, flight_intervals, longest_inside,
+    propose,
+)
 
 FEET = ("left_foot", "right_foot")
 
@@ -93,9 +96,45 @@ def test_a_flag_with_a_brief_contact_blip_is_one_flag_and_the_foot_flew_into_it_
     assert temporal_iou(flags(found)[0][0], flags(found)[0][1], flag.start_frame, flag.end_frame) >= 0.8, found
     assert not into_blip(found), found                 # the foot flew into the flag, not onto a hold
     # without the rule (no contact counts as a flag held still) the blip cuts the flag in two and a foot-move
-    # lands in it
-    off = _moves(blip, SegmentParams(flag_still_s=0.0))
+    # lands in it (when the foot returns to the hold it left, the flights around the blip also make it a dab:
+    # that rule is off here too)
+    assert into_blip(_moves(blip, SegmentParams(dab_s=0.0))) == []
+    off = _moves(blip, SegmentParams(flag_still_s=0.0, dab_s=0.0))
     assert len(flags(off)) == 2 and into_blip(off), off
+
+
+# -------------------------------------------------------------------------------------------- dabs
+def test_a_dab_is_a_brief_touch_between_two_contacts_on_the_hold_it_left():
+    r = np.array([[0, 20, 1], [25, 28, 2], [33, 60, 1],      # 1 -> touch 2 for 4 frames -> back on 1: a dab
+                  [70, 73, 3], [80, 99, 4],                  # 1 -> 3 briefly -> 4: a placement between two moves
+                  [105, 140, 5], [150, 153, 4], [160, 170, 5]])   # 5 -> 4 -> 5 again: a dab
+    assert dabs(r, 5).tolist() == [[25, 28], [150, 153]]
+    assert dabs(r, 3).tolist() == []                           # longer than a moment: weight went on it
+    assert dabs(r[:2], 5).tolist() == []
+
+
+def test_no_foot_flight_to_or_from_a_dab():
+    a = synthetic(11, "mild", fps=30, duration_s=30)
+    f = compute_features(a.skeleton)
+    k = 2
+    r = f.contacts.contact_runs(k)
+    a0, b0, hold = max(r.tolist(), key=lambda x: x[1] - x[0])   # the foot's longest stay on one hold
+    assert b0 - a0 > 40
+    m = (a0 + b0) // 2
+    c = f.contacts
+    contact, holds_of = c.contact.copy(), c.hold.copy()
+    contact[m - 8:m + 9, k], holds_of[m - 8:m + 9, k] = False, -1       # off for 8 frames on each side ...
+    contact[m - 2:m + 2, k], holds_of[m - 2:m + 2, k] = True, len(c.holds)   # ... of a 4-frame touch elsewhere
+    g = replace(f, contact=contact, contacts=Contacts(contact, holds_of, np.vstack([c.holds, c.holds[hold][None] + 0.3]),
+                                                      np.append(c.hold_kind, 1), c.thresholds))
+    assert len(g.contacts.flights(k)) == len(f.contacts.flights(k)) + 2   # the detector sees two flights ...
+
+    def around(p):
+        fl = flight_intervals(g, p, k)[0]
+        return fl[(fl[:, 1] >= m - 10) & (fl[:, 0] <= m + 10)].tolist()
+
+    assert around(SegmentParams()) == []                                 # ... neither a move
+    assert len(around(SegmentParams(dab_s=0.01))) == 2                   # a 4-frame touch counted as a hold
 
 
 # ------------------------------------------------------------------------------------ one posture held
@@ -155,3 +194,45 @@ def test_without_the_foot_veto_a_foot_still_off_the_wall_plane_is_on_a_hold_a_ha
     trust = detect_contacts(pts, 25.0, wall_normal=n, wall_point=p0, params=ContactParams(adaptive=False, veto_feet=False))
     assert not veto.contact[26:36, 2].any() and not veto.contact[26:36, 0].any()   # 45 cm off the plane
     assert trust.contact[26:36, 2].all() and not trust.contact[26:36, 0].any()     # feet only
+
+
+# ------------------------------------------------------------------------- feet handed over where they met
+def _feet_skeleton(left: np.ndarray, right: np.ndarray, fps: float = 25.0):
+    """An evidence skeleton whose only joints are the two feet (toe, ankle and heel around the given (T, 3)
+    foot points), as the pose model labelled them."""
+    from cruxlab.joints import L_ANKLE, L_HEEL, L_TOE, NUM_JOINTS, R_ANKLE, R_HEEL, R_TOE
+    from cruxlab.skeleton import Skeleton
+
+    kp = np.full((len(left), NUM_JOINTS, 3), np.nan, np.float32)
+    for (toe, ankle, heel), p in (((L_TOE, L_ANKLE, L_HEEL), left), ((R_TOE, R_ANKLE, R_HEEL), right)):
+        kp[:, toe], kp[:, ankle], kp[:, heel] = p, p + [0.0, 0.08, 0.05], p + [0.0, 0.05, 0.10]
+    return Skeleton(kp, fps)
+
+
+def _meeting(T: int, a: int, b: int, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(T, 3) a point resting at `start`, moving in a straight line to `end` over frames a..b, resting there."""
+    w = np.clip((np.arange(T) - a) / (b - a), 0.0, 1.0)[:, None]
+    return ((1 - w) * start + w * end).astype(np.float32)
+
+
+def test_feet_whose_labels_the_pose_model_handed_over_where_they_met_are_given_back():
+    from moves.evidence import feet_handed_over
+
+    T = 100
+    A, B = np.array([-0.2, 0.6, 0.05]), np.array([0.25, 0.6, 0.05])
+    # both labels slide onto the other shoe over f40-60 (they meet at f50) and stay there: a hand-over
+    handed = feet_handed_over(_feet_skeleton(_meeting(T, 40, 60, A, B), _meeting(T, 40, 60, B, A)))
+    assert not handed[:48].any() and handed[52:].all()
+    # the feet meet (matched on one hold) and go back where they were: nothing handed over
+    mid = (A + B) / 2
+    back = np.where((np.arange(T) < 50)[:, None], _meeting(T, 40, 50, A, mid), _meeting(T, 50, 60, mid, A))
+    back_r = np.where((np.arange(T) < 50)[:, None], _meeting(T, 40, 50, B, mid), _meeting(T, 50, 60, mid, B))
+    assert not feet_handed_over(_feet_skeleton(back, back_r)).any()
+    # they never meet (a real foot-move of each beside the other): nothing handed over
+    far = _meeting(T, 40, 60, A, A + [0.0, 0.4, 0.0])
+    assert not feet_handed_over(_feet_skeleton(far, _meeting(T, 40, 60, B, B + [0.0, 0.4, 0.0]))).any()
+    # handed over and handed back at a second meeting
+    twice = np.concatenate([_meeting(60, 20, 40, A, B), _meeting(60, 20, 40, B, A)])
+    twice_r = np.concatenate([_meeting(60, 20, 40, B, A), _meeting(60, 20, 40, A, B)])
+    h = feet_handed_over(_feet_skeleton(twice, twice_r))
+    assert h[35:75].all() and not h[:25].any() and not h[95:].any()

@@ -26,10 +26,14 @@ def test_real_clip_accuracy_and_nothing_in_not_move_spans(bundled_store, artifac
     assert {c["clip"] for c in r["clips"]} == {"warp-fixed-input.mp4", "warp-dynamic-input.mp4"}
     assert r["not_move_predictions"] == 0                 # standing on the mat, stepping on, dropping off
     assert r["hand_move_f1"] >= 0.85                      # reached 1.00 (4 of 4 hand moves, no false one)
-    assert r["micro_f1"] >= 0.55                          # reached 0.63 (0.55 before rock-over and match,
-                                                          # 0.50 before the image flow, 0.11 before that)
+    assert r["micro_f1"] >= 0.75                          # reached 0.82 with rules-2.2 (0.63 before, 0.55 before
+                                                          # rock-over and match, 0.50 before the image flow, 0.11
+                                                          # before that)
     assert r["per_label"]["reach"]["f1"] >= 0.8
-    assert r["per_label"]["foot-move"]["f1"] >= 0.45      # reached 0.55 with the feet's image flow (0.40 without)
+    assert r["per_label"]["foot-move"]["f1"] >= 0.68      # reached 0.77 with rules-2.2 (0.55 with the feet's image
+                                                          # flow, 0.40 without)
+    # the smeared right-leg flag f134-150 with its 4-frame flow "contact" f145-148 (rules-2.2), no false flag
+    assert (r["per_label"]["flag"]["tp"], r["per_label"]["flag"]["fp"]) == (1, 0)
     # the sit start's stand-up onto the tucked right foot, and the roof clip's right hand matching onto the
     # left hand's hold (wrists 13 cm apart along the wall)
     assert (r["per_label"]["rock-over"]["tp"], r["per_label"]["rock-over"]["fp"]) == (1, 0)
@@ -81,11 +85,15 @@ def test_sure_moves_can_be_filtered(bundled_store):
     assert rows["sure"]["lo"] >= 0.7 and rows["sure"]["n"] >= 3
     if "unsure" in rows:
         assert rows["unsure"]["hi"] < 0.7
-    # on a phone video a foot-move is right about half the time (MediaPipe's ankles wander): never 'sure'
+    # on a phone video a foot-move is right less often than a hand move (MediaPipe's ankles wander: 11 of 14 on
+    # the bundled clips with rules-2.2, 6 of 6 hand moves, rock-overs and flags): less sure, by the real-footage
+    # rate of its kind (the synthetic map would call both ~1.0)
     code, out, _ = run_cli("--db", str(bundled_store), "sql",
-                           "SELECT label, max(confidence) AS hi FROM move_certainty GROUP BY label", "--format", "json")
-    hi = {r["label"]: r["hi"] for r in json.loads(out)}
-    assert hi["foot-move"] < 0.7 and hi["reach"] >= 0.7
+                           "SELECT label, min(confidence) AS lo, max(confidence) AS hi FROM move_certainty "
+                           "GROUP BY label", "--format", "json")
+    by = {r["label"]: r for r in json.loads(out)}
+    assert by["foot-move"]["hi"] < by["reach"]["lo"] and by["reach"]["lo"] >= 0.7
+    assert by["foot-move"]["hi"] < 0.95
 
 
 def test_calibration_is_checked_leaving_each_real_clip_out(bundled_store, tmp_path):

@@ -15,27 +15,17 @@ from moves.calibration import SURE
 ss = st.session_state
 PLAYER_KEY = "attempt_player"
 
-# a tighter top margin: player controls and timeline stay above the fold on a laptop screen
-st.html("<style>@media (min-width: 700px) {[data-testid='stMainBlockContainer']{padding-top:2.2rem}}</style>")
+# The header (title line, attempt picker) has its place at the top but is drawn after the player: the browser
+# fetches each kind of widget's code on first use, and the player's (plus its data and video) then comes first
+# instead of queueing behind the picker's on a cold page (benchmarks/bench_player.py: page ready).
+header = st.container()
 df = data.attempts()
-head_l, head_r = st.columns([3, 2], vertical_alignment="bottom")
-with head_r:
-    aid = ui.attempt_picker(df, key="attempt_pick_view")
+aid = ui.current_attempt(df)
 row = df[df["attempt_id"] == aid].iloc[0]
 info = data.attempt_info(aid)
 T, fps = info.n_frames, info.fps
 all_moves = data.moves(aid, include_deleted=True)
 moves = all_moves[~all_moves["deleted"]].reset_index(drop=True)
-
-with head_l:
-    problem = ui.problem_title(info.problem, row["grade"], row["wall"])
-    outcome = ui.OUTCOME_BADGES.get(info.outcome or "unknown", info.outcome)
-    st.subheader(info.name, anchor=False)
-    st.markdown(f"**{info.climber}** · {problem} · {outcome} · {row['date']:%d %b %Y %H:%M} · "
-                f"{T / fps:.1f} s ({T} frames at {fps:g} fps) · {len(moves)} moves · "
-                f"{100 * np.nan_to_num(row['moving_fraction']):.0f} % moving · "
-                f"{int(all_moves['corrected'].sum())} corrected",
-                help="Corrected: moves a coach relabelled, retimed, deleted or added (net of undos)")
 
 # ------------------------------------------------------------------------------------ player
 ss.setdefault("move_id", None)
@@ -98,6 +88,22 @@ player([TrackView(track, moves, on_wall=on_wall)], key=PLAYER_KEY, editable=True
 with flash_slot:
     ui.show_flash(as_toast=True)  # a toast: a message above the player would push the timeline below the fold
 
+with header:
+    # a tighter top margin: player controls and timeline stay above the fold on a laptop screen
+    st.html("<style>@media (min-width: 700px) {[data-testid='stMainBlockContainer']{padding-top:2.2rem}}</style>")
+    head_l, head_r = st.columns([3, 2], vertical_alignment="bottom")
+    with head_r:
+        ui.attempt_picker(df, key="attempt_pick_view")
+    with head_l:
+        problem = ui.problem_title(info.problem, row["grade"], row["wall"])
+        outcome = ui.OUTCOME_BADGES.get(info.outcome or "unknown", info.outcome)
+        st.subheader(info.name, anchor=False)
+        st.markdown(f"**{info.climber}** · {problem} · {outcome} · {row['date']:%d %b %Y %H:%M} · "
+                    f"{T / fps:.1f} s ({T} frames at {fps:g} fps) · {len(moves)} moves · "
+                    f"{100 * np.nan_to_num(row['moving_fraction']):.0f} % moving · "
+                    f"{int(all_moves['corrected'].sum())} corrected",
+                    help="Corrected: moves a coach relabelled, retimed, deleted or added (net of undos)")
+
 # ------------------------------------------------------------------------------------ selected move
 titles = {int(r["move_id"]): ui.move_title(r, fps) + (" (deleted)" if r["deleted"] else "")
           for _, r in all_moves.sort_values(["start_frame", "move_id"]).iterrows()}
@@ -131,9 +137,19 @@ if len(sel):
                     f"{s / fps:.1f}–{(e + 1) / fps:.1f} s; 180° = straight)")
         st.plotly_chart(fg.angles_figure(angles[lo:hi + 1], names, fps, lo, move=(s, e), label=mv["label"]),
                         key="angles", config={"displaylogo": False})
-with st.expander("Add a move the model missed", icon=":material/add_circle:", expanded=bool(ss.pop("add_open", False))):
-    ui.add_move_form(aid, T, fps, int(ss.get("player_frame", 0)), key="add_attempt")
-with st.expander("Label history of this attempt", icon=":material/history:"):
-    ui.history_table(aid)
-with st.expander("Export: clip of the move, the attempt's data", icon=":material/download:"):
-    ui.export_panel(aid, info.name, sel.iloc[0] if len(sel) else None, fps)
+# Expanders run their content only when open (on_change="rerun"): a closed one sends no widgets, so a cold page
+# does not fetch the code of number inputs, tables and download buttons before the coach asks for them.
+if ss.pop("add_open", False):  # the player's "add here" opens the form with the playhead's frames
+    ss["attempt_add_box"] = True
+with st.expander("Add a move the model missed", icon=":material/add_circle:", key="attempt_add_box",
+                 on_change="rerun") as box:
+    if box.open:
+        ui.add_move_form(aid, T, fps, int(ss.get("player_frame", 0)), key="add_attempt")
+with st.expander("Label history of this attempt", icon=":material/history:", key="attempt_history_box",
+                 on_change="rerun") as box:
+    if box.open:
+        ui.history_table(aid)
+with st.expander("Export: clip of the move, the attempt's data", icon=":material/download:",
+                 key="attempt_export_box", on_change="rerun") as box:
+    if box.open:
+        ui.export_panel(aid, info.name, sel.iloc[0] if len(sel) else None, fps)

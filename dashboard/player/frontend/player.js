@@ -303,6 +303,13 @@ class Player {
         media.preload = "auto";
         media.disablePictureInPicture = true;
         media.src = spec.media_url;
+        media.addEventListener("loadeddata", () => {
+          this.timings.video = Math.max(this.timings.video || 0, performance.now());
+        }, { once: true });
+        // the video's first frame on screen (a paused video presents frame 0 once it has loaded it)
+        media.firstFrame = new Promise((resolve) => {
+          if (media.requestVideoFrameCallback) media.requestVideoFrameCallback((now, meta) => resolve(meta.mediaTime));
+        });
       } else {
         media = el("img", "", box);
         media.src = spec.image_url;
@@ -318,6 +325,7 @@ class Player {
       const resp = await fetch(tr.spec.payload_url);
       if (!resp.ok) throw new Error(`payload ${resp.status}`);
       const doc = await resp.json();
+      this.timings.payload = Math.max(this.timings.payload || 0, performance.now());
       tr.data = {
         ...doc, p2: int16(doc.p2), p3: int16(doc.p3), wall: int16(doc.wall), wallRgb: b64ToBytes(doc.wall_rgb),
       };
@@ -346,7 +354,22 @@ class Player {
     this.ready = true;
     this.bindMedia();
     this.setRate(this.rate);
-    this.seekFrame(this.initialFrame || 0, true);
+    const start = this.initialFrame || 0;
+    if (start === 0 && this.masterVideo) {
+      // Frame 0 is what a loaded video shows: wait for it to be presented rather than seeking to where it
+      // already is (a seek decodes the frame again, ~0.1 s of a cold page). No frame within 0.3 s: seek.
+      const v = this.masterVideo, tracks = this.tracks;
+      const shown = await Promise.race([v.firstFrame, new Promise((r) => setTimeout(() => r(null), 300))]);
+      if (this.tracks !== tracks) return;  // new tracks arrived meanwhile
+      // nothing asked for another frame meanwhile (a seek, or play: the video would have left frame 0)
+      if (this.seekTarget === null && !this.playing && v.currentTime * tracks[0].fps < 1) {
+        if (shown !== null && Math.round(shown * tracks[0].fps) === 0) {
+          this.root.dataset.videoFrame = "0";
+          this.show(0.5 / tracks[0].fps, performance.now(), 0);
+          this.settle(0, performance.now());
+        } else this.seekFrame(0, true);
+      }
+    } else this.seekFrame(start, true);
     this.timings.ready = performance.now() - t0;
     this.layout();
   }
