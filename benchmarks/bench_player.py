@@ -110,7 +110,8 @@ def page_ready(driver, url: str, timeout: float = 120) -> float:
         got = driver.execute_script(f"const p = {PLAYER}; return p && p.timings.readyAt && window.__cruxlabPageDrawn"
                                     " ? {...p.timings, page: window.__cruxlabPageDrawn} : null;")
         if got:
-            PHASES.append({"mounted": got["created"] / 1000, "loaded": got["loaded"] / 1000,
+            PHASES.append({"mounted": got["created"] / 1000, "payload": got.get("payload", 0) / 1000,
+                           "video": got.get("video", 0) / 1000, "loaded": got["loaded"] / 1000,
                            "ready": got["readyAt"] / 1000, "page": got["page"] / 1000})
             return got["readyAt"] / 1000
         time.sleep(0.05)
@@ -119,8 +120,8 @@ def page_ready(driver, url: str, timeout: float = 120) -> float:
 
 def _phases(i: int) -> str:
     p = PHASES[i]
-    return (f"(player mounted at {p['mounted']:.2f} s, attempt data + video loaded {p['loaded']:.2f} s, first frame "
-            f"{p['ready']:.2f} s; header and sidebar drawn {p['page']:.2f} s)")
+    return (f"(player mounted at {p['mounted']:.2f} s, its data at {p['payload']:.2f} s, video loaded at "
+            f"{p['video']:.2f} s, first frame {p['ready']:.2f} s; header and sidebar drawn {p['page']:.2f} s)")
 
 
 def key_timings(driver, kind: str, n: int) -> list[float]:

@@ -707,6 +707,9 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
     and the flow stage reads the decoded frames again in a thread beside masks, cameras and lift, unless they
     are cached. `model`: the move classifier (default: the built-in rules). Raises CruxlabError subclasses
     naming the fix."""
+    from reconstruction.camera_worker import return_freed_memory
+
+    return_freed_memory()
     run = _Run(plan, options, stages or _Stages(6 if options.detect_moves else 5, progress), progress)
     with contextlib.closing(run):
         with run.camera_worker() as worker:

@@ -240,3 +240,19 @@ def test_read_ahead_gives_the_same_batches_and_raises_where_decoding_failed(clip
         if item == 3:
             break
     assert closed[-1] == "stopped"
+
+    # a slow consumer: the producer stays at most `depth` items ahead of the one being worked on
+    import time
+
+    made = []
+
+    def counted():
+        for i in range(8):
+            made.append(i)
+            yield i
+
+    ahead_of = []
+    for item in read_ahead(counted(), depth=2):
+        time.sleep(0.05)
+        ahead_of.append(len(made) - 1 - item)
+    assert max(ahead_of) == 2

@@ -278,8 +278,10 @@ class MediaPipePose(PoseBackend):
                                        min_tracking_confidence=min_tracking_confidence)
             self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1,
                                        min_detection_confidence=min_detection_confidence)
-            self._search = mp_pose.Pose(static_image_mode=True, model_complexity=1,
-                                        min_detection_confidence=search_confidence)
+        # Each graph holds ~120 MB once started: the search model (a lost climber, a jump to someone else) starts
+        # when first needed; many videos never need it. Single images: the same results whenever it starts.
+        self._search_confidence = search_confidence
+        self._search_model = None
         self.segmentation = segmentation
         self.max_people = max_people
         self.min_person_score = 0.55  # mean landmark visibility below this is a false person (a hold, a shadow)
@@ -298,6 +300,14 @@ class MediaPipePose(PoseBackend):
         self.rejected_run = 0  # consecutive frames the tracking model followed someone else
         self.stats = {"frames": 0, "detected": 0, "acquisitions": 0, "jumps_rejected": 0, "redetected": 0,
                       "tracker_resets": 0}
+
+    def _search(self):
+        """The single-image model with the lower `search_confidence` (started on first use)."""
+        if self._search_model is None:
+            with _quiet_native_stderr():
+                self._search_model = _pose_module().Pose(static_image_mode=True, model_complexity=1,
+                                                         min_detection_confidence=self._search_confidence)
+        return self._search_model
 
     # ------------------------------------------------------------------------------------------ people
     def people(self, image: np.ndarray, window: np.ndarray | None = None, model=None) -> list[Detection]:
@@ -329,7 +339,7 @@ class MediaPipePose(PoseBackend):
             side = 3.0 * float(np.max(self.last_box[2:] - self.last_box[:2]))
             centre = (self.last_box[:2] + self.last_box[2:]) / 2
             window = np.concatenate([centre - side / 2, centre + side / 2])
-            found = _merge(found, self.people(frame, window, self._search))
+            found = _merge(found, self.people(frame, window, self._search()))
         elif tiled and not any(d.score >= self.min_person_score for d in found):
             found = _merge(found, self._tiled_people(frame))
         return found
@@ -425,7 +435,7 @@ class MediaPipePose(PoseBackend):
         h, w = frame.shape[:2]
         for margin in (0.25, 0.75):
             window = expand_box(pred, margin, (w, h), square=True, clip=False)
-            det = _detect(self._search, frame, window, self.crop_size)
+            det = _detect(self._search(), frame, window, self.crop_size)
             if det is not None and self._whole(det) and self._follows(det):
                 self.stats["redetected"] += 1
                 if self.segmentation:
@@ -494,7 +504,9 @@ class MediaPipePose(PoseBackend):
         return PoseBatch(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=boxes, masks=masks)
 
     def close(self) -> None:
-        for model in (self._video, self._image, self._search):
+        for model in (self._video, self._image, self._search_model):
+            if model is None:
+                continue
             model.close()
 
 

@@ -303,6 +303,9 @@ class Player {
         media.preload = "auto";
         media.disablePictureInPicture = true;
         media.src = spec.media_url;
+        media.addEventListener("loadeddata", () => {
+          this.timings.video = Math.max(this.timings.video || 0, performance.now());
+        }, { once: true });
         // the video's first frame on screen (a paused video presents frame 0 once it has loaded it)
         media.firstFrame = new Promise((resolve) => {
           if (media.requestVideoFrameCallback) media.requestVideoFrameCallback((now, meta) => resolve(meta.mediaTime));
@@ -322,6 +325,7 @@ class Player {
       const resp = await fetch(tr.spec.payload_url);
       if (!resp.ok) throw new Error(`payload ${resp.status}`);
       const doc = await resp.json();
+      this.timings.payload = Math.max(this.timings.payload || 0, performance.now());
       tr.data = {
         ...doc, p2: int16(doc.p2), p3: int16(doc.p3), wall: int16(doc.wall), wallRgb: b64ToBytes(doc.wall_rgb),
       };
