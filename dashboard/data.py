@@ -245,6 +245,35 @@ def joint_angles(attempt_id: int) -> tuple[tuple[str, ...], np.ndarray]:
     return _per_attempt(_joint_angles, attempt_id)
 
 
+def prefetch_attempt(attempt_id: int) -> None:
+    """Read what the attempt page needs of one attempt into the caches at once, in parallel (DuckDB reads
+    outside the GIL): a first view of an attempt made seven reads one after another, ~0.25 s on 2 busy cores
+    (~0.1 s this way). Errors are left for the page's own call of the same reader to raise (cached or not)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    try:
+        attempt_info(attempt_id)  # the per-frame readers key on its identity
+    except Exception:  # noqa: BLE001 - the page's own attempt_info() raises it where the coach sees it
+        return
+    ctx = get_script_run_ctx(suppress_warning=True)
+    readers = (lambda: moves(attempt_id, include_deleted=True), lambda: skeleton(attempt_id),
+               lambda: cameras(attempt_id), lambda: wall_points(attempt_id), lambda: review_state(attempt_id),
+               lambda: wall_interval(attempt_id))
+
+    def run(reader: Callable[[], Any]) -> None:
+        if ctx is not None:  # the session's context: its caches, and session state for the busy fallback
+            add_script_run_ctx(threading.current_thread(), ctx)
+        try:
+            reader()
+        except Exception:  # noqa: BLE001 - see above
+            pass
+
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="cruxlab-prefetch") as pool:
+        list(pool.map(run, readers))
+
+
 # ------------------------------------------------------------------------------------------ moves
 @st.cache_data(show_spinner=False, max_entries=32)
 def _moves(path: str, stamp: tuple, attempt_id: int) -> pd.DataFrame:

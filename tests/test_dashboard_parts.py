@@ -126,6 +126,37 @@ def test_reads_follow_edits_here_and_writes_from_elsewhere(template, data, tmp_p
     assert data.undo_last_edit(aid, "Nobody") is None
 
 
+def test_prefetch_reads_an_attempt_once_in_parallel_and_leaves_errors_to_the_page(template, data, monkeypatch):
+    """The attempt page's first view reads everything of the attempt up front, in parallel; the page's own
+    reads then open no connection. A reader that fails is not raised by the prefetch but by the page's call."""
+    import threading
+
+    from cruxlab.errors import InputError
+
+    aid = next(iter(template.video_paths))
+    opened, threads = [], set()
+    real_ro = data._ro
+
+    def counting_ro(path):
+        opened.append(path)
+        threads.add(threading.current_thread().name)
+        return real_ro(path)
+
+    monkeypatch.setattr(data, "_ro", counting_ro)
+    data.prefetch_attempt(aid)
+    assert len(opened) == 7 and any(t.startswith("cruxlab-prefetch") for t in threads), (opened, threads)
+    opened.clear()
+    info = data.attempt_info(aid)
+    sk, cams = data.skeleton(aid), data.cameras(aid)
+    data.moves(aid, include_deleted=True), data.wall_points(aid), data.review_state(aid), data.wall_interval(aid)
+    assert opened == [], "the page's reads are cache hits after the prefetch"
+    assert sk.n_frames == info.n_frames and cams is not None
+
+    data.prefetch_attempt(10_000)  # no such attempt: the prefetch says nothing...
+    with pytest.raises(InputError, match="no attempt with id 10000"):
+        data.attempt_info(10_000)  # ...the page's own read does
+
+
 def test_status_of_missing_empty_and_ready_stores(template, data, tmp_path, monkeypatch):
     monkeypatch.setenv("CRUXLAB_DB", str(tmp_path / "none.duckdb"))
     assert data.status().state == "missing"

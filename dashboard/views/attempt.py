@@ -21,6 +21,7 @@ PLAYER_KEY = "attempt_player"
 header = st.container()
 df = data.attempts()
 aid = ui.current_attempt(df)
+data.prefetch_attempt(aid)
 row = df[df["attempt_id"] == aid].iloc[0]
 info = data.attempt_info(aid)
 T, fps = info.n_frames, info.fps
