@@ -117,17 +117,41 @@ def flag_posture(f: Features, p: SegmentParams
     knee = f.knee_angles
     with np.errstate(invalid="ignore"):
         shape = (knee > p.posture_knee) & ((lateral >= p.posture_lateral) | crossed)
-    still = flag_still_contacts(f.contact[:, 2:], shape, max(1, int(round(p.flag_still_s * f.fps))))
+    still = flag_still_contacts(f.contact[:, 2:], shape, max(1, int(round(p.flag_still_s * f.fps))),
+                                _held_off_the_wall(f))
     return (~f.contact[:, 2:] | still) & shape, knee, lateral, crossed, still
 
 
-def flag_still_contacts(contact: np.ndarray, shape: np.ndarray, max_frames: int) -> np.ndarray:
+def _held_off_the_wall(f: Features) -> list[np.ndarray] | None:
+    """Per foot, per contact run: its mean distance from the wall beyond the contact detector's `near` (the
+    depth cue's verdict, which cruxlab.contacts applies itself unless `veto_feet` is off), shorter than the
+    detector's foot_trust_s; None when the contacts carry no nearness thresholds."""
+    near = f.contacts.thresholds.get("near") if f.contacts is not None else None
+    if near is None:
+        return None
+    trust = f.params.contact.foot_trust_s * f.fps
+    out = []
+    for j in range(2):
+        r = runs(f.contact[:, 2 + j])
+        if len(r) == 0:
+            out.append(np.zeros(0, bool))
+            continue
+        d = seg_mean(f.effector_wall_distance[:, 2 + j], r[:, 0], r[:, 1])
+        with np.errstate(invalid="ignore"):
+            out.append((d > near[2 + j]) & (r[:, 1] - r[:, 0] + 1 < trust))
+    return out
+
+
+def flag_still_contacts(contact: np.ndarray, shape: np.ndarray, max_frames: int, off_wall: np.ndarray | None = None
+                        ) -> np.ndarray:
     """(T, 2) bool: the frames of foot contacts (T, 2) of at most `max_frames` whose every frame holds the flag
     shape (`shape` (T, 2): leg extended, out to its side or crossed behind) while the other foot stands on a
     hold, and that touch a frame of the shape off any hold: a flag held still for a moment, which the contact
     detector cannot tell from a placement (stillness along the wall is all it sees), not a foothold. With the
     other foot off its hold, the brief contact may be the only foot bearing weight (a foot crossed through
-    onto a hold): it stays a contact."""
+    onto a hold): it stays a contact. Longer such contacts count too where `off_wall` (per foot, (R,) bool per
+    contact run) says the foot is held away from the wall: the depth cue (a guess for image evidence, so it
+    vetoes no contact on its own: cruxlab.contacts' veto_feet) confirming what the leg's shape says."""
     out = np.zeros(contact.shape, dtype=bool)
     T = len(contact)
     free = shape & ~contact                                   # the flag shape, off any hold
@@ -138,7 +162,8 @@ def flag_still_contacts(contact: np.ndarray, shape: np.ndarray, max_frames: int)
         a, b = r[:, 0], r[:, 1]
         unshaped = seg_sum((~shape[:, j] | ~contact[:, 1 - j]).astype(np.float64), a, b)
         touches = free[np.maximum(a - 1, 0), j] & (a > 0) | free[np.minimum(b + 1, T - 1), j] & (b + 1 < T)
-        keep = (b - a + 1 <= max_frames) & (unshaped == 0) & touches
+        held = (b - a + 1 <= max_frames) if off_wall is None else (b - a + 1 <= max_frames) | off_wall[j]
+        keep = held & (unshaped == 0) & touches
         out[:, j] = _cover(T, r[keep])
     return out
 

@@ -33,8 +33,11 @@ def test_a_brief_still_moment_in_the_flag_shape_is_no_foothold_only_with_the_oth
     contact[34:38, 1] = True                     # ... and for 4 frames after it, leg no longer in the shape
     still = flag_still_contacts(contact, shape, max_frames=5)
     assert still[18:22, 1].all() and not still[34:38, 1].any() and not still[:, 0].any()
-    # longer than a moment: a placement
+    # longer than a moment: a placement, unless the depth cue says the foot is held away from the wall
     assert not flag_still_contacts(contact, shape, max_frames=3)[:, 1].any()
+    away = [np.zeros(1, bool), np.array([True, True])]          # per foot, per contact run
+    assert flag_still_contacts(contact, shape, 3, away)[18:22, 1].all()
+    assert not flag_still_contacts(contact, shape, 3, away)[34:38, 1].any()   # the leg not in the shape there
     # the shape broken for one frame of the contact: a placement
     broken = shape.copy()
     broken[20, 1] = False
@@ -57,15 +60,19 @@ def _flag_attempt():
     raise AssertionError("no synthetic flag with the other foot standing in seeds 100-139")
 
 
-def _with_blip(f, k: int, a: int, b: int):
-    """Features f with effector k on a new hold (where it is) for frames a..b."""
+def _with_blip(f, k: int, a: int, b: int, at_wall: bool = True):
+    """Features f with effector k on a new hold (where it is) for frames a..b, at the wall there (as the
+    contact detector's depth veto lets through) or, with at_wall=False, where the skeleton holds it."""
     c = f.contacts
     contact, hold = c.contact.copy(), c.hold.copy()
     contact[a:b + 1, k] = True
     hold[a:b + 1, k] = len(c.holds)
     holds = np.vstack([c.holds, f.effectors[(a + b) // 2, k][None]])
     cc = Contacts(contact, hold, holds, np.append(c.hold_kind, 1), c.thresholds)
-    return replace(f, contact=contact, contacts=cc)
+    wd = f.effector_wall_distance.copy()
+    if at_wall:
+        wd[a:b + 1, k] = 0.0
+    return replace(f, contact=contact, contacts=cc, effector_wall_distance=wd)
 
 
 def _moves(f, sp: SegmentParams):
@@ -135,6 +142,23 @@ def test_no_foot_flight_to_or_from_a_dab():
 
     assert around(SegmentParams()) == []                                 # ... neither a move
     assert len(around(SegmentParams(dab_s=0.01))) == 2                   # a 4-frame touch counted as a hold
+
+
+def test_a_flag_held_still_longer_counts_where_the_depth_cue_agrees():
+    a, f, flag, k = _flag_attempt()
+    mid = (flag.start_frame + flag.end_frame) // 2
+    n = int(round(0.4 * f.fps))                         # still for 0.4 s: longer than a moment
+    blip = _with_blip(f, k, mid - n // 2, mid - n // 2 + n - 1, at_wall=False)
+    limb = FEET[k - 2]
+
+    def flag_iou(g):
+        return max([temporal_iou(m[0], m[1], flag.start_frame, flag.end_frame) for m in _moves(g, SegmentParams())
+                    if m[2] == "flag" and m[3] == limb] or [0.0])
+
+    assert (f.effector_wall_distance[mid - 5:mid + 5, k] > f.contacts.thresholds["near"][k]).all()  # held out
+    assert flag_iou(blip) >= 0.8
+    # the same still stretch with the foot at the wall: a placement that cuts the flag
+    assert flag_iou(_with_blip(f, k, mid - n // 2, mid - n // 2 + n - 1)) < 0.8
 
 
 # ------------------------------------------------------------------------------------ one posture held
