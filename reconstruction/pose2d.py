@@ -113,6 +113,9 @@ def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyf
     T = frames.count
     raw = _RawPose(np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((T, NUM_JOINTS), np.float32),
                    None, np.full((T, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
+    want_masks = getattr(backend, "want_masks", None)  # masks are kept for the keyframes only
+    if want_masks is not None:
+        want_masks(keyframe_index)
     # the next batch is decoded while the backend works on this one (same frames, same order)
     for batch in read_ahead(iter_batches(info, frames, max_side=max_side, batch_size=batch_size)):
         raw.scale = batch.scale

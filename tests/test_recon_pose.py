@@ -194,6 +194,14 @@ def test_mediapipe_finds_the_climber_on_real_frames(real_frames):
         x0, y0, x1, y1 = out.boxes[i]
         assert x0 <= out.keypoints[i, L_HIP, 0] <= x1 and y0 <= out.keypoints[i, L_HIP, 1] <= y1
     assert backend.stats["detected"] == B
+    # Issue 12: asked for the masks of frames 2 and 7 only (an analysis's keyframes), the same poses and the
+    # same masks there; the other frames' masks stay empty (not turned into full-frame masks)
+    with get_pose_backend("mediapipe", fps=25.0) as backend:
+        backend.want_masks([2, 7])
+        some = backend.process(real_frames)
+    np.testing.assert_array_equal(some.keypoints, out.keypoints)
+    np.testing.assert_array_equal(some.masks[[2, 7]], out.masks[[2, 7]])
+    assert not some.masks[[0, 1, 3, 4, 5, 6, 8, 9]].any()
 
 
 def _paste(canvas: np.ndarray, person: np.ndarray, scale: float, x0: int, bottom: int) -> tuple[int, int, int, int]:

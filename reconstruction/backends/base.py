@@ -27,7 +27,8 @@ class PoseBatch:
     keypoints3d: (B, 21, 3) float32 metres, body-centred (origin mid-hip), camera axes (x right, y down,
                  z away from the camera), or None when the backend has no 3D output.
     boxes:       (B, 4) float32 climber box x0, y0, x1, y1 in pixels, NaN row = no climber in that frame.
-    masks:       (B, H, W) bool climber mask when the backend produces one for free (MediaPipe), else None.
+    masks:       (B, H, W) bool climber mask when the backend produces one for free (MediaPipe), else None;
+                 a backend with `want_masks(frames)` may leave the masks of other frames empty.
     """
 
     keypoints: np.ndarray

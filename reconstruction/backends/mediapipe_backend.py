@@ -283,6 +283,7 @@ class MediaPipePose(PoseBackend):
         self._search_confidence = search_confidence
         self._search_model = None
         self.segmentation = segmentation
+        self.mask_frames: frozenset[int] | None = None  # frames whose masks are wanted (None: all), `want_masks`
         self.max_people = max_people
         self.min_person_score = 0.55  # mean landmark visibility below this is a false person (a hold, a shadow)
         self.crop_size = crop_size
@@ -308,6 +309,16 @@ class MediaPipePose(PoseBackend):
                 self._search_model = _pose_module().Pose(static_image_mode=True, model_complexity=1,
                                                          min_detection_confidence=self._search_confidence)
         return self._search_model
+
+    def want_masks(self, frames) -> None:
+        """Only these frames (counted from the first one handed to `process`, e.g. an analysis's keyframes)
+        need their person mask: the others' come back empty (all False). The segmentation model still runs
+        on every frame (its masks are smoothed over time), so the masks given are the same; this saves
+        turning each into a full-frame mask (~0.7 ms per frame at 960 px)."""
+        self.mask_frames = frozenset(int(f) for f in frames)
+
+    def _mask_wanted(self) -> bool:
+        return self.segmentation and (self.mask_frames is None or self.frame_no in self.mask_frames)
 
     # ------------------------------------------------------------------------------------------ people
     def people(self, image: np.ndarray, window: np.ndarray | None = None, model=None) -> list[Detection]:
@@ -408,7 +419,7 @@ class MediaPipePose(PoseBackend):
         h, w = frame.shape[:2]
         pred = self.track.predict(self.frame_no)
         self.window = search_window(pred, (w, h), self.window)
-        det = _detect(self._video, frame, self.window, self.crop_size, self.segmentation)
+        det = _detect(self._video, frame, self.window, self.crop_size, self._mask_wanted())
         if self._follows(det):
             self.rejected_run = 0
             return det
@@ -438,7 +449,7 @@ class MediaPipePose(PoseBackend):
             det = _detect(self._search(), frame, window, self.crop_size)
             if det is not None and self._whole(det) and self._follows(det):
                 self.stats["redetected"] += 1
-                if self.segmentation:
+                if self._mask_wanted():
                     det = Detection(det.keypoints, det.confidence, det.world, det.box,
                                     box_masks(det.box[None], h, w)[0], det.extent)
                 return det
@@ -488,7 +499,7 @@ class MediaPipePose(PoseBackend):
         conf = np.zeros((B, NUM_JOINTS), dtype=np.float32)
         kp3 = np.full((B, NUM_JOINTS, 3), np.nan, dtype=np.float32)
         boxes = np.full((B, 4), np.nan, dtype=np.float32)
-        masks = np.zeros((B, H, W), dtype=bool) if self.segmentation else None
+        masks = np.zeros((B, H, W), dtype=bool) if self.segmentation else None  # untouched pages take no memory
         for i in range(B):
             det = self._step(frames, i)
             if det is not None:
