@@ -88,7 +88,7 @@ def test_half_the_frame_rate_gives_the_same_moves_in_seconds(bundled_store):
     # full-rate moves on the half-rate frame grid (rounded outward), scored like labels
     truth = tuple(Move(m.start_frame // 2, -(-m.end_frame // 2), m.label, m.limb) for m in full.moves)
     r = RealReport((ClipResult("warp-fixed-input", "half", evidence[0].fps / 2, truth, tuple(half.moves), ()),))
-    # measured 0.89: the two dabs of 0.12 s (3 frames at 25 fps, 1.5 at 12.5) are all that is lost
+    # measured 0.89: two right-foot placements of 0.12 s (3 frames at 25 fps, 1.5 at 12.5) are lost, two moves merge
     assert len(truth) >= 12 and r.micro.f1 >= 0.8, r.format()
     assert r.hand.f1 == 1.0
     assert abs(half.wall.start_frame * 2 - full.wall.start_frame) <= 0.25 * evidence[0].fps
