@@ -14,6 +14,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cruxlab.errors import DatabaseBusyError  # noqa: E402
+from dashboard import components as ui  # noqa: E402
 from dashboard import data  # noqa: E402
 
 if "--db" in sys.argv[1:-1]:  # `streamlit run dashboard/app.py -- --db PATH`
@@ -42,6 +43,7 @@ def busy_page(exc: DatabaseBusyError) -> None:
 
 
 def sidebar(status: data.StoreStatus) -> None:
+    st.session_state[ui.FULL_PAGE_KEY] = True
     with st.sidebar:
         st.text_input("Coach", key="coach", placeholder="your name, signs every correction",
                       help="Every label correction is recorded in the history with this name and the time.")
@@ -85,18 +87,21 @@ else:
 page = st.navigation(pages)
 # The attempt page draws the sidebar after itself: the browser fetches each kind of widget's code on first use
 # (a dozen small files for the coach's text box) and, in a new browser, the player's code, data and video then
-# come first instead of queueing behind them (benchmarks/bench_player.py: page ready). The sidebar keeps its
-# place on screen. Pages that may st.stop() draw it first (nothing is drawn after a stop).
+# come first instead of queueing behind them (benchmarks/bench_player.py: page ready); on a session's first
+# page it even waits for the player's first frame (views/attempt.py). The sidebar keeps its place on screen.
+# Pages that may st.stop() draw it first (nothing is drawn after a stop).
 SIDEBAR_LAST = {"attempt"}
 if page.url_path not in SIDEBAR_LAST:
     sidebar(status)
+# the attempt page's first paint (player only) stops the run: no sidebar in that run either
+first_paint = page.url_path == "attempt" and not st.session_state.get(ui.FULL_PAGE_KEY)
 banner = st.container()
 try:
     page.run()
 except DatabaseBusyError as exc:
     busy_page(exc)
 finally:
-    if page.url_path in SIDEBAR_LAST:
+    if page.url_path in SIDEBAR_LAST and not first_paint:
         sidebar(status)
 message = data.busy_message()
 if message:

@@ -22,6 +22,9 @@ from dashboard import data
 
 ss = st.session_state
 COACH_KEY = "coach"
+#: Session state: this session has had a whole page (sidebar and all). Until then the attempt page draws only its
+#: player and the rest once the player shows its first frame (views/attempt.py: first paint).
+FULL_PAGE_KEY = "_cruxlab_full_page"
 #: Markdown badges for attempt outcomes (tables show the plain word).
 OUTCOME_BADGES = {"top": ":green-badge[:material/flag: top]", "fall": ":red-badge[:material/south: fall]",
                   "unknown": ":gray-badge[outcome unknown]"}

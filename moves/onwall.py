@@ -4,9 +4,11 @@
 
 **The floor.** The wall frame puts y = 0 at floor level (the floor plane where SfM sees it, else the
 lowest feet less an ankle height; DESIGN.md). A foot stands on the floor when its contact (moves.features
-contacts, clustered into holds) is on a hold within `floor_tol` of y = 0 and bears weight from below: the
+contacts, clustered into holds) is on a hold within `floor_tol` of y = 0 (above or below: nothing stands
+under the floor) and bears weight from below: the
 hips are at least `floor_below_hips` above it (a foot level with the hips, as when hanging under a roof
-with the lowest feet defining y = 0, is on a hold). A clip that starts mid-climb has no such contact at
+with the lowest feet defining y = 0, is on a hold), for at least `floor_min_s` (a foot swinging under a roof
+is still for an instant at the bottom of its swing; a stand cut short by the start or end of the video counts). A clip that starts mid-climb has no such contact at
 its start.
 
 **The interval** is the longest stretch without a foot on the floor: it starts when the last limb leaves the
@@ -44,6 +46,7 @@ class OnWallParams:
 
     floor_tol: float = ContactParams.floor_tol  # a foot contact this close to y = 0 is on the floor
     floor_below_hips: float = 0.40   # a foot bearing weight from below is at least this far under the hips
+    floor_min_s: float = 0.5         # a stand on the floor lasts at least this long (unless the video cuts it)
     fall_speed: float = 1.0          # hips dropping at least this fast before the feet land: a fall
     topout_s: float = 0.5            # skeleton lost this long at the end, going up: a top-out
     top_match_s: float = 1.0         # both hands on the highest hold this long before a drop-off: a top
@@ -87,11 +90,27 @@ def floor_contacts(f: Features, p: OnWallParams) -> tuple[np.ndarray, float | No
     hold_y = np.where(r[:, 2] >= 0, c.holds[np.maximum(r[:, 2], 0), 1], np.nan)
     above = seg_mean(f.pelvis[:, 1], r[:, 0], r[:, 1]) - hold_y      # hips above the foot
     with np.errstate(invalid="ignore"):
-        on = (hold_y <= p.floor_tol * s) & (above >= p.floor_below_hips * s)
+        # within floor_tol of y = 0 on both sides: y = 0 is the floor (SfM's plane, or the lowest feet), so a
+        # "hold" far below it is no floor but a foot detection thrown off (a mirrored roof clip: one 0.2 s
+        # contact 1.6 m under the lowest feet ended the attempt there)
+        on = (np.abs(hold_y) <= p.floor_tol * s) & (above >= p.floor_below_hips * s)
     if not on.any():
         return floor, None, ()
     for a, b in r[on, :2]:  # the few floor contacts
         floor[a:b + 1] = True
+    # standing is staying: a stand on the floor (either foot) lasts floor_min_s, or runs into the first or last
+    # frame with a skeleton (the video starts on the mat, or stops right after the landing). A hanging foot
+    # at the bottom of its swing is still for an instant at the lowest level, which is y = 0 when the video
+    # never shows the floor (a roof clip: 0.16 s there ended the attempt 2.6 s early)
+    seen = np.flatnonzero(np.isfinite(f.pelvis[:, 1]))
+    first, last = (int(seen[0]), int(seen[-1])) if len(seen) else (0, T - 1)
+    stands = runs(floor)
+    short = (stands[:, 1] - stands[:, 0] + 1 < p.floor_min_s * f.fps) & (stands[:, 0] > first) & (stands[:, 1] < last)
+    for a, b in stands[short]:
+        floor[a:b + 1] = False
+    on &= floor[r[:, 0]] | floor[r[:, 1]]
+    if not on.any():
+        return floor, None, ()
     return floor, float(np.median(hold_y[on])), tuple(sorted({int(h) for h in r[on, 2]}))
 
 

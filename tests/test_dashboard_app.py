@@ -204,6 +204,34 @@ def test_attempt_page_sends_the_player_the_attempt_and_its_moves(demo):
     assert at.subheader[0].value == "janja-pink-roof-traverse-2"
 
 
+def test_a_sessions_first_page_on_an_attempt_draws_the_player_first(demo):
+    """A new browser tab opened on an attempt gets the player (asked to say when its first frame is on screen)
+    and the title; the pickers, the forms and the sidebar come in the run after that. Later runs draw everything."""
+    from dashboard import components as ui
+
+    template, db = demo
+    aid = template.attempt_ids[1]
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params["attempt"] = str(aid)
+    at.switch_page("views/attempt.py").run()
+    assert not at.exception
+    d = player_data(at)
+    assert d["notify_ready"] and len(d["tracks"]) == 1
+    assert at.subheader[0].value == "janja-pink-roof-traverse-2", "the title holds the header's place"
+    assert not at.sidebar.text_input and not at.selectbox and not at.expander, "no widgets on first paint"
+    at.session_state[ui.FULL_PAGE_KEY] = True  # what the player's 'ready' event does (a browser test sends it)
+    at.run()
+    assert not at.exception
+    assert not player_data(at)["notify_ready"]
+    assert at.subheader[0].value == "janja-pink-roof-traverse-2" and at.selectbox(key="move_pick") is not None
+    assert [t.key for t in at.sidebar.text_input] == ["coach"]
+
+    at2 = app()  # a session that began on another page (its sidebar drawn): the attempt page comes whole
+    at2.session_state["attempt_id"] = aid
+    at2.switch_page("views/attempt.py").run()
+    assert not player_data(at2)["notify_ready"] and at2.subheader and [t.key for t in at2.sidebar.text_input] == ["coach"]
+
+
 def test_picking_a_move_moves_the_playhead_there_and_shows_its_joint_angles(demo):
     template, db = demo
     aid = busiest(db, template.attempt_ids)

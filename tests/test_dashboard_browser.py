@@ -119,6 +119,9 @@ def player_attr(driver, name: str) -> str | None:
 def open_attempt(driver, url: str, attempt_id: int) -> dict:
     driver.get(f"{url}/attempt?attempt={attempt_id}")
     wait(driver, lambda d: player_attr(d, "ready") == "1", timeout=90)
+    # a new session's first page is the player alone until its first frame: then the rest comes (the player's
+    # 'ready' event reruns the page): the header's attempt picker and the sidebar's coach field
+    wait(driver, lambda d: css(d, 'input[aria-label="Attempt"]') and css(d, 'input[aria-label="Coach"]'), timeout=20)
     return player_state(driver)
 
 

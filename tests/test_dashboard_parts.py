@@ -4,6 +4,8 @@ the rendered wall are the player's (tests/test_dashboard_player.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -182,3 +184,23 @@ def test_cli_takes_db_before_or_after_the_subcommand(tmp_path):
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.port") + 1] == "8600"
     assert cmd[-2:] == ["--db", str((tmp_path / "x.duckdb").resolve())]
+
+
+def test_server_start_warms_heavy_imports_without_touching_streamlit():
+    """`cruxlab dashboard` runs `streamlit run` through dashboard.serve, which imports the pages' heavy modules
+    in a thread while the server starts. None of them may import streamlit (the thread runs beside the
+    server's start: a dashboard module would create caches or register the player before the runtime exists);
+    one that fails is reported, not raised (the page imports it and shows the error)."""
+    import subprocess
+    import sys
+
+    from dashboard import serve
+    from dashboard.cli import streamlit_command
+
+    cmd = streamlit_command("x.duckdb", 8600)
+    assert cmd[1:5] == ["-m", "dashboard.serve", "run", str(Path(serve.__file__).with_name("app.py"))]
+    probe = ("import sys; from dashboard.serve import warm, WARM_MODULES; failed = warm(); "
+             "print(failed, 'streamlit' in sys.modules, 'pandas' in sys.modules, 'plotly' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["[]", "False", "True", "True"], out.stdout + out.stderr
+    assert serve.warm(("json", "cruxlab_no_such_module")) == ["cruxlab_no_such_module"]

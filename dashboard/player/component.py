@@ -30,7 +30,7 @@ COMPONENT_NAME = "cruxlab_player"
 #: Model moves below this confidence are drawn hatched with a dashed outline ("?" in front of the label); the
 #: attempt page passes moves.calibration.SURE (calibrated confidences: at or above it a move is "sure").
 LOW_CONFIDENCE = 0.5
-EVENT_KINDS = ("select", "retime", "relabel", "confirm", "add", "review")
+EVENT_KINDS = ("select", "retime", "relabel", "confirm", "add", "review", "ready")
 
 _component = st.components.v2.component(
     COMPONENT_NAME,
@@ -47,7 +47,8 @@ class PlayerEvent:
     kind:    'select' (move clicked or reached with shift+arrows), 'retime' (set start/end here, dragged
              edge: start/end are the new frames), 'relabel' (number key: label), 'confirm' (Enter / button),
              'add' (A / button: a new move starting at `frame`), 'review' (the attempt's review button:
-             `reviewed` says mark or withdraw).
+             `reviewed` says mark or withdraw), 'ready' (asked for with notify_ready: the first frame is on
+             screen, or loading failed, or 4 s passed).
     frame:   the playhead when it happened.
     """
 
@@ -179,6 +180,8 @@ def player(
     revision: int = 0,
     stage_height: str = "clamp(240px, calc(100vh - 450px), 640px)",
     low_confidence: float = LOW_CONFIDENCE,
+    notify_ready: bool = False,
+    page_css: str | None = None,
 ) -> PlayerEvent | None:
     """Mount the player; returns the event of this run (None when the run was not caused by the player).
 
@@ -193,6 +196,10 @@ def player(
                    what it changes (an edit in the store) is already on the page that follows.
     revision:      bump after handling an event so the browser re-reads the moves even when they are equal
                    (an edit the store refused then snaps back).
+    notify_ready:  send a 'ready' event once the player shows its first frame (once per mount): a page that
+                   drew only the player can then draw the rest.
+    page_css:      CSS for the page around the player (e.g. a tighter top margin), in the document while the
+                   player is mounted; no st.html element (and its code) needed for it.
     """
     views = list(views)
     if not views:
@@ -209,6 +216,8 @@ def player(
         "session_key": key,
         "review": review,
         "revision": int(revision),
+        "notify_ready": bool(notify_ready),
+        "page_css": page_css or "",
     }
 
     def callback() -> None:

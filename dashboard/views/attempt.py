@@ -43,6 +43,9 @@ def _seek_to(frame: int) -> None:
 
 def on_player_event(ev: PlayerEvent) -> None:
     """An action in the player: select a move, or an edit at the playhead (signed with the coach's name)."""
+    ss[ui.FULL_PAGE_KEY] = True  # 'ready' (first paint done), or the coach acted before it: draw everything
+    if ev.kind == "ready":
+        return
     ss["player_frame"] = ev.frame
     ss["player_rev"] += 1
     if ev.kind == "select":
@@ -84,17 +87,22 @@ review = {"reviewed": rv.reviewed, "complete": rv.complete, "by": rv.reviewed_by
           "n_labelled": rv.n_labelled}
 wall = data.wall_interval(aid)
 on_wall = None if wall is None else (wall.start_frame, wall.end_frame, f"{wall.start_reason} → {wall.end_reason}")
+# First paint: a session's first page (a new browser tab opened on an attempt) draws the player and the title,
+# and the widgets (attempt and move pickers, forms, the sidebar) once the player shows its first frame (its
+# 'ready' event reruns the page). Their code would otherwise be fetched while the player fetches its own code,
+# data and video, from a server that answers a few requests at a time: 0.3 s later on 2 busy cores
+# (benchmarks/bench_player.py). Nothing is lost by not drawing them: a session's first run has no widget state.
+first_paint = not ss.get(ui.FULL_PAGE_KEY)
 player([TrackView(track, moves, on_wall=on_wall)], key=PLAYER_KEY, editable=True, selected_move=ss.get("move_id"),
-       seek=seek, review=review, low_confidence=SURE, on_event=on_player_event, revision=ss["player_rev"])
-with flash_slot:
-    ui.show_flash(as_toast=True)  # a toast: a message above the player would push the timeline below the fold
-
+       seek=seek, review=review, low_confidence=SURE, on_event=on_player_event, revision=ss["player_rev"],
+       notify_ready=first_paint,
+       # a tighter top margin: player controls and timeline stay above the fold on a laptop screen
+       page_css="@media (min-width: 700px) {[data-testid='stMainBlockContainer']{padding-top:2.2rem}}")
 with header:
-    # a tighter top margin: player controls and timeline stay above the fold on a laptop screen
-    st.html("<style>@media (min-width: 700px) {[data-testid='stMainBlockContainer']{padding-top:2.2rem}}</style>")
     head_l, head_r = st.columns([3, 2], vertical_alignment="bottom")
-    with head_r:
-        ui.attempt_picker(df, key="attempt_pick_view")
+    if not first_paint:  # (the picker comes after the first paint; the title holds the header's height meanwhile)
+        with head_r:
+            ui.attempt_picker(df, key="attempt_pick_view")
     with head_l:
         problem = ui.problem_title(info.problem, row["grade"], row["wall"])
         outcome = ui.OUTCOME_BADGES.get(info.outcome or "unknown", info.outcome)
@@ -104,6 +112,10 @@ with header:
                     f"{100 * np.nan_to_num(row['moving_fraction']):.0f} % moving · "
                     f"{int(all_moves['corrected'].sum())} corrected",
                     help="Corrected: moves a coach relabelled, retimed, deleted or added (net of undos)")
+if first_paint:
+    st.stop()  # (app.py leaves the sidebar out of this run too)
+with flash_slot:
+    ui.show_flash(as_toast=True)  # a toast: a message above the player would push the timeline below the fold
 
 # ------------------------------------------------------------------------------------ selected move
 titles = {int(r["move_id"]): ui.move_title(r, fps) + (" (deleted)" if r["deleted"] else "")

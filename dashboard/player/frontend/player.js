@@ -130,6 +130,8 @@ class Player {
   }
 
   destroy() {
+    clearTimeout(this.readyTimer);
+    this.pageStyle?.remove();
     document.removeEventListener("keydown", this.onKey);
     this.resizeObs.disconnect();
     this.stopLoops();
@@ -231,7 +233,22 @@ class Player {
     this.editable = !!data.editable;
     this.lowConf = data.low_confidence ?? 0.5;
     this.sessionKey = data.session_key || "";
+    // notify_ready: the page drew only the player and draws the rest when told (a "ready" event, once per mount;
+    // also after a failed load, or after 4 s whatever happened, so the page always completes)
+    if (data.notify_ready && !this.readyTimer && !this.readyNotified) {
+      this.readyTimer = setTimeout(() => this.notifyReady(), 4000);
+      if (this.root.dataset.ready === "1") this.notifyReady();
+    }
     if (data.stage_height) this.root.style.setProperty("--cx-stage-h", data.stage_height);
+    // page_css: CSS for the page around the player (not the player's own shadow root), while it is mounted
+    if ((data.page_css || "") !== (this.pageStyle?.textContent || "")) {
+      this.pageStyle?.remove();
+      this.pageStyle = null;
+      if (data.page_css) {
+        this.pageStyle = el("style", "", document.head, data.page_css);
+        this.pageStyle.dataset.cruxlabPlayer = "1";
+      }
+    }
     const sig = JSON.stringify((data.tracks || []).map((t) => [t.payload_url, t.media_url, t.image_url, t.offset_s]));
     this.moves = (data.tracks || []).map((t) => (t.moves || []).map((m) => ({
       id: m[0], label: m[1], limb: m[2], s: m[3], e: m[4], conf: m[5], status: m[6],
@@ -344,6 +361,7 @@ class Player {
       this.timings.loaded = performance.now();
     } catch (err) {
       for (const tr of this.tracks) tr.wait.textContent = `could not load the attempt (${err}); reload the page`;
+      this.notifyReady();
       return;
     }
     this.computeBounds();
@@ -471,6 +489,13 @@ class Player {
     this.settle(f, now);
   }
 
+  notifyReady() {
+    if (this.readyNotified || !this.readyTimer) return;
+    this.readyNotified = true;
+    clearTimeout(this.readyTimer);
+    this.emit("ready", {});
+  }
+
   settle(f, now) {
     // what the coach sees is now complete for frame f: time the key press that asked for it
     if (this.pending && this.pending.frame === f) {
@@ -480,6 +505,7 @@ class Player {
     if (this.root.dataset.ready !== "1" && this.ready) {
       this.root.dataset.ready = "1";
       this.timings.readyAt = performance.now();  // since the page's navigation started
+      this.notifyReady();
     }
   }
 
