@@ -28,15 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 #: Blocks of at least this many bytes get their own memory mapping from glibc's malloc (`return_freed_memory`).
-MMAP_THRESHOLD = 1 << 20
+MMAP_THRESHOLD = 4 << 20
 
 
 def return_freed_memory() -> None:
-    """Let glibc give freed large blocks back to the system at once: blocks >= 1 MiB (video frames, batches,
-    band matrices) get their own mapping. glibc's default threshold grows with the blocks freed (up to 32 MiB),
-    after which such blocks are kept in the heap, where freed ones still count as this process's memory: a
-    1080p minute's analysis peaked ~60 MB higher in the pose stage and ~150 MB higher in the lift. No-op
-    without glibc."""
+    """Let glibc give freed large blocks back to the system at once: blocks >= 4 MiB (frame batches, band
+    matrices, the lift's arrays) get their own mapping. glibc's default threshold grows with the blocks freed
+    (up to 32 MiB), after which such blocks are kept in the heap, where freed ones still count as this
+    process's memory: a 1080p minute's analysis peaked ~60 MB higher in the pose stage and ~150 MB higher in
+    the lift. Single frames (2 MiB at 960 px) stay in the heap, reused without new page faults (at 1 MiB
+    decoding took ~0.3 CPU-s more per 377 frames, for the same peak). No-op without glibc."""
     import ctypes
 
     try:
