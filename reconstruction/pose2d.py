@@ -13,8 +13,10 @@ models on climbers seen from behind:
   positions much better than their own is a swap; the swap parity is accumulated along runs of
   comparable frames and each run is then oriented by the hips (the leg whose knee lies on the left hip's
   side is the left leg, by majority over the run).
-- spikes: a joint further than `spike_torso` torso lengths from the median of its 5-frame neighbourhood
-  is replaced by that median, with its confidence halved (a repaired value, not a detection).
+- spikes: a joint further than `spike_torso` torso lengths from the median of its neighbourhood of
+  +-`half_s` seconds (5 frames at 25 fps, 3 at 12.5) is replaced by that median, with its confidence halved
+  (a repaired value, not a detection). The window is a duration, not a frame count: 5 frames of a 12.5 fps
+  video span 0.4 s, long enough to take a real quick hand move for a spike.
 """
 
 from __future__ import annotations
@@ -256,13 +258,24 @@ def fix_leg_swaps(kp: np.ndarray, conf: np.ndarray, kp3d: np.ndarray | None = No
     return kp, conf, kp3d, int(to_swap.sum() + feet.sum())
 
 
-def remove_spikes(kp: np.ndarray, conf: np.ndarray, *, spike_torso: float = 0.35, window: int = 5
+def spike_window(fps: float, half_s: float = 0.08) -> int:
+    """Frames in the median window of `remove_spikes`: the frame itself and round(half_s * fps) frames (at
+    least 1) on each side, so the window spans the same time at any frame rate (5 frames at 25 fps, 3 at
+    12.5, 5 at 30, 11 at 60)."""
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive frame rate, got {fps}")
+    return 2 * max(1, int(round(half_s * fps))) + 1
+
+
+def remove_spikes(kp: np.ndarray, conf: np.ndarray, fps: float, *, spike_torso: float = 0.35, half_s: float = 0.08
                   ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Replace single-joint outliers (far from their temporal median) by the median; halve their confidence."""
+    """Replace single-joint outliers (further than `spike_torso` torso lengths from their median over
+    +-`half_s` seconds, see `spike_window`) by the median; halve their confidence."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     kp, conf = kp.copy(), conf.copy()
     T = len(kp)
+    window = spike_window(fps, half_s)
     torso = _torso_px(kp)
     if T < window or not np.isfinite(torso):
         return kp, conf, 0
@@ -287,6 +300,6 @@ def clean_keypoints(kp: np.ndarray, conf: np.ndarray, fps: float, kp3d: np.ndarr
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict]:
     """Leg-swap fix then spike repair; returns the cleaned arrays and counts for the report."""
     kp, conf, kp3d, swapped = fix_leg_swaps(kp, conf, kp3d)
-    kp, conf, spikes = remove_spikes(kp, conf, spike_torso=0.35 * max(1.0, 25.0 / fps) ** 0.5)
+    kp, conf, spikes = remove_spikes(kp, conf, fps, spike_torso=0.35 * max(1.0, 25.0 / fps) ** 0.5)
     conf[~np.isfinite(kp).all(-1)] = 0.0
     return kp, conf, kp3d, {"leg_swaps_fixed": swapped, "spikes_repaired": spikes}

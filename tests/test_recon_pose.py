@@ -10,7 +10,7 @@ import pytest
 from cruxlab.errors import BackendUnavailableError
 from cruxlab.joints import L_ANKLE, L_HIP, L_KNEE, NUM_JOINTS, R_ANKLE, R_HIP, R_KNEE
 from reconstruction.pose2d import (_LEG_L, _LEG_R, choose_keyframes, clean_keypoints,
-                                   fix_leg_swaps, remove_spikes)
+                                   fix_leg_swaps, remove_spikes, spike_window)
 from reconstruction.backends import get_pose_backend
 from reconstruction.segment import BoxTrack, box_masks, dilate_masks, expand_box, resize_masks, search_window
 
@@ -146,7 +146,7 @@ def test_spikes_are_repaired_and_marked():
     bad = truth.copy()
     bad[25, L_ANKLE] += (90, -40)          # a 100 px jump for one frame
     bad[40, R_KNEE] += (0, 70)
-    fixed, c, n = remove_spikes(bad, conf)
+    fixed, c, n = remove_spikes(bad, conf, 25.0)
     assert n == 2
     assert np.linalg.norm(fixed[25, L_ANKLE] - truth[25, L_ANKLE]) < 6
     assert np.linalg.norm(fixed[40, R_KNEE] - truth[40, R_KNEE]) < 6
@@ -154,7 +154,33 @@ def test_spikes_are_repaired_and_marked():
     # Fast but smooth motion is not a spike.
     fast = truth.copy()
     fast[:, L_ANKLE, 0] += 30.0 * np.arange(len(fast))
-    assert remove_spikes(fast, conf)[2] == 0
+    assert remove_spikes(fast, conf, 25.0)[2] == 0
+
+
+def test_spike_window_is_a_duration_not_a_frame_count():
+    """A quick hand move (out 0.7 torso for ~0.12 s, then back) is motion at 25 fps and must stay motion in the
+    same video at half the frame rate; a one-frame glitch is a spike at both. A 5-frame window at 12.5 fps
+    (0.4 s) took the move for a spike and replaced it by the median, the hand never leaving."""
+    from cruxlab.joints import R_WRIST
+
+    kp = _walking_legs(T=60)                                  # torso 100 px
+    kp[:, R_WRIST] = kp[:, R_HIP] + (40.0, 0.0)
+    kp[20:27, R_WRIST, 0] += (0, 35, 70, 70, 70, 35, 0)       # the move: f21-f25 at 25 fps
+    kp[40, R_WRIST] += (0.0, 100.0)                           # a glitch at f40
+    conf = np.ones(kp.shape[:2])
+    assert spike_window(25.0) == 5 and spike_window(12.5) == 3 and spike_window(60.0) == 11
+    fixed25, c25, _ = remove_spikes(kp, conf, 25.0)
+    fixed12, c12, _ = remove_spikes(kp[::2], conf[::2], 12.5)
+    for fixed, c, step in ((fixed25, c25, 1), (fixed12, c12, 2)):
+        moved = fixed[22 // step, R_WRIST, 0] - fixed[20 // step, R_WRIST, 0]
+        assert moved > 60, (step, moved)                      # the move is kept ...
+        assert c[22 // step, R_WRIST] == 1.0
+        assert np.linalg.norm(fixed[40 // step, R_WRIST] - kp[38, R_WRIST]) < 10   # ... the glitch is not
+        assert c[40 // step, R_WRIST] == 0.5
+    same = np.arange(30) != 20                                # elsewhere: the same track at the same instants
+    np.testing.assert_array_equal(fixed12[same, R_WRIST], fixed25[::2][same, R_WRIST])
+    with pytest.raises(ValueError, match="fps"):
+        spike_window(0.0)
 
 
 def test_clean_keypoints_zeroes_confidence_of_missing_joints():
