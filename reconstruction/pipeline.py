@@ -359,7 +359,9 @@ class _BackgroundStage:
     only; its optical flow runs in OpenCV without the GIL) beside masks, cameras and lift. The work calls
     `advance(fraction)` as it goes, which raises `_Stopped` once `stop()` was called. `wait()` reports it
     to `on_progress` in stage order (from 0 to 1, after the stages before it in STAGE_WEIGHTS), records its
-    thread's wall and CPU seconds, and returns its result or raises its error."""
+    thread's wall and CPU seconds, and returns its result or raises its error. (The CPU seconds are its
+    thread's own: OpenCV's worker threads, which share out the optical flow's points, count toward the stages
+    that run meanwhile.)"""
 
     def __init__(self, stages: _Stages, name: str, cached: bool, n: int, fn):
         self.stages, self.name, self.cached, self.n, self.fn = stages, name, cached, n, fn
