@@ -39,6 +39,11 @@ for e in "${extras[@]}"; do
         openmmlab) scripts/install_openmmlab.sh ;;
     esac
 done
+# Bytecode now, once: where PYTHONDONTWRITEBYTECODE is set (as on these machines) nothing is ever cached, and
+# every `cruxlab` run recompiled pandas/DuckDB/Streamlit/MediaPipe (~2.3 CPU-s per process). ~20 s, then only
+# what changed. The model stacks (torch, OpenMMLab, SAM2, Ray) are imported lazily by their adapters: left out.
+.venv/bin/python -m compileall -q -j 0 -x '/(torch|torchvision|sam2|mmcv|mmdet|mmpose|mmengine|ray|sympy|triton|nvidia)/' \
+    "$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")" cruxlab db moves reconstruction dashboard labeling benchmarks >/dev/null 2>&1 || true
 .venv/bin/python - <<'PY'
 import cv2, duckdb, mediapipe as mp, numpy
 from mediapipe.python.solutions import pose  # noqa: F401  (fails loudly if the wheel is broken)
