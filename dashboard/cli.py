@@ -76,7 +76,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             partial.unlink(missing_ok=True)
             build_demo_db(partial, db.parent / "media", attempts_per_climber=3, n_frames=500)
             partial.rename(db)
-    env = dict(os.environ, CRUXLAB_DB=str(db.resolve()))
+    # The server also makes missing playback files in the background (dashboard.serve.PREPARE_ENV), so attempts
+    # stored by `cruxlab analyze` open without transcoding on the first view.
+    env = dict(os.environ, CRUXLAB_DB=str(db.resolve()), CRUXLAB_PREPARE_PLAYBACK=str(db.resolve()))
     print(f"cruxlab dashboard for {db.resolve()} at http://127.0.0.1:{args.port}  (Ctrl+C stops it)", flush=True)
     cmd = streamlit_command(db, args.port, headless=not args.open)
     # Become the server (same PID): stopping this process stops the dashboard, no orphaned child.

@@ -166,3 +166,43 @@ def test_missing_or_unreadable_video_gives_the_rendered_wall(template, data, tmp
         assert t.media is None and "video not on disk" in t.source
     finally:
         shutil.move(moved, video)
+
+
+def test_dashboard_makes_missing_playback_files_in_the_background_newest_first(template, tmp_path):
+    """Attempts stored without a playback file (as `cruxlab analyze` leaves them) get one from
+    dashboard.player.prepare, newest first, so their first view does not transcode; a video that cannot be
+    read is reported and skipped without stopping the others; nothing is made twice; a preparer whose
+    dashboard is gone makes nothing."""
+    import subprocess
+    import sys
+
+    from db import connect
+    from dashboard.player.prepare import missing_playback, prepare
+
+    db = tmp_path / "store.duckdb"
+    shutil.copy(template.db_path, db)
+    cache = tmp_path / "cache"
+    with_video = sorted((a for a in template.attempt_ids if template.video_paths.get(a)), reverse=True)
+    assert len(with_video) >= 2
+    pending = missing_playback(db, cache_dir=cache)
+    assert [p.attempt_id for p in pending] == with_video
+
+    gone = subprocess.run([sys.executable, "-m", "dashboard.player.prepare", "--db", str(db), "--parent", "1"],
+                          env={**__import__("os").environ, "CRUXLAB_CACHE": str(cache)}, capture_output=True,
+                          text=True, timeout=120)
+    assert gone.returncode == 0, gone.stderr
+    assert not (cache / "playback").exists(), "its dashboard (pid 1 is not its parent) is gone: nothing made"
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    with connect(db) as con:
+        con.execute("UPDATE videos SET path = ? WHERE video_id = (SELECT video_id FROM attempts WHERE attempt_id = ?)",
+                    [str(broken), with_video[0]])
+    log: list[str] = []
+    made = prepare(db, cache_dir=cache, log=log.append)
+    assert len(made) == 1 and any("no playback" in line and "its page will say why" in line for line in log), log
+    good = [p for p in missing_playback(template.db_path, cache_dir=cache) if p.attempt_id != with_video[0]]
+    assert not good, "every readable video's playback file is where the attempt page looks for it"
+    assert cached_playback(template.video_paths[with_video[1]], pending[1].frames, cache_dir=cache) == made[0]
+    mtime = made[0].stat().st_mtime_ns
+    assert prepare(db, cache_dir=cache, log=log.append) == [] and made[0].stat().st_mtime_ns == mtime
