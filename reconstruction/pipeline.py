@@ -379,8 +379,10 @@ class _BackgroundStage:
 
     def _main(self) -> None:
         s, ident = self.stages, threading.get_ident()
+        clock = getattr(time, "pthread_getcpuclockid", None)  # not on every platform (macOS)
         with s._lock:
-            s._background_running[ident] = time.pthread_getcpuclockid(ident)
+            if clock is not None:
+                s._background_running[ident] = clock(ident)
         t0 = time.perf_counter()
         try:
             self.result = self.fn(self)
@@ -390,8 +392,9 @@ class _BackgroundStage:
             self.wall = time.perf_counter() - t0
             with s._lock:
                 self.cpu = time.thread_time()
-                s._background_done += self.cpu
-                del s._background_running[ident]
+                if ident in s._background_running:
+                    s._background_done += self.cpu
+                    del s._background_running[ident]
 
     def wait(self):
         s, last = self.stages, 0.0

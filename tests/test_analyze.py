@@ -537,3 +537,52 @@ def test_camera_worker_masks_keyframes_itself_for_a_pose_backend_without_masks(s
     alike = run_cameras(keyframes, here, len(pose.keypoints), opts, tmp_path / "here", False)
     np.testing.assert_array_equal(cams.K, alike.K)
     np.testing.assert_array_equal(cams.R, alike.R)
+
+
+def test_a_background_stage_reports_in_order_keeps_its_cpu_apart_and_stops_or_fails_cleanly():
+    """Issue 12: the flow stage runs in a thread beside the next stages. Its progress is heard after them,
+    from 0 to 1; the CPU it burns is its own, not that of the stage running meanwhile; an error is raised
+    where its result is wanted, and a stage no longer wanted stops at its next step."""
+    import threading
+    import time
+
+    heard = []
+    stages = pipeline._Stages(3, False, heard.append)
+
+    def busy(stage):
+        t = time.process_time()
+        while time.thread_time() < 0.3:       # 0.3 s of this thread's CPU
+            stage.advance(min(time.thread_time() / 0.3, 0.99))
+        return "flow done", time.process_time() - t
+
+    bg = stages.background("flow", False, busy)
+    stages.run("lift", False, lambda: time.sleep(0.5))   # waits; the background burns CPU meanwhile
+    result, _ = bg.wait()
+    assert result == "flow done"
+    assert stages.cpu["flow"] >= 0.3 and stages.cpu["lift"] < 0.15
+    names = [p.stage for p in heard]
+    assert names.index("flow") > max(i for i, n in enumerate(names) if n == "lift")
+    flow = [p.fraction for p in heard if p.stage == "flow"]
+    assert flow[0] == 0.0 and flow[-1] == 1.0 and flow == sorted(flow)
+
+    def fails(stage):
+        raise InputError("the grey frames ended early")
+
+    with pytest.raises(InputError, match="ended early"):
+        stages.background("flow", False, fails).wait()
+
+    steps = []
+    release = threading.Event()
+
+    def endless(stage):
+        while True:
+            steps.append(1)
+            release.wait(0.01)
+            stage.advance(0.5)
+
+    bg = stages.background("flow", False, endless)
+    time.sleep(0.05)
+    bg.stop()                                  # returns: the thread stopped at its next step
+    n = len(steps)
+    time.sleep(0.05)
+    assert n > 0 and len(steps) == n and isinstance(bg.error, pipeline._Stopped)
