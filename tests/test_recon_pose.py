@@ -230,6 +230,19 @@ def test_mediapipe_finds_the_climber_on_real_frames(real_frames):
     assert not some.masks[[0, 1, 3, 4, 5, 6, 8, 9]].any()
 
 
+def test_mediapipe_runs_in_the_videos_time(real_frames):
+    """MediaPipe's video mode filters its landmarks over time (a one-euro filter), and its legacy solutions stamp
+    every frame 33333 us after the last whatever the video. The backend stamps each frame by its time in the
+    video, on the time scale of the 25 fps videos the rules were developed on: 33333 us apart at 25 fps (as
+    MediaPipe's own stamps), twice that at 12.5 fps; and its waits (re-acquisition, an unconfirmed track, a
+    restart after following someone else) are durations: 5, 4 and 3 frames at 25 fps, 3, 2, 2 at 12.5."""
+    for fps, step, waits in ((25.0, 33333, (5, 4, 3)), (12.5, 66666, (3, 2, 2))):
+        with get_pose_backend("mediapipe", fps=fps) as backend:
+            backend.process(real_frames[:4])
+            assert backend._video._simulated_timestamp == 33333 + 3 * step
+            assert (backend.reacquire_every, backend.unconfirmed_after, backend.restart_after) == waits
+
+
 def _paste(canvas: np.ndarray, person: np.ndarray, scale: float, x0: int, bottom: int) -> tuple[int, int, int, int]:
     import cv2
 

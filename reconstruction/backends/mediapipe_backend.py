@@ -197,6 +197,28 @@ def _detect(model, frame: np.ndarray, window: np.ndarray | None = None, size: in
     return Detection(kp, conf, world, box, mask, extent)
 
 
+def _frames(seconds: float, fps: float) -> int:
+    """A duration as a whole number of frames (at least 1), rounded up."""
+    return max(1, int(np.ceil(seconds * fps - 1e-9)))
+
+
+#: Microseconds between the video-mode model's frames at 25 fps: MediaPipe's legacy solutions stamp every frame
+#: 33333 us after the previous one (a 30 fps video), and the move rules were developed on 25 fps videos so
+#: stamped. Other frame rates keep that time scale (66666 us at 12.5 fps), not the 30 fps one.
+STAMP_US_AT_25 = 33333
+
+
+def _stamp(model, frame_no: int, fps: float) -> None:
+    """Stamp the video-mode model's next frame by its time in the video. The landmark filter of MediaPipe's
+    video mode (a one-euro filter: smoothing that depends on speed over time) otherwise smooths a 12.5 fps
+    video as if its joints moved half as fast as at 25 fps (both are stamped 33333 us apart), and the
+    ankles of the same climb land elsewhere. At 25 fps the stamps are MediaPipe's own (33333 us apart);
+    timestamps must increase, and `frame_no` does."""
+    if hasattr(model, "_simulated_timestamp"):
+        step = int(round(STAMP_US_AT_25 * 25.0 / fps))
+        model._simulated_timestamp = frame_no * step  # process() adds 33333: frame 0 at 33333 us as before
+
+
 def _same_person(found: list[Detection], det: Detection, iou: float = 0.5) -> int | None:
     """Index of the detection in `found` whose box overlaps `det`'s by more than `iou`, or None."""
     for i, other in enumerate(found):
@@ -296,7 +318,10 @@ class MediaPipePose(PoseBackend):
         self.last_seen = -1
         self.frame_no = 0
         self.next_acquire = 0
-        self.reacquire_every = 5
+        # Waits in seconds, as frames of this video (the same counts as before at 25 fps: 5, 4 and 3 frames).
+        self.reacquire_every = _frames(0.2, fps)     # between acquisitions while nobody is found (doubling)
+        self.unconfirmed_after = _frames(0.16, fps)  # a new track the tracking model never confirmed is dropped
+        self.restart_after = _frames(0.12, fps)      # of following someone else before the tracking model restarts
         self.failed_acquisitions = 0
         self.rejected_run = 0  # consecutive frames the tracking model followed someone else
         self.stats = {"frames": 0, "detected": 0, "acquisitions": 0, "jumps_rejected": 0, "redetected": 0,
@@ -419,6 +444,7 @@ class MediaPipePose(PoseBackend):
         h, w = frame.shape[:2]
         pred = self.track.predict(self.frame_no)
         self.window = search_window(pred, (w, h), self.window)
+        _stamp(self._video, self.frame_no, self.fps)
         det = _detect(self._video, frame, self.window, self.crop_size, self._mask_wanted())
         if self._follows(det):
             self.rejected_run = 0
@@ -432,7 +458,7 @@ class MediaPipePose(PoseBackend):
         them, so after a few such frames it is restarted to detect afresh inside the window."""
         self.stats["jumps_rejected"] += 1
         self.rejected_run += 1
-        if self.rejected_run >= 3:
+        if self.rejected_run >= self.restart_after:
             self._restart_tracking_model()
 
     def _restart_tracking_model(self) -> None:
@@ -464,7 +490,7 @@ class MediaPipePose(PoseBackend):
             self.track.update(det.extent, self.frame_no, det.sure)
             self.last_box, self.last_seen = det.extent.copy(), self.frame_no
         elif self.track is not None and (self.track.gap(self.frame_no) >= self.lost_after
-                                         or (self.track.hits == 1 and self.track.gap(self.frame_no) >= 4)):
+                                         or (self.track.hits == 1 and self.track.gap(self.frame_no) >= self.unconfirmed_after)):
             # lost for a while, or never confirmed by the tracking model after acquisition: look again
             log.info("climber lost at frame %d; re-acquiring", self.frame_no)
             self.track = None
