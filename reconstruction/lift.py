@@ -20,8 +20,9 @@ position in every frame, X (T, 21, 3) metres, plus one global body-scale factor.
    sit at their anatomical offset from the wall plane (wrist ~7 cm, toe ~4 cm, ankle ~13 cm).
 6. **Contacts stay still**: an end-effector detected on a hold keeps its 3D position frame to frame.
 
-It is solved by Levenberg-Marquardt with iteratively re-weighted Huber losses on an analytic sparse
-Jacobian (one sparse Cholesky-like solve per step; the normal matrix is banded in time), in two stages:
+It is solved by Levenberg-Marquardt with iteratively re-weighted Huber losses on analytic derivatives (the
+normal equations are assembled term by term straight into banded storage, one banded Cholesky per step; the
+normal matrix is banded in time), in two stages:
 stage 1 without contacts, then contacts are detected on the stage-1 trajectory (an end-effector that moves
 slower than `contact_speed` m/s for at least `contact_min_s` s, near the wall when a wall is known) and
 stage 2 re-solves with the contact terms. Initial depths come from the wall plane (each joint's ray cut with
@@ -239,7 +240,7 @@ class _Problem:
         """Every term's residuals stacked: r (m,), Huber k per row (inf = plain least squares), the norm of
         each row's group (a 2D reprojection error, a 3D acceleration: robust weights act on the group's norm,
         so the loss does not depend on how the world axes are oriented) and, with `jac`, the sparse
-        Jacobian (m, n)."""
+        Jacobian (m, n): the reference `normal_equations` is tested against (the solver does not build it)."""
         X = x[:self.nx].reshape(self.T, NUM_JOINTS, 3)
         log_s = x[self.nx]
         blocks = [self._reprojection(X, jac), self._bones(X, log_s, jac)]
@@ -272,6 +273,130 @@ class _Problem:
                            shape=(off, self.n))
         return r_all, k_all, a_all, Jm
 
+    def normal_equations(self, x: np.ndarray, r: np.ndarray, w: np.ndarray) -> "_Normal":
+        """The IRLS-weighted normal equations J^T W J, J^T W r of `residuals(x)` (rows weighted by `w`),
+        assembled term by term straight into the banded layout `_banded_solve` factorises: every joint's
+        3x3 blocks within a frame (reprojection, bones, monocular shape, wall), the same-coordinate couplings
+        of a joint across +-1 and +-2 frames (smoothness, contacts) and the body-scale column. No sparse
+        Jacobian, no sparse product: what `residuals(x, jac=True)` would give, up to floating-point
+        summation order."""
+        T, J = self.T, NUM_JOINTS
+        X = x[:self.nx].reshape(T, J, 3)
+        log_s = x[self.nx]
+        D = np.zeros((T, J, 3, J, 3))                 # within-frame blocks between joints (upper triangle only)
+        Dj = np.zeros((T, J, 3, 3))                   # each joint's own 3x3 block
+        diag = np.zeros((T, J, 3))                    # extra diagonal (smoothness, contacts)
+        off1 = np.zeros((max(T - 1, 0), J, 3))        # A[(t, j, c), (t+1, j, c)]
+        off2 = np.zeros((max(T - 2, 0), J, 3))        # A[(t, j, c), (t+2, j, c)]
+        g = np.zeros((T, J, 3))
+        cs = np.zeros((T, J, 3))                      # A[(t, j, c), log s]
+        jj_all = np.arange(J)
+        at = 0
+
+        def take(n):
+            nonlocal at
+            sl = slice(at, at + n)
+            at += n
+            return r[sl], w[sl]
+
+        # reprojection: rows (u, v) per observation, one weight per pair
+        tt, jj = self.obs_t, self.obs_j
+        Ju, Jv = self._reprojection_jac(X)
+        rr, ww = take(2 * len(tt))
+        wg = ww[0::2]
+        Dj.reshape(T * J, 3, 3)[tt * J + jj] += wg[:, None, None] * (Ju[:, :, None] * Ju[:, None, :] +
+                                                                     Jv[:, :, None] * Jv[:, None, :])
+        g[tt, jj] += (wg * rr[0::2])[:, None] * Ju + (wg * rr[1::2])[:, None] * Jv
+        # bones: (T, B) rows
+        a, b = self.pairs[:, 0], self.pairs[:, 1]
+        d = X[:, a] - X[:, b]
+        ln = np.linalg.norm(d, axis=-1)
+        s = np.exp(log_s)
+        unit = d / np.maximum(ln, 1e-9)[..., None] * self.bone_w[:, None]
+        rr, ww = take(T * len(a))
+        rr, ww = rr.reshape(T, -1), ww.reshape(T, -1)
+        js = -s * self.lengths * self.bone_w                           # d r / d log s per bone
+        uu = ww[..., None, None] * (unit[..., :, None] * unit[..., None, :])
+        gu = (ww * rr)[..., None] * unit
+        cu = (ww * js)[..., None] * unit
+        for i, (ja, jb) in enumerate(zip(a, b)):
+            Dj[:, ja] += uu[:, i]
+            Dj[:, jb] += uu[:, i]
+            D[:, min(ja, jb), :, max(ja, jb), :] -= uu[:, i]   # uu is symmetric
+            g[:, ja] += gu[:, i]
+            g[:, jb] -= gu[:, i]
+            cs[:, ja] += cu[:, i]
+            cs[:, jb] -= cu[:, i]
+        d_s = float(np.sum(ww * js**2))
+        g_s = float(np.sum(ww * js * rr))
+        # smoothness: 3 rows per (t, j) acceleration, coefficients (1, -2, 1) over frames t, t+1, t+2
+        if T >= 3:
+            rr, ww = take(3 * (T - 2) * J)
+            q = ww.reshape(T - 2, J, 3) / self.acc_sigma**2
+            diag[:-2] += q
+            diag[1:-1] += 4 * q
+            diag[2:] += q
+            off1[:-1] -= 2 * q
+            off1[1:] -= 2 * q
+            off2 += q
+            h = (ww * rr).reshape(T - 2, J, 3) / self.acc_sigma
+            g[:-2] += h
+            g[1:-1] -= 2 * h
+            g[2:] += h
+        # monocular shape: 3 rows per (t, j), coefficients 1 on j and -1/2 on each hip
+        if self.mono is not None:
+            mt, mj, _, inv_sig = self.mono
+            rr, ww = take(3 * len(mt))
+            Rw = self.R[mt] * inv_sig[None, :, None]
+            wg = ww[0::3]
+            G = np.zeros((T, J, 3, 3))
+            G[mt, mj] = wg[:, None, None] * np.einsum("mki,mkj->mij", Rw, Rw)
+            H = np.zeros((T, J, 3))
+            H[mt, mj] = np.einsum("mki,mk->mi", Rw, (wg[:, None] * rr.reshape(-1, 3)))
+            S = 0.25 * G.sum(1)
+            Dj += G
+            for hip in (L_HIP, R_HIP):         # G is symmetric: A[(j, x), (hip, y)] = A[(hip, y), (j, x)]
+                D[:, :hip + 1, :, hip, :] -= 0.5 * G[:, :hip + 1]
+                D[:, hip, :, hip:, :] -= 0.5 * G[:, hip:].transpose(0, 2, 1, 3)
+            D[:, L_HIP, :, L_HIP, :] += S
+            D[:, R_HIP, :, R_HIP, :] += S
+            D[:, min(L_HIP, R_HIP), :, max(L_HIP, R_HIP), :] += S
+            Hs = 0.5 * H.sum(1)
+            g[:, L_HIP] -= Hs
+            g[:, R_HIP] -= Hs
+            g += H
+        if self.wall is not None:
+            nrm = self.wall[0]
+            nn = np.outer(nrm, nrm)
+            dist = (X - self.wall[1]) @ nrm
+            # behind the wall: one row per (t, j), Jacobian n / sigma where behind
+            rr, ww = take(T * J)
+            bw = np.where(dist < 0, ww.reshape(T, J), 0.0) / self.opts.penetration_m
+            Dj += (bw / self.opts.penetration_m)[..., None, None] * nn
+            g += (bw * rr.reshape(T, J))[..., None] * nrm
+            if self.contact_terms is not None:
+                _, _, wt, wj, _, wsig = self.contact_terms
+                rr, ww = take(len(wt))
+                np.add.at(Dj, (wt, wj), (ww / wsig**2)[:, None, None] * nn)
+                np.add.at(g, (wt, wj), (ww * rr / wsig)[:, None] * nrm)
+        if self.contact_terms is not None:
+            st, sj = self.contact_terms[:2]
+            rr, ww = take(3 * len(st))
+            q = np.repeat(ww[0::3, None], 3, 1) / self.opts.still_m**2
+            np.add.at(diag, (st, sj), q)
+            np.add.at(diag, (st + 1, sj), q)
+            np.add.at(off1, (st, sj), -q)
+            h = (ww * rr).reshape(-1, 3) / self.opts.still_m
+            np.add.at(g, (st + 1, sj), h)
+            np.add.at(g, (st, sj), -h)
+        rr, ww = take(1)
+        d_s += float(ww[0]) / self.scale_sigma**2
+        g_s += float(ww[0] * rr[0]) / self.scale_sigma
+        assert at == len(r), "normal_equations walked a different set of residual rows than residuals()"
+        D[:, jj_all, :, jj_all, :] += Dj.transpose(1, 0, 2, 3)
+        return _Normal(D.reshape(T, 3 * J, 3 * J), diag.ravel(), off1.ravel(), off2.ravel(), cs.ravel(), d_s,
+                       np.concatenate([g.ravel(), [g_s]]))
+
     def _xyz_cols(self, tt, jj) -> np.ndarray:
         """(m, 3) variable columns of the x, y, z of joints jj at frames tt."""
         return self.var(tt, jj)[:, None] + np.arange(3)
@@ -291,16 +416,29 @@ class _Problem:
         r = np.stack([(u - self.obs_uv[:, 0]) * w, (v - self.obs_uv[:, 1]) * w], 1).ravel()
         entry = None
         if jac:
-            dxn = np.stack([1 / zs, np.zeros_like(zs), -xn / zs], 1)       # d xn / d pc
-            dyn = np.stack([np.zeros_like(zs), 1 / zs, -yn / zs], 1)
-            du = Kt[:, 0, 0, None] * dxn + Kt[:, 0, 1, None] * dyn
-            dv = Kt[:, 1, 1, None] * dyn
-            Ju = np.einsum("mk,mkj->mj", du, Rt) * w[:, None]
-            Jv = np.einsum("mk,mkj->mj", dv, Rt) * w[:, None]
+            Ju, Jv = self._reprojection_jac(X)
             rows = np.repeat(np.arange(2 * len(tt)), 3)
             cols = self._xyz_cols(tt, jj).repeat(2, axis=0).ravel()
             entry = (rows, cols, np.stack([Ju, Jv], 1).ravel())
         return _Block(r, self.opts.huber_px, entry, 2)
+
+    def _reprojection_jac(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows d u / d X, d v / d X (m, 3) of the reprojection residuals (sigma units)."""
+        tt, jj = self.obs_t, self.obs_j
+        Rt, Kt = self.R[tt], self.K[tt]
+        pc = np.einsum("mij,mj->mi", Rt, X[tt, jj]) + self.t[tt]
+        z = pc[:, 2]
+        front = z > 0.05
+        zs = np.where(front, z, 1.0)
+        xn, yn = pc[:, 0] / zs, pc[:, 1] / zs
+        w = self.obs_w * front
+        dxn = np.stack([1 / zs, np.zeros_like(zs), -xn / zs], 1)       # d xn / d pc
+        dyn = np.stack([np.zeros_like(zs), 1 / zs, -yn / zs], 1)
+        du = Kt[:, 0, 0, None] * dxn + Kt[:, 0, 1, None] * dyn
+        dv = Kt[:, 1, 1, None] * dyn
+        Ju = np.einsum("mk,mkj->mj", du, Rt) * w[:, None]
+        Jv = np.einsum("mk,mkj->mj", dv, Rt) * w[:, None]
+        return Ju, Jv
 
     def _bones(self, X: np.ndarray, log_s: float, jac: bool) -> "_Block":
         """Bone lengths against the prior's, times the body scale exp(log_s)."""
@@ -405,42 +543,65 @@ def _huber_cost(r: np.ndarray, k: np.ndarray, a: np.ndarray) -> float:
     return float(np.sum(share * np.where(a <= k, 0.5 * a**2, k * (a - 0.5 * k))))
 
 
-def _banded_solver(A, lam: float, nx: int):
-    """Solve (A + lam diag(A)) step = rhs for the lifting normal matrix A (n x n sparse, n = nx + 1).
+@dataclass(frozen=True)
+class _Normal:
+    """The lifting normal equations A step = -g in parts (`_Problem.normal_equations`): `frame` (T, 63, 63)
+    within-frame blocks; `diag` (nx,) more diagonal; `off1` / `off2` the couplings of each joint coordinate
+    with itself one / two frames later; `scale_col` (nx,) and `scale_diag` the body-scale row of A; `g` (n,)
+    the gradient J^T W r."""
+
+    frame: np.ndarray
+    diag: np.ndarray
+    off1: np.ndarray
+    off2: np.ndarray
+    scale_col: np.ndarray
+    scale_diag: float
+    g: np.ndarray
+
+    def band(self) -> tuple[np.ndarray, int]:
+        """The joints' block of A in LAPACK upper banded storage (u + 1, nx), Fortran order, and u."""
+        T, m = self.frame.shape[:2]
+        nx = T * m
+        u = m - 1 if T == 1 else min(2, T - 1) * m
+        ab = np.zeros((u + 1, nx), order="F")
+        # within a frame A[i, j] (i <= j) -> ab[u + i - j, j]: column j of the frame block is one contiguous
+        # piece of the Fortran-ordered band
+        per_frame = ab.T.reshape(T, m, u + 1)          # a view: (frame, joint coordinate j, band row)
+        for j in range(m):
+            per_frame[:, j, u - j:] = self.frame[:, :j + 1, j]
+        ab[u] += self.diag
+        if T >= 2:
+            ab[u - m, m:] = self.off1
+        if T >= 3:
+            ab[u - 2 * m, 2 * m:] = self.off2
+        return ab, u
+
+
+def _banded_solve(A: _Normal, lam: float) -> np.ndarray | None:
+    """The step solving (A + lam diag(A)) step = -g for the lifting normal equations (n = nx + 1 unknowns),
+    or None if that matrix is not positive definite.
 
     The first nx variables (joints ordered by frame) couple only within +-2 frames, so that block is banded
     and factorised by a banded Cholesky; the last variable (body scale) couples to everything and is
-    eliminated by a Schur complement. Returns a function rhs -> step, or None if not positive definite."""
+    eliminated by a Schur complement (one banded solve with two right-hand sides)."""
     from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
 
-    A = A.tocoo()
-    d = A.diagonal()
-    iso = np.repeat(d[:nx].reshape(-1, 3).mean(1), 3)      # same damping on x, y, z of a joint: rotation-invariant
-    diag = np.concatenate([d[:nx] + lam * iso, [d[nx] * (1.0 + lam)]]) + 1e-9
-    inner = (A.row < nx) & (A.col < nx) & (A.row <= A.col)
-    rows, cols, vals = A.row[inner], A.col[inner], A.data[inner]
-    u = int((cols - rows).max(initial=0))
-    ab = np.zeros((u + 1, nx), order="F")    # Fortran order: LAPACK factorises it in place, no copy
-    ab[u + rows - cols, cols] = vals
-    ab[u] = diag[:nx]
-    edge = (A.row < nx) & (A.col == nx)
-    c = np.zeros(nx)
-    c[A.row[edge]] = A.data[edge]
-    d = diag[nx]
-    del A, rows, cols, vals, inner          # a 1080p minute: ~150 MB per band matrix, keep one alive
+    ab, u = A.band()
+    d = ab[u]
+    iso = np.repeat(d.reshape(-1, 3).mean(1), 3)      # same damping on x, y, z of a joint: rotation-invariant
+    ab[u] = d + lam * iso + 1e-9
+    c = A.scale_col
+    nx = len(c)
     try:
         fac = cholesky_banded(ab, overwrite_ab=True, lower=False, check_finite=False)
     except LinAlgError:
         return None
-    y2 = cho_solve_banded((fac, False), c, check_finite=False)
-    schur = d - c @ y2
-
-    def solve(rhs: np.ndarray) -> np.ndarray:
-        y1 = cho_solve_banded((fac, False), rhs[:nx], check_finite=False)
-        ds = (rhs[nx] - c @ y1) / schur
-        return np.concatenate([y1 - y2 * ds, [ds]])
-
-    return solve
+    del ab
+    y = cho_solve_banded((fac, False), np.column_stack([-A.g[:nx], c]), check_finite=False)
+    y1, y2 = y[:, 0], y[:, 1]
+    schur = A.scale_diag * (1.0 + lam) + 1e-9 - c @ y2
+    ds = (-A.g[nx] - c @ y1) / schur
+    return np.concatenate([y1 - y2 * ds, [ds]])
 
 
 def _levenberg_marquardt(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.ndarray, dict]:
@@ -456,21 +617,16 @@ def _levenberg_marquardt(problem: _Problem, x: np.ndarray, max_iterations: int) 
 
 
 def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.ndarray, dict]:
-    r, k, a, Jm = problem.residuals(x, jac=True)
+    r, k, a, _ = problem.residuals(x, jac=False)
     cost = _huber_cost(r, k, a)
     cost0, lam, it = cost, 1e-3, 0
     for it in range(1, max_iterations + 1):
         w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))           # IRLS weights of the Huber loss
-        JW = Jm.multiply(w[:, None]).tocsr()
-        A = Jm.T @ JW
-        g = JW.T @ r
-        del JW
+        A = problem.normal_equations(x, r, w)
         improved = False
         for _ in range(8):
-            solve = None                      # free the last factorisation before the next one
-            solve = _banded_solver(A, lam, problem.nx)
-            if solve is not None:
-                step = -solve(g)
+            step = _banded_solve(A, lam)
+            if step is not None:
                 x_new = x + step
                 r_new, k_new, a_new, _ = problem.residuals(x_new, jac=False)
                 cost_new = _huber_cost(r_new, k_new, a_new)
@@ -483,8 +639,8 @@ def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.
         rel = (cost - cost_new) / max(cost, 1e-12)
         x, cost = x_new, cost_new
         lam = max(lam / 3.0, 1e-7)
-        solve = A = Jm = None                 # before the next Jacobian: one set of matrices at a time
-        r, k, a, Jm = problem.residuals(x, jac=True)
+        A = None                              # before the next normal equations: one set at a time
+        r, k, a = r_new, k_new, a_new
         if rel < 1e-5 or np.linalg.norm(step[:problem.nx].reshape(-1, 3), axis=1).max() < 2e-5:
             break
     return x, {"iterations": it, "cost_initial": cost0, "cost_final": cost}

@@ -136,6 +136,36 @@ def test_no_detections_give_an_empty_result() -> None:
     assert np.isnan(res.keypoints).all() and res.report["frames_with_skeleton"] == 0
 
 
+def test_normal_equations_are_the_sparse_jacobians_normal_matrix() -> None:
+    """The LM step's normal equations, assembled term by term into the band, equal J^T W J and J^T W r of the
+    sparse Jacobian (every term active: monocular shape, joints behind the wall, contacts, robust weights)."""
+    from reconstruction.lift import LiftOptions, _Problem
+
+    v = make_view("handheld", n_frames=12, noise_px=4.0, dropout=0.1, seed=3)
+    wall = (v.truth.wall_normal / np.linalg.norm(v.truth.wall_normal), np.zeros(3))
+    problem = _Problem(v.keypoints2d, v.confidence, v.K, v.R, v.t, v.fps, 1.70, wall, v.keypoints3d_mono,
+                       LiftOptions(), 1000.0)
+    rng = np.random.default_rng(0)
+    problem.set_contacts(rng.random((12, 4)) < 0.5)
+    X = np.nan_to_num(v.truth.keypoints) + rng.normal(0, 0.05, (12, 21, 3)) - 0.1 * wall[0]   # some behind
+    x = np.concatenate([X.ravel(), [0.03]])
+    r, k, a, Jm = problem.residuals(x, jac=True)
+    w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))
+    assert (w < 1).sum() > 50 and len(problem.contact_terms[0]) > 0 and ((X - wall[1]) @ wall[0] < 0).any()
+    A_ref = (Jm.T @ Jm.multiply(w[:, None]).tocsr()).toarray()
+    N = problem.normal_equations(x, r, w)
+    ab, u = N.band()
+    nx = problem.nx
+    A = np.zeros((nx, nx))
+    for d in range(u + 1):
+        A[np.arange(nx - d), np.arange(d, nx)] = ab[u - d, d:]
+    assert np.abs(np.triu(A_ref[:nx, :nx], u + 1)).max() == 0        # nothing outside the band
+    scale = np.abs(A_ref).max()
+    np.testing.assert_allclose(A, np.triu(A_ref[:nx, :nx]), rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(N.scale_col, A_ref[:nx, nx], rtol=1e-12, atol=1e-12 * scale)
+    assert N.scale_diag == pytest.approx(A_ref[nx, nx], rel=1e-12)
+    np.testing.assert_allclose(N.g, Jm.T @ (w * r), rtol=0, atol=1e-12 * np.abs(Jm.T @ (w * r)).max())
+
 def test_body_template_has_the_given_height_and_symmetric_bones() -> None:
     for h in (1.55, 1.90):
         tpl = template_pose(h)
