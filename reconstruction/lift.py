@@ -211,6 +211,7 @@ class _Problem:
             scale = _mono_scale(mono, self.pairs, self.lengths)
             self.mono = (mt, mj, mono[mok].astype(np.float64) * scale, 1.0 / np.asarray(opts.mono_sigma_m))
         self.contact_terms: tuple | None = None
+        self._band: _Band | None = None    # the normal matrix's band, reused (normal_equations)
         self.scale_sigma = 1e-4            # body scale pinned until contacts anchor the depth (set_contacts)
 
     def var(self, tt, jj):
@@ -283,14 +284,16 @@ class _Problem:
         T, J = self.T, NUM_JOINTS
         X = x[:self.nx].reshape(T, J, 3)
         log_s = x[self.nx]
-        D = np.zeros((T, J, 3, J, 3))                 # within-frame blocks between joints (upper triangle only)
+        if self._band is None:                        # one band for every assembly: its pages stay mapped
+            self._band = _Band(T)
+        band = self._band
+        band.ab[...] = 0.0                            # blocks between two joints go straight into the band
         Dj = np.zeros((T, J, 3, 3))                   # each joint's own 3x3 block
         diag = np.zeros((T, J, 3))                    # extra diagonal (smoothness, contacts)
         off1 = np.zeros((max(T - 1, 0), J, 3))        # A[(t, j, c), (t+1, j, c)]
         off2 = np.zeros((max(T - 2, 0), J, 3))        # A[(t, j, c), (t+2, j, c)]
         g = np.zeros((T, J, 3))
         cs = np.zeros((T, J, 3))                      # A[(t, j, c), log s]
-        jj_all = np.arange(J)
         at = 0
 
         def take(n):
@@ -322,7 +325,7 @@ class _Problem:
         for i, (ja, jb) in enumerate(zip(a, b)):
             Dj[:, ja] += uu[:, i]
             Dj[:, jb] += uu[:, i]
-            D[:, min(ja, jb), :, max(ja, jb), :] -= uu[:, i]   # uu is symmetric
+            band.block(min(ja, jb), max(ja, jb))[...] -= uu[:, i]   # uu is symmetric
             g[:, ja] += gu[:, i]
             g[:, jb] -= gu[:, i]
             cs[:, ja] += cu[:, i]
@@ -350,17 +353,18 @@ class _Problem:
             Rw = self.R[mt] * inv_sig[None, :, None]
             wg = ww[0::3]
             G = np.zeros((T, J, 3, 3))
-            G[mt, mj] = wg[:, None, None] * np.einsum("mki,mkj->mij", Rw, Rw)
+            G[mt, mj] = wg[:, None, None] * sum(Rw[:, k, :, None] * Rw[:, k, None, :] for k in range(3))
             H = np.zeros((T, J, 3))
             H[mt, mj] = np.einsum("mki,mk->mi", Rw, (wg[:, None] * rr.reshape(-1, 3)))
             S = 0.25 * G.sum(1)
             Dj += G
-            for hip in (L_HIP, R_HIP):         # G is symmetric: A[(j, x), (hip, y)] = A[(hip, y), (j, x)]
-                D[:, :hip + 1, :, hip, :] -= 0.5 * G[:, :hip + 1]
-                D[:, hip, :, hip:, :] -= 0.5 * G[:, hip:].transpose(0, 2, 1, 3)
-            D[:, L_HIP, :, L_HIP, :] += S
-            D[:, R_HIP, :, R_HIP, :] += S
-            D[:, min(L_HIP, R_HIP), :, max(L_HIP, R_HIP), :] += S
+            for hip in (L_HIP, R_HIP):         # A[(j, x), (hip, y)] = A[(hip, x), (j, y)] = -G[j, x, y] / 2
+                Dj[:, hip] -= G[:, hip]
+                band.before(hip)[...] -= 0.5 * G[:, :hip]
+                band.after(hip)[...] -= 0.5 * G[:, hip + 1:]
+            Dj[:, L_HIP] += S
+            Dj[:, R_HIP] += S
+            band.block(min(L_HIP, R_HIP), max(L_HIP, R_HIP))[...] += S
             Hs = 0.5 * H.sum(1)
             g[:, L_HIP] -= Hs
             g[:, R_HIP] -= Hs
@@ -393,9 +397,9 @@ class _Problem:
         d_s += float(ww[0]) / self.scale_sigma**2
         g_s += float(ww[0] * rr[0]) / self.scale_sigma
         assert at == len(r), "normal_equations walked a different set of residual rows than residuals()"
-        D[:, jj_all, :, jj_all, :] += Dj.transpose(1, 0, 2, 3)
-        return _Normal(D.reshape(T, 3 * J, 3 * J), diag.ravel(), off1.ravel(), off2.ravel(), cs.ravel(), d_s,
-                       np.concatenate([g.ravel(), [g_s]]))
+        band.add_own_blocks(Dj)
+        band.add_couplings(diag.ravel(), off1.ravel(), off2.ravel())
+        return _Normal(band.ab, band.u, cs.ravel(), d_s, np.concatenate([g.ravel(), [g_s]]))
 
     def _xyz_cols(self, tt, jj) -> np.ndarray:
         """(m, 3) variable columns of the x, y, z of joints jj at frames tt."""
@@ -436,8 +440,8 @@ class _Problem:
         dyn = np.stack([np.zeros_like(zs), 1 / zs, -yn / zs], 1)
         du = Kt[:, 0, 0, None] * dxn + Kt[:, 0, 1, None] * dyn
         dv = Kt[:, 1, 1, None] * dyn
-        Ju = np.einsum("mk,mkj->mj", du, Rt) * w[:, None]
-        Jv = np.einsum("mk,mkj->mj", dv, Rt) * w[:, None]
+        Ju = sum(du[:, k, None] * Rt[:, k] for k in range(3)) * w[:, None]
+        Jv = sum(dv[:, k, None] * Rt[:, k] for k in range(3)) * w[:, None]
         return Ju, Jv
 
     def _bones(self, X: np.ndarray, log_s: float, jac: bool) -> "_Block":
@@ -543,38 +547,68 @@ def _huber_cost(r: np.ndarray, k: np.ndarray, a: np.ndarray) -> float:
     return float(np.sum(share * np.where(a <= k, 0.5 * a**2, k * (a - 0.5 * k))))
 
 
+class _Band:
+    """The joints' block of the lifting normal matrix in LAPACK upper banded storage `ab` (u + 1, nx), Fortran
+    order (A[i, j], i <= j, at ab[u + i - j, j]; u = two frames of joint coordinates), with in-place views of
+    the within-frame 3x3 blocks between joints: the terms add their blocks straight into the band."""
+
+    def __init__(self, T: int):
+        m = 3 * NUM_JOINTS
+        self.T, self.m = T, m
+        self.u = m - 1 if T == 1 else min(2, T - 1) * m
+        self.ab = np.zeros((self.u + 1, T * m), order="F")
+        self._flat = self.ab.T.reshape(-1)           # a view: one column after the other
+
+    def _view(self, ja: int, jb: int, shape: tuple, joint_step: int) -> np.ndarray:
+        """In-place view of A[(t, ja + k, x), (t, jb + k', y)] with (t, [k,] x, y) axes: the element of
+        column c = t m + 3 jb + y, row 3 ja + x - 3 jb - y below the diagonal sits at c (u + 1) + u + row."""
+        u1, it = self.u + 1, self._flat.itemsize
+        start = 3 * jb * u1 + self.u + 3 * (ja - jb)
+        strides = (self.m * u1 * it,) + ((joint_step * it,) if joint_step else ()) + (it, self.u * it)
+        return np.lib.stride_tricks.as_strided(self._flat[start:], shape, strides)
+
+    def block(self, ja: int, jb: int) -> np.ndarray:
+        """(T, 3, 3) view of A[(t, ja, x), (t, jb, y)], ja < jb."""
+        assert ja < jb
+        return self._view(ja, jb, (self.T, 3, 3), 0)
+
+    def before(self, j: int) -> np.ndarray:
+        """(T, j, 3, 3) view of A[(t, k, x), (t, j, y)] for the joints k < j."""
+        return self._view(0, j, (self.T, j, 3, 3), 3)
+
+    def after(self, j: int) -> np.ndarray:
+        """(T, J - 1 - j, 3, 3) view of A[(t, j, x), (t, k, y)] for the joints k > j."""
+        return self._view(j, j + 1, (self.T, NUM_JOINTS - 1 - j, 3, 3), 3 * self.u)
+
+    def add_own_blocks(self, Dj: np.ndarray) -> None:
+        """Add each joint's own 3x3 block, Dj (T, J, 3, 3) (its upper triangle: the band holds no more)."""
+        per_frame = self.ab.T.reshape(self.T, self.m, self.u + 1)    # (frame, column, band row)
+        cols = 3 * np.arange(NUM_JOINTS)
+        for y in range(3):
+            per_frame[:, cols + y, self.u - y:] += Dj[:, :, :y + 1, y]
+
+    def add_couplings(self, diag: np.ndarray, off1: np.ndarray, off2: np.ndarray) -> None:
+        """Add to the diagonal and set the couplings of each joint coordinate with itself one (off1) and two
+        (off2) frames later (both outside every within-frame block)."""
+        m, u = self.m, self.u
+        self.ab[u] += diag
+        if self.T >= 2:
+            self.ab[u - m, m:] = off1
+        if self.T >= 3:
+            self.ab[u - 2 * m, 2 * m:] = off2
+
+
 @dataclass(frozen=True)
 class _Normal:
-    """The lifting normal equations A step = -g in parts (`_Problem.normal_equations`): `frame` (T, 63, 63)
-    within-frame blocks; `diag` (nx,) more diagonal; `off1` / `off2` the couplings of each joint coordinate
-    with itself one / two frames later; `scale_col` (nx,) and `scale_diag` the body-scale row of A; `g` (n,)
-    the gradient J^T W r."""
+    """The lifting normal equations A step = -g (`_Problem.normal_equations`): `ab` the joints' block of A in
+    LAPACK upper banded storage (u + 1, nx), Fortran order (factorised in place: one solve per assembly);
+    `scale_col` (nx,) and `scale_diag` the body-scale row of A; `g` (n,) the gradient J^T W r."""
 
-    frame: np.ndarray
-    diag: np.ndarray
-    off1: np.ndarray
-    off2: np.ndarray
+    ab: np.ndarray
+    u: int
     scale_col: np.ndarray
     scale_diag: float
     g: np.ndarray
-
-    def band(self) -> tuple[np.ndarray, int]:
-        """The joints' block of A in LAPACK upper banded storage (u + 1, nx), Fortran order, and u."""
-        T, m = self.frame.shape[:2]
-        nx = T * m
-        u = m - 1 if T == 1 else min(2, T - 1) * m
-        ab = np.zeros((u + 1, nx), order="F")
-        # within a frame A[i, j] (i <= j) -> ab[u + i - j, j]: column j of the frame block is one contiguous
-        # piece of the Fortran-ordered band
-        per_frame = ab.T.reshape(T, m, u + 1)          # a view: (frame, joint coordinate j, band row)
-        for j in range(m):
-            per_frame[:, j, u - j:] = self.frame[:, :j + 1, j]
-        ab[u] += self.diag
-        if T >= 2:
-            ab[u - m, m:] = self.off1
-        if T >= 3:
-            ab[u - 2 * m, 2 * m:] = self.off2
-        return ab, u
 
 
 def _banded_solve(A: _Normal, lam: float) -> np.ndarray | None:
@@ -583,10 +617,11 @@ def _banded_solve(A: _Normal, lam: float) -> np.ndarray | None:
 
     The first nx variables (joints ordered by frame) couple only within +-2 frames, so that block is banded
     and factorised by a banded Cholesky; the last variable (body scale) couples to everything and is
-    eliminated by a Schur complement (one banded solve with two right-hand sides)."""
+    eliminated by a Schur complement (one banded solve with two right-hand sides). A's band is factorised
+    in place: a second solve needs the normal equations assembled again."""
     from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
 
-    ab, u = A.band()
+    ab, u = A.ab, A.u
     d = ab[u]
     iso = np.repeat(d.reshape(-1, 3).mean(1), 3)      # same damping on x, y, z of a joint: rotation-invariant
     ab[u] = d + lam * iso + 1e-9
@@ -622,10 +657,11 @@ def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.
     cost0, lam, it = cost, 1e-3, 0
     for it in range(1, max_iterations + 1):
         w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))           # IRLS weights of the Huber loss
-        A = problem.normal_equations(x, r, w)
         improved = False
-        for _ in range(8):
+        for attempt in range(8):
+            A = problem.normal_equations(x, r, w)      # again after a rejected step: the last solve used it up
             step = _banded_solve(A, lam)
+            A = None
             if step is not None:
                 x_new = x + step
                 r_new, k_new, a_new, _ = problem.residuals(x_new, jac=False)
@@ -639,7 +675,6 @@ def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.
         rel = (cost - cost_new) / max(cost, 1e-12)
         x, cost = x_new, cost_new
         lam = max(lam / 3.0, 1e-7)
-        A = None                              # before the next normal equations: one set at a time
         r, k, a = r_new, k_new, a_new
         if rel < 1e-5 or np.linalg.norm(step[:problem.nx].reshape(-1, 3), axis=1).max() < 2e-5:
             break

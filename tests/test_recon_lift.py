@@ -154,7 +154,7 @@ def test_normal_equations_are_the_sparse_jacobians_normal_matrix() -> None:
     assert (w < 1).sum() > 50 and len(problem.contact_terms[0]) > 0 and ((X - wall[1]) @ wall[0] < 0).any()
     A_ref = (Jm.T @ Jm.multiply(w[:, None]).tocsr()).toarray()
     N = problem.normal_equations(x, r, w)
-    ab, u = N.band()
+    ab, u = N.ab, N.u
     nx = problem.nx
     A = np.zeros((nx, nx))
     for d in range(u + 1):
