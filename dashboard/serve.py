@@ -49,7 +49,7 @@ PREPARE_ENV = "CRUXLAB_PREPARE_PLAYBACK"
 
 #: The preparer's entry: dashboard.player's package imports Streamlit, whose caches log "No runtime found" once
 #: per cached function outside a server; those warnings say nothing to a coach, so logging is muted below errors.
-_PREPARER = ("import logging, sys; logging.disable(logging.WARNING); "
+_PREPARER = ("import logging, os, sys; os.nice(10); logging.disable(logging.WARNING); "
              "from dashboard.player.prepare import main; sys.exit(main(sys.argv[1:]))")
 
 
@@ -57,7 +57,7 @@ def start_playback_preparer(db: str) -> threading.Thread:
     """Run dashboard.player.prepare for `db` at nice 10 as a child of this (the server's) process; a thread
     waits for it (no zombie) and the child stops at exit or when this process is gone."""
     proc = subprocess.Popen([sys.executable, "-c", _PREPARER, "--db", db, "--parent", str(os.getpid())],
-                            stdin=subprocess.DEVNULL, preexec_fn=lambda: os.nice(10))
+                            stdin=subprocess.DEVNULL)  # it lowers its own priority: no preexec_fn in a threaded server
     atexit.register(lambda: proc.poll() is None and proc.terminate())
     waiter = threading.Thread(target=proc.wait, name="cruxlab-playback-preparer", daemon=True)
     waiter.start()
