@@ -24,6 +24,7 @@ the lifted joint is kept as it is.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -382,7 +383,7 @@ def leg_length_px(keypoints2d: np.ndarray, confidence: np.ndarray, min_confidenc
 
 
 def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes: np.ndarray | None = None,
-                  params: FlowParams | None = None, progress=None) -> EffectorFlow:
+                  params: FlowParams | None = None, progress=None, workers: int = 2) -> EffectorFlow:
     """One pass over an attempt's frames: how each effector's image patch moves relative to the wall.
 
     frames: iterable of (scale, (N, h, w, 3) uint8 RGB or (N, h, w) uint8 grey) batches in attempt order,
@@ -394,11 +395,17 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
     i.e. the camera's. A grid over each effector's patch is tracked in the same call and, forward-backward
     checked, its motion minus the wall's is the effector's motion relative to the wall. The wall points get
     no backward track (RANSAC already drops bad ones): that halves their cost, and the wall's motion moves by
-    ~0.01 px (median) on the bundled clips. `progress(n)` hears frames done."""
+    ~0.01 px (median) on the bundled clips. `progress(n)` hears frames done.
+
+    Each frame pair (t, t+1) is computed from those two frames and the clip-wide patch sizes only (patches
+    placed by the detections at t, the wall grid laid anew, its own homography; findHomography's RANSAC draws
+    from an RNG it seeds itself on every call, not OpenCV's thread RNG): so the batches, each with the frame
+    before it, are tracked by `workers` threads (the Lucas-Kanade tracking runs without the GIL), and the
+    result is bit for bit the one thread's (tests/test_moves_flow.py)."""
     import cv2
 
-    # RANSAC draws from OpenCV's per-thread RNG: seeded here, the flow does not depend on what ran before it in
-    # this thread (the SfM stage's homographies, another video in a pool worker).
+    # Kept for anything in OpenCV that would draw from the per-thread RNG: the flow does not depend on what ran
+    # before it in this thread (the SfM stage's homographies, another video in a pool worker).
     cv2.setRNGSeed(0)
     p = params or FlowParams()
     kp = np.asarray(keypoints2d, dtype=np.float64)
@@ -413,44 +420,83 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
     box = np.full((T, 4), np.nan) if boxes is None else np.asarray(boxes, dtype=np.float64)
     offsets = np.linspace(-1.0, 1.0, p.grid)
     unit = np.stack(np.meshgrid(offsets, offsets), -1).reshape(-1, 2)                  # (G, 2) in [-1, 1]
-    G = len(unit)
-    prev = None
-    t = -1
-    for scale, batch in frames:
+
+    def track_batch(prev, greys, t0: int, scale: float) -> None:
+        """The pairs (t0 - 1, t0), ..., ending at the batch's last frame (`prev` = frame t0 - 1 or None)."""
         r = max(2.0, p.patch_m * px_per_m / scale)                                         # working pixels
         win = int(max(7, round(p.window_m * px_per_m / scale)) | 1)
         lk = dict(winSize=(win, win), maxLevel=p.levels,
                   criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
-        for img in batch:
-            t += 1
-            grey = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        for i, grey in enumerate(greys):
             if prev is not None:
-                a = t - 1
-                h, w = grey.shape
-                bg = _background_grid(w, h, p.background, box[a] / scale)
-                c = centres[a] / scale                                                     # (4, 2) working px
-                pts = np.concatenate([bg, (c[:, None] + r * unit[None]).reshape(-1, 2)]).astype(np.float32)
-                ok = np.isfinite(pts).all(1)
-                checked = ok.copy()
-                checked[:len(bg)] = False  # wall points: RANSAC sorts out their bad tracks
-                moved = np.full_like(pts, np.nan)
-                if ok.any():
-                    moved[ok] = _track(prev, grey, pts[ok], lk, p.fb_max_px, checked[ok])
-                d = moved - pts
-                H = _wall_homography(pts[:len(bg)], moved[:len(bg)], p.ransac_px)
-                if H is not None:
-                    eff = pts[len(bg):].reshape(4, G, 2).astype(np.float64)
-                    wall_d = _apply_h(H, eff) - eff                                         # (4, G, 2)
-                    rel_d = d[len(bg):].reshape(4, G, 2) - wall_d
-                    rel[a] = _moving_part(rel_d, p.min_points) * scale
-                    wall[a] = _apply_h(H, c[:, None])[:, 0] - c
-                    wall[a] *= scale
+                a = t0 + i - 1
+                rel[a], wall[a] = _pair_flow(prev, grey, centres[a], box[a], scale, r, unit, lk, p)
             prev = grey
-        if progress is not None:
-            progress(len(batch))
-    if t + 1 != T:
-        raise ValueError(f"effector_flow read {t + 1} frames for {T} frames of 2D detections")
+
+    prev = None
+    t = 0
+    pending: list = []
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cruxlab-flow") if workers > 1 else None
+    try:
+        for scale, batch in frames:
+            greys = [img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) for img in batch]
+            if pool is None:
+                track_batch(prev, greys, t, scale)
+                if progress is not None:
+                    progress(len(greys))
+            else:
+                pending.append((pool.submit(track_batch, prev, greys, t, scale), len(greys)))
+                while len(pending) > 2 * workers:  # a few batches in flight: memory stays bounded
+                    _finish(pending.pop(0), progress)
+            t += len(greys)
+            if greys:
+                prev = greys[-1]
+        while pending:
+            _finish(pending.pop(0), progress)
+    finally:
+        if pool is not None:
+            for future, _ in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+    if t != T:
+        raise ValueError(f"effector_flow read {t} frames for {T} frames of 2D detections")
     return EffectorFlow(rel.astype(np.float32), wall.astype(np.float32))
+
+
+def _finish(job, progress) -> None:
+    future, n = job
+    future.result()
+    if progress is not None:
+        progress(n)
+
+
+def _pair_flow(img0, img1, centre: np.ndarray, box: np.ndarray, scale: float, r: float, unit: np.ndarray,
+               lk: dict, p: FlowParams) -> tuple[np.ndarray, np.ndarray]:
+    """((4, 2) effectors' motion relative to the wall, (4, 2) the wall's motion at the patches) in full-size
+    pixels from frame img0 to img1, NaN where unknown: `centre` (4, 2) and `box` (4,) at img0, full-size."""
+    G = len(unit)
+    rel = np.full((4, 2), np.nan)
+    wall = np.full((4, 2), np.nan)
+    h, w = img1.shape
+    bg = _background_grid(w, h, p.background, box / scale)
+    c = centre / scale                                                                 # (4, 2) working px
+    pts = np.concatenate([bg, (c[:, None] + r * unit[None]).reshape(-1, 2)]).astype(np.float32)
+    ok = np.isfinite(pts).all(1)
+    checked = ok.copy()
+    checked[:len(bg)] = False  # wall points: RANSAC sorts out their bad tracks
+    moved = np.full_like(pts, np.nan)
+    if ok.any():
+        moved[ok] = _track(img0, img1, pts[ok], lk, p.fb_max_px, checked[ok])
+    d = moved - pts
+    H = _wall_homography(pts[:len(bg)], moved[:len(bg)], p.ransac_px)
+    if H is not None:
+        eff = pts[len(bg):].reshape(4, G, 2).astype(np.float64)
+        wall_d = _apply_h(H, eff) - eff                                                 # (4, G, 2)
+        rel_d = d[len(bg):].reshape(4, G, 2) - wall_d
+        rel = _moving_part(rel_d, p.min_points) * scale
+        wall = _apply_h(H, c[:, None])[:, 0] - c
+        wall *= scale
+    return rel, wall
 
 
 def _background_grid(w: int, h: int, shape: tuple[int, int], box: np.ndarray) -> np.ndarray:

@@ -216,3 +216,47 @@ def test_feet_whose_detections_swap_sides_are_put_back():
     assert not swapped_feet(kp, conf, flow).any()
     kp, conf, flow, _ = _two_shoes(80, slice(10, 80))
     assert not swapped_feet(kp, conf, flow).any()
+
+
+def test_flow_tracked_by_threads_is_bit_identical_to_one_thread(monkeypatch):
+    """Each frame pair's flow depends on its two frames only (and the clip-wide patch size), so batches tracked
+    by two threads, or the frames cut into other batches, give bit for bit the one-thread result, NaN where
+    NaN: 3 s of the bundled panning clip with a stand-in climber whose feet go unseen now and then."""
+    import threading
+    from pathlib import Path
+
+    import moves.evidence as evidence
+    from benchmarks.bench_flow import stand_in_pose
+    from reconstruction.video import iter_batches, probe, select_frames
+
+    info = probe(Path(__file__).resolve().parents[1] / "data" / "climbing" / "warp-dynamic-input.mp4",
+                 with_hash=False)
+    frames = select_frames(info, 0.0, 3.0)
+    decoded = [(b.scale, b.frames) for b in iter_batches(info, frames, max_side=480, batch_size=7)]
+    kp, conf, boxes = stand_in_pose(frames.count, info.width, info.height)
+    kp = kp + np.random.default_rng(0).normal(0, 15, kp.shape).astype(np.float32)  # patches not all alike
+    conf[::5, [L_ANKLE, L_HEEL, L_TOE]] = 0   # the left foot unseen in every fifth frame: NaN there
+
+    threads = set()
+    pair_flow = evidence._pair_flow
+
+    def recording(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return pair_flow(*args, **kwargs)
+
+    monkeypatch.setattr(evidence, "_pair_flow", recording)
+    one = effector_flow(iter(decoded), kp, conf, boxes, workers=1)
+    assert threads == {threading.current_thread().name}
+    threads.clear()
+    two = effector_flow(iter(decoded), kp, conf, boxes, workers=2)
+    assert threads and all(name.startswith("cruxlab-flow") for name in threads)  # the pool's threads tracked
+    # the same frames in batches of 3 and one of the rest: the threads' chunks begin at other frames
+    grey = np.concatenate([b for _, b in decoded])
+    regrouped = [(decoded[0][0], grey[i:i + 3]) for i in range(0, 30, 3)] + [(decoded[0][0], grey[30:])]
+    other = effector_flow(iter(regrouped), kp, conf, boxes, workers=2)
+
+    assert np.isfinite(one.rel[:-1]).mean() > 0.5 and np.isnan(one.rel[:-1:5, 2]).all()
+    for flow in (two, other):
+        for got, want in ((flow.rel, one.rel), (flow.wall, one.wall)):
+            assert np.array_equal(np.isnan(got), np.isnan(want))
+            assert np.array_equal(got, want, equal_nan=True)
