@@ -408,15 +408,9 @@ class _Problem:
     def _reprojection(self, X: np.ndarray, jac: bool) -> "_Block":
         """Observed 2D keypoints against the projected joints, in sigma units (pairs u, v)."""
         tt, jj = self.obs_t, self.obs_j
-        Rt, Kt = self.R[tt], self.K[tt]
-        pc = np.einsum("mij,mj->mi", Rt, X[tt, jj]) + self.t[tt]
-        z = pc[:, 2]
-        front = z > 0.05
-        zs = np.where(front, z, 1.0)
-        xn, yn = pc[:, 0] / zs, pc[:, 1] / zs
+        _, Kt, zs, xn, yn, w = self._project(X)
         u = Kt[:, 0, 0] * xn + Kt[:, 0, 1] * yn + Kt[:, 0, 2]
         v = Kt[:, 1, 1] * yn + Kt[:, 1, 2]
-        w = self.obs_w * front
         r = np.stack([(u - self.obs_uv[:, 0]) * w, (v - self.obs_uv[:, 1]) * w], 1).ravel()
         entry = None
         if jac:
@@ -426,16 +420,20 @@ class _Problem:
             entry = (rows, cols, np.stack([Ju, Jv], 1).ravel())
         return _Block(r, self.opts.huber_px, entry, 2)
 
-    def _reprojection_jac(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows d u / d X, d v / d X (m, 3) of the reprojection residuals (sigma units)."""
+    def _project(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The observed joints in each observation's camera: (R, K, depth zs (1 behind the camera), normalised
+        xn, yn, weight w: the observation's, 0 behind the camera), shared by the residuals and their rows."""
         tt, jj = self.obs_t, self.obs_j
         Rt, Kt = self.R[tt], self.K[tt]
         pc = np.einsum("mij,mj->mi", Rt, X[tt, jj]) + self.t[tt]
         z = pc[:, 2]
         front = z > 0.05
         zs = np.where(front, z, 1.0)
-        xn, yn = pc[:, 0] / zs, pc[:, 1] / zs
-        w = self.obs_w * front
+        return Rt, Kt, zs, pc[:, 0] / zs, pc[:, 1] / zs, self.obs_w * front
+
+    def _reprojection_jac(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows d u / d X, d v / d X (m, 3) of the reprojection residuals (sigma units)."""
+        Rt, Kt, zs, xn, yn, w = self._project(X)
         dxn = np.stack([1 / zs, np.zeros_like(zs), -xn / zs], 1)       # d xn / d pc
         dyn = np.stack([np.zeros_like(zs), 1 / zs, -yn / zs], 1)
         du = Kt[:, 0, 0, None] * dxn + Kt[:, 0, 1, None] * dyn
