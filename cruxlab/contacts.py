@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cruxlab.intervals import runs
+from cruxlab.intervals import cover, runs
 from cruxlab.signal import central_difference, drop_short_runs, hysteresis, seg_mean, window_displacement
 
 HANDS, FEET = (0, 1), (2, 3)
@@ -233,7 +233,7 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
                 with np.errstate(invalid="ignore"):
                     on_floor = (np.abs(y - floor_y) <= p.floor_tol * s) if floor_y is not None else np.zeros(len(r), bool)
                     veto = (d > near[k]) & (r[:, 1] - r[:, 0] + 1 < trust[k]) & ~on_floor
-                st = st & ~_cover(len(st), r[veto])
+                st = st & ~cover(len(st), r[veto])
         state[:, k] = st
     radius = np.array([p.hand_hold_radius, p.hand_hold_radius, p.foot_hold_radius, p.foot_hold_radius]) * s
     hold, holds, kind = _assign_holds(state, plane, (radius[0], radius[2]))
@@ -241,14 +241,6 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
                   "move_speed": move_speed.round(3).tolist(), "move_disp": move_disp.round(3).tolist(),
                   "near": np.round(near, 3).tolist(), "hold_radius": np.round(radius, 3).tolist()}
     return Contacts(state, hold, holds, kind, thresholds)
-
-
-def _cover(T: int, r: np.ndarray) -> np.ndarray:
-    """(T,) bool: True inside the inclusive runs r (R, 2)."""
-    mark = np.zeros(T + 1, dtype=np.int64)
-    np.add.at(mark, r[:, 0], 1)
-    np.add.at(mark, r[:, 1] + 1, -1)
-    return np.cumsum(mark[:-1]) > 0
 
 
 def _drop_short_edge_runs(state: np.ndarray, min_len: int) -> np.ndarray:

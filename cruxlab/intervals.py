@@ -14,6 +14,14 @@ def runs(mask: np.ndarray) -> np.ndarray:
     return np.stack([np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1], axis=1)
 
 
+def cover(T: int, r: np.ndarray) -> np.ndarray:
+    """(T,) bool: True inside the inclusive runs r (R, 2) (overlapping runs allowed): the inverse of `runs`."""
+    mark = np.zeros(T + 1, dtype=np.int64)
+    np.add.at(mark, r[:, 0], 1)
+    np.add.at(mark, r[:, 1] + 1, -1)
+    return np.cumsum(mark[:-1]) > 0
+
+
 def temporal_iou(start_a, end_a, start_b, end_b) -> np.ndarray:
     """Intersection over union of inclusive frame intervals [start_a, end_a] and [start_b, end_b]; numbers or
     arrays that broadcast (e.g. a column of candidates against a row of moves). 0 where they do not overlap."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cruxlab.contacts import ContactParams
-from cruxlab.intervals import runs
+from cruxlab.intervals import cover, runs
 from cruxlab.signal import seg_mean
 from moves.features import Features
 
@@ -106,8 +106,7 @@ def floor_contacts(f: Features, p: OnWallParams) -> tuple[np.ndarray, float | No
     first, last = (int(seen[0]), int(seen[-1])) if len(seen) else (0, T - 1)
     stands = runs(floor)
     short = (stands[:, 1] - stands[:, 0] + 1 < p.floor_min_s * f.fps) & (stands[:, 0] > first) & (stands[:, 1] < last)
-    for a, b in stands[short]:
-        floor[a:b + 1] = False
+    floor &= ~cover(T, stands[short])
     on &= floor[r[:, 0]] | floor[r[:, 1]]
     if not on.any():
         return floor, None, ()

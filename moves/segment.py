@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cruxlab.intervals import runs
+from cruxlab.intervals import cover, runs
 from cruxlab.joints import EFFECTOR_LIMBS, L_ANKLE, R_ANKLE
 from cruxlab.signal import bridge, seg_max, seg_mean, seg_sum, segment_frames  # noqa: F401 (re-exported)
 from moves.features import Features
@@ -164,16 +164,8 @@ def flag_still_contacts(contact: np.ndarray, shape: np.ndarray, max_frames: int,
         touches = free[np.maximum(a - 1, 0), j] & (a > 0) | free[np.minimum(b + 1, T - 1), j] & (b + 1 < T)
         held = (b - a + 1 <= max_frames) if off_wall is None else (b - a + 1 <= max_frames) | off_wall[j]
         keep = held & (unshaped == 0) & touches
-        out[:, j] = _cover(T, r[keep])
+        out[:, j] = cover(T, r[keep])
     return out
-
-
-def _cover(T: int, r: np.ndarray) -> np.ndarray:
-    """(T,) bool: True inside the inclusive runs r (R, 2)."""
-    mark = np.zeros(T + 1, dtype=np.int64)
-    np.add.at(mark, r[:, 0], 1)
-    np.add.at(mark, r[:, 1] + 1, -1)
-    return np.cumsum(mark[:-1]) > 0
 
 
 def propose(f: Features, p: SegmentParams | None = None, wall: OnWall | None = None) -> Candidates:
