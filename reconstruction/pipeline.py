@@ -574,9 +574,10 @@ def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPl
 @dataclass(frozen=True)
 class MoveModel:
     """The move classifier new attempts are labelled with: the store's active model row (`db.store.
-    StoredModel`, plain data, picklable) or None for the built-in rules. The estimator is built when moves
-    are detected, after the pose and camera stages: the classifiers' packages (scikit-learn, pandas: ~150 MB)
-    are then not in memory while MediaPipe runs."""
+    StoredModel`, plain data, picklable) or None for the built-in rules. The classifier is built when moves
+    are detected, after the pose and camera stages; rules (built-in or stored) are NumPy predictors
+    (`moves.classify.Rules`), so only a stored learned model brings scikit-learn (with SciPy's statistics and
+    pandas: ~0.7 s, ~150 MB) into an analysis."""
 
     stored: Any = None
 
