@@ -725,7 +725,9 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             run.flow_stage = run.stages.background("flow", run.cached("flow"), lambda stage: run.flow(pose, stage))
             masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
             cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
-        geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
+            # The worker process ends by itself once it has replied (interpreter and COLMAP teardown, ~0.1-0.2
+            # s); leaving its block waits for that and deletes its folder, so the lift runs first.
+            geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
         flow = run.flow_stage.wait()
     geometry.report.setdefault("cameras", cams.report)
     from cruxlab.skeleton import Skeleton
