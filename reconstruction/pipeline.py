@@ -574,9 +574,10 @@ def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPl
 @dataclass(frozen=True)
 class MoveModel:
     """The move classifier new attempts are labelled with: the store's active model row (`db.store.
-    StoredModel`, plain data, picklable) or None for the built-in rules. The estimator is built when moves
-    are detected, after the pose and camera stages: the classifiers' packages (scikit-learn, pandas: ~150 MB)
-    are then not in memory while MediaPipe runs."""
+    StoredModel`, plain data, picklable) or None for the built-in rules. The classifier is built when moves
+    are detected, after the pose and camera stages; rules (built-in or stored) are NumPy predictors
+    (`moves.classify.Rules`), so only a stored learned model brings scikit-learn (with SciPy's statistics and
+    pandas: ~0.7 s, ~150 MB) into an analysis."""
 
     stored: Any = None
 
@@ -724,7 +725,9 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             run.flow_stage = run.stages.background("flow", run.cached("flow"), lambda stage: run.flow(pose, stage))
             masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
             cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
-        geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
+            # The worker process ends by itself once it has replied (interpreter and COLMAP teardown, ~0.1-0.2
+            # s); leaving its block waits for that and deletes its folder, so the lift runs first.
+            geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
         flow = run.flow_stage.wait()
     geometry.report.setdefault("cameras", cams.report)
     from cruxlab.skeleton import Skeleton
