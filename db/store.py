@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from cruxlab.camera import CameraTrack, WallPoints
-from cruxlab.digest import canonical_json, params_digest
+from cruxlab.digest import canonical_json, ingest_key  # noqa: F401 (ingest_key: the key of every stored attempt)
 from cruxlab.errors import DatabaseError, InputError
 from cruxlab.intervals import temporal_iou
 from cruxlab.joints import LIMBS, NUM_JOINTS
@@ -90,11 +90,6 @@ class AttemptInfo:
     camera_model: str | None
     report: dict
     video_size: tuple[int, int] | None = None  # (width, height) display pixels of the video, after rotation
-
-
-def ingest_key(source_sha256: str, params: dict | None = None) -> str:
-    """Identity of one ingest: the source's content hash and the parameters that shape the result."""
-    return params_digest({"sha256": source_sha256, "params": params or {}})
 
 
 def _now() -> datetime:
