@@ -36,12 +36,15 @@ CLIPS = [ROOT / "data" / "climbing" / "warp-fixed-input.mp4", ROOT / "data" / "c
 
 # ------------------------------------------------------------------------------------------ in the child
 def _mediapipe_alone(clip: str) -> dict:
-    from reconstruction.backends.mediapipe_backend import _pose_module
+    # MediaPipe imported as a 2D-pose-only tool imports it (the whole package), not through cruxlab's backend:
+    # the baseline stays fixed whatever the backend's own import does
+    import mediapipe as mp
+
     from reconstruction.video import iter_batches, probe, select_frames
 
     info = probe(clip, with_hash=False)
     frames = select_frames(info)
-    pose = _pose_module().Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True)
+    pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True)
     found = 0
     for batch in iter_batches(info, frames, max_side=960):
         for frame in batch.frames:

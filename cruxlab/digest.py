@@ -18,3 +18,8 @@ def params_digest(params: Any, length: int | None = None, algorithm: str = "sha2
     parameters give the same digest in every process and on every machine."""
     digest = hashlib.new(algorithm, canonical_json(params).encode()).hexdigest()
     return digest if length is None else digest[:length]
+
+
+def ingest_key(source_sha256: str, params: dict | None = None) -> str:
+    """Identity of one ingest: the source's content hash and the parameters that shape the result."""
+    return params_digest({"sha256": source_sha256, "params": params or {}})

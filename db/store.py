@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from cruxlab.camera import CameraTrack, WallPoints
-from cruxlab.digest import canonical_json, params_digest
+from cruxlab.digest import canonical_json, ingest_key  # noqa: F401 (ingest_key: the key of every stored attempt)
 from cruxlab.errors import DatabaseError, InputError
 from cruxlab.intervals import temporal_iou
 from cruxlab.joints import LIMBS, NUM_JOINTS
@@ -92,20 +92,37 @@ class AttemptInfo:
     video_size: tuple[int, int] | None = None  # (width, height) display pixels of the video, after rotation
 
 
-def ingest_key(source_sha256: str, params: dict | None = None) -> str:
-    """Identity of one ingest: the source's content hash and the parameters that shape the result."""
-    return params_digest({"sha256": source_sha256, "params": params or {}})
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 # ------------------------------------------------------------------------------------------ arrow helpers
+# Arrow arrays are made from their buffers, not with `pa.array`: that asks pyarrow's pandas shim whether its
+# input is a pandas object, which imports pandas (~0.15 s and ~45 MB) into every process that writes the store,
+# `cruxlab analyze` included.
+def _numbers(values, dtype=None) -> pa.Array:
+    """Numbers or bools (any shape, flattened; cast to `dtype` if given) as an Arrow array without nulls."""
+    arr = np.ascontiguousarray(values, dtype=dtype).reshape(-1)
+    if arr.dtype == np.bool_:
+        return pa.Array.from_buffers(pa.bool_(), len(arr), [None, pa.py_buffer(np.packbits(arr, bitorder="little"))])
+    return pa.Array.from_buffers(pa.from_numpy_dtype(arr.dtype), len(arr), [None, pa.py_buffer(arr)])
+
+
+def _strings(values: Iterable) -> pa.Array:
+    """Texts (None = null) as an Arrow string array."""
+    data = [None if v is None else str(v).encode() for v in values]
+    valid = np.array([d is not None for d in data], dtype=bool)
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(d) if d is not None else 0 for d in data], out=offsets[1:])
+    nulls = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(data), [nulls, pa.py_buffer(offsets),
+                                                           pa.py_buffer(b"".join(d for d in data if d is not None))],
+                                 null_count=int((~valid).sum()))
+
+
 def _fixed_list(values: np.ndarray, *shape: int) -> pa.Array:
     """(N, *shape) numpy array -> nested Arrow FixedSizeList array (DuckDB ARRAY type)."""
-    arr = np.ascontiguousarray(values)
-    flat = pa.array(arr.reshape(-1))
+    flat = _numbers(values)
     for size in reversed(shape):
         flat = pa.FixedSizeListArray.from_arrays(flat, size)
     return flat
@@ -299,8 +316,8 @@ def _insert_attempt_row(con: duckdb.DuckDBPyConnection, r: AttemptRecord) -> int
 
 def _frame_keys(attempt_id: int, n: int) -> dict[str, pa.Array]:
     """The (attempt_id, frame) columns of n per-frame rows."""
-    return {"attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
-            "frame": pa.array(np.arange(n, dtype=np.int32))}
+    return {"attempt_id": _numbers(np.full(n, attempt_id, dtype=np.int32)),
+            "frame": _numbers(np.arange(n, dtype=np.int32))}
 
 
 def _insert_skeleton_frames(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton) -> None:
@@ -317,21 +334,21 @@ def _insert_cameras(con: duckdb.DuckDBPyConnection, attempt_id: int, cameras: Ca
         "K": _fixed_list(cameras.K.astype(np.float64), 3, 3),
         "R": _fixed_list(cameras.R.astype(np.float64), 3, 3),
         "t": _fixed_list(cameras.t.astype(np.float64), 3),
-        "registered": pa.array(np.asarray(cameras.registered, dtype=bool)),
+        "registered": _numbers(cameras.registered, bool),
     }))
 
 
 def _insert_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int, wall_points: WallPoints) -> None:
     n = len(wall_points.xyz)
     cols = {
-        "attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
-        "point_id": pa.array(np.arange(n, dtype=np.int32)),
+        "attempt_id": _numbers(np.full(n, attempt_id, dtype=np.int32)),
+        "point_id": _numbers(np.arange(n, dtype=np.int32)),
         "xyz": _fixed_list(wall_points.xyz.astype(np.float32), 3),
     }
     if wall_points.rgb is not None:
         cols["rgb"] = _fixed_list(wall_points.rgb.astype(np.uint8), 3)
     if wall_points.error is not None:
-        cols["error"] = pa.array(wall_points.error.astype(np.float32))
+        cols["error"] = _numbers(wall_points.error, np.float32)
     _insert_arrow(con, "wall_points", pa.table(cols))
 
 
@@ -656,11 +673,11 @@ def replace_detection_extras(con: duckdb.DuckDBPyConnection, attempt_id: int, wa
     if K:
         used = np.bincount(hold[hold >= 0].ravel(), minlength=K)
         _insert_arrow(con, "holds", pa.table({
-            "attempt_id": pa.array(np.full(K, attempt_id, dtype=np.int32)),
-            "hold_id": pa.array(np.arange(K, dtype=np.int32)),
-            "kind": pa.array([str(k) for k in contacts.kinds], type=pa.string()),
+            "attempt_id": _numbers(np.full(K, attempt_id, dtype=np.int32)),
+            "hold_id": _numbers(np.arange(K, dtype=np.int32)),
+            "kind": _strings(str(k) for k in contacts.kinds),
             "xyz": _fixed_list(np.asarray(contacts.holds, dtype=np.float32), 3),
-            "n_frames": pa.array(used.astype(np.int32)),
+            "n_frames": _numbers(used, np.int32),
         }))
     if T:
         _insert_arrow(con, "contact_frames", pa.table({**_frame_keys(attempt_id, T),
@@ -718,14 +735,14 @@ def replace_model_moves(
         return 0
     n = len(moves)
     _insert_arrow(con, "moves", pa.table({
-        "attempt_id": pa.array(np.full(n, attempt_id, dtype=np.int32)),
-        "start_frame": pa.array([m.start_frame for m in moves], type=pa.int32()),
-        "end_frame": pa.array([m.end_frame for m in moves], type=pa.int32()),
-        "label": pa.array([m.label for m in moves], type=pa.string()),
-        "limb": pa.array([m.limb for m in moves], type=pa.string()),
-        "confidence": pa.array([float(m.confidence) for m in moves], type=pa.float32()),
-        "source": pa.array(["model"] * n, type=pa.string()),
-        "model_version": pa.array([model_version] * n, type=pa.string()),
+        "attempt_id": _numbers(np.full(n, attempt_id, dtype=np.int32)),
+        "start_frame": _numbers([m.start_frame for m in moves], np.int32),
+        "end_frame": _numbers([m.end_frame for m in moves], np.int32),
+        "label": _strings(m.label for m in moves),
+        "limb": _strings(m.limb for m in moves),
+        "confidence": _numbers([float(m.confidence) for m in moves], np.float32),
+        "source": _strings(["model"] * n),
+        "model_version": _strings([model_version] * n),
     }))
     return n
 

@@ -1,12 +1,18 @@
-"""Move classifiers with the scikit-learn estimator contract, and the detection pipeline.
+"""Move classifiers (the scikit-learn estimator contract) and the detection pipeline.
 
-Both classifiers read the candidate table of moves.segment (one row per candidate, FEATURE_NAMES columns)
+The classifiers read the candidate table of moves.segment (one row per candidate, FEATURE_NAMES columns)
 and predict a label per row, "none" for a candidate that is no move:
 
-- RuleMoveClassifier (the default): DESIGN.md's definitions with every threshold a parameter, so grid
-  search can tune them and a test can mis-set them. `fit` learns nothing; it only records the schema.
+- the rules (the default): DESIGN.md's definitions with every threshold a parameter (RuleThresholds), so grid
+  search can tune them and a test can mis-set them. `Rules` applies them with NumPy alone (what detection
+  uses: `default_classifier`); RuleMoveClassifier is the same rules as a scikit-learn estimator, whose `fit`
+  learns nothing (it only records the schema).
 - LearnedMoveClassifier: gradient boosting over the same features, trained from coach labels
   (moves.service.train_from_db). NaN features are handled natively.
+
+The two estimators live in moves.estimators and load on first use (`from moves.classify import
+RuleMoveClassifier` works as ever): importing this module, detecting moves and analysing a video never
+import scikit-learn.
 
 `detect(skeleton)` runs features -> candidates -> classifier -> moves; `detect_features(features)` also
 returns the on-the-wall interval and the holds (a `Detection`).
@@ -14,14 +20,12 @@ returns the on-the-wall interval and the holds (a `Detection`).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cruxlab.digest import params_digest
-from cruxlab.errors import InputError
 from cruxlab.labels import Move
 from cruxlab.skeleton import Skeleton
 from moves.features import FeatureParams, Features, compute_features
@@ -54,8 +58,10 @@ def _margin(value: np.ndarray, threshold: float, scale: float, above: bool = Tru
     return np.nan_to_num(m, nan=-10.0)
 
 
-class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
-    """DESIGN.md's move definitions as thresholds over candidate features.
+class RuleThresholds:
+    """DESIGN.md's move definitions as thresholds over candidate features: the parameters and the arithmetic
+    shared by `Rules` (the rules as a NumPy predictor, what detection uses) and `RuleMoveClassifier` (the same
+    rules as a scikit-learn estimator, moves.estimators).
 
     Parameters (metres, degrees, seconds):
     match_dist: a hand arriving within this of the other hand, along the wall for image evidence, in body units
@@ -115,28 +121,14 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         self.dyno_min_speed = dyno_min_speed
         self.dyno_sync_s = dyno_sync_s
 
-    def fit(self, X=None, y=None):
-        """Rules learn nothing; fitting records the feature schema (X may be None)."""
-        if X is not None:
-            validate_data(self, X, reset=True, ensure_all_finite="allow-nan", ensure_min_samples=0)
-            self._check_schema()
-        else:
-            self.n_features_in_ = len(FEATURE_NAMES)
-        self.classes_ = np.array(CLASSES, dtype=object)
-        return self
-
-    def _check_schema(self) -> None:
-        if self.n_features_in_ != len(FEATURE_NAMES):
-            raise ValueError(
-                f"RuleMoveClassifier reads the {len(FEATURE_NAMES)} candidate features of moves.segment "
-                f"(FEATURE_NAMES), got {self.n_features_in_} columns"
-            )
+    def get_params(self, deep: bool = True) -> dict:
+        """The thresholds by name (what scikit-learn's get_params gives for RuleMoveClassifier)."""
+        return {name: getattr(self, name) for name in _RULE_PARAMS}
 
     @property
     def version(self) -> str:
-        default = RuleMoveClassifier().get_params()
         params = self.get_params()
-        if params == default:
+        if params == _RULE_PARAMS:
             return RULES_VERSION
         # sha1: versions stored by earlier releases keep naming the same thresholds
         return f"{RULES_VERSION}+{params_digest(params, 8, algorithm='sha1')}"
@@ -211,19 +203,9 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         conf = np.where(label == 0, conf, conf * (0.6 + 0.4 * valid))
         return label, conf.astype(np.float32)
 
-    def _validated(self, X) -> np.ndarray:
-        check_is_fitted(self, "classes_")
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", ensure_min_samples=0)
-        return np.asarray(X, dtype=np.float64)
-
-    def predict(self, X) -> np.ndarray:
-        label, _ = self._scores(self._validated(X))
-        return self.classes_[label]
-
-    def predict_proba(self, X) -> np.ndarray:
+    def _proba(self, X: np.ndarray) -> np.ndarray:
         """The predicted label gets its confidence; the remainder goes to "none" (or, for "none", spreads
         over the labels the candidate's kind allows)."""
-        X = self._validated(X)
         label, conf = self._scores(X)
         proba = np.zeros((len(X), len(CLASSES)))
         rows = np.arange(len(X))
@@ -235,105 +217,36 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator):
         return proba
 
 
-def _one_thread():
-    """Candidate tables are small (thousands of rows): OpenMP threads only add overhead, and on a busy
-    2-core machine they made a 200-row fit take 47 s instead of 0.5 s."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="openmp")
+#: The rules' thresholds and their defaults, in scikit-learn's (sorted) order.
+_RULE_PARAMS = {name: p.default for name, p in sorted(inspect.signature(RuleThresholds.__init__).parameters.items())
+                if name != "self"}
 
 
-class LearnedMoveClassifier(ClassifierMixin, BaseEstimator):
-    """Gradient boosting over candidate features (scikit-learn's HistGradientBoostingClassifier: NaN-aware,
-    fast on a CPU). Trained from coach labels; `classes_` are whatever labels the training data held.
+class Rules(RuleThresholds):
+    """The rules as a ready predictor in NumPy alone (nothing to fit): `classes_`, `predict` and `predict_proba`
+    give exactly what `RuleMoveClassifier` gives, without importing scikit-learn (with SciPy's statistics
+    and pandas it costs ~0.7 s and ~150 MB at the end of every analysis). Thresholds as in RuleThresholds."""
 
-    Fitting keeps the boosted trees as plain arrays (`trees_`, moves.trees.TreeEnsemble) and predicts from
-    them, so the model stored in the database (`to_payload`, an .npz of numbers, no pickle) and the model
-    just trained are the same object and give the same answers."""
+    classes_ = np.array(CLASSES, dtype=object)
+    n_features_in_ = len(FEATURE_NAMES)
 
-    def __init__(self, max_iter: int = 200, learning_rate: float = 0.1, max_leaf_nodes: int = 15,
-                 l2_regularization: float = 0.0, class_weight: str | None = "balanced", random_state: int = 0):
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_leaf_nodes = max_leaf_nodes
-        self.l2_regularization = l2_regularization
-        self.class_weight = class_weight
-        self.random_state = random_state
-
-    def fit(self, X, y):
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        from moves.trees import TreeEnsemble
-
-        X, y = validate_data(self, X, y, reset=True, ensure_all_finite="allow-nan")
-        # A feature missing in every training row (a candidate kind these attempts never show: one fold of two
-        # attempts, say) makes sklearn's binning crash; as a constant it simply never gets split on, and NaN
-        # there at prediction time takes the same branch as every other value.
-        X = np.where(np.isnan(X).all(axis=0), 0.0, X)
-        model = HistGradientBoostingClassifier(
-            max_iter=self.max_iter, learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
-            l2_regularization=self.l2_regularization, class_weight=self.class_weight,
-            random_state=self.random_state,
-        )
-        with _one_thread():
-            model.fit(X, y)
-        self.trees_ = TreeEnsemble.from_sklearn(model)
-        self.classes_ = model.classes_
-        return self
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # NaN = a feature that does not apply to this candidate kind
-        return tags
-
-    @property
-    def n_iter_(self) -> int:
-        check_is_fitted(self, "trees_")
-        return self.trees_.n_iter
-
-    def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self, "trees_")
-        X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan")
-        return self.trees_.predict_proba(X)
+    def _validated(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"the rules read the {len(FEATURE_NAMES)} candidate features of moves.segment "
+                             f"(FEATURE_NAMES) per row, got an array of shape {X.shape}")
+        return X
 
     def predict(self, X) -> np.ndarray:
-        check_is_fitted(self, "trees_")
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        label, _ = self._scores(self._validated(X))
+        return self.classes_[label]
 
-    # ---------------------------------------------------------------------------- stored as plain data
-    def to_payload(self) -> bytes:
-        """The fitted trees as an uncompressed .npz of numeric and string arrays (no Python objects)."""
-        import io
+    def predict_proba(self, X) -> np.ndarray:
+        return self._proba(self._validated(X))
 
-        check_is_fitted(self, "trees_")
-        buf = io.BytesIO()
-        np.savez(buf, **self.trees_.to_arrays())
-        return buf.getvalue()
-
-    @classmethod
-    def from_payload(cls, payload: bytes, params: dict, label: str = "stored move model") -> LearnedMoveClassifier:
-        """A fitted classifier from `to_payload` bytes and its parameters; InputError for anything that is not
-        exactly such a payload for this cruxlab's feature table (never executes anything from it)."""
-        from cruxlab.npz import read_npz
-        from moves.trees import PAYLOAD_KEYS, TreeEnsemble
-
-        known = set(cls().get_params())
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise InputError(f"{label}: unknown parameter(s) {unknown}")
-        arrays = read_npz(payload, PAYLOAD_KEYS, "a move model", max_bytes=64 << 20, label=label)
-        try:
-            trees = TreeEnsemble.from_arrays(arrays, allowed_classes=CLASSES)
-        except InputError as exc:
-            raise InputError(f"{label}: {exc}") from None
-        if trees.n_features != len(FEATURE_NAMES):
-            raise InputError(f"{label} reads {trees.n_features} candidate features, this cruxlab computes "
-                             f"{len(FEATURE_NAMES)}")
-        clf = cls(**params)
-        clf.trees_ = trees
-        clf.classes_ = np.asarray(trees.classes.tolist(), dtype=object)
-        clf.n_features_in_ = trees.n_features
-        return clf
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.get_params().items() if v != _RULE_PARAMS[k]}
+        return f"Rules({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
 
 
 def classify_rows(X: np.ndarray, classifier) -> tuple[np.ndarray, np.ndarray]:
@@ -373,8 +286,20 @@ def assemble(candidates: Candidates, labels: np.ndarray, confidence: np.ndarray)
     return moves
 
 
-def default_classifier() -> RuleMoveClassifier:
-    return RuleMoveClassifier().fit()
+def default_classifier() -> Rules:
+    """The built-in rules with their default thresholds (a NumPy predictor; `RuleMoveClassifier().fit()` is
+    the same as a scikit-learn estimator)."""
+    return Rules()
+
+
+def __getattr__(name: str):
+    """The scikit-learn estimators load on first use (moves.estimators), so detecting moves, and with it
+    every `cruxlab analyze`, never imports scikit-learn."""
+    if name in ("RuleMoveClassifier", "LearnedMoveClassifier"):
+        from moves import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

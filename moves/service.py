@@ -1,13 +1,14 @@
 """Moves and the store: detection into the database, the active classifier, training from coach labels.
 
 The active classifier lives in the `move_models` table (params + metrics; a learned model's trees as plain
-arrays with a SHA-256, never a pickle: see `load_model`). Without an active row the default
-RuleMoveClassifier is used. `train_from_db` fits a LearnedMoveClassifier on the candidates coaches vouched for:
-moves they confirmed or corrected, model moves they deleted, and whole attempts they marked reviewed
-(db.store.training_labels; temporal IoU >= 0.3, same limb; in a reviewed attempt unmatched candidates are
-"none"). It reports cross-validated per-label F1 of the learned model against the active rules on those same
-candidates (folds grouped by attempt), so the rules are never scored against their own unconfirmed output, and
-activates the learned model when its macro-F1 is higher.
+arrays with a SHA-256, never a pickle: see `load_model`). Without an active row the built-in rules
+(moves.classify.default_classifier) are used; rules load as NumPy predictors (moves.classify.Rules), so only a
+learned model brings scikit-learn in. `train_from_db` fits a LearnedMoveClassifier on the candidates coaches
+vouched for: moves they confirmed or corrected, model moves they deleted, and whole attempts they marked
+reviewed (db.store.training_labels; temporal IoU >= 0.3, same limb; in a reviewed attempt unmatched candidates
+are "none"). It reports cross-validated per-label F1 of the learned model against the active rules on those
+same candidates (folds grouped by attempt), so the rules are never scored against their own unconfirmed output,
+and activates the learned model when its macro-F1 is higher.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -27,12 +29,14 @@ from cruxlab.skeleton import Skeleton
 from db import store
 from db.connection import connect, transaction
 from moves.classify import (
-    ALLOWED, CLASSES, NONE, LearnedMoveClassifier, RuleMoveClassifier, classify_rows, default_classifier,
-    detect_features,
+    ALLOWED, CLASSES, NONE, RuleThresholds, Rules, classify_rows, default_classifier, detect_features,
 )
 from moves.features import compute_features
 from moves.segment import KINDS, Candidates, propose
 from moves.trees import FORMAT as LEARNED_FORMAT
+
+if TYPE_CHECKING:  # the estimators import scikit-learn: loaded where a model is trained or a learned one read
+    from moves.estimators import LearnedMoveClassifier
 
 
 # ------------------------------------------------------------------------------------- model registry
@@ -46,12 +50,12 @@ def load_model(row: store.StoredModel):
     checked numbers, a learned model is an .npz of arrays whose SHA-256 must match the recorded one. Anything
     else (an old pickle, an unknown format or kind, a changed payload) raises DatabaseError naming the fix."""
     if row.kind == "rules":
-        defaults = RuleMoveClassifier().get_params()
+        defaults = RuleThresholds().get_params()
         bad = {k: v for k, v in row.params.items()
                if k not in defaults or isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v)}
         if bad:
             raise DatabaseError(f"rules model {row.version!r} has unusable thresholds {bad}. {_MODEL_FIX}")
-        return RuleMoveClassifier(**row.params).fit()
+        return Rules(**row.params)
     if row.kind != "learned":
         raise DatabaseError(f"model {row.version!r} is of unknown kind {row.kind!r}. {_MODEL_FIX}")
     if row.payload_format in ("pickle", "pickle-removed"):
@@ -64,6 +68,8 @@ def load_model(row: store.StoredModel):
     if digest != row.payload_sha256:
         raise DatabaseError(f"model {row.version!r}: its payload does not match its recorded SHA-256 (changed or "
                             f"damaged since it was trained); refusing to load it. {_MODEL_FIX}")
+    from moves.estimators import LearnedMoveClassifier
+
     try:
         return LearnedMoveClassifier.from_payload(row.payload, row.params, label=f"model {row.version!r}")
     except InputError as exc:
@@ -97,7 +103,7 @@ def save_model(con: duckdb.DuckDBPyConnection, classifier, *, kind: str, metrics
 
 def activate_model(con: duckdb.DuckDBPyConnection, version: str) -> None:
     """Make a stored model (or 'rules' = the built-in defaults) the one `moves detect` uses."""
-    if version in ("rules", RuleMoveClassifier().version):
+    if version in ("rules", default_classifier().version):
         store.activate_model(con, None)
         return
     row = store.stored_model(con, version)
@@ -272,10 +278,12 @@ def train_from_db(db_path: str | Path, *, folds: int = 5, activate: bool = True,
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
 
+    from moves.estimators import LearnedMoveClassifier
+
     with connect(db_path, create=False) as con:
         data = training_set(con)
         current, rules_version = active_classifier(con)
-    if not isinstance(current, RuleMoveClassifier):
+    if not isinstance(current, RuleThresholds):
         current, rules_version = default_classifier(), default_classifier().version
     n_attempts = len(data.attempts)
     if n_attempts < min_attempts:

@@ -350,6 +350,20 @@ class _Stages:
         return out
 
 
+def _yield_cpu(by: int = 5) -> None:
+    """Lower the calling thread's CPU priority (nice + `by`), and with it that of the threads it starts: a
+    background stage then takes the CPU the stages on the critical path leave free (the camera worker's SfM
+    while the flow runs beside it, the lift after it) instead of slowing them. Linux only: nice is per thread
+    there (and inherited by new threads); elsewhere setpriority would name a process."""
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+    except OSError:  # not allowed here: run at the same priority
+        pass
+
+
 class _Stopped(Exception):
     """A background stage was asked to stop (the analysis failed or was interrupted meanwhile)."""
 
@@ -378,6 +392,7 @@ class _BackgroundStage:
         self.fraction = fraction
 
     def _main(self) -> None:
+        _yield_cpu()
         s, ident = self.stages, threading.get_ident()
         clock = getattr(time, "pthread_getcpuclockid", None)  # not on every platform (macOS)
         with s._lock:
@@ -562,7 +577,7 @@ class AnalysisPlan:
 def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPlan:
     """Probe the video and choose its frames (options already `checked_options`); InputError for anything
     unusable."""
-    from db.store import ingest_key
+    from cruxlab.digest import ingest_key  # the store's key, without importing the store (DuckDB, Arrow)
 
     info = probe(video_path)
     frames = select_frames(info, options.start_s, options.end_s, options.fps)
@@ -574,9 +589,10 @@ def plan_analysis(video_path: str | Path, options: AnalyzeOptions) -> AnalysisPl
 @dataclass(frozen=True)
 class MoveModel:
     """The move classifier new attempts are labelled with: the store's active model row (`db.store.
-    StoredModel`, plain data, picklable) or None for the built-in rules. The estimator is built when moves
-    are detected, after the pose and camera stages: the classifiers' packages (scikit-learn, pandas: ~150 MB)
-    are then not in memory while MediaPipe runs."""
+    StoredModel`, plain data, picklable) or None for the built-in rules. The classifier is built when moves
+    are detected, after the pose and camera stages; rules (built-in or stored) are NumPy predictors
+    (`moves.classify.Rules`), so only a stored learned model brings scikit-learn (with SciPy's statistics and
+    pandas: ~0.7 s, ~150 MB) into an analysis."""
 
     stored: Any = None
 
@@ -623,13 +639,13 @@ def snapshot_store(db_path: str | Path) -> StoreSnapshot:
     """Read the store's keys, names and move model; DatabaseError for a store that cannot be used, or whose
     active move model cannot be loaded, before any work (the file is not created: a failed analysis leaves
     no empty store behind)."""
-    from db import store
-    from db.connection import connect
-
     db_path = Path(db_path)
     if not db_path.exists():
         _check_creatable(db_path)
         return StoreSnapshot(frozenset(), frozenset(), MoveModel())
+    from db import store
+    from db.connection import connect
+
     with connect(db_path) as con:
         keys, names = store.ingest_keys_and_names(con)
         row = store.active_model(con)
@@ -722,9 +738,13 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             _require_climber(pose, plan, options)
             # the flow needs the pose only: it runs in a thread beside masks, cameras and lift
             run.flow_stage = run.stages.background("flow", run.cached("flow"), lambda stage: run.flow(pose, stage))
+            later = _import_later_stages()  # while the masks stage waits for the camera worker
             masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
             cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
-        geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
+            later.join()
+            # The worker process ends by itself once it has replied (interpreter and COLMAP teardown, ~0.1-0.2
+            # s); leaving its block waits for that and deletes its folder, so the lift runs first.
+            geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
         flow = run.flow_stage.wait()
     geometry.report.setdefault("cameras", cams.report)
     from cruxlab.skeleton import Skeleton
@@ -739,6 +759,32 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
         report["move_model"] = version  # the moves' classifier, also on every stored move (model_version)
     return ComputedAttempt(plan=plan, options=options, pose=pose, geometry=geometry, skeleton=skeleton,
                            moves=moves, model_version=version, report=report, detection_extras=extras, flow=flow)
+
+
+#: What the lift, moves and store stages import (`_import_later_stages`).
+_LATER_MODULES = ("reconstruction.wall", "scipy.ndimage", "threadpoolctl", "cruxlab.contacts", "moves.classify",
+                  "moves.calibration", "moves.evidence", "db.store", "db.connection", "moves.ingest", "moves.service")
+
+
+def _import_later_stages() -> threading.Thread:
+    """Import the modules of the stages after the cameras in a thread (at a lower CPU priority), started as
+    the masks stage begins: that stage mostly waits for the camera worker, leaving the GIL free, so ~0.1 s of
+    imports (DuckDB and Arrow for the store the largest) leave the critical path. The caller joins it before
+    the lift, so no module is ever imported by two threads at once. A module that fails to import here fails
+    again, with its message, in the stage that imports it."""
+    import importlib
+
+    def work() -> None:
+        _yield_cpu()
+        for name in _LATER_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the stage that needs it reports it
+                pass
+
+    thread = threading.Thread(target=work, name="cruxlab-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def _require_climber(pose: Pose2D, plan: AnalysisPlan, options: AnalyzeOptions) -> None:

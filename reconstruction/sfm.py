@@ -58,10 +58,12 @@ class SfmOptions:
     """Parameters of `solve_cameras`."""
 
     max_features: int = 4096               # SIFT features per keyframe
+    first_octave: int = -1                 # SIFT's first octave (-1: the image upsampled 2x first)
     mask_dilate_px: int = 9                # climber mask dilation, pixels of the images handed in
     exhaustive_up_to: int = 40             # exhaustive matching up to this many keyframes, sequential beyond
     sequential_overlap: int = 10           # neighbours matched per keyframe in sequential mode
     min_pair_inliers: int = 30             # a keyframe pair counts when it has this many verified matches
+    ransac_min_trials: int = 100           # RANSAC trials at least, per model of each pair's verification
     rotation_only_threshold: float = 0.02  # median non-orthogonality of K^-1 H K below this -> fixed camera
     min_rotation_deg: float = 2.0          # below this total rotation the focal length is unobservable
     min_registered_fraction: float = 0.5   # fewer registered keyframes -> fall back to rotation-only
@@ -153,30 +155,31 @@ def _write_keyframe(img: np.ndarray, mask: np.ndarray, name: str, img_dir: Path,
     cv2.imwrite(str(mask_dir / f"{name}.png"), keep.astype(np.uint8) * 255)
 
 
-def _pair_homographies(database: Path, n_images: int, min_inliers: int) -> list[tuple[int, int, np.ndarray, int]]:
-    """(i, j, H mapping image-i pixels to image-j pixels, inliers) for verified keyframe pairs."""
+def _pair_homographies(database: Path, k: int, min_inliers: int) -> list[tuple[int, int, np.ndarray, int]]:
+    """(i, k, H mapping image-i pixels to image-k pixels, inliers) for the verified pairs of keyframe k (the
+    k-th added, kf_000k.png) with the keyframes before it."""
     import cv2
     import pycolmap
 
     pairs = []
     with pycolmap.Database.open(str(database)) as db:
-        images = {img.image_id: img for img in db.read_all_images()}
-        order = {iid: int(images[iid].name[3:7]) for iid in images}
-        kps = {iid: db.read_keypoints(iid)[:, :2] for iid in images}
-        ids = sorted(images)
-        for a_pos, a in enumerate(ids):
-            for b in ids[a_pos + 1:]:
-                if not db.exists_two_view_geometry(a, b):
-                    continue
-                tvg = db.read_two_view_geometry(a, b)
-                m = np.asarray(tvg.inlier_matches)
-                if len(m) < min_inliers:
-                    continue
-                p, q = kps[a][m[:, 0]], kps[b][m[:, 1]]
-                H, inl = cv2.findHomography(p, q, cv2.RANSAC, 2.0, maxIters=2000, confidence=0.999)
-                if H is None or inl.sum() < min_inliers:
-                    continue
-                pairs.append((order[a], order[b], H, int(inl.sum())))
+        ids = {int(img.name[3:7]): img.image_id for img in db.read_all_images()}
+        b = ids[k]
+        kb = None
+        for i in range(k):
+            a = ids[i]
+            if not db.exists_two_view_geometry(a, b):
+                continue
+            m = np.asarray(db.read_two_view_geometry(a, b).inlier_matches)
+            if len(m) < min_inliers:
+                continue
+            if kb is None:
+                kb = db.read_keypoints(b)[:, :2]
+            p, q = db.read_keypoints(a)[:, :2][m[:, 0]], kb[m[:, 1]]
+            H, inl = cv2.findHomography(p, q, cv2.RANSAC, 2.0, maxIters=2000, confidence=0.999)
+            if H is None or inl.sum() < min_inliers:
+                continue
+            pairs.append((i, k, H, int(inl.sum())))
     return pairs
 
 
@@ -355,6 +358,7 @@ class KeyframeSolver:
             d.mkdir(parents=True)
         self.database.unlink(missing_ok=True)
         self.names: list[str] = []
+        self.pairs: list[tuple[int, int, np.ndarray, int]] = []   # see _pair_homographies
         self.stage_t = {"extract_s": 0.0, "match_s": 0.0}
         w, h = self.size
         self.reader = pycolmap.ImageReaderOptions()
@@ -364,12 +368,21 @@ class KeyframeSolver:
         self.extraction = pycolmap.FeatureExtractionOptions()
         self.extraction.num_threads = options.num_threads
         self.extraction.sift.max_num_features = options.max_features
+        self.extraction.sift.first_octave = options.first_octave
         self.matching = pycolmap.FeatureMatchingOptions()
         self.matching.num_threads = options.num_threads
         self.verification = pycolmap.TwoViewGeometryOptions()
         self.verification.min_num_inliers = options.min_pair_inliers
         self.verification.ransac.random_seed = options.seed
+        self.verification.ransac.min_num_trials = options.ransac_min_trials
         pycolmap.set_random_seed(options.seed)
+
+    @staticmethod
+    def preload() -> None:
+        """Import what `solve` needs besides pycolmap (SciPy's least squares and rotations: 0.1-0.3 CPU-s),
+        e.g. while a worker waits for the next keyframe, so that `solve` after the last one is quicker."""
+        import scipy.optimize  # noqa: F401
+        import scipy.spatial.transform  # noqa: F401
 
     @property
     def exhaustive(self) -> bool:
@@ -398,6 +411,8 @@ class KeyframeSolver:
             if len(self.names) > 1:
                 s = time.perf_counter()
                 self._match()
+                # Every new verified pair has this keyframe in it: its homographies now, not after the video.
+                self.pairs += _pair_homographies(self.database, len(self.names) - 1, self.options.min_pair_inliers)
                 self.stage_t["match_s"] += time.perf_counter() - s
 
     def _match(self) -> None:
@@ -425,7 +440,7 @@ class KeyframeSolver:
         report: dict = {"keyframes": N, "working_size": [w, h], "scale": float(self.scale),
                         "matching": "exhaustive" if self.exhaustive
                         else f"sequential (overlap {options.sequential_overlap})"}
-        pairs = _pair_homographies(self.database, N, options.min_pair_inliers)
+        pairs = sorted(self.pairs, key=lambda p: p[:2])
         report["verified_pairs"] = len(pairs)
         test = _rotation_test(pairs, w, h, options) if pairs else None
         if test is not None:

@@ -86,6 +86,26 @@ def test_skeleton_round_trip_through_arrow(db_path):
     np.testing.assert_allclose(back.wall_normal, sk.wall_normal)
 
 
+def test_arrow_columns_from_buffers_equal_pa_array():
+    """The store builds its Arrow columns from NumPy buffers (pa.array would import pandas into every writer):
+    the same arrays pa.array makes, for every type the store writes, nulls and empty columns included."""
+    import pyarrow as pa
+
+    for values, dtype, typ in [([3, -1, 7], np.int32, pa.int32()), ([0.5, np.nan, 1e-8], np.float32, pa.float32()),
+                               ([1.0, 2.5], np.float64, pa.float64()), ([0, 255, 9], np.uint8, pa.uint8()),
+                               ([True, False, True] * 5, bool, pa.bool_()), ([], np.int32, pa.int32())]:
+        made, ref = store._numbers(values, dtype), pa.array(np.asarray(values, dtype=dtype), type=typ)
+        made.validate(full=True)
+        assert made.type == ref.type and made.null_count == ref.null_count == 0
+        np.testing.assert_array_equal(made.to_numpy(zero_copy_only=False), ref.to_numpy(zero_copy_only=False))
+    for texts in (["reach", "flag", "rock-over", "ü"], ["x", None, "", None], []):
+        made = store._strings(texts)
+        made.validate(full=True)
+        assert made.equals(pa.array(texts, type=pa.string())), (texts, made)
+    grid = np.arange(24, dtype=np.float32).reshape(2, 4, 3)
+    assert store._fixed_list(grid, 4, 3).to_pylist() == grid.tolist()
+
+
 def test_edit_history_is_append_only_and_current_state_is_latest_edit(db_path):
     with connect(db_path) as con:
         aid, (m1, m2) = _attempt_with_moves(con, 2, "rules-test")

@@ -17,7 +17,7 @@ from benchmarks.hostile import code_running_pickle
 from cruxlab.errors import DatabaseError
 from db import connect, transaction
 from db.connection import migrations
-from moves.classify import LearnedMoveClassifier, _one_thread
+from moves.estimators import LearnedMoveClassifier, _one_thread
 from moves.segment import FEATURE_NAMES
 from moves.service import LEARNED_FORMAT, active_classifier, save_model
 

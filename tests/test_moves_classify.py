@@ -52,6 +52,41 @@ def test_rule_classifier_follows_the_estimator_contract():
     assert clf.set_params(flag_min_s=3.0) is clf and clf.flag_min_s == 3.0
 
 
+def test_rules_predict_as_the_estimator_does_without_scikit_learn(tmp_path):
+    """Detection uses moves.classify.Rules, the rules in NumPy alone: the same labels and probabilities as the
+    estimator with the same thresholds, the same version, and detecting and storing an attempt's moves with the
+    built-in rules (what every `cruxlab analyze` does) never imports scikit-learn (~0.7 s and its SciPy/pandas
+    stack at each analysis's end)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from moves.classify import Rules, default_classifier
+
+    _, cands = _candidates()
+    for params in ({}, {"flag_knee": 175.0, "cross_margin": 0.4, "rock_rise": 1.2}):
+        est, rules = RuleMoveClassifier(**params).fit(), Rules(**params)
+        np.testing.assert_array_equal(rules.predict_proba(cands.X), est.predict_proba(cands.X))
+        np.testing.assert_array_equal(rules.predict(cands.X), est.predict(cands.X))
+        assert rules.version == est.version and rules.get_params() == est.get_params()
+    assert set(Rules(flag_knee=175.0).predict(cands.X)) != set(Rules().predict(cands.X))  # thresholds bite
+    assert default_classifier().version == RuleMoveClassifier().version
+    with pytest.raises(ValueError, match="FEATURE_NAMES"):
+        Rules().predict(cands.X[:, :5])
+    code = ("import sys\n"
+            "from moves.synthetic import generate_attempt\n"
+            "from moves.ingest import import_skeletons\n"
+            "a = generate_attempt(31, 'mild')\n"
+            f"path = a.skeleton.save({str(tmp_path / 'a.npz')!r})\n"
+            f"(r,) = import_skeletons({str(tmp_path / 'x.duckdb')!r}, [path], climber='c')\n"
+            "print(r.n_moves, r.model_version, [m for m in ('sklearn', 'pandas', 'scipy.stats') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    n_moves, version, loaded = out.stdout.split(maxsplit=2)
+    assert int(n_moves) > 0 and version == RuleMoveClassifier().version and loaded.strip() == "[]"
+
+
 def test_rule_thresholds_are_real_parameters():
     """Mis-set thresholds must cost accuracy where they bite (and a grid could tune them back)."""
     seeds = range(2100, 2106)
