@@ -3,16 +3,19 @@
     .venv/bin/python -m benchmarks.bench_speed [--clip PATH ...] [--minute]
 
 For each clip, two fresh processes one after the other: MediaPipe Pose alone (decode at 960 px + the
-video-mode tracking model on every frame, what a 2D-pose-only tool does) and `analyze` (every stage, no
-cache, a fresh store). Printed: frames per second of both and their ratio (goal >= 0.7), the CPU seconds
-of both process trees (robust to other load: the ratio of work done), the peak memory of the analyze
-process tree (sampled every 50 ms, camera worker included; RSS counts the libraries both processes map
-twice, PSS once) and analyze's per-stage seconds. `--minute` adds a
+video-mode tracking model on every frame, what a 2D-pose-only tool does) and the `cruxlab analyze` command
+itself (`python -m cruxlab.cli --db FRESH analyze CLIP --climber bench --no-cache --quiet`: every stage,
+no cache, a fresh store; start-up, argument parsing and exit included). Printed: frames per second of both
+and their ratio (goal >= 0.7), the CPU seconds of both process trees (robust to other load: the ratio of
+work done), the peak memory of the analyze process tree (sampled every 50 ms, camera worker included; RSS
+counts the libraries both processes map twice, PSS once) and analyze's per-stage seconds as stored in its
+report ("rest": the process's wall time outside pose, masks, cameras, lift and moves: start-up, imports,
+probe and hash, store, exit). `--minute` adds a
 60 s 1080x1440 clip (the tripod clip looped) for the memory goal (< 1 GB). The load average is printed: on a
 shared machine the wall-clock ratio moves with the others' work, the CPU ratio much less.
 
-Both run with compiled bytecode, as any installation does after its first run: a warm-up analysis of a 2 s
-trim first fills a private bytecode folder (PYTHONPYCACHEPREFIX in a temporary folder; nothing is written to
+Both run with compiled bytecode, as any installation does after its first run: a warm-up (both on a 2 s
+trim) first fills a private bytecode folder (PYTHONPYCACHEPREFIX in a temporary folder; nothing is written to
 the checkout or the venv). Where PYTHONDONTWRITEBYTECODE is set (as on this machine) every run would otherwise
 compile the modules it imports again: ~2.6 CPU-s for analyze (scikit-learn, pandas, SciPy, DuckDB...), ~0.8
 for MediaPipe alone. `--cold` measures that way instead.
@@ -35,7 +38,7 @@ CLIPS = [ROOT / "data" / "climbing" / "warp-fixed-input.mp4", ROOT / "data" / "c
 
 
 # ------------------------------------------------------------------------------------------ in the child
-def _mediapipe_alone(clip: str) -> dict:
+def _mediapipe_alone(clip: str, end_s: float | None = None) -> dict:
     # MediaPipe imported as a 2D-pose-only tool imports it (the whole package), not through cruxlab's backend:
     # the baseline stays fixed whatever the backend's own import does
     import mediapipe as mp
@@ -43,7 +46,7 @@ def _mediapipe_alone(clip: str) -> dict:
     from reconstruction.video import iter_batches, probe, select_frames
 
     info = probe(clip, with_hash=False)
-    frames = select_frames(info)
+    frames = select_frames(info, end_s=end_s)
     pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True)
     found = 0
     for batch in iter_batches(info, frames, max_side=960):
@@ -53,14 +56,23 @@ def _mediapipe_alone(clip: str) -> dict:
     return {"frames": frames.count, "found": found}
 
 
-def _analyze(clip: str, end_s: float | None = None) -> dict:
-    from reconstruction.pipeline import AnalyzeOptions, analyze
+def _analyze_command(clip: Path, db: Path, end_s: float | None = None) -> list[str]:
+    """The `cruxlab analyze` command line a user runs (in a fresh store, without the stage cache)."""
+    return [sys.executable, "-m", "cruxlab.cli", "--db", str(db), "analyze", str(clip), "--climber", "bench",
+            "--no-cache", "--quiet"] + ([] if end_s is None else ["--end", str(end_s)])
 
-    with tempfile.TemporaryDirectory() as tmp:
-        r = analyze(Path(tmp) / "bench.duckdb", clip, AnalyzeOptions(climber="bench", cache_dir=None, end_s=end_s),
-                    progress=False)
-    return {"frames": r.n_frames, "found": r.frames_detected, "timings_s": r.report["timings_s"],
-            "cpu_s": r.report["cpu_s"], "camera_model": r.camera_model, "moves": r.n_moves}
+
+def _stored_analysis(db: Path) -> dict:
+    """What the analyze command stored: frames, detections, per-stage seconds (its report), moves."""
+    from db import connect, store
+
+    with connect(db, read_only=True) as con:
+        ((attempt_id, _),) = store.resolve_attempts(con)
+        info = store.attempt_info(con, attempt_id)
+        n_moves, _ = store.move_summary(con, attempt_id)
+    rep = info.report
+    return {"frames": info.n_frames, "found": int(rep["pose"]["frames_detected"]), "timings_s": rep["timings_s"],
+            "cpu_s": rep["cpu_s"], "camera_model": info.camera_model, "moves": n_moves}
 
 
 # ------------------------------------------------------------------------------------------ in the parent
@@ -85,12 +97,11 @@ def _tree_memory_mb(pid: int) -> tuple[float, float]:
     return rss / 1024, pss / 1024
 
 
-def _measure(what: str, clip: Path, env: dict | None = None) -> dict:
+def _measure(cmd: list[str], what: str, clip: Path, env: dict | None = None) -> dict:
     """Run one measurement in a fresh process: wall seconds, CPU seconds of its process tree, peak RSS/PSS."""
     before = os.times()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.bench_speed", "--child", what, str(clip)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     peak = peak_pss = 0.0
 
     def sample() -> None:
@@ -108,9 +119,20 @@ def _measure(what: str, clip: Path, env: dict | None = None) -> dict:
     after = os.times()
     if proc.returncode != 0:
         raise SystemExit(f"{what} on {clip.name} failed (exit {proc.returncode})")
-    result = json.loads(out.strip().splitlines()[-1])
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {**result, "wall_s": wall, "cpu_s_total": cpu, "peak_mb": peak, "peak_pss_mb": peak_pss}
+    return {"stdout": out, "wall_s": wall, "cpu_s_total": cpu, "peak_mb": peak, "peak_pss_mb": peak_pss}
+
+
+def _mediapipe_run(clip: Path, env: dict | None, end_s: float | None = None) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.bench_speed", "--child", "mediapipe", str(clip)]
+    m = _measure(cmd + ([] if end_s is None else ["--end", str(end_s)]), "MediaPipe alone", clip, env)
+    return {**m, **json.loads(m["stdout"].strip().splitlines()[-1])}
+
+
+def _analyze_run(clip: Path, env: dict | None, folder: Path, end_s: float | None = None) -> dict:
+    db = folder / f"bench-{time.monotonic_ns()}.duckdb"
+    m = _measure(_analyze_command(clip, db, end_s), "cruxlab analyze", clip, env)
+    return {**m, **_stored_analysis(db)}
 
 
 def _minute_clip(folder: Path) -> Path:
@@ -146,7 +168,9 @@ def _report(clip: Path, alone: dict, full: dict) -> None:
           f"CPU-s, peak {full['peak_mb']:.0f} MB RSS / {full['peak_pss_mb']:.0f} MB PSS for the process tree)")
     print(f"  ratio            {fps_full / fps_alone:6.2f}  wall-clock (goal >= 0.7);  "
           f"{alone['cpu_s_total'] / full['cpu_s_total']:.2f} in CPU-seconds")
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in full["timings_s"].items())
+    timings = full["timings_s"]
+    rest = full["wall_s"] - sum(v for k, v in timings.items() if k in ("pose", "masks", "cameras", "lift", "moves"))
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + f", rest {rest:.1f}"
     cpu = ", ".join(f"{k} {v:.1f}" for k, v in full["cpu_s"].items())
     print(f"  analyze stages   wall s: {stages}\n                   CPU s:  {cpu}", flush=True)
 
@@ -159,15 +183,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="keep this environment's bytecode setting (no warm-up; with PYTHONDONTWRITEBYTECODE every "
                          "run compiles its imports)")
     ap.add_argument("--child", nargs=2, metavar=("WHAT", "CLIP"), help=argparse.SUPPRESS)
+    ap.add_argument("--end", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args([] if argv is None else argv)
     if args.child:
-        what, clip = args.child
-        if what == "warm-up":
-            _mediapipe_alone(clip)
-            _analyze(clip, end_s=2.0)
-            print("{}")
-        else:
-            print(json.dumps(_mediapipe_alone(clip) if what == "mediapipe" else _analyze(clip)))
+        print(json.dumps(_mediapipe_alone(args.child[1], args.end)))
         return
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,12 +194,13 @@ def main(argv: list[str] | None = None) -> None:
         if not args.cold:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
             env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "bytecode")
-            _measure("warm-up", CLIPS[0], env)
+            _mediapipe_run(CLIPS[0], env, end_s=2.0)
+            _analyze_run(CLIPS[0], env, Path(tmp), end_s=2.0)
             print("bytecode compiled by a warm-up run (--cold: without)", flush=True)
         clips = list(args.clip or CLIPS) + ([_minute_clip(Path(tmp))] if args.minute else [])
         for clip in clips:
-            alone = _measure("mediapipe", clip, env)
-            full = _measure("analyze", clip, env)
+            alone = _mediapipe_run(clip, env)
+            full = _analyze_run(clip, env, Path(tmp))
             _report(clip, alone, full)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 

@@ -105,7 +105,7 @@ class AnalyzeOptions:
     max_side: int = 960
     keyframes_per_s: float = 1.0
     max_keyframes: int = 16
-    sfm_max_side: int = 512
+    sfm_max_side: int = 720        # SIFT without upsampling from 720 px: as accurate as upsampled 512 px, ~half the CPU
     sfm_features: int = 2048
     cache_dir: Path | None = DEFAULT_CACHE_DIR
     detect_moves: bool = True
