@@ -767,15 +767,15 @@ _LATER_MODULES = ("reconstruction.wall", "scipy.ndimage", "threadpoolctl", "crux
 
 
 def _import_later_stages() -> threading.Thread:
-    """Import the modules of the stages after the cameras in a thread (at a lower CPU priority), started as
-    the masks stage begins: that stage mostly waits for the camera worker, leaving the GIL free, so ~0.1 s of
-    imports (DuckDB and Arrow for the store the largest) leave the critical path. The caller joins it before
-    the lift, so no module is ever imported by two threads at once. A module that fails to import here fails
+    """Import the modules of the stages after the cameras in a thread, started as the masks stage begins:
+    that stage mostly waits for the camera worker, leaving the GIL free, so ~0.1 s of imports (DuckDB and
+    Arrow for the store the largest) leave the critical path. (At the normal priority: the masks wait is
+    short, 0.2-0.7 s, and shared with the flow's threads, which yield to it.) The caller joins it before the
+    lift, so no module is ever imported by two threads at once. A module that fails to import here fails
     again, with its message, in the stage that imports it."""
     import importlib
 
     def work() -> None:
-        _yield_cpu()
         for name in _LATER_MODULES:
             try:
                 importlib.import_module(name)
