@@ -347,6 +347,33 @@ def test_mediapipe_masks_backend_segments_inside_the_box(real_frames):
     assert masks[1, y0:y1, x0:x1].all() and masks_be.fallback_frames == 1
 
 
+def test_mediapipe_pose_is_imported_alone_and_the_package_stays_whole():
+    """Issue 12: the backend imports MediaPipe's Pose solution without the package's other solutions, its
+    Tasks API and Matplotlib (imported by its drawing utilities): ~0.25 CPU-s the pose stage waited for. Code
+    importing mediapipe afterwards in the same process still gets the whole package."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys\n"
+        "from reconstruction.backends.mediapipe_backend import _pose_module\n"
+        "pose = _pose_module()\n"
+        "print(sorted(m for m in ('matplotlib', 'mediapipe.tasks', 'mediapipe.python.solutions.hands') "
+        "if m in sys.modules))\n"
+        "import mediapipe as mp\n"
+        "print(mp.__version__, mp.solutions.pose is pose, mp.solutions.hands.Hands.__name__, "
+        "mp.tasks.vision.PoseLandmarker.__name__, 'matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = out.stdout.strip().splitlines()[-2:]
+    assert before == "[]"
+    assert after == "0.10.21 True Hands PoseLandmarker True"
+
+
 def test_mediapipe_refuses_a_gpu_device():
     with pytest.raises(BackendUnavailableError, match="CPU only"):
         get_pose_backend("mediapipe", device="cuda")

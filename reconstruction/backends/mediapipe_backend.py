@@ -56,15 +56,68 @@ INSTALL_HINT = (
 
 
 def _pose_module():
-    """Import mediapipe's legacy Pose solution (quietly: its C++ logging goes to stderr)."""
+    """Import mediapipe's legacy Pose solution (quietly: its C++ logging goes to stderr), without the rest of
+    the package where mediapipe is not imported yet (`_import_pose_alone`)."""
+    import importlib
+    import sys
+
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        from mediapipe.python.solutions import pose as mp_pose
+        if "mediapipe" not in sys.modules:
+            return _import_pose_alone()
+        return importlib.import_module("mediapipe.python.solutions.pose")
     except ImportError as exc:
         raise BackendUnavailableError(f"the MediaPipe backend needs the mediapipe package ({exc}); {INSTALL_HINT}") \
             from None
-    return mp_pose
+
+
+_IMPORTING_POSE = False  # `_import_pose_alone` is importing: deferred packages stay as they are
+
+
+def _import_pose_alone():
+    """mediapipe.python.solutions.pose without running the `__init__` of `mediapipe` and of its `solutions`
+    package: those import every other solution and the Tasks API, and the drawing utilities import
+    Matplotlib's pyplot (~0.26 of the 0.38 CPU-s the import takes; the pose stage waits for it). Both packages
+    are registered as they are and run their own `__init__` on the first use of any attribute they define
+    (`mediapipe.__version__`, `mp.solutions.hands`, `mp.tasks`...), so code importing mediapipe later in the
+    process sees the whole package as usual."""
+    import importlib
+    import importlib.util
+    import sys
+
+    def defer(name: str) -> None:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ImportError(f"No module named {name!r}")
+        module = importlib.util.module_from_spec(spec)
+
+        def __getattr__(attr: str):  # PEP 562: only for names the module does not have yet
+            if _IMPORTING_POSE:  # e.g. `from mediapipe.python.solutions import download_utils`: import the submodule
+                raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+            del module.__getattr__
+            spec.loader.exec_module(module)
+            return getattr(module, attr)
+
+        module.__getattr__ = __getattr__
+        sys.modules[name] = module
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
+
+    global _IMPORTING_POSE
+    _IMPORTING_POSE = True
+    try:
+        defer("mediapipe")
+        importlib.import_module("mediapipe.python")  # the framework bindings
+        defer("mediapipe.python.solutions")
+        return importlib.import_module("mediapipe.python.solutions.pose")
+    except BaseException:
+        for name in [m for m in sys.modules if m == "mediapipe" or m.startswith("mediapipe.")]:
+            del sys.modules[name]  # a later import starts afresh
+        raise
+    finally:
+        _IMPORTING_POSE = False
 
 
 @contextmanager
