@@ -1,7 +1,7 @@
 """Keyframe SfM in a child process, fed while the pose stage decodes the video.
 
 The pose stage reaches keyframe k a second of video after keyframe k-1; `CameraWorker.add` takes its climber
-mask (MediaPipe's own person mask from the tracker, exactly what the mask stage would use; with another pose
+mask (MediaPipe's person mask from the pose backend, exactly what the mask stage would use; with another pose
 backend the MediaPipe mask backend segments it here) and hands image and mask to the worker, which extracts
 the SIFT features and matches them with the keyframes before (`sfm.KeyframeSolver`) meanwhile. When the last
 frame is decoded only that keyframe and the fixed-camera test / mapping remain. The video is decoded once, by

@@ -6,7 +6,7 @@
 Stages (each a function of the previous stage's output and its own parameters):
     video    probe + frame selection (`reconstruction.video`)          -> VideoInfo, FrameRange
     pose     2D pose of the climber + keyframes, one decoding pass    -> Pose2D, Keyframes
-    masks    climber masks on the keyframes (free from MediaPipe pose, or the mask backend, e.g. SAM2)
+    masks    climber masks on the keyframes (made by the MediaPipe pose backend, or the mask backend, e.g. SAM2)
     cameras  keyframe SfM with the masks, every frame gets K, R, t    (`reconstruction.sfm`)
     lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
     flow     a second pass over the frames the pose stage decoded (kept in grey, `video.GreyFrames`): the
@@ -767,15 +767,15 @@ _LATER_MODULES = ("reconstruction.wall", "scipy.ndimage", "threadpoolctl", "crux
 
 
 def _import_later_stages() -> threading.Thread:
-    """Import the modules of the stages after the cameras in a thread (at a lower CPU priority), started as
-    the masks stage begins: that stage mostly waits for the camera worker, leaving the GIL free, so ~0.1 s of
-    imports (DuckDB and Arrow for the store the largest) leave the critical path. The caller joins it before
-    the lift, so no module is ever imported by two threads at once. A module that fails to import here fails
+    """Import the modules of the stages after the cameras in a thread, started as the masks stage begins:
+    that stage mostly waits for the camera worker, leaving the GIL free, so ~0.1 s of imports (DuckDB and
+    Arrow for the store the largest) leave the critical path. (At the normal priority: the masks wait is
+    short, 0.2-0.7 s, and shared with the flow's threads, which yield to it.) The caller joins it before the
+    lift, so no module is ever imported by two threads at once. A module that fails to import here fails
     again, with its message, in the stage that imports it."""
     import importlib
 
     def work() -> None:
-        _yield_cpu()
         for name in _LATER_MODULES:
             try:
                 importlib.import_module(name)
