@@ -100,8 +100,6 @@ def _serve(inbox, outbox) -> None:
             if solver is None:
                 solver = KeyframeSolver(job.workdir, n_keyframes, small.shape[1::-1], scale=scale, options=job.sfm)
             solver.add(small, small_mask)
-            if len(solver.names) == 1:  # the worker waits for the next keyframe anyway
-                solver.preload()
         if msg[0] != "solve" or solver is None:
             return
         cams = solver.solve(msg[1], msg[2])
