@@ -1,7 +1,7 @@
 """Keyframe SfM in a child process, fed while the pose stage decodes the video.
 
 The pose stage reaches keyframe k a second of video after keyframe k-1; `CameraWorker.add` takes its climber
-mask (MediaPipe's own person mask from the tracker, exactly what the mask stage would use; with another pose
+mask (MediaPipe's person mask from the pose backend, exactly what the mask stage would use; with another pose
 backend the MediaPipe mask backend segments it here) and hands image and mask to the worker, which extracts
 the SIFT features and matches them with the keyframes before (`sfm.KeyframeSolver`) meanwhile. When the last
 frame is decoded only that keyframe and the fixed-camera test / mapping remain. The video is decoded once, by
@@ -100,8 +100,6 @@ def _serve(inbox, outbox) -> None:
             if solver is None:
                 solver = KeyframeSolver(job.workdir, n_keyframes, small.shape[1::-1], scale=scale, options=job.sfm)
             solver.add(small, small_mask)
-            if len(solver.names) == 1:  # the worker waits for the next keyframe anyway
-                solver.preload()
         if msg[0] != "solve" or solver is None:
             return
         cams = solver.solve(msg[1], msg[2])

@@ -40,6 +40,35 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(iou, nan=0.0)
 
 
+def best_assignment(score: np.ndarray, max_candidates: int = 720) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the one-to-one pairing of an (N, M) score matrix with the largest total score
+    (min(N, M) pairs, rows increasing): `scipy.optimize.linear_sum_assignment(-score)`. A few tracks against
+    a few people (MediaPipe's acquisition: <= 3 a frame) are solved by trying every pairing, at most
+    `max_candidates` of them, so the pose stage does not wait ~0.25 CPU-s for SciPy's optimize package to
+    import; larger problems go to SciPy."""
+    import itertools
+    import math
+
+    score = np.asarray(score, dtype=np.float64)
+    n, m = score.shape
+    k = min(n, m)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if math.perm(max(n, m), k) > max_candidates:
+        from scipy.optimize import linear_sum_assignment  # importing SciPy costs ~50 MB
+
+        rows, cols = linear_sum_assignment(-score)
+        return rows.astype(np.int64), cols.astype(np.int64)
+    flip = n > m
+    s = score.T if flip else score                                         # (k, K): k <= K
+    perms = np.array(list(itertools.permutations(range(s.shape[1]), k)), dtype=np.int64)  # (P, k)
+    best = perms[np.argmax(s[np.arange(k), perms].sum(axis=1))]
+    if not flip:
+        return np.arange(k, dtype=np.int64), best
+    order = np.argsort(best)
+    return best[order], np.arange(k, dtype=np.int64)[order]
+
+
 @dataclass
 class _Tracks:
     """Per-track state, one row per track (arrays grow as tracks are born)."""
@@ -121,10 +150,8 @@ class ClimberTracker:
         alive = np.flatnonzero(self.frame - t.last_seen <= self.max_gap) if len(t) else np.zeros(0, np.int64)
         matched_det = np.zeros(len(det), dtype=bool)
         if len(alive) and len(det):
-            from scipy.optimize import linear_sum_assignment  # here: importing SciPy costs ~50 MB
-
             iou = box_iou(t.box[alive], boxes[det])
-            rows, cols = linear_sum_assignment(-iou)
+            rows, cols = best_assignment(iou)
             ok = iou[rows, cols] >= self.iou_min
             track_of[det[cols[ok]]] = alive[rows[ok]]
             matched_det[cols[ok]] = True

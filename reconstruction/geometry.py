@@ -2,7 +2,7 @@
 
 Conventions (DESIGN.md): cameras are OpenCV pinholes (x right, y down, z forward); `R, t` map world points to
 camera coordinates, `X_cam = R @ X_world + t`; the camera centre is `C = -R.T @ t`. Everything is vectorised
-over leading axes; nothing here imports anything heavier than numpy/scipy.
+over leading axes; nothing here imports anything heavier than numpy/scipy (rotations: numpy only).
 """
 
 from __future__ import annotations
@@ -20,6 +20,46 @@ def project_to_so3(M: np.ndarray) -> np.ndarray:
     U = U.copy()
     U[..., :, 2] *= d[..., None]
     return U @ Vt
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) cross-product matrices [v]x of (..., 3) vectors."""
+    z = np.zeros(v.shape[:-1])
+    return np.stack([np.stack([z, -v[..., 2], v[..., 1]], -1), np.stack([v[..., 2], z, -v[..., 0]], -1),
+                     np.stack([-v[..., 1], v[..., 0], z], -1)], -2)
+
+
+def so3_exp(v: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) of rotation vectors (..., 3) (axis * angle, radians; Rodrigues)."""
+    v = np.asarray(v, dtype=np.float64)
+    th = np.linalg.norm(v, axis=-1)[..., None, None]
+    small = th < 1e-6
+    ths = np.where(small, 1.0, th)
+    a = np.where(small, 1.0 - th ** 2 / 6.0, np.sin(ths) / ths)                 # sin(t) / t
+    b = np.where(small, 0.5 - th ** 2 / 24.0, (1.0 - np.cos(ths)) / ths ** 2)   # (1 - cos(t)) / t^2
+    S = _skew(v)
+    return np.eye(3) + a * S + b * (S @ S)
+
+
+def so3_log(R: np.ndarray) -> np.ndarray:
+    """Rotation vectors (..., 3) of rotation matrices (..., 3, 3) (angles in [0, pi])."""
+    R = np.asarray(R, dtype=np.float64)
+    cos = np.clip((np.trace(R, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)
+    th = np.arccos(cos)
+    w = np.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    sin = np.sin(th)
+    small = th < 1e-6
+    f = np.where(small, 0.5 + th ** 2 / 12.0, th / (2.0 * np.where(small, 1.0, sin)))
+    v = f[..., None] * w
+    near_pi = th > np.pi - 1e-3            # sin ~ 0: the axis from the symmetric part, R + R^T = 2 (cos I + (1-cos) a a^T)
+    if near_pi.any():
+        B = (R[near_pi] + np.swapaxes(R[near_pi], -1, -2)) / 2.0 - cos[near_pi][:, None, None] * np.eye(3)
+        col = np.argmax(np.diagonal(B, axis1=-2, axis2=-1), axis=-1)
+        axis = B[np.arange(len(B)), :, col]
+        axis /= np.linalg.norm(axis, axis=-1, keepdims=True)
+        axis *= np.where(np.sum(axis * w[near_pi], -1) < 0, -1.0, 1.0)[:, None]
+        v[near_pi] = th[near_pi][:, None] * axis
+    return v
 
 
 def rotation_angle_deg(Ra: np.ndarray, Rb: np.ndarray) -> np.ndarray:
@@ -77,13 +117,15 @@ def interpolate_poses(key_frames: np.ndarray, R_key: np.ndarray, C_key: np.ndarr
     Rotations are slerped, centres linearly interpolated; frames before the first / after the last keyframe
     take the nearest keyframe's pose. Returns world->camera R (T, 3, 3) and camera centres C (T, 3).
     """
-    from scipy.spatial.transform import Rotation, Slerp
-
     key_frames = np.asarray(key_frames)
     frames = np.clip(np.arange(n_frames), key_frames[0], key_frames[-1]).astype(np.float64)
     if len(key_frames) == 1:
         return np.repeat(R_key[:1], n_frames, axis=0), np.repeat(C_key[:1], n_frames, axis=0)
-    R = Slerp(key_frames.astype(np.float64), Rotation.from_matrix(R_key))(frames).as_matrix()
+    R_key = project_to_so3(R_key)
+    k = np.clip(np.searchsorted(key_frames, frames, side="right") - 1, 0, len(key_frames) - 2)
+    alpha = (frames - key_frames[k]) / (key_frames[k + 1] - key_frames[k])
+    step = so3_log(np.swapaxes(R_key[:-1], 1, 2) @ R_key[1:])                     # R_k^T R_k+1, (N-1, 3)
+    R = R_key[k] @ so3_exp(alpha[:, None] * step[k])
     C = np.stack([np.interp(frames, key_frames, C_key[:, k]) for k in range(3)], axis=1)
     return R, C
 

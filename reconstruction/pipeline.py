@@ -6,7 +6,7 @@
 Stages (each a function of the previous stage's output and its own parameters):
     video    probe + frame selection (`reconstruction.video`)          -> VideoInfo, FrameRange
     pose     2D pose of the climber + keyframes, one decoding pass    -> Pose2D, Keyframes
-    masks    climber masks on the keyframes (free from MediaPipe pose, or the mask backend, e.g. SAM2)
+    masks    climber masks on the keyframes (made by the MediaPipe pose backend, or the mask backend, e.g. SAM2)
     cameras  keyframe SfM with the masks, every frame gets K, R, t    (`reconstruction.sfm`)
     lift     wall frame (plane, gravity, metric scale) + 3D skeleton  (`reconstruction.wall`, `.lift`)
     flow     a second pass over the frames the pose stage decoded (kept in grey, `video.GreyFrames`): the

@@ -222,9 +222,6 @@ def _rotation_test(pairs, w: int, h: int, opts: SfmOptions) -> dict:
 def _average_rotations(pairs, n: int, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Absolute rotations (n, 3, 3) (first connected keyframe = identity) from pair homographies, by a
     spanning tree then robust least squares over all pairs; returns (R, solved mask)."""
-    from scipy.optimize import least_squares
-    from scipy.spatial.transform import Rotation
-
     Kinv = np.linalg.inv(K)
     rel = {(i, j): project_to_so3(Kinv @ H @ K) for i, j, H, _ in pairs}     # R_j R_i^T
     R = np.full((n, 3, 3), np.nan)
@@ -242,20 +239,57 @@ def _average_rotations(pairs, n: int, K: np.ndarray) -> tuple[np.ndarray, np.nda
             elif solved[j] and not solved[i]:
                 R[i], solved[i], changed = rel[(i, j)].T @ R[j], True, True
     ids = np.flatnonzero(solved)
-    pos = {k: p for p, k in enumerate(ids)}
-    use = [(pos[i], pos[j], rel[(i, j)]) for i, j, *_ in pairs if solved[i] and solved[j]]
-    ia, ib = np.array([u[0] for u in use]), np.array([u[1] for u in use])
-    R_rel = Rotation.from_matrix(np.stack([u[2] for u in use]))
-
-    def resid(v):            # all pairs at once: rotation left between R_j R_i^T and the measured R_ij
-        rots = Rotation.from_rotvec(np.vstack([np.zeros(3), v.reshape(-1, 3)]))
-        return (R_rel * (rots[ib] * rots[ia].inv()).inv()).as_rotvec().ravel()
-
     if len(ids) > 1:
-        x0 = Rotation.from_matrix(R[ids[1:]] @ R[ids[0]].T).as_rotvec().ravel()
-        sol = least_squares(resid, x0, loss="soft_l1", f_scale=np.radians(0.5))
-        R[ids[1:]] = Rotation.from_rotvec(sol.x.reshape(-1, 3)).as_matrix()
+        use = [(i, j, rel[(i, j)]) for i, j, *_ in pairs if solved[i] and solved[j]]
+        R[ids] = _robust_rotation_averaging(R[ids], np.searchsorted(ids, [u[0] for u in use]),
+                                            np.searchsorted(ids, [u[1] for u in use]), np.stack([u[2] for u in use]))
     return R, solved
+
+
+def _robust_rotation_averaging(R: np.ndarray, ia: np.ndarray, ib: np.ndarray, R_rel: np.ndarray,
+                               f_scale: float = np.radians(0.5), max_iter: int = 100) -> np.ndarray:
+    """Rotations R (m, 3, 3) (R[0] held fixed) that best explain the measured R_rel[p] = R[ib[p]] R[ia[p]]^T:
+    the residual of a pair is the rotation vector r = log(R_rel R_a R_b^T); minimised is the soft-L1 cost
+    sum 2 (sqrt(1 + r_c^2 / s^2) - 1) over the components (s = `f_scale`, SciPy's least_squares loss
+    'soft_l1'), by Gauss-Newton with iteratively reweighted residuals (weights 1 / sqrt(1 + r_c^2 / s^2)) and
+    the exact Jacobian of r under R_k <- exp(d_k) R_k. Numpy only: the worker needs no SciPy (~0.3 CPU-s and
+    ~50 MB to import)."""
+    from reconstruction.geometry import _skew, so3_exp, so3_log
+
+    R = R.copy()
+    m, P = len(R), len(R_rel)
+    for _ in range(max_iter):
+        E = R_rel @ R[ia] @ np.swapaxes(R[ib], 1, 2)
+        r = so3_log(E)                                                                   # (P, 3)
+        th = np.linalg.norm(r, axis=1)[:, None, None]
+        small = th < 1e-6
+        ths = np.where(small, 1.0, th)
+        c = np.where(small, 1.0 / 12.0, 1.0 / ths ** 2 - (1.0 + np.cos(ths)) / (2.0 * ths * np.sin(ths)))
+        S = _skew(r)
+        SS = S @ S
+        Jl_inv, Jr_inv = np.eye(3) - 0.5 * S + c * SS, np.eye(3) + 0.5 * S + c * SS
+        A, B = Jl_inv @ R_rel, -Jr_inv                      # dr / d(d_a), dr / d(d_b)
+        w = 1.0 / np.sqrt(1.0 + (r / f_scale) ** 2)                                      # (P, 3)
+        # normal equations sum J^T W J d = -J^T W r over the pairs, block by block
+        N = np.zeros((m, m, 3, 3))
+        g = np.zeros((m, 3))
+        WA, WB = w[:, :, None] * A, w[:, :, None] * B
+        At, Bt = np.swapaxes(A, 1, 2), np.swapaxes(B, 1, 2)
+        np.add.at(N, (ia, ia), At @ WA)
+        np.add.at(N, (ib, ib), Bt @ WB)
+        np.add.at(N, (ia, ib), At @ WB)
+        np.add.at(N, (ib, ia), Bt @ WA)
+        np.add.at(g, ia, np.einsum("pji,pj->pi", A, w * r))
+        np.add.at(g, ib, np.einsum("pji,pj->pi", B, w * r))
+        N = N[1:, 1:].transpose(0, 2, 1, 3).reshape(3 * (m - 1), 3 * (m - 1))
+        try:
+            d = np.linalg.solve(N, -g[1:].ravel()).reshape(m - 1, 3)
+        except np.linalg.LinAlgError:
+            d = np.linalg.lstsq(N, -g[1:].ravel(), rcond=None)[0].reshape(m - 1, 3)
+        R[1:] = so3_exp(d) @ R[1:]
+        if np.abs(d).max() < 1e-12:
+            break
+    return R
 
 
 def _rotation_only(pairs, n_key: int, w: int, h: int, opts: SfmOptions, test: dict | None, reason: str
@@ -385,13 +419,6 @@ class KeyframeSolver:
         self.verification.ransac.random_seed = options.seed
         self.verification.ransac.min_num_trials = options.ransac_min_trials
         pycolmap.set_random_seed(options.seed)
-
-    @staticmethod
-    def preload() -> None:
-        """Import what `solve` needs besides pycolmap (SciPy's least squares and rotations: 0.1-0.3 CPU-s),
-        e.g. while a worker waits for the next keyframe, so that `solve` after the last one is quicker."""
-        import scipy.optimize  # noqa: F401
-        import scipy.spatial.transform  # noqa: F401
 
     @property
     def exhaustive(self) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reconstruction.climber import ClimberTracker, box_iou, pad_detections, pick_climber, select_boxes
+from reconstruction.climber import (ClimberTracker, best_assignment, box_iou, pad_detections, pick_climber,
+                                   select_boxes)
 
 
 def _scene(t: int = 40, seed: int = 0):
@@ -67,3 +68,24 @@ def test_low_scores_and_padding_are_ignored():
     idx = ClimberTracker(min_score=0.3).update(boxes, scores)
     assert idx[0] == -1 and idx[1] == -1 and idx[2] in (0, 1)
     assert np.isnan(select_boxes(boxes, idx)[:2]).all()
+
+
+def test_best_assignment_pairs_as_scipy_does():
+    """Issue 12: small track x people problems are solved by trying every pairing (no SciPy import in the pose
+    stage): the same pairs as SciPy's linear_sum_assignment on IoU-like matrices (many zeros) of every shape
+    up to 6 x 6, and beyond that SciPy itself."""
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(1)
+    for n in range(7):
+        for m in range(7):
+            for _ in range(20):
+                score = rng.random((n, m)) * (rng.random((n, m)) < 0.6)
+                rows, cols = best_assignment(score)
+                want_rows, want_cols = linear_sum_assignment(-score)
+                assert len(rows) == len(cols) == min(n, m) and (np.diff(rows) > 0).all()
+                # the same pairs wherever they score (pairs of zero are ties SciPy may break otherwise)
+                pairs = {(r, c) for r, c in zip(rows, cols) if score[r, c] > 0}
+                assert pairs == {(r, c) for r, c in zip(want_rows, want_cols) if score[r, c] > 0}
+    big = rng.random((9, 8))
+    np.testing.assert_array_equal(np.stack(best_assignment(big)), np.stack(linear_sum_assignment(-big)))

@@ -202,7 +202,7 @@ def real_frames():
 
 
 def test_mediapipe_finds_the_climber_on_real_frames(real_frames):
-    with get_pose_backend("mediapipe", fps=25.0) as backend:
+    with get_pose_backend("mediapipe", fps=25.0, segmentation=True) as backend:
         out = backend.process(real_frames)
     B, H, W = real_frames.shape[:3]
     assert out.keypoints.shape == (B, NUM_JOINTS, 2) and out.keypoints3d.shape == (B, NUM_JOINTS, 3)
@@ -222,12 +222,47 @@ def test_mediapipe_finds_the_climber_on_real_frames(real_frames):
     assert backend.stats["detected"] == B
     # Issue 12: asked for the masks of frames 2 and 7 only (an analysis's keyframes), the same poses and the
     # same masks there; the other frames' masks stay empty (not turned into full-frame masks)
-    with get_pose_backend("mediapipe", fps=25.0) as backend:
+    with get_pose_backend("mediapipe", fps=25.0, segmentation=True) as backend:
         backend.want_masks([2, 7])
         some = backend.process(real_frames)
     np.testing.assert_array_equal(some.keypoints, out.keypoints)
     np.testing.assert_array_equal(some.masks[[2, 7]], out.masks[[2, 7]])
     assert not some.masks[[0, 1, 3, 4, 5, 6, 8, 9]].any()
+    # Issue 12: the masks come from the single-image model on the wanted frames alone; without them the poses
+    # are the same (the tracking model never segments: it would cost it a quarter more on every frame)
+    with get_pose_backend("mediapipe", fps=25.0) as backend:
+        plain = backend.process(real_frames)
+    assert plain.masks is None
+    np.testing.assert_array_equal(plain.keypoints, out.keypoints)
+    np.testing.assert_array_equal(plain.confidence, out.confidence)
+    np.testing.assert_array_equal(plain.keypoints3d, out.keypoints3d)
+
+
+def test_climber_mask_tries_a_wider_crop_and_takes_only_the_climber():
+    """Issue 12: upside down under the roof (the hand-held clip's first frame) the detector misses the climber
+    in the tight crop around their box; the wider crop finds them: a person mask, not the filled box. A box half
+    a climber aside gets no mask: both its crops find a person, but one whose box is not that box (IoU < 0.5),
+    as a spectator beside the climber would be."""
+    from reconstruction.backends.mediapipe_backend import MASK_MARGINS, climber_mask
+    from reconstruction.video import iter_batches, probe, select_frames
+
+    info = probe(CLIP.with_name("warp-dynamic-input.mp4"))
+    rng = select_frames(info, start_s=0.0, end_s=0.2)
+    frames = np.concatenate([b.frames for b in iter_batches(info, rng, max_side=960)])
+    with get_pose_backend("mediapipe", fps=25.0, segmentation=True) as backend:
+        backend.want_masks([0])
+        out = backend.process(frames)
+        box = out.boxes[0]
+        assert np.isfinite(box).all() and not out.masks[1:].any()
+        assert climber_mask(backend._image, frames[0], box, MASK_MARGINS[:1]) is None     # the tight crop alone
+        mask = climber_mask(backend._image, frames[0], box)
+        beside = box + np.array([0.5, 0, 0.5, 0]) * (box[2] - box[0])
+        assert climber_mask(backend._image, frames[0], beside) is None
+    np.testing.assert_array_equal(out.masks[0], mask)
+    x0, y0 = np.floor(box[:2]).astype(int)
+    x1, y1 = np.ceil(box[2:]).astype(int)
+    area = (x1 - x0) * (y1 - y0)
+    assert mask[y0:y1, x0:x1].sum() > 0.9 * mask.sum() and 0.2 * area < mask.sum() < 0.7 * area
 
 
 def test_mediapipe_runs_in_the_videos_time(real_frames):
@@ -310,6 +345,33 @@ def test_mediapipe_masks_backend_segments_inside_the_box(real_frames):
     assert inside > 0.9 * masks[0].sum() and masks[0].sum() > 0.15 * (x1 - x0) * (y1 - y0)
     # Nobody in the second frame: the conservative fallback masks the whole box.
     assert masks[1, y0:y1, x0:x1].all() and masks_be.fallback_frames == 1
+
+
+def test_mediapipe_pose_is_imported_alone_and_the_package_stays_whole():
+    """Issue 12: the backend imports MediaPipe's Pose solution without the package's other solutions, its
+    Tasks API and Matplotlib (imported by its drawing utilities): ~0.25 CPU-s the pose stage waited for. Code
+    importing mediapipe afterwards in the same process still gets the whole package."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys\n"
+        "from reconstruction.backends.mediapipe_backend import _pose_module\n"
+        "pose = _pose_module()\n"
+        "print(sorted(m for m in ('matplotlib', 'mediapipe.tasks', 'mediapipe.python.solutions.hands') "
+        "if m in sys.modules))\n"
+        "import mediapipe as mp\n"
+        "print(mp.__version__, mp.solutions.pose is pose, mp.solutions.hands.Hands.__name__, "
+        "mp.tasks.vision.PoseLandmarker.__name__, 'matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after = out.stdout.strip().splitlines()[-2:]
+    assert before == "[]"
+    assert after == "0.10.21 True Hands PoseLandmarker True"
 
 
 def test_mediapipe_refuses_a_gpu_device():

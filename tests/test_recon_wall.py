@@ -8,7 +8,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from reconstruction.geometry import (
-    Similarity, fit_plane_ransac, interpolate_poses, intersect_plane, look_at, rotation_angle_deg, umeyama,
+    Similarity, fit_plane_ransac, interpolate_poses, intersect_plane, look_at, rotation_angle_deg, so3_exp, so3_log,
+    umeyama,
 )
 from reconstruction.lift import template_pose
 from reconstruction.sfm import CameraSolution
@@ -92,6 +93,18 @@ def test_gravity_from_a_standing_start() -> None:
     assert np.degrees(np.arccos(up @ (tilt @ [0, 1.0, 0]))) < 1.0
     climbing = make_view("tripod", n_frames=60, seed=2).truth.keypoints          # never stands
     assert up_from_standing(climbing, np.array([0, 1.0, 0]), np.array([1.0, 0, 0]))[0] is None
+
+
+def test_rotation_vectors_and_matrices_convert_both_ways_like_scipy() -> None:
+    v = RNG.normal(size=(500, 3))
+    v *= RNG.uniform(0, np.pi, (500, 1)) / np.linalg.norm(v, axis=1, keepdims=True)
+    v = np.vstack([v, RNG.normal(size=(5, 3)) * 1e-9, np.zeros((1, 3)),                  # ~0 and exactly 0
+                   [[np.pi - 1e-6, 0, 0], [0, 0, -(np.pi - 1e-4)], [1e-4, np.pi - 5e-4, 0]]])   # near a half turn
+    R = Rotation.from_rotvec(v).as_matrix()
+    np.testing.assert_allclose(so3_exp(v), R, atol=1e-12)
+    np.testing.assert_allclose(so3_log(R), Rotation.from_matrix(R).as_rotvec(), atol=1e-7)
+    np.testing.assert_allclose(so3_exp(so3_log(R)), R, atol=1e-9)
+    assert so3_exp(v[:7].reshape(7, 1, 3)).shape == (7, 1, 3, 3)                         # leading axes kept
 
 
 def test_pose_interpolation_and_ray_plane_cuts() -> None:

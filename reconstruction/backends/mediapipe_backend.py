@@ -2,7 +2,11 @@
 
 `MediaPipePose` turns consecutive RGB frames into the climber's 2D keypoints (canonical 21 joints, mapped
 from MediaPipe's 33 landmarks by name), MediaPipe's metric world landmarks as `keypoints3d` (hip-centred,
-camera axes) and the person segmentation mask, for free, as `masks`.
+camera axes) and, with `segmentation=True`, the climber's person mask as `masks`, in the frames asked for
+(`want_masks`: an analysis's ~16 keyframes). The mask is the single-image model's segmentation on a crop
+around the climber's box (`climber_mask`, ~25 CPU-ms a frame), as `MediaPipeMasks` makes it: the tracking
+model segments no frame (that cost ~3.7 CPU-ms on every frame at 960 px, a quarter of its time, for masks
+smoothed over time of which only the keyframes' were used; the landmarks are the same either way).
 
 MediaPipe Pose sees one person. To make that person the climber and keep it so:
 1. Acquisition (first frame, or after the climber was lost for `lost_after_s`): people in a few frames of
@@ -52,15 +56,68 @@ INSTALL_HINT = (
 
 
 def _pose_module():
-    """Import mediapipe's legacy Pose solution (quietly: its C++ logging goes to stderr)."""
+    """Import mediapipe's legacy Pose solution (quietly: its C++ logging goes to stderr), without the rest of
+    the package where mediapipe is not imported yet (`_import_pose_alone`)."""
+    import importlib
+    import sys
+
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        from mediapipe.python.solutions import pose as mp_pose
+        if "mediapipe" not in sys.modules:
+            return _import_pose_alone()
+        return importlib.import_module("mediapipe.python.solutions.pose")
     except ImportError as exc:
         raise BackendUnavailableError(f"the MediaPipe backend needs the mediapipe package ({exc}); {INSTALL_HINT}") \
             from None
-    return mp_pose
+
+
+_IMPORTING_POSE = False  # `_import_pose_alone` is importing: deferred packages stay as they are
+
+
+def _import_pose_alone():
+    """mediapipe.python.solutions.pose without running the `__init__` of `mediapipe` and of its `solutions`
+    package: those import every other solution and the Tasks API, and the drawing utilities import
+    Matplotlib's pyplot (~0.26 of the 0.38 CPU-s the import takes; the pose stage waits for it). Both packages
+    are registered as they are and run their own `__init__` on the first use of any attribute they define
+    (`mediapipe.__version__`, `mp.solutions.hands`, `mp.tasks`...), so code importing mediapipe later in the
+    process sees the whole package as usual."""
+    import importlib
+    import importlib.util
+    import sys
+
+    def defer(name: str) -> None:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ImportError(f"No module named {name!r}")
+        module = importlib.util.module_from_spec(spec)
+
+        def __getattr__(attr: str):  # PEP 562: only for names the module does not have yet
+            if _IMPORTING_POSE:  # e.g. `from mediapipe.python.solutions import download_utils`: import the submodule
+                raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+            del module.__getattr__
+            spec.loader.exec_module(module)
+            return getattr(module, attr)
+
+        module.__getattr__ = __getattr__
+        sys.modules[name] = module
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
+
+    global _IMPORTING_POSE
+    _IMPORTING_POSE = True
+    try:
+        defer("mediapipe")
+        importlib.import_module("mediapipe.python")  # the framework bindings
+        defer("mediapipe.python.solutions")
+        return importlib.import_module("mediapipe.python.solutions.pose")
+    except BaseException:
+        for name in [m for m in sys.modules if m == "mediapipe" or m.startswith("mediapipe.")]:
+            del sys.modules[name]  # a later import starts afresh
+        raise
+    finally:
+        _IMPORTING_POSE = False
 
 
 @contextmanager
@@ -263,11 +320,33 @@ def _stack_people(dets: list[list[Detection]]) -> tuple[np.ndarray, np.ndarray, 
     return boxes, scores, kps, extents
 
 
+#: Crops `climber_mask` segments: the climber's box grown by these fractions of its longer side, the next only
+#: where the detector found the climber in none of the ones before (upside down under a roof, it misses them
+#: in the tight crop of some frames).
+MASK_MARGINS = (0.3, 0.75)
+
+
+def climber_mask(model, image: np.ndarray, box: np.ndarray, margins=MASK_MARGINS) -> np.ndarray | None:
+    """(H, W) bool person mask of the climber in `image` from a single-image MediaPipe Pose object with
+    segmentation, run on square crops around the climber's `box` (x0, y0, x1, y1 pixels) grown by each of
+    `margins` in turn; None where none gives the climber. Only a person whose box overlaps the climber's
+    (IoU > 0.5) counts, never a spectator beside them."""
+    h, w = image.shape[:2]
+    for margin in dict.fromkeys(margins):
+        window = expand_box(box, margin, (w, h), square=True, clip=False)
+        det = _detect(model, image, window, with_mask=True)
+        if (det is not None and det.mask is not None and det.mask.any()
+                and box_iou(det.box[None], np.asarray(box, dtype=np.float64)[None])[0, 0] > 0.5):
+            return det.mask
+    return None
+
+
 class MediaPipePose(PoseBackend):
     """Climber pose with MediaPipe Pose (model_complexity 1 = the bundled full model), tracked over a video.
 
     Options: min_detection_confidence / min_tracking_confidence (MediaPipe's), search_confidence (the
-    detection threshold while searching for a lost climber), segmentation (also return person masks),
+    detection threshold while searching for a lost climber), segmentation (also return the climber's person
+    masks, in the frames `want_masks` names: see the module docstring),
     max_people (people enumerated at acquisition), lost_after_s (seconds without the climber before
     re-acquiring), fps (of the frames handed in, for lost_after_s), crop_size (pixels the search windows are
     scaled to), device (cpu only).
@@ -277,7 +356,7 @@ class MediaPipePose(PoseBackend):
     provides_3d: ClassVar[bool] = True
 
     def __init__(self, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5, search_confidence: float = 0.3, segmentation: bool = True,
+                 min_tracking_confidence: float = 0.5, search_confidence: float = 0.3, segmentation: bool = False,
                  max_people: int = 3, acquisition_frames: int = 4, lost_after_s: float = 1.0, fps: float = 25.0,
                  crop_size: int = 448, device: str | None = None, config_file: str | Path | None = None):
         _check_device(device, config_file)
@@ -285,7 +364,7 @@ class MediaPipePose(PoseBackend):
             _typed(model_complexity, 1), _typed(max_people, 3), _typed(acquisition_frames, 4), _typed(crop_size, 448))
         min_detection_confidence, min_tracking_confidence, search_confidence = (
             _typed(min_detection_confidence, 0.5), _typed(min_tracking_confidence, 0.5), _typed(search_confidence, 0.3))
-        segmentation, lost_after_s, fps = _typed(segmentation, True), _typed(lost_after_s, 1.0), _typed(fps, 25.0)
+        segmentation, lost_after_s, fps = _typed(segmentation, False), _typed(lost_after_s, 1.0), _typed(fps, 25.0)
         if model_complexity != 1:
             raise BackendUnavailableError(
                 f"model_complexity={model_complexity} needs a model the mediapipe wheel does not bundle (and "
@@ -295,10 +374,10 @@ class MediaPipePose(PoseBackend):
         with _quiet_native_stderr():
             mp_pose = _pose_module()
             self._video = mp_pose.Pose(static_image_mode=False, smooth_landmarks=True, model_complexity=1,
-                                       enable_segmentation=segmentation, smooth_segmentation=segmentation,
                                        min_detection_confidence=min_detection_confidence,
                                        min_tracking_confidence=min_tracking_confidence)
-            self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1,
+            # it also makes the masks: a segmentation output changes no landmark
+            self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=segmentation,
                                        min_detection_confidence=min_detection_confidence)
         # Each graph holds ~120 MB once started: the search model (a lost climber, a jump to someone else) starts
         # when first needed; many videos never need it. Single images: the same results whenever it starts.
@@ -337,9 +416,8 @@ class MediaPipePose(PoseBackend):
 
     def want_masks(self, frames) -> None:
         """Only these frames (counted from the first one handed to `process`, e.g. an analysis's keyframes)
-        need their person mask: the others' come back empty (all False). The segmentation model still runs
-        on every frame (its masks are smoothed over time), so the masks given are the same; this saves
-        turning each into a full-frame mask (~0.7 ms per frame at 960 px)."""
+        need their person mask: the others' come back empty (all False) and cost nothing. Each mask depends
+        on its frame and the climber's box there only, so the masks given are the same."""
         self.mask_frames = frozenset(int(f) for f in frames)
 
     def _mask_wanted(self) -> bool:
@@ -445,7 +523,7 @@ class MediaPipePose(PoseBackend):
         pred = self.track.predict(self.frame_no)
         self.window = search_window(pred, (w, h), self.window)
         _stamp(self._video, self.frame_no, self.fps)
-        det = _detect(self._video, frame, self.window, self.crop_size, self._mask_wanted())
+        det = _detect(self._video, frame, self.window, self.crop_size)
         if self._follows(det):
             self.rejected_run = 0
             return det
@@ -475,9 +553,6 @@ class MediaPipePose(PoseBackend):
             det = _detect(self._search(), frame, window, self.crop_size)
             if det is not None and self._whole(det) and self._follows(det):
                 self.stats["redetected"] += 1
-                if self._mask_wanted():
-                    det = Detection(det.keypoints, det.confidence, det.world, det.box,
-                                    box_masks(det.box[None], h, w)[0], det.extent)
                 return det
         return None
 
@@ -532,8 +607,10 @@ class MediaPipePose(PoseBackend):
                 kp[i], conf[i], boxes[i] = det.keypoints, det.confidence, det.box
                 if det.world is not None:
                     kp3[i] = det.world
-                if masks is not None and det.mask is not None:
-                    masks[i] = det.mask
+                if masks is not None and self._mask_wanted():  # none where the climber is not found in a crop
+                    mask = climber_mask(self._image, frames[i], det.box)
+                    if mask is not None:
+                        masks[i] = mask
                 self.stats["detected"] += 1
             self.frame_no += 1
             self.stats["frames"] += 1
@@ -548,23 +625,27 @@ class MediaPipePose(PoseBackend):
 
 
 class MediaPipeMasks(MaskBackend):
-    """Climber masks from MediaPipe Pose's segmentation, run on a crop around each climber box.
+    """Climber masks from MediaPipe Pose's segmentation (the single-image model), run on a square crop around
+    each climber box grown by `margin` x its longer side, then by `retry_margin` where the detector missed the
+    climber (see `climber_mask`).
 
-    Where MediaPipe finds nobody inside the crop, the mask is the filled box (a conservative mask: SfM then
-    ignores the whole box). `fallback_frames` counts those.
+    Where neither crop gives the climber, the mask is the filled box (a conservative mask: SfM then ignores
+    the whole box); `fallback_frames` counts those.
     """
 
     name: ClassVar[str] = "mediapipe"
 
-    def __init__(self, *, margin: float = 0.3, min_detection_confidence: float = 0.3, device: str | None = None,
+    def __init__(self, *, margin: float = MASK_MARGINS[0], retry_margin: float = MASK_MARGINS[1],
+                 min_detection_confidence: float = 0.3, device: str | None = None,
                  config_file: str | Path | None = None):
         _check_device(device, config_file)
-        margin, min_detection_confidence = _typed(margin, 0.3), _typed(min_detection_confidence, 0.3)
+        margin, min_detection_confidence = _typed(margin, MASK_MARGINS[0]), _typed(min_detection_confidence, 0.3)
+        retry_margin = _typed(retry_margin, MASK_MARGINS[1])
         with _quiet_native_stderr():
             self._model = _pose_module().Pose(static_image_mode=True, model_complexity=1, enable_segmentation=True,
                                               min_detection_confidence=min_detection_confidence)
         self._started = False
-        self.margin = margin
+        self.margin, self.retry_margin = margin, retry_margin
         self.fallback_frames = 0
 
     def segment(self, frames: list[np.ndarray], boxes: np.ndarray, keypoints: np.ndarray | None = None) -> np.ndarray:
@@ -587,13 +668,11 @@ class MediaPipeMasks(MaskBackend):
                 if det is not None and det.mask is not None:
                     out[i] = det.mask
                 continue
-            window = expand_box(box, self.margin, (w, h), square=True, clip=False)
-            det = _detect(self._model, img, window, with_mask=True)
-            if det is not None and det.mask is not None and det.mask.any():
-                out[i] = det.mask
-            else:
+            mask = climber_mask(self._model, img, box, (self.margin, self.retry_margin))
+            if mask is None:
                 self.fallback_frames += 1
-                out[i] = box_masks(box[None], h, w)[0]
+                mask = box_masks(box[None], h, w)[0]
+            out[i] = mask
         return out
 
     def close(self) -> None:
