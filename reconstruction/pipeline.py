@@ -350,20 +350,6 @@ class _Stages:
         return out
 
 
-def _yield_cpu(by: int = 5) -> None:
-    """Lower the calling thread's CPU priority (nice + `by`), and with it that of the threads it starts: a
-    background stage then takes the CPU the stages on the critical path leave free (the camera worker's SfM
-    while the flow runs beside it, the lift after it) instead of slowing them. Linux only: nice is per thread
-    there (and inherited by new threads); elsewhere setpriority would name a process."""
-    if not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
-    except OSError:  # not allowed here: run at the same priority
-        pass
-
-
 class _Stopped(Exception):
     """A background stage was asked to stop (the analysis failed or was interrupted meanwhile)."""
 
@@ -392,7 +378,6 @@ class _BackgroundStage:
         self.fraction = fraction
 
     def _main(self) -> None:
-        _yield_cpu()
         s, ident = self.stages, threading.get_ident()
         clock = getattr(time, "pthread_getcpuclockid", None)  # not on every platform (macOS)
         with s._lock:
