@@ -10,7 +10,7 @@ and their ratio (goal >= 0.7), the CPU seconds of both process trees (robust to 
 work done), the peak memory of the analyze process tree (sampled every 50 ms, camera worker included; RSS
 counts the libraries both processes map twice, PSS once) and analyze's per-stage seconds as stored in its
 report ("rest": the process's wall time outside pose, masks, cameras, lift and moves: start-up, imports,
-probe and hash, store, exit). `--minute` adds a
+probe and hash, waiting for the flow where it outlasts the lift, store, exit). `--minute` adds a
 60 s 1080x1440 clip (the tripod clip looped) for the memory goal (< 1 GB). The load average is printed: on a
 shared machine the wall-clock ratio moves with the others' work, the CPU ratio much less.
 
@@ -170,7 +170,10 @@ def _report(clip: Path, alone: dict, full: dict) -> None:
           f"{alone['cpu_s_total'] / full['cpu_s_total']:.2f} in CPU-seconds")
     timings = full["timings_s"]
     rest = full["wall_s"] - sum(v for k, v in timings.items() if k in ("pose", "masks", "cameras", "lift", "moves"))
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + f", rest {rest:.1f}"
+    # the flow starts as the masks stage does; what it runs past the lift, analyze waits for (within rest)
+    flow_tail = max(0.0, timings.get("flow", 0.0) - sum(timings.get(k, 0.0) for k in ("masks", "cameras", "lift")))
+    stages = (", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+              + f", rest {rest:.1f} (waiting for the flow after the lift ~{flow_tail:.1f})")
     cpu = ", ".join(f"{k} {v:.1f}" for k, v in full["cpu_s"].items())
     print(f"  analyze stages   wall s: {stages}\n                   CPU s:  {cpu}", flush=True)
 

@@ -738,10 +738,10 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             _require_climber(pose, plan, options)
             # the flow needs the pose only: it runs in a thread beside masks, cameras and lift
             run.flow_stage = run.stages.background("flow", run.cached("flow"), lambda stage: run.flow(pose, stage))
-            later = _import_later_stages()  # while the masks stage waits for the camera worker
             masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
             cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
-            later.join()
+            if run.later_imports is not None:
+                run.later_imports.join()
             # The worker process ends by itself once it has replied (interpreter and COLMAP teardown, ~0.1-0.2
             # s); leaving its block waits for that and deletes its folder, so the lift runs first.
             geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
@@ -761,18 +761,18 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
                            moves=moves, model_version=version, report=report, detection_extras=extras, flow=flow)
 
 
-#: What the lift, moves and store stages import (`_import_later_stages`).
+#: What the lift and moves stages import (`_import_later_stages`); not the store's DuckDB and Arrow (+53 MB),
+#: which would add to the pose stage's peak memory (the flow stage loads them after it: moves.evidence).
 _LATER_MODULES = ("reconstruction.wall", "scipy.ndimage", "threadpoolctl", "cruxlab.contacts", "moves.classify",
-                  "moves.calibration", "moves.evidence", "db.store", "db.connection", "moves.ingest", "moves.service")
+                  "moves.calibration")
 
 
 def _import_later_stages() -> threading.Thread:
-    """Import the modules of the stages after the cameras in a thread, started as the masks stage begins:
-    that stage mostly waits for the camera worker, leaving the GIL free, so ~0.1 s of imports (DuckDB and
-    Arrow for the store the largest) leave the critical path. (At the normal priority: the masks wait is
-    short, 0.2-0.7 s, and shared with the flow's threads, which yield to it.) The caller joins it before the
-    lift, so no module is ever imported by two threads at once. A module that fails to import here fails
-    again, with its message, in the stage that imports it."""
+    """Import the lift's and the moves stage's modules in a thread while the pose stage runs (started at its
+    first frames: MediaPipe's C++ graph computes then, without the GIL, and the main thread mostly waits for
+    it), so ~50 ms of imports leave the critical path. The pose stage has imported its backend by then, and
+    the caller joins the thread before the lift, so the main thread does not import beside it. A module
+    that fails to import here fails again, with its message, in the stage that imports it."""
     import importlib
 
     def work() -> None:
@@ -827,6 +827,7 @@ class _Run:
         self.worker_result = None
         self.grey = None  # video.GreyFrames: the pose stage's frames, kept for the flow stage
         self.flow_stage: _BackgroundStage | None = None
+        self.later_imports: threading.Thread | None = None  # `_import_later_stages`, started by the pose stage
 
     def close(self) -> None:
         """Stop the flow stage's thread if it still runs (an error elsewhere), delete the grey frames."""
@@ -880,6 +881,8 @@ class _Run:
             nonlocal done
             done += n
             self.stages.report("pose", done / max(frames.count, 1))
+            if self.later_imports is None:  # the pose model runs: the later stages' imports beside it
+                self.later_imports = _import_later_stages()
 
         # The flow stage reads the frames decoded here, kept in grey, instead of decoding the video again.
         if not self.cached("flow"):
