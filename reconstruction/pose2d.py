@@ -110,6 +110,16 @@ class _RawPose:
     stats: dict
 
 
+def _handed_over(batches, on_decoded: Callable[[np.ndarray], None]):
+    """The batches, each handed to `on_decoded(frames)` before it is yielded (in the thread reading them)."""
+    try:
+        for batch in batches:
+            on_decoded(batch.frames)
+            yield batch
+    finally:
+        batches.close()
+
+
 def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyframe_index: np.ndarray,
                  max_side: int | None, batch_size: int, on_batch, on_keyframe, on_decoded) -> _RawPose:
     T = frames.count
@@ -118,11 +128,13 @@ def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyf
     want_masks = getattr(backend, "want_masks", None)  # masks are kept for the keyframes only
     if want_masks is not None:
         want_masks(keyframe_index)
-    # the next batch is decoded while the backend works on this one (same frames, same order)
-    for batch in read_ahead(iter_batches(info, frames, max_side=max_side, batch_size=batch_size)):
+    # the next batch is decoded while the backend works on this one (same frames, same order), and handed to
+    # `on_decoded` there too (e.g. the flow stage's grey frames: ~1 CPU-ms a frame the backend's loop saves)
+    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size)
+    if on_decoded is not None:
+        batches = _handed_over(batches, on_decoded)
+    for batch in read_ahead(batches):
         raw.scale = batch.scale
-        if on_decoded is not None:
-            on_decoded(batch.frames)
         out = backend.process(batch.frames)
         sl = batch.index
         raw.keypoints[sl] = out.keypoints * batch.scale
@@ -170,7 +182,8 @@ def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, 
     `on_keyframe(image, box, mask)` as each keyframe is reached, with its working-size image (h, w, 3), the
     climber's box there (4,), NaN = not found, and the backend's person mask (h, w) bool or None (e.g. to
     start SfM on it while the video is still decoded); `on_decoded(frames)` with every decoded (B, h, w, 3)
-    batch, in order (e.g. to keep them for another pass without decoding again)."""
+    batch, in order, in the thread that decodes them (e.g. to keep them for another pass without decoding
+    again)."""
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
