@@ -323,6 +323,12 @@ def flow_motion(skeleton: Skeleton, keypoints2d: np.ndarray, confidence: np.ndar
 
 
 # ------------------------------------------------------------------------------------------- image flow
+# calcOpticalFlowPyrLK's third output (unused here) as the minimum eigenvalue it computes anyway, instead of
+# a residual it would compute in one more pass over each point's window: the tracks and their status are the
+# same bit for bit (tests/test_moves_flow.py), the tracking ~7 % cheaper at the bundled clips' window sizes.
+_LK_FLAGS = 8  # cv2.OPTFLOW_LK_GET_MIN_EIGENVALS (a literal: `import moves` does not import OpenCV)
+
+
 #: The joints whose 2D detections centre each effector's image patch (EFFECTOR_LIMBS order): the wrist for
 #: a hand; the shoe (toe, heel, ankle: the mean of those seen) for a foot.
 PATCH_JOINTS: tuple[tuple[int, ...], ...] = ((L_WRIST,), (R_WRIST,), (L_TOE, L_HEEL, L_ANKLE), (R_TOE, R_HEEL, R_ANKLE))
@@ -426,7 +432,7 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
         r = max(2.0, p.patch_m * px_per_m / scale)                                         # working pixels
         win = int(max(7, round(p.window_m * px_per_m / scale)) | 1)
         lk = dict(winSize=(win, win), maxLevel=p.levels,
-                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03), flags=_LK_FLAGS)
         for i, grey in enumerate(greys):
             if prev is not None:
                 a = t0 + i - 1

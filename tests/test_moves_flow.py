@@ -221,7 +221,8 @@ def test_feet_whose_detections_swap_sides_are_put_back():
 def test_flow_tracked_by_threads_is_bit_identical_to_one_thread(monkeypatch):
     """Each frame pair's flow depends on its two frames only (and the clip-wide patch size), so batches tracked
     by two threads, or the frames cut into other batches, give bit for bit the one-thread result, NaN where
-    NaN: 3 s of the bundled panning clip with a stand-in climber whose feet go unseen now and then."""
+    NaN: 3 s of the bundled panning clip with a stand-in climber whose feet go unseen now and then. Lucas-Kanade
+    asked for its minimum eigenvalues instead of the residuals (unused, one pass less) tracks the same."""
     import threading
     from pathlib import Path
 
@@ -254,9 +255,12 @@ def test_flow_tracked_by_threads_is_bit_identical_to_one_thread(monkeypatch):
     grey = np.concatenate([b for _, b in decoded])
     regrouped = [(decoded[0][0], grey[i:i + 3]) for i in range(0, 30, 3)] + [(decoded[0][0], grey[30:])]
     other = effector_flow(iter(regrouped), kp, conf, boxes, workers=2)
+    assert evidence._LK_FLAGS != 0
+    monkeypatch.setattr(evidence, "_LK_FLAGS", 0)  # OpenCV's default: the residual as the third output
+    residual = effector_flow(iter(decoded), kp, conf, boxes, workers=2)
 
     assert np.isfinite(one.rel[:-1]).mean() > 0.5 and np.isnan(one.rel[:-1:5, 2]).all()
-    for flow in (two, other):
+    for flow in (two, other, residual):
         for got, want in ((flow.rel, one.rel), (flow.wall, one.wall)):
             assert np.array_equal(np.isnan(got), np.isnan(want))
             assert np.array_equal(got, want, equal_nan=True)
