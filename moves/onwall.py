@@ -7,9 +7,10 @@ lowest feet less an ankle height; DESIGN.md). A foot stands on the floor when it
 contacts, clustered into holds) is on a hold within `floor_tol` of y = 0 (above or below: nothing stands
 under the floor) and bears weight from below: the
 hips are at least `floor_below_hips` above it (a foot level with the hips, as when hanging under a roof
-with the lowest feet defining y = 0, is on a hold), for at least `floor_min_s` (a foot swinging under a roof
-is still for an instant at the bottom of its swing; a stand cut short by the start or end of the video counts). A clip that starts mid-climb has no such contact at
-its start.
+with the lowest feet defining y = 0, is on a hold), for at least `floor_min_s` in view (a foot swinging under a
+roof is still for an instant at the bottom of its swing; a contact carries on while its foot is hidden, so only
+the frames in which the camera saw a foot on the floor count; a stand cut short by the start or end of the
+video counts). A clip that starts mid-climb has no such contact at its start.
 
 **The interval** is the longest stretch without a foot on the floor: it starts when the last limb leaves the
 floor (or at the first frame with a skeleton when the video starts with the climber on the wall) and ends
@@ -46,7 +47,7 @@ class OnWallParams:
 
     floor_tol: float = ContactParams.floor_tol  # a foot contact this close to y = 0 is on the floor
     floor_below_hips: float = 0.40   # a foot bearing weight from below is at least this far under the hips
-    floor_min_s: float = 0.5         # a stand on the floor lasts at least this long (unless the video cuts it)
+    floor_min_s: float = 0.5         # a stand on the floor is seen at least this long (unless the video cuts it)
     fall_speed: float = 1.0          # hips dropping at least this fast before the feet land: a fall
     topout_s: float = 0.5            # skeleton lost this long at the end, going up: a top-out
     top_match_s: float = 1.0         # both hands on the highest hold this long before a drop-off: a top
@@ -83,7 +84,9 @@ def floor_contacts(f: Features, p: OnWallParams) -> tuple[np.ndarray, float | No
     c = f.contacts
     T = f.n_frames
     s = f.scale
-    r = np.concatenate([c.contact_runs(2), c.contact_runs(3)])         # (R, 3) start, end, hold of the feet
+    runs_l, runs_r = c.contact_runs(2), c.contact_runs(3)
+    r = np.concatenate([runs_l, runs_r])                                # (R, 3) start, end, hold of the feet
+    limb = np.repeat([2, 3], [len(runs_l), len(runs_r)])              # (R,) effector of each run
     floor = np.zeros(T, dtype=bool)
     if not len(r) or not len(c.holds):
         return floor, None, ()
@@ -96,16 +99,24 @@ def floor_contacts(f: Features, p: OnWallParams) -> tuple[np.ndarray, float | No
         on = (np.abs(hold_y) <= p.floor_tol * s) & (above >= p.floor_below_hips * s)
     if not on.any():
         return floor, None, ()
-    for a, b in r[on, :2]:  # the few floor contacts
+    seen_foot = np.isfinite(f.effectors).all(axis=2)                   # (T, 4) the camera saw the effector
+    floor_seen = np.zeros(T, dtype=bool)
+    for (a, b), k in zip(r[on, :2], limb[on]):  # the few floor contacts
         floor[a:b + 1] = True
+        floor_seen[a:b + 1] |= seen_foot[a:b + 1, k]
     # standing is staying: a stand on the floor (either foot) lasts floor_min_s, or runs into the first or last
     # frame with a skeleton (the video starts on the mat, or stops right after the landing). A hanging foot
     # at the bottom of its swing is still for an instant at the lowest level, which is y = 0 when the video
     # never shows the floor (a roof clip: 0.16 s there ended the attempt 2.6 s early)
     seen = np.flatnonzero(np.isfinite(f.pelvis[:, 1]))
     first, last = (int(seen[0]), int(seen[-1])) if len(seen) else (0, T - 1)
+    # (a contact carries on while its foot is hidden, cruxlab.contacts), so the stand's duration counts the
+    # frames in which a foot on the floor was seen: a foot hanging out of view under a roof is no stand (a
+    # mirrored roof clip: a foot seen in 9 of its 34 frames at the lowest level moved the start from f4 to f94)
     stands = runs(floor)
-    short = (stands[:, 1] - stands[:, 0] + 1 < p.floor_min_s * f.fps) & (stands[:, 0] > first) & (stands[:, 1] < last)
+    cum = np.concatenate(([0], np.cumsum(floor_seen)))
+    seen_n = cum[stands[:, 1] + 1] - cum[stands[:, 0]]
+    short = (seen_n < p.floor_min_s * f.fps) & (stands[:, 0] > first) & (stands[:, 1] < last)
     floor &= ~cover(T, stands[short])
     on &= floor[r[:, 0]] | floor[r[:, 1]]
     if not on.any():

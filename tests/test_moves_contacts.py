@@ -3,6 +3,8 @@ against camera motion and depth wobble, calibrated confidences, and the contact 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import synthetic
@@ -95,6 +97,35 @@ def test_on_the_wall_between_leaving_and_touching_the_floor():
     w0 = on_wall(compute_features(a.skeleton))
     assert (w0.start_reason, w0.end_reason, w0.outcome) == ("video start", "video end", None)
 
+
+def _foot_down_mid_climb(a) -> Skeleton:
+    """The attempt (lowest footholds 45 cm above y = 0) with 1.2 s inserted mid-climb in which the left foot
+    is at floor level, under hips well above it."""
+    kp = a.skeleton.keypoints.copy()
+    fps = a.skeleton.fps
+    kp[..., 1] += 0.45 - np.nanmin(kp[:, [L_TOE, R_TOE], 1])
+    mid = len(kp) // 2
+    block = np.repeat(kp[mid:mid + 1], int(1.2 * fps), 0)
+    feet = [L_TOE, L_HEEL, L_ANKLE]
+    block[:, feet, 1] -= block[:1, L_TOE, 1] - 0.02                  # toe at floor level
+    return Skeleton(np.concatenate([kp[:mid], block, kp[mid:]]), fps, wall_normal=a.skeleton.wall_normal,
+                    wall_point=a.skeleton.wall_point)
+
+
+def test_a_floor_stand_is_seen_for_its_whole_minimum_duration():
+    # a contact carries on while its foot is hidden (cruxlab.contacts), so a contact at floor level whose foot
+    # the camera saw for only 0.4 s is no stand (a foot hanging out of view under a roof): on the wall throughout
+    a = synthetic(3, "mild")
+    f = compute_features(_foot_down_mid_climb(a))
+    seen = on_wall(f)
+    assert seen.floor_y == pytest.approx(0.0, abs=0.1)                # seen: a stand that splits the climb
+    assert seen.start_reason == "left the floor" or seen.end_reason in ("drop-off", "fall")
+    start, end, _ = next(r for r in f.contacts.contact_runs(2) if abs(f.contacts.holds[r[2], 1]) < 0.15)
+    assert end - start + 1 > 0.5 * f.fps
+    eff = f.effectors.copy()
+    eff[start + int(0.4 * f.fps):end + 1, 2] = np.nan                   # the same contacts, the foot mostly hidden
+    hidden = on_wall(dataclasses.replace(f, effectors=eff))
+    assert (hidden.start_reason, hidden.end_reason, hidden.floor_y) == ("video start", "video end", None)
 
 def test_a_one_hand_throw_is_a_reach_and_a_dyno_needs_both_hands():
     a = synthetic(5, "clean")
