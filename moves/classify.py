@@ -35,6 +35,7 @@ from moves.segment import FEATURE_NAMES, KINDS, Candidates, F, SegmentParams, pr
 NONE = "none"
 #: Labels the rule model can output, "none" first.
 CLASSES: tuple[str, ...] = (NONE, "reach", "cross-over", "match", "foot-move", "flag", "rock-over", "dyno")
+_CLASS_ARRAY = np.array(CLASSES, dtype=object)  # what the rules predict, by label index
 #: Which labels each candidate kind may take (applied to any classifier's probabilities).
 ALLOWED: dict[str, tuple[str, ...]] = {
     "hand": (NONE, "reach", "cross-over", "match"),
@@ -203,9 +204,22 @@ class RuleThresholds:
         conf = np.where(label == 0, conf, conf * (0.6 + 0.4 * valid))
         return label, conf.astype(np.float32)
 
-    def _proba(self, X: np.ndarray) -> np.ndarray:
+    def _validated(self, X) -> np.ndarray:
+        """X as a float (N, len(FEATURE_NAMES)) array, or ValueError (the estimator checks the scikit-learn way)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES):
+            raise ValueError(f"the rules read the {len(FEATURE_NAMES)} candidate features of moves.segment "
+                             f"(FEATURE_NAMES) per row, got an array of shape {X.shape}")
+        return X
+
+    def predict(self, X) -> np.ndarray:
+        label, _ = self._scores(self._validated(X))
+        return _CLASS_ARRAY[label]
+
+    def predict_proba(self, X) -> np.ndarray:
         """The predicted label gets its confidence; the remainder goes to "none" (or, for "none", spreads
         over the labels the candidate's kind allows)."""
+        X = self._validated(X)
         label, conf = self._scores(X)
         proba = np.zeros((len(X), len(CLASSES)))
         rows = np.arange(len(X))
@@ -227,22 +241,8 @@ class Rules(RuleThresholds):
     give exactly what `RuleMoveClassifier` gives, without importing scikit-learn (with SciPy's statistics
     and pandas it costs ~0.7 s and ~150 MB at the end of every analysis). Thresholds as in RuleThresholds."""
 
-    classes_ = np.array(CLASSES, dtype=object)
+    classes_ = _CLASS_ARRAY
     n_features_in_ = len(FEATURE_NAMES)
-
-    def _validated(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(FEATURE_NAMES):
-            raise ValueError(f"the rules read the {len(FEATURE_NAMES)} candidate features of moves.segment "
-                             f"(FEATURE_NAMES) per row, got an array of shape {X.shape}")
-        return X
-
-    def predict(self, X) -> np.ndarray:
-        label, _ = self._scores(self._validated(X))
-        return self.classes_[label]
-
-    def predict_proba(self, X) -> np.ndarray:
-        return self._proba(self._validated(X))
 
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.get_params().items() if v != _RULE_PARAMS[k]}

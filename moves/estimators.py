@@ -41,15 +41,6 @@ class RuleMoveClassifier(ClassifierMixin, BaseEstimator, RuleThresholds):
         X = validate_data(self, X, reset=False, ensure_all_finite="allow-nan", ensure_min_samples=0)
         return np.asarray(X, dtype=np.float64)
 
-    def predict(self, X) -> np.ndarray:
-        label, _ = self._scores(self._validated(X))
-        return self.classes_[label]
-
-    def predict_proba(self, X) -> np.ndarray:
-        """The predicted label gets its confidence; the remainder goes to "none" (or, for "none", spreads
-        over the labels the candidate's kind allows)."""
-        return self._proba(self._validated(X))
-
 
 def _one_thread():
     """Candidate tables are small (thousands of rows): OpenMP threads only add overhead, and on a busy
