@@ -314,10 +314,14 @@ def _insert_attempt_row(con: duckdb.DuckDBPyConnection, r: AttemptRecord) -> int
     ).fetchone()[0])
 
 
+def _attempt_ids(attempt_id: int, n: int) -> pa.Array:
+    """The attempt_id column of n rows of one attempt."""
+    return _numbers(np.full(n, attempt_id, dtype=np.int32))
+
+
 def _frame_keys(attempt_id: int, n: int) -> dict[str, pa.Array]:
     """The (attempt_id, frame) columns of n per-frame rows."""
-    return {"attempt_id": _numbers(np.full(n, attempt_id, dtype=np.int32)),
-            "frame": _numbers(np.arange(n, dtype=np.int32))}
+    return {"attempt_id": _attempt_ids(attempt_id, n), "frame": _numbers(np.arange(n, dtype=np.int32))}
 
 
 def _insert_skeleton_frames(con: duckdb.DuckDBPyConnection, attempt_id: int, skeleton: Skeleton) -> None:
@@ -341,7 +345,7 @@ def _insert_cameras(con: duckdb.DuckDBPyConnection, attempt_id: int, cameras: Ca
 def _insert_wall_points(con: duckdb.DuckDBPyConnection, attempt_id: int, wall_points: WallPoints) -> None:
     n = len(wall_points.xyz)
     cols = {
-        "attempt_id": _numbers(np.full(n, attempt_id, dtype=np.int32)),
+        "attempt_id": _attempt_ids(attempt_id, n),
         "point_id": _numbers(np.arange(n, dtype=np.int32)),
         "xyz": _fixed_list(wall_points.xyz.astype(np.float32), 3),
     }
@@ -673,7 +677,7 @@ def replace_detection_extras(con: duckdb.DuckDBPyConnection, attempt_id: int, wa
     if K:
         used = np.bincount(hold[hold >= 0].ravel(), minlength=K)
         _insert_arrow(con, "holds", pa.table({
-            "attempt_id": _numbers(np.full(K, attempt_id, dtype=np.int32)),
+            "attempt_id": _attempt_ids(attempt_id, K),
             "hold_id": _numbers(np.arange(K, dtype=np.int32)),
             "kind": _strings(str(k) for k in contacts.kinds),
             "xyz": _fixed_list(np.asarray(contacts.holds, dtype=np.float32), 3),
@@ -735,7 +739,7 @@ def replace_model_moves(
         return 0
     n = len(moves)
     _insert_arrow(con, "moves", pa.table({
-        "attempt_id": _numbers(np.full(n, attempt_id, dtype=np.int32)),
+        "attempt_id": _attempt_ids(attempt_id, n),
         "start_frame": _numbers([m.start_frame for m in moves], np.int32),
         "end_frame": _numbers([m.end_frame for m in moves], np.int32),
         "label": _strings(m.label for m in moves),
