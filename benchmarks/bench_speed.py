@@ -124,7 +124,7 @@ def _measure(cmd: list[str], what: str, clip: Path, env: dict | None = None) -> 
 
 
 def _mediapipe_run(clip: Path, env: dict | None, end_s: float | None = None) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.bench_speed", "--child", "mediapipe", str(clip)]
+    cmd = [sys.executable, "-m", "benchmarks.bench_speed", "--child", str(clip)]  # MediaPipe alone, in a child
     m = _measure(cmd + ([] if end_s is None else ["--end", str(end_s)]), "MediaPipe alone", clip, env)
     return {**m, **json.loads(m["stdout"].strip().splitlines()[-1])}
 
@@ -185,11 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cold", action="store_true",
                     help="keep this environment's bytecode setting (no warm-up; with PYTHONDONTWRITEBYTECODE every "
                          "run compiles its imports)")
-    ap.add_argument("--child", nargs=2, metavar=("WHAT", "CLIP"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", metavar="CLIP", help=argparse.SUPPRESS)
     ap.add_argument("--end", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args([] if argv is None else argv)
     if args.child:
-        print(json.dumps(_mediapipe_alone(args.child[1], args.end)))
+        print(json.dumps(_mediapipe_alone(args.child, args.end)))
         return
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
