@@ -1016,8 +1016,9 @@ def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options:
 def run_flow(info: VideoInfo, frames: FrameRange, pose: Pose2D, options: AnalyzeOptions,
              on_frames: Callable[[int], None] | None = None, grey=None):
     """A pass over the attempt's frames at the working size: how each hand's and foot's image patch moves
-    relative to the wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow). About 8 ms per frame on
-    one core at 480x854 (tracking ~450 points forward and back, a homography per frame). The frames are
+    relative to the wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow): ~2 CPU-ms per frame at
+    720x960 (the frames halved while the patches stay large enough, ~250 points tracked forward, ~100 of them
+    back, a homography per frame). The frames are
     `grey` (`video.GreyFrames`, all written by the pose stage's decoding: the same pixels) or else decoded
     again."""
     from moves.evidence import effector_flow

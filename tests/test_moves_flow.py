@@ -83,6 +83,40 @@ def test_flow_tells_a_foot_still_on_a_panning_wall_from_one_sliding_along_it():
     assert np.abs(flow2.rel[:-1, 2]).max() < 0.6
 
 
+def test_large_patches_are_tracked_on_halved_frames(monkeypatch):
+    """The scene at twice the size (leg 200 px, a 29 px Lucas-Kanade window): the flow tracks the frames
+    halved (window 15 px there, >= FlowParams.min_window_px) and reports the same full-size pixels as
+    tracking at full size would, within LK's precision."""
+    import cv2
+
+    import moves.evidence as evidence
+    from moves.evidence import FlowParams
+
+    frames, kp, conf = _scene()
+    big = np.stack([cv2.resize(f, (2 * W, 2 * H), interpolation=cv2.INTER_LINEAR) for f in frames])
+    box = (np.array([[90.0, 30.0, 240.0, 170.0]]).repeat(T, axis=0)
+           + np.tile(PAN, 2) * np.arange(T)[:, None]) * 2
+    shapes = set()
+    pair_flow = evidence._pair_flow
+
+    def recording(img0, *args, **kwargs):
+        shapes.add(img0.shape)
+        return pair_flow(img0, *args, **kwargs)
+
+    monkeypatch.setattr(evidence, "_pair_flow", recording)
+    half = effector_flow([(1.0, big)], kp * 2, conf, box)
+    assert shapes == {(H, W)}
+    shapes.clear()
+    full = effector_flow([(1.0, big)], kp * 2, conf, box, params=FlowParams(min_window_px=10 ** 6))
+    assert shapes == {(2 * H, 2 * W)}
+    for flow in (half, full):
+        assert np.nanmedian(flow.wall[:-1, 2:], axis=(0, 1)) == pytest.approx(2 * PAN, abs=0.3)
+        assert np.isfinite(flow.rel[:-1, 2:]).all()
+        assert np.abs(flow.rel[:-1, 2]).max() < 0.6
+        assert np.median(flow.rel[:-1, 3], axis=0) == pytest.approx(2 * SLIDE, abs=0.6)
+    assert np.abs(half.rel[:-1, 2:] - full.rel[:-1, 2:]).max() < 0.2
+
+
 def test_patch_centres_average_the_seen_shoe_joints():
     kp = np.zeros((2, NUM_JOINTS, 2))
     kp[:, L_TOE], kp[:, L_HEEL], kp[:, L_ANKLE] = (0, 0), (10, 0), (5, 30)
