@@ -422,7 +422,7 @@ class _BackgroundStage:
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None,
              on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
-             on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
+             on_decoded: Callable[[np.ndarray, int], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """2D pose of the attempt's frames with the chosen backend (one decoding pass); `on_keyframe(image, box,
     mask)` hears each keyframe as it is decoded, `on_decoded(frames)` every decoded batch (see
     `pose2d.estimate_pose`)."""
