@@ -849,7 +849,7 @@ class _Run:
                             scale=working_size(self.plan.video, o.max_side)[2],
                             sfm=SfmOptions(max_features=o.sfm_features), workdir=Path(workdir))
             try:
-                worker = CameraWorker(len(self.keyframe_index), job)
+                worker = CameraWorker(len(self.keyframe_index), job, self.keyframe_index)
             except OSError as exc:  # no process to spare (limits of a pool or Ray worker): one after another
                 log.warning("cameras: no worker process (%s); masks and SfM run after the pose stage", exc)
                 worker = None
