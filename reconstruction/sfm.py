@@ -9,8 +9,9 @@ Steps (pycolmap 4.2.1 on the CPU):
 1. Keyframes are written as BMP with a COLMAP mask per image (`ImageReaderOptions.mask_path`, black = no
    features): the climber mask dilated by `mask_dilate_px`, so features come from the wall only.
 2. SIFT (`extract_features`, one shared SIMPLE_PINHOLE camera seeded with a phone-like focal length),
-   exhaustive matching for up to 40 keyframes, sequential matching beyond (`match_exhaustive` /
-   `match_sequential`), geometric verification. `KeyframeSolver` does this one keyframe at a time (each new
+   exhaustive matching for up to 10 keyframes (`match_exhaustive`); beyond, each keyframe is matched with its
+   neighbours in time and with a few anchor keyframes spread over the attempt (`match_image_pairs`), so the
+   far-apart pairs the baseline test needs remain; geometric verification. `KeyframeSolver` does this one keyframe at a time (each new
    one matched with those before it), so it can run while the video is still decoded (camera_worker).
 3. **Baseline test** before mapping: for every verified pair a RANSAC homography H is fitted to the
    inlier matches. A camera that only rotates sees every pair related by H = K R K^-1, so K^-1 H K is a
@@ -65,8 +66,15 @@ class SfmOptions:
     first_octave: int | None = None
     upsample_below_px: int = 640
     mask_dilate_px: int = 9                # climber mask dilation, pixels of the images handed in
-    exhaustive_up_to: int = 40             # exhaustive matching up to this many keyframes, sequential beyond
-    sequential_overlap: int = 10           # neighbours matched per keyframe in sequential mode
+    # Exhaustive matching up to this many keyframes. Beyond, a pair is matched when the two are at most
+    # `sequential_overlap` keyframes apart or one of them is an anchor (keyframes 0, s, 2s, ... with
+    # s = ceil(N / anchors)): the tripod clip's 15 keyframes make 68 pairs instead of 105 (the worker's CPU
+    # 3.0 -> 2.4 s; its last keyframe after the pose stage 0.30 -> 0.17 CPU-s), cameras within 0.005 deg.
+    # Anchors keep pairs seconds apart, whose homographies tell a rotating camera from a moving one (plain
+    # sequential matching loses them).
+    exhaustive_up_to: int = 10
+    sequential_overlap: int = 3
+    anchors: int = 3
     min_pair_inliers: int = 30             # a keyframe pair counts when it has this many verified matches
     # RANSAC trials at least per model (E, F, H) of a pair's verification (COLMAP: 100): wall pairs have most
     # matches right, so the adaptive count stops far below 100; 30 leaves the inliers as they were.
@@ -384,7 +392,8 @@ class KeyframeSolver:
     order the two images were added in, so cameras may differ from time order's within matching noise.
 
     workdir: COLMAP's folder (cleaned); n_keyframes: how many `add` calls will come (exhaustive or
-    sequential matching); size: (w, h) of the keyframe images; scale: full-size pixels per image pixel.
+    neighbours and anchors: SfmOptions.exhaustive_up_to); size: (w, h) of the keyframe images; scale: full-size
+    pixels per image pixel.
     """
 
     def __init__(self, workdir: str | Path, n_keyframes: int, size: tuple[int, int], *, scale: float = 1.0,
@@ -455,22 +464,39 @@ class KeyframeSolver:
             self.stage_t["extract_s"] += time.perf_counter() - s
             if len(self.names) > 1:
                 s = time.perf_counter()
-                self._match()
+                self._match(slot)
                 # Every new verified pair has this keyframe in it: its homographies now, not after the video.
                 self.pairs += _pair_homographies(self.database, slot, self.options.min_pair_inliers)
                 self.stage_t["match_s"] += time.perf_counter() - s
 
-    def _match(self) -> None:
+    @property
+    def anchor_step(self) -> int:
+        return max(1, -(-self.n_keyframes // max(1, self.options.anchors)))
+
+    def partners(self, k: int) -> list[int]:
+        """The keyframes added so far that keyframe k is matched with (all of them when exhaustive)."""
+        added = sorted(int(n[3:7]) for n in self.names if int(n[3:7]) != k)
+        if self.exhaustive:
+            return added
+        s = self.anchor_step
+        return [j for j in added if abs(j - k) <= self.options.sequential_overlap or j % s == 0 or k % s == 0]
+
+    def _match(self, k: int) -> None:
         import pycolmap
 
         if self.exhaustive:
             pycolmap.match_exhaustive(str(self.database), matching_options=self.matching,
                                       verification_options=self.verification, device=pycolmap.Device.cpu)
-        else:
-            pairing = pycolmap.SequentialPairingOptions()
-            pairing.overlap = self.options.sequential_overlap
-            pycolmap.match_sequential(str(self.database), matching_options=self.matching, pairing_options=pairing,
-                                      verification_options=self.verification, device=pycolmap.Device.cpu)
+            return
+        pairs = self.partners(k)
+        if not pairs:
+            return
+        listing = self.workdir / "pairs.txt"
+        listing.write_text("".join(f"kf_{j:04d}.bmp kf_{k:04d}.bmp\n" for j in pairs))
+        pairing = pycolmap.ImportedPairingOptions()
+        pairing.match_list_path = str(listing)
+        pycolmap.match_image_pairs(str(self.database), matching_options=self.matching, pairing_options=pairing,
+                                   verification_options=self.verification, device=pycolmap.Device.cpu)
 
     def solve(self, frame_indices: np.ndarray, n_frames: int) -> CameraSolution:
         """Cameras of all `n_frames` attempt frames; `frame_indices` (N,) are the added keyframes' frames."""
@@ -486,7 +512,7 @@ class KeyframeSolver:
         report: dict = {"keyframes": N, "working_size": [w, h], "scale": float(self.scale),
                         "sift_first_octave": int(self.extraction.sift.first_octave),
                         "matching": "exhaustive" if self.exhaustive
-                        else f"sequential (overlap {options.sequential_overlap})"}
+                        else f"neighbours (+-{options.sequential_overlap}) and anchors (every {self.anchor_step})"}
         pairs = sorted(self.pairs, key=lambda p: p[:2])
         report["verified_pairs"] = len(pairs)
         test = _rotation_test(pairs, w, h, options) if pairs else None

@@ -65,6 +65,26 @@ def test_handheld_sfm_registers_every_keyframe_accurately(artifacts) -> None:
     _draw(rw, sol, S, artifacts / "recon_sfm_synthetic.png")
 
 
+@pytest.mark.parametrize("motion", ["handheld", "pan"])
+def test_many_keyframes_are_matched_with_neighbours_and_anchors_only(motion: str) -> None:
+    """16 keyframes (analyze's most): not all 120 pairs are matched, only those at most `sequential_overlap`
+    apart or with an anchor (0, 6, 12): a moving camera is still mapped (every keyframe, accurately) and a
+    panning one still told from it by the far-apart pairs, with its focal length from the homographies."""
+    rw, sol = rendered(motion, 16), solved(motion, 16)
+    opts = SfmOptions()
+    assert opts.exhaustive_up_to < 16 and sol.report["matching"].startswith("neighbours")
+    i, j = np.triu_indices(16, 1)
+    matchable = (j - i <= opts.sequential_overlap) | (i % 6 == 0) | (j % 6 == 0)
+    assert sol.report["verified_pairs"] <= matchable.sum() < len(i)
+    assert sol.keyframe_registered.all()
+    assert relative_rotation_errors(sol.R[rw.frame_indices], rw.R).max() <= 0.5
+    assert sol.K[0, 0] == pytest.approx(SCALE * rw.K[0, 0], rel=0.03)
+    if motion == "handheld":
+        assert sol.model == "sfm" and len(sol.points3d) > 500
+    else:
+        assert sol.model == "rotation-only" and sol.report["focal_source"] == "homographies"
+
+
 def test_keyframes_of_720_px_are_solved_without_upsampling_as_accurately() -> None:
     """The pipeline hands SfM 720 px keyframes: SIFT starts at the image itself there (a quarter of the work of
     upsampling it first, as on small keyframes); cameras and wall points stay as good as on 480 px upsampled."""
