@@ -396,7 +396,7 @@ def leg_length_px(keypoints2d: np.ndarray, confidence: np.ndarray, min_confidenc
 
 
 def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes: np.ndarray | None = None,
-                  params: FlowParams | None = None, progress=None, workers: int = 2) -> EffectorFlow:
+                  params: FlowParams | None = None, progress=None, workers: int = 2, full_speed=None) -> EffectorFlow:
     """One pass over an attempt's frames: how each effector's image patch moves relative to the wall.
 
     frames: iterable of (scale, (N, h, w, 3) uint8 RGB or (N, h, w) uint8 grey) batches in attempt order,
@@ -414,7 +414,12 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
     placed by the detections at t, the wall grid laid anew, its own homography; findHomography's RANSAC draws
     from an RNG it seeds itself on every call, not OpenCV's thread RNG): so the batches, each with the frame
     before it, are tracked by `workers` threads (the Lucas-Kanade tracking runs without the GIL), and the
-    result is bit for bit the one thread's (tests/test_moves_flow.py)."""
+    result is bit for bit the one thread's (tests/test_moves_flow.py).
+
+    `full_speed` (a threading.Event, or None = from the start): until it is set only one of the `workers`
+    threads tracks at a time, so a flow running beside other work (analyze: the camera worker's last
+    keyframe, then the lift) leaves that work a core; once set (analyze: the caller waits for the flow) all
+    `workers` track. The order of the work changes, not the result."""
     import cv2
 
     # Kept for anything in OpenCV that would draw from the per-thread RNG: the flow does not depend on what ran
@@ -434,8 +439,14 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
     offsets = np.linspace(-1.0, 1.0, p.grid)
     unit = np.stack(np.meshgrid(offsets, offsets), -1).reshape(-1, 2)                  # (G, 2) in [-1, 1]
 
+    gate = _Gate(workers, full_speed)
+
     def track_batch(prev, greys, t0: int, scale: float) -> None:
         """The pairs (t0 - 1, t0), ..., ending at the batch's last frame (`prev` = frame t0 - 1 or None)."""
+        with gate:
+            track_pairs(prev, greys, t0, scale)
+
+    def track_pairs(prev, greys, t0: int, scale: float) -> None:
         r = max(2.0, p.patch_m * px_per_m / scale)                                         # working pixels
         win = int(max(7, round(p.window_m * px_per_m / scale)) | 1)
         lk = dict(winSize=(win, win), maxLevel=p.levels,
@@ -476,6 +487,32 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
     if t != T:
         raise ValueError(f"effector_flow read {t} frames for {T} frames of 2D detections")
     return EffectorFlow(rel.astype(np.float32), wall.astype(np.float32))
+
+
+class _Gate:
+    """At most `workers` holders at once, or one while the event `full_speed` is not set (see
+    `effector_flow`); a waiting holder looks at the event every 20 ms, so setting it needs no call here."""
+
+    def __init__(self, workers: int, full_speed):
+        import threading
+
+        self.workers, self.full_speed = max(1, workers), full_speed
+        self.running = 0
+        self.cond = threading.Condition()
+
+    def limit(self) -> int:
+        return self.workers if self.full_speed is None or self.full_speed.is_set() else 1
+
+    def __enter__(self) -> None:
+        with self.cond:
+            while self.running >= self.limit():
+                self.cond.wait(0.02)
+            self.running += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.cond:
+            self.running -= 1
+            self.cond.notify()
 
 
 def _finish(job, progress) -> None:

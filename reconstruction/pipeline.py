@@ -369,6 +369,8 @@ class _BackgroundStage:
         self.result = self.error = None
         self.wall = self.cpu = 0.0
         self._stop = threading.Event()
+        # Set once this thread waits for the stage (or stops it): the work may then take every core it can use.
+        self.full_speed = threading.Event()
         self._thread = threading.Thread(target=self._main, name=f"cruxlab-{name}", daemon=True)
         self._thread.start()
 
@@ -397,6 +399,7 @@ class _BackgroundStage:
                     del s._background_running[ident]
 
     def wait(self):
+        self.full_speed.set()
         s, last = self.stages, 0.0
         s.report(self.name, 0.0, self.cached)
         while self._thread.is_alive():
@@ -415,6 +418,7 @@ class _BackgroundStage:
     def stop(self) -> None:
         """Ask the work to stop and wait for its thread (its result is not needed any more)."""
         self._stop.set()
+        self.full_speed.set()
         self._thread.join()
 
 
@@ -422,7 +426,7 @@ class _BackgroundStage:
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None,
              on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
-             on_decoded: Callable[[np.ndarray, int], None] | None = None) -> tuple[Pose2D, Keyframes]:
+             on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """2D pose of the attempt's frames with the chosen backend (one decoding pass); `on_keyframe(image, box,
     mask)` hears each keyframe as it is decoded, `on_decoded(frames)` every decoded batch (see
     `pose2d.estimate_pose`)."""
@@ -931,7 +935,7 @@ class _Run:
                 done += n
                 stage.advance(done / max(frames.count, 1))
 
-            flow = run_flow(self.plan.video, frames, pose, self.options, on_frames, self.grey)
+            flow = run_flow(self.plan.video, frames, pose, self.options, on_frames, self.grey, stage.full_speed)
             self.cache.save("flow", self.keys.flow, flow)
         return flow
 
@@ -1014,20 +1018,22 @@ def run_cameras(keyframes: Keyframes, masks: np.ndarray, n_frames: int, options:
 
 
 def run_flow(info: VideoInfo, frames: FrameRange, pose: Pose2D, options: AnalyzeOptions,
-             on_frames: Callable[[int], None] | None = None, grey=None):
+             on_frames: Callable[[int], None] | None = None, grey=None, full_speed: threading.Event | None = None):
     """A pass over the attempt's frames at the working size: how each hand's and foot's image patch moves
     relative to the wall (`moves.evidence.effector_flow` -> db.store.EffectorFlow): ~2 CPU-ms per frame at
     720x960 (the frames halved while the patches stay large enough, ~250 points tracked forward, ~100 of them
     back, a homography per frame). The frames are
     `grey` (`video.GreyFrames`, all written by the pose stage's decoding: the same pixels) or else decoded
-    again."""
+    again. `full_speed`: one tracking thread until it is set, then two (`effector_flow`; analyze sets it when
+    it waits for the flow, so beside the camera worker's last keyframe and the lift the flow takes one core)."""
     from moves.evidence import effector_flow
 
     if grey is not None and grey.complete:
         batches = grey.batches()
     else:
         batches = ((b.scale, b.frames) for b in iter_batches(info, frames, max_side=options.max_side))
-    return effector_flow(batches, pose.keypoints, pose.confidence, pose.boxes, progress=on_frames)
+    return effector_flow(batches, pose.keypoints, pose.confidence, pose.boxes, progress=on_frames,
+                         full_speed=full_speed)
 
 
 def track_stored(db_path: str | Path, names: list[str] | None = None, *, video: str | Path | None = None,

@@ -117,6 +117,50 @@ def test_large_patches_are_tracked_on_halved_frames(monkeypatch):
     assert np.abs(half.rel[:-1, 2:] - full.rel[:-1, 2:]).max() < 0.2
 
 
+def test_flow_tracks_on_one_thread_until_asked_for_full_speed(monkeypatch):
+    """Beside other work (analyze: the camera worker, then the lift) the flow tracks one batch at a time;
+    once `full_speed` is set (analyze waits for it) both threads track. The result is the same either way."""
+    import threading
+    import time
+
+    import moves.evidence as evidence
+
+    frames, kp, conf = _scene()
+    batches = [(1.0, np.stack(frames[i:i + 2])) for i in range(0, T, 2)]
+    lock, running, peak = threading.Lock(), [0], []
+    pair_flow = evidence._pair_flow
+
+    def counting(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            peak.append(running[0])
+        time.sleep(0.02)  # long enough for the other thread to start its batch if it may
+        try:
+            return pair_flow(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(evidence, "_pair_flow", counting)
+    one = effector_flow(iter(batches), kp, conf, workers=1)
+    slow = threading.Event()
+    gated = effector_flow(iter(batches), kp, conf, workers=2, full_speed=slow)
+    assert max(peak) == 1 and not slow.is_set()
+    peak.clear()
+    fast = threading.Event()
+    done = []
+
+    def progress(n):  # the caller starts waiting for the flow after its first batch
+        done.append(n)
+        fast.set()
+
+    late = effector_flow(iter(batches), kp, conf, workers=2, full_speed=fast, progress=progress)
+    assert max(peak) == 2 and sum(done) == T
+    for flow in (gated, late):
+        np.testing.assert_array_equal(flow.rel, one.rel)
+        np.testing.assert_array_equal(flow.wall, one.wall)
+
+
 def test_patch_centres_average_the_seen_shoe_joints():
     kp = np.zeros((2, NUM_JOINTS, 2))
     kp[:, L_TOE], kp[:, L_HEEL], kp[:, L_ANKLE] = (0, 0), (10, 0), (5, 30)
