@@ -7,15 +7,12 @@ the SIFT features and matches them with the keyframes before (`sfm.KeyframeSolve
 frame is decoded only that keyframe and the fixed-camera test / mapping remain. The video is decoded once, by
 the pose stage; the worker loads pycolmap and OpenCV only (~100 MB, ~300 MB at its peak).
 
-    with CameraWorker(len(keyframe_index), job, keyframe_index) as worker:
+    with CameraWorker(len(keyframe_index), job) as worker:
         ...                                            # pose stage
         worker.add(image, box, mask)                   # each keyframe, in order, working-size pixels
-        worker.add(image, box, mask, frame=f)          # or: the keyframe at attempt frame f, in any order
         masks, cams = worker.result(keyframe_index, n_frames)
 
-A failure in the worker (an InputError such as too little wall texture) is raised again by `result`. A pose
-stage that takes back keyframes it handed over (two trackers that turn out to follow different people) calls
-`discard`: `result` then raises CameraWorkerDied, and the caller masks and solves the keyframes itself.
+A failure in the worker (an InputError such as too little wall texture) is raised again by `result`.
 """
 
 from __future__ import annotations
@@ -102,7 +99,7 @@ def _serve(inbox, outbox) -> None:
             small, small_mask, scale = sfm_keyframe(msg[1], msg[2], job.sfm_max_side, job.scale)
             if solver is None:
                 solver = KeyframeSolver(job.workdir, n_keyframes, small.shape[1::-1], scale=scale, options=job.sfm)
-            solver.add(small, small_mask, msg[3])
+            solver.add(small, small_mask)
         if msg[0] != "solve" or solver is None:
             return
         cams = solver.solve(msg[1], msg[2])
@@ -125,7 +122,7 @@ class CameraWorker:
     masks and solves the keyframes handed to `add` (see the module docstring). Messages are pickled over its
     stdin / a pipe of its own. Use as a context manager: leaving it stops the process if it still runs."""
 
-    def __init__(self, n_keyframes: int, job: CameraJob, keyframe_index: np.ndarray | None = None):
+    def __init__(self, n_keyframes: int, job: CameraJob):
         import os
         import subprocess
         import sys
@@ -158,10 +155,7 @@ class CameraWorker:
         self._feeder.start()
         self._send((n_keyframes, job))
         self.job = job
-        # attempt frame of each keyframe, in time order (`add(..., frame=)`); None: keyframes come in order
-        self.keyframe_index = None if keyframe_index is None else np.asarray(keyframe_index, dtype=np.int64)
-        self.masks: dict[int, np.ndarray] = {}   # keyframe slot (time order) -> mask
-        self.discarded = False
+        self.masks: list[np.ndarray] = []
         self._masker = None
 
     def _send(self, msg) -> None:
@@ -175,23 +169,10 @@ class CameraWorker:
             except (BrokenPipeError, ValueError):
                 return  # the worker stopped early; `result` reports what it said
 
-    def add(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None, frame: int | None = None
-            ) -> None:
-        """A keyframe (h, w, 3) uint8 RGB at working size, the climber's box there (4,), NaN = none, and the
-        pose backend's person mask (h, w) bool when it makes them (MediaPipe: as the mask stage would use it);
-        else the keyframe is masked here by the MediaPipe mask backend. Solved in the worker. `frame`: its
-        attempt frame, one of `keyframe_index`, when keyframes come in another order than time; None: the
-        keyframe after the last added. Ignored once the worker was discarded."""
-        if self.discarded:
-            return
-        if frame is None:
-            slot = 1 + max(self.masks, default=-1)
-        else:
-            if self.keyframe_index is None or frame not in self.keyframe_index:
-                raise ValueError(f"frame {frame} is not a keyframe of this worker ({self.keyframe_index})")
-            slot = int(np.searchsorted(self.keyframe_index, frame))
-        if slot in self.masks:
-            raise ValueError(f"keyframe {slot} (frame {frame}) was handed to the camera worker already")
+    def add(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """The next keyframe (h, w, 3) uint8 RGB at working size, the climber's box there (4,), NaN = none, and
+        the pose backend's person mask (h, w) bool when it makes them (MediaPipe: as the mask stage would use
+        it); else the keyframe is masked here by the MediaPipe mask backend. Solved in the worker."""
         box = np.asarray(box, dtype=np.float64)
         if mask is None:
             if self._masker is None:
@@ -199,21 +180,11 @@ class CameraWorker:
 
                 self._masker = get_mask_backend("mediapipe", **self.job.mask_options)
             mask = self._masker.segment([image], box[None])[0]
-        self.masks[slot] = keyframe_mask(mask, box)
-        self._send(("add", np.ascontiguousarray(image), self.masks[slot], slot))
-
-    def discard(self) -> None:
-        """Take back every keyframe handed over: the worker stops, `result` raises CameraWorkerDied (the
-        caller then masks and solves the pose stage's keyframes itself), later `add` calls are ignored."""
-        if not self.discarded:
-            self.discarded = True
-            self.masks.clear()
-            self._send(("stop",))
+        self.masks.append(keyframe_mask(mask, box))
+        self._send(("add", np.ascontiguousarray(image), self.masks[-1]))
 
     def result(self, frame_indices: np.ndarray, n_frames: int):
         """(masks (N, h, w) bool at working size, sfm.CameraSolution of all n_frames) once the worker is done."""
-        if self.discarded:
-            raise CameraWorkerDied("the keyframes handed to the camera worker were taken back (`discard`)")
         self._send(("solve", np.asarray(frame_indices, dtype=np.int64), int(n_frames)))
         try:
             msg = pickle.load(self._out)
@@ -222,13 +193,13 @@ class CameraWorker:
                                    "result") from None
         if msg[0] == "error":
             raise _rebuild(*msg[1:])
-        return np.stack([self.masks[k] for k in sorted(self.masks)]), msg[1]
+        return np.stack(self.masks), msg[1]
 
     def close(self) -> None:
         if self._masker is not None:
             self._masker.close()
             self._masker = None
-        if self._proc.poll() is None and not self.discarded:
+        if self._proc.poll() is None:
             self._send(("stop",))
         self._send(None)
         self._feeder.join(timeout=10)

@@ -210,6 +210,13 @@ class _Problem:
             mt, mj = np.nonzero(mok)
             scale = _mono_scale(mono, self.pairs, self.lengths)
             self.mono = (mt, mj, mono[mok].astype(np.float64) * scale, 1.0 / np.asarray(opts.mono_sigma_m))
+        # Every iteration needs the same per-row cameras: gathered once here.
+        self._obs_cams = (self.R[self.obs_t], self.K[self.obs_t], self.t[self.obs_t])
+        if self.mono is not None:
+            Rm = self.R[mt]
+            Rw = Rm * self.mono[3][None, :, None]                      # row i scaled by 1/sigma_i
+            self._mono_cams = (Rm, Rw, sum(Rw[:, k, :, None] * Rw[:, k, None, :] for k in range(3)))
+        self._projected: tuple | None = None   # (X, _project(X)) of the last projection (see _project)
         self.contact_terms: tuple | None = None
         self._band: _Band | None = None    # the normal matrix's band, reused (normal_equations)
         self.scale_sigma = 1e-4            # body scale pinned until contacts anchor the depth (set_contacts)
@@ -230,6 +237,9 @@ class _Problem:
                 wsig.append(np.full(len(on), sig))
         cat = lambda xs, dt=np.int64: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
         self.contact_terms = (cat(st), cat(sj), cat(wt), cat(wj), cat(woff, float), cat(wsig, float))
+        # every (frame, joint) at most once per term: normal_equations adds them with plain fancy indexing
+        for tt, jj in ((self.contact_terms[0], self.contact_terms[1]), (self.contact_terms[2], self.contact_terms[3])):
+            assert len(np.unique(tt * NUM_JOINTS + jj)) == len(tt), "a contact joint appears twice in one frame"
         # A free body scale is only observable when contacts tie the body to a known wall; elsewhere
         # shrinking the body toward the camera makes every metric term cheaper (a degenerate optimum).
         anchored = (self.opts.free_body_scale and self.wall is not None and contacts.any(0).sum() >= 2
@@ -288,12 +298,13 @@ class _Problem:
             self._band = _Band(T)
         band = self._band
         band.ab[...] = 0.0                            # blocks between two joints go straight into the band
-        Dj = np.zeros((T, J, 3, 3))                   # each joint's own 3x3 block
+        # (T, J, ...) views of joint-major arrays: one joint's frames are contiguous (the bones add per joint)
+        Dj = np.zeros((J, T, 3, 3)).transpose(1, 0, 2, 3)   # each joint's own 3x3 block
         diag = np.zeros((T, J, 3))                    # extra diagonal (smoothness, contacts)
         off1 = np.zeros((max(T - 1, 0), J, 3))        # A[(t, j, c), (t+1, j, c)]
         off2 = np.zeros((max(T - 2, 0), J, 3))        # A[(t, j, c), (t+2, j, c)]
-        g = np.zeros((T, J, 3))
-        cs = np.zeros((T, J, 3))                      # A[(t, j, c), log s]
+        g = np.zeros((J, T, 3)).transpose(1, 0, 2)
+        cs = np.zeros((J, T, 3)).transpose(1, 0, 2)   # A[(t, j, c), log s]
         at = 0
 
         def take(n):
@@ -307,29 +318,30 @@ class _Problem:
         Ju, Jv = self._reprojection_jac(X)
         rr, ww = take(2 * len(tt))
         wg = ww[0::2]
-        Dj.reshape(T * J, 3, 3)[tt * J + jj] += wg[:, None, None] * (Ju[:, :, None] * Ju[:, None, :] +
-                                                                     Jv[:, :, None] * Jv[:, None, :])
+        Dj[tt, jj] += wg[:, None, None] * (Ju[:, :, None] * Ju[:, None, :] + Jv[:, :, None] * Jv[:, None, :])
         g[tt, jj] += (wg * rr[0::2])[:, None] * Ju + (wg * rr[1::2])[:, None] * Jv
-        # bones: (T, B) rows
+        # bones: (T, B) rows, worked on bone-major (B, T, ...) so that each bone's frames are contiguous
         a, b = self.pairs[:, 0], self.pairs[:, 1]
-        d = X[:, a] - X[:, b]
+        Xj = X.transpose(1, 0, 2)
+        d = Xj[a] - Xj[b]
         ln = np.linalg.norm(d, axis=-1)
         s = np.exp(log_s)
-        unit = d / np.maximum(ln, 1e-9)[..., None] * self.bone_w[:, None]
+        unit = d / np.maximum(ln, 1e-9)[..., None] * self.bone_w[:, None, None]
         rr, ww = take(T * len(a))
         rr, ww = rr.reshape(T, -1), ww.reshape(T, -1)
         js = -s * self.lengths * self.bone_w                           # d r / d log s per bone
-        uu = ww[..., None, None] * (unit[..., :, None] * unit[..., None, :])
-        gu = (ww * rr)[..., None] * unit
-        cu = (ww * js)[..., None] * unit
+        wb = ww.T
+        uu = wb[..., None, None] * (unit[..., :, None] * unit[..., None, :])
+        gu = (wb * rr.T)[..., None] * unit
+        cu = (wb * js[:, None])[..., None] * unit
         for i, (ja, jb) in enumerate(zip(a, b)):
-            Dj[:, ja] += uu[:, i]
-            Dj[:, jb] += uu[:, i]
-            band.block(min(ja, jb), max(ja, jb))[...] -= uu[:, i]   # uu is symmetric
-            g[:, ja] += gu[:, i]
-            g[:, jb] -= gu[:, i]
-            cs[:, ja] += cu[:, i]
-            cs[:, jb] -= cu[:, i]
+            Dj[:, ja] += uu[i]
+            Dj[:, jb] += uu[i]
+            band.block(min(ja, jb), max(ja, jb))[...] -= uu[i]       # uu is symmetric
+            g[:, ja] += gu[i]
+            g[:, jb] -= gu[i]
+            cs[:, ja] += cu[i]
+            cs[:, jb] -= cu[i]
         d_s = float(np.sum(ww * js**2))
         g_s = float(np.sum(ww * js * rr))
         # smoothness: 3 rows per (t, j) acceleration, coefficients (1, -2, 1) over frames t, t+1, t+2
@@ -348,12 +360,12 @@ class _Problem:
             g[2:] += h
         # monocular shape: 3 rows per (t, j), coefficients 1 on j and -1/2 on each hip
         if self.mono is not None:
-            mt, mj, _, inv_sig = self.mono
+            mt, mj = self.mono[:2]
             rr, ww = take(3 * len(mt))
-            Rw = self.R[mt] * inv_sig[None, :, None]
+            _, Rw, RwtRw = self._mono_cams
             wg = ww[0::3]
-            G = np.zeros((T, J, 3, 3))
-            G[mt, mj] = wg[:, None, None] * sum(Rw[:, k, :, None] * Rw[:, k, None, :] for k in range(3))
+            G = np.zeros((J, T, 3, 3)).transpose(1, 0, 2, 3)   # joint-major like Dj
+            G[mt, mj] = wg[:, None, None] * RwtRw
             H = np.zeros((T, J, 3))
             H[mt, mj] = np.einsum("mki,mk->mi", Rw, (wg[:, None] * rr.reshape(-1, 3)))
             S = 0.25 * G.sum(1)
@@ -381,18 +393,18 @@ class _Problem:
             if self.contact_terms is not None:
                 _, _, wt, wj, _, wsig = self.contact_terms
                 rr, ww = take(len(wt))
-                np.add.at(Dj, (wt, wj), (ww / wsig**2)[:, None, None] * nn)
-                np.add.at(g, (wt, wj), (ww * rr / wsig)[:, None] * nrm)
+                Dj[wt, wj] += (ww / wsig**2)[:, None, None] * nn          # (wt, wj) pairs are unique
+                g[wt, wj] += (ww * rr / wsig)[:, None] * nrm
         if self.contact_terms is not None:
             st, sj = self.contact_terms[:2]
             rr, ww = take(3 * len(st))
             q = np.repeat(ww[0::3, None], 3, 1) / self.opts.still_m**2
-            np.add.at(diag, (st, sj), q)
-            np.add.at(diag, (st + 1, sj), q)
-            np.add.at(off1, (st, sj), -q)
+            diag[st, sj] += q                          # (st, sj) pairs are unique (set_contacts)
+            diag[st + 1, sj] += q
+            off1[st, sj] += -q
             h = (ww * rr).reshape(-1, 3) / self.opts.still_m
-            np.add.at(g, (st + 1, sj), h)
-            np.add.at(g, (st, sj), -h)
+            g[st + 1, sj] += h
+            g[st, sj] += -h
         rr, ww = take(1)
         d_s += float(ww[0]) / self.scale_sigma**2
         g_s += float(ww[0] * rr[0]) / self.scale_sigma
@@ -423,13 +435,18 @@ class _Problem:
     def _project(self, X: np.ndarray) -> tuple[np.ndarray, ...]:
         """The observed joints in each observation's camera: (R, K, depth zs (1 behind the camera), normalised
         xn, yn, weight w: the observation's, 0 behind the camera), shared by the residuals and their rows."""
+        last = self._projected
+        if last is not None and np.array_equal(last[0], X):   # the solver's next step starts where the
+            return last[1]                                     # last accepted cost was evaluated
         tt, jj = self.obs_t, self.obs_j
-        Rt, Kt = self.R[tt], self.K[tt]
-        pc = np.einsum("mij,mj->mi", Rt, X[tt, jj]) + self.t[tt]
+        Rt, Kt, tv = self._obs_cams
+        pc = np.einsum("mij,mj->mi", Rt, X[tt, jj]) + tv
         z = pc[:, 2]
         front = z > 0.05
         zs = np.where(front, z, 1.0)
-        return Rt, Kt, zs, pc[:, 0] / zs, pc[:, 1] / zs, self.obs_w * front
+        out = Rt, Kt, zs, pc[:, 0] / zs, pc[:, 1] / zs, self.obs_w * front
+        self._projected = (X.copy(), out)
+        return out
 
     def _reprojection_jac(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows d u / d X, d v / d X (m, 3) of the reprojection residuals (sigma units)."""
@@ -479,12 +496,11 @@ class _Problem:
     def _mono_shape(self, X: np.ndarray, jac: bool) -> "_Block":
         """The monocular 3D pose (hip-centred, camera axes) against the joints seen from that camera."""
         mt, mj, M, inv_sig = self.mono
-        Rm = self.R[mt]
+        Rm, Rw, _ = self._mono_cams
         rel = X[mt, mj] - 0.5 * (X[mt, L_HIP] + X[mt, R_HIP])
         r = ((np.einsum("mij,mj->mi", Rm, rel) - M) * inv_sig).ravel()
         entry = None
         if jac:
-            Rw = Rm * inv_sig[None, :, None]                           # row i scaled by 1/sigma_i
             rows = np.repeat(np.arange(3 * len(mt)), 3)
             cols_j, cols_l, cols_r = (self._xyz_cols(mt, j)[:, None, :].repeat(3, 1).ravel()
                                       for j in (mj, L_HIP, R_HIP))
@@ -581,9 +597,8 @@ class _Band:
     def add_own_blocks(self, Dj: np.ndarray) -> None:
         """Add each joint's own 3x3 block, Dj (T, J, 3, 3) (its upper triangle: the band holds no more)."""
         per_frame = self.ab.T.reshape(self.T, self.m, self.u + 1)    # (frame, column, band row)
-        cols = 3 * np.arange(NUM_JOINTS)
-        for y in range(3):
-            per_frame[:, cols + y, self.u - y:] += Dj[:, :, :y + 1, y]
+        for y in range(3):                                           # columns 3 j + y of every joint j
+            per_frame[:, y::3, self.u - y:] += Dj[:, :, :y + 1, y]
 
     def add_couplings(self, diag: np.ndarray, off1: np.ndarray, off2: np.ndarray) -> None:
         """Add to the diagonal and set the couplings of each joint coordinate with itself one (off1) and two

@@ -426,7 +426,7 @@ class _BackgroundStage:
 def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyframe_index: np.ndarray,
              progress: bool, on_frames: Callable[[int], None] | None = None,
              on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
-             on_decoded: Callable[[np.ndarray, int], None] | None = None) -> tuple[Pose2D, Keyframes]:
+             on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """2D pose of the attempt's frames with the chosen backend (one decoding pass); `on_keyframe(image, box,
     mask)` hears each keyframe as it is decoded, `on_decoded(frames)` every decoded batch (see
     `pose2d.estimate_pose`)."""
@@ -853,7 +853,7 @@ class _Run:
                             scale=working_size(self.plan.video, o.max_side)[2],
                             sfm=SfmOptions(max_features=o.sfm_features), workdir=Path(workdir))
             try:
-                worker = CameraWorker(len(self.keyframe_index), job, self.keyframe_index)
+                worker = CameraWorker(len(self.keyframe_index), job)
             except OSError as exc:  # no process to spare (limits of a pool or Ray worker): one after another
                 log.warning("cameras: no worker process (%s); masks and SfM run after the pose stage", exc)
                 worker = None

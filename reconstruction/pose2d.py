@@ -97,8 +97,7 @@ def choose_keyframes(n_frames: int, fps: float, *, per_second: float = 1.5, min_
 
 @dataclass
 class _RawPose:
-    """Backend output for a run of consecutive attempt frames, before clean-up (rows: the run's frames; the
-    keyframes' `key_index` are attempt frames)."""
+    """Backend output for a run of consecutive attempt frames, before clean-up."""
 
     keypoints: np.ndarray
     confidence: np.ndarray
@@ -110,108 +109,31 @@ class _RawPose:
     scale: float
     stats: dict
 
-    @classmethod
-    def empty(cls, n: int) -> "_RawPose":
-        return cls(np.full((n, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((n, NUM_JOINTS), np.float32),
-                   None, np.full((n, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
 
-    def put(self, rows: slice, other: "_RawPose", other_rows: slice) -> None:
-        """Copy `other`'s rows into these rows (keypoints, confidence, 3D keypoints, boxes)."""
-        self.keypoints[rows] = other.keypoints[other_rows]
-        self.confidence[rows] = other.confidence[other_rows]
-        self.boxes[rows] = other.boxes[other_rows]
-        if other.keypoints3d is not None:
-            if self.keypoints3d is None:
-                self.keypoints3d = np.full((len(self.keypoints), NUM_JOINTS, 3), np.nan, dtype=np.float32)
-            self.keypoints3d[rows] = other.keypoints3d[other_rows]
-
-
-#: Splitting a video between two trackers (`estimate_pose`): only from this many seconds of frames (each tracker
-#: starts its graphs and acquires the climber: ~0.3 s), with the second tracker starting this many seconds
-#: before its half (its acquisition, tracking window and MediaPipe's landmark filter settle there; only its
-#: frames from the split point on are kept). Its decoder decodes the frames before its part without converting
-#: them, at about PREROLL_COST of the cost of tracking a frame: the split point leaves it that much less to track.
-SPLIT_MIN_S = 4.0
-SPLIT_OVERLAP_S = 1.0
-PREROLL_COST = 0.2
-#: The two trackers agree on the climber when their boxes overlap (IoU > SPLIT_IOU) in at least SPLIT_AGREE of
-#: the overlap's frames where both see someone, and both see someone in at least half the frames the first one
-#: does. Otherwise the second tracker's part is dropped and the first one goes on (the one-pass result).
-SPLIT_IOU = 0.5
-SPLIT_AGREE = 0.8
-
-
-def split_point(n_frames: int, overlap: int, preroll_cost: float = PREROLL_COST) -> int:
-    """The first frame of the second half: the first tracker takes frames [0, m), the second [m - overlap, n)
-    after decoding the m - overlap frames before (`preroll_cost` of a tracked frame each), so both finish at
-    about the same time: m = (n + overlap) - (m - overlap) * (1 - preroll_cost)."""
-    m = ((n_frames + overlap) - overlap * preroll_cost) / (2.0 - preroll_cost)
-    return int(np.clip(round(m), overlap + 1, n_frames - 1))
-
-
-def boxes_agree(a: np.ndarray, b: np.ndarray, *, iou: float = SPLIT_IOU, share: float = SPLIT_AGREE
-                ) -> tuple[bool, float]:
-    """Do two trackers follow the same person over the same frames? a, b: (N, 4) boxes (NaN rows: nobody).
-    Returns (agree, share of the frames both saw someone where their boxes overlap by more than `iou`)."""
-    seen_a, seen_b = np.isfinite(a).all(-1), np.isfinite(b).all(-1)
-    both = seen_a & seen_b
-    if not both.any():
-        return False, 0.0
-    a, b = a[both].astype(np.float64), b[both].astype(np.float64)
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = np.prod(a[:, 2:] - a[:, :2], -1) + np.prod(b[:, 2:] - b[:, :2], -1) - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        same = float(np.mean(np.nan_to_num(inter / union) > iou))
-    return bool(same >= share and both.sum() >= 0.5 * seen_a.sum()), same
-
-
-def _handed_over(batches, on_decoded: Callable[[np.ndarray, int], None], first: int, keep_from: int):
-    """The batches, each handed to `on_decoded(frames, start)` (its frames from attempt frame `keep_from` on)
-    before it is yielded, in the thread reading them. `first`: the attempt frame of the batches' index 0."""
+def _handed_over(batches, on_decoded: Callable[[np.ndarray], None]):
+    """The batches, each handed to `on_decoded(frames)` before it is yielded (in the thread reading them)."""
     try:
         for batch in batches:
-            start = first + int(batch.index[0])
-            skip = max(0, keep_from - start)
-            if skip < len(batch.index):
-                on_decoded(batch.frames[skip:], start + skip)
+            on_decoded(batch.frames)
             yield batch
     finally:
         batches.close()
 
 
-class _Stopped(Exception):
-    """The other part failed or is not needed: this one stops too."""
-
-
-def _track(info: VideoInfo, frames: FrameRange, part: range, backend: PoseBackend, keyframe_index: np.ndarray,
-           max_side: int | None, batch_size: int, *, keep_from: int, on_batch, on_keyframe, on_decoded,
-           stop=None, origin: int | None = None) -> _RawPose:
-    """Run `backend` over the attempt frames `part` (its own decoder: every video frame before the part is
-    decoded, not converted). Rows of the result are the part's frames. Frames from `keep_from` on are the
-    part's own: their keyframes are kept and handed to `on_keyframe(image, box, mask, frame)`, they are counted
-    by `on_batch(n, done, raw)` (done: the part's frames tracked so far, the first `done` rows of `raw`, the
-    result being filled) and handed to `on_decoded(frames, start)`. `origin`: the attempt frame the backend
-    saw first (default: the part's first; the backend counts its frames from there). Raises `_Stopped` when
-    `stop` is set."""
-    first = part.start
-    sub = frames if len(part) == frames.count else FrameRange(
-        start=frames.start + first * frames.step, step=frames.step, count=len(part), fps=frames.fps)
-    raw = _RawPose.empty(len(part))
-    own = keyframe_index[(keyframe_index >= keep_from) & (keyframe_index < part.stop)]
+def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyframe_index: np.ndarray,
+                 max_side: int | None, batch_size: int, on_batch, on_keyframe, on_decoded) -> _RawPose:
+    T = frames.count
+    raw = _RawPose(np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((T, NUM_JOINTS), np.float32),
+                   None, np.full((T, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
     want_masks = getattr(backend, "want_masks", None)  # masks are kept for the keyframes only
     if want_masks is not None:
-        want_masks(own - (first if origin is None else origin))
+        want_masks(keyframe_index)
     # the next batch is decoded while the backend works on this one (same frames, same order), and handed to
     # `on_decoded` there too (e.g. the flow stage's grey frames: ~1 CPU-ms a frame the backend's loop saves)
-    batches = iter_batches(info, sub, max_side=max_side, batch_size=batch_size)
+    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size)
     if on_decoded is not None:
-        batches = _handed_over(batches, on_decoded, first, keep_from)
-    done = 0
+        batches = _handed_over(batches, on_decoded)
     for batch in read_ahead(batches):
-        if stop is not None and stop.is_set():
-            raise _Stopped()
         raw.scale = batch.scale
         out = backend.process(batch.frames)
         sl = batch.index
@@ -220,149 +142,17 @@ def _track(info: VideoInfo, frames: FrameRange, part: range, backend: PoseBacken
         raw.boxes[sl] = out.boxes * batch.scale
         if out.keypoints3d is not None:
             if raw.keypoints3d is None:
-                raw.keypoints3d = np.full((len(part), NUM_JOINTS, 3), np.nan, dtype=np.float32)
+                raw.keypoints3d = np.full((T, NUM_JOINTS, 3), np.nan, dtype=np.float32)
             raw.keypoints3d[sl] = out.keypoints3d
-        for b in np.flatnonzero(np.isin(sl + first, own)):
-            raw.key_index.append(int(sl[b] + first))
+        for b in np.flatnonzero(np.isin(sl, keyframe_index)):
+            raw.key_index.append(int(sl[b]))
             raw.key_images.append(batch.frames[b].copy())
             raw.key_masks.append(None if out.masks is None else out.masks[b].copy())
             if on_keyframe is not None:  # the box as the mask stage reads it back from Pose2D
-                on_keyframe(raw.key_images[-1], raw.boxes[sl[b]] / batch.scale, raw.key_masks[-1], raw.key_index[-1])
-        done += len(sl)
-        if on_batch is not None:
-            on_batch(int((sl + first >= keep_from).sum()), done, raw)
+                on_keyframe(raw.key_images[-1], raw.boxes[sl[b]] / batch.scale, raw.key_masks[-1])
+        on_batch(len(sl))
     stats = getattr(backend, "stats", None)
     raw.stats = dict(stats) if isinstance(stats, dict) else {}
-    return raw
-
-
-def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyframe_index: np.ndarray,
-                 max_side: int | None, batch_size: int, on_batch, on_keyframe, on_decoded, split: bool | None
-                 ) -> _RawPose:
-    """One pass over the attempt, or its two halves at once with the backend's `twin` (see `estimate_pose`)."""
-    T = frames.count
-    twin = None
-    if split is not False and T >= SPLIT_MIN_S * frames.fps:
-        twin = backend.twin() if hasattr(backend, "twin") else None
-    if twin is None:
-        raw = _track(info, frames, range(T), backend, keyframe_index, max_side, batch_size, keep_from=0,
-                     on_batch=lambda n, done, part: on_batch(n),
-                     on_keyframe=None if on_keyframe is None else lambda img, box, mask, i: on_keyframe(img, box, mask),
-                     on_decoded=on_decoded)
-        return raw
-    try:
-        return _run_split(info, frames, backend, twin, keyframe_index, max_side, batch_size, on_batch, on_keyframe,
-                          on_decoded)
-    finally:
-        twin.close()
-
-
-def _run_split(info: VideoInfo, frames: FrameRange, backend: PoseBackend, twin: PoseBackend,
-               keyframe_index: np.ndarray, max_side: int | None, batch_size: int, on_batch, on_keyframe,
-               on_decoded) -> _RawPose:
-    """Frames [0, m) with `backend` and [m - overlap, T) with `twin`, each in a thread with its own decoder;
-    the callbacks other than `on_decoded` run in this thread. The second part's keyframes wait until the first
-    part is done and the two agree on the climber over the overlap (`boxes_agree`), so they reach
-    `on_keyframe` in order; if they do not agree, the second part is stopped and dropped and `backend` goes on
-    over [m, T): the one-pass result."""
-    import queue
-    import threading
-    import time
-
-    T = frames.count
-    overlap = max(1, int(round(SPLIT_OVERLAP_S * frames.fps)))
-    m = split_point(T, overlap)
-    events: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    t0 = time.perf_counter()
-
-    def run(name: str, be: PoseBackend, part: range, keep_from: int) -> None:
-        try:
-            raw = _track(info, frames, part, be, keyframe_index, max_side, batch_size, keep_from=keep_from,
-                         on_batch=lambda n, done, raw: events.put(("frames", name, (n, done, raw))),
-                         on_keyframe=lambda *kf: events.put(("keyframe", name, kf)),
-                         on_decoded=on_decoded, stop=stop)
-            events.put(("done", name, (raw, time.perf_counter() - t0)))
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            events.put(("error", name, exc))
-
-    threads = [threading.Thread(target=run, args=("a", backend, range(0, m), 0), name="cruxlab-pose-a", daemon=True),
-               threading.Thread(target=run, args=("b", twin, range(m - overlap, T), m), name="cruxlab-pose-b",
-                                daemon=True)]
-    for t in threads:
-        t.start()
-    results: dict[str, tuple[_RawPose, float]] = {}
-    pending = {"a", "b"}
-    b_raw, b_done = None, 0   # the second part as far as it is tracked
-    held: list = []           # the second part's keyframes until the two parts agree
-    verdict: bool | None = None
-    share = 0.0
-    error: BaseException | None = None
-    try:
-        while pending:
-            kind, name, payload = events.get()
-            if kind == "frames":
-                n, done, part = payload
-                if error is None and (name == "a" or verdict is not False):
-                    on_batch(n)
-                if name == "b":
-                    b_raw, b_done = part, done
-            elif kind == "keyframe":
-                if name == "a" or verdict:
-                    if on_keyframe is not None and error is None:
-                        on_keyframe(*payload[:3])
-                elif verdict is None:
-                    held.append(payload)
-            elif kind == "done":
-                results[name] = payload
-                pending.discard(name)
-            else:  # a failure in one part stops the other; raised below
-                pending.discard(name)
-                if not isinstance(payload, _Stopped) and error is None:
-                    error = payload
-                    stop.set()
-            if error is None and verdict is None and "a" in results and b_done >= overlap:
-                # the second tracker has tracked the overlap: does it follow the climber the first one does?
-                verdict, share = boxes_agree(results["a"][0].boxes[m - overlap:m], b_raw.boxes[:overlap])
-                if verdict:
-                    for kf in held:
-                        if on_keyframe is not None:
-                            on_keyframe(*kf[:3])
-                else:
-                    stop.set()  # the second part is not needed: the first tracker goes on
-                    log.info("pose: the two trackers disagree on the climber over frames %d..%d (%.0f%% of the "
-                             "boxes agree); the first goes on alone", m - overlap, m - 1, 100 * share)
-                held = []
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    if error is not None:
-        raise error
-    a, a_s = results["a"]
-    raw = _RawPose.empty(T)
-    raw.scale = a.scale
-    raw.put(slice(0, m), a, slice(0, m))
-    raw.key_index, raw.key_images, raw.key_masks = list(a.key_index), list(a.key_images), list(a.key_masks)
-    report = {"at": m, "overlap": overlap, "boxes_agree": round(share, 3), "fallback": not verdict,
-              "first_s": round(a_s, 2)}
-    if verdict:
-        rest, rest_rows = results["b"][0], slice(overlap, None)
-        raw.stats = {k: a.stats.get(k, 0) + rest.stats.get(k, 0) for k in {**a.stats, **rest.stats}}
-        report["second_s"] = round(results["b"][1], 2)
-    else:
-        # the first tracker goes on from its own state (its decoder decodes again from the start); the second
-        # part counted these frames already and handed their decoded pixels to `on_decoded` (the same pixels)
-        rest = _track(info, frames, range(m, T), backend, keyframe_index, max_side, batch_size, keep_from=m,
-                      on_batch=None, on_decoded=None, origin=0,
-                      on_keyframe=None if on_keyframe is None else lambda img, box, mask, i: on_keyframe(img, box, mask))
-        rest_rows = slice(0, None)
-        raw.stats = dict(rest.stats)
-    raw.put(slice(m, T), rest, rest_rows)
-    raw.key_index += rest.key_index
-    raw.key_images += rest.key_images
-    raw.key_masks += rest.key_masks
-    raw.stats["split"] = report
     return raw
 
 
@@ -386,22 +176,14 @@ def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, 
                   max_side: int | None = 960, batch_size: int = 16, progress: bool = True,
                   on_frames: Callable[[int], None] | None = None,
                   on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
-                  on_decoded: Callable[[np.ndarray, int], None] | None = None, split: bool | None = None
-                  ) -> tuple[Pose2D, Keyframes]:
+                  on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side.
     `on_frames(n)` is called after each batch with the number of frames it held (e.g. a status file);
     `on_keyframe(image, box, mask)` as each keyframe is reached, with its working-size image (h, w, 3), the
     climber's box there (4,), NaN = not found, and the backend's person mask (h, w) bool or None (e.g. to
-    start SfM on it while the video is still decoded), in order; `on_decoded(frames, start)` with every decoded
-    (B, h, w, 3) batch of attempt frames start..start+B-1, once each, in the thread that decodes them (e.g. to
-    keep them for another pass without decoding again; with two trackers, two threads and not in order).
-
-    `split`: a backend with a `twin` (MediaPipe) tracks an attempt of at least SPLIT_MIN_S seconds as two
-    halves at once (each backend's graph is serial: two use both cores), the second starting SPLIT_OVERLAP_S
-    before its half, unless `split` is False. Poses differ from one pass only in the frames just after the
-    split point (the second tracker's landmark filter and window started a second earlier); where the two do
-    not follow the same person there (`boxes_agree`), the first goes on alone: the one-pass result. The report
-    says which (`backend_stats["split"]`)."""
+    start SfM on it while the video is still decoded); `on_decoded(frames)` with every decoded (B, h, w, 3)
+    batch, in order, in the thread that decodes them (e.g. to keep them for another pass without decoding
+    again)."""
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
@@ -413,7 +195,7 @@ def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, 
                 on_frames(n)
 
         raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, on_batch, on_keyframe,
-                           on_decoded, split)
+                           on_decoded)
     return _finish(info, frames, raw, backend.name)
 
 

@@ -172,32 +172,30 @@ def _write_keyframe(img: np.ndarray, mask: np.ndarray, name: str, img_dir: Path,
 
 
 def _pair_homographies(database: Path, k: int, min_inliers: int) -> list[tuple[int, int, np.ndarray, int]]:
-    """(i, j, H mapping image-i pixels to image-j pixels, inliers), i < j, for the verified pairs of keyframe
-    k (kf_000k.bmp, the k-th of the attempt) with the keyframes added before it (in time order: those before k)."""
+    """(i, k, H mapping image-i pixels to image-k pixels, inliers) for the verified pairs of keyframe k (the
+    k-th added, kf_000k.bmp) with the keyframes before it."""
     import cv2
     import pycolmap
 
     pairs = []
     with pycolmap.Database.open(str(database)) as db:
         ids = {int(img.name[3:7]): img.image_id for img in db.read_all_images()}
-        kk = None
-        for other in sorted(set(ids) - {k}):
-            i, j = min(other, k), max(other, k)
-            a, b = ids[i], ids[j]
+        b = ids[k]
+        kb = None
+        for i in range(k):
+            a = ids[i]
             if not db.exists_two_view_geometry(a, b):
                 continue
             m = np.asarray(db.read_two_view_geometry(a, b).inlier_matches)
             if len(m) < min_inliers:
                 continue
-            if kk is None:
-                kk = db.read_keypoints(ids[k])[:, :2]
-            ko = db.read_keypoints(ids[other])[:, :2]
-            ka, kb = (ko, kk) if other < k else (kk, ko)
-            p, q = ka[m[:, 0]], kb[m[:, 1]]
+            if kb is None:
+                kb = db.read_keypoints(b)[:, :2]
+            p, q = db.read_keypoints(a)[:, :2][m[:, 0]], kb[m[:, 1]]
             H, inl = cv2.findHomography(p, q, cv2.RANSAC, 2.0, maxIters=2000, confidence=0.999)
             if H is None or inl.sum() < min_inliers:
                 continue
-            pairs.append((i, j, H, int(inl.sum())))
+            pairs.append((i, k, H, int(inl.sum())))
     return pairs
 
 
@@ -384,12 +382,10 @@ def _quiet_colmap():
 
 class KeyframeSolver:
     """`solve_cameras` one keyframe at a time: `add` writes a keyframe, extracts its SIFT features and matches
-    them with the keyframes added before it (COLMAP skips pairs it matched already), so the work can run while
-    the video is still being decoded (`reconstruction.camera_worker`); `solve` then tests for a fixed camera,
+    them with the keyframes before it (COLMAP skips pairs it matched already), so the work can run while the
+    video is still being decoded (`reconstruction.camera_worker`); `solve` then tests for a fixed camera,
     maps, and gives every attempt frame a pose. The same result as adding all keyframes at once (one thread,
-    seeded RANSAC per pair). Keyframes may come in another order than time (`add(..., slot=)`: a pose stage
-    tracking two parts of the video at once): the same pairs are matched, each in the direction of the
-    order the two images were added in, so cameras may differ from time order's within matching noise.
+    seeded RANSAC per pair).
 
     workdir: COLMAP's folder (cleaned); n_keyframes: how many `add` calls will come (exhaustive or
     neighbours and anchors: SfmOptions.exhaustive_up_to); size: (w, h) of the keyframe images; scale: full-size
@@ -412,7 +408,7 @@ class KeyframeSolver:
                 shutil.rmtree(d)
             d.mkdir(parents=True)
         self.database.unlink(missing_ok=True)
-        self.names: list[str] = []               # in the order added
+        self.names: list[str] = []
         self.pairs: list[tuple[int, int, np.ndarray, int]] = []   # see _pair_homographies
         self.stage_t = {"extract_s": 0.0, "match_s": 0.0}
         w, h = self.size
@@ -437,9 +433,8 @@ class KeyframeSolver:
     def exhaustive(self) -> bool:
         return self.n_keyframes <= self.options.exhaustive_up_to
 
-    def add(self, image: np.ndarray, mask: np.ndarray | None, slot: int | None = None) -> None:
-        """A keyframe (H, W, 3) uint8 RGB of `size`, with its climber mask (H, W) bool or None: the attempt's
-        `slot`-th keyframe in time (0..n_keyframes-1), by default the one after the last added."""
+    def add(self, image: np.ndarray, mask: np.ndarray | None) -> None:
+        """The next keyframe (H, W, 3) uint8 RGB of `size`, with its climber mask (H, W) bool or None."""
         import pycolmap
 
         image = np.asarray(image)
@@ -447,11 +442,7 @@ class KeyframeSolver:
             raise InputError(f"keyframes must be RGB images of one size {self.size}, got shape {image.shape}")
         if len(self.names) >= self.n_keyframes:
             raise InputError(f"{self.n_keyframes} keyframes were announced; this is one more")
-        if slot is None:
-            slot = 1 + max((int(n[3:7]) for n in self.names), default=-1)
-        name = f"kf_{slot:04d}.bmp"
-        if not 0 <= slot < self.n_keyframes or name in self.names:
-            raise InputError(f"keyframe {slot} is not one of the {self.n_keyframes} announced or was added already")
+        name = f"kf_{len(self.names):04d}.bmp"
         mask = np.zeros(image.shape[:2], bool) if mask is None else np.asarray(mask, bool)
         _write_keyframe(image, mask, name, self.img_dir, self.mask_dir, self.options.mask_dilate_px)
         with _quiet_colmap():
@@ -466,7 +457,7 @@ class KeyframeSolver:
                 s = time.perf_counter()
                 self._match(slot)
                 # Every new verified pair has this keyframe in it: its homographies now, not after the video.
-                self.pairs += _pair_homographies(self.database, slot, self.options.min_pair_inliers)
+                self.pairs += _pair_homographies(self.database, len(self.names) - 1, self.options.min_pair_inliers)
                 self.stage_t["match_s"] += time.perf_counter() - s
 
     @property
@@ -503,7 +494,6 @@ class KeyframeSolver:
         idx = np.asarray(frame_indices, dtype=np.int64).reshape(-1)
         if len(idx) != len(self.names):
             raise InputError(f"{len(self.names)} keyframes were added but {len(idx)} frame indices given")
-        self.names = sorted(self.names)  # time order: keyframe k is kf_000k
         with _quiet_colmap():
             return self._finish(idx, n_frames)
 

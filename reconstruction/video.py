@@ -19,7 +19,6 @@ refuses a range that runs past it, naming the `--end` that would work.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -460,18 +459,14 @@ class GreyFrames:
     again. Grey is OpenCV's RGB -> GRAY, pixel for pixel what `cv2.cvtColor(frame, COLOR_RGB2GRAY)` gives.
 
         grey = GreyFrames.open(frames.count, w, h, scale)
-        grey.write(batch.frames)                          # each decoded (B, h, w, 3) batch, in order, or
-        grey.write(batch.frames, start)                   # as frames start.., in any order (2 decoders)
+        grey.write(batch.frames)                          # each decoded (B, h, w, 3) batch, in order
         for scale, batch in grey.batches():               # (B, h, w) uint8, once all frames are written
             ...
     """
 
     def __init__(self, fh, count: int, w: int, h: int, scale: float):
-        import threading
-
         self._fh, self.count, self.w, self.h, self.scale = fh, count, w, h, scale
-        self._have = np.zeros(count, dtype=bool)  # frames written
-        self._lock = threading.Lock()  # two decoding threads may write (`write(rgb, start)`)
+        self.written = 0
 
     @classmethod
     def open(cls, count: int, w: int, h: int, scale: float, folder: str | Path | None = None,
@@ -493,44 +488,28 @@ class GreyFrames:
         return cls(fh, count, w, h, scale)
 
     @property
-    def written(self) -> int:
-        """Frames written so far."""
-        return int(self._have.sum())
-
-    @property
     def complete(self) -> bool:
-        return self._fh is not None and bool(self._have.all())
+        return self._fh is not None and self.written == self.count
 
-    def write(self, rgb: np.ndarray, start: int | None = None) -> None:
-        """Write a batch of (B, h, w, 3) uint8 RGB frames as attempt frames start..start+B-1 (default: right
-        after the frames written so far). Frames may come in any order, from several threads (two decoding
-        passes over two parts of the video); each frame once."""
+    def write(self, rgb: np.ndarray) -> None:
+        """Append a batch of (B, h, w, 3) uint8 RGB frames (the next B attempt frames)."""
         import cv2
 
         if self._fh is None:
             return
         B, h, w = rgb.shape[:3]
-        first = self.written if start is None else int(start)
-        if (h, w) != (self.h, self.w) or first < 0 or first + B > self.count:
-            raise ValueError(f"grey frames: got {B} frames of {w}x{h} at frame {first}, expected {self.count} "
+        if (h, w) != (self.h, self.w) or self.written + B > self.count:
+            raise ValueError(f"grey frames: got {B} frames of {w}x{h} after {self.written}, expected {self.count} "
                              f"of {self.w}x{self.h}")
         # one call for the batch (a per-pixel conversion: the same values as frame by frame)
         grey = cv2.cvtColor(np.ascontiguousarray(rgb).reshape(B * h, w, 3), cv2.COLOR_RGB2GRAY)
-        with self._lock:
-            if self._fh is None:
-                return
-            if self._have[first:first + B].any():
-                raise ValueError(f"grey frames: frames {first}..{first + B - 1} were written already")
-            try:
-                data, offset = memoryview(grey).cast("B"), first * h * w
-                while len(data):  # a regular file takes it all at once; a short write goes on where it stopped
-                    n = os.pwrite(self._fh.fileno(), data, offset)
-                    data, offset = data[n:], offset + n
-            except OSError as exc:  # the disk filled up meanwhile: decode again instead
-                log.warning("grey frames could not be written (%s): the flow stage decodes the video again", exc)
-                self._close()
-                return
-            self._have[first:first + B] = True
+        try:
+            self._fh.write(grey.data)
+        except OSError as exc:  # the disk filled up meanwhile: decode again instead
+            log.warning("grey frames could not be written (%s): the flow stage decodes the video again", exc)
+            self.close()
+            return
+        self.written += B
 
     def batches(self, batch_size: int = 16) -> Iterator[tuple[float, np.ndarray]]:
         """(scale, (B, h, w) uint8 grey) batches of all frames in order (`write` finished)."""
@@ -546,10 +525,6 @@ class GreyFrames:
             yield self.scale, buf
 
     def close(self) -> None:
-        with self._lock:
-            self._close()
-
-    def _close(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None

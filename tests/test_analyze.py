@@ -539,52 +539,6 @@ def test_camera_worker_masks_keyframes_itself_for_a_pose_backend_without_masks(s
     np.testing.assert_array_equal(cams.R, alike.R)
 
 
-def test_camera_worker_takes_keyframes_in_any_order_and_can_be_taken_back(short_fixed, tmp_path):
-    """A pose stage tracking two parts of the video at once hands the second part's keyframes over before the
-    first part's last ones (`add(..., frame=)`): the worker solves the same cameras as in time order, within
-    matching noise, with the masks in time order. Keyframes taken back (`discard`, two trackers that followed
-    different people) make `result` raise CameraWorkerDied, so the caller solves the cameras itself."""
-    from reconstruction.artifacts import KINDS
-    from reconstruction.camera_worker import CameraJob, CameraWorker, CameraWorkerDied, keyframe_mask
-    from reconstruction.pipeline import run_cameras
-    from reconstruction.sfm import SfmOptions
-
-    db, opts, first = short_fixed
-    src = next(opts.cache_dir.iterdir())
-    (pose_file,), (key_file,) = list(src.glob("pose-*.npz")), list(src.glob("keyframes-*.npz"))
-    pose, keyframes = KINDS["pose"].load(pose_file), KINDS["keyframes"].load(key_file)
-    boxes = pose.boxes[keyframes.index] / keyframes.scale
-    N = len(keyframes.index)
-    assert N >= 4 and keyframes.masks is not None
-    job = CameraJob(mask_options={}, sfm_max_side=opts.sfm_max_side, scale=keyframes.scale,
-                    sfm=SfmOptions(max_features=opts.sfm_features), workdir=tmp_path / "worker")
-    order = [0, 1, *range(N // 2, N), *range(2, N // 2)]                  # the second half before the first's end
-    with CameraWorker(N, job, keyframes.index) as worker:
-        for k in order:
-            worker.add(keyframes.images[k], boxes[k], keyframes.masks[k], frame=int(keyframes.index[k]))
-        with pytest.raises(ValueError, match="already"):
-            worker.add(keyframes.images[0], boxes[0], keyframes.masks[0], frame=int(keyframes.index[0]))
-        with pytest.raises(ValueError, match="not a keyframe"):
-            worker.add(keyframes.images[0], boxes[0], keyframes.masks[0], frame=int(keyframes.index[0]) + 1)
-        masks, cams = worker.result(keyframes.index, len(pose.keypoints))
-    in_time = np.stack([keyframe_mask(m, b) for m, b in zip(keyframes.masks, boxes)])
-    np.testing.assert_array_equal(masks, in_time)
-    alike = run_cameras(keyframes, in_time, len(pose.keypoints), opts, tmp_path / "here", False)
-    assert cams.model == alike.model and cams.keyframe_registered.all()
-    assert cams.K[0, 0] == pytest.approx(alike.K[0, 0], rel=0.02)
-    cos = (np.trace(np.swapaxes(cams.R, 1, 2) @ alike.R, axis1=1, axis2=2) - 1) / 2
-    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 0.05
-
-    with CameraWorker(N, job, keyframes.index) as worker:
-        for k in order[: N // 2]:
-            worker.add(keyframes.images[k], boxes[k], keyframes.masks[k], frame=int(keyframes.index[k]))
-        worker.discard()
-        worker.add(keyframes.images[2], boxes[2], keyframes.masks[2], frame=int(keyframes.index[2]))  # ignored
-        with pytest.raises(CameraWorkerDied, match="taken back"):
-            worker.result(keyframes.index, len(pose.keypoints))
-    assert worker._proc.poll() is not None                               # the process is gone
-
-
 def test_a_background_stage_reports_in_order_keeps_its_cpu_apart_and_stops_or_fails_cleanly():
     """Issue 12: the flow stage runs in a thread beside the next stages. Its progress is heard after them,
     from 0 to 1; the CPU it burns is its own, not that of the stage running meanwhile; an error is raised

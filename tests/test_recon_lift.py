@@ -143,10 +143,14 @@ def test_normal_equations_are_the_sparse_jacobians_normal_matrix() -> None:
 
     v = make_view("handheld", n_frames=12, noise_px=4.0, dropout=0.1, seed=3)
     wall = (v.truth.wall_normal / np.linalg.norm(v.truth.wall_normal), np.zeros(3))
-    problem = _Problem(v.keypoints2d, v.confidence, v.K, v.R, v.t, v.fps, 1.70, wall, v.keypoints3d_mono,
-                       LiftOptions(), 1000.0)
-    rng = np.random.default_rng(0)
-    problem.set_contacts(rng.random((12, 4)) < 0.5)
+    def new_problem() -> _Problem:
+        p = _Problem(v.keypoints2d, v.confidence, v.K, v.R, v.t, v.fps, 1.70, wall, v.keypoints3d_mono,
+                     LiftOptions(), 1000.0)
+        p.set_contacts(np.random.default_rng(0).random((12, 4)) < 0.5)
+        return p
+
+    problem = new_problem()
+    rng = np.random.default_rng(1)
     X = np.nan_to_num(v.truth.keypoints) + rng.normal(0, 0.05, (12, 21, 3)) - 0.1 * wall[0]   # some behind
     x = np.concatenate([X.ravel(), [0.03]])
     r, k, a, Jm = problem.residuals(x, jac=True)
@@ -165,6 +169,12 @@ def test_normal_equations_are_the_sparse_jacobians_normal_matrix() -> None:
     np.testing.assert_allclose(N.scale_col, A_ref[:nx, nx], rtol=1e-12, atol=1e-12 * scale)
     assert N.scale_diag == pytest.approx(A_ref[nx, nx], rel=1e-12)
     np.testing.assert_allclose(N.g, Jm.T @ (w * r), rtol=0, atol=1e-12 * np.abs(Jm.T @ (w * r)).max())
+    # the projection reused from the last residual evaluation is only ever that of the same joints
+    ab_first, g_first = N.ab.copy(), N.g.copy()
+    x2 = x + rng.normal(0, 0.01, len(x))
+    assert np.array_equal(problem.residuals(x2, jac=False)[0], new_problem().residuals(x2, jac=False)[0])
+    N = problem.normal_equations(x, r, w)
+    assert np.array_equal(N.ab, ab_first) and np.array_equal(N.g, g_first)
 
 def test_body_template_has_the_given_height_and_symmetric_bones() -> None:
     for h in (1.55, 1.90):

@@ -57,12 +57,6 @@ class PoseBackend(abc.ABC):
     def process(self, frames: np.ndarray) -> PoseBatch:
         """frames: (B, H, W, 3) uint8 RGB, consecutive frames of one video, in order."""
 
-    def twin(self) -> "PoseBackend | None":
-        """A second instance with the same options that can track another part of the same video at the same
-        time, in another thread (`pose2d.estimate_pose` then tracks a long video's two halves at once), or None:
-        one pass over the video (the default). The caller closes it."""
-        return None
-
     def close(self) -> None:
         """Release models and sessions."""
 

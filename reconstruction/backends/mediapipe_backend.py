@@ -33,11 +33,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
@@ -122,36 +120,25 @@ def _import_pose_alone():
         _IMPORTING_POSE = False
 
 
-_QUIET = {"depth": 0, "saved": -1}  # `_quiet_native_stderr`'s state: nested and concurrent uses share one redirect
-_QUIET_LOCK = threading.Lock()
-
-
 @contextmanager
 def _quiet_native_stderr():
     """Silence the C++ (absl) warnings MediaPipe prints to file descriptor 2 while its graphs start, unless
-    debug logging is on. Python exceptions are unaffected (they propagate, not print). Safe in several threads
-    at once (two trackers starting together): the first to enter redirects, the last to leave restores."""
+    debug logging is on. Python exceptions are unaffected (they propagate, not print)."""
     if log.isEnabledFor(logging.DEBUG):
         yield
         return
     import sys
 
-    with _QUIET_LOCK:
-        if _QUIET["depth"] == 0:
-            sys.stderr.flush()
-            _QUIET["saved"] = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        _QUIET["depth"] += 1
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
+        os.dup2(devnull, 2)
         yield
     finally:
-        with _QUIET_LOCK:
-            _QUIET["depth"] -= 1
-            if _QUIET["depth"] == 0:
-                os.dup2(_QUIET["saved"], 2)
-                os.close(_QUIET["saved"])
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _check_device(device: str | None, config_file: str | Path | None) -> None:
@@ -362,9 +349,7 @@ class MediaPipePose(PoseBackend):
     masks, in the frames `want_masks` names: see the module docstring),
     max_people (people enumerated at acquisition), lost_after_s (seconds without the climber before
     re-acquiring), fps (of the frames handed in, for lost_after_s), crop_size (pixels the search windows are
-    scaled to), split (True: `twin` gives a second tracker, so `pose2d.estimate_pose` tracks a long video's two
-    halves at once; off by default: the second half's poses differ from one pass by a few pixels throughout,
-    see `twin`), device (cpu only).
+    scaled to), device (cpu only).
     """
 
     name: ClassVar[str] = "mediapipe"
@@ -373,21 +358,13 @@ class MediaPipePose(PoseBackend):
     def __init__(self, *, model_complexity: int = 1, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5, search_confidence: float = 0.3, segmentation: bool = False,
                  max_people: int = 3, acquisition_frames: int = 4, lost_after_s: float = 1.0, fps: float = 25.0,
-                 crop_size: int = 448, split: bool = False, device: str | None = None,
-                 config_file: str | Path | None = None, _shared: "_SingleImageModels | None" = None):
+                 crop_size: int = 448, device: str | None = None, config_file: str | Path | None = None):
         _check_device(device, config_file)
-        # what `twin` builds its copy from (the options as given; `_typed` converts them again there)
-        self._options = dict(model_complexity=model_complexity, min_detection_confidence=min_detection_confidence,
-                             min_tracking_confidence=min_tracking_confidence, search_confidence=search_confidence,
-                             segmentation=segmentation, max_people=max_people, acquisition_frames=acquisition_frames,
-                             lost_after_s=lost_after_s, fps=fps, crop_size=crop_size, split=split, device=device,
-                             config_file=config_file)
         model_complexity, max_people, acquisition_frames, crop_size = (
             _typed(model_complexity, 1), _typed(max_people, 3), _typed(acquisition_frames, 4), _typed(crop_size, 448))
         min_detection_confidence, min_tracking_confidence, search_confidence = (
             _typed(min_detection_confidence, 0.5), _typed(min_tracking_confidence, 0.5), _typed(search_confidence, 0.3))
         segmentation, lost_after_s, fps = _typed(segmentation, False), _typed(lost_after_s, 1.0), _typed(fps, 25.0)
-        self.split = _typed(split, False)
         if model_complexity != 1:
             raise BackendUnavailableError(
                 f"model_complexity={model_complexity} needs a model the mediapipe wheel does not bundle (and "
@@ -399,10 +376,13 @@ class MediaPipePose(PoseBackend):
             self._video = mp_pose.Pose(static_image_mode=False, smooth_landmarks=True, model_complexity=1,
                                        min_detection_confidence=min_detection_confidence,
                                        min_tracking_confidence=min_tracking_confidence)
-        # The single-image models (acquisition, searches, masks), shared with a `twin`.
-        self._models = _shared or _SingleImageModels(segmentation, min_detection_confidence, search_confidence)
-        self._models.users += 1
-        self._image = self._models.image
+            # it also makes the masks: a segmentation output changes no landmark
+            self._image = mp_pose.Pose(static_image_mode=True, model_complexity=1, enable_segmentation=segmentation,
+                                       min_detection_confidence=min_detection_confidence)
+        # Each graph holds ~120 MB once started: the search model (a lost climber, a jump to someone else) starts
+        # when first needed; many videos never need it. Single images: the same results whenever it starts.
+        self._search_confidence = search_confidence
+        self._search_model = None
         self.segmentation = segmentation
         self.mask_frames: frozenset[int] | None = None  # frames whose masks are wanted (None: all), `want_masks`
         self.max_people = max_people
@@ -428,23 +408,11 @@ class MediaPipePose(PoseBackend):
 
     def _search(self):
         """The single-image model with the lower `search_confidence` (started on first use)."""
-        return self._models.search()
-
-    def twin(self) -> "MediaPipePose | None":
-        """A second tracker with the same options, for another part of the same video at the same time (in
-        another thread: `pose2d.estimate_pose` tracks a long video's two halves at once, each model's graph being
-        serial). It has its own tracking model and track and shares the single-image models (one at a time, a
-        lock: ~110 MB less than a whole second backend; they have no state between images, so the results are
-        those of separate models). None unless split=True (one pass). Close it: the shared models close with
-        the last of the two.
-
-        Not a free speed-up: a tracker's state (its search window's hysteresis, MediaPipe's landmark filter and
-        region of interest from the frame before) never quite converges to the one-pass tracker's, so the
-        second half's keypoints differ by a few pixels throughout (tripod clip: median 4 px of 1440, ~100 px
-        at a few joints of a few frames), which moved one move on each real clip (micro-F1 0.872 -> 0.865)."""
-        if not self.split:
-            return None
-        return MediaPipePose(**self._options, _shared=self._models)
+        if self._search_model is None:
+            with _quiet_native_stderr():
+                self._search_model = _pose_module().Pose(static_image_mode=True, model_complexity=1,
+                                                         min_detection_confidence=self._search_confidence)
+        return self._search_model
 
     def want_masks(self, frames) -> None:
         """Only these frames (counted from the first one handed to `process`, e.g. an analysis's keyframes)
@@ -650,67 +618,10 @@ class MediaPipePose(PoseBackend):
         return PoseBatch(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=boxes, masks=masks)
 
     def close(self) -> None:
-        if self._video is None:
-            return
-        self._video.close()
-        self._video = None
-        self._models.release()
-
-
-class _Serial:
-    """A MediaPipe solution used by several threads, one `process` at a time; results are the caller's own
-    (the segmentation mask is copied out of the graph's packet before the next call can replace it)."""
-
-    def __init__(self, model, lock):
-        self._model, self._lock = model, lock
-
-    def process(self, image: np.ndarray):
-        with self._lock:
-            res = self._model.process(image)
-            mask = getattr(res, "segmentation_mask", None)
-            return SimpleNamespace(pose_landmarks=res.pose_landmarks, pose_world_landmarks=res.pose_world_landmarks,
-                                   segmentation_mask=None if mask is None else np.array(mask))
-
-    def close(self) -> None:
-        self._model.close()
-
-
-class _SingleImageModels:
-    """MediaPipePose's single-image models, shared by a backend and its `twin`: `image` (acquisition and,
-    with segmentation, the climber masks) and the search model with the lower threshold (started when first
-    needed: each graph holds ~110 MB once started, and many videos never need it; single images give the same
-    results whenever it starts). Closed when the last user releases them."""
-
-    def __init__(self, segmentation: bool, min_detection_confidence: float, search_confidence: float):
-        import threading
-
-        self._lock = threading.Lock()
-        self._search_confidence = search_confidence
-        self._search_model = None
-        self.users = 0
-        with _quiet_native_stderr():
-            # it also makes the masks: a segmentation output changes no landmark
-            self.image = _Serial(_pose_module().Pose(static_image_mode=True, model_complexity=1,
-                                                     enable_segmentation=segmentation,
-                                                     min_detection_confidence=min_detection_confidence), self._lock)
-
-    def search(self) -> _Serial:
-        with self._lock:
-            if self._search_model is None:
-                with _quiet_native_stderr():
-                    self._search_model = _Serial(_pose_module().Pose(
-                        static_image_mode=True, model_complexity=1,
-                        min_detection_confidence=self._search_confidence), self._lock)
-            return self._search_model
-
-    def release(self) -> None:
-        self.users -= 1
-        if self.users > 0:
-            return
-        for model in (self.image, self._search_model):
-            if model is not None:
-                model.close()
-        self._search_model = None
+        for model in (self._video, self._image, self._search_model):
+            if model is None:
+                continue
+            model.close()
 
 
 class MediaPipeMasks(MaskBackend):
