@@ -11,8 +11,9 @@ Steps (pycolmap 4.2.1 on the CPU):
 2. SIFT (`extract_features`, one shared SIMPLE_PINHOLE camera seeded with a phone-like focal length),
    exhaustive matching for up to 10 keyframes (`match_exhaustive`); beyond, each keyframe is matched with its
    neighbours in time and with a few anchor keyframes spread over the attempt (`match_image_pairs`), so the
-   far-apart pairs the baseline test needs remain; geometric verification. `KeyframeSolver` does this one keyframe at a time (each new
-   one matched with those before it), so it can run while the video is still decoded (camera_worker).
+   far-apart pairs the baseline test needs remain; geometric verification. `KeyframeSolver` does this one
+   keyframe at a time (each new one matched with those before it), so it can run while the video is still
+   decoded (camera_worker).
 3. **Baseline test** before mapping: for every verified pair a RANSAC homography H is fitted to the
    inlier matches. A camera that only rotates sees every pair related by H = K R K^-1, so K^-1 H K is a
    rotation (all singular values equal) for the true focal length; a translating camera adds t n^T / d and
@@ -68,8 +69,8 @@ class SfmOptions:
     mask_dilate_px: int = 9                # climber mask dilation, pixels of the images handed in
     # Exhaustive matching up to this many keyframes. Beyond, a pair is matched when the two are at most
     # `sequential_overlap` keyframes apart or one of them is an anchor (keyframes 0, s, 2s, ... with
-    # s = ceil(N / anchors)): the tripod clip's 15 keyframes make 68 pairs instead of 105 (the worker's CPU
-    # 3.0 -> 2.4 s; its last keyframe after the pose stage 0.30 -> 0.17 CPU-s), cameras within 0.005 deg.
+    # s = ceil(N / anchors)): the tripod clip's 15 keyframes make 63 pairs instead of 105 (the worker's CPU
+    # 3.0 -> 2.4 s; its last keyframe after the pose stage 0.30 -> 0.19 CPU-s), cameras within 0.01 deg.
     # Anchors keep pairs seconds apart, whose homographies tell a rotating camera from a moving one (plain
     # sequential matching loses them).
     exhaustive_up_to: int = 10
@@ -455,7 +456,7 @@ class KeyframeSolver:
             self.stage_t["extract_s"] += time.perf_counter() - s
             if len(self.names) > 1:
                 s = time.perf_counter()
-                self._match(slot)
+                self._match(len(self.names) - 1)
                 # Every new verified pair has this keyframe in it: its homographies now, not after the video.
                 self.pairs += _pair_homographies(self.database, len(self.names) - 1, self.options.min_pair_inliers)
                 self.stage_t["match_s"] += time.perf_counter() - s
@@ -465,12 +466,11 @@ class KeyframeSolver:
         return max(1, -(-self.n_keyframes // max(1, self.options.anchors)))
 
     def partners(self, k: int) -> list[int]:
-        """The keyframes added so far that keyframe k is matched with (all of them when exhaustive)."""
-        added = sorted(int(n[3:7]) for n in self.names if int(n[3:7]) != k)
+        """The keyframes before keyframe k that it is matched with (all of them when exhaustive)."""
         if self.exhaustive:
-            return added
+            return list(range(k))
         s = self.anchor_step
-        return [j for j in added if abs(j - k) <= self.options.sequential_overlap or j % s == 0 or k % s == 0]
+        return [j for j in range(k) if k - j <= self.options.sequential_overlap or j % s == 0 or k % s == 0]
 
     def _match(self, k: int) -> None:
         import pycolmap
