@@ -461,6 +461,12 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
     t = 0
     pending: list = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cruxlab-flow") if workers > 1 else None
+    # OpenCV's own thread pool stays out of it (its setting is the process's; restored afterwards): each
+    # Lucas-Kanade call here is ~1 ms, which its pool splits over both cores, and its threads then spin: analyze
+    # on the tripod clip took ~0.3 CPU-s more (process user+sys, 3 same-load pairs) for no gain in time, and
+    # the flow took more than the one core `full_speed` leaves it. The flow's own threads are its parallelism.
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     try:
         for scale, batch in frames:
             greys = [img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) for img in batch]
@@ -484,6 +490,7 @@ def effector_flow(frames, keypoints2d: np.ndarray, confidence: np.ndarray, boxes
             for future, _ in pending:
                 future.cancel()
             pool.shutdown(wait=True)
+        cv2.setNumThreads(cv_threads)
     if t != T:
         raise ValueError(f"effector_flow read {t} frames for {T} frames of 2D detections")
     return EffectorFlow(rel.astype(np.float32), wall.astype(np.float32))

@@ -161,6 +161,31 @@ def test_flow_tracks_on_one_thread_until_asked_for_full_speed(monkeypatch):
         np.testing.assert_array_equal(flow.wall, one.wall)
 
 
+def test_flow_keeps_opencv_to_one_thread_and_gives_its_setting_back(monkeypatch):
+    """The flow's own threads are its parallelism: OpenCV's pool (which would split each small Lucas-Kanade
+    call over every core) is set to one thread while it tracks, and the caller's setting comes back after."""
+    import cv2
+
+    import moves.evidence as evidence
+
+    frames, kp, conf = _scene()
+    seen = set()
+    pair_flow = evidence._pair_flow
+
+    def recording(*args, **kwargs):
+        seen.add(cv2.getNumThreads())
+        return pair_flow(*args, **kwargs)
+
+    monkeypatch.setattr(evidence, "_pair_flow", recording)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        effector_flow([(1.0, np.stack(frames))], kp, conf, workers=2)
+        assert seen == {1} and cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_patch_centres_average_the_seen_shoe_joints():
     kp = np.zeros((2, NUM_JOINTS, 2))
     kp[:, L_TOE], kp[:, L_HEEL], kp[:, L_ANKLE] = (0, 0), (10, 0), (5, 30)
