@@ -7,12 +7,14 @@ video-mode tracking model on every frame, what a 2D-pose-only tool does) and the
 itself (`python -m cruxlab.cli --db FRESH analyze CLIP --climber bench --no-cache --quiet`: every stage,
 no cache, a fresh store; start-up, argument parsing and exit included). Printed: frames per second of both
 and their ratio (goal >= 0.7), the CPU seconds of both process trees (robust to other load: the ratio of
-work done), the peak memory of the analyze process tree (sampled every 50 ms, camera worker included; RSS
-counts the libraries both processes map twice, PSS once) and analyze's per-stage seconds as stored in its
+work done), the peak memory of the analyze process tree (RSS sampled every 50 ms, camera worker included;
+RSS counts the libraries both processes map twice, PSS, read at each new RSS peak, once) and analyze's per-stage seconds as stored in its
 report ("rest": the process's wall time outside pose, masks, cameras, lift and moves: start-up, imports,
 probe and hash, waiting for the flow where it outlasts the lift, store, exit). `--minute` adds a
 60 s 1080x1440 clip (the tripod clip looped) for the memory goal (< 1 GB). The load average is printed: on a
 shared machine the wall-clock ratio moves with the others' work, the CPU ratio much less.
+`--repeat N` runs the pair N times, alternating, and reports the run of each side with the median wall time
+and the spread of the pairs' ratios: one run of the same code moves a ratio by up to 0.1 on this machine.
 
 Both run with compiled bytecode, as any installation does after its first run: a warm-up (both on a 2 s
 trim) first fills a private bytecode folder (PYTHONPYCACHEPREFIX in a temporary folder; nothing is written to
@@ -76,25 +78,48 @@ def _stored_analysis(db: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ in the parent
-def _tree_memory_mb(pid: int) -> tuple[float, float]:
-    """(RSS, PSS) of a process and all its descendants, MB. RSS counts the libraries both processes map
-    (Python, NumPy, OpenCV) twice; PSS shares them out: what the tree really occupies."""
-    rss = pss = 0
-    todo = [pid]
+def _tree_pids(pid: int) -> list[int]:
+    """A process and all its descendants (e.g. analyze's camera worker)."""
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
         try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()[1:3]:
-                name, kb = line.split()[:2]
-                if name == "Rss:":
-                    rss += int(kb)
-                elif name == "Pss:":
-                    pss += int(kb)
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
             continue
-    return rss / 1024, pss / 1024
+    return out
+
+
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _tree_rss_mb(pids: list[int]) -> float:
+    """RSS of the processes, MB, from /proc/PID/statm: a few microseconds a process."""
+    total = 0.0
+    for p in pids:
+        try:
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * _PAGE_MB
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _tree_pss_mb(pids: list[int]) -> float:
+    """PSS of the processes, MB: RSS with the libraries they share (Python, NumPy, OpenCV) shared out, what
+    the tree really occupies. /proc/PID/smaps_rollup walks every page table: ~15 ms for analyze's tree, so it
+    is read only at a new RSS peak (read every 50 ms it cost ~1.5 CPU-s and slowed analyze by ~1 s)."""
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()[1:3]:
+                name, kb = line.split()[:2]
+                if name == "Pss:":
+                    total += int(kb)
+        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+            continue
+    return total / 1024
 
 
 def _measure(cmd: list[str], what: str, clip: Path, env: dict | None = None) -> dict:
@@ -107,8 +132,11 @@ def _measure(cmd: list[str], what: str, clip: Path, env: dict | None = None) -> 
     def sample() -> None:
         nonlocal peak, peak_pss
         while proc.poll() is None:
-            rss, pss = _tree_memory_mb(proc.pid)
-            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            pids = _tree_pids(proc.pid)
+            rss = _tree_rss_mb(pids)
+            if rss > peak * 1.03:                   # PSS where RSS peaks (its reading is the costly one)
+                peak_pss = max(peak_pss, _tree_pss_mb(pids))
+            peak = max(peak, rss)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -159,9 +187,17 @@ def _minute_clip(folder: Path) -> Path:
     return out_path
 
 
-def _report(clip: Path, alone: dict, full: dict) -> None:
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
+
+
+def _report(clip: Path, alones: list[dict], fulls: list[dict]) -> None:
+    alone, full = _median_run(alones), _median_run(fulls)
     fps_alone, fps_full = alone["frames"] / alone["wall_s"], full["frames"] / full["wall_s"]
-    print(f"{clip.name}: {full['frames']} frames")
+    print(f"{clip.name}: {full['frames']} frames" + ("" if len(fulls) == 1 else
+          f", median of {len(fulls)} alternating pairs; pair ratios "
+          + " ".join(f"{a['wall_s'] / f['wall_s']:.2f}" for a, f in zip(alones, fulls))))
     print(f"  MediaPipe alone  {fps_alone:6.1f} frames/s  ({alone['wall_s']:.1f} s wall, {alone['cpu_s_total']:.1f} "
           f"CPU-s, peak {alone['peak_mb']:.0f} MB)")
     print(f"  cruxlab analyze  {fps_full:6.1f} frames/s  ({full['wall_s']:.1f} s wall, {full['cpu_s_total']:.1f} "
@@ -182,6 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, action="append", help="default: both bundled clips")
     ap.add_argument("--minute", action="store_true", help="also a 60 s 1080x1440 clip (memory goal)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="run each pair N times, alternating, and report the medians (default 1)")
     ap.add_argument("--cold", action="store_true",
                     help="keep this environment's bytecode setting (no warm-up; with PYTHONDONTWRITEBYTECODE every "
                          "run compiles its imports)")
@@ -202,9 +240,11 @@ def main(argv: list[str] | None = None) -> None:
             print("bytecode compiled by a warm-up run (--cold: without)", flush=True)
         clips = list(args.clip or CLIPS) + ([_minute_clip(Path(tmp))] if args.minute else [])
         for clip in clips:
-            alone = _mediapipe_run(clip, env)
-            full = _analyze_run(clip, env, Path(tmp))
-            _report(clip, alone, full)
+            alones, fulls = [], []
+            for _ in range(max(1, args.repeat)):
+                alones.append(_mediapipe_run(clip, env))
+                fulls.append(_analyze_run(clip, env, Path(tmp)))
+            _report(clip, alones, fulls)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
