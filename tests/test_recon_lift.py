@@ -176,6 +176,7 @@ def test_normal_equations_are_the_sparse_jacobians_normal_matrix() -> None:
     N = problem.normal_equations(x, r, w)
     assert np.array_equal(N.ab, ab_first) and np.array_equal(N.g, g_first)
 
+
 def test_body_template_has_the_given_height_and_symmetric_bones() -> None:
     for h in (1.55, 1.90):
         tpl = template_pose(h)
