@@ -721,6 +721,7 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
 
     return_freed_memory()
     run = _Run(plan, options, stages or _Stages(6 if options.detect_moves else 5, progress), progress)
+    later_imports = _import_later_stages()
     with contextlib.closing(run):
         with run.camera_worker() as worker:
             pose, keyframes = run.stages.run("pose", run.cached("pose"), lambda: run.pose(worker))
@@ -729,8 +730,7 @@ def compute_attempt(plan: AnalysisPlan, options: AnalyzeOptions, *, model: MoveM
             run.flow_stage = run.stages.background("flow", run.cached("flow"), lambda stage: run.flow(pose, stage))
             masks = run.stages.run("masks", run.cached("masks"), lambda: run.masks(pose, keyframes, worker))
             cams = run.stages.run("cameras", run.cached("cameras"), lambda: run.cameras(keyframes, masks, worker))
-            if run.later_imports is not None:
-                run.later_imports.join()
+            later_imports.join()
             # The worker process ends by itself once it has replied (interpreter and COLMAP teardown, ~0.1-0.2
             # s); leaving its block waits for that and deletes its folder, so the lift runs first.
             geometry = run.stages.run("lift", run.cached("lift"), lambda: run.lift(cams, pose))
@@ -757,11 +757,13 @@ _LATER_MODULES = ("reconstruction.wall", "scipy.ndimage", "threadpoolctl", "crux
 
 
 def _import_later_stages() -> threading.Thread:
-    """Import the lift's and the moves stage's modules in a thread while the pose stage runs (started at its
-    first frames: MediaPipe's C++ graph computes then, without the GIL, and the main thread mostly waits for
-    it), so ~50 ms of imports leave the critical path. The pose stage has imported its backend by then, and
-    the caller joins the thread before the lift, so the main thread does not import beside it. A module
-    that fails to import here fails again, with its message, in the stage that imports it."""
+    """Import the lift's and the moves stage's modules in a thread, started before the pose stage, so ~0.13
+    CPU-s of imports leave the critical path. Not while the pose model tracks: importing is Python work
+    that holds the GIL, and MediaPipe's graph takes the GIL several times a frame (its result callbacks),
+    so the imports there stalled ~15 frames of the hand-held clip to 25-37 ms instead of ~14 (~0.15 s of
+    the stage). Beside the start-up (the camera worker, the pose backend's graphs, the first decoded
+    frames) they cost less. The caller joins the thread before the lift. A module that fails to import here
+    fails again, with its message, in the stage that imports it."""
     import importlib
 
     def work() -> None:
@@ -816,7 +818,6 @@ class _Run:
         self.worker_result = None
         self.grey = None  # video.GreyFrames: the pose stage's frames, kept for the flow stage
         self.flow_stage: _BackgroundStage | None = None
-        self.later_imports: threading.Thread | None = None  # `_import_later_stages`, started by the pose stage
 
     def close(self) -> None:
         """Stop the flow stage's thread if it still runs (an error elsewhere), delete the grey frames."""
@@ -870,8 +871,6 @@ class _Run:
             nonlocal done
             done += n
             self.stages.report("pose", done / max(frames.count, 1))
-            if self.later_imports is None:  # the pose model runs: the later stages' imports beside it
-                self.later_imports = _import_later_stages()
 
         # The flow stage reads the frames decoded here, kept in grey, instead of decoding the video again.
         if not self.cached("flow"):

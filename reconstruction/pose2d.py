@@ -30,7 +30,7 @@ import numpy as np
 from cruxlab.joints import (L_ANKLE, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, NUM_JOINTS, R_ANKLE, R_HEEL, R_HIP,
                             R_KNEE, R_SHOULDER, R_TOE)
 from reconstruction.backends.base import PoseBackend
-from reconstruction.video import FrameRange, VideoInfo, iter_batches, read_ahead
+from reconstruction.video import FrameRange, VideoInfo, iter_batches, read_ahead, threads_beside_pose
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyf
         want_masks(keyframe_index)
     # the next batch is decoded while the backend works on this one (same frames, same order), and handed to
     # `on_decoded` there too (e.g. the flow stage's grey frames: ~1 CPU-ms a frame the backend's loop saves)
-    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size)
+    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size, threads=threads_beside_pose(info))
     if on_decoded is not None:
         batches = _handed_over(batches, on_decoded)
     for batch in read_ahead(batches):

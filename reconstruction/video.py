@@ -252,12 +252,28 @@ def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
     return img if k == 0 else np.ascontiguousarray(np.rot90(img, k=k))
 
 
+#: Frames up to this size (1080p, either way round) are decoded in one thread beside a pose model: see
+#: `threads_beside_pose`.
+ONE_THREAD_MAX_PIXELS = 1920 * 1088
+
+
+def threads_beside_pose(info: VideoInfo) -> bool:
+    """Whether FFmpeg should decode in several threads while a pose model tracks the decoded frames: only
+    beyond 1080p. Up to 1080p one thread decodes and scales a frame in ~8 CPU-ms (1080x1920 H.264 to 540x960
+    RGB; ~4 for 1080x1440), ahead of MediaPipe's ~11 ms a frame. FFmpeg's frame threads would take the
+    cores in bursts instead, and the pose model's chain of threads, which the whole stage waits for, would
+    wait for a core (2 cores: MediaPipe 14 ms a frame beside threaded decoding, 11.6 beside one decoding
+    thread, 10.7 alone). The frames are the same either way."""
+    return info.width * info.height > ONE_THREAD_MAX_PIXELS
+
+
 def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 960, batch_size: int = 16,
                  threads: bool = True) -> Iterator[FrameBatch]:
     """Decode the attempt's frames in order, `batch_size` at a time, at the working size.
 
     Every video frame up to the last selected one is decoded (inter frames need their predecessors), but
-    only selected ones are converted to RGB and scaled. Raises `InputError` when the stream ends early or
+    only selected ones are converted to RGB and scaled. `threads`: FFmpeg decodes in threads of its own
+    (False: in the calling thread; the same frames). Raises `InputError` when the stream ends early or
     holds a corrupt packet.
     """
     import av
