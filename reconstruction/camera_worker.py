@@ -46,7 +46,7 @@ def return_freed_memory() -> None:
         pass
 
 
-#: The worker's niceness (see `_main`).
+#: The worker's niceness (see `CameraWorker.__init__`).
 WORKER_NICE = 10
 
 
@@ -152,6 +152,14 @@ class CameraWorker:
             raise
         finally:
             os.close(write_fd)
+        # Below the pose stage's priority, from its start-up on (the threads it starts later inherit it): the
+        # pose stage runs one chain (decode, MediaPipe's graph, the next frame) that the whole stage waits
+        # for, while the keyframes only need to be solved by its end. The worker still takes any core nothing
+        # else wants (the same CPU time), and after the pose stage it runs beside the flow only.
+        try:
+            os.setpriority(os.PRIO_PROCESS, self._proc.pid, WORKER_NICE)
+        except OSError:  # it has already stopped (its error comes with `result`), or no permission
+            pass
         self._out = os.fdopen(read_fd, "rb")
         # A thread writes to the worker, so the pose stage never waits while the worker is busy.
         self._queue: queue.Queue = queue.Queue()
@@ -241,15 +249,6 @@ def _main(argv: list[str]) -> None:
     import sys
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes the pipe, the worker stops
-    # Below the pose stage's priority: its threads run one chain (decode, then MediaPipe's graph, then the
-    # next frame) that the whole stage waits for, while the keyframes only need to be solved by its end.
-    # On 2 cores the worker's SIFT beside them cost ~0.2 s of the hand-held clip's pose stage. The worker still
-    # takes any core nothing else wants (its CPU time is the same), and the solve after the pose stage
-    # runs beside the flow only.
-    try:
-        os.nice(WORKER_NICE)
-    except OSError:
-        pass
 
     out = os.fdopen(int(argv[0]), "wb")
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the reply pipe

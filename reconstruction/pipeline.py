@@ -433,10 +433,11 @@ def run_pose(info: VideoInfo, frames: FrameRange, options: AnalyzeOptions, keyfr
     from reconstruction.backends import AttemptContext, get_pose_backend
 
     context = AttemptContext(fps=frames.fps, masks_wanted=options.mask_backend == options.pose_backend)
-    with get_pose_backend(options.pose_backend, context=context, **options.pose_options) as backend:
-        return estimate_pose(info, frames, backend, keyframe_index=keyframe_index, max_side=options.max_side,
-                             progress=progress, on_frames=on_frames, on_keyframe=on_keyframe,
-                             on_decoded=on_decoded)
+    # made by `estimate_pose`, which decodes the first frames meanwhile (~0.1 s of MediaPipe's graphs starting)
+    return estimate_pose(info, frames, lambda: get_pose_backend(options.pose_backend, context=context,
+                                                                **options.pose_options),
+                         keyframe_index=keyframe_index, max_side=options.max_side, progress=progress,
+                         on_frames=on_frames, on_keyframe=on_keyframe, on_decoded=on_decoded)
 
 
 def run_masks(pose: Pose2D, keyframes: Keyframes, options: AnalyzeOptions) -> np.ndarray:

@@ -120,20 +120,14 @@ def _handed_over(batches, on_decoded: Callable[[np.ndarray], None]):
         batches.close()
 
 
-def _run_backend(info: VideoInfo, frames: FrameRange, backend: PoseBackend, keyframe_index: np.ndarray,
-                 max_side: int | None, batch_size: int, on_batch, on_keyframe, on_decoded) -> _RawPose:
-    T = frames.count
+def _run_backend(batches, T: int, backend: PoseBackend, keyframe_index: np.ndarray, on_batch, on_keyframe
+                 ) -> _RawPose:
     raw = _RawPose(np.full((T, NUM_JOINTS, 2), np.nan, dtype=np.float32), np.zeros((T, NUM_JOINTS), np.float32),
                    None, np.full((T, 4), np.nan, dtype=np.float32), [], [], [], 1.0, {})
     want_masks = getattr(backend, "want_masks", None)  # masks are kept for the keyframes only
     if want_masks is not None:
         want_masks(keyframe_index)
-    # the next batch is decoded while the backend works on this one (same frames, same order), and handed to
-    # `on_decoded` there too (e.g. the flow stage's grey frames: ~1 CPU-ms a frame the backend's loop saves)
-    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size, threads=threads_beside_pose(info))
-    if on_decoded is not None:
-        batches = _handed_over(batches, on_decoded)
-    for batch in read_ahead(batches):
+    for batch in batches:
         raw.scale = batch.scale
         out = backend.process(batch.frames)
         sl = batch.index
@@ -172,31 +166,42 @@ def _finish(info: VideoInfo, frames: FrameRange, raw: _RawPose, backend_name: st
     return pose, keyframes
 
 
-def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend, *, keyframe_index: np.ndarray,
-                  max_side: int | None = 960, batch_size: int = 16, progress: bool = True,
+def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend | Callable[[], PoseBackend], *,
+                  keyframe_index: np.ndarray, max_side: int | None = 960, batch_size: int = 16, progress: bool = True,
                   on_frames: Callable[[int], None] | None = None,
                   on_keyframe: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
                   on_decoded: Callable[[np.ndarray], None] | None = None) -> tuple[Pose2D, Keyframes]:
     """Run `backend` over the attempt's frames (one decoding pass) and keep the keyframes on the side.
+    `backend` is a pose backend, or a function making one: then the first frames are decoded while it
+    starts (MediaPipe's graphs, a model's weights), and it is closed here.
     `on_frames(n)` is called after each batch with the number of frames it held (e.g. a status file);
     `on_keyframe(image, box, mask)` as each keyframe is reached, with its working-size image (h, w, 3), the
     climber's box there (4,), NaN = not found, and the backend's person mask (h, w) bool or None (e.g. to
     start SfM on it while the video is still decoded); `on_decoded(frames)` with every decoded (B, h, w, 3)
     batch, in order, in the thread that decodes them (e.g. to keep them for another pass without decoding
     again)."""
+    import contextlib
+
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
-    with tqdm(total=frames.count, desc=f"pose ({backend.name})", unit="frame", disable=not progress,
-              leave=False) as bar:
-        def on_batch(n: int) -> None:
-            bar.update(n)
-            if on_frames is not None:
-                on_frames(n)
+    # the next batch is decoded while the backend works on this one (same frames, same order), and handed to
+    # `on_decoded` there too (e.g. the flow stage's grey frames: ~1 CPU-ms a frame the backend's loop saves)
+    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size, threads=threads_beside_pose(info))
+    if on_decoded is not None:
+        batches = _handed_over(batches, on_decoded)
+    with read_ahead(batches) as batches, contextlib.ExitStack() as owned:
+        if not isinstance(backend, PoseBackend):
+            backend = owned.enter_context(backend())
+        with tqdm(total=frames.count, desc=f"pose ({backend.name})", unit="frame", disable=not progress,
+                  leave=False) as bar:
+            def on_batch(n: int) -> None:
+                bar.update(n)
+                if on_frames is not None:
+                    on_frames(n)
 
-        raw = _run_backend(info, frames, backend, keyframe_index, max_side, batch_size, on_batch, on_keyframe,
-                           on_decoded)
-    return _finish(info, frames, raw, backend.name)
+            raw = _run_backend(batches, frames.count, backend, keyframe_index, on_batch, on_keyframe)
+        return _finish(info, frames, raw, backend.name)
 
 
 # ------------------------------------------------------------------------------------------- clean-up

@@ -326,22 +326,34 @@ def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 
         )
 
 
-def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
+class read_ahead:  # noqa: N801 - used like the generator function it was
     """`items` (e.g. `iter_batches`) produced by a thread of their own, up to `depth` ahead of the consumer:
     the next batch is decoded (FFmpeg and its scaler run without the GIL) while the caller works on this one
-    (the pose model, which also releases it). At most `depth` + 1 items are alive at once (the caller's and
-    those made ahead: a 1080p batch of 16 frames at 960 px is 33 MB). The same items in the same order; an
-    error while producing is raised here at its place in the sequence. Leaving early stops the thread and
-    closes `items`."""
-    import queue
-    import threading
+    (the pose model, which also releases it). The thread starts at once, so the first items are made while
+    the caller still prepares (e.g. starts its model). At most `depth` + 1 items are alive at once (the
+    caller's and those made ahead: a 1080p batch of 16 frames at 960 px is 33 MB). The same items in the
+    same order; an error while producing is raised here at its place in the sequence. `close()` (also on
+    leaving a `with` block, or when the iterator is dropped, e.g. by leaving a loop early) stops the thread
+    and closes `items`."""
 
-    q: queue.Queue = queue.Queue()
-    slots = threading.Semaphore(max(1, depth) + 1)
-    stop = threading.Event()
-    end = object()
+    _END = object()
 
-    def produce() -> None:
+    def __init__(self, items: Iterator, depth: int = 1):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue()
+        self._slots = threading.Semaphore(max(1, depth) + 1)
+        self._stop = threading.Event()
+        self._given = False  # an item is with the caller: its slot is free once the next one is asked for
+        self._done = False
+        # the thread holds what it needs, not this object: dropping the iterator stops it (`__del__`)
+        self._thread = threading.Thread(target=self._produce, args=(items, self._queue, self._slots, self._stop),
+                                        name="cruxlab-read-ahead", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def _produce(cls, items: Iterator, out, slots, stop) -> None:
         it = iter(items)
         try:
             while True:
@@ -353,32 +365,49 @@ def read_ahead(items: Iterator, depth: int = 1) -> Iterator:
                 try:
                     item = next(it)
                 except StopIteration:
-                    q.put((end, None))
+                    out.put((cls._END, None))
                     return
-                q.put((item, None))
+                out.put((item, None))
                 del item
         except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
-            q.put((end, exc))
+            out.put((cls._END, exc))
         finally:
             close = getattr(it, "close", None)
             if close is not None:
                 close()
 
-    thread = threading.Thread(target=produce, name="cruxlab-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = q.get()
+    def __iter__(self) -> "read_ahead":
+        return self
+
+    def __next__(self):
+        if self._done:
+            raise StopIteration
+        if self._given:  # the caller is done with the last item: room for the next one
+            self._given = False
+            self._slots.release()
+        item, exc = self._queue.get()
+        if exc is not None or item is self._END:
+            self.close()
             if exc is not None:
                 raise exc
-            if item is end:
-                return
-            yield item
-            item = None  # the caller is done with it: room for the next one
-            slots.release()
-    finally:
-        stop.set()
-        thread.join()
+            raise StopIteration
+        self._given = True
+        return item
+
+    def close(self) -> None:
+        self._done = True
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> "read_ahead":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_thread"):
+            self.close()
 
 
 def read_frames(info: VideoInfo, frames: FrameRange, attempt_indices: np.ndarray, *,

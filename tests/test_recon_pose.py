@@ -201,7 +201,7 @@ def real_frames():
     return np.concatenate([b.frames for b in iter_batches(info, rng, max_side=960)])
 
 
-def test_mediapipe_finds_the_climber_on_real_frames(real_frames):
+def test_mediapipe_finds_the_climber_on_real_frames(real_frames, monkeypatch):
     with get_pose_backend("mediapipe", fps=25.0, segmentation=True) as backend:
         out = backend.process(real_frames)
     B, H, W = real_frames.shape[:3]
@@ -228,6 +228,26 @@ def test_mediapipe_finds_the_climber_on_real_frames(real_frames):
     np.testing.assert_array_equal(some.keypoints, out.keypoints)
     np.testing.assert_array_equal(some.masks[[2, 7]], out.masks[[2, 7]])
     assert not some.masks[[0, 1, 3, 4, 5, 6, 8, 9]].any()
+    # Issue 12: they are made in a thread of their own while the tracking model goes on, the same masks as
+    # the single-image model makes for those frames and boxes directly
+    import threading
+
+    from reconstruction.backends import mediapipe_backend as mb
+
+    made_in, direct = [], mb.climber_mask
+
+    def recording(*args, **kwargs):
+        made_in.append(threading.current_thread().name)
+        return direct(*args, **kwargs)
+
+    monkeypatch.setattr(mb, "climber_mask", recording)
+    with get_pose_backend("mediapipe", fps=25.0, segmentation=True) as backend:
+        backend.want_masks([2, 7])
+        again = backend.process(real_frames)
+        alone = np.stack([direct(backend._image, real_frames[i], again.boxes[i]) for i in (2, 7)])
+    assert len(made_in) == 2 and all(name.startswith("cruxlab-masks") for name in made_in)
+    np.testing.assert_array_equal(again.masks[[2, 7]], alone)
+    np.testing.assert_array_equal(again.masks[[2, 7]], out.masks[[2, 7]])
     # Issue 12: the masks come from the single-image model on the wanted frames alone; without them the poses
     # are the same (the tracking model never segments: it would cost it a quarter more on every frame)
     with get_pose_backend("mediapipe", fps=25.0) as backend:
@@ -401,3 +421,49 @@ def test_portrait_phone_video_gives_keypoints_in_display_pixels(tmp_path):
     a, b = poses[0].keypoints[:, :17], poses[1].keypoints[:, :17]
     assert np.isfinite(a).all() and np.isfinite(b).all()
     assert np.median(np.linalg.norm(a - b, axis=-1)) < 3.0
+
+
+def test_estimate_pose_starts_a_backend_while_the_first_frames_decode():
+    """Issue 12: given a function that makes the backend, decoding has started when it is called (the first
+    frames are decoded while MediaPipe's graphs start); the backend it made sees every frame in order and
+    is closed after, and a backend that fails to start stops the decoding and is reported."""
+    import threading
+
+    from reconstruction.backends.base import PoseBackend, PoseBatch
+    from reconstruction.pose2d import estimate_pose
+    from reconstruction.video import probe, select_frames
+
+    decoding_at_start, made = [], []
+
+    class Counting(PoseBackend):
+        name = "counting"
+
+        def __init__(self):
+            decoding_at_start.append(any(t.name == "cruxlab-read-ahead" for t in threading.enumerate()))
+            self.seen, self.closed = [], False
+            made.append(self)
+
+        def process(self, frames):
+            B = len(frames)
+            self.seen.append(B)
+            kp = np.tile(np.arange(NUM_JOINTS, dtype=np.float32)[None, :, None], (B, 1, 2)) + 100
+            return PoseBatch(keypoints=kp, confidence=np.ones((B, NUM_JOINTS), np.float32), keypoints3d=None,
+                             boxes=np.tile(np.array([10, 10, 200, 300], np.float32), (B, 1)))
+
+        def close(self):
+            self.closed = True
+
+    info = probe(CLIP)
+    rng = select_frames(info, 12.0, 13.0)
+    pose, keyframes = estimate_pose(info, rng, Counting, keyframe_index=np.array([0, 24]), max_side=320,
+                                    progress=False)
+    (backend,) = made
+    assert decoding_at_start == [True] and backend.closed and sum(backend.seen) == rng.count == 25
+    assert pose.detected.all() and pose.backend == "counting" and keyframes.index.tolist() == [0, 24]
+
+    def failing():
+        raise BackendUnavailableError("no model here")
+
+    with pytest.raises(BackendUnavailableError, match="no model here"):
+        estimate_pose(info, rng, failing, keyframe_index=np.array([0]), max_side=320, progress=False)
+    assert not any(t.name == "cruxlab-read-ahead" for t in threading.enumerate())

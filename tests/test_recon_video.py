@@ -256,3 +256,27 @@ def test_read_ahead_gives_the_same_batches_and_raises_where_decoding_failed(clip
         time.sleep(0.05)
         ahead_of.append(len(made) - 1 - item)
     assert max(ahead_of) == 2
+
+    # it starts at once: items are made before the first is asked for (while the caller starts its model),
+    # and closing it before that still stops the thread and closes the items
+    import threading
+
+    started, stopped = [], []
+
+    def forever():
+        try:
+            while True:
+                started.append(len(started))
+                yield started[-1]
+        finally:
+            stopped.append(True)
+
+    ahead = read_ahead(forever(), depth=1)
+    deadline = time.monotonic() + 5
+    while len(started) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert started == [0, 1]                          # the caller's item and one ahead, none asked for yet
+    ahead.close()
+    assert stopped == [True] and list(ahead) == []
+    assert not any(t.name == "cruxlab-read-ahead" for t in threading.enumerate())

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -383,6 +384,10 @@ class MediaPipePose(PoseBackend):
         # when first needed; many videos never need it. Single images: the same results whenever it starts.
         self._search_confidence = search_confidence
         self._search_model = None
+        # The keyframes' masks are made by `_image` in a thread of their own (`_masks`) while the tracking
+        # model goes on with the next frames; the lock keeps acquisition and masks from using it at once.
+        self._image_lock = threading.Lock()
+        self._mask_thread = None
         self.segmentation = segmentation
         self.mask_frames: frozenset[int] | None = None  # frames whose masks are wanted (None: all), `want_masks`
         self.max_people = max_people
@@ -433,7 +438,11 @@ class MediaPipePose(PoseBackend):
         fill = img.reshape(-1, 3).mean(axis=0).astype(np.uint8)
         found: list[Detection] = []
         for _ in range(self.max_people):
-            det = _detect(model or self._image, img)
+            if model is None:
+                with self._image_lock:
+                    det = _detect(self._image, img)
+            else:
+                det = _detect(model, img)
             if det is None:
                 break
             if found and box_iou(det.box[None], np.stack([d.box for d in found])).max() > 0.5:
@@ -601,23 +610,43 @@ class MediaPipePose(PoseBackend):
         kp3 = np.full((B, NUM_JOINTS, 3), np.nan, dtype=np.float32)
         boxes = np.full((B, 4), np.nan, dtype=np.float32)
         masks = np.zeros((B, H, W), dtype=bool) if self.segmentation else None  # untouched pages take no memory
+        pending = []  # (frame in the batch, its mask being made)
         for i in range(B):
             det = self._step(frames, i)
             if det is not None:
                 kp[i], conf[i], boxes[i] = det.keypoints, det.confidence, det.box
                 if det.world is not None:
                     kp3[i] = det.world
-                if masks is not None and self._mask_wanted():  # none where the climber is not found in a crop
-                    mask = climber_mask(self._image, frames[i], det.box)
-                    if mask is not None:
-                        masks[i] = mask
+                if masks is not None and self._mask_wanted():
+                    pending.append((i, self._masks().submit(self._climber_mask, frames[i], det.box)))
                 self.stats["detected"] += 1
             self.frame_no += 1
             self.stats["frames"] += 1
+        for i, mask in pending:
+            mask = mask.result()
+            if mask is not None:  # none where the climber is not found in a crop
+                masks[i] = mask
         conf[~np.isfinite(kp).all(axis=-1)] = 0.0
         return PoseBatch(keypoints=kp, confidence=conf, keypoints3d=kp3, boxes=boxes, masks=masks)
 
+    def _masks(self):
+        """The thread making the keyframes' masks (started on first use). A mask depends on its frame and
+        box only, so it is the same made here or in the tracking loop, where it held up the tracking model's
+        chain (~25 ms a keyframe: 0.2-0.4 s of a clip's pose stage)."""
+        if self._mask_thread is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._mask_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cruxlab-masks")
+        return self._mask_thread
+
+    def _climber_mask(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        with self._image_lock:
+            return climber_mask(self._image, frame, box)
+
     def close(self) -> None:
+        if self._mask_thread is not None:
+            self._mask_thread.shutdown(wait=True)
+            self._mask_thread = None
         for model in (self._video, self._image, self._search_model):
             if model is None:
                 continue
