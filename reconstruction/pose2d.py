@@ -181,18 +181,25 @@ def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend | Ca
     batch, in order, in the thread that decodes them (e.g. to keep them for another pass without decoding
     again)."""
     import contextlib
+    from concurrent.futures import Future
 
     from tqdm.auto import tqdm
 
     keyframe_index = np.asarray(keyframe_index, dtype=np.int64)
     # the next batch is decoded while the backend works on this one (same frames, same order), and handed to
     # `on_decoded` there too (e.g. the flow stage's grey frames: ~1 CPU-ms a frame the backend's loop saves)
-    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size, threads=threads_beside_pose(info))
+    first: Future = Future()
+    batches = iter_batches(info, frames, max_side=max_side, batch_size=batch_size, threads=threads_beside_pose(info),
+                           on_first=first.set_result)
     if on_decoded is not None:
         batches = _handed_over(batches, on_decoded)
     with read_ahead(batches) as batches, contextlib.ExitStack() as owned:
         if not isinstance(backend, PoseBackend):
             backend = owned.enter_context(backend())
+        # a backend may start on the first frame while the rest of the first batch decodes
+        prepare = getattr(backend, "prepare", None)
+        if prepare is not None and (frame := first.result()) is not None:
+            prepare(frame)
         with tqdm(total=frames.count, desc=f"pose ({backend.name})", unit="frame", disable=not progress,
                   leave=False) as bar:
             def on_batch(n: int) -> None:

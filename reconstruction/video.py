@@ -19,7 +19,7 @@ refuses a range that runs past it, naming the `--end` that would work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -268,13 +268,16 @@ def threads_beside_pose(info: VideoInfo) -> bool:
 
 
 def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 960, batch_size: int = 16,
-                 threads: bool = True) -> Iterator[FrameBatch]:
+                 threads: bool = True, on_first: Callable[[np.ndarray | None], None] | None = None
+                 ) -> Iterator[FrameBatch]:
     """Decode the attempt's frames in order, `batch_size` at a time, at the working size.
 
     Every video frame up to the last selected one is decoded (inter frames need their predecessors), but
     only selected ones are converted to RGB and scaled. `threads`: FFmpeg decodes in threads of its own
-    (False: in the calling thread; the same frames). Raises `InputError` when the stream ends early or
-    holds a corrupt packet.
+    (False: in the calling thread; the same frames). `on_first(frame)` is called once, with the first
+    attempt frame (h, w, 3) as soon as it is decoded, before the rest of its batch (read only: it is row 0
+    of that batch), or with None when decoding ends before it. Raises `InputError` when the stream ends
+    early or holds a corrupt packet.
     """
     import av
 
@@ -304,6 +307,9 @@ def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 
                 idx[n_buf] = next_i
                 n_buf += 1
                 next_i += 1
+                if next_i == 1 and on_first is not None:
+                    on_first, first = None, on_first
+                    first(buf[0])
                 if n_buf == len(buf) or next_i == frames.count:
                     # the batch is the caller's: a new buffer for the next one (no copy of this one)
                     yield FrameBatch(frames=buf[:n_buf], index=idx[:n_buf].copy(), scale=scale)
@@ -318,6 +324,8 @@ def iter_batches(info: VideoInfo, frames: FrameRange, *, max_side: int | None = 
             ) from None
     finally:
         container.close()
+        if on_first is not None:  # no first frame
+            on_first(None)
     if next_i < frames.count:
         raise InputError(
             f"{info.path}: the stream ended after {video_i + 1} decodable frames, before the requested range "

@@ -467,3 +467,27 @@ def test_estimate_pose_starts_a_backend_while_the_first_frames_decode():
     with pytest.raises(BackendUnavailableError, match="no model here"):
         estimate_pose(info, rng, failing, keyframe_index=np.array([0]), max_side=320, progress=False)
     assert not any(t.name == "cruxlab-read-ahead" for t in threading.enumerate())
+
+
+def test_mediapipe_searches_the_first_frame_while_the_rest_decodes(real_frames, monkeypatch):
+    """Issue 12: `prepare(first frame)` runs the acquisition's search of that frame before the batch is
+    complete; the acquisition then takes its people and searches only the other frames: the same poses."""
+    from reconstruction.backends import mediapipe_backend as mb
+
+    with get_pose_backend("mediapipe", fps=25.0) as backend:
+        plain = backend.process(real_frames)
+    searched = []
+    original = mb.MediaPipePose._candidates
+
+    def counting(self, frame, tiled):
+        searched.append(next(i for i, f in enumerate(real_frames) if np.array_equal(f, frame)))
+        return original(self, frame, tiled)
+
+    monkeypatch.setattr(mb.MediaPipePose, "_candidates", counting)
+    with get_pose_backend("mediapipe", fps=25.0) as backend:
+        backend.prepare(real_frames[0])
+        assert searched == [0]
+        prepared = backend.process(real_frames)
+    assert searched[0] == 0 and 0 not in searched[1:] and len(searched) >= 2
+    np.testing.assert_array_equal(prepared.keypoints, plain.keypoints)
+    np.testing.assert_array_equal(prepared.confidence, plain.confidence)

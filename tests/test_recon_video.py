@@ -280,3 +280,23 @@ def test_read_ahead_gives_the_same_batches_and_raises_where_decoding_failed(clip
     ahead.close()
     assert stopped == [True] and list(ahead) == []
     assert not any(t.name == "cruxlab-read-ahead" for t in threading.enumerate())
+
+
+def test_the_first_frame_is_handed_over_before_its_batch(clip):
+    """Issue 12: `on_first` hears the first frame as soon as it is decoded (the pose backend searches it for
+    the climber while the rest of the first batch decodes), once; with None when no frame comes."""
+    from reconstruction.video import FrameRange
+
+    info = probe(clip)
+    frames = select_frames(info)
+    got, order = [], []
+    batches = iter_batches(info, frames, batch_size=5, on_first=lambda f: (got.append(f.copy()), order.append("first")))
+    for b in batches:
+        order.append(len(b.frames))
+    assert order == ["first", 5, 5, 5, 5, 4] and len(got) == 1
+    np.testing.assert_array_equal(got[0], next(iter_batches(info, frames, batch_size=5)).frames[0])
+    none = []
+    past = FrameRange(start=info.n_frames + 3, step=1, count=1, fps=frames.fps)
+    with pytest.raises(InputError, match="stream ended"):
+        list(iter_batches(info, past, on_first=none.append))
+    assert none == [None]

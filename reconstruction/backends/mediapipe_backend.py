@@ -388,6 +388,7 @@ class MediaPipePose(PoseBackend):
         # model goes on with the next frames; the lock keeps acquisition and masks from using it at once.
         self._image_lock = threading.Lock()
         self._mask_thread = None
+        self._prepared: tuple[int, list[Detection]] | None = None  # (frame, its candidates), see `prepare`
         self.segmentation = segmentation
         self.mask_frames: frozenset[int] | None = None  # frames whose masks are wanted (None: all), `want_masks`
         self.max_people = max_people
@@ -467,6 +468,24 @@ class MediaPipePose(PoseBackend):
             found = _merge(found, self._tiled_people(frame))
         return found
 
+    def prepare(self, frame: np.ndarray) -> None:
+        """The first frame of the attempt (the next `process` call's first), handed over as soon as it is
+        decoded, before the rest of its batch: the climber is searched for in it now, as the acquisition at
+        that frame will (a small climber: in tiles, ~0.3 s), while the other frames decode. The acquisition
+        takes the people found here; the same ones it would find (the single-image model keeps nothing
+        between images)."""
+        if self.track is None and self.frame_no >= self.next_acquire:
+            with _quiet_native_stderr():  # the single-image graph's start-up warnings
+                self._prepared = (self.frame_no, self._candidates(frame, True))
+
+    def _candidates_at(self, frames: np.ndarray, j: int, ahead: int, tiled: bool) -> list[Detection]:
+        """`_candidates` of frame j of the batch, `ahead` frames after the current one (from `prepare` where
+        it searched that frame already)."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == self.frame_no + ahead and tiled and self.last_box is None:
+            return prepared[1]
+        return self._candidates(frames[j], tiled)
+
     def _tiled_people(self, frame: np.ndarray) -> list[Detection]:
         """People in overlapping tiles of 2/3 of the frame's shorter side, each scaled to `crop_size`. Only
         people found in at least two tiles count: a hold or a shadow rarely fools the model twice, the
@@ -491,7 +510,7 @@ class MediaPipePose(PoseBackend):
         k = max(1, min(self.acquisition_frames if self.last_box is None else 2, n))
         sel = i + np.unique(np.linspace(0, n - 1, k).round().astype(int))
         # tiles (costly) in the first and the last of the frames looked at
-        boxes, scores, kps, extents = _stack_people([self._candidates(frames[j], j in (sel[0], sel[-1]))
+        boxes, scores, kps, extents = _stack_people([self._candidates_at(frames, j, j - i, j in (sel[0], sel[-1]))
                                                      for j in sel])
         self.stats["acquisitions"] += 1
         if boxes.shape[1] == 0:
