@@ -27,9 +27,15 @@ speed and displacement come from it, and with `noise_per_effector` each effector
 An unknown position (NaN: hidden, not detected) decides nothing: the last state carries on, so a hand
 hidden behind the body stays on its hold.
 
-**Holds**: each contact run is summarised by its mean position on the wall plane; runs are clustered in
-time order (a run within `hand_hold_radius` / `foot_hold_radius` of a hold's first contact is on that hold;
-hands and feet separately), so a contact is "on hold k". A wrist pivots about its grip by up to a hand length, hence the
+**Holds**: each contact run is summarised by where the effector held on, on the wall plane: the median over
+the run (the frames where the hand arrives or starts to leave, and a detector's few frames on the other
+wrist, do not drag it); for a hand the grip (`grip_points`: the middle of the hand, beyond the wrist along
+the forearm) when the caller gives it, since the hold is under the fingers, not the wrist: two hands matched
+on one hold have their wrists a hand's width or more apart (forearms converging on the hold from both
+sides), their grips closer (the tripod clip's sit start: run centres 11 cm apart by the wrists, 7.7 cm by
+the grips; the roof clip's match: 12 -> 7 cm). Runs are clustered in time order (a run within
+`hand_hold_radius` / `foot_hold_radius` of a hold's first contact is on that hold; hands and feet
+separately), so a contact is "on hold k". A wrist pivots about its grip by up to a hand length, hence the
 larger hand radius. A move is a change of hold (`flights`); lifting a foot and putting it back on the same
 hold is not one.
 """
@@ -74,6 +80,7 @@ class ContactParams:
     near_gain: float = 3.0         # near widened to median + near_gain x MAD of still effectors' wall distance
     hand_hold_radius: float = 0.12  # contacts of hands within this of each other are on one hold
     foot_hold_radius: float = 0.12
+    grip_forearms: float = 0.33    # the middle of a hand, in forearm lengths beyond the wrist (`grip_points`)
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class Contacts:
     """Contacts of one attempt (T frames, cruxlab.joints.EFFECTOR_LIMBS order).
 
     contact: (T, 4) bool on a hold; hold: (T, 4) int index into `holds` while on a hold, else -1;
-    holds: (K, 3) float hold positions (median of the contacts on them, wall frame); hold_kind: (K,) 0 for
+    holds: (K, 3) float hold positions (mean of the contact runs' centres on them, wall frame); hold_kind: (K,) 0 for
     hand holds, 1 for foot holds; thresholds: the thresholds used after noise adaptation (per effector)."""
 
     contact: np.ndarray
@@ -114,6 +121,43 @@ def resting_level(x: np.ndarray, q: float = 0.25) -> np.ndarray:
     with np.errstate(all="ignore"):
         out = np.nanquantile(x, q, axis=0) if np.isfinite(x).any() else np.zeros(x.shape[1])
     return np.nan_to_num(np.atleast_1d(out), nan=0.0)
+
+
+def grip_points(points: np.ndarray, elbows: np.ndarray, forearms: float) -> np.ndarray:
+    """(T, 4, 3) where each effector holds on: for the hands (columns 0, 1) `forearms` forearm lengths beyond
+    the wrist along the elbow -> wrist line, the middle of the hand (OpenPose centres its hand boxes at 0.33;
+    half a hand length, 0.054 of the body height, is 0.37 of the forearm's 0.146 by Winter's segment
+    lengths); the feet's points as they are. elbows: (T, 2, 3) left, right. Where an elbow is unknown the
+    offset is interpolated from the frames around (a hand on a hold hardly turns); never known: the wrist."""
+    from cruxlab.signal import fill_gaps
+
+    out = np.array(points, dtype=np.float64, copy=True)
+    offset = fill_gaps(out[:, :2] - np.asarray(elbows, dtype=np.float64))
+    out[:, :2] += forearms * np.nan_to_num(offset)
+    return out
+
+
+def _seg_median(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(R, D) median of the known (non-NaN) rows of (T, D) values in each inclusive segment, per column (NaN
+    when none is known): one sort of all segments' values, no loop over segments."""
+    from cruxlab.signal import segment_frames
+
+    idx, offsets = segment_frames(start, end)
+    seg = np.repeat(np.arange(len(start)), end - start + 1)
+    out = np.full((len(start), values.shape[1]), np.nan)
+    for d in range(values.shape[1]):  # the coordinates
+        v = values[idx, d].astype(np.float64)
+        known = ~np.isnan(v)
+        s, x = seg[known], v[known]
+        order = np.lexsort((x, s))
+        s, x = s[order], x[order]
+        n = np.bincount(s, minlength=len(start))
+        first = np.concatenate([[0], np.cumsum(n)[:-1]])
+        has = n > 0
+        lo = first[has] + (n[has] - 1) // 2
+        hi = first[has] + n[has] // 2
+        out[has, d] = 0.5 * (x[lo] + x[hi])
+    return out
 
 
 def _cluster(centres: np.ndarray, radius: float) -> np.ndarray:
@@ -153,7 +197,8 @@ def _leader(centres: np.ndarray, radius: float) -> np.ndarray:
 def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray | None = None,
                     wall_point: np.ndarray | None = None, params: ContactParams | None = None,
                     scale: float = 1.0, velocity: np.ndarray | None = None, planar: bool = False,
-                    floor_y: float | None = None, motion: np.ndarray | None = None) -> Contacts:
+                    floor_y: float | None = None, motion: np.ndarray | None = None,
+                    grip: np.ndarray | None = None) -> Contacts:
     """Contacts of the four effectors (see the module docstring).
 
     points: (T, 4, 3) effector positions (cruxlab.joints.EFFECTOR_LIMBS order), metres, a frame fixed to the wall; NaN = unknown.
@@ -164,7 +209,9 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
     floor_y: the floor's height (y, the wall frame's up) if known: standing there is a contact wherever the
     wall plane is. motion: (T, 4, 3) trajectories whose changes are the effectors' motion when it is measured
     better than their positions (image flow relative to the wall: moves.evidence), else `points`; speed and
-    displacement are taken from it, where the effectors rest (holds, the wall distance) from `points`."""
+    displacement are taken from it, where the effectors rest (holds, the wall distance) from `points`.
+    grip: (T, 4, 3) where each effector holds on (`grip_points`: a hand's grip lies beyond its wrist), if the
+    caller knows it: the holds are placed from it (on the wall plane); else from `points`."""
     p = params or ContactParams()
     pts = np.asarray(points, dtype=np.float32)
     T = pts.shape[0]
@@ -236,7 +283,12 @@ def detect_contacts(points: np.ndarray, fps: float, *, wall_normal: np.ndarray |
                 st = st & ~cover(len(st), r[veto])
         state[:, k] = st
     radius = np.array([p.hand_hold_radius, p.hand_hold_radius, p.foot_hold_radius, p.foot_hold_radius]) * s
-    hold, holds, kind = _assign_holds(state, plane, (radius[0], radius[2]))
+    held = plane                                                        # where each effector held on
+    if grip is not None:
+        held = np.asarray(grip, dtype=np.float32)
+        if wall_normal is not None:
+            held = held - ((held - w0) @ n)[..., None] * n
+    hold, holds, kind = _assign_holds(state, held, (radius[0], radius[2]))
     thresholds = {"still_speed": still_speed.round(3).tolist(), "still_disp": still_disp.round(3).tolist(),
                   "move_speed": move_speed.round(3).tolist(), "move_disp": move_disp.round(3).tolist(),
                   "near": np.round(near, 3).tolist(), "hold_radius": np.round(radius, 3).tolist()}
@@ -280,7 +332,8 @@ def _near_from_scatter(wall_d: np.ndarray, still: np.ndarray, fps: float, p: Con
 
 def _assign_holds(state: np.ndarray, plane: np.ndarray, radius: tuple[float, float]
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Hold index per frame and effector, hold positions and kinds from the contact runs."""
+    """Hold index per frame and effector, hold positions and kinds from the contact runs (each run's median
+    position, clustered in the order the runs begin)."""
     T = state.shape[0]
     hold = np.full((T, 4), -1, dtype=np.int64)
     holds, kinds = [], []
@@ -289,10 +342,11 @@ def _assign_holds(state: np.ndarray, plane: np.ndarray, radius: tuple[float, flo
         for k in group:
             r = runs(state[:, k])
             if len(r):
-                c = seg_mean(plane[:, k], r[:, 0], r[:, 1])             # (R, 3) where each contact rested
+                c = _seg_median(plane[:, k], r[:, 0], r[:, 1])          # (R, 3) where each contact rested
                 rows += [(k, int(a), int(b), cc) for (a, b), cc in zip(r, c)]
         if not rows:
             continue
+        rows.sort(key=lambda row: (row[1], row[0]))                      # time order: the first contact leads
         centres = np.array([r[3] for r in rows], dtype=np.float64)
         known = np.isfinite(centres).all(axis=1)
         labels = np.full(len(rows), -1, dtype=np.int64)

@@ -26,7 +26,7 @@ from functools import cached_property
 import numpy as np
 
 from cruxlab.body import body_scale
-from cruxlab.contacts import ContactParams, Contacts, detect_contacts
+from cruxlab.contacts import ContactParams, Contacts, detect_contacts, grip_points
 from cruxlab.joints import (
     L_ANKLE, L_ELBOW, L_HEEL, L_HIP, L_KNEE, L_SHOULDER, L_TOE, L_WRIST, NOSE, NUM_JOINTS,
     R_ANKLE, R_ELBOW, R_HEEL, R_HIP, R_KNEE, R_SHOULDER, R_TOE, R_WRIST,
@@ -329,9 +329,11 @@ def compute_features(skeleton: Skeleton, params: FeatureParams | None = None, mo
     scale = body_scale(raw)
     cp = p.contact if p.adaptive else replace(p.contact, adaptive=False)
     touch = np.concatenate([wrists, feet - foot_depth * normal], axis=1)
+    # the holds are where the hands grip, beyond the wrists along the forearms (cruxlab.contacts.grip_points)
+    grip = grip_points(touch, raw[:, [L_ELBOW, R_ELBOW]], cp.grip_forearms)
     contacts = detect_contacts(touch, fps, wall_normal=normal, wall_point=point, params=cp, scale=scale,
                                velocity=velocity, planar=p.planar_motion, floor_y=0.0,  # wall frame: floor at y = 0
-                               motion=None if motion is None else moving)
+                               motion=None if motion is None else moving, grip=grip)
     contact = contacts.contact
     conf = skeleton.confidence
     with np.errstate(all="ignore"):

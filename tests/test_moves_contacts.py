@@ -52,6 +52,54 @@ def test_a_hidden_hand_stays_on_its_hold():
     assert c.contact[:, 0].all() and len(c.flights(0)) == 0
 
 
+def test_two_hands_matched_on_one_hold_share_it_by_their_grips():
+    # both hands on one jug at (0, 1.5): the wrists hang 14 cm apart below it, the forearms converging on it
+    # from the elbows below and outside (a matched sit start); the grips (a third of a forearm beyond the
+    # wrists) are 4 cm apart
+    from cruxlab.contacts import grip_points
+
+    pts = _track(100, [(0, 99, (-0.07, 1.43))])
+    pts[:, 1, :2] = (0.07, 1.43)
+    elbows = pts[:, :2].copy()
+    elbows[:, 0, :2] += (-0.15, -0.20)
+    elbows[:, 1, :2] += (0.15, -0.20)
+    elbows[40:60] = np.nan                                          # elbows unseen: the offset carries on
+    wall = dict(wall_normal=np.array([0, 0, 1.0]), wall_point=np.zeros(3), params=ContactParams(adaptive=False))
+    f = ContactParams().grip_forearms
+    grip = grip_points(pts, elbows, f)
+    assert np.allclose(grip[:, 2:], pts[:, 2:]) and np.allclose(grip[:, 0, :2], (-0.07 + 0.15 * f, 1.43 + 0.2 * f))
+    by_wrist = detect_contacts(pts, 25.0, **wall)
+    by_grip = detect_contacts(pts, 25.0, grip=grip, **wall)
+    assert (by_wrist.contact == by_grip.contact).all() and by_grip.contact[:, :2].all()   # same contacts
+    assert by_wrist.hold[0, 0] != by_wrist.hold[0, 1]               # 14 cm apart: two holds by the wrists
+    assert by_grip.hold[0, 0] == by_grip.hold[0, 1]                 # one hold by the grips
+    assert by_grip.holds[by_grip.hold[0, 0], :2] == pytest.approx((0.0, 1.5), abs=0.01)
+
+
+def test_a_contact_is_placed_where_the_hand_rested_most_of_the_run():
+    # a hand rests at (0, 1.5) for 3 s, except 10 frames the detector puts it on the other wrist 14 cm right
+    # (slowly enough to stay a contact): the run's centre stays on the hold, so the other hand's run there
+    # is on a hold of its own
+    pts = _track(75, [(0, 74, (0.0, 1.5))])
+    pts[:, 1, :2] = (0.14, 1.5)
+    pts[30:40, 0, 0] = 0.14
+    c = detect_contacts(pts, 25.0, wall_normal=np.array([0, 0, 1.0]), wall_point=np.zeros(3),
+                        params=ContactParams(adaptive=False, still_speed=np.inf, move_speed=np.inf,
+                                             still_disp=np.inf, move_disp=np.inf))
+    assert c.contact[:, :2].all()
+    assert c.holds[c.hold[0, 0], 0] == pytest.approx(0.0, abs=1e-6)   # the run's mean would be 1.9 cm right
+    assert c.hold[0, 0] != c.hold[0, 1]
+
+
+def test_holds_are_clustered_in_the_order_the_contacts_begin():
+    # the right hand's contact begins first: its hold is hold 0, the left hand's later one hold 1
+    pts = _track(100, [(50, 99, (0.0, 1.5))])
+    pts[:50, 0, :2] = np.linspace((-0.5, 1.0), (0.0, 1.5), 50)      # the left hand still on its way up
+    c = detect_contacts(pts, 25.0, wall_normal=np.array([0, 0, 1.0]), wall_point=np.zeros(3),
+                        params=ContactParams(adaptive=False))
+    assert c.hold[0, 1] == 0 and c.hold[-1, 0] == 1
+
+
 def test_noise_adaptive_thresholds_grow_with_the_noise_and_body_size():
     rng = np.random.default_rng(0)
     base = _track(300, [(0, 299, (0.0, 1.5))])
