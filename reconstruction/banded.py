@@ -104,18 +104,23 @@ def _couplings(ab: np.ndarray, first: int, u: int) -> np.ndarray:
     return np.where(a >= c, out, 0.0)
 
 
-def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None) -> np.ndarray:
+def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None,
+                     diagonal: np.ndarray | None = None) -> np.ndarray:
     """x solving A x = b for the symmetric positive-definite A in LAPACK upper banded storage ab (u + 1, n),
-    Fortran order (overwritten); b (n,) or (n, k). With `pool` (an executor with a free thread) the two-way
-    factorisation uses two cores; without it, or for a small system, one banded Cholesky.
-    Raises `NotPositiveDefinite`."""
+    Fortran order, with `diagonal` (n,) in place of ab's main diagonal when given; b (n,) or (n, k). ab and b
+    are left as they are (so a damped system can be solved again with another diagonal). With `pool` (an
+    executor with a free thread) the two-way factorisation uses two cores; without it, or for a small system,
+    one banded Cholesky. Raises `NotPositiveDefinite`."""
     u, n = ab.shape[0] - 1, ab.shape[1]
     b2d = np.asarray(b, np.float64).reshape(n, -1)
+    diag = ab[u] if diagonal is None else np.asarray(diagonal, np.float64)
     if pool is None or n < MIN_BANDS_TO_SPLIT * u or u == 0 or _lapack() is None or not ab.flags.f_contiguous:
         from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
 
+        work = np.array(ab, order="F")
+        work[u] = diag
         try:
-            fac = cholesky_banded(ab, overwrite_ab=True, lower=False, check_finite=False)
+            fac = cholesky_banded(work, overwrite_ab=True, lower=False, check_finite=False)
         except LinAlgError as e:
             raise NotPositiveDefinite(str(e)) from None
         return cho_solve_banded((fac, False), b2d, check_finite=False).reshape(np.shape(b))
@@ -126,17 +131,18 @@ def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None
     p = n - u - n3
     sep = slice(p, p + u)
     E1, E3 = _couplings(ab, p, u), _couplings(ab, p + u, u)          # A[top's last u, sep], A[sep, bottom's first u]
-    top = ab[:, :p]                                                    # a Fortran-contiguous view, factorised in place
 
     from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
     i, j = np.triu_indices(u)
     A22 = np.zeros((u, u))
     A22[i, j] = ab[u + i - j, p + j]
+    A22[np.diag_indices(u)] = diag[sep]
 
     def bottom_forward() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # J A33 J in lower banded storage is A33's upper banded storage with both axes reversed
         low = ab[:, p + u:].T.reshape(-1)[::-1].copy().reshape(n3, u + 1).T
+        low[0] = diag[p + u:][::-1]
         _factor(low, b"L")
         z3 = np.array(b2d[p + u:][::-1], order="F")
         _triangular(low, b"L", b"N", z3)
@@ -144,17 +150,19 @@ def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None
         L3cc[j, i] = low[j - i, n3 - u + i]                            # L[n3 - u + j, n3 - u + i], j >= i
         return low, z3, solve_triangular(L3cc, E3.T[::-1], lower=True, check_finite=False)
 
-    def top_forward() -> tuple[np.ndarray, np.ndarray]:
+    def top_forward() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        top = np.array(ab[:, :p], order="F")
+        top[u] = diag[:p]
         _factor(top, b"U")
         z1 = np.array(b2d[:p], order="F")                             # a copy: b is the caller's
         _triangular(top, b"U", b"T", z1)
         U1cc = np.zeros((u, u))
         U1cc[i, j] = top[u + i - j, p - u + j]
-        return z1, solve_triangular(U1cc, E1, trans="T", lower=False, check_finite=False)
+        return top, z1, solve_triangular(U1cc, E1, trans="T", lower=False, check_finite=False)
 
     later = pool.submit(bottom_forward)
     try:
-        z1, W1 = top_forward()
+        top, z1, W1 = top_forward()
     finally:
         low, z3, W3 = later.result()
     try:

@@ -615,7 +615,7 @@ class _Band:
 @dataclass(frozen=True)
 class _Normal:
     """The lifting normal equations A step = -g (`_Problem.normal_equations`): `ab` the joints' block of A in
-    LAPACK upper banded storage (u + 1, nx), Fortran order (factorised in place: one solve per assembly);
+    LAPACK upper banded storage (u + 1, nx), Fortran order;
     `scale_col` (nx,) and `scale_diag` the body-scale row of A; `g` (n,) the gradient J^T W r."""
 
     ab: np.ndarray
@@ -632,18 +632,15 @@ def _banded_solve(A: _Normal, lam: float, pool: Executor | None = None) -> np.nd
     The first nx variables (joints ordered by frame) couple only within +-2 frames, so that block is banded
     and factorised by a banded Cholesky (on two cores with `pool`: `reconstruction.banded`); the last variable
     (body scale) couples to everything and is eliminated by a Schur complement (one banded solve with two
-    right-hand sides). A's band is factorised in place: a second solve needs the normal equations assembled
-    again."""
+    right-hand sides). A is left as it is: a rejected step is solved again with more damping."""
     from reconstruction.banded import NotPositiveDefinite, solve_banded_spd
 
-    ab, u = A.ab, A.u
-    d = ab[u]
+    d = A.ab[A.u]
     iso = np.repeat(d.reshape(-1, 3).mean(1), 3)      # same damping on x, y, z of a joint: rotation-invariant
-    ab[u] = d + lam * iso + 1e-9
     c = A.scale_col
     nx = len(c)
     try:
-        y = solve_banded_spd(ab, np.column_stack([-A.g[:nx], c]), pool)
+        y = solve_banded_spd(A.ab, np.column_stack([-A.g[:nx], c]), pool, diagonal=d + lam * iso + 1e-9)
     except NotPositiveDefinite:
         return None
     y1, y2 = y[:, 0], y[:, 1]
@@ -678,10 +675,9 @@ def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int, pool: Execut
     for it in range(1, max_iterations + 1):
         w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))           # IRLS weights of the Huber loss
         improved = False
+        A = problem.normal_equations(x, r, w)
         for attempt in range(8):
-            A = problem.normal_equations(x, r, w)      # again after a rejected step: the last solve used it up
             step = _banded_solve(A, lam, pool)
-            A = None
             if step is not None:
                 x_new = x + step
                 r_new, k_new, a_new, _ = problem.residuals(x_new, jac=False)

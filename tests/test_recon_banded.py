@@ -43,15 +43,32 @@ def test_two_way_solve_equals_a_dense_solve(n, u, k):
     A = band_matrix(n, u, seed=n + u)
     b = np.random.default_rng(1).normal(size=(n, k))
     want = np.linalg.solve(A, b)
+    ab = upper_band(A, u)
     with Spy() as pool:
-        got = solve_banded_spd(upper_band(A, u), b, pool)
+        got = solve_banded_spd(ab, b, pool)
     assert np.allclose(got, want, rtol=1e-9, atol=1e-9)
+    assert (ab == upper_band(A, u)).all()             # left as it was: it can be solved again
     # the split runs the bottom half in the pool (factor, then back substitution); small systems do not split
     split = n >= banded.MIN_BANDS_TO_SPLIT * u
     assert pool.calls == (2 if split else 0)
     assert got.shape == b.shape
     # the same as the one-core factorisation
     assert np.allclose(solve_banded_spd(upper_band(A, u), b), want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_a_given_diagonal_replaces_the_bands(split):
+    """The damped system A + D of a Levenberg-Marquardt step, solved twice from one assembled band."""
+    n, u = 400, 12
+    A = band_matrix(n, u, seed=11)
+    ab = upper_band(A, u)
+    b = np.random.default_rng(2).normal(size=(n, 2))
+    with ThreadPoolExecutor(1) as pool:
+        for lam in (1e-3, 10.0):
+            diagonal = np.diag(A) * (1 + lam)
+            x = solve_banded_spd(ab, b, pool if split else None, diagonal=diagonal)
+            assert np.allclose(x, np.linalg.solve(A + lam * np.diag(np.diag(A)), b), rtol=1e-9, atol=1e-9)
+    assert (ab == upper_band(A, u)).all()
 
 
 def test_a_vector_right_hand_side_keeps_its_shape():
