@@ -49,6 +49,7 @@ Failure modes (what to expect and why)
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -614,7 +615,7 @@ class _Band:
 @dataclass(frozen=True)
 class _Normal:
     """The lifting normal equations A step = -g (`_Problem.normal_equations`): `ab` the joints' block of A in
-    LAPACK upper banded storage (u + 1, nx), Fortran order (factorised in place: one solve per assembly);
+    LAPACK upper banded storage (u + 1, nx), Fortran order;
     `scale_col` (nx,) and `scale_diag` the body-scale row of A; `g` (n,) the gradient J^T W r."""
 
     ab: np.ndarray
@@ -624,28 +625,24 @@ class _Normal:
     g: np.ndarray
 
 
-def _banded_solve(A: _Normal, lam: float) -> np.ndarray | None:
+def _banded_solve(A: _Normal, lam: float, pool: Executor | None = None) -> np.ndarray | None:
     """The step solving (A + lam diag(A)) step = -g for the lifting normal equations (n = nx + 1 unknowns),
     or None if that matrix is not positive definite.
 
     The first nx variables (joints ordered by frame) couple only within +-2 frames, so that block is banded
-    and factorised by a banded Cholesky; the last variable (body scale) couples to everything and is
-    eliminated by a Schur complement (one banded solve with two right-hand sides). A's band is factorised
-    in place: a second solve needs the normal equations assembled again."""
-    from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
+    and factorised by a banded Cholesky (on two cores with `pool`: `reconstruction.banded`); the last variable
+    (body scale) couples to everything and is eliminated by a Schur complement (one banded solve with two
+    right-hand sides). A is left as it is: a rejected step is solved again with more damping."""
+    from reconstruction.banded import NotPositiveDefinite, solve_banded_spd
 
-    ab, u = A.ab, A.u
-    d = ab[u]
+    d = A.ab[A.u]
     iso = np.repeat(d.reshape(-1, 3).mean(1), 3)      # same damping on x, y, z of a joint: rotation-invariant
-    ab[u] = d + lam * iso + 1e-9
     c = A.scale_col
     nx = len(c)
     try:
-        fac = cholesky_banded(ab, overwrite_ab=True, lower=False, check_finite=False)
-    except LinAlgError:
+        y = solve_banded_spd(A.ab, np.column_stack([-A.g[:nx], c]), pool, diagonal=d + lam * iso + 1e-9)
+    except NotPositiveDefinite:
         return None
-    del ab
-    y = cho_solve_banded((fac, False), np.column_stack([-A.g[:nx], c]), check_finite=False)
     y1, y2 = y[:, 0], y[:, 1]
     schur = A.scale_diag * (1.0 + lam) + 1e-9 - c @ y2
     ds = (-A.g[nx] - c @ y1) / schur
@@ -656,25 +653,31 @@ def _levenberg_marquardt(problem: _Problem, x: np.ndarray, max_iterations: int) 
     """Robust (IRLS Huber) Levenberg-Marquardt on the sparse problem.
 
     BLAS runs single-threaded here: OpenBLAS threads made the banded Cholesky 10-50x slower on a busy
-    2-core machine (measured: 0.33 s vs 0.01 s per factorisation of 120 frames)."""
+    2-core machine (measured: 0.33 s vs 0.01 s per factorisation of 120 frames). With two cores or more the
+    banded system is split in two halves factorised side by side instead (`reconstruction.banded`)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     import scipy.linalg  # noqa: F401  (load SciPy's OpenBLAS first: threadpoolctl limits loaded libraries only)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _lm_loop(problem, x, max_iterations)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(1, thread_name_prefix="cruxlab-lift") as pool:
+        return _lm_loop(problem, x, max_iterations, pool if cores >= 2 else None)
 
 
-def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int) -> tuple[np.ndarray, dict]:
+def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int, pool: Executor | None = None
+             ) -> tuple[np.ndarray, dict]:
     r, k, a, _ = problem.residuals(x, jac=False)
     cost = _huber_cost(r, k, a)
     cost0, lam, it = cost, 1e-3, 0
     for it in range(1, max_iterations + 1):
         w = np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))           # IRLS weights of the Huber loss
         improved = False
+        A = problem.normal_equations(x, r, w)
         for attempt in range(8):
-            A = problem.normal_equations(x, r, w)      # again after a rejected step: the last solve used it up
-            step = _banded_solve(A, lam)
-            A = None
+            step = _banded_solve(A, lam, pool)
             if step is not None:
                 x_new = x + step
                 r_new, k_new, a_new, _ = problem.residuals(x_new, jac=False)

@@ -1,0 +1,180 @@
+"""Symmetric positive-definite banded systems solved on two cores: a two-way ("burn at both ends") Cholesky.
+
+The lift's normal matrix (`reconstruction.lift`) is banded in time, and its banded Cholesky is half of the lift's
+time. LAPACK's banded factorisation runs on one core: multi-threaded BLAS only slows such narrow kernels. Here
+the unknowns are split into a top part, a separator of `u` unknowns (the half-bandwidth) and a bottom part.
+Top and bottom do not couple, so they are factorised at the same time, each by LAPACK in a thread of its own:
+the top from its first unknown down (A11 = U1^T U1), the bottom from its last unknown up (its order reversed:
+J A33 J = L3 L3^T). Only their corners next to the separator then matter: the separator's Schur complement is
+
+    S = A22 - W1^T W1 - W3^T W3,    W1 = U1cc^-T E1,    W3 = L3cc^-1 J E3^T
+
+(E1, E3 the separator's couplings, U1cc / L3cc the factors' last u x u blocks), a small dense Cholesky. The
+solve is the same split: each part's forward substitution, the separator's unknowns, each part's back
+substitution. It is the same elimination as one banded Cholesky in another order, so the result equals the
+one-core factorisation to rounding, and the matrix is positive definite exactly when all three factorisations
+succeed.
+
+LAPACK is called through ctypes on SciPy's own LAPACK (the function pointers `scipy.linalg.cython_lapack`
+exports), so the calls release the GIL. Small systems, or a SciPy without those pointers, take one core
+(`scipy.linalg.cholesky_banded`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from concurrent.futures import Executor
+
+import numpy as np
+
+#: Below this many unknowns per half-bandwidth the split does not pay for its threads.
+MIN_BANDS_TO_SPLIT = 8
+
+#: The bottom part's share of the unknowns (it is factorised faster than the top: see `solve_banded_spd`).
+BOTTOM_SHARE = 0.53
+
+_P_INT, _P_DBL = ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double)
+
+
+class NotPositiveDefinite(ValueError):
+    """The banded matrix is not positive definite."""
+
+
+@functools.cache
+def _lapack() -> dict | None:
+    """ctypes functions for LAPACK's dpbtrf and dtbtrs from SciPy's exported function pointers (None if absent)."""
+    try:
+        from scipy.linalg import cython_lapack
+
+        capi = cython_lapack.__pyx_capi__
+        api = ctypes.pythonapi
+        api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [ctypes.py_object]
+        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+        def function(name: str, *args):
+            capsule = capi[name]
+            pointer = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+            return ctypes.CFUNCTYPE(None, *args)(pointer)     # a plain C call: ctypes releases the GIL
+
+        c = ctypes.c_char_p
+        return {
+            # dpbtrf(uplo, n, kd, ab, ldab, info)
+            "pbtrf": function("dpbtrf", c, _P_INT, _P_INT, _P_DBL, _P_INT, _P_INT),
+            # dtbtrs(uplo, trans, diag, n, kd, nrhs, ab, ldab, b, ldb, info)
+            "tbtrs": function("dtbtrs", c, c, c, _P_INT, _P_INT, _P_INT, _P_DBL, _P_INT, _P_DBL, _P_INT, _P_INT),
+        }
+    except (ImportError, KeyError, AttributeError, ValueError, TypeError):
+        return None
+
+
+def _int(v: int):
+    return ctypes.byref(ctypes.c_int(int(v)))
+
+
+def _pointer(a: np.ndarray):
+    return a.ctypes.data_as(_P_DBL)
+
+
+def _factor(ab: np.ndarray, uplo: bytes) -> None:
+    """LAPACK dpbtrf in place on banded storage ab (kd + 1, n), Fortran order."""
+    kd, n = ab.shape[0] - 1, ab.shape[1]
+    info = ctypes.c_int(0)
+    _lapack()["pbtrf"](uplo, _int(n), _int(kd), _pointer(ab), _int(kd + 1), ctypes.byref(info))
+    if info.value != 0:
+        raise NotPositiveDefinite(f"dpbtrf info {info.value}")
+
+
+def _triangular(ab: np.ndarray, uplo: bytes, trans: bytes, b: np.ndarray) -> None:
+    """LAPACK dtbtrs in place on b (n, k), Fortran order: op(T) x = b for the banded triangular factor in ab."""
+    kd, n = ab.shape[0] - 1, ab.shape[1]
+    info = ctypes.c_int(0)
+    _lapack()["tbtrs"](uplo, trans, b"N", _int(n), _int(kd), _int(b.shape[1]), _pointer(ab), _int(kd + 1),
+                       _pointer(b), _int(n), ctypes.byref(info))
+    if info.value != 0:
+        raise NotPositiveDefinite(f"dtbtrs info {info.value}")
+
+
+def _couplings(ab: np.ndarray, first: int, u: int) -> np.ndarray:
+    """The dense (u, u) block A[first - u + a, first + c] of upper banded storage ab: the couplings of the u
+    unknowns before `first` with the u from `first` on (zero above the diagonal a < c: outside the band)."""
+    a, c = np.indices((u, u))
+    out = ab[np.clip(a - c, 0, u), first + c]
+    return np.where(a >= c, out, 0.0)
+
+
+def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None,
+                     diagonal: np.ndarray | None = None) -> np.ndarray:
+    """x solving A x = b for the symmetric positive-definite A in LAPACK upper banded storage ab (u + 1, n),
+    Fortran order, with `diagonal` (n,) in place of ab's main diagonal when given; b (n,) or (n, k). ab and b
+    are left as they are (so a damped system can be solved again with another diagonal). With `pool` (an
+    executor with a free thread) the two-way factorisation uses two cores; without it, or for a small system,
+    one banded Cholesky. Raises `NotPositiveDefinite`."""
+    u, n = ab.shape[0] - 1, ab.shape[1]
+    b2d = np.asarray(b, np.float64).reshape(n, -1)
+    diag = ab[u] if diagonal is None else np.asarray(diagonal, np.float64)
+    if pool is None or n < MIN_BANDS_TO_SPLIT * u or u == 0 or _lapack() is None or not ab.flags.f_contiguous:
+        from scipy.linalg import LinAlgError, cho_solve_banded, cholesky_banded
+
+        work = np.array(ab, order="F")
+        work[u] = diag
+        try:
+            fac = cholesky_banded(work, overwrite_ab=True, lower=False, check_finite=False)
+        except LinAlgError as e:
+            raise NotPositiveDefinite(str(e)) from None
+        return cho_solve_banded((fac, False), b2d, check_finite=False).reshape(np.shape(b))
+
+    # top [0, p), separator [p, p + u), bottom [p + u, n): LAPACK's lower factorisation (the bottom's) is
+    # ~15 % faster per unknown than the upper one, more than its reversal copy costs
+    n3 = int(BOTTOM_SHARE * (n - u))
+    p = n - u - n3
+    sep = slice(p, p + u)
+    E1, E3 = _couplings(ab, p, u), _couplings(ab, p + u, u)          # A[top's last u, sep], A[sep, bottom's first u]
+
+    from scipy.linalg import cho_factor, cho_solve, solve_triangular
+
+    i, j = np.triu_indices(u)
+    A22 = np.zeros((u, u))
+    A22[i, j] = ab[u + i - j, p + j]
+    A22[np.diag_indices(u)] = diag[sep]
+
+    def bottom_forward() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # J A33 J in lower banded storage is A33's upper banded storage with both axes reversed
+        low = ab[:, p + u:].T.reshape(-1)[::-1].copy().reshape(n3, u + 1).T
+        low[0] = diag[p + u:][::-1]
+        _factor(low, b"L")
+        z3 = np.array(b2d[p + u:][::-1], order="F")
+        _triangular(low, b"L", b"N", z3)
+        L3cc = np.zeros((u, u))
+        L3cc[j, i] = low[j - i, n3 - u + i]                            # L[n3 - u + j, n3 - u + i], j >= i
+        return low, z3, solve_triangular(L3cc, E3.T[::-1], lower=True, check_finite=False)
+
+    def top_forward() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        top = np.array(ab[:, :p], order="F")
+        top[u] = diag[:p]
+        _factor(top, b"U")
+        z1 = np.array(b2d[:p], order="F")                             # a copy: b is the caller's
+        _triangular(top, b"U", b"T", z1)
+        U1cc = np.zeros((u, u))
+        U1cc[i, j] = top[u + i - j, p - u + j]
+        return top, z1, solve_triangular(U1cc, E1, trans="T", lower=False, check_finite=False)
+
+    later = pool.submit(bottom_forward)
+    try:
+        top, z1, W1 = top_forward()
+    finally:
+        low, z3, W3 = later.result()
+    try:
+        S = cho_factor(A22 + A22.T - np.diag(np.diag(A22)) - W1.T @ W1 - W3.T @ W3, check_finite=False)
+    except np.linalg.LinAlgError as e:
+        raise NotPositiveDefinite(str(e)) from None
+    x2 = cho_solve(S, b2d[sep] - W1.T @ z1[-u:] - W3.T @ z3[-u:], check_finite=False)
+    z1[-u:] -= W1 @ x2
+    z3[-u:] -= W3 @ x2
+    later = pool.submit(_triangular, low, b"L", b"T", z3)
+    try:
+        _triangular(top, b"U", b"N", z1)
+    finally:
+        later.result()
+    return np.concatenate([z1, x2, z3[::-1]]).reshape(np.shape(b))
