@@ -292,12 +292,22 @@ _PLANE_CONTACTS = (((L_WRIST, 0.07),), ((R_WRIST, 0.07),), ((L_TOE, 0.04), (L_AN
                    ((R_TOE, 0.04), (R_ANKLE, 0.13)))
 
 
+#: The wall-plane lift (rotation-only footage) stops after 8 Levenberg-Marquardt iterations per stage instead
+#: of 12: its joints only give the still hands and feet that a plane is fitted through (RANSAC at 8 cm; they
+#: scatter 0.15-0.3 m about it on the real clips). Against 12: the plane turns 0.27 deg (tripod clip) / 0.07
+#: deg (roof clip), the wall normal's error on 32 synthetic rotation-only climbs stays 1.57 deg, the moves on
+#: both clips stay, and the lift costs ~0.4 (tripod) / ~0.2 (roof) CPU-s less. At 6 the roof clip's plane
+#: turns 5 deg.
+PLANE_LIFT = LiftOptions(max_iterations=8)
+
+
 def _plane_from_contacts(cams: CameraSolution, keypoints2d, confidence, fps, height_m, keypoints3d
                          ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Wall plane (normal, point) of a rotation-only solution: lift without a wall (depth from body size),
-    fit a plane to the hands and feet while they hold still, moved back by their offset from the wall."""
+    """Wall plane (normal, point) of a rotation-only solution: lift without a wall (depth from body size;
+    `PLANE_LIFT`), fit a plane to the hands and feet while they hold still, moved back by their offset from
+    the wall."""
     res = lift(keypoints2d, confidence, cams.K, cams.R, cams.t, fps=fps, height_m=height_m,
-               keypoints3d=keypoints3d, image_size=cams.image_size)
+               keypoints3d=keypoints3d, image_size=cams.image_size, options=PLANE_LIFT)
     X, c = res.keypoints, res.contacts
     pts, offs = [], []
     for li, joints in enumerate(_PLANE_CONTACTS):

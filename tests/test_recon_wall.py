@@ -118,3 +118,25 @@ def test_pose_interpolation_and_ray_plane_cuts() -> None:
                                np.array([0, 0, 1.0]), np.zeros(3))
     np.testing.assert_allclose(pts[0], 0, atol=1e-12)
     assert np.isnan(lam[1])                                                  # the wall is behind that ray
+
+
+@pytest.mark.parametrize("kind", ["tripod", "handheld"])
+def test_rotation_only_wall_plane_from_the_contacts_of_a_short_lift(kind: str) -> None:
+    # a rotation-only camera sees no wall points: the plane comes from the hands and feet holding still in a
+    # lift without a wall, which stops after PLANE_LIFT's iterations (fewer than the skeleton's lift)
+    from reconstruction.lift import LiftOptions
+    from reconstruction.synthetic import climbing_sequence, handheld_camera, observe, tripod_camera
+    from reconstruction.wall import PLANE_LIFT, _plane_from_contacts
+
+    truth = climbing_sequence(250, 25.0, 1.70, wall_angle_deg=15.0, seed=1)
+    K, R, t = (tripod_camera if kind == "tripod" else handheld_camera)(truth, (1080, 1920), seed=1)
+    v = observe(truth, K, R, t, (1080, 1920), kind=kind, seed=1)
+    T = len(R)
+    cams = CameraSolution(K=K, R=R, t=t, registered=np.ones(T, bool), keyframes=np.arange(T),
+                          keyframe_registered=np.ones(T, bool), model="rotation-only", points3d=np.zeros((0, 3)),
+                          rgb=np.zeros((0, 3), np.uint8), point_error=np.zeros(0),
+                          reprojection_error=float("nan"), image_size=(1080, 1920))
+    n, p0, rep = _plane_from_contacts(cams, v.keypoints2d, v.confidence, 25.0, 1.70, v.keypoints3d_mono)
+    assert np.degrees(np.arccos(np.clip(n @ truth.wall_normal, -1, 1))) < 3.0      # 1.1 / 1.0 (32 climbs: 1.0-2.5)
+    assert abs(p0 @ truth.wall_normal) < 0.15                                        # the wall: n . x = 0
+    assert rep["first_lift"]["iterations"] <= 2 * PLANE_LIFT.max_iterations < 2 * LiftOptions().max_iterations
