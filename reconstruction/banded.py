@@ -13,7 +13,9 @@ J A33 J = L3 L3^T). Only their corners next to the separator then matter: the se
 solve is the same split: each part's forward substitution, the separator's unknowns, each part's back
 substitution. It is the same elimination as one banded Cholesky in another order, so the result equals the
 one-core factorisation to rounding, and the matrix is positive definite exactly when all three factorisations
-succeed.
+succeed. When the other core is busy (the pool's thread has not started the bottom part by the time the top
+one is done), the bottom part runs after the top one in the calling thread: the same calls, so the result does
+not depend on the machine's load, and a busy machine loses only the split's small overhead (~5 %).
 
 LAPACK is called through ctypes on SciPy's own LAPACK (the function pointers `scipy.linalg.cython_lapack`
 exports), so the calls release the GIL. Small systems, or a SciPy without those pointers, take one core
@@ -24,9 +26,14 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 from concurrent.futures import Executor
 
 import numpy as np
+
+#: Cores one solve may use: None = every CPU this process may run on; `share_cores` sets it in each of several
+#: analyses running side by side (a pool of N workers on C cores: C // N each), where no core is free to split.
+_CORES: int | None = None
 
 #: Below this many unknowns per half-bandwidth the split does not pay for its threads.
 MIN_BANDS_TO_SPLIT = 8
@@ -104,6 +111,34 @@ def _couplings(ab: np.ndarray, first: int, u: int) -> np.ndarray:
     return np.where(a >= c, out, 0.0)
 
 
+def share_cores(cores: int | None) -> None:
+    """This process runs beside others that keep the machine's other cores busy: its solves may use `cores`
+    (None: every CPU it may run on)."""
+    global _CORES
+    _CORES = None if cores is None else max(1, int(cores))
+
+
+def available_cores() -> int:
+    """The cores a solve may use (see `share_cores`)."""
+    if _CORES is not None:
+        return _CORES
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _side_by_side(pool: Executor, first, second) -> tuple:
+    """(first(), second()): second in the pool while first runs here, or here after first when the pool has
+    not started it by then (its core is busy with other work: waiting for it would only add a thread switch).
+    Either way the same calls on the same arrays, so the same result to the last bit."""
+    later = pool.submit(second)
+    try:
+        a = first()
+    except BaseException:
+        if not later.cancel():
+            later.exception()                         # it works on the caller's arrays: let it finish first
+        raise
+    return a, (second() if later.cancel() else later.result())
+
+
 def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None,
                      diagonal: np.ndarray | None = None) -> np.ndarray:
     """x solving A x = b for the symmetric positive-definite A in LAPACK upper banded storage ab (u + 1, n),
@@ -160,11 +195,7 @@ def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None
         U1cc[i, j] = top[u + i - j, p - u + j]
         return top, z1, solve_triangular(U1cc, E1, trans="T", lower=False, check_finite=False)
 
-    later = pool.submit(bottom_forward)
-    try:
-        top, z1, W1 = top_forward()
-    finally:
-        low, z3, W3 = later.result()
+    (top, z1, W1), (low, z3, W3) = _side_by_side(pool, top_forward, bottom_forward)
     try:
         S = cho_factor(A22 + A22.T - np.diag(np.diag(A22)) - W1.T @ W1 - W3.T @ W3, check_finite=False)
     except np.linalg.LinAlgError as e:
@@ -172,9 +203,5 @@ def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None
     x2 = cho_solve(S, b2d[sep] - W1.T @ z1[-u:] - W3.T @ z3[-u:], check_finite=False)
     z1[-u:] -= W1 @ x2
     z3[-u:] -= W3 @ x2
-    later = pool.submit(_triangular, low, b"L", b"T", z3)
-    try:
-        _triangular(top, b"U", b"N", z1)
-    finally:
-        later.result()
+    _side_by_side(pool, lambda: _triangular(top, b"U", b"N", z1), lambda: _triangular(low, b"L", b"T", z3))
     return np.concatenate([z1, x2, z3[::-1]]).reshape(np.shape(b))

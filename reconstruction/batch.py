@@ -90,9 +90,12 @@ def _init_worker(snapshot: StoreSnapshot, threads: int) -> None:
 
     import cv2
 
+    from reconstruction import banded
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle: it stops the workers
 
     cv2.setNumThreads(threads)  # jobs x threads ~ cores: no oversubscription by OpenCV's pool
+    banded.share_cores(threads)  # nor by the lift's two-core solve
     logging.getLogger().setLevel(logging.WARNING)
 
 

@@ -653,18 +653,19 @@ def _levenberg_marquardt(problem: _Problem, x: np.ndarray, max_iterations: int) 
     """Robust (IRLS Huber) Levenberg-Marquardt on the sparse problem.
 
     BLAS runs single-threaded here: OpenBLAS threads made the banded Cholesky 10-50x slower on a busy
-    2-core machine (measured: 0.33 s vs 0.01 s per factorisation of 120 frames). With two cores or more the
-    banded system is split in two halves factorised side by side instead (`reconstruction.banded`)."""
-    import os
+    2-core machine (measured: 0.33 s vs 0.01 s per factorisation of 120 frames). With two cores to itself
+    (`banded.available_cores`: not so in a worker of `--jobs 2` on two cores) the banded system is split in two
+    halves factorised side by side instead (`reconstruction.banded`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import scipy.linalg  # noqa: F401  (load SciPy's OpenBLAS first: threadpoolctl limits loaded libraries only)
     from threadpoolctl import threadpool_limits
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    from reconstruction.banded import available_cores
+
     with threadpool_limits(limits=1, user_api="blas"), \
             ThreadPoolExecutor(1, thread_name_prefix="cruxlab-lift") as pool:
-        return _lm_loop(problem, x, max_iterations, pool if cores >= 2 else None)
+        return _lm_loop(problem, x, max_iterations, pool if available_cores() >= 2 else None)
 
 
 def _lm_loop(problem: _Problem, x: np.ndarray, max_iterations: int, pool: Executor | None = None

@@ -74,7 +74,10 @@ def _use_token_if_there_is_one() -> None:
         os.environ["RAY_AUTH_MODE"] = "token"
 
 
-def _ray_task(index: int, task: VideoTask, snapshot: StoreSnapshot) -> TaskOutcome:
+def _ray_task(index: int, task: VideoTask, snapshot: StoreSnapshot, cores: int = 1) -> TaskOutcome:
+    from reconstruction import banded
+
+    banded.share_cores(cores)  # the CPUs Ray gave the task: the node's others run other tasks
     if not task.video.is_file():
         return TaskOutcome(index, "failed", error=(
             f"{task.video} is not visible on Ray node {socket.gethostname()}: every node must see the videos "
@@ -97,7 +100,7 @@ def ray_outcomes(tasks: Sequence[VideoTask], snapshot: StoreSnapshot, address: s
         while queue or pending:
             while queue and len(pending) < limit:
                 i, task = queue.pop()
-                pending[remote.remote(i, task, snap)] = i
+                pending[remote.remote(i, task, snap, max(1, int(cpus_per_task)))] = i
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 i = pending.pop(ref)

@@ -115,6 +115,35 @@ def test_lift_follows_a_rigid_change_of_world_frame() -> None:
     assert np.nanmax(np.linalg.norm(back - base.keypoints, axis=-1)) < 0.01
 
 
+def test_the_solves_use_a_second_core_only_when_one_is_free(monkeypatch) -> None:
+    """Two cores to itself: each step's banded system is factorised in two halves side by side; a worker of a
+    pool that keeps every core busy (`banded.share_cores`) solves on its own core. The same skeleton."""
+    from reconstruction import banded
+
+    v = view("handheld", 4.0)
+    pools = []
+    real = banded.solve_banded_spd
+
+    def spy(ab, b, pool=None, diagonal=None):
+        pools.append(pool)
+        return real(ab, b, pool, diagonal)
+
+    monkeypatch.setattr(banded, "solve_banded_spd", spy)
+    run = functools.partial(lift, v.keypoints2d, v.confidence, v.K, v.R, v.t, fps=v.fps,
+                            wall_normal=v.truth.wall_normal, wall_point=np.zeros(3), image_size=v.image_size)
+    monkeypatch.setattr(banded, "_CORES", None)
+    banded.share_cores(2)
+    two = run()
+    assert pools and all(p is not None for p in pools)
+    pools.clear()
+    banded.share_cores(1)
+    assert banded.available_cores() == 1
+    one = run()
+    assert pools and all(p is None for p in pools)
+    assert np.nanmax(np.abs(two.keypoints - one.keypoints)) < 1e-5
+    assert (np.isnan(two.keypoints) == np.isnan(one.keypoints)).all()
+
+
 def test_long_gaps_stay_missing_and_short_ones_are_filled() -> None:
     v = view("tripod", 4.0)
     kp, conf = v.keypoints2d.copy(), v.confidence.copy()
