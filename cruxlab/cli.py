@@ -7,6 +7,7 @@ functions import heavy packages only when they run, so `cruxlab --help` is insta
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -75,5 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def console(argv: list[str] | None = None) -> int:
+    """The `cruxlab` command: `main`, after which the process ends. Every object left is frozen out of the
+    garbage collector first: the interpreter's final collections would walk all of them (an analysis leaves
+    MediaPipe's, NumPy's and DuckDB's) only to free memory the operating system takes back anyway: ~0.06 of
+    the ~0.1 s an analysis takes to exit. Objects are still released as the modules are torn down (their
+    finalizers run); only garbage already unreachable in reference cycles is left to the operating system."""
+    code = main(argv)
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(console())

@@ -586,3 +586,21 @@ def test_a_background_stage_reports_in_order_keeps_its_cpu_apart_and_stops_or_fa
     n = len(steps)
     time.sleep(0.05)
     assert n > 0 and len(steps) == n and isinstance(bg.error, pipeline._Stopped)
+
+
+def test_the_command_passes_mains_code_on_and_freezes_what_is_left(monkeypatch):
+    """`cruxlab` (the console entry) returns main's exit code and leaves the objects out of the interpreter's
+    final garbage collections (the process ends next)."""
+    import gc
+
+    import cruxlab.cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv=None: seen.append(argv) or 3)
+    gc.unfreeze()
+    try:
+        assert cli.console(["sql", "SELECT 1"]) == 3
+        assert seen == [["sql", "SELECT 1"]]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
