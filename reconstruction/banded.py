@@ -15,7 +15,8 @@ substitution. It is the same elimination as one banded Cholesky in another order
 one-core factorisation to rounding, and the matrix is positive definite exactly when all three factorisations
 succeed. When the other core is busy (the pool's thread has not started the bottom part by the time the top
 one is done), the bottom part runs after the top one in the calling thread: the same calls, so the result does
-not depend on the machine's load, and a busy machine loses only the split's small overhead (~5 %).
+not depend on the machine's load, and a busy machine loses only the split's small overhead (~10 % of a
+solve with the other core fully taken).
 
 LAPACK is called through ctypes on SciPy's own LAPACK (the function pointers `scipy.linalg.cython_lapack`
 exports), so the calls release the GIL. Small systems, or a SciPy without those pointers, take one core
@@ -55,14 +56,15 @@ def _lapack() -> dict | None:
         from scipy.linalg import cython_lapack
 
         capi = cython_lapack.__pyx_capi__
-        api = ctypes.pythonapi
-        api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [ctypes.py_object]
-        api.PyCapsule_GetPointer.restype = ctypes.c_void_p
-        api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+        # private prototypes of the C API calls (setting argtypes on ctypes.pythonapi's would change them for
+        # every other user in the process)
+        get_name = ctypes.PYFUNCTYPE(ctypes.c_char_p, ctypes.py_object)(("PyCapsule_GetName", ctypes.pythonapi))
+        get_pointer = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object, ctypes.c_char_p)(
+            ("PyCapsule_GetPointer", ctypes.pythonapi))
 
         def function(name: str, *args):
             capsule = capi[name]
-            pointer = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+            pointer = get_pointer(capsule, get_name(capsule))
             return ctypes.CFUNCTYPE(None, *args)(pointer)     # a plain C call: ctypes releases the GIL
 
         c = ctypes.c_char_p
