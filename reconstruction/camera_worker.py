@@ -1,14 +1,16 @@
 """Keyframe SfM in a child process, fed while the pose stage decodes the video.
 
-The pose stage reaches keyframe k a second of video after keyframe k-1; `CameraWorker.add` takes its climber
-mask (MediaPipe's person mask from the pose backend, exactly what the mask stage would use; with another pose
-backend the MediaPipe mask backend segments it here) and hands image and mask to the worker, which extracts
-the SIFT features and matches them with the keyframes before (`sfm.KeyframeSolver`) meanwhile. When the last
-frame is decoded only that keyframe and the fixed-camera test / mapping remain. The video is decoded once, by
-the pose stage; the worker loads pycolmap and OpenCV only (~100 MB, ~300 MB at its peak).
+Each keyframe reaches the worker twice: its image as soon as it is decoded (`CameraWorker.decoded`, in the
+decoding thread), so its SIFT features are extracted while the pose stage still tracks the frames before it,
+and its climber mask once the pose stage has found the climber there (`CameraWorker.add`: MediaPipe's person
+mask from the pose backend, exactly what the mask stage would use; with another pose backend the MediaPipe
+mask backend segments it here). The worker then drops the features on the climber and matches the rest with
+the keyframes before (`sfm.KeyframeSolver`). When the last frame is tracked only the last keyframe's matching
+and the fixed-camera test / mapping remain. The video is decoded once, by the pose stage; the worker loads
+pycolmap and OpenCV only (~100 MB, ~300 MB at its peak).
 
-    with CameraWorker(len(keyframe_index), job) as worker:
-        ...                                            # pose stage
+    with CameraWorker(len(keyframe_index), job, keyframe_index) as worker:
+        ...                                            # pose stage, decoding: worker.decoded(frames)
         worker.add(image, box, mask)                   # each keyframe, in order, working-size pixels
         masks, cams = worker.result(keyframe_index, n_frames)
 
@@ -18,6 +20,7 @@ A failure in the worker (an InputError such as too little wall texture) is raise
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,35 +78,53 @@ def keyframe_mask(mask: np.ndarray, box: np.ndarray) -> np.ndarray:
     return fill_empty_masks(np.array(mask, dtype=bool)[None], box[None])[0]
 
 
-def sfm_keyframe(image: np.ndarray, mask: np.ndarray, max_side: int, scale: float
-               ) -> tuple[np.ndarray, np.ndarray, float]:
-    """A keyframe and its mask at `max_side` for SfM, and the full-size pixels per pixel of the result."""
+def sfm_image(image: np.ndarray, max_side: int, scale: float) -> tuple[np.ndarray, float]:
+    """A keyframe at `max_side` for SfM, and the full-size pixels per pixel of the result."""
     import cv2
-
-    from reconstruction.segment import resize_masks
 
     h, w = image.shape[:2]
     s = min(1.0, max_side / max(h, w))
     if s >= 1.0:
-        return image, mask, scale
+        return image, scale
     nw, nh = max(2, round(w * s)), max(2, round(h * s))
-    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-    return small, resize_masks(mask[None], nw, nh)[0], scale * w / nw
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA), scale * w / nw
+
+
+def sfm_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A keyframe's climber mask at the (w, h) of its `sfm_image`."""
+    from reconstruction.segment import resize_masks
+
+    return mask if mask.shape[::-1] == tuple(size) else resize_masks(mask[None], *size)[0]
+
+
+def sfm_keyframe(image: np.ndarray, mask: np.ndarray, max_side: int, scale: float
+               ) -> tuple[np.ndarray, np.ndarray, float]:
+    """A keyframe and its mask at `max_side` for SfM, and the full-size pixels per pixel of the result."""
+    small, scale = sfm_image(image, max_side, scale)
+    return small, sfm_mask(mask, small.shape[1::-1]), scale
 
 
 def _serve(inbox, outbox) -> None:
-    """The worker: the job, then SfM keyframe by keyframe, then the cameras of every frame."""
+    """The worker: the job, then SfM keyframe by keyframe (features of each image as it comes, matched once
+    its mask comes), then the cameras of every frame."""
+    from collections import deque
+
     from reconstruction.sfm import KeyframeSolver
 
     t_cpu = time.process_time()
     try:
         n_keyframes, job = pickle.load(inbox)
         solver = None
-        while (msg := pickle.load(inbox))[0] == "add":
-            small, small_mask, scale = sfm_keyframe(msg[1], msg[2], job.sfm_max_side, job.scale)
-            if solver is None:
-                solver = KeyframeSolver(job.workdir, n_keyframes, small.shape[1::-1], scale=scale, options=job.sfm)
-            solver.add(small, small_mask)
+        extracted = deque()  # features of the keyframes whose masks have not come yet
+        while (msg := pickle.load(inbox))[0] in ("image", "mask"):
+            if msg[0] == "image":
+                small, scale = sfm_image(msg[1], job.sfm_max_side, job.scale)
+                if solver is None:
+                    solver = KeyframeSolver(job.workdir, n_keyframes, small.shape[1::-1], scale=scale,
+                                            options=job.sfm)
+                extracted.append(solver.extract(small))
+            else:
+                solver.add(extracted.popleft(), sfm_mask(msg[1], solver.size))
         if msg[0] != "solve" or solver is None:
             return
         cams = solver.solve(msg[1], msg[2])
@@ -123,16 +144,16 @@ def _serve(inbox, outbox) -> None:
 class CameraWorker:
     """A child process (`python -m reconstruction.camera_worker`: a fresh interpreter, as MediaPipe's threads
     do not survive a fork, and no re-import of the caller's script as multiprocessing's spawn would do) that
-    masks and solves the keyframes handed to `add` (see the module docstring). Messages are pickled over its
-    stdin / a pipe of its own. Use as a context manager: leaving it stops the process if it still runs."""
+    masks and solves the keyframes handed to `decoded` and `add` (see the module docstring). Messages are
+    pickled over its stdin / a pipe of its own. keyframe_index: the attempt frames of the keyframes, for
+    `decoded` to find them. Use as a context manager: leaving it stops the process if it still runs."""
 
-    def __init__(self, n_keyframes: int, job: CameraJob):
+    def __init__(self, n_keyframes: int, job: CameraJob, keyframe_index: np.ndarray | None = None):
         import os
         import subprocess
         import sys
 
         import queue
-        import threading
 
         read_fd, write_fd = os.pipe()
         # The child imports this checkout whatever the caller's working directory (a pool or Ray worker, a
@@ -169,6 +190,10 @@ class CameraWorker:
         self.job = job
         self.masks: list[np.ndarray] = []
         self._masker = None
+        self._keyframe_index = np.asarray([] if keyframe_index is None else keyframe_index, dtype=np.int64)
+        self._decoded = 0          # attempt frames seen by `decoded`
+        self._images_sent = 0      # keyframe images sent to the worker (by `decoded` or `add`)
+        self._lock = threading.Lock()
 
     def _send(self, msg) -> None:
         self._queue.put(msg)
@@ -181,10 +206,22 @@ class CameraWorker:
             except (BrokenPipeError, ValueError):
                 return  # the worker stopped early; `result` reports what it said
 
+    def decoded(self, frames: np.ndarray) -> None:
+        """The next decoded attempt frames (B, h, w, 3) uint8 RGB at working size, in order (`estimate_pose`'s
+        `on_decoded`, in the decoding thread): the keyframes among them go to the worker at once, which
+        extracts their features before the pose stage reaches them."""
+        with self._lock:
+            first, self._decoded = self._decoded, self._decoded + len(frames)
+            for k in np.flatnonzero((self._keyframe_index >= first) & (self._keyframe_index < self._decoded)):
+                if k == self._images_sent:
+                    self._send(("image", np.array(frames[self._keyframe_index[k] - first])))
+                    self._images_sent += 1
+
     def add(self, image: np.ndarray, box: np.ndarray, mask: np.ndarray | None = None) -> None:
         """The next keyframe (h, w, 3) uint8 RGB at working size, the climber's box there (4,), NaN = none, and
         the pose backend's person mask (h, w) bool when it makes them (MediaPipe: as the mask stage would use
-        it); else the keyframe is masked here by the MediaPipe mask backend. Solved in the worker."""
+        it); else the keyframe is masked here by the MediaPipe mask backend. Solved in the worker; the image
+        is sent only if `decoded` has not sent it already."""
         box = np.asarray(box, dtype=np.float64)
         if mask is None:
             if self._masker is None:
@@ -193,7 +230,11 @@ class CameraWorker:
                 self._masker = get_mask_backend("mediapipe", **self.job.mask_options)
             mask = self._masker.segment([image], box[None])[0]
         self.masks.append(keyframe_mask(mask, box))
-        self._send(("add", np.ascontiguousarray(image), self.masks[-1]))
+        with self._lock:
+            if self._images_sent < len(self.masks):
+                self._send(("image", np.ascontiguousarray(image)))
+                self._images_sent += 1
+        self._send(("mask", self.masks[-1]))
 
     def result(self, frame_indices: np.ndarray, n_frames: int):
         """(masks (N, h, w) bool at working size, sfm.CameraSolution of all n_frames) once the worker is done."""

@@ -855,7 +855,7 @@ class _Run:
                             scale=working_size(self.plan.video, o.max_side)[2],
                             sfm=SfmOptions(max_features=o.sfm_features), workdir=Path(workdir))
             try:
-                worker = CameraWorker(len(self.keyframe_index), job)
+                worker = CameraWorker(len(self.keyframe_index), job, self.keyframe_index)
             except OSError as exc:  # no process to spare (limits of a pool or Ray worker): one after another
                 log.warning("cameras: no worker process (%s); masks and SfM run after the pose stage", exc)
                 worker = None
@@ -879,9 +879,17 @@ class _Run:
 
             w, h, scale = working_size(self.plan.video, self.options.max_side)
             self.grey = GreyFrames.open(frames.count, w, h, scale)
+        # Each decoded batch: its grey frames kept, its keyframes' images to the camera worker (their SIFT then
+        # runs before the pose stage reaches them).
+        hooks = [f for f in (None if self.grey is None else self.grey.write,
+                             None if worker is None else worker.decoded) if f is not None]
+
+        def on_decoded(batch: np.ndarray) -> None:
+            for hook in hooks:
+                hook(batch)
+
         pose, keyframes = run_pose(self.plan.video, frames, self.options, self.keyframe_index, self.progress,
-                                   on_frames, None if worker is None else worker.add,
-                                   None if self.grey is None else self.grey.write)
+                                   on_frames, None if worker is None else worker.add, on_decoded if hooks else None)
         self.cache.save("pose", key, pose)
         self.cache.save("keyframes", key, keyframes)
         return pose, keyframes

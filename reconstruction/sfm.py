@@ -6,10 +6,10 @@ or a rotation-only (homography) model when the camera did not move (tripod, pure
     sol.model                    # 'sfm' | 'rotation-only'
 
 Steps (pycolmap 4.2.1 on the CPU):
-1. Keyframes are written as BMP with a COLMAP mask per image (`ImageReaderOptions.mask_path`, black = no
-   features): the climber mask dilated by `mask_dilate_px`, so features come from the wall only.
-2. SIFT (`extract_features`, one shared SIMPLE_PINHOLE camera seeded with a phone-like focal length),
-   exhaustive matching for up to 10 keyframes (`match_exhaustive`); beyond, each keyframe is matched with its
+1. Keyframes are written as BMP; SIFT runs on each (`FeatureExtractor`, as `extract_features` would on the
+   file), and the keypoints under the climber mask, dilated by `mask_dilate_px`, are dropped as COLMAP drops
+   those under an image mask (after detection), so features come from the wall only.
+2. One shared SIMPLE_PINHOLE camera seeded with a phone-like focal length (`import_images`), exhaustive matching for up to 10 keyframes (`match_exhaustive`); beyond, each keyframe is matched with its
    neighbours in time and with a few anchor keyframes spread over the attempt (`match_image_pairs`), so the
    far-apart pairs the baseline test needs remain; geometric verification. `KeyframeSolver` does this one
    keyframe at a time (each new one matched with those before it), so it can run while the video is still
@@ -83,9 +83,14 @@ class SfmOptions:
     rotation_only_threshold: float = 0.02  # median non-orthogonality of K^-1 H K below this -> fixed camera
     min_rotation_deg: float = 2.0          # below this total rotation the focal length is unobservable
     min_registered_fraction: float = 0.5   # fewer registered keyframes -> fall back to rotation-only
-    # One thread: COLMAP's threads finish matching/verification in varying order, so two runs with 2 threads
-    # differ (~1e-5 rad in R on the bundled clips) and the same video would not give the same skeleton twice;
-    # with one thread (and `seed`) runs are bit-identical, in the same time here (SfM runs beside the pose).
+    # Threads matching and verifying a keyframe's pairs. Each pair is matched on its own and verified by a
+    # RANSAC seeded with `seed`, so the threads' order changes nothing: the databases (matches, verified
+    # geometries) and cameras of runs with 2 threads equal those with one, bit for bit (both bundled clips,
+    # 5 runs each). 2 threads halve the last keyframe's matching, which runs after the pose stage
+    # (~0.1 -> ~0.05 s on the hand-held clip).
+    match_threads: int = 2
+    # Mapping on one thread: runs of a multi-threaded mapper were seen to differ (~1e-5 rad in R), and the same
+    # video must give the same skeleton twice.
     num_threads: int = 1
     seed: int = 0
 
@@ -157,19 +162,40 @@ def _check_inputs(frames, frame_indices, masks, n_frames) -> tuple[np.ndarray, n
     return idx, masks
 
 
-def _write_keyframe(img: np.ndarray, mask: np.ndarray, name: str, img_dir: Path, mask_dir: Path,
-                    dilate_px: int) -> None:
-    """One keyframe (BMP: no compression to spend CPU on) plus its COLMAP mask (PNG, black = no features: the
-    climber, dilated)."""
+def _feature_mask(mask: np.ndarray | None, shape: tuple[int, int], dilate_px: int) -> np.ndarray:
+    """(h, w) bool: where a keyframe's features may come from (not the climber: its mask, dilated)."""
     import cv2
 
-    cv2.imwrite(str(img_dir / name), cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2BGR))
-    if dilate_px > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
-        keep = ~cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
-    else:
-        keep = ~mask
-    cv2.imwrite(str(mask_dir / f"{name}.png"), keep.astype(np.uint8) * 255)
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != tuple(shape):
+        raise InputError(f"a climber mask must have the keyframe's shape {tuple(shape)}, got {mask.shape}")
+    if dilate_px <= 0:
+        return ~mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate_px + 1, 2 * dilate_px + 1))
+    return ~cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def _kept_keypoints(xy: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(K,) bool: the keypoints COLMAP keeps under an image mask (`MaskKeypoints` in its feature extraction):
+    those whose position, truncated to whole pixels, lies in the image on an allowed pixel."""
+    h, w = allowed.shape
+    xi, yi = xy[:, 0].astype(np.int64), xy[:, 1].astype(np.int64)   # truncation toward zero, as static_cast
+    keep = (xi >= 0) & (yi >= 0) & (xi < w) & (yi < h)
+    keep[keep] = allowed[yi[keep], xi[keep]]
+    return keep
+
+
+@dataclass(frozen=True)
+class KeyframeFeatures:
+    """A keyframe's SIFT features before its climber mask is applied (`KeyframeSolver.extract`): its image
+    file's name, keypoints (K, 6) float32 (x, y and the affine shape a11 a12 a21 a22, COLMAP's columns) and
+    descriptors (K, 128) uint8."""
+
+    name: str
+    keypoints: np.ndarray
+    descriptors: np.ndarray
 
 
 def _pair_homographies(database: Path, k: int, min_inliers: int) -> list[tuple[int, int, np.ndarray, int]]:
@@ -382,11 +408,12 @@ def _quiet_colmap():
 
 
 class KeyframeSolver:
-    """`solve_cameras` one keyframe at a time: `add` writes a keyframe, extracts its SIFT features and matches
-    them with the keyframes before it (COLMAP skips pairs it matched already), so the work can run while the
-    video is still being decoded (`reconstruction.camera_worker`); `solve` then tests for a fixed camera,
-    maps, and gives every attempt frame a pose. The same result as adding all keyframes at once (one thread,
-    seeded RANSAC per pair).
+    """`solve_cameras` one keyframe at a time: `extract` writes a keyframe and extracts its SIFT features,
+    `add` drops those on the climber and matches the rest with the keyframes before it (COLMAP skips pairs it
+    matched already), so the work can run while the video is still being decoded
+    (`reconstruction.camera_worker`: `extract` as soon as a keyframe is decoded, `add` once the pose stage
+    has found the climber in it); `solve` then tests for a fixed camera, maps, and gives every attempt frame
+    a pose. The same result as adding all keyframes at once (RANSAC seeded per pair, whatever the threads).
 
     workdir: COLMAP's folder (cleaned); n_keyframes: how many `add` calls will come (exhaustive or
     neighbours and anchors: SfmOptions.exhaustive_up_to); size: (w, h) of the keyframe images; scale: full-size
@@ -402,56 +429,84 @@ class KeyframeSolver:
         self.t0 = time.perf_counter()
         self.workdir, self.n_keyframes, self.size, self.scale, self.options = (
             Path(workdir), n_keyframes, (int(size[0]), int(size[1])), scale, options)
-        self.img_dir, self.mask_dir, self.database = (self.workdir / "images", self.workdir / "masks",
-                                                      self.workdir / "database.db")
-        for d in (self.img_dir, self.mask_dir):
-            if d.exists():
-                shutil.rmtree(d)
-            d.mkdir(parents=True)
+        self.img_dir, self.database = self.workdir / "images", self.workdir / "database.db"
+        if self.img_dir.exists():
+            shutil.rmtree(self.img_dir)
+        self.img_dir.mkdir(parents=True)
         self.database.unlink(missing_ok=True)
-        self.names: list[str] = []
+        pycolmap.Database.open(str(self.database)).close()      # a new, empty database (`import_images` needs one)
+        self.names: list[str] = []        # the keyframes added (masked, matched)
+        self.extracted = 0                # the keyframes whose features were extracted
         self.pairs: list[tuple[int, int, np.ndarray, int]] = []   # see _pair_homographies
         self.stage_t = {"extract_s": 0.0, "match_s": 0.0}
         w, h = self.size
         self.reader = pycolmap.ImageReaderOptions()
         self.reader.camera_model = "SIMPLE_PINHOLE"
         self.reader.camera_params = f"{focal_prior(w, h)},{w / 2},{h / 2}"
-        self.reader.mask_path = str(self.mask_dir)
         self.extraction = pycolmap.FeatureExtractionOptions()
-        self.extraction.num_threads = options.num_threads
         self.extraction.sift.max_num_features = options.max_features
         self.extraction.sift.first_octave = (options.first_octave if options.first_octave is not None
                                              else -1 if max(w, h) < options.upsample_below_px else 0)
         self.matching = pycolmap.FeatureMatchingOptions()
-        self.matching.num_threads = options.num_threads
+        self.matching.num_threads = options.match_threads
         self.verification = pycolmap.TwoViewGeometryOptions()
         self.verification.min_num_inliers = options.min_pair_inliers
         self.verification.ransac.random_seed = options.seed
         self.verification.ransac.min_num_trials = options.ransac_min_trials
         pycolmap.set_random_seed(options.seed)
+        with _quiet_colmap():
+            self.extractor = pycolmap.FeatureExtractor.create(self.extraction, pycolmap.Device.cpu)
 
     @property
     def exhaustive(self) -> bool:
         return self.n_keyframes <= self.options.exhaustive_up_to
 
-    def add(self, image: np.ndarray, mask: np.ndarray | None) -> None:
-        """The next keyframe (H, W, 3) uint8 RGB of `size`, with its climber mask (H, W) bool or None."""
+    def extract(self, image: np.ndarray) -> KeyframeFeatures:
+        """SIFT features of the next keyframe (H, W, 3) uint8 RGB of `size`, before its climber mask is known:
+        COLMAP drops the keypoints under an image mask after detection, which `add` does the same way, so
+        the camera worker extracts a keyframe as soon as it is decoded and masks it once the pose stage has
+        found the climber there. The keyframe is written as BMP (no compression to spend CPU on) and read
+        back as COLMAP's feature extraction reads it (grey from the file)."""
+        import cv2
         import pycolmap
 
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.shape[1::-1] != self.size:
             raise InputError(f"keyframes must be RGB images of one size {self.size}, got shape {image.shape}")
-        if len(self.names) >= self.n_keyframes:
+        if self.extracted >= self.n_keyframes:
             raise InputError(f"{self.n_keyframes} keyframes were announced; this is one more")
+        name = f"kf_{self.extracted:04d}.bmp"
+        s = time.perf_counter()
+        cv2.imwrite(str(self.img_dir / name), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
+        keypoints, descriptors = self.extractor.extract(pycolmap.Bitmap.read(str(self.img_dir / name), False))
+        self.extracted += 1
+        xy_shape = np.array([(k.x, k.y, k.a11, k.a12, k.a21, k.a22) for k in keypoints], np.float32)
+        self.stage_t["extract_s"] += time.perf_counter() - s
+        return KeyframeFeatures(name, xy_shape.reshape(-1, 6), np.asarray(descriptors.data, dtype=np.uint8))
+
+    def add(self, image: np.ndarray | KeyframeFeatures, mask: np.ndarray | None) -> None:
+        """The next keyframe: its image (H, W, 3) uint8 RGB of `size` or its features from `extract`, with its
+        climber mask (H, W) bool or None. Its features off the climber are stored and matched with the
+        keyframes before it."""
+        import pycolmap
+
+        features = image if isinstance(image, KeyframeFeatures) else self.extract(image)
         name = f"kf_{len(self.names):04d}.bmp"
-        mask = np.zeros(image.shape[:2], bool) if mask is None else np.asarray(mask, bool)
-        _write_keyframe(image, mask, name, self.img_dir, self.mask_dir, self.options.mask_dilate_px)
+        if features.name != name:
+            raise InputError(f"keyframes must be added in the order they were extracted: {features.name} "
+                             f"came where {name} was expected")
+        w, h = self.size
+        keep = _kept_keypoints(features.keypoints, _feature_mask(mask, (h, w), self.options.mask_dilate_px))
         with _quiet_colmap():
             s = time.perf_counter()
-            pycolmap.extract_features(str(self.database), str(self.img_dir), image_names=[name],
-                                      camera_mode=pycolmap.CameraMode.SINGLE, reader_options=self.reader,
-                                      extraction_options=self.extraction, device=pycolmap.Device.cpu)
+            pycolmap.import_images(str(self.database), str(self.img_dir), pycolmap.CameraMode.SINGLE, [name],
+                                   self.reader)
             self.reader.existing_camera_id = 1    # every later keyframe shares the first one's camera
+            with pycolmap.Database.open(str(self.database)) as db:
+                image_id = db.read_image_with_name(name).image_id
+                db.write_keypoints(image_id, features.keypoints[keep])
+                db.write_descriptors(image_id, pycolmap.FeatureDescriptors(
+                    pycolmap.FeatureExtractorType.SIFT, np.ascontiguousarray(features.descriptors[keep])))
             self.names.append(name)
             self.stage_t["extract_s"] += time.perf_counter() - s
             if len(self.names) > 1:

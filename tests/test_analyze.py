@@ -539,6 +539,44 @@ def test_camera_worker_masks_keyframes_itself_for_a_pose_backend_without_masks(s
     np.testing.assert_array_equal(cams.R, alike.R)
 
 
+def test_camera_worker_starts_on_keyframes_as_they_are_decoded(short_fixed, tmp_path):
+    """Issue 12: the pose stage hands every decoded batch to the camera worker, which takes the keyframes
+    among them at once (their SIFT runs before the pose stage reaches them); their masks follow with `add`,
+    which does not send the images again. The same masks and cameras as the stages one after another."""
+    from reconstruction.artifacts import KINDS
+    from reconstruction.camera_worker import CameraJob, CameraWorker
+    from reconstruction.pipeline import run_cameras, run_masks
+    from reconstruction.sfm import SfmOptions
+
+    db, opts, first = short_fixed
+    src = next(opts.cache_dir.iterdir())
+    (pose_file,), (key_file,) = list(src.glob("pose-*.npz")), list(src.glob("keyframes-*.npz"))
+    pose, keyframes = KINDS["pose"].load(pose_file), KINDS["keyframes"].load(key_file)
+    idx, T = keyframes.index, len(pose.keypoints)
+    boxes = pose.boxes[idx] / keyframes.scale
+    job = CameraJob(mask_options={}, sfm_max_side=opts.sfm_max_side, scale=keyframes.scale,
+                    sfm=SfmOptions(max_features=opts.sfm_features), workdir=tmp_path / "worker")
+    with CameraWorker(len(idx), job, idx) as worker:
+        sent = []
+        send = worker._send
+        worker._send = lambda msg: (sent.append(msg[0] if msg else msg), send(msg))
+        for start in range(0, T, 16):                                  # the decoded batches, in order
+            batch = np.zeros((min(16, T - start), *keyframes.images.shape[1:]), np.uint8)
+            inside = (idx >= start) & (idx < start + 16)
+            batch[idx[inside] - start] = keyframes.images[inside]
+            worker.decoded(batch)
+        assert sent == ["image"] * len(idx)                            # every keyframe, before any mask
+        for image, box, mask in zip(keyframes.images, boxes, keyframes.masks):
+            worker.add(image, box, mask)
+        assert sent == ["image"] * len(idx) + ["mask"] * len(idx)
+        masks, cams = worker.result(idx, T)
+    here = run_masks(pose, keyframes, opts)
+    np.testing.assert_array_equal(masks, here)
+    alike = run_cameras(keyframes, here, T, opts, tmp_path / "here", False)
+    np.testing.assert_array_equal(cams.K, alike.K)
+    np.testing.assert_array_equal(cams.R, alike.R)
+
+
 def test_a_background_stage_reports_in_order_keeps_its_cpu_apart_and_stops_or_fails_cleanly():
     """Issue 12: the flow stage runs in a thread beside the next stages. Its progress is heard after them,
     from 0 to 1; the CPU it burns is its own, not that of the stage running meanwhile; an error is raised

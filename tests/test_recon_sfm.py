@@ -122,6 +122,66 @@ def test_climber_features_are_masked_out() -> None:
     assert rw.masks[0][v, u].mean() < 0.05       # the few hits are wall points seen past the blob's edge
 
 
+def test_features_extracted_before_their_mask_are_colmaps_own_masked_features(tmp_path) -> None:
+    """Issue 12: the camera worker extracts a keyframe's SIFT as soon as it is decoded and drops the keypoints
+    on the climber once the pose stage has masked it (`KeyframeSolver.extract`, then `add`). The stored
+    keypoints and descriptors are those of COLMAP's own extraction with the (dilated) mask as an image
+    mask, bit for bit; keyframes come in the order they were extracted."""
+    import cv2
+    import pycolmap
+
+    from reconstruction.sfm import KeyframeSolver, _feature_mask
+
+    rw = rendered("handheld")
+    h, w = rw.images[0].shape[:2]
+    options = SfmOptions(max_features=2048)
+    solver = KeyframeSolver(tmp_path / "ours", 3, (w, h), scale=SCALE, options=options)
+    features = [solver.extract(img) for img in rw.images[:3]]         # all three before any mask
+    with pytest.raises(InputError, match="in the order they were extracted"):
+        solver.add(features[1], rw.masks[1])
+    for f, m in zip(features, rw.masks[:3]):
+        solver.add(f, m)
+    assert min(len(f.keypoints) for f in features) > 300
+
+    # COLMAP's way: the images and mask files on disk, masked inside `extract_features`
+    images, masks = tmp_path / "colmap" / "images", tmp_path / "colmap" / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir()
+    names = [f"kf_{k:04d}.bmp" for k in range(3)]
+    for name, img, m in zip(names, rw.images[:3], rw.masks[:3]):
+        cv2.imwrite(str(images / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(masks / f"{name}.png"), _feature_mask(m, (h, w), options.mask_dilate_px).astype(np.uint8) * 255)
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model, reader.camera_params = solver.reader.camera_model, solver.reader.camera_params
+    reader.mask_path = str(masks)
+    database = tmp_path / "colmap" / "database.db"
+    pycolmap.extract_features(str(database), str(images), image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+                              reader_options=reader, extraction_options=solver.extraction, device=pycolmap.Device.cpu)
+    with pycolmap.Database.open(str(database)) as theirs, pycolmap.Database.open(str(solver.database)) as ours:
+        for name, f, m in zip(names, features, rw.masks[:3]):
+            a, b = theirs.read_image_with_name(name).image_id, ours.read_image_with_name(name).image_id
+            kept = ours.read_keypoints(b)
+            np.testing.assert_array_equal(kept, theirs.read_keypoints(a))
+            np.testing.assert_array_equal(np.asarray(ours.read_descriptors(b).data),
+                                          np.asarray(theirs.read_descriptors(a).data))
+            assert 0 < len(kept) < len(f.keypoints)                    # the climber's keypoints are gone
+            u, v = kept[:, 0].astype(int), kept[:, 1].astype(int)
+            assert not m[v, u].any()
+
+
+def test_matching_threads_change_nothing() -> None:
+    """Issue 12: a keyframe's pairs are matched and verified by 2 threads (each pair on its own, RANSAC seeded
+    per pair): the same cameras and scene points as with one thread, to the last bit."""
+    rw, two = rendered("handheld"), solved("handheld")
+    assert SfmOptions().match_threads == 2
+    with tempfile.TemporaryDirectory(prefix="sfm-1-thread-") as d:
+        one = solve_cameras(list(rw.images), rw.frame_indices, rw.masks, N_FRAMES, d, scale=SCALE,
+                            options=SfmOptions(max_features=2048, match_threads=1))
+    assert one.model == two.model == "sfm"
+    for a, b in ((one.R, two.R), (one.t, two.t), (one.K, two.K), (one.points3d, two.points3d)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("motion", ["pan", "tripod"])
 def test_fixed_camera_is_detected_and_solved_as_rotation_only(motion: str) -> None:
     n = 10 if motion == "pan" else 5

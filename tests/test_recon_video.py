@@ -49,6 +49,22 @@ def test_frames_come_out_in_order_with_the_right_content(clip):
     assert [frame_number(f) for f in got] == list(range(24))
 
 
+def test_batch_buffers_are_reused_only_once_no_batch_uses_them(clip):
+    """Issue 12: a consumer that drops each batch before the next gets its frames in a few buffers, used
+    again (no fresh memory, so no page faults, per batch); one that keeps the batches gets a buffer each, and
+    the right frames either way."""
+    info = probe(clip)
+    buffers, numbers = set(), []
+    for b in iter_batches(info, select_frames(info), batch_size=3, max_side=None):
+        buffers.add(b.frames.__array_interface__["data"][0])
+        numbers += [frame_number(f) for f in b.frames]
+    assert numbers == list(range(24))
+    assert len(buffers) <= 2                         # 8 batches: the one handed out and the one decoded next
+    kept = [b.frames for b in iter_batches(info, select_frames(info), batch_size=3, max_side=None)]
+    assert len({f.__array_interface__["data"][0] for f in kept}) == 8
+    assert [frame_number(f) for b in kept for f in b] == list(range(24))
+
+
 def test_trim_and_subsample_select_the_right_video_frames(clip):
     info = probe(clip)
     rng = select_frames(info, start_s=0.2, end_s=0.8, fps=10)  # video frames 5..19, step round(25/10) = 2
