@@ -412,7 +412,7 @@ class _Problem:
         assert at == len(r), "normal_equations walked a different set of residual rows than residuals()"
         band.add_own_blocks(Dj)
         band.add_couplings(diag.ravel(), off1.ravel(), off2.ravel())
-        return _Normal(band.ab, band.u, cs.ravel(), d_s, np.concatenate([g.ravel(), [g_s]]))
+        return _Normal(band.ab, band.u, cs.ravel(), d_s, np.concatenate([g.ravel(), [g_s]]), band.scratch)
 
     def _xyz_cols(self, tt, jj) -> np.ndarray:
         """(m, 3) variable columns of the x, y, z of joints jj at frames tt."""
@@ -573,6 +573,7 @@ class _Band:
         self.u = m - 1 if T == 1 else min(2, T - 1) * m
         self.ab = np.zeros((self.u + 1, T * m), order="F")
         self._flat = self.ab.T.reshape(-1)           # a view: one column after the other
+        self.scratch: dict = {}                      # the solves' factors (`banded.solve_banded_spd`'s `work`)
 
     def _view(self, ja: int, jb: int, shape: tuple, joint_step: int) -> np.ndarray:
         """In-place view of A[(t, ja + k, x), (t, jb + k', y)] with (t, [k,] x, y) axes: the element of
@@ -616,13 +617,15 @@ class _Band:
 class _Normal:
     """The lifting normal equations A step = -g (`_Problem.normal_equations`): `ab` the joints' block of A in
     LAPACK upper banded storage (u + 1, nx), Fortran order;
-    `scale_col` (nx,) and `scale_diag` the body-scale row of A; `g` (n,) the gradient J^T W r."""
+    `scale_col` (nx,) and `scale_diag` the body-scale row of A; `g` (n,) the gradient J^T W r; `scratch` the
+    arrays the band's solves reuse."""
 
     ab: np.ndarray
     u: int
     scale_col: np.ndarray
     scale_diag: float
     g: np.ndarray
+    scratch: dict
 
 
 def _banded_solve(A: _Normal, lam: float, pool: Executor | None = None) -> np.ndarray | None:
@@ -640,7 +643,8 @@ def _banded_solve(A: _Normal, lam: float, pool: Executor | None = None) -> np.nd
     c = A.scale_col
     nx = len(c)
     try:
-        y = solve_banded_spd(A.ab, np.column_stack([-A.g[:nx], c]), pool, diagonal=d + lam * iso + 1e-9)
+        y = solve_banded_spd(A.ab, np.column_stack([-A.g[:nx], c]), pool, diagonal=d + lam * iso + 1e-9,
+                             work=A.scratch)
     except NotPositiveDefinite:
         return None
     y1, y2 = y[:, 0], y[:, 1]

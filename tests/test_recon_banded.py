@@ -71,6 +71,23 @@ def test_a_given_diagonal_replaces_the_bands(split):
     assert (ab == upper_band(A, u)).all()
 
 
+@pytest.mark.parametrize("split", [True, False])
+def test_the_callers_scratch_space_is_filled_again_by_the_next_solve(split):
+    """Issue 12: the lift's steps keep the factors' arrays (`work`), which each solve fills anew (no fresh
+    memory, so no page faults, per step): every system gets its own solution, also after a bigger one."""
+    work: dict = {}
+    with ThreadPoolExecutor(1) as pool:
+        for n, seed in ((400, 1), (400, 2), (500, 3), (400, 4)):
+            A = band_matrix(n, 12, seed=seed)
+            b = np.random.default_rng(seed).normal(size=(n, 2))
+            before = {k: id(v) for k, v in work.items()}
+            x = solve_banded_spd(upper_band(A, 12), b, pool if split else None, work=work)
+            assert np.allclose(x, np.linalg.solve(A, b), rtol=1e-9, atol=1e-9)
+            assert work and set(work) == ({"top", "bottom"} if split else {"whole"})
+            if seed == 2:                                # the same size: the same arrays, filled again
+                assert {k: id(v) for k, v in work.items()} == before
+
+
 def test_a_vector_right_hand_side_keeps_its_shape():
     A = band_matrix(300, 10, seed=3)
     b = np.arange(300.0)

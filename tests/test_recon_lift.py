@@ -124,9 +124,9 @@ def test_the_solves_use_a_second_core_only_when_one_is_free(monkeypatch) -> None
     pools = []
     real = banded.solve_banded_spd
 
-    def spy(ab, b, pool=None, diagonal=None):
+    def spy(ab, b, pool=None, diagonal=None, work=None):
         pools.append(pool)
-        return real(ab, b, pool, diagonal)
+        return real(ab, b, pool, diagonal, work)
 
     monkeypatch.setattr(banded, "solve_banded_spd", spy)
     run = functools.partial(lift, v.keypoints2d, v.confidence, v.K, v.R, v.t, fps=v.fps,
