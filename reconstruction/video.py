@@ -124,17 +124,18 @@ def _open(path: Path):
     return container
 
 
-def _rotation_of(container) -> int:
-    """Display rotation (CCW degrees, multiple of 90) from the first frame's display matrix."""
+def _first_rotation(stream, packet) -> int | None:
+    """The display rotation (CCW degrees, multiple of 90, from the frame's display matrix) of the first frame
+    `packet` completes (the demuxed packets are handed to the decoder until one does; the empty packet at
+    the end flushes it), None while none has, 0 when the stream does not decode."""
     import av
 
-    stream = container.streams.video[0]
     try:
-        for frame in container.decode(stream):
+        for frame in stream.decode(packet):
             return int(round(float(frame.rotation) / 90.0)) * 90 % 360
     except av.error.FFmpegError:
         return 0
-    return 0
+    return 0 if packet.size == 0 else None
 
 
 def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
@@ -168,10 +169,13 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
         codec = stream.codec_context.name
         w, h = int(stream.codec_context.width), int(stream.codec_context.height)
         n_packets = 0
+        rotation = None  # from the first decoded frame's display matrix (0: none decodes)
         try:
             for packet in container.demux(stream):
                 if packet.size:
                     n_packets += 1
+                if rotation is None:
+                    rotation = _first_rotation(stream, packet)
         except av.error.FFmpegError as exc:
             log.warning("%s: demuxing stopped after %d packets: %s", path, n_packets, exc)
     finally:
@@ -179,11 +183,7 @@ def probe(path: str | Path, *, with_hash: bool = True) -> VideoInfo:
     if n_packets == 0:
         raise InputError(f"{path} has zero video frames; record or export the clip again")
     check_fps(fps, f"{path}: the video's frame rate")
-    container = _open(path)
-    try:
-        rotation = _rotation_of(container)
-    finally:
-        container.close()
+    rotation = rotation or 0
     if rotation in (90, 270):
         w, h = h, w
     if claimed and n_packets < claimed:

@@ -63,6 +63,30 @@ def test_older_schema_is_migrated_on_open_and_keeps_its_data(db_path):
         assert con.execute("SELECT count(*) FROM moves_current").fetchone()[0] == 0
 
 
+def test_a_failing_migration_leaves_the_schema_as_it_was(db_path, monkeypatch):
+    """The pending migrations apply in one transaction: when one fails, none of them is applied (the store
+    stays at its old version with its data)."""
+    from db import connection
+
+    first = migrations()[0]
+    con = duckdb.connect(str(db_path))
+    con.execute(first.sql)
+    con.execute("INSERT INTO schema_migrations VALUES (1, ?, now())", [first.name])
+    con.execute("INSERT INTO climbers (name) VALUES ('Adam')")
+    con.close()
+    broken = connection.Migration(SCHEMA_VERSION, "broken", "CREATE TABLE no_such_thing AS SELECT * FROM missing")
+    monkeypatch.setattr(connection, "migrations", lambda: migrations()[:-1] + [broken])
+    with pytest.raises(duckdb.Error):
+        with connect(db_path):
+            pass
+    con = duckdb.connect(str(db_path), read_only=True)
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 1
+    assert con.execute("SELECT name FROM climbers").fetchall() == [("Adam",)]
+    assert not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'moves_current'"
+                           ).fetchone()[0]
+    con.close()
+
+
 def test_missing_or_foreign_database_gives_a_clear_message(tmp_path):
     with pytest.raises(DatabaseError, match="no database at .*analyze VIDEO"):
         with connect(tmp_path / "none.duckdb", read_only=True):
