@@ -271,10 +271,10 @@ def threads_beside_pose(info: VideoInfo) -> bool:
 def _batch_buffer(pool: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     """A batch buffer of `pool` that no batch handed out uses any more (no view of it is alive: every view
     holds a reference to it), else a new one, added to `pool`. The caller works on a batch or two at a time,
-    so a few buffers serve the whole video: a new 25 MB buffer per batch (its own memory mapping, see
-    `camera_worker.return_freed_memory`) cost ~6000 page faults, ~0.2 CPU-s of kernel time per 180 frames."""
+    so a few buffers serve the whole video: a new buffer per batch (25 MB of RGB at 960 px, its own memory
+    mapping: see `camera_worker.return_freed_memory`) had all its pages faulted in and zeroed again."""
     for buf in pool:
-        if sys.getrefcount(buf) == 3:  # `pool`, `buf` and getrefcount's argument: nobody else
+        if buf.shape == shape and sys.getrefcount(buf) == 3:  # `pool`, `buf`, getrefcount's argument: nobody else
             return buf
     pool.append(np.empty(shape, dtype=np.uint8))
     return pool[-1]
@@ -534,6 +534,10 @@ class GreyFrames:
     def __init__(self, fh, count: int, w: int, h: int, scale: float):
         self._fh, self.count, self.w, self.h, self.scale = fh, count, w, h, scale
         self.written = 0
+        # one grey batch converted again and again, and the batches read back in a few recycled buffers:
+        # a new ~8 MB array per batch is a fresh memory mapping whose pages fault in (see `_batch_buffer`)
+        self._grey: np.ndarray | None = None
+        self._read_buffers: list[np.ndarray] = []
 
     @classmethod
     def open(cls, count: int, w: int, h: int, scale: float, folder: str | Path | None = None,
@@ -569,7 +573,10 @@ class GreyFrames:
             raise ValueError(f"grey frames: got {B} frames of {w}x{h} after {self.written}, expected {self.count} "
                              f"of {self.w}x{self.h}")
         # one call for the batch (a per-pixel conversion: the same values as frame by frame)
-        grey = cv2.cvtColor(np.ascontiguousarray(rgb).reshape(B * h, w, 3), cv2.COLOR_RGB2GRAY)
+        if self._grey is None or len(self._grey) < B * h:
+            self._grey = np.empty((B * h, w), dtype=np.uint8)
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb).reshape(B * h, w, 3), cv2.COLOR_RGB2GRAY,
+                            dst=self._grey[:B * h])
         try:
             self._fh.write(grey.data)
         except OSError as exc:  # the disk filled up meanwhile: decode again instead
@@ -586,7 +593,7 @@ class GreyFrames:
         frame_bytes = self.h * self.w
         for start in range(0, self.count, batch_size):
             n = min(batch_size, self.count - start)
-            buf = np.empty((n, self.h, self.w), dtype=np.uint8)
+            buf = _batch_buffer(self._read_buffers, (n, self.h, self.w))
             if self._fh.readinto(memoryview(buf).cast("B")) != n * frame_bytes:
                 raise OSError("grey frames: the temporary file ended early")
             yield self.scale, buf
