@@ -200,6 +200,7 @@ def estimate_pose(info: VideoInfo, frames: FrameRange, backend: PoseBackend | Ca
         prepare = getattr(backend, "prepare", None)
         if prepare is not None and (frame := first.result()) is not None:
             prepare(frame)
+        first = frame = None  # the first frame is a view of its batch: let the decoder reuse that buffer
         with tqdm(total=frames.count, desc=f"pose ({backend.name})", unit="frame", disable=not progress,
                   leave=False) as bar:
             def on_batch(n: int) -> None:
