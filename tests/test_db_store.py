@@ -50,13 +50,17 @@ def test_migrations_apply_once_each_and_are_recorded(db_path):
         assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_older_schema_is_migrated_on_open_and_keeps_its_data(db_path):
+def _store_at_version_1_with_a_climber(db_path) -> None:
     first = migrations()[0]
     con = duckdb.connect(str(db_path))
     con.execute(first.sql)
     con.execute("INSERT INTO schema_migrations VALUES (1, ?, now())", [first.name])
     con.execute("INSERT INTO climbers (name) VALUES ('Adam')")
     con.close()
+
+
+def test_older_schema_is_migrated_on_open_and_keeps_its_data(db_path):
+    _store_at_version_1_with_a_climber(db_path)
     with connect(db_path, read_only=True) as con:  # a reader brings it up to date through a brief writer
         assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == SCHEMA_VERSION
         assert con.execute("SELECT name FROM climbers").fetchall() == [("Adam",)]
@@ -68,12 +72,7 @@ def test_a_failing_migration_leaves_the_schema_as_it_was(db_path, monkeypatch):
     stays at its old version with its data)."""
     from db import connection
 
-    first = migrations()[0]
-    con = duckdb.connect(str(db_path))
-    con.execute(first.sql)
-    con.execute("INSERT INTO schema_migrations VALUES (1, ?, now())", [first.name])
-    con.execute("INSERT INTO climbers (name) VALUES ('Adam')")
-    con.close()
+    _store_at_version_1_with_a_climber(db_path)
     broken = connection.Migration(SCHEMA_VERSION, "broken", "CREATE TABLE no_such_thing AS SELECT * FROM missing")
     monkeypatch.setattr(connection, "migrations", lambda: migrations()[:-1] + [broken])
     with pytest.raises(duckdb.Error):
