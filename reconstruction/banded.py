@@ -159,8 +159,9 @@ def solve_banded_spd(ab: np.ndarray, b: np.ndarray, pool: Executor | None = None
     executor with a free thread) the two-way factorisation uses two cores; without it, or for a small system,
     one banded Cholesky. `work`: a dict the caller keeps for the factors' arrays, which the next solve of the
     same size then fills again: new arrays of this size each get a memory mapping of their own (see
-    `camera_worker.return_freed_memory`), whose pages fault in on every solve (~2800 faults for the hand-held
-    clip's two 6 MB halves, ~0.1 CPU-s per lift). Raises `NotPositiveDefinite`."""
+    `camera_worker.return_freed_memory`), whose pages fault in and are zeroed on every solve (the hand-held
+    clip's two halves are ~6 MB each, the 1080p minute's ~45 MB, ~50 solves per analysis). Raises
+    `NotPositiveDefinite`."""
     u, n = ab.shape[0] - 1, ab.shape[1]
     b2d = np.asarray(b, np.float64).reshape(n, -1)
     diag = ab[u] if diagonal is None else np.asarray(diagonal, np.float64)

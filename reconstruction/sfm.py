@@ -9,7 +9,8 @@ Steps (pycolmap 4.2.1 on the CPU):
 1. Keyframes are written as BMP; SIFT runs on each (`FeatureExtractor`, as `extract_features` would on the
    file), and the keypoints under the climber mask, dilated by `mask_dilate_px`, are dropped as COLMAP drops
    those under an image mask (after detection), so features come from the wall only.
-2. One shared SIMPLE_PINHOLE camera seeded with a phone-like focal length (`import_images`), exhaustive matching for up to 10 keyframes (`match_exhaustive`); beyond, each keyframe is matched with its
+2. One shared SIMPLE_PINHOLE camera seeded with a phone-like focal length (`import_images`), exhaustive
+   matching for up to 10 keyframes (`match_exhaustive`); beyond, each keyframe is matched with its
    neighbours in time and with a few anchor keyframes spread over the attempt (`match_image_pairs`), so the
    far-apart pairs the baseline test needs remain; geometric verification. `KeyframeSolver` does this one
    keyframe at a time (each new one matched with those before it), so it can run while the video is still

@@ -534,10 +534,10 @@ class GreyFrames:
     def __init__(self, fh, count: int, w: int, h: int, scale: float):
         self._fh, self.count, self.w, self.h, self.scale = fh, count, w, h, scale
         self.written = 0
-        # one grey batch converted again and again, and the batches read back in a few recycled buffers:
-        # a new ~8 MB array per batch is a fresh memory mapping whose pages fault in (see `_batch_buffer`)
+        # the batches converted into one grey buffer (dropped once all are written), and read back in a few
+        # recycled ones: a new ~8 MB array per batch is a fresh memory mapping whose pages fault in again
+        # (see `_batch_buffer`)
         self._grey: np.ndarray | None = None
-        self._read_buffers: list[np.ndarray] = []
 
     @classmethod
     def open(cls, count: int, w: int, h: int, scale: float, folder: str | Path | None = None,
@@ -584,6 +584,8 @@ class GreyFrames:
             self.close()
             return
         self.written += B
+        if self.complete:
+            self._grey = None
 
     def batches(self, batch_size: int = 16) -> Iterator[tuple[float, np.ndarray]]:
         """(scale, (B, h, w) uint8 grey) batches of all frames in order (`write` finished)."""
@@ -591,9 +593,10 @@ class GreyFrames:
             raise ValueError(f"grey frames: {self.written} of {self.count} written")
         self._fh.seek(0)
         frame_bytes = self.h * self.w
+        buffers: list[np.ndarray] = []
         for start in range(0, self.count, batch_size):
             n = min(batch_size, self.count - start)
-            buf = _batch_buffer(self._read_buffers, (n, self.h, self.w))
+            buf = _batch_buffer(buffers, (n, self.h, self.w))
             if self._fh.readinto(memoryview(buf).cast("B")) != n * frame_bytes:
                 raise OSError("grey frames: the temporary file ended early")
             yield self.scale, buf
