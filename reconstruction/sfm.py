@@ -84,14 +84,10 @@ class SfmOptions:
     rotation_only_threshold: float = 0.02  # median non-orthogonality of K^-1 H K below this -> fixed camera
     min_rotation_deg: float = 2.0          # below this total rotation the focal length is unobservable
     min_registered_fraction: float = 0.5   # fewer registered keyframes -> fall back to rotation-only
-    # Threads matching and verifying a keyframe's pairs. Each pair is matched on its own and verified by a
-    # RANSAC seeded with `seed`, so the threads' order changes nothing: the databases (matches, verified
-    # geometries) and cameras of runs with 2 threads equal those with one, bit for bit (both bundled clips,
-    # 5 runs each). 2 threads halve the last keyframe's matching, which runs after the pose stage
-    # (~0.1 -> ~0.05 s on the hand-held clip).
-    match_threads: int = 2
-    # Mapping on one thread: runs of a multi-threaded mapper were seen to differ (~1e-5 rad in R), and the same
-    # video must give the same skeleton twice.
+    # One thread: COLMAP's threads finish matching/verification in varying order, so two runs with 2 threads
+    # can differ (R by up to 1.5e-5 on the short tripod test clip under the test suite's load, though 10 runs
+    # on an idle machine were identical) and the same video would not give the same skeleton twice; with one
+    # thread (and `seed`) runs are bit-identical.
     num_threads: int = 1
     seed: int = 0
 
@@ -414,7 +410,7 @@ class KeyframeSolver:
     matched already), so the work can run while the video is still being decoded
     (`reconstruction.camera_worker`: `extract` as soon as a keyframe is decoded, `add` once the pose stage
     has found the climber in it); `solve` then tests for a fixed camera, maps, and gives every attempt frame
-    a pose. The same result as adding all keyframes at once (RANSAC seeded per pair, whatever the threads).
+    a pose. The same result as adding all keyframes at once (one thread, seeded RANSAC).
 
     workdir: COLMAP's folder (cleaned); n_keyframes: how many `add` calls will come (exhaustive or
     neighbours and anchors: SfmOptions.exhaustive_up_to); size: (w, h) of the keyframe images; scale: full-size
@@ -449,7 +445,7 @@ class KeyframeSolver:
         self.extraction.sift.first_octave = (options.first_octave if options.first_octave is not None
                                              else -1 if max(w, h) < options.upsample_below_px else 0)
         self.matching = pycolmap.FeatureMatchingOptions()
-        self.matching.num_threads = options.match_threads
+        self.matching.num_threads = options.num_threads
         self.verification = pycolmap.TwoViewGeometryOptions()
         self.verification.min_num_inliers = options.min_pair_inliers
         self.verification.ransac.random_seed = options.seed

@@ -169,19 +169,6 @@ def test_features_extracted_before_their_mask_are_colmaps_own_masked_features(tm
             assert not m[v, u].any()
 
 
-def test_matching_threads_change_nothing() -> None:
-    """Issue 12: a keyframe's pairs are matched and verified by 2 threads (each pair on its own, RANSAC seeded
-    per pair): the same cameras and scene points as with one thread, to the last bit."""
-    rw, two = rendered("handheld"), solved("handheld")
-    assert SfmOptions().match_threads == 2
-    with tempfile.TemporaryDirectory(prefix="sfm-1-thread-") as d:
-        one = solve_cameras(list(rw.images), rw.frame_indices, rw.masks, N_FRAMES, d, scale=SCALE,
-                            options=SfmOptions(max_features=2048, match_threads=1))
-    assert one.model == two.model == "sfm"
-    for a, b in ((one.R, two.R), (one.t, two.t), (one.K, two.K), (one.points3d, two.points3d)):
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("motion", ["pan", "tripod"])
 def test_fixed_camera_is_detected_and_solved_as_rotation_only(motion: str) -> None:
     n = 10 if motion == "pan" else 5
