@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cruxlab.intervals import cover, runs
-from cruxlab.signal import central_difference, drop_short_runs, hysteresis, seg_mean, window_displacement
+from cruxlab.signal import central_difference, drop_short_runs, hysteresis, seg_mean, seg_median, window_displacement
 
 HANDS, FEET = (0, 1), (2, 3)
 
@@ -134,29 +134,6 @@ def grip_points(points: np.ndarray, elbows: np.ndarray, forearms: float) -> np.n
     out = np.array(points, dtype=np.float64, copy=True)
     offset = fill_gaps(out[:, :2] - np.asarray(elbows, dtype=np.float64))
     out[:, :2] += forearms * np.nan_to_num(offset)
-    return out
-
-
-def _seg_median(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """(R, D) median of the known (non-NaN) rows of (T, D) values in each inclusive segment, per column (NaN
-    when none is known): one sort of all segments' values, no loop over segments."""
-    from cruxlab.signal import segment_frames
-
-    idx, offsets = segment_frames(start, end)
-    seg = np.repeat(np.arange(len(start)), end - start + 1)
-    out = np.full((len(start), values.shape[1]), np.nan)
-    for d in range(values.shape[1]):  # the coordinates
-        v = values[idx, d].astype(np.float64)
-        known = ~np.isnan(v)
-        s, x = seg[known], v[known]
-        order = np.lexsort((x, s))
-        s, x = s[order], x[order]
-        n = np.bincount(s, minlength=len(start))
-        first = np.concatenate([[0], np.cumsum(n)[:-1]])
-        has = n > 0
-        lo = first[has] + (n[has] - 1) // 2
-        hi = first[has] + n[has] // 2
-        out[has, d] = 0.5 * (x[lo] + x[hi])
     return out
 
 
@@ -342,7 +319,7 @@ def _assign_holds(state: np.ndarray, plane: np.ndarray, radius: tuple[float, flo
         for k in group:
             r = runs(state[:, k])
             if len(r):
-                c = _seg_median(plane[:, k], r[:, 0], r[:, 1])          # (R, 3) where each contact rested
+                c = seg_median(plane[:, k], r[:, 0], r[:, 1])           # (R, 3) where each contact rested
                 rows += [(k, int(a), int(b), cc) for (a, b), cc in zip(r, c)]
         if not rows:
             continue

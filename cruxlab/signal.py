@@ -132,6 +132,29 @@ def seg_mean(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarr
         return np.add.reduceat(v, offsets, axis=0) / np.add.reduceat(known, offsets, axis=0)
 
 
+def seg_median(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(R, D) median of the known (non-NaN) rows of (T, D) values in each inclusive segment, per column (NaN
+    when none is known): one sort of all segments' values per column, no loop over segments."""
+    if len(start) == 0:
+        return np.zeros((0,) + values.shape[1:])
+    idx, _ = segment_frames(start, end)
+    seg = np.repeat(np.arange(len(start)), end - start + 1)
+    out = np.full((len(start), values.shape[1]), np.nan)
+    for d in range(values.shape[1]):  # the columns
+        v = values[idx, d].astype(np.float64)
+        known = ~np.isnan(v)
+        s, x = seg[known], v[known]
+        order = np.lexsort((x, s))
+        s, x = s[order], x[order]
+        n = np.bincount(s, minlength=len(start))
+        first = np.concatenate([[0], np.cumsum(n)[:-1]])
+        has = n > 0
+        lo = first[has] + (n[has] - 1) // 2
+        hi = first[has] + n[has] // 2
+        out[has, d] = 0.5 * (x[lo] + x[hi])
+    return out
+
+
 def seg_max(values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Max over inclusive segments (segments may overlap; NaN ignored; NaN when nothing is known)."""
     if len(start) == 0:
