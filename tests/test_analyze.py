@@ -509,53 +509,60 @@ def test_without_a_camera_worker_the_cameras_are_solved_here_alike(short_fixed, 
     np.testing.assert_allclose(computed.skeleton.keypoints, stored, atol=1e-4)   # metres: the same skeleton
 
 
-def test_camera_worker_masks_keyframes_itself_for_a_pose_backend_without_masks(short_fixed, tmp_path):
-    """A pose backend that makes no person masks (ONNX, OpenMMLab) hands the camera worker keyframes alone:
-    it masks them with the MediaPipe mask backend, as the mask stage would, and solves the same cameras."""
-    import dataclasses
-
+def _cached_keyframes(short_fixed, tmp_path):
+    """(options, pose, keyframes, CameraJob) of the short tripod analysis's cached pose stage."""
     from reconstruction.artifacts import KINDS
-    from reconstruction.camera_worker import CameraJob, CameraWorker
-    from reconstruction.pipeline import run_cameras, run_masks
+    from reconstruction.camera_worker import CameraJob
     from reconstruction.sfm import SfmOptions
 
     db, opts, first = short_fixed
     src = next(opts.cache_dir.iterdir())
     (pose_file,), (key_file,) = list(src.glob("pose-*.npz")), list(src.glob("keyframes-*.npz"))
     pose, keyframes = KINDS["pose"].load(pose_file), KINDS["keyframes"].load(key_file)
-    keyframes = dataclasses.replace(keyframes, masks=None)             # as from a backend without masks
-    boxes = pose.boxes[keyframes.index] / keyframes.scale
     job = CameraJob(mask_options={}, sfm_max_side=opts.sfm_max_side, scale=keyframes.scale,
                     sfm=SfmOptions(max_features=opts.sfm_features), workdir=tmp_path / "worker")
+    return opts, pose, keyframes, job
+
+
+def _assert_same_as_the_stages_here(masks, cams, pose, keyframes, opts, tmp_path) -> np.ndarray:
+    """The worker's masks and cameras equal the mask and camera stages run in this process; their masks."""
+    from reconstruction.pipeline import run_cameras, run_masks
+
+    here = run_masks(pose, keyframes, opts)
+    np.testing.assert_array_equal(masks, here)
+    alike = run_cameras(keyframes, here, len(pose.keypoints), opts, tmp_path / "here", False)
+    np.testing.assert_array_equal(cams.K, alike.K)
+    np.testing.assert_array_equal(cams.R, alike.R)
+    return here
+
+
+def test_camera_worker_masks_keyframes_itself_for_a_pose_backend_without_masks(short_fixed, tmp_path):
+    """A pose backend that makes no person masks (ONNX, OpenMMLab) hands the camera worker keyframes alone:
+    it masks them with the MediaPipe mask backend, as the mask stage would, and solves the same cameras."""
+    import dataclasses
+
+    from reconstruction.camera_worker import CameraWorker
+
+    opts, pose, keyframes, job = _cached_keyframes(short_fixed, tmp_path)
+    keyframes = dataclasses.replace(keyframes, masks=None)             # as from a backend without masks
+    boxes = pose.boxes[keyframes.index] / keyframes.scale
     with CameraWorker(len(keyframes.index), job) as worker:
         for image, box in zip(keyframes.images, boxes):
             worker.add(image, box)
         masks, cams = worker.result(keyframes.index, len(pose.keypoints))
-    here = run_masks(pose, keyframes, opts)
-    np.testing.assert_array_equal(masks, here)
+    here = _assert_same_as_the_stages_here(masks, cams, pose, keyframes, opts, tmp_path)
     assert here.any(axis=(1, 2)).all()                                 # every keyframe has its climber masked
-    alike = run_cameras(keyframes, here, len(pose.keypoints), opts, tmp_path / "here", False)
-    np.testing.assert_array_equal(cams.K, alike.K)
-    np.testing.assert_array_equal(cams.R, alike.R)
 
 
 def test_camera_worker_starts_on_keyframes_as_they_are_decoded(short_fixed, tmp_path):
     """Issue 12: the pose stage hands every decoded batch to the camera worker, which takes the keyframes
     among them at once (their SIFT runs before the pose stage reaches them); their masks follow with `add`,
     which does not send the images again. The same masks and cameras as the stages one after another."""
-    from reconstruction.artifacts import KINDS
-    from reconstruction.camera_worker import CameraJob, CameraWorker
-    from reconstruction.pipeline import run_cameras, run_masks
-    from reconstruction.sfm import SfmOptions
+    from reconstruction.camera_worker import CameraWorker
 
-    db, opts, first = short_fixed
-    src = next(opts.cache_dir.iterdir())
-    (pose_file,), (key_file,) = list(src.glob("pose-*.npz")), list(src.glob("keyframes-*.npz"))
-    pose, keyframes = KINDS["pose"].load(pose_file), KINDS["keyframes"].load(key_file)
+    opts, pose, keyframes, job = _cached_keyframes(short_fixed, tmp_path)
     idx, T = keyframes.index, len(pose.keypoints)
     boxes = pose.boxes[idx] / keyframes.scale
-    job = CameraJob(mask_options={}, sfm_max_side=opts.sfm_max_side, scale=keyframes.scale,
-                    sfm=SfmOptions(max_features=opts.sfm_features), workdir=tmp_path / "worker")
     with CameraWorker(len(idx), job, idx) as worker:
         sent = []
         send = worker._send
@@ -570,11 +577,7 @@ def test_camera_worker_starts_on_keyframes_as_they_are_decoded(short_fixed, tmp_
             worker.add(image, box, mask)
         assert sent == ["image"] * len(idx) + ["mask"] * len(idx)
         masks, cams = worker.result(idx, T)
-    here = run_masks(pose, keyframes, opts)
-    np.testing.assert_array_equal(masks, here)
-    alike = run_cameras(keyframes, here, T, opts, tmp_path / "here", False)
-    np.testing.assert_array_equal(cams.K, alike.K)
-    np.testing.assert_array_equal(cams.R, alike.R)
+    _assert_same_as_the_stages_here(masks, cams, pose, keyframes, opts, tmp_path)
 
 
 def test_a_background_stage_reports_in_order_keeps_its_cpu_apart_and_stops_or_fails_cleanly():
